@@ -1,0 +1,42 @@
+//! The kendo-bridge plugin.
+//!
+//! Everything kendo-bridge decides about a record lives here, behind the WIT
+//! world `kendo:bridge/bridge`: reading source pages and webhooks, deciding
+//! whether a call is sent, skipped or kept waiting, building the Kendo
+//! payload, reading Kendo's answers, and verifying signatures.
+//!
+//! The crate is pure: no network, clock or filesystem. It is built as a
+//! `wasm32-wasip2` component for the host (and Spin, jco, wasmtime-py), and
+//! as an ordinary `rlib` so the benchmark can run the very same code
+//! natively.
+
+#![deny(missing_docs)]
+
+mod aloware;
+mod datetime;
+mod fields;
+mod hubspot;
+mod kendo;
+mod rules;
+mod salesloft;
+mod signatures;
+
+/// Bindings generated from `wit/`.
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "bridge",
+        pub_export_macro: true,
+    });
+}
+
+pub use bindings::exports::kendo::bridge::{
+    aloware as aloware_api, hubspot as hubspot_api, kendo as kendo_api,
+    salesloft as salesloft_api, signatures as signatures_api, types,
+};
+
+/// The component's implementation of every exported interface.
+pub struct Plugin;
+
+bindings::export!(Plugin with_types_in bindings);
