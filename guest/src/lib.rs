@@ -39,4 +39,8 @@ pub use bindings::exports::kendo::bridge::{
 /// The component's implementation of every exported interface.
 pub struct Plugin;
 
+// Behind a default feature so a wrapper component (a team's own plugin, or
+// the test suite's trapping guest) can depend on this crate and export its
+// own implementation without clashing symbols.
+#[cfg(feature = "export")]
 bindings::export!(Plugin with_types_in bindings);

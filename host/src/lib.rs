@@ -1,0 +1,3 @@
+//! kendo-bridge host library.
+
+pub mod store;
