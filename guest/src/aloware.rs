@@ -1,18 +1,388 @@
 //! Aloware: webhook envelopes and call mapping.
+//!
+//! Field names and codes come from captured deliveries and Aloware's own
+//! n8n node and web app: `type` 1 call / 2 SMS, `direction` 1 in / 2 out,
+//! `disposition_status` words (`completed`, `missed`, ...) or
+//! `disposition_status2` codes (4 completed, 5 failed, ...), and
+//! `current_status2` (1 initiated, 2 ringing, 9 closed). The first event of a
+//! call (`OutboundPhoneCall`) carries no `disposition_status`,
+//! `current_status` or `direct_recording_url` at all.
 
-use crate::aloware_api::{Event, Guest};
-use crate::types::{Decision, InputError, Rules, SyncMethod};
+use crate::aloware_api::{
+    CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent,
+};
+use crate::datetime;
+use crate::fields::{self, Node};
+use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
+use crate::types::{Decision, Direction, InputError, Rules, Source, SyncMethod};
 
 impl Guest for crate::Plugin {
     fn read_event(body: String) -> Result<Event, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        if !root.is_object() {
+            return Err(root.wrong_type("a webhook envelope (an object)"));
+        }
+        if root.get("test_payload")?.flag()? == Some(true) {
+            return Ok(ignore(
+                IgnoreCode::TestPayload,
+                "Aloware's test payload from the webhook settings page.".to_owned(),
+            ));
+        }
+        let name = root.get("event")?.required()?.text()?.unwrap_or_default();
+        let body = root.get("body")?.required()?;
+        if body.object()?.is_none() {
+            return Err(body.wrong_type("an object"));
+        }
+        if body.get("test_payload")?.flag()? == Some(true) {
+            return Ok(ignore(
+                IgnoreCode::TestPayload,
+                format!("Aloware's test payload for event \"{name}\"."),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower == "call-disposed" {
+            return Ok(ignore(
+                IgnoreCode::RepeatedDisposition,
+                "Call-Disposed repeats a disposition Aloware has already delivered; \
+                 the call is taken from that delivery."
+                    .to_owned(),
+            ));
+        }
+        if let Some(what) = not_a_call(&body, &lower)? {
+            return Ok(ignore(
+                IgnoreCode::NotACall,
+                format!("Aloware event \"{name}\" is about {what}, not a call."),
+            ));
+        }
+        if lower.starts_with("transcription") {
+            return transcript_event(name, &body);
+        }
+        if lower.contains("phonecall") || lower == "recording-saved" {
+            let call_id = body.get("id")?.required()?.id()?.unwrap_or_default();
+            return Ok(Event::Call(CallEvent {
+                name: name.to_owned(),
+                call_id,
+                body: fields::to_json(body.value())?,
+            }));
+        }
+        Ok(ignore(
+            IgnoreCode::UnknownEvent,
+            if name.is_empty() {
+                "Aloware delivery without an event name.".to_owned()
+            } else {
+                format!("Aloware event \"{name}\" is not one the bridge acts on.")
+            },
+        ))
     }
+
     fn map_call(
         body: String,
         transcript: Option<String>,
         rules: Rules,
         via: SyncMethod,
     ) -> Result<Decision, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let facts = call_facts(&root, transcript)?;
+        rules::decide(facts, &rules, via)
     }
+}
+
+fn ignore(code: IgnoreCode, detail: String) -> Event {
+    Event::Ignore(IgnoreReason { code, detail })
+}
+
+/// What a non-call communication is, by event name or `type`.
+fn not_a_call(body: &Node<'_, '_>, lower_name: &str) -> Result<Option<String>, InputError> {
+    if lower_name.contains("sms") {
+        return Ok(Some("an SMS".to_owned()));
+    }
+    Ok(match body.get("type")?.id()?.as_deref() {
+        None | Some("1") => None,
+        Some("2") => Some("an SMS (type 2)".to_owned()),
+        Some(other) => Some(format!("a communication of type {other}")),
+    })
+}
+
+fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError> {
+    let communication = body.get("communication")?;
+    let call_id = match communication.get("id")?.id()? {
+        Some(id) => id,
+        // `Transcription-Saved` carries the call itself, with `body.id`.
+        None if communication.is_null() => {
+            body.get("id")?.id()?.ok_or_else(|| missing_communication_id(body))?
+        }
+        None => return Err(missing_communication_id(body)),
+    };
+    let mut transcript = utterances_text(&body.get("transcription")?)?;
+    if transcript.is_none() {
+        transcript = utterances_text(&body.get("parsed_transcription")?)?;
+    }
+    let summary = body.get("summary")?;
+    let summary = match summary.str() {
+        Ok(text) => text.map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned),
+        Err(_) if summary.is_object() => {
+            let text = summary.get("summary")?.text()?;
+            match text {
+                Some(text) => Some(text.to_owned()),
+                None => summary.get("text")?.text()?.map(str::to_owned),
+            }
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(Event::Transcript(TranscriptEvent {
+        name: name.to_owned(),
+        call_id,
+        transcript,
+        summary,
+    }))
+}
+
+fn missing_communication_id(body: &Node<'_, '_>) -> InputError {
+    let mut path = body.path();
+    path.push_str(".communication.id");
+    InputError::MissingField(path)
+}
+
+/// A transcript as plain text: a string, a list of utterances (strings or
+/// `{speaker|role|name, text|content|message}`), or an object holding either.
+/// Aloware's transcript shapes are not documented, so what is not recognised
+/// reads as no transcript rather than as an error.
+fn utterances_text(node: &Node<'_, '_>) -> Result<Option<String>, InputError> {
+    if let Ok(text) = node.str() {
+        return Ok(text
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned));
+    }
+    if node.is_object() {
+        for key in ["text", "transcript", "transcription"] {
+            if let Ok(Some(text)) = node.get(key)?.text() {
+                return Ok(Some(text.to_owned()));
+            }
+        }
+        for key in ["messages", "utterances", "segments", "transcript", "transcription"] {
+            let list = node.get(key)?;
+            if matches!(list.value(), serde_json::Value::Array(_)) {
+                return utterances_text(&list);
+            }
+        }
+        return Ok(None);
+    }
+    let Ok(items) = node.items() else {
+        return Ok(None);
+    };
+    let mut lines = Vec::new();
+    for item in items {
+        if let Ok(Some(text)) = item.text() {
+            lines.push(text.to_owned());
+            continue;
+        }
+        if !item.is_object() {
+            continue;
+        }
+        let text = first_text(&item, &["text", "content", "message"])?;
+        let Some(text) = text else {
+            continue;
+        };
+        match first_text(&item, &["speaker", "role", "name"])? {
+            Some(speaker) => lines.push(format!("{speaker}: {text}")),
+            None => lines.push(text.to_owned()),
+        }
+    }
+    let text = lines.join("\n");
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn first_text<'v>(item: &Node<'v, '_>, keys: &[&str]) -> Result<Option<&'v str>, InputError> {
+    for key in keys {
+        if let Ok(Some(text)) = item.get(key)?.text() {
+            return Ok(Some(text));
+        }
+    }
+    Ok(None)
+}
+
+/// The word for a `disposition_status2` code.
+fn disposition_status_word(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "1" => "in-progress",
+        "2" => "abandoned",
+        "3" => "missed",
+        "4" => "completed",
+        "5" => "failed",
+        "6" => "dead-end",
+        "7" => "invalid",
+        "12" => "voicemail",
+        "13" => "missed+voicemail",
+        _ => return None,
+    })
+}
+
+/// The word for a `current_status2` code.
+fn current_status_word(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "1" => "initiated",
+        "2" => "ringing",
+        "9" => "completed",
+        _ => return None,
+    })
+}
+
+fn parse_direction(node: &Node<'_, '_>) -> Result<Option<Direction>, InputError> {
+    Ok(match node.scalar_text()?.as_deref() {
+        None => None,
+        Some("1") => Some(Direction::Inbound),
+        Some("2") => Some(Direction::Outbound),
+        Some(word) => rules::parse_direction(word),
+    })
+}
+
+fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFacts, InputError> {
+    // `call-event.body` is the body alone; a whole envelope is accepted too.
+    let inner = root.get("body")?;
+    let call = if inner.is_object() && !root.get("event")?.is_null() {
+        inner
+    } else {
+        *root
+    };
+    if !call.is_object() {
+        return Err(call.wrong_type("a call body (an object)"));
+    }
+    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+
+    let progress = match not_a_call(&call, "")? {
+        Some(what) => Progress::NotACall(what),
+        None => {
+            let disposition_code = call.get("disposition_status2")?.id()?;
+            let current_code = call.get("current_status2")?.id()?;
+            let statuses = [
+                call.get("disposition_status")?.scalar_text()?,
+                disposition_code
+                    .as_deref()
+                    .and_then(disposition_status_word)
+                    .map(str::to_owned),
+                call.get("current_status")?.scalar_text()?,
+                current_code
+                    .as_deref()
+                    .and_then(current_status_word)
+                    .map(str::to_owned),
+            ];
+            rules::progress(statuses.iter().flatten().map(String::as_str), WhenUnknown::Passes)
+        }
+    };
+
+    let audio_url = call.get("direct_recording_url")?.text()?.map(str::to_owned);
+    let has_recording = call.get("has_recording")?.flag()? == Some(true);
+    let transcript = match transcript.map(|text| text.trim().to_owned()) {
+        Some(text) if !text.is_empty() => Some(text),
+        _ => utterances_text(&call.get("transcription")?)?,
+    };
+    let media = Media {
+        // `Recording-Saved` brings the URL after the disposition announced it.
+        recording_pending: (audio_url.is_none() && has_recording).then(|| "being saved".to_owned()),
+        audio_url,
+        transcript_pending: transcript.is_none()
+            && call.get("has_transcription")?.flag()? == Some(true),
+        transcript,
+        notes: None,
+    };
+
+    let started_at = datetime::call_date_field(&call.get("created_at")?)?;
+    let direction = parse_direction(&call.get("direction")?)?;
+    let disposition = disposition_label(&call)?;
+    let duration = match call.get("duration")?.seconds(1.0)? {
+        Some(seconds) => Some(seconds),
+        None => call.get("talk_time")?.seconds(1.0)?,
+    };
+
+    let user_id = call.get("user_id")?.id()?;
+    let rep = rep_from_call(&call, user_id.as_deref())?;
+
+    let contact = call.get("contact")?;
+    let contact_id = match call.get("contact_id")?.id()? {
+        Some(id) => Some(id),
+        None => contact.get("id")?.id()?,
+    };
+    let mut metadata = Vec::new();
+    rules::push_metadata(&mut metadata, "alowareContactId", contact_id.as_deref());
+    rules::push_metadata(
+        &mut metadata,
+        "alowareCampaignId",
+        call.get("campaign_id")?.id()?.as_deref(),
+    );
+    rules::push_metadata(
+        &mut metadata,
+        "alowareDirection",
+        direction.map(rules::direction_word),
+    );
+    rules::push_metadata(&mut metadata, "alowareUserId", user_id.as_deref());
+
+    Ok(CallFacts {
+        source: Source::Aloware,
+        id,
+        progress,
+        media,
+        duration_seconds: duration,
+        disposition,
+        direction,
+        title: None,
+        started_at,
+        rep,
+        metadata,
+    })
+}
+
+/// The disposition label: a `disposition` string, or the `call_disposition`
+/// object's `name` (some accounts send the name as a plain string).
+fn disposition_label(call: &Node<'_, '_>) -> Result<Option<String>, InputError> {
+    if let Some(label) = call.get("disposition")?.text()? {
+        return Ok(Some(label.to_owned()));
+    }
+    let disposition = call.get("call_disposition")?;
+    if disposition.is_object() {
+        return Ok(disposition.get("name")?.text()?.map(str::to_owned));
+    }
+    Ok(disposition.text()?.map(str::to_owned))
+}
+
+/// The rep: `user_id` for the directory, and `user{name,email}` /
+/// `owner{...}` / `user_email` when the payload carries them.
+fn rep_from_call(call: &Node<'_, '_>, user_id: Option<&str>) -> Result<Rep, InputError> {
+    let mut rep = Rep::default();
+    rep.add_key(user_id);
+    for key in ["user", "owner"] {
+        let person = call.get(key)?;
+        if person.object()?.is_none() {
+            continue;
+        }
+        let email = person.get("email")?.text()?;
+        let name = match person.get("name")?.text()? {
+            Some(name) => Some(name.to_owned()),
+            None => {
+                let first = person.get("first_name")?.text()?;
+                let last = person.get("last_name")?.text()?;
+                let joined = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                (!joined.is_empty()).then_some(joined)
+            }
+        };
+        if rep.email.is_none() && rep.name.is_none() {
+            rep.add_key(person.get("id")?.id()?.as_deref());
+            rep.add_key(email);
+            rep.email = email.map(str::to_owned);
+            rep.name = name;
+        }
+    }
+    if rep.email.is_none()
+        && let Some(email) = call.get("user_email")?.text()?
+    {
+        rep.add_key(Some(email));
+        rep.email = Some(email.to_owned());
+    }
+    rep.who = match user_id {
+        Some(user_id) => format!("Aloware user {user_id}"),
+        None => "the Aloware user".to_owned(),
+    };
+    Ok(rep)
 }

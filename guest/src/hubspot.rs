@@ -1,34 +1,581 @@
 //! HubSpot: incremental calls search, owners, dispositions, transcripts, webhooks, mapping.
 
+use serde_json::{Value, json};
+
+use crate::datetime;
+use crate::fields::{self, Node};
 use crate::hubspot_api::{CallInputs, Cursor, Guest, ListedCall, SearchOptions, SearchPage};
-use crate::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
+use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
+use crate::types::{Decision, Header, HttpRequest, InputError, Rules, Source, SyncMethod};
+
+/// Every property the bridge reads, requested by name so pages stay small.
+const PROPERTIES: &[&str] = &[
+    "hs_timestamp",
+    "hs_call_title",
+    "hs_call_body",
+    "hs_call_duration",
+    "hs_call_status",
+    "hs_call_direction",
+    "hs_call_recording_url",
+    "hs_call_disposition",
+    "hs_call_has_transcript",
+    "hs_call_transcription_id",
+    "hubspot_owner_id",
+    "hs_lastmodifieddate",
+];
+
+/// HubSpot answers 400 to a search that pages past this many results.
+const SEARCH_CAP: u64 = 10_000;
+
+/// HubSpot's built-in call outcomes, known without `GET /calls/v1/dispositions`.
+const DEFAULT_DISPOSITIONS: &[(&str, &str)] = &[
+    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
+    ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+    ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+    ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"),
+    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"),
+    ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+];
 
 impl Guest for crate::Plugin {
     fn search_request(at: Cursor, options: SearchOptions) -> HttpRequest {
-        todo!()
+        let filter_groups = match at.since_ms {
+            Some(since) => json!([{
+                "filters": [{
+                    "propertyName": "hs_lastmodifieddate",
+                    "operator": "GTE",
+                    "value": since.to_string(),
+                }]
+            }]),
+            None => json!([]),
+        };
+        let mut body = json!({
+            "filterGroups": filter_groups,
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": PROPERTIES,
+            "limit": limit(&options),
+        });
+        if let (Some(after), Value::Object(members)) = (at.after, &mut body) {
+            members.insert("after".to_owned(), Value::String(after));
+        }
+        HttpRequest {
+            method: "POST".to_owned(),
+            path: "/crm/v3/objects/calls/search".to_owned(),
+            headers: vec![Header {
+                name: "Content-Type".to_owned(),
+                value: "application/json".to_owned(),
+            }],
+            body: Some(body.to_string()),
+        }
     }
-    fn read_search(at: Cursor, options: SearchOptions, body: String) -> Result<SearchPage, InputError> {
-        todo!()
+
+    fn read_search(
+        at: Cursor,
+        options: SearchOptions,
+        body: String,
+    ) -> Result<SearchPage, InputError> {
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let results = root.get("results")?.required()?;
+        let mut calls = Vec::new();
+        let mut newest: Option<u64> = None;
+        for result in results.items()? {
+            let call = listed_call(&result)?;
+            newest = newest.max(Some(call.modified_ms));
+            calls.push(call);
+        }
+        let total = match root.get("total")?.count()? {
+            Some(total) => total,
+            None => u64::try_from(calls.len()).unwrap_or(u64::MAX),
+        };
+        let high_water = at.high_water_ms.max(newest);
+        let paging = root.get("paging")?;
+        let next = paging.get("next")?;
+        let after = next.get("after")?.scalar_text()?;
+
+        let Some(after) = after else {
+            // The end of this search: the next cycle starts a look-back before
+            // the newest date read, because search lags writes.
+            return Ok(SearchPage {
+                calls,
+                next: Cursor {
+                    since_ms: high_water
+                        .map(|high| high.saturating_sub(options.lookback_ms))
+                        .or(at.since_ms),
+                    after: None,
+                    high_water_ms: high_water,
+                },
+                more: false,
+                total,
+            });
+        };
+        let offset = after.parse::<u64>().ok();
+        let past_cap =
+            offset.is_some_and(|offset| offset.saturating_add(u64::from(limit(&options))) > SEARCH_CAP);
+        let next = if past_cap {
+            let anchor = newest.or(high_water).unwrap_or_default();
+            // `GTE` on the newest date read re-reads the calls at that very
+            // millisecond; if they alone fill 10,000 results the bound would
+            // never move, so it steps 1 ms forward instead, accepting that
+            // calls beyond the first 10,000 in that millisecond are missed.
+            let since = if Some(anchor) == at.since_ms {
+                anchor.saturating_add(1)
+            } else {
+                anchor
+            };
+            Cursor {
+                since_ms: Some(since),
+                after: None,
+                high_water_ms: high_water,
+            }
+        } else {
+            Cursor {
+                since_ms: at.since_ms,
+                after: Some(after),
+                high_water_ms: high_water,
+            }
+        };
+        Ok(SearchPage {
+            calls,
+            next,
+            more: true,
+            total,
+        })
     }
+
     fn call_request(call_id: String) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/crm/v3/objects/calls/{}?properties={}&associations=contacts,deals",
+            fields::percent_encode(call_id.trim()),
+            PROPERTIES.join(",")
+        ))
     }
+
     fn read_call(body: String) -> Result<ListedCall, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        listed_call(&Node::root(&value, ""))
     }
+
     fn owner_request(owner_id: String) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/crm/v3/owners/{}",
+            fields::percent_encode(owner_id.trim())
+        ))
     }
+
     fn dispositions_request() -> HttpRequest {
-        todo!()
+        fields::get_request("/calls/v1/dispositions".to_owned())
     }
+
     fn transcript_request(transcription_id: String) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/crm/v3/extensions/calling/transcripts/{}",
+            fields::percent_encode(transcription_id.trim())
+        ))
     }
+
     fn read_webhook(body: String) -> Result<Vec<String>, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let mut ids: Vec<String> = Vec::new();
+        match &value {
+            Value::Array(_) => {
+                for event in root.items()? {
+                    let type_id = event.get("objectTypeId")?.scalar_text()?;
+                    let subscription = event.get("subscriptionType")?.text()?;
+                    let is_call = type_id.as_deref() == Some("0-48")
+                        || subscription.is_some_and(|kind| kind.starts_with("call."));
+                    if !is_call {
+                        continue;
+                    }
+                    let id = event.get("objectId")?.required()?.id()?.unwrap_or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            Value::Object(_) => ids.push(workflow_object_id(&root)?),
+            _ => return Err(root.wrong_type("a list of events or a workflow body (an object)")),
+        }
+        Ok(ids)
     }
+
     fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
-        todo!()
+        let facts = call_facts(&inputs)?;
+        rules::decide(facts, &rules, via)
+    }
+}
+
+fn limit(options: &SearchOptions) -> u32 {
+    options.limit.clamp(1, 200)
+}
+
+/// The call id in a workflow action's body: `hs_object_id`, `objectId` or
+/// `id` at the top, or `properties.hs_object_id` (plain or `{value}`).
+fn workflow_object_id(root: &Node<'_, '_>) -> Result<String, InputError> {
+    for key in ["hs_object_id", "objectId", "id"] {
+        if let Some(id) = root.get(key)?.id()? {
+            return Ok(id);
+        }
+    }
+    let properties = root.get("properties")?;
+    let property = properties.get("hs_object_id")?;
+    let id = if property.is_object() {
+        property.get("value")?.id()?
+    } else {
+        property.id()?
+    };
+    id.ok_or_else(|| InputError::MissingField("hs_object_id".to_owned()))
+}
+
+/// A call object as search or `GET` returns it.
+fn listed_call(result: &Node<'_, '_>) -> Result<ListedCall, InputError> {
+    if !result.is_object() {
+        return Err(result.wrong_type("a call object"));
+    }
+    let id = result.get("id")?.required()?.id()?.unwrap_or_default();
+    let properties = result.get("properties")?;
+    if properties.object()?.is_none() {
+        return Err(InputError::MissingField(properties.path()));
+    }
+    let modified = properties.get("hs_lastmodifieddate")?;
+    let instant = match datetime::field(&modified)? {
+        Some(instant) => instant,
+        None => {
+            let updated = result.get("updatedAt")?;
+            datetime::field(&updated)?
+                .ok_or_else(|| InputError::MissingField(modified.path()))?
+        }
+    };
+    let modified_ms = datetime::epoch_ms(instant)
+        .ok_or_else(|| modified.invalid("is before 1970".to_owned()))?;
+    Ok(ListedCall {
+        id,
+        modified_ms,
+        owner_id: properties.get("hubspot_owner_id")?.scalar_text()?,
+        transcription_id: properties.get("hs_call_transcription_id")?.scalar_text()?,
+        json: fields::to_json(result.value())?,
+    })
+}
+
+fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
+    let value = fields::parse(&inputs.call, "")?;
+    let call = Node::root(&value, "");
+    if !call.is_object() {
+        return Err(call.wrong_type("a call object"));
+    }
+    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+    let properties = call.get("properties")?;
+    if properties.object()?.is_none() {
+        return Err(InputError::MissingField(properties.path()));
+    }
+    let property = |key| -> Result<Option<String>, InputError> {
+        properties.get(key)?.scalar_text()
+    };
+
+    let status = property("hs_call_status")?;
+    let progress = if call.get("archived")?.flag()? == Some(true) {
+        Progress::Archived
+    } else {
+        // HubSpot lists its finished statuses; only COMPLETED is one. A call
+        // logged by hand has no status and counts as finished.
+        rules::progress(status.as_deref(), WhenUnknown::NotCompleted)
+    };
+
+    let transcript = transcript(inputs.transcript.as_deref())?;
+    let media = Media {
+        audio_url: property("hs_call_recording_url")?,
+        recording_pending: None,
+        transcript_pending: transcript.is_none()
+            && properties.get("hs_call_has_transcript")?.flag()? == Some(true),
+        transcript,
+        notes: property("hs_call_body")?
+            .map(|body| html_to_text(&body))
+            .filter(|notes| !notes.is_empty()),
+    };
+
+    let started_at = match datetime::call_date_field(&properties.get("hs_timestamp")?)? {
+        Some(date) => Some(date),
+        None => datetime::call_date_field(&call.get("createdAt")?)?,
+    };
+
+    let direction = property("hs_call_direction")?
+        .as_deref()
+        .and_then(rules::parse_direction);
+    let disposition = match property("hs_call_disposition")? {
+        Some(guid) => Some(disposition_label(&guid, inputs.dispositions.as_deref())?),
+        None => None,
+    };
+    let owner_id = property("hubspot_owner_id")?;
+    let rep = rep_from_owner(inputs.owner.as_deref(), owner_id.as_deref())?;
+
+    let mut metadata = Vec::new();
+    rules::push_metadata(&mut metadata, "hubspotOwnerId", owner_id.as_deref());
+    let associations = call.get("associations")?;
+    for (key, kind) in [("hubspotContactIds", "contacts"), ("hubspotDealIds", "deals")] {
+        let ids = associated_ids(&associations, kind)?;
+        rules::push_metadata(&mut metadata, key, Some(&ids.join(",")));
+    }
+    rules::push_metadata(&mut metadata, "hubspotDisposition", disposition.as_deref());
+    rules::push_metadata(
+        &mut metadata,
+        "hubspotDirection",
+        direction.map(rules::direction_word),
+    );
+
+    Ok(CallFacts {
+        source: Source::Hubspot,
+        id,
+        progress,
+        media,
+        duration_seconds: properties.get("hs_call_duration")?.seconds(1000.0)?,
+        disposition,
+        direction,
+        title: property("hs_call_title")?,
+        started_at,
+        rep,
+        metadata,
+    })
+}
+
+/// `associations.<kind>.results[].id`, de-duplicated in order: HubSpot
+/// lists an object once per association type.
+fn associated_ids(associations: &Node<'_, '_>, kind: &str) -> Result<Vec<String>, InputError> {
+    let group = associations.get(kind)?;
+    let results = group.get("results")?;
+    let mut ids: Vec<String> = Vec::new();
+    for result in results.items()? {
+        if let Some(id) = result.get("id")?.id()?
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The label for a disposition GUID: from the portal's list when given,
+/// else HubSpot's defaults; an unknown GUID is kept as it is.
+fn disposition_label(guid: &str, body: Option<&str>) -> Result<String, InputError> {
+    if let Some(body) = body {
+        let value = fields::parse(body, "dispositions")?;
+        let root = Node::root(&value, "dispositions");
+        // The v1 endpoint answers a bare list; accept `{results: [...]}` too.
+        let list = if root.is_object() {
+            root.get("results")?
+        } else {
+            root
+        };
+        for entry in list.items()? {
+            let id = entry.get("id")?.id()?;
+            if id.is_some_and(|id| id.eq_ignore_ascii_case(guid))
+                && let Some(label) = entry.get("label")?.text()?
+            {
+                return Ok(label.to_owned());
+            }
+        }
+    }
+    Ok(DEFAULT_DISPOSITIONS
+        .iter()
+        .find(|(id, _)| id.eq_ignore_ascii_case(guid))
+        .map_or(guid, |(_, label)| label)
+        .to_owned())
+}
+
+/// The rep as `GET /crm/v3/owners/{id}` describes them.
+fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Result<Rep, InputError> {
+    let mut rep = Rep::default();
+    rep.add_key(owner_id);
+    if let Some(body) = body {
+        let value = fields::parse(body, "owner")?;
+        let owner = Node::root(&value, "owner");
+        if !owner.is_object() {
+            return Err(owner.wrong_type("an owner (an object)"));
+        }
+        rep.add_key(owner.get("id")?.id()?.as_deref());
+        rep.add_key(owner.get("userId")?.id()?.as_deref());
+        let email = owner.get("email")?.text()?;
+        rep.add_key(email);
+        rep.email = email.map(str::to_owned);
+        let first = owner.get("firstName")?.text()?;
+        let last = owner.get("lastName")?.text()?;
+        let name = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        rep.name = (!name.is_empty()).then_some(name);
+    }
+    rep.who = match rep.keys.first() {
+        Some(id) => format!("HubSpot owner {id}"),
+        None => "the HubSpot owner".to_owned(),
+    };
+    Ok(rep)
+}
+
+/// `transcriptUtterances` as `Name: text` lines in time order.
+fn transcript(body: Option<&str>) -> Result<Option<String>, InputError> {
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    let value = fields::parse(body, "transcript")?;
+    let root = Node::root(&value, "transcript");
+    let utterances = root.get("transcriptUtterances")?;
+    let mut lines: Vec<(Option<f64>, String)> = Vec::new();
+    for utterance in utterances.items()? {
+        let Some(text) = utterance.get("text")?.text()? else {
+            continue;
+        };
+        let speaker = utterance.get("speaker")?;
+        let name = match speaker.get("name")?.text()? {
+            Some(name) => Some(name),
+            None => speaker.get("email")?.text()?,
+        };
+        let start = utterance.get("startTimeMillis")?.number()?;
+        lines.push((
+            start,
+            match name {
+                Some(name) => format!("{name}: {text}"),
+                None => text.to_owned(),
+            },
+        ));
+    }
+    // Stable, with utterances that have no start time kept in order, last.
+    lines.sort_by(|(a, _), (b, _)| match (a, b) {
+        (Some(a), Some(b)) => a.total_cmp(b),
+        (a, b) => a.is_none().cmp(&b.is_none()),
+    });
+    let text = lines
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// Plain text from `hs_call_body`'s HTML: tags dropped, line breaks kept,
+/// the common entities decoded.
+fn html_to_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut chars = html.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' if chars
+                .peek()
+                .is_some_and(|next| next.is_ascii_alphabetic() || matches!(next, '/' | '!')) =>
+            {
+                let mut tag = String::new();
+                for c in chars.by_ref() {
+                    if c == '>' {
+                        break;
+                    }
+                    tag.push(c);
+                }
+                let name: String = tag
+                    .trim_start_matches('/')
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                let closing = tag.starts_with('/');
+                let breaks = match name.as_str() {
+                    "br" | "li" | "tr" => true,
+                    "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
+                    | "table" | "blockquote" => closing,
+                    _ => false,
+                };
+                if breaks {
+                    text.push('\n');
+                }
+            }
+            '&' => {
+                let mut entity = String::new();
+                while let Some(&next) = chars.peek() {
+                    if next == ';' || entity.len() > 10 || !(next.is_ascii_alphanumeric() || next == '#') {
+                        break;
+                    }
+                    entity.push(next);
+                    chars.next();
+                }
+                match (decode_entity(&entity), chars.peek() == Some(&';')) {
+                    (Some(decoded), true) => {
+                        chars.next();
+                        text.push(decoded);
+                    }
+                    _ => {
+                        text.push('&');
+                        text.push_str(&entity);
+                    }
+                }
+            }
+            c => text.push(c),
+        }
+    }
+    // One blank line at most between paragraphs, and no stray spaces.
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(line);
+    }
+    out
+}
+
+fn decode_entity(entity: &str) -> Option<char> {
+    let numeric = |digits: &str, radix| u32::from_str_radix(digits, radix).ok().and_then(char::from_u32);
+    match entity {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some(' '),
+        _ => match entity.strip_prefix('#') {
+            Some(hex) if hex.starts_with(['x', 'X']) => numeric(hex.get(1..)?, 16),
+            Some(decimal) => numeric(decimal, 10),
+            None => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_notes_become_plain_text_lines() {
+        assert_eq!(
+            html_to_text("<p>Discussed pricing &amp; timeline.</p><p>Next:<br>send quote</p>"),
+            "Discussed pricing & timeline.\nNext:\nsend quote"
+        );
+    }
+
+    #[test]
+    fn entities_and_stray_brackets_are_handled() {
+        assert_eq!(
+            html_to_text("5 &lt; 6 &#62; 4 &#x41; a < b &bogus; &amp"),
+            "5 < 6 > 4 A a < b &bogus; &amp"
+        );
+    }
+
+    #[test]
+    fn paragraph_gaps_are_kept_once() {
+        assert_eq!(
+            html_to_text("<div>one</div><p></p><p></p><div>two</div>"),
+            "one\ntwo"
+        );
+        assert_eq!(html_to_text("one<br><br><br>two"), "one\n\ntwo");
+    }
+
+    #[test]
+    fn unknown_guids_stay_as_they_are() {
+        assert_eq!(disposition_label("nope", None).unwrap(), "nope");
+        assert_eq!(
+            disposition_label("F240BBAC-87C9-4F6E-BF70-924B57D47DB7", None).unwrap(),
+            "Connected"
+        );
     }
 }

@@ -1,39 +1,422 @@
 //! Salesloft: incremental call lists, users, transcripts, webhooks, mapping.
 
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::datetime;
+use crate::fields::{self, Node};
+use crate::rules::{self, CallFacts, Media, Rep, WhenUnknown};
 use crate::salesloft_api::{
-    CallInputs, CallPage, Cursor, Guest, Listing, TranscriptionPage, WebhookEvent,
+    CallInputs, CallPage, Cursor, Guest, ListedCall, ListedTranscription, Listing,
+    TranscriptionPage, WebhookEvent,
 };
-use crate::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
+use crate::types::{Decision, HttpRequest, InputError, Rules, Source, SyncMethod};
+
+/// Salesloft's own advice: 100 per page, oldest change first.
+const LIST_QUERY: &str = "sort_by=updated_at&sort_direction=ASC&per_page=100";
+
+/// Pages past 100 cost 3 to 30 times more of the team-wide rate limit, so
+/// the cursor moves its lower bound instead of paging deeper.
+const MAX_PAGE: u32 = 100;
 
 impl Guest for crate::Plugin {
     fn next_request(what: Listing, at: Cursor) -> HttpRequest {
-        todo!()
+        let list = match what {
+            Listing::Calls => "/v2/activities/calls",
+            Listing::Transcriptions => "/v2/transcriptions",
+        };
+        let page = at.page.clamp(1, MAX_PAGE);
+        let mut path = format!("{list}?{LIST_QUERY}&page={page}");
+        if let Some(bound) = at.updated_after.as_deref().map(str::trim)
+            && !bound.is_empty()
+        {
+            path.push_str("&updated_at%5Bgt%5D=");
+            path.push_str(&fields::percent_encode(bound));
+        }
+        fields::get_request(path)
     }
+
     fn read_page(at: Cursor, body: String) -> Result<CallPage, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let data = root.get("data")?.required()?;
+        let mut calls = Vec::new();
+        let mut newest = None;
+        for record in data.items()? {
+            let (call, updated) = listed_call(&record)?;
+            newest = newest.max(Some(updated));
+            calls.push(call);
+        }
+        let (next, more) = plan_next(&at, newest, next_page(&root)?);
+        Ok(CallPage { calls, next, more })
     }
+
     fn read_transcriptions(at: Cursor, body: String) -> Result<TranscriptionPage, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let data = root.get("data")?.required()?;
+        let mut transcriptions = Vec::new();
+        let mut newest = None;
+        for record in data.items()? {
+            let id = record.get("id")?.required()?.id()?.unwrap_or_default();
+            let conversation = record.get("conversation")?;
+            let conversation_id = conversation.get("id")?.id()?;
+            let updated = updated_at(&record)?;
+            newest = newest.max(Some(updated));
+            transcriptions.push(ListedTranscription {
+                id,
+                conversation_id,
+                updated_at: cursor_text(&record, updated)?,
+            });
+        }
+        let (next, more) = plan_next(&at, newest, next_page(&root)?);
+        Ok(TranscriptionPage {
+            transcriptions,
+            next,
+            more,
+        })
     }
+
     fn user_request(user_id: String) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/v2/users/{}",
+            fields::percent_encode(user_id.trim())
+        ))
     }
+
     fn conversation_request(conversation_id: String) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/v2/conversations/{}/extensive",
+            fields::percent_encode(conversation_id.trim())
+        ))
     }
+
     fn read_conversation(body: String) -> Result<Option<String>, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let conversation = unwrap_data(&root)?;
+        if let Some(call_id) = conversation.get("call_id")?.id()? {
+            return Ok(Some(call_id));
+        }
+        let call = conversation.get("call")?;
+        call.get("id")?.id()
     }
+
     fn sentences_request(transcription_id: String, page: u32) -> HttpRequest {
-        todo!()
+        fields::get_request(format!(
+            "/v2/transcriptions/{}/sentences?per_page=100&page={}",
+            fields::percent_encode(transcription_id.trim()),
+            page.max(1)
+        ))
     }
+
     fn sentences_has_more(body: String) -> Result<bool, InputError> {
-        todo!()
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        Ok(next_page(&root)?.is_some())
     }
+
     fn read_webhook(event: String, body: String) -> Result<WebhookEvent, InputError> {
-        todo!()
+        let event = event.trim();
+        if !matches!(
+            event.to_ascii_lowercase().as_str(),
+            "call_created" | "call_updated"
+        ) {
+            let named = if event.is_empty() {
+                "without an x-salesloft-event header".to_owned()
+            } else {
+                format!("\"{event}\"")
+            };
+            return Ok(WebhookEvent::Ignore(format!(
+                "Salesloft event {named} is not one the bridge acts on; calls arrive \
+                 as call_created and call_updated."
+            )));
+        }
+        let value = fields::parse(&body, "")?;
+        let root = Node::root(&value, "");
+        let record = unwrap_data(&root)?;
+        let (call, _) = listed_call(&record)?;
+        Ok(WebhookEvent::Call(call))
     }
+
     fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
-        todo!()
+        let facts = call_facts(&inputs)?;
+        rules::decide(facts, &rules, via)
     }
+}
+
+/// A record that may come bare or as `{"data": record}`.
+fn unwrap_data<'v, 's>(root: &'s Node<'v, '_>) -> Result<Node<'v, 's>, InputError> {
+    let data = root.get("data")?;
+    if data.is_object() && root.get("id")?.is_null() {
+        return Ok(data);
+    }
+    Ok(*root)
+}
+
+/// `metadata.paging.next_page`.
+fn next_page(root: &Node<'_, '_>) -> Result<Option<u64>, InputError> {
+    let metadata = root.get("metadata")?;
+    let paging = metadata.get("paging")?;
+    paging.get("next_page")?.count()
+}
+
+/// The cursor after a page: follow `next_page` up to page 100 under the same
+/// bound, otherwise move the bound to the newest `updated_at` read.
+fn plan_next(at: &Cursor, newest: Option<OffsetDateTime>, next_page: Option<u64>) -> (Cursor, bool) {
+    let bound = at.updated_after.as_deref().and_then(datetime::parse);
+    // A server that ignored the bound must not move the cursor backwards.
+    let moved = match (newest, bound) {
+        (Some(newest), Some(bound)) if newest <= bound => None,
+        (newest, _) => newest.and_then(datetime::cursor),
+    };
+    let reanchored = |more| {
+        (
+            Cursor {
+                updated_after: moved.clone().or_else(|| at.updated_after.clone()),
+                page: 1,
+            },
+            more,
+        )
+    };
+    let page = u64::from(at.page.max(1));
+    match next_page {
+        // A next page that does not move forward would read the same page forever.
+        None => reanchored(false),
+        Some(next) if next <= page => reanchored(false),
+        Some(next) if next <= u64::from(MAX_PAGE) => (
+            Cursor {
+                updated_after: at.updated_after.clone(),
+                page: u32::try_from(next).unwrap_or(MAX_PAGE),
+            },
+            true,
+        ),
+        // Re-anchoring without a newer bound would start the same pages again.
+        Some(_) if moved.is_none() => reanchored(false),
+        Some(_) => reanchored(true),
+    }
+}
+
+fn updated_at(record: &Node<'_, '_>) -> Result<OffsetDateTime, InputError> {
+    let field = record.get("updated_at")?.required()?;
+    datetime::field(&field)?.ok_or_else(|| InputError::MissingField(field.path()))
+}
+
+fn cursor_text(record: &Node<'_, '_>, instant: OffsetDateTime) -> Result<String, InputError> {
+    datetime::cursor(instant).ok_or_else(|| {
+        record
+            .get("updated_at")
+            .map(|field| field.invalid("cannot be written as a UTC date".to_owned()))
+            .unwrap_or_else(|error| error)
+    })
+}
+
+/// A call record as listed, and its `updated_at`.
+fn listed_call(record: &Node<'_, '_>) -> Result<(ListedCall, OffsetDateTime), InputError> {
+    if !record.is_object() {
+        return Err(record.wrong_type("a call record (an object)"));
+    }
+    let id = record.get("id")?.required()?.id()?.unwrap_or_default();
+    // A webhook body may lack `updated_at`; a new call was updated when created.
+    let updated = if record.get("updated_at")?.is_null() && !record.get("created_at")?.is_null()
+    {
+        let created = record.get("created_at")?;
+        datetime::field(&created)?.ok_or_else(|| InputError::MissingField(created.path()))?
+    } else {
+        updated_at(record)?
+    };
+    let user = record.get("user")?;
+    let user_id = user.get("id")?.id()?;
+    Ok((
+        ListedCall {
+            id,
+            updated_at: cursor_text(record, updated)?,
+            user_id,
+            json: fields::to_json(record.value())?,
+        },
+        updated,
+    ))
+}
+
+fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
+    let value = fields::parse(&inputs.call, "")?;
+    let root = Node::root(&value, "");
+    let call = unwrap_data(&root)?;
+    if !call.is_object() {
+        return Err(call.wrong_type("a call record (an object)"));
+    }
+    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+
+    // Completion: each recording's `status` is the call's outcome; a
+    // top-level `status` (older records) speaks first.
+    let mut statuses = Vec::new();
+    statuses.extend(call.get("status")?.text()?);
+    let mut media = Media::default();
+    let recordings = call.get("recordings")?;
+    for recording in recordings.items()? {
+        statuses.extend(recording.get("status")?.text()?);
+        let url = recording.get("url")?.text()?;
+        let state = recording.get("recording_status")?.text()?;
+        match state.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("completed") => {
+                if media.audio_url.is_none() {
+                    media.audio_url = url.map(str::to_owned);
+                }
+            }
+            Some("pending" | "processing") => {
+                media
+                    .recording_pending
+                    .get_or_insert_with(|| state.unwrap_or_default().to_owned());
+            }
+            Some(_) => {}
+        }
+    }
+    let progress = rules::progress(statuses, WhenUnknown::Passes);
+    media.transcript = transcript(&inputs.sentences)?;
+
+    let started_at = datetime::call_date_field(&call.get("created_at")?)?;
+
+    let direction = match direction_from_record(inputs, &id)? {
+        Some(direction) => Some(direction),
+        None => call.get("direction")?.text()?.and_then(rules::parse_direction),
+    };
+
+    let user = call.get("user")?;
+    let call_user_id = user.get("id")?.id()?;
+    let mut rep = rep_from_user(inputs.user.as_deref(), call_user_id.as_deref())?;
+    let user_id = call_user_id.or_else(|| rep.keys.first().cloned());
+    rep.who = match &user_id {
+        Some(user_id) => format!("Salesloft user {user_id}"),
+        None => "the Salesloft user".to_owned(),
+    };
+
+    let disposition = call.get("disposition")?.text()?.map(str::to_owned);
+    let mut metadata = Vec::new();
+    rules::push_metadata(&mut metadata, "salesloftUserId", user_id.as_deref());
+    rules::push_metadata(&mut metadata, "salesloftDisposition", disposition.as_deref());
+    rules::push_metadata(
+        &mut metadata,
+        "salesloftDirection",
+        direction.map(rules::direction_word),
+    );
+    let person = call.get("called_person")?;
+    rules::push_metadata(
+        &mut metadata,
+        "salesloftPersonId",
+        person.get("id")?.id()?.as_deref(),
+    );
+    let cadence = call.get("cadence")?;
+    rules::push_metadata(
+        &mut metadata,
+        "salesloftCadenceId",
+        cadence.get("id")?.id()?.as_deref(),
+    );
+
+    Ok(CallFacts {
+        source: Source::Salesloft,
+        id,
+        progress,
+        media,
+        duration_seconds: call.get("duration")?.seconds(1.0)?,
+        disposition,
+        direction,
+        title: None,
+        started_at,
+        rep,
+        metadata,
+    })
+}
+
+/// The direction from the call data record: `{"data": {...}}`, a bare
+/// record, or a list response, where the record for this call is chosen.
+fn direction_from_record(
+    inputs: &CallInputs,
+    call_id: &str,
+) -> Result<Option<crate::types::Direction>, InputError> {
+    let Some(body) = inputs.call_data_record.as_deref() else {
+        return Ok(None);
+    };
+    let value = fields::parse(body, "call-data-record")?;
+    let root = Node::root(&value, "call-data-record");
+    let data = root.get("data")?;
+    let direction = if let Value::Array(_) = data.value() {
+        let mut chosen = None;
+        for record in data.items()? {
+            let call = record.get("call")?;
+            let matches = call.get("id")?.id()?.as_deref() == Some(call_id);
+            if matches || chosen.is_none() {
+                chosen = Some(record.get("direction")?.text()?);
+            }
+            if matches {
+                break;
+            }
+        }
+        chosen.flatten()
+    } else if data.is_object() {
+        data.get("direction")?.text()?
+    } else {
+        root.get("direction")?.text()?
+    };
+    Ok(direction.and_then(rules::parse_direction))
+}
+
+/// The rep as `GET /v2/users/{id}` describes them.
+fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Result<Rep, InputError> {
+    let mut rep = Rep::default();
+    rep.add_key(call_user_id);
+    let Some(body) = body else {
+        return Ok(rep);
+    };
+    let value = fields::parse(body, "user")?;
+    let root = Node::root(&value, "user");
+    let user = unwrap_data(&root)?;
+    if !user.is_object() {
+        return Err(user.wrong_type("a user record (an object)"));
+    }
+    rep.add_key(user.get("id")?.id()?.as_deref());
+    rep.add_key(user.get("guid")?.text()?);
+    let email = user.get("email")?.text()?;
+    rep.add_key(email);
+    rep.email = email.map(str::to_owned);
+    rep.name = match user.get("name")?.text()? {
+        Some(name) => Some(name.to_owned()),
+        None => {
+            let first = user.get("first_name")?.text()?;
+            let last = user.get("last_name")?.text()?;
+            let joined = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            (!joined.is_empty()).then_some(joined)
+        }
+    };
+    Ok(rep)
+}
+
+/// The sentences pages joined in `order_number` order, one sentence a line.
+fn transcript(pages: &[String]) -> Result<Option<String>, InputError> {
+    let mut sentences: Vec<(Option<u64>, &str)> = Vec::new();
+    let values = pages
+        .iter()
+        .enumerate()
+        .map(|(index, page)| {
+            let label = format!("sentences[{index}]");
+            fields::parse(page, &label).map(|value| (label, value))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (label, value) in &values {
+        let root = Node::root(value, label);
+        let data = root.get("data")?;
+        for sentence in data.items()? {
+            let Some(text) = sentence.get("text")?.text()? else {
+                continue;
+            };
+            sentences.push((sentence.get("order_number")?.count()?, text));
+        }
+    }
+    // Stable: sentences without an order number keep their page order, last.
+    sentences.sort_by_key(|&(order, _)| (order.is_none(), order));
+    let text = sentences
+        .iter()
+        .map(|&(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((!text.is_empty()).then_some(text))
 }

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `kendo-bridge` binary.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

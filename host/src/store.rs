@@ -1,1 +1,1584 @@
-//! Durable state.
+//! Durable state in SQLite: checkpoints, the ledger, the outbox, the webhook
+//! inbox, Kendo's results and the send history that paces each key.
+//!
+//! Every guarantee the bridge makes rests on a few transactions here:
+//!
+//! - [`Store::intake`] records a batch of decisions *and* moves the source's
+//!   checkpoint in one transaction, so a checkpoint never covers a call that
+//!   is not yet in the ledger and the outbox.
+//! - The ledger is keyed by (source, source id, Kendo team). A call already
+//!   queued, in flight or sent is never queued again, whichever path (poll,
+//!   webhook, backfill) brings it back.
+//! - [`Store::begin_send`] is committed *before* the request leaves, so after
+//!   a crash the rows still marked in flight are exactly the sends whose
+//!   outcome is unknown ([`Store::recover_in_flight`]).
+//! - A webhook is in [`Store::inbox_insert`]'s committed row before it is
+//!   answered.
+//!
+//! Times are epoch milliseconds passed in by the caller: the store never
+//! reads a clock, so tests drive time.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// Epoch milliseconds.
+pub type Millis = i64;
+
+/// The schema this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source      TEXT PRIMARY KEY,
+    cursor      TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    source        TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    team          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    sync_method   TEXT NOT NULL,
+    reason_code   TEXT,
+    reason        TEXT,
+    title         TEXT,
+    rep_email     TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    kendo_call_id TEXT,
+    seen_count    INTEGER NOT NULL DEFAULT 1,
+    first_seen_at INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    sent_at       INTEGER,
+    PRIMARY KEY (source, source_id, team)
+);
+CREATE INDEX IF NOT EXISTS ledger_by_state ON ledger (team, state);
+CREATE INDEX IF NOT EXISTS ledger_by_update ON ledger (updated_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    source          TEXT NOT NULL,
+    source_id       TEXT NOT NULL,
+    team            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    not_before      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    in_flight_since INTEGER,
+    last_error      TEXT,
+    UNIQUE (source, source_id, team)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (team, state, not_before);
+CREATE TABLE IF NOT EXISTS inbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    source       TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    event        TEXT,
+    body         BLOB NOT NULL,
+    received_at  INTEGER NOT NULL,
+    processed_at INTEGER,
+    error        TEXT,
+    UNIQUE (source, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (processed_at, id);
+CREATE TABLE IF NOT EXISTS sends (
+    team TEXT NOT NULL,
+    at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sends_by_team ON sends (team, at);
+CREATE TABLE IF NOT EXISTS counters (
+    scope TEXT NOT NULL,
+    name  TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (scope, name)
+);
+CREATE TABLE IF NOT EXISTS paused_teams (
+    team            TEXT PRIMARY KEY,
+    reason          TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    paused_at       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held_calls (
+    source      TEXT NOT NULL,
+    source_id   TEXT NOT NULL,
+    body        TEXT,
+    transcript  TEXT,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (source, source_id)
+);
+CREATE TABLE IF NOT EXISTS kendo_results (
+    event_id    TEXT PRIMARY KEY,
+    event       TEXT NOT NULL,
+    subject_id  TEXT NOT NULL,
+    ai_score    REAL,
+    is_test     INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kendo_results_subject ON kendo_results (subject_id);
+"#;
+
+/// Why the state database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error("cannot open the state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A newer kendo-bridge wrote this database; refusing protects its data.
+    #[error(
+        "the state database was written by a newer kendo-bridge (schema {found}; this build knows {known}): upgrade kendo-bridge or point --state at another file"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    /// A row holds a value this build does not understand.
+    #[error("the state database holds an unknown {what} `{value}`")]
+    Corrupt { what: &'static str, value: String },
+    /// Any other SQLite failure.
+    #[error("state database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The thread running a store operation panicked or was cancelled.
+    #[error("a state database task was interrupted: {0}")]
+    Interrupted(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a call stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Not ready yet (recording processing, transcript pending); the source
+    /// will bring it back when it changes.
+    Waiting,
+    /// Not to be sent; the reason is kept.
+    Skipped,
+    /// In the outbox, waiting for its turn (or its retry time).
+    Queued,
+    /// A request is (or was, before a crash) in flight.
+    Sending,
+    /// Kendo answered 2xx. Never sent again.
+    Sent,
+    /// Kendo rejected it for good (400, 413), or it could not be mapped.
+    Failed,
+    /// Retries ran out. `replay` puts it back in the queue.
+    Dead,
+}
+
+impl State {
+    /// Every state, in the order `status` shows them.
+    pub const ALL: [State; 7] = [
+        State::Queued,
+        State::Sending,
+        State::Sent,
+        State::Waiting,
+        State::Skipped,
+        State::Failed,
+        State::Dead,
+    ];
+
+    /// The name stored in the database and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Skipped => "skipped",
+            State::Queued => "queued",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Dead => "dead",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one call for one Kendo team.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallKey {
+    pub source: String,
+    pub source_id: String,
+    pub team: String,
+}
+
+/// What the plugin decided about one record, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Send this ingest body.
+    Send {
+        payload: String,
+        title: String,
+        rep_email: Option<String>,
+    },
+    /// Do not send; `code` is the plugin's skip code.
+    Skip { code: String, detail: String },
+    /// Not ready; `code` is the plugin's wait code.
+    Wait { code: String, detail: String },
+    /// The record could not be mapped or built (bad input, a plugin trap).
+    Fail { code: String, detail: String },
+    /// A sighting of a record already settled (see [`Store::is_settled`]):
+    /// counted as a duplicate, changes nothing.
+    Seen,
+}
+
+/// One decided record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intake {
+    pub key: CallKey,
+    /// What was mapped: the source's `updated_at`, a zero-padded
+    /// modification time or a delivery sequence. Must sort in time order:
+    /// an older version never overwrites a newer one.
+    pub version: String,
+    /// `polling`, `webhook` or `workflow`.
+    pub sync_method: String,
+    pub outcome: Outcome,
+}
+
+/// What [`Store::intake`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntakeReport {
+    /// New sends put in the outbox.
+    pub enqueued: u32,
+    /// Queued sends whose payload a newer version replaced.
+    pub updated: u32,
+    /// Records already queued, in flight or sent (or seen at this version):
+    /// not queued again.
+    pub duplicates: u32,
+    pub skipped: u32,
+    pub waiting: u32,
+    pub failed: u32,
+}
+
+impl IntakeReport {
+    fn add(&mut self, other: IntakeReport) {
+        self.enqueued += other.enqueued;
+        self.updated += other.updated;
+        self.duplicates += other.duplicates;
+        self.skipped += other.skipped;
+        self.waiting += other.waiting;
+        self.failed += other.failed;
+    }
+}
+
+/// A send waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub key: CallKey,
+    pub payload: String,
+    /// Requests already made for it.
+    pub attempts: u32,
+}
+
+/// A webhook delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    pub id: i64,
+    pub source: String,
+    pub delivery_id: String,
+    pub event: Option<String>,
+    pub body: Vec<u8>,
+    pub received_at: Millis,
+}
+
+/// Whether a webhook delivery was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxInsert {
+    Stored(i64),
+    /// The same delivery id was stored before.
+    Duplicate,
+}
+
+/// A ledger row as `status` and `deliveries` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub key: CallKey,
+    pub state: State,
+    pub sync_method: String,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub title: Option<String>,
+    pub rep_email: Option<String>,
+    pub attempts: u32,
+    pub kendo_call_id: Option<String>,
+    /// How many times the record arrived (polls, webhooks).
+    pub seen_count: u32,
+    pub updated_at: Millis,
+    pub sent_at: Option<Millis>,
+    /// Kendo's AI score, once its `call.uploaded` webhook arrived.
+    pub ai_score: Option<f64>,
+}
+
+/// Counts per state for one team.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TeamCounts {
+    pub team: String,
+    pub by_state: Vec<(State, u64)>,
+}
+
+impl TeamCounts {
+    /// The count for one state (0 when absent).
+    pub fn get(&self, state: State) -> u64 {
+        self.by_state
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A team whose key Kendo refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paused {
+    pub reason: String,
+    /// A fingerprint of the key that was refused: a new key lifts the pause.
+    pub key_fingerprint: String,
+    pub paused_at: Millis,
+}
+
+/// Which dead letters `replay` puts back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayFilter {
+    pub team: Option<String>,
+    pub source: Option<String>,
+    pub source_id: Option<String>,
+    /// Also replay permanent rejections (`failed`), not only `dead`.
+    pub include_failed: bool,
+}
+
+/// A call's source record kept until it can be sent (Aloware's call body,
+/// waiting for its transcript, or the transcript waiting for the call).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldCall {
+    pub body: Option<String>,
+    pub transcript: Option<String>,
+}
+
+/// Counter names kept in `counters`.
+pub mod counter {
+    /// Kendo answered 429 although the bridge paced (scope: team).
+    pub const KENDO_429: &str = "kendo_429";
+    /// Sends whose outcome a crash made unknown and that were sent again:
+    /// each may be a duplicate in Kendo (scope: team).
+    pub const RESENT_AFTER_CRASH: &str = "resent_after_crash";
+    /// Retries after a 5xx or a timeout (scope: team).
+    pub const RETRIES: &str = "retries";
+    /// 429s from a source API (scope: source).
+    pub const SOURCE_429: &str = "source_429";
+    /// Webhook deliveries refused for their signature (scope: source).
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// Webhook deliveries stored (scope: source).
+    pub const WEBHOOKS: &str = "webhooks";
+    /// Duplicate webhook deliveries (same delivery id) (scope: source).
+    pub const DUPLICATE_WEBHOOKS: &str = "duplicate_webhooks";
+}
+
+/// The state database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode with
+    /// full synchronisation: a committed row survives a crash of the process
+    /// or the machine.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // A missing directory would surface as SQLite's vague
+            // "unable to open database file".
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::init(conn)
+    }
+
+    /// A private in-memory database, for tests and `map`-style dry runs.
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // journal_mode answers with a row, so it is a query, not an execute.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        Ok(Store { conn })
+    }
+
+    // ---- checkpoints -------------------------------------------------------
+
+    /// The stored cursor of a source (its JSON), if any.
+    pub fn checkpoint(&self, source: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cursor FROM checkpoints WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Every checkpoint with the time it last moved.
+    pub fn checkpoints(&self) -> Result<Vec<(String, String, Millis)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, cursor, updated_at FROM checkpoints ORDER BY source")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets a source's checkpoint (the next poll starts from its initial
+    /// look-back).
+    pub fn reset_checkpoint(&mut self, source: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM checkpoints WHERE source = ?1", [source])?
+            > 0)
+    }
+
+    // ---- intake --------------------------------------------------------------
+
+    /// Records decided records and, in the same transaction, moves `source`'s
+    /// checkpoint to `cursor`.
+    pub fn intake(
+        &mut self,
+        items: &[Intake],
+        checkpoint: Option<(&str, &str)>,
+        now: Millis,
+    ) -> Result<IntakeReport> {
+        let tx = self.conn.transaction()?;
+        let mut report = IntakeReport::default();
+        for item in items {
+            report.add(intake_one(&tx, item, now)?);
+        }
+        if let Some((source, cursor)) = checkpoint {
+            tx.execute(
+                "INSERT INTO checkpoints (source, cursor, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                params![source, cursor, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Whether a call is already sent, queued or in flight for some team, so
+    /// a poller can spare the API calls that mapping it again would cost.
+    /// `version` is the source's version; a newer one is not settled.
+    pub fn is_settled(&self, source: &str, source_id: &str, version: &str) -> Result<bool> {
+        let settled: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM ledger WHERE source = ?1 AND source_id = ?2
+                   AND (state IN ('sent', 'sending') OR version >= ?3) LIMIT 1",
+                params![source, source_id, version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(settled.is_some())
+    }
+
+    // ---- delivery ----------------------------------------------------------
+
+    /// Sends of `team` due at `now`, oldest first.
+    pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, source, source_id, team, payload, attempts FROM outbox
+             WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
+             ORDER BY not_before, id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![team, now, limit], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                key: CallKey {
+                    source: r.get(1)?,
+                    source_id: r.get(2)?,
+                    team: r.get(3)?,
+                },
+                payload: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When the next pending send of `team` falls due, if any is pending.
+    pub fn next_due_at(&self, team: &str) -> Result<Option<Millis>> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
+            [team],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Pending sends of a team (the queue depth).
+    pub fn queue_depth(&self, team: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE team = ?1 AND state = 'pending'",
+            [team],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Marks a send as in flight and records the request in the team's send
+    /// history. Commit this *before* the request leaves.
+    pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![item.id, now],
+        )?;
+        set_ledger_state(&tx, &item.key, State::Sending, None, None, now)?;
+        tx.execute(
+            "UPDATE ledger SET attempts = attempts + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![item.key.source, item.key.source_id, item.key.team],
+        )?;
+        tx.execute(
+            "INSERT INTO sends (team, at) VALUES (?1, ?2)",
+            params![item.key.team, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Kendo has the call: keep its `callId` and never send it again.
+    pub fn mark_created(
+        &mut self,
+        item: &OutboxItem,
+        kendo_call_id: Option<&str>,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
+        tx.execute(
+            "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
+                    reason_code = NULL, reason = NULL
+             WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![
+                item.key.source,
+                item.key.source_id,
+                item.key.team,
+                kendo_call_id,
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts a send back in the queue, not before `not_before`.
+    pub fn mark_retry(
+        &mut self,
+        item: &OutboxItem,
+        not_before: Millis,
+        code: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3 WHERE id = ?1",
+            params![item.id, not_before, reason],
+        )?;
+        set_ledger_state(&tx, &item.key, State::Queued, Some(code), Some(reason), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ends a send for good: `state` is [`State::Failed`] for a permanent
+    /// rejection or [`State::Dead`] when retries ran out. The payload stays
+    /// in the outbox (as a dead letter) so `replay` can send it again.
+    pub fn mark_undeliverable(
+        &mut self,
+        item: &OutboxItem,
+        state: State,
+        code: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, state = 'dead', last_error = ?2 WHERE id = ?1",
+            params![item.id, reason],
+        )?;
+        set_ledger_state(&tx, &item.key, state, Some(code), Some(reason), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// After a crash: sends still marked in flight have an unknown outcome
+    /// (the request may have created the call before the process died).
+    /// They go back to the queue, are counted as `resent_after_crash`, and
+    /// are returned so the caller can log them.
+    pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
+        let tx = self.conn.transaction()?;
+        let keys: Vec<CallKey> = {
+            let mut stmt = tx.prepare(
+                "SELECT source, source_id, team FROM outbox WHERE in_flight_since IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(CallKey {
+                    source: r.get(0)?,
+                    source_id: r.get(1)?,
+                    team: r.get(2)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for key in &keys {
+            tx.execute(
+                "UPDATE outbox SET in_flight_since = NULL, not_before = ?4
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, now],
+            )?;
+            set_ledger_state(
+                &tx,
+                key,
+                State::Queued,
+                Some("unknown-outcome"),
+                Some("the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)"),
+                now,
+            )?;
+            bump(&tx, &key.team, counter::RESENT_AFTER_CRASH, 1)?;
+        }
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    /// Request times of `team` at or after `since` (the pacing history).
+    pub fn sends_since(&self, team: &str, since: Millis) -> Result<Vec<Millis>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at FROM sends WHERE team = ?1 AND at >= ?2 ORDER BY at")?;
+        let rows = stmt.query_map(params![team, since], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets send history older than `before` (it no longer affects pacing).
+    pub fn prune_sends(&mut self, before: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM sends WHERE at < ?1", [before])?)
+    }
+
+    // ---- paused keys ---------------------------------------------------------
+
+    /// Stops sending for a team until its key changes or `resume` is called.
+    pub fn pause_team(
+        &mut self,
+        team: &str,
+        reason: &str,
+        key_fingerprint: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO paused_teams (team, reason, key_fingerprint, paused_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (team) DO UPDATE SET reason = excluded.reason,
+                key_fingerprint = excluded.key_fingerprint, paused_at = excluded.paused_at",
+            params![team, reason, key_fingerprint, now],
+        )?;
+        Ok(())
+    }
+
+    /// Why a team is paused, if it is.
+    pub fn paused(&self, team: &str) -> Result<Option<Paused>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT reason, key_fingerprint, paused_at FROM paused_teams WHERE team = ?1",
+                [team],
+                |r| {
+                    Ok(Paused {
+                        reason: r.get(0)?,
+                        key_fingerprint: r.get(1)?,
+                        paused_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Lifts a pause. Returns whether there was one.
+    pub fn resume_team(&mut self, team: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM paused_teams WHERE team = ?1", [team])?
+            > 0)
+    }
+
+    // ---- webhook inbox -------------------------------------------------------
+
+    /// Stores a verified webhook delivery. Committed before this returns, so
+    /// the caller may answer 2xx.
+    pub fn inbox_insert(
+        &mut self,
+        source: &str,
+        delivery_id: &str,
+        event: Option<&str>,
+        body: &[u8],
+        now: Millis,
+    ) -> Result<InboxInsert> {
+        let tx = self.conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, delivery_id) DO NOTHING",
+            params![source, delivery_id, event, body, now],
+        )?;
+        let result = if inserted == 1 {
+            bump(&tx, source, counter::WEBHOOKS, 1)?;
+            InboxInsert::Stored(tx.last_insert_rowid())
+        } else {
+            bump(&tx, source, counter::DUPLICATE_WEBHOOKS, 1)?;
+            InboxInsert::Duplicate
+        };
+        tx.commit()?;
+        Ok(result)
+    }
+
+    /// Deliveries not processed yet, oldest first.
+    pub fn inbox_pending(&self, limit: u32) -> Result<Vec<InboxEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, source, delivery_id, event, body, received_at FROM inbox
+             WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(InboxEntry {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                delivery_id: r.get(2)?,
+                event: r.get(3)?,
+                body: r.get(4)?,
+                received_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks a delivery processed, with the error that ended it if any.
+    pub fn inbox_done(&mut self, id: i64, error: Option<&str>, now: Millis) -> Result<()> {
+        self.conn.execute(
+            "UPDATE inbox SET processed_at = ?2, error = ?3 WHERE id = ?1",
+            params![id, now, error],
+        )?;
+        Ok(())
+    }
+
+    /// Deliveries stored but not processed yet.
+    pub fn inbox_backlog(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    // ---- held source records (Aloware) ----------------------------------------
+
+    /// Merges what a delivery brought (a call body, a transcript) into what
+    /// is held for the call, and returns the merged record.
+    pub fn hold(
+        &mut self,
+        source: &str,
+        source_id: &str,
+        body: Option<&str>,
+        transcript: Option<&str>,
+        now: Millis,
+    ) -> Result<HeldCall> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO held_calls (source, source_id, body, transcript, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, source_id) DO UPDATE SET
+                body = COALESCE(excluded.body, held_calls.body),
+                transcript = COALESCE(excluded.transcript, held_calls.transcript),
+                updated_at = excluded.updated_at",
+            params![source, source_id, body, transcript, now],
+        )?;
+        let held = tx.query_row(
+            "SELECT body, transcript FROM held_calls WHERE source = ?1 AND source_id = ?2",
+            params![source, source_id],
+            |r| {
+                Ok(HeldCall {
+                    body: r.get(0)?,
+                    transcript: r.get(1)?,
+                })
+            },
+        )?;
+        tx.commit()?;
+        Ok(held)
+    }
+
+    /// What is held for a call.
+    pub fn held(&self, source: &str, source_id: &str) -> Result<Option<HeldCall>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body, transcript FROM held_calls WHERE source = ?1 AND source_id = ?2",
+                params![source, source_id],
+                |r| {
+                    Ok(HeldCall {
+                        body: r.get(0)?,
+                        transcript: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    // ---- Kendo results ---------------------------------------------------------
+
+    /// Records a Kendo webhook result. Returns false when the event id was
+    /// seen before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_result(
+        &mut self,
+        event_id: &str,
+        event: &str,
+        subject_id: &str,
+        ai_score: Option<f64>,
+        is_test: bool,
+        now: Millis,
+    ) -> Result<bool> {
+        Ok(self.conn.execute(
+            "INSERT INTO kendo_results (event_id, event, subject_id, ai_score, is_test, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
+            params![event_id, event, subject_id, ai_score, is_test, now],
+        )? == 1)
+    }
+
+    // ---- counters ----------------------------------------------------------------
+
+    /// Adds to a counter.
+    pub fn bump(&mut self, scope: &str, name: &str, by: i64) -> Result<()> {
+        bump(&self.conn, scope, name, by)
+    }
+
+    /// A counter's value (0 when never bumped).
+    pub fn counter(&self, scope: &str, name: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM counters WHERE scope = ?1 AND name = ?2",
+                params![scope, name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Every counter, as (scope, name, value).
+    pub fn counters(&self) -> Result<Vec<(String, String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT scope, name, value FROM counters ORDER BY scope, name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- reporting -----------------------------------------------------------------
+
+    /// Ledger counts per team and state.
+    pub fn counts(&self) -> Result<Vec<TeamCounts>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT team, state, COUNT(*) FROM ledger GROUP BY team, state ORDER BY team")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u64>(2)?,
+            ))
+        })?;
+        let mut out: Vec<TeamCounts> = Vec::new();
+        for row in rows {
+            let (team, state, n) = row?;
+            let state = State::parse(&state).ok_or(StoreError::Corrupt {
+                what: "ledger state",
+                value: state,
+            })?;
+            match out.last_mut() {
+                Some(tc) if tc.team == team => tc.by_state.push((state, n)),
+                _ => out.push(TeamCounts {
+                    team,
+                    by_state: vec![(state, n)],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many records were skipped or are waiting, per reason code.
+    pub fn reasons(&self, state: State) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT COALESCE(reason_code, '-'), COUNT(*) FROM ledger WHERE state = ?1
+             GROUP BY reason_code ORDER BY COUNT(*) DESC, reason_code",
+        )?;
+        let rows = stmt.query_map([state.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The most recently changed ledger rows, newest first, optionally only
+    /// in some states.
+    pub fn recent(&self, states: &[State], limit: u32) -> Result<Vec<LedgerRow>> {
+        let filter = if states.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            format!("WHERE l.state IN ({})", names.join(","))
+        };
+        let sql = format!(
+            "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
+                    l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    (SELECT r.ai_score FROM kendo_results r
+                      WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
+                      ORDER BY r.received_at DESC LIMIT 1)
+             FROM ledger l {filter} ORDER BY l.updated_at DESC, l.rowid DESC LIMIT ?1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([limit], ledger_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    /// One call's ledger rows (one per team).
+    pub fn ledger(&self, source: &str, source_id: &str) -> Result<Vec<LedgerRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
+                    l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    (SELECT r.ai_score FROM kendo_results r
+                      WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
+                      ORDER BY r.received_at DESC LIMIT 1)
+             FROM ledger l WHERE l.source = ?1 AND l.source_id = ?2 ORDER BY l.team",
+        )?;
+        let rows = stmt.query_map(params![source, source_id], ledger_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    /// Puts dead letters (and, when asked, permanent rejections) back in the
+    /// queue, due now, with their attempt count reset. Returns how many.
+    pub fn replay(&mut self, filter: &ReplayFilter, now: Millis) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let states: &[&str] = if filter.include_failed {
+            &["dead", "failed"]
+        } else {
+            &["dead"]
+        };
+        let keys: Vec<CallKey> = {
+            let mut stmt = tx.prepare(
+                "SELECT o.source, o.source_id, o.team, l.state FROM outbox o
+                 JOIN ledger l ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team
+                 WHERE o.state = 'dead'
+                   AND (?1 IS NULL OR o.team = ?1)
+                   AND (?2 IS NULL OR o.source = ?2)
+                   AND (?3 IS NULL OR o.source_id = ?3)",
+            )?;
+            let rows = stmt.query_map(
+                params![filter.team, filter.source, filter.source_id],
+                |r| {
+                    Ok((
+                        CallKey {
+                            source: r.get(0)?,
+                            source_id: r.get(1)?,
+                            team: r.get(2)?,
+                        },
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )?;
+            let mut keys = Vec::new();
+            for row in rows {
+                let (key, state) = row?;
+                if states.contains(&state.as_str()) {
+                    keys.push(key);
+                }
+            }
+            keys
+        };
+        for key in &keys {
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', not_before = ?4, attempts = 0, in_flight_since = NULL
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, now],
+            )?;
+            tx.execute(
+                "UPDATE ledger SET state = 'queued', attempts = 0, reason_code = 'replayed',
+                    reason = 'put back in the queue by replay', updated_at = ?4
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(keys.len())
+    }
+}
+
+/// The store shared by the bridge's tasks. SQLite calls block (a commit
+/// waits for the disk), so they run on tokio's blocking pool, one at a time.
+#[derive(Clone)]
+pub struct SharedStore(std::sync::Arc<std::sync::Mutex<Store>>);
+
+impl SharedStore {
+    /// Shares a store.
+    pub fn new(store: Store) -> SharedStore {
+        SharedStore(std::sync::Arc::new(std::sync::Mutex::new(store)))
+    }
+
+    /// Runs `f` on the store off the async threads.
+    pub async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<R> + Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic in another store call cannot leave SQLite half-written
+            // (its transaction rolled back), so a poisoned lock is safe to use.
+            let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Interrupted(e.to_string()))?
+    }
+
+    /// Runs `f` on the store on this thread (for synchronous callers such as
+    /// the operator commands).
+    pub fn run_here<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
+    let state: String = r.get(3)?;
+    let Some(parsed) = State::parse(&state) else {
+        return Ok(Err(StoreError::Corrupt {
+            what: "ledger state",
+            value: state,
+        }));
+    };
+    Ok(Ok(LedgerRow {
+        key: CallKey {
+            source: r.get(0)?,
+            source_id: r.get(1)?,
+            team: r.get(2)?,
+        },
+        state: parsed,
+        sync_method: r.get(4)?,
+        reason_code: r.get(5)?,
+        reason: r.get(6)?,
+        title: r.get(7)?,
+        rep_email: r.get(8)?,
+        attempts: r.get(9)?,
+        kendo_call_id: r.get(10)?,
+        seen_count: r.get(11)?,
+        updated_at: r.get(12)?,
+        sent_at: r.get(13)?,
+        ai_score: r.get(14)?,
+    }))
+}
+
+fn bump(conn: &Connection, scope: &str, name: &str, by: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO counters (scope, name, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value",
+        params![scope, name, by],
+    )?;
+    Ok(())
+}
+
+fn set_ledger_state(
+    tx: &Transaction<'_>,
+    key: &CallKey,
+    state: State,
+    code: Option<&str>,
+    reason: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE ledger SET state = ?4, reason_code = COALESCE(?5, reason_code),
+            reason = COALESCE(?6, reason), updated_at = ?7
+         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![
+            key.source,
+            key.source_id,
+            key.team,
+            state.as_str(),
+            code,
+            reason,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<IntakeReport> {
+    let key = &item.key;
+    let existing: Option<(String, String)> = tx
+        .query_row(
+            "SELECT state, version FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![key.source, key.source_id, key.team],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let mut report = IntakeReport::default();
+
+    if item.outcome == Outcome::Seen {
+        if existing.is_some() {
+            tx.execute(
+                "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2",
+                params![key.source, key.source_id],
+            )?;
+            report.duplicates += 1;
+        }
+        return Ok(report);
+    }
+    let Some((state, version)) = existing else {
+        insert_new(tx, item, now)?;
+        count(&mut report, &item.outcome);
+        return Ok(report);
+    };
+    let state = State::parse(&state).ok_or(StoreError::Corrupt {
+        what: "ledger state",
+        value: state,
+    })?;
+    tx.execute(
+        "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![key.source, key.source_id, key.team],
+    )?;
+    let newer = item.version > version;
+    match state {
+        // Once sent or on the wire, no later sighting may send it again.
+        State::Sent | State::Sending => report.duplicates += 1,
+        _ if !newer => report.duplicates += 1,
+        State::Queued => {
+            // Not sent yet: the newest source data wins.
+            match &item.outcome {
+                Outcome::Send {
+                    payload,
+                    title,
+                    rep_email,
+                } => {
+                    tx.execute(
+                        "UPDATE outbox SET payload = ?4 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                        params![key.source, key.source_id, key.team, payload],
+                    )?;
+                    tx.execute(
+                        "UPDATE ledger SET version = ?4, title = ?5, rep_email = ?6, updated_at = ?7
+                         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                        params![
+                            key.source,
+                            key.source_id,
+                            key.team,
+                            item.version,
+                            title,
+                            rep_email,
+                            now
+                        ],
+                    )?;
+                    report.updated += 1;
+                }
+                other => {
+                    tx.execute(
+                        "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                        params![key.source, key.source_id, key.team],
+                    )?;
+                    replace(tx, item, now)?;
+                    count(&mut report, other);
+                }
+            }
+        }
+        State::Waiting | State::Skipped | State::Failed | State::Dead => {
+            // A newer version of a record that was not sent: decide afresh.
+            tx.execute(
+                "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team],
+            )?;
+            replace(tx, item, now)?;
+            if let Outcome::Send { payload, .. } = &item.outcome {
+                insert_outbox(tx, key, payload, now)?;
+            }
+            count(&mut report, &item.outcome);
+        }
+    }
+    Ok(report)
+}
+
+fn count(report: &mut IntakeReport, outcome: &Outcome) {
+    match outcome {
+        Outcome::Send { .. } => report.enqueued += 1,
+        Outcome::Skip { .. } => report.skipped += 1,
+        Outcome::Wait { .. } => report.waiting += 1,
+        Outcome::Fail { .. } => report.failed += 1,
+        Outcome::Seen => report.duplicates += 1,
+    }
+}
+
+struct Row<'a> {
+    state: State,
+    code: Option<&'a str>,
+    reason: Option<&'a str>,
+    title: Option<&'a str>,
+    rep_email: Option<&'a str>,
+}
+
+fn describe(outcome: &Outcome) -> Row<'_> {
+    match outcome {
+        Outcome::Send {
+            title, rep_email, ..
+        } => Row {
+            state: State::Queued,
+            code: None,
+            reason: None,
+            title: Some(title),
+            rep_email: rep_email.as_deref(),
+        },
+        Outcome::Skip { code, detail } => Row {
+            state: State::Skipped,
+            code: Some(code),
+            reason: Some(detail),
+            title: None,
+            rep_email: None,
+        },
+        Outcome::Wait { code, detail } => Row {
+            state: State::Waiting,
+            code: Some(code),
+            reason: Some(detail),
+            title: None,
+            rep_email: None,
+        },
+        Outcome::Fail { code, detail } => Row {
+            state: State::Failed,
+            code: Some(code),
+            reason: Some(detail),
+            title: None,
+            rep_email: None,
+        },
+        // Handled before any row is written; kept total for the compiler.
+        Outcome::Seen => Row {
+            state: State::Skipped,
+            code: None,
+            reason: None,
+            title: None,
+            rep_email: None,
+        },
+    }
+}
+
+fn insert_new(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
+    let row = describe(&item.outcome);
+    tx.execute(
+        "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
+                             title, rep_email, first_seen_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        params![
+            item.key.source,
+            item.key.source_id,
+            item.key.team,
+            row.state.as_str(),
+            item.version,
+            item.sync_method,
+            row.code,
+            row.reason,
+            row.title,
+            row.rep_email,
+            now
+        ],
+    )?;
+    if let Outcome::Send { payload, .. } = &item.outcome {
+        insert_outbox(tx, &item.key, payload, now)?;
+    }
+    Ok(())
+}
+
+fn replace(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
+    let row = describe(&item.outcome);
+    tx.execute(
+        "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
+                title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11
+         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![
+            item.key.source,
+            item.key.source_id,
+            item.key.team,
+            row.state.as_str(),
+            item.version,
+            item.sync_method,
+            row.code,
+            row.reason,
+            row.title,
+            row.rep_email,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_outbox(tx: &Transaction<'_>, key: &CallKey, payload: &str, now: Millis) -> Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (source, source_id, team, payload, not_before) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.source, key.source_id, key.team, payload, now],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> CallKey {
+        CallKey {
+            source: "salesloft".into(),
+            source_id: id.into(),
+            team: "main".into(),
+        }
+    }
+
+    fn send(id: &str, version: &str) -> Intake {
+        Intake {
+            key: key(id),
+            version: version.into(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Send {
+                payload: format!("{{\"id\":\"{id}\",\"v\":\"{version}\"}}"),
+                title: "Outbound - Connected".into(),
+                rep_email: Some("jamie@yourco.com".into()),
+            },
+        }
+    }
+
+    fn skip(id: &str, version: &str) -> Intake {
+        Intake {
+            key: key(id),
+            version: version.into(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Skip {
+                code: "no-media".into(),
+                detail: "no recording and no transcript".into(),
+            },
+        }
+    }
+
+    fn wait(id: &str, version: &str) -> Intake {
+        Intake {
+            key: key(id),
+            version: version.into(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Wait {
+                code: "recording-processing".into(),
+                detail: "recording still processing".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn intake_enqueues_a_send_and_moves_the_checkpoint_in_one_step() {
+        let mut store = Store::open_in_memory().unwrap();
+        let report = store
+            .intake(&[send("1", "a"), skip("2", "a")], Some(("salesloft", "{\"page\":1}")), 10)
+            .unwrap();
+        assert_eq!(report.enqueued, 1);
+        assert_eq!(report.skipped, 1);
+        assert_eq!(store.checkpoint("salesloft").unwrap().as_deref(), Some("{\"page\":1}"));
+        assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn the_same_call_arriving_twice_is_queued_once() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let again = store.intake(&[send("1", "a")], None, 11).unwrap();
+        assert_eq!(again.duplicates, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(store.ledger("salesloft", "1").unwrap()[0].seen_count, 2);
+    }
+
+    #[test]
+    fn a_sent_call_is_never_queued_again_even_when_newer() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 10).unwrap().remove(0);
+        store.begin_send(&item, 11).unwrap();
+        store.mark_created(&item, Some("call_1"), 12).unwrap();
+        let again = store.intake(&[send("1", "b")], None, 13).unwrap();
+        assert_eq!(again.duplicates, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        let row = &store.ledger("salesloft", "1").unwrap()[0];
+        assert_eq!(row.state, State::Sent);
+        assert_eq!(row.kendo_call_id.as_deref(), Some("call_1"));
+    }
+
+    #[test]
+    fn a_newer_version_replaces_the_payload_of_a_queued_call() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let report = store.intake(&[send("1", "b")], None, 11).unwrap();
+        assert_eq!(report.updated, 1);
+        let due = store.due("main", 20, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(due[0].payload.contains("\"v\":\"b\""));
+    }
+
+    #[test]
+    fn an_older_version_does_not_overwrite_a_newer_one() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "b")], None, 10).unwrap();
+        let report = store.intake(&[skip("1", "a")], None, 11).unwrap();
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_waiting_call_is_queued_when_a_newer_version_is_ready() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[wait("1", "a")], None, 10).unwrap();
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        let report = store.intake(&[send("1", "b")], None, 11).unwrap();
+        assert_eq!(report.enqueued, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn sends_in_flight_at_a_crash_are_requeued_and_counted() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a"), send("2", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 11).unwrap();
+        // The process dies here; a new one recovers.
+        let recovered = store.recover_in_flight(20).unwrap();
+        assert_eq!(recovered, vec![item.key.clone()]);
+        assert_eq!(store.counter("main", counter::RESENT_AFTER_CRASH).unwrap(), 1);
+        assert_eq!(store.due("main", 20, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_retry_is_not_due_before_its_time() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store.mark_retry(&item, 5_000, "rate-limited", "429", 11).unwrap();
+        assert!(store.due("main", 4_999, 10).unwrap().is_empty());
+        assert_eq!(store.next_due_at("main").unwrap(), Some(5_000));
+        assert_eq!(store.due("main", 5_000, 10).unwrap()[0].attempts, 1);
+    }
+
+    #[test]
+    fn replay_puts_dead_letters_back_in_the_queue() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_undeliverable(&item, State::Dead, "retries-exhausted", "500 x8", 11)
+            .unwrap();
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 1);
+        assert_eq!(store.due("main", 12, 10).unwrap()[0].attempts, 0);
+        assert_eq!(store.ledger("salesloft", "1").unwrap()[0].state, State::Queued);
+    }
+
+    #[test]
+    fn replay_leaves_permanent_rejections_unless_asked() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_undeliverable(&item, State::Failed, "bad-request", "invalid email", 11)
+            .unwrap();
+        assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 0);
+        let all = ReplayFilter {
+            include_failed: true,
+            ..ReplayFilter::default()
+        };
+        assert_eq!(store.replay(&all, 12).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_webhook_delivery_id_is_stored_once() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = store.inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 1).unwrap();
+        assert!(matches!(first, InboxInsert::Stored(_)));
+        let second = store.inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 2).unwrap();
+        assert_eq!(second, InboxInsert::Duplicate);
+        assert_eq!(store.inbox_pending(10).unwrap().len(), 1);
+        assert_eq!(store.counter("kendo", counter::DUPLICATE_WEBHOOKS).unwrap(), 1);
+    }
+
+    #[test]
+    fn held_calls_merge_a_body_and_a_later_transcript() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.hold("aloware", "7", Some("{}"), None, 1).unwrap();
+        let merged = store.hold("aloware", "7", None, Some("Rep: hi"), 2).unwrap();
+        assert_eq!(merged.body.as_deref(), Some("{}"));
+        assert_eq!(merged.transcript.as_deref(), Some("Rep: hi"));
+    }
+
+    #[test]
+    fn the_state_survives_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.intake(&[send("1", "a")], Some(("salesloft", "c1")), 10).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.checkpoint("salesloft").unwrap().as_deref(), Some("c1"));
+        assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        }
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::NewerSchema { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn counts_and_recent_rows_report_per_team_state() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .intake(&[send("1", "a"), skip("2", "a"), wait("3", "a")], None, 10)
+            .unwrap();
+        let counts = store.counts().unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].get(State::Queued), 1);
+        assert_eq!(counts[0].get(State::Skipped), 1);
+        assert_eq!(counts[0].get(State::Waiting), 1);
+        assert_eq!(store.reasons(State::Skipped).unwrap(), vec![("no-media".to_string(), 1)]);
+        assert_eq!(store.recent(&[State::Skipped], 10).unwrap().len(), 1);
+    }
+}

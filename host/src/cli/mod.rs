@@ -1,0 +1,209 @@
+//! The command line: a clap root with one module per subcommand.
+//!
+//! Exit codes are part of the interface, so scripts can branch on them:
+//! 0 done, 1 a negative answer (a signature that does not verify) or a
+//! failure of the bridge itself, 2 a problem with what was given (a missing
+//! file, malformed JSON, a bad config, a usage error), 3 the plugin trapped.
+
+mod map;
+mod verify;
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use kendo_bridge::config::Config;
+use kendo_bridge::plugin::Plugin;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # What would be sent to Kendo for a Salesloft call, with its user:
+  kendo-bridge map --source salesloft call.json --user user.json
+
+  # The same for a HubSpot call, resolving its disposition GUID:
+  kendo-bridge map --source hubspot call.json --owner owner.json --dispositions dispositions.json
+
+  # An Aloware webhook delivery read from stdin, with the rep directory:
+  kendo-bridge map --source aloware --config bridge.toml - < delivery.json
+
+  # Check a Kendo webhook signature:
+  KENDO_WEBHOOK_SECRET=... kendo-bridge verify --scheme kendo --secret-env KENDO_WEBHOOK_SECRET \\
+      --header 'X-Kendo-Signature: sha256=...' body.json
+
+Exit codes: 0 done, 1 not valid (verify) or an internal failure, 2 bad input or usage,
+3 the plugin trapped. Set RUST_LOG=debug for a trace on stderr.";
+
+/// Moves finished sales calls from Salesloft, HubSpot and Aloware into
+/// KendoAI's Push API, and checks the signed webhooks that come back.
+#[derive(Debug, Parser)]
+#[command(name = "kendo-bridge", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Load this WebAssembly component instead of the built-in plugin. It
+    /// must implement the `kendo:bridge/bridge` world (see `wit/`); the host
+    /// gives it no files, network, clock or environment.
+    #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_PLUGIN")]
+    plugin: Option<PathBuf>,
+
+    /// The configuration file (TOML): `[rules]` (title template, minimum
+    /// duration, allowed dispositions) and `[[reps]]` (the rep directory).
+    /// Without it, every rule has its default and the directory is empty.
+    #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what the bridge would do with one source record: the Kendo
+    /// payload it would send, or why it skips or waits.
+    Map(map::MapArgs),
+    /// Check a webhook request's signature the way the webhook server does.
+    Verify(verify::VerifyArgs),
+}
+
+/// Settings every subcommand may use.
+pub struct Globals {
+    plugin: Option<PathBuf>,
+    config: Option<PathBuf>,
+}
+
+impl Globals {
+    /// The plugin to run: `--plugin FILE`, or the built-in one.
+    fn plugin(&self) -> Result<Plugin, Failure> {
+        match &self.plugin {
+            Some(path) => Plugin::from_file(path)
+                .map_err(|error| Failure::usage(anyhow::Error::new(error))),
+            None => Plugin::embedded().map_err(|error| Failure::internal(error.into())),
+        }
+    }
+
+    /// `--config FILE`, or the defaults.
+    fn config(&self) -> Result<Config, Failure> {
+        match &self.config {
+            Some(path) => Config::load(path).map_err(|error| Failure::usage(error.into())),
+            None => Ok(Config::default()),
+        }
+    }
+}
+
+/// A failed command: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    label: &'static str,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// Exit 2: the input, a file or the command line is wrong.
+    fn usage(error: anyhow::Error) -> Failure {
+        Failure {
+            code: 2,
+            label: "error",
+            error,
+        }
+    }
+
+    /// Exit 1: the answer is no (a signature that does not verify).
+    fn rejected(error: anyhow::Error) -> Failure {
+        Failure {
+            code: 1,
+            label: "invalid",
+            error,
+        }
+    }
+
+    /// Exit 1: the bridge itself failed.
+    fn internal(error: anyhow::Error) -> Failure {
+        Failure {
+            code: 1,
+            label: "error",
+            error,
+        }
+    }
+
+    /// Exit 3: the plugin trapped.
+    fn trap(error: anyhow::Error) -> Failure {
+        Failure {
+            code: 3,
+            label: "error",
+            error,
+        }
+    }
+}
+
+/// Parses the command line, runs the subcommand and returns its exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let globals = Globals {
+        plugin: cli.plugin,
+        config: cli.config,
+    };
+    let outcome = match cli.command {
+        Command::Map(args) => map::run(&globals, args),
+        Command::Verify(args) => verify::run(&globals, args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{}: {:#}", failure.label, failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second initialisation (never expected here) is not worth failing for.
+    let _ignored = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// A file argument: a path, or `-` for stdin.
+fn display_input(path: &Path) -> String {
+    if is_stdin(path) {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Reads a file argument (`-` is stdin) as raw bytes.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
+    if is_stdin(path) {
+        let mut bytes = Vec::new();
+        io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")
+            .map_err(Failure::usage)?;
+        return Ok(bytes);
+    }
+    std::fs::read(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .map_err(Failure::usage)
+}
+
+/// Reads a file argument (`-` is stdin) as UTF-8 text.
+fn read_text(path: &Path) -> Result<String, Failure> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|error| {
+        Failure::usage(anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            display_input(path),
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}

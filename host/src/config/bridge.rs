@@ -1,0 +1,505 @@
+//! The whole `bridge.toml` that `serve`, `sync`, `backfill` and the
+//! operator commands read: Kendo teams and keys, each source, the webhook
+//! server, and (through [`super::Config`]) the rules and the rep directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Environment variables that override the file: `KENDO_BRIDGE__` followed
+/// by the key path in upper case, sections separated by `__`, e.g.
+/// `KENDO_BRIDGE__SALESLOFT__POLL_INTERVAL=30s` or
+/// `KENDO_BRIDGE__SERVER__LISTEN=0.0.0.0:8787`.
+pub const ENV_PREFIX: &str = "KENDO_BRIDGE__";
+
+/// Where a secret comes from. Secrets are never written in the file itself.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// An environment variable holding the secret.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A file holding the secret (surrounding whitespace is trimmed), e.g. a
+    /// mounted Kubernetes or Docker secret.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    /// Reads the secret.
+    pub fn resolve(&self, what: &str) -> Result<String, BridgeConfigError> {
+        match (&self.env, &self.file) {
+            (Some(var), None) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                Ok(_) => Err(BridgeConfigError::Secret(format!(
+                    "{what}: environment variable {var} is empty"
+                ))),
+                Err(_) => Err(BridgeConfigError::Secret(format!(
+                    "{what}: environment variable {var} is not set"
+                ))),
+            },
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                Ok(_) => Err(BridgeConfigError::Secret(format!(
+                    "{what}: secret file {} is empty",
+                    path.display()
+                ))),
+                Err(e) => Err(BridgeConfigError::Secret(format!(
+                    "{what}: cannot read secret file {}: {e}",
+                    path.display()
+                ))),
+            },
+            _ => Err(BridgeConfigError::Secret(format!(
+                "{what}: give exactly one of `env = \"VAR\"` or `file = \"path\"`"
+            ))),
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeConfigError {
+    #[error(transparent)]
+    Rules(#[from] super::ConfigError),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("environment override {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Secret(String),
+}
+
+fn default_state() -> PathBuf {
+    PathBuf::from("kendo-bridge.db")
+}
+
+/// The whole `bridge.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// The SQLite state database (ledger, outbox, checkpoints).
+    #[serde(default = "default_state")]
+    pub state: PathBuf,
+    /// A team's own plugin component instead of the embedded one.
+    #[serde(default)]
+    pub plugin: Option<PathBuf>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub kendo: KendoConfig,
+    #[serde(default)]
+    pub salesloft: Option<SalesloftConfig>,
+    #[serde(default)]
+    pub hubspot: Option<HubspotConfig>,
+    #[serde(default)]
+    pub aloware: Option<AlowareConfig>,
+    /// `[rules]` and `[[reps]]` are read (and checked) by [`super::Config`];
+    /// these fields only let the rest of the file be strict about unknown keys.
+    #[serde(default, rename = "rules")]
+    _rules: Option<toml::Value>,
+    #[serde(default, rename = "reps")]
+    _reps: Option<toml::Value>,
+    /// The rules and the rep directory.
+    #[serde(skip)]
+    pub directory: super::Config,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+fn default_webhook_body() -> usize {
+    8 * 1024 * 1024
+}
+
+/// The webhook server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The public base URL senders post to (e.g. `https://bridge.example.com`):
+    /// HubSpot v2/v3 signatures cover the full URL.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Larger webhook bodies are refused with 413.
+    #[serde(default = "default_webhook_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            max_body_bytes: default_webhook_body(),
+        }
+    }
+}
+
+fn default_kendo_url() -> String {
+    "https://app.kendo.ai".into()
+}
+fn default_rpm() -> u32 {
+    30
+}
+fn default_minute() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_body() -> u64 {
+    5_000_000
+}
+fn default_margin() -> f64 {
+    0.01
+}
+
+/// Kendo's Push API and its webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KendoConfig {
+    /// Kendo's base URL; the ingest path is appended.
+    #[serde(default = "default_kendo_url")]
+    pub url: String,
+    /// Requests per `window` per key (Kendo allows 30 per minute).
+    #[serde(default = "default_rpm")]
+    pub requests_per_window: u32,
+    #[serde(default = "default_minute", with = "humantime_serde")]
+    pub window: Duration,
+    /// Extra spacing between requests, as a fraction (0.01 = 1%).
+    #[serde(default = "default_margin")]
+    pub pacing_margin: f64,
+    /// How long to wait for Kendo's answer.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Largest body to send (Kendo: 5 MB). Longer transcripts are cut when
+    /// the call has a recording.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// The secret Kendo signs its webhooks with (`/webhooks/kendo`).
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+    /// One entry per Kendo team (each with its own Push API key).
+    pub teams: Vec<TeamConfig>,
+}
+
+fn default_retry_base() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_retry_cap() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_attempts() -> u32 {
+    8
+}
+
+/// Back-off for 5xx answers and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// The first retry waits up to this long (full jitter).
+    #[serde(default = "default_retry_base", with = "humantime_serde")]
+    pub base: Duration,
+    /// No wait is longer than this.
+    #[serde(default = "default_retry_cap", with = "humantime_serde")]
+    pub cap: Duration,
+    /// Attempts before a call becomes a dead letter.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            base: default_retry_base(),
+            cap: default_retry_cap(),
+            max_attempts: default_attempts(),
+        }
+    }
+}
+
+/// A Kendo team: where calls go, and which calls go there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub name: String,
+    /// The team's Push API key (`pk_...`).
+    pub api_key: SecretRef,
+    /// Sources routed to this team (`salesloft`, `hubspot`, `aloware`).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Rep emails routed to this team (checked before `sources`).
+    #[serde(default)]
+    pub reps: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_initial() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_hs_lookback() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_hs_page() -> u32 {
+    200
+}
+fn default_sl_url() -> String {
+    "https://api.salesloft.com".into()
+}
+fn default_hs_url() -> String {
+    "https://api.hubapi.com".into()
+}
+
+/// Salesloft polling and webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesloftConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_sl_url")]
+    pub api_url: String,
+    /// API key or OAuth token (`ak_...`); needed for polling and to look up
+    /// users.
+    #[serde(default)]
+    pub api_key: Option<SecretRef>,
+    /// How often to poll; `0s` turns polling off (webhooks only).
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How far back the very first poll reads.
+    #[serde(default = "default_initial", with = "humantime_serde")]
+    pub initial_lookback: Duration,
+    /// Fetch Conversations transcripts (needs `transcriptions:read`).
+    #[serde(default)]
+    pub transcripts: bool,
+    /// The webhook subscription's callback token (`/webhooks/salesloft`).
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+}
+
+/// Which HubSpot signature version the webhook endpoint requires.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HubspotSignature {
+    V1,
+    V2,
+    #[default]
+    V3,
+}
+
+/// HubSpot polling and webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_hs_url")]
+    pub api_url: String,
+    /// Private app token; needed for polling and to fetch calls named by
+    /// webhooks.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    #[serde(default = "default_initial", with = "humantime_serde")]
+    pub initial_lookback: Duration,
+    /// Search lags writes: each cycle re-reads this much before the newest
+    /// change it saw.
+    #[serde(default = "default_hs_lookback", with = "humantime_serde")]
+    pub lookback: Duration,
+    /// Results per search page (at most 200).
+    #[serde(default = "default_hs_page")]
+    pub page_size: u32,
+    /// Fetch calling transcripts.
+    #[serde(default)]
+    pub transcripts: bool,
+    /// The app's client secret (`/webhooks/hubspot`).
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+    #[serde(default)]
+    pub signature: HubspotSignature,
+}
+
+/// Aloware webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlowareConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The Bearer token, or `user:password` for Basic auth, set on the
+    /// Aloware webhook.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+    /// Accept deliveries without credentials (Aloware's "None" auth). Only
+    /// behind a private network.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+}
+
+impl BridgeConfig {
+    /// Reads `path`, applies `KENDO_BRIDGE__...` environment overrides, and
+    /// checks the result.
+    pub fn load(path: &Path) -> Result<BridgeConfig, BridgeConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BridgeConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let vars: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        BridgeConfig::parse(&text, path, &vars)
+    }
+
+    /// Parses configuration text with the given overrides.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<BridgeConfig, BridgeConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| BridgeConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        for (var, raw) in overrides {
+            apply_override(&mut value, var, raw)?;
+        }
+        let config: BridgeConfig =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| BridgeConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        let mut config = config;
+        config.directory = super::Config::parse(text, path)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), BridgeConfigError> {
+        if self.kendo.teams.is_empty() {
+            return Err(BridgeConfigError::Invalid(
+                "[kendo] needs at least one [[kendo.teams]] entry with a name and an api_key".into(),
+            ));
+        }
+        let mut names: Vec<&str> = self.kendo.teams.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(BridgeConfigError::Invalid(format!(
+                "two [[kendo.teams]] are named `{}`",
+                w[0]
+            )));
+        }
+        for team in &self.kendo.teams {
+            for source in &team.sources {
+                if !["salesloft", "hubspot", "aloware"].contains(&source.as_str()) {
+                    return Err(BridgeConfigError::Invalid(format!(
+                        "team `{}` routes unknown source `{source}` (salesloft, hubspot or aloware)",
+                        team.name
+                    )));
+                }
+            }
+        }
+        if self.kendo.requests_per_window == 0 {
+            return Err(BridgeConfigError::Invalid(
+                "kendo.requests_per_window must be at least 1".into(),
+            ));
+        }
+        if let Some(hs) = &self.hubspot
+            && !(1..=200).contains(&hs.page_size)
+        {
+            return Err(BridgeConfigError::Invalid(format!(
+                "hubspot.page_size is {}; HubSpot allows 1 to 200",
+                hs.page_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The Kendo team a call goes to: the first team listing the rep's email,
+    /// else the first listing the source, else the first team that lists
+    /// neither (a catch-all), else the first team.
+    pub fn route(&self, source: &str, rep_email: Option<&str>) -> &str {
+        let teams = &self.kendo.teams;
+        if let Some(email) = rep_email
+            && let Some(t) = teams
+                .iter()
+                .find(|t| t.reps.iter().any(|r| r.eq_ignore_ascii_case(email)))
+        {
+            return &t.name;
+        }
+        if let Some(t) = teams.iter().find(|t| t.sources.iter().any(|s| s == source)) {
+            return &t.name;
+        }
+        teams
+            .iter()
+            .find(|t| t.sources.is_empty() && t.reps.is_empty())
+            .or_else(|| teams.first())
+            .map_or("default", |t| t.name.as_str())
+    }
+
+    /// The ingest endpoint.
+    pub fn ingest_url(&self) -> String {
+        format!(
+            "{}/api/integrations/push-api/ingest",
+            self.kendo.url.trim_end_matches('/')
+        )
+    }
+}
+
+fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), BridgeConfigError> {
+    let path: Vec<String> = var
+        .trim_start_matches(ENV_PREFIX)
+        .split("__")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    if last.is_empty() || parents.iter().any(|p| p.is_empty()) {
+        return Err(BridgeConfigError::Env {
+            var: var.into(),
+            message: "expected KENDO_BRIDGE__SECTION__KEY".into(),
+        });
+    }
+    let mut table = root;
+    for part in parents {
+        let entry = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(BridgeConfigError::Env {
+                    var: var.into(),
+                    message: format!("`{part}` is not a section"),
+                });
+            }
+        };
+    }
+    // A value that reads as TOML (a number, a bool, an inline table) is
+    // taken as such; anything else is a string.
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    table.insert(last.clone(), value);
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! Delivery to Kendo: one paced worker per Kendo key.
+//!
+//! A worker takes the oldest due send of its team from the outbox, waits for
+//! the pacer's slot, commits "in flight" to the store, posts, and asks the
+//! plugin what Kendo's answer means:
+//!
+//! - created: the `callId` is recorded and the call is never sent again;
+//! - 429: the send and the whole key wait for `Retry-After`;
+//! - 5xx, 408, timeouts: exponential back-off with full jitter, then a dead
+//!   letter;
+//! - 400/413: failed for good, with Kendo's reason kept;
+//! - 401/403: the key is paused (and `status` says so) until it changes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::pacing::{Backoff, Pacer};
+use crate::plugin::api::kendo::{IngestOutcome, RejectionKind};
+use crate::plugin::api::types::Header;
+use crate::pool::PluginPool;
+use crate::store::{Millis, OutboxItem, SharedStore, State, StoreError, counter};
+
+/// A Kendo team and the key that sends its calls.
+#[derive(Clone)]
+pub struct TeamKey {
+    pub team: String,
+    pub api_key: String,
+}
+
+impl TeamKey {
+    /// A short, non-reversible fingerprint of the key, safe to store and
+    /// print: a pause is lifted when the configured key's fingerprint changes.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.api_key.as_bytes());
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for TeamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a key.
+        f.debug_struct("TeamKey")
+            .field("team", &self.team)
+            .field("api_key", &format_args!("<{}>", self.fingerprint()))
+            .finish()
+    }
+}
+
+/// How a worker paces and retries.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Requests allowed per window per key (Kendo: 30).
+    pub limit: u32,
+    /// The window (Kendo: one minute).
+    pub window_ms: Millis,
+    /// Extra spacing, as a fraction, so arrival jitter never crosses the limit.
+    pub margin: f64,
+    pub backoff: Backoff,
+    /// How long a worker sleeps while its key is paused before looking again.
+    pub paused_poll_ms: Millis,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            limit: 30,
+            window_ms: 60_000,
+            margin: 0.01,
+            backoff: Backoff::default(),
+            paused_poll_ms: 30_000,
+        }
+    }
+}
+
+/// Kendo's answer as received.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Why no answer came back. Either way the call may or may not exist in
+/// Kendo now.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What posts an ingest body. The real one is [`HttpTransport`]; tests use
+/// fakes driven in virtual time.
+pub trait Transport: Send + Sync + 'static {
+    fn post(
+        &self,
+        api_key: &str,
+        body: String,
+    ) -> impl Future<Output = Result<RawResponse, TransportError>> + Send;
+}
+
+/// Posts to Kendo's Push API with `X-API-Key` (never a key in a URL).
+#[derive(Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    ingest_url: String,
+    timeout: Duration,
+}
+
+impl HttpTransport {
+    /// `ingest_url` is the full ingest endpoint.
+    pub fn new(client: reqwest::Client, ingest_url: String, timeout: Duration) -> HttpTransport {
+        HttpTransport {
+            client,
+            ingest_url,
+            timeout,
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    async fn post(&self, api_key: &str, body: String) -> Result<RawResponse, TransportError> {
+        let request = self
+            .client
+            .post(&self.ingest_url)
+            .header("Content-Type", "application/json")
+            .header("X-API-Key", api_key)
+            .timeout(self.timeout)
+            .body(body);
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                TransportError::Timeout(self.timeout)
+            } else {
+                TransportError::Failed(describe_reqwest(&e))
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = response.text().await.map_err(|e| {
+            if e.is_timeout() {
+                TransportError::Timeout(self.timeout)
+            } else {
+                TransportError::Failed(describe_reqwest(&e))
+            }
+        })?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What one step of a worker did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A request went out; the result is recorded.
+    Sent(Delivered),
+    /// The next send must wait for the pacer until this time.
+    Pace(Millis),
+    /// Nothing due; the next send falls due then (None: the queue is empty).
+    Idle(Option<Millis>),
+    /// The key is paused; the reason.
+    Paused(String),
+}
+
+/// The recorded result of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    Created(Option<String>),
+    RateLimited { retry_at: Millis },
+    WillRetry { retry_at: Millis, reason: String },
+    Dead(String),
+    Rejected(String),
+    KeyRefused(String),
+}
+
+/// Why a worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The worker of one Kendo key.
+pub struct Worker<T: Transport> {
+    key: TeamKey,
+    policy: DeliveryPolicy,
+    store: SharedStore,
+    plugin: PluginPool,
+    transport: Arc<T>,
+    clock: Clock,
+    pacer: Pacer,
+    wake: Arc<Notify>,
+}
+
+impl<T: Transport> Worker<T> {
+    /// A worker whose pacer starts from the persisted send history, so a
+    /// restart cannot burst past the limit.
+    pub async fn new(
+        key: TeamKey,
+        policy: DeliveryPolicy,
+        store: SharedStore,
+        plugin: PluginPool,
+        transport: Arc<T>,
+        clock: Clock,
+        wake: Arc<Notify>,
+    ) -> Result<Worker<T>, DeliveryError> {
+        let team = key.team.clone();
+        let since = clock.now_ms() - policy.window_ms * 2;
+        let history = store
+            .run(move |s| {
+                s.prune_sends(since)?;
+                s.sends_since(&team, since)
+            })
+            .await?;
+        let pacer = Pacer::new(policy.limit, policy.window_ms, policy.margin, history);
+        Ok(Worker {
+            key,
+            policy,
+            store,
+            plugin,
+            transport,
+            clock,
+            pacer,
+            wake,
+        })
+    }
+
+    /// The team this worker sends for.
+    pub fn team(&self) -> &str {
+        &self.key.team
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), DeliveryError> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let step = self.step().await?;
+            let wait_until = match step {
+                Step::Sent(_) => continue,
+                Step::Pace(at) => Some(at),
+                Step::Idle(next) => next,
+                Step::Paused(_) => Some(self.clock.now_ms() + self.policy.paused_poll_ms),
+            };
+            let sleep = async {
+                match wait_until {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Sends until nothing is due before `horizon` (or the key is paused),
+    /// waiting for the pacer in between. For `sync --once` and `backfill`.
+    /// `on_sent` is told after each request.
+    pub async fn drain(
+        &mut self,
+        horizon: Millis,
+        mut on_sent: impl FnMut(&Delivered),
+    ) -> Result<Step, DeliveryError> {
+        loop {
+            match self.step().await? {
+                Step::Sent(d) => on_sent(&d),
+                Step::Pace(at) if at <= horizon => self.clock.sleep_until(at).await,
+                Step::Idle(Some(at)) if at <= horizon => self.clock.sleep_until(at).await,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// One step: send the oldest due call if the pacer allows.
+    pub async fn step(&mut self) -> Result<Step, DeliveryError> {
+        let now = self.clock.now_ms();
+        let team = self.key.team.clone();
+        let fingerprint = self.key.fingerprint();
+        let next = self
+            .store
+            .run(move |s| {
+                if let Some(p) = s.paused(&team)? {
+                    if p.key_fingerprint == fingerprint {
+                        return Ok(Next::Paused(p.reason));
+                    }
+                    // The operator configured another key: try again.
+                    s.resume_team(&team)?;
+                }
+                Ok(match s.due(&team, now, 1)?.into_iter().next() {
+                    Some(item) => Next::Item(item),
+                    None => Next::Idle(s.next_due_at(&team)?),
+                })
+            })
+            .await?;
+        let item = match next {
+            Next::Paused(reason) => return Ok(Step::Paused(reason)),
+            Next::Idle(at) => return Ok(Step::Idle(at)),
+            Next::Item(item) => item,
+        };
+        let slot = self.pacer.next_slot(now);
+        if slot > now {
+            return Ok(Step::Pace(slot));
+        }
+
+        // In flight is durable before the request leaves: after a crash this
+        // row is exactly a send whose outcome is unknown.
+        let sending = item.clone();
+        self.store.run(move |s| s.begin_send(&sending, now)).await?;
+        self.pacer.record(now);
+
+        let answer = self
+            .transport
+            .post(&self.key.api_key, item.payload.clone())
+            .await;
+        let outcome = self.read(answer).await;
+        let delivered = self.record(&item, outcome).await?;
+        Ok(Step::Sent(delivered))
+    }
+
+    /// Asks the plugin what Kendo's answer means.
+    async fn read(&self, answer: Result<RawResponse, TransportError>) -> Outcome {
+        let response = match answer {
+            Ok(response) => response,
+            Err(e) => return Outcome::NoAnswer(e.to_string()),
+        };
+        let status = response.status;
+        let headers: Vec<Header> = response
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect();
+        let now_s = (self.clock.now_ms() / 1000).max(0) as u64;
+        let body = response.body;
+        let read = self
+            .plugin
+            .call(move |bridge, store| {
+                bridge
+                    .kendo_bridge_kendo()
+                    .call_read_ingest_response(store, status, &headers, &body, now_s)
+            })
+            .await;
+        match read {
+            Ok(outcome) => Outcome::Read(outcome),
+            // A 2xx means Kendo holds the call whatever the plugin thinks:
+            // sending it again would duplicate it.
+            Err(_) if (200..300).contains(&status) => Outcome::Read(IngestOutcome::Created(None)),
+            Err(e) => Outcome::NoAnswer(format!("the plugin failed to read Kendo's {status}: {e}")),
+        }
+    }
+
+    async fn record(&mut self, item: &OutboxItem, outcome: Outcome) -> Result<Delivered, DeliveryError> {
+        let now = self.clock.now_ms();
+        let attempts = item.attempts + 1;
+        let team = self.key.team.clone();
+        let delivered = match outcome {
+            Outcome::Read(IngestOutcome::Created(call_id)) => {
+                let it = item.clone();
+                let id = call_id.clone();
+                self.store
+                    .run(move |s| s.mark_created(&it, id.as_deref(), now))
+                    .await?;
+                Delivered::Created(call_id)
+            }
+            Outcome::Read(IngestOutcome::RetryAfter(seconds)) => {
+                let retry_at = now + i64::from(seconds.max(1)) * 1000;
+                self.pacer.block_until(retry_at);
+                let it = item.clone();
+                let reason = format!("Kendo answered 429; retrying after {seconds} s");
+                self.store
+                    .run(move |s| {
+                        s.bump(&team, counter::KENDO_429, 1)?;
+                        s.mark_retry(&it, retry_at, "rate-limited", &reason, now)
+                    })
+                    .await?;
+                Delivered::RateLimited { retry_at }
+            }
+            Outcome::Read(IngestOutcome::Retry(reason)) | Outcome::NoAnswer(reason) => {
+                let unit: f64 = rand::random();
+                match self.policy.backoff.delay(attempts, unit) {
+                    Some(delay) => {
+                        let retry_at = now + delay;
+                        let it = item.clone();
+                        let why = format!("attempt {attempts} failed: {reason}");
+                        self.store
+                            .run(move |s| {
+                                s.bump(&team, counter::RETRIES, 1)?;
+                                s.mark_retry(&it, retry_at, "transient", &why, now)
+                            })
+                            .await?;
+                        Delivered::WillRetry { retry_at, reason }
+                    }
+                    None => {
+                        let it = item.clone();
+                        let why = format!("gave up after {attempts} attempts; last: {reason}");
+                        let dead = why.clone();
+                        self.store
+                            .run(move |s| {
+                                s.mark_undeliverable(&it, State::Dead, "retries-exhausted", &why, now)
+                            })
+                            .await?;
+                        Delivered::Dead(dead)
+                    }
+                }
+            }
+            Outcome::Read(IngestOutcome::Rejected(rejection)) => {
+                let reason = format!("Kendo answered {}: {}", rejection.status, rejection.reason);
+                match rejection.kind {
+                    RejectionKind::Unauthorized => {
+                        let it = item.clone();
+                        let fingerprint = self.key.fingerprint();
+                        let why = format!(
+                            "{reason}; sending for team `{team}` is paused until its key is replaced (kendo-bridge resume --team {team})"
+                        );
+                        let shown = why.clone();
+                        self.store
+                            .run(move |s| {
+                                s.pause_team(&team, &why, &fingerprint, now)?;
+                                // Not the call's fault: it keeps its place.
+                                s.mark_retry(&it, now, "key-refused", &why, now)
+                            })
+                            .await?;
+                        Delivered::KeyRefused(shown)
+                    }
+                    RejectionKind::BadRequest | RejectionKind::TooLarge | RejectionKind::Other => {
+                        let code = match rejection.kind {
+                            RejectionKind::BadRequest => "bad-request",
+                            RejectionKind::TooLarge => "too-large",
+                            _ => "rejected",
+                        };
+                        let it = item.clone();
+                        let why = reason.clone();
+                        self.store
+                            .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
+                            .await?;
+                        Delivered::Rejected(reason)
+                    }
+                }
+            }
+        };
+        Ok(delivered)
+    }
+}
+
+enum Next {
+    Paused(String),
+    Idle(Option<Millis>),
+    Item(OutboxItem),
+}
+
+enum Outcome {
+    Read(IngestOutcome),
+    NoAnswer(String),
+}

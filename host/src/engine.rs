@@ -1,0 +1,300 @@
+//! The sync engine: pollers, the webhook server, the inbox processor and
+//! one delivery worker per Kendo key, in one process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::{BridgeConfig, BridgeConfigError};
+use crate::delivery::{DeliveryError, DeliveryPolicy, HttpTransport, TeamKey, Worker};
+use crate::pacing::Backoff;
+use crate::plugin::{Plugin, PluginError};
+use crate::pool::PluginPool;
+use crate::server;
+use crate::sources::{Context, CycleReport, SourceError, Sources};
+use crate::store::{SharedStore, Store, StoreError};
+
+/// Why the engine could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Config(#[from] BridgeConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    #[error("the webhook server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// An opened engine: configuration, state, plugin and sources, ready to
+/// serve or to run one sync.
+pub struct Engine {
+    pub ctx: Context,
+    pub sources: Sources,
+    pub teams: Vec<TeamKey>,
+    pub policy: DeliveryPolicy,
+    transport: Arc<HttpTransport>,
+    inbox_wake: Arc<Notify>,
+}
+
+impl Engine {
+    /// Opens the state database (recovering sends a crash left in flight),
+    /// reads every key and secret, and sets up the enabled sources.
+    pub fn open(config: BridgeConfig, plugin: Plugin, clock: Clock) -> Result<Engine, EngineError> {
+        let mut store = Store::open(&config.state)?;
+        let recovered = store.recover_in_flight(clock.now_ms())?;
+        for key in &recovered {
+            tracing::warn!(
+                source = %key.source, id = %key.source_id, team = %key.team,
+                "the last run stopped while sending this call; it will be sent again and may be duplicated in Kendo"
+            );
+        }
+        let mut teams = Vec::new();
+        for team in &config.kendo.teams {
+            let api_key = team
+                .api_key
+                .resolve(&format!("kendo.teams `{}` api_key", team.name))?;
+            teams.push(TeamKey {
+                team: team.name.clone(),
+                api_key,
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("kendo-bridge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| EngineError::Http(e.to_string()))?;
+        let policy = DeliveryPolicy {
+            limit: config.kendo.requests_per_window,
+            window_ms: config.kendo.window.as_millis() as i64,
+            margin: config.kendo.pacing_margin,
+            backoff: Backoff {
+                base_ms: config.kendo.retry.base.as_millis() as i64,
+                cap_ms: config.kendo.retry.cap.as_millis() as i64,
+                max_attempts: config.kendo.retry.max_attempts.max(1),
+            },
+            paused_poll_ms: 30_000,
+        };
+        let transport = Arc::new(HttpTransport::new(
+            http.clone(),
+            config.ingest_url(),
+            config.kendo.timeout,
+        ));
+        let rules = config.directory.to_rules();
+        let ctx = Context {
+            config: Arc::new(config),
+            store: SharedStore::new(store),
+            plugin: PluginPool::new(plugin),
+            clock,
+            http,
+            rules,
+            wake: Arc::new(Notify::new()),
+        };
+        let sources = Sources::new(&ctx)?;
+        Ok(Engine {
+            ctx,
+            sources,
+            teams,
+            policy,
+            transport,
+            inbox_wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// A delivery worker for one team.
+    pub async fn worker(&self, team: &TeamKey) -> Result<Worker<HttpTransport>, EngineError> {
+        Ok(Worker::new(
+            team.clone(),
+            self.policy.clone(),
+            self.ctx.store.clone(),
+            self.ctx.plugin.clone(),
+            self.transport.clone(),
+            self.ctx.clock,
+            self.ctx.wake.clone(),
+        )
+        .await?)
+    }
+
+    /// Runs everything until `shutdown` turns true: the webhook server on
+    /// `listener`, the pollers, the inbox processor and the workers.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        let mut tasks: JoinSet<Result<(), EngineError>> = JoinSet::new();
+        for team in &self.teams {
+            let worker = self.worker(team).await?;
+            let stop = shutdown.clone();
+            tasks.spawn(async move { Ok(worker.run(stop).await?) });
+        }
+        if let Some(sl) = self.sources.salesloft.clone()
+            && sl.can_poll()
+        {
+            let interval = self
+                .ctx
+                .config
+                .salesloft
+                .as_ref()
+                .map_or(Duration::ZERO, |c| c.poll_interval);
+            if !interval.is_zero() {
+                let stop = shutdown.clone();
+                tasks.spawn(poll_loop("salesloft", interval, stop, move || {
+                    let sl = sl.clone();
+                    async move { sl.poll(|_| {}).await }
+                }));
+            }
+        }
+        if let Some(hs) = self.sources.hubspot.clone()
+            && hs.can_poll()
+        {
+            let interval = self
+                .ctx
+                .config
+                .hubspot
+                .as_ref()
+                .map_or(Duration::ZERO, |c| c.poll_interval);
+            if !interval.is_zero() {
+                let stop = shutdown.clone();
+                tasks.spawn(poll_loop("hubspot", interval, stop, move || {
+                    let hs = hs.clone();
+                    async move { hs.poll(|_| {}).await }
+                }));
+            }
+        }
+        {
+            let (ctx, sources, wake, stop) = (
+                self.ctx.clone(),
+                self.sources.clone(),
+                self.inbox_wake.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move { Ok(server::run_inbox(ctx, sources, wake, stop).await?) });
+        }
+        let app = server::router(self.ctx.clone(), self.inbox_wake.clone())?;
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(EngineError::Server)
+        });
+        // The first task to fail stops the process: a bridge that silently
+        // lost its delivery worker would be worse than one that exits.
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(EngineError::Http(format!("a task panicked: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// One sync: poll each source once, process stored webhooks, then send
+    /// everything due, paced, until nothing more is due within `wait`
+    /// (retries scheduled later stay queued for the next run).
+    pub async fn sync_once(
+        &self,
+        wait: Duration,
+        mut on_event: impl FnMut(SyncEvent),
+    ) -> Result<SyncReport, EngineError> {
+        let mut report = SyncReport::default();
+        if let Some(sl) = &self.sources.salesloft
+            && sl.can_poll()
+        {
+            let cycle = sl.poll(|c| on_event(SyncEvent::Polled("salesloft", *c))).await?;
+            report.polled.push(("salesloft", cycle));
+        }
+        if let Some(hs) = &self.sources.hubspot
+            && hs.can_poll()
+        {
+            let cycle = hs.poll(|c| on_event(SyncEvent::Polled("hubspot", *c))).await?;
+            report.polled.push(("hubspot", cycle));
+        }
+        server::process_inbox(&self.ctx, &self.sources).await?;
+        self.deliver(wait, on_event).await?;
+        Ok(report)
+    }
+
+    /// Sends what is due for every team, paced, until nothing more is due
+    /// within `wait` from now.
+    pub async fn deliver(
+        &self,
+        wait: Duration,
+        mut on_event: impl FnMut(SyncEvent),
+    ) -> Result<(), EngineError> {
+        let horizon = self.ctx.clock.now_ms() + wait.as_millis() as i64;
+        for team in &self.teams {
+            let mut worker = self.worker(team).await?;
+            let name = team.team.clone();
+            let end = worker
+                .drain(horizon, |d| on_event(SyncEvent::Delivered(name.clone(), d.clone())))
+                .await?;
+            if let crate::delivery::Step::Paused(reason) = end {
+                on_event(SyncEvent::Paused(team.team.clone(), reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Progress of a sync, for progress bars and logs.
+#[derive(Debug, Clone)]
+pub enum SyncEvent {
+    Polled(&'static str, CycleReport),
+    Delivered(String, crate::delivery::Delivered),
+    Paused(String, String),
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub polled: Vec<(&'static str, CycleReport)>,
+}
+
+async fn poll_loop<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    poll: F,
+) -> Result<(), EngineError>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<CycleReport, SourceError>> + Send,
+{
+    loop {
+        match poll().await {
+            Ok(cycle) => tracing::info!(
+                source = name,
+                pages = cycle.pages,
+                records = cycle.records,
+                queued = cycle.report.enqueued,
+                duplicates = cycle.report.duplicates,
+                skipped = cycle.report.skipped,
+                waiting = cycle.report.waiting,
+                "poll cycle done"
+            ),
+            // The checkpoint did not move: the next cycle reads the same
+            // calls again.
+            Err(e) => tracing::warn!(source = name, error = %e, "poll cycle failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,843 @@
+//! The plugin runtime: loads the `kendo:bridge/bridge` component into
+//! wasmtime and runs calls on it.
+//!
+//! Every decision about a record (read a page, map a call, build a payload,
+//! verify a signature) is a call into the component. The host compiles the
+//! component once per process, keeps the compiled artifact on disk so the
+//! next start skips Cranelift, and hands out cheap [`Instance`]s.
+//!
+//! # Calling the plugin
+//!
+//! ```no_run
+//! use kendo_bridge::plugin::{Plugin, kendo::PayloadOptions, salesloft::CallInputs, types};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let plugin = Plugin::embedded()?;
+//! let mut instance = plugin.instance()?;
+//! let inputs = CallInputs {
+//!     call: std::fs::read_to_string("call.json")?,
+//!     user: None,
+//!     sentences: Vec::new(),
+//!     call_data_record: None,
+//! };
+//! let rules = types::Rules {
+//!     title_template: None,
+//!     min_duration_seconds: 0,
+//!     allowed_dispositions: Vec::new(),
+//!     rep_directory: Vec::new(),
+//! };
+//! let decision = instance.call(|bridge, store| {
+//!     bridge
+//!         .kendo_bridge_salesloft()
+//!         .call_map_call(store, &inputs, &rules, types::SyncMethod::Polling)
+//! })?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Traps
+//!
+//! A guest panic, an out-of-bounds access or a call that runs past
+//! [`CALL_TIME_LIMIT`] is a trap: [`Instance::call`] returns
+//! [`PluginError::Trap`] with the guest's panic message, and the poisoned
+//! instance is replaced before the next call. A trap costs one record, never
+//! the host.
+//!
+//! # Async callers
+//!
+//! The runtime is synchronous. WASI's synchronous bindings block on a tokio
+//! handle internally, which panics on a thread that is already driving a
+//! tokio runtime: async code must call the plugin from
+//! `tokio::task::spawn_blocking` or `tokio::task::block_in_place`.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Bindings generated from `wit/` for the `bridge` world.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "bridge",
+    });
+}
+
+/// The world's interfaces: the records, variants and enums the plugin
+/// takes and returns. Also re-exported at this module's root.
+pub mod api {
+    pub use super::bindings::exports::kendo::bridge::{
+        aloware, hubspot, kendo, salesloft, signatures, types,
+    };
+}
+
+pub use api::{aloware, hubspot, kendo, salesloft, signatures, types};
+pub use bindings::{Bridge, BridgePre};
+
+/// The component built from `guest/` by `build.rs`.
+static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KENDO_BRIDGE_COMPONENT"));
+
+/// How long one plugin call may run before it is stopped as a trap. The
+/// slowest real call (a 5 MB transcript) takes a few tens of milliseconds.
+pub const CALL_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// Largest linear memory one instance may grow to.
+const MEMORY_LIMIT_BYTES: usize = 512 << 20;
+
+/// How much of the guest's stderr is kept; a panic message is far smaller.
+const STDERR_CAPACITY: usize = 1 << 20;
+
+/// The epoch ticks every `EPOCH_TICK`; a call's deadline is counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// The environment variable that overrides where compiled components are
+/// cached.
+pub const CACHE_DIR_ENV: &str = "KENDO_BRIDGE_CACHE_DIR";
+
+/// Why the plugin could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The wasmtime engine could not be configured.
+    #[error("could not start the WebAssembly engine: {message}")]
+    Engine { message: String },
+    /// A component file could not be read.
+    #[error("could not read the plugin {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes are not a valid component, or Cranelift rejected them.
+    #[error("could not compile the plugin {origin}: {message}")]
+    Compile { origin: String, message: String },
+    /// The component does not implement the `kendo:bridge/bridge` world, or
+    /// asks for an import the host does not provide.
+    #[error(
+        "the plugin {origin} does not fit the kendo:bridge/bridge world: {message}"
+    )]
+    Link { origin: String, message: String },
+    /// A fresh instance could not be created.
+    #[error("could not instantiate the plugin: {message}")]
+    Instantiate { message: String },
+    /// The guest trapped (panicked, accessed memory out of bounds, ran past
+    /// [`CALL_TIME_LIMIT`], ...). The instance has been replaced.
+    #[error("{message}")]
+    Trap { message: String },
+    /// The compiled-component cache could not be read or written. Loading
+    /// falls back to compiling, so this only appears in logs.
+    #[error("compiled-plugin cache {}: {message}", path.display())]
+    Cache { path: PathBuf, message: String },
+}
+
+/// Where compiled components are kept between runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheLocation {
+    /// `$KENDO_BRIDGE_CACHE_DIR`, else the user's cache directory
+    /// (`$XDG_CACHE_HOME/kendo-bridge`, `~/.cache/kendo-bridge`, ...).
+    Default,
+    /// This directory.
+    Dir(PathBuf),
+    /// Always compile; never read or write a cache.
+    Disabled,
+}
+
+/// How a [`Plugin`] was loaded, for `status` and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadStats {
+    /// The compiled artifact came from the on-disk cache.
+    pub from_cache: bool,
+    /// Time spent compiling or loading the component and linking it.
+    pub elapsed: Duration,
+}
+
+/// A compiled plugin, cheap to clone, Send + Sync.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    engine: Engine,
+    pre: BridgePre<HostState>,
+    size: usize,
+    origin: String,
+    stats: LoadStats,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("origin", &self.inner.origin)
+            .field("size", &self.inner.size)
+            .field("stats", &self.inner.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// The default component baked into the binary. Compiled (or loaded from
+    /// the cache) once per process; later calls return the same plugin.
+    pub fn embedded() -> Result<Plugin, PluginError> {
+        static EMBEDDED: OnceLock<Plugin> = OnceLock::new();
+        if let Some(plugin) = EMBEDDED.get() {
+            return Ok(plugin.clone());
+        }
+        let plugin = Plugin::from_bytes(
+            EMBEDDED_COMPONENT,
+            "(built in)",
+            &CacheLocation::Default,
+        )?;
+        // Two threads may race to the first load; both results are equal and
+        // the loser's is dropped.
+        Ok(EMBEDDED.get_or_init(|| plugin).clone())
+    }
+
+    /// The bytes of the default component.
+    pub fn embedded_bytes() -> &'static [u8] {
+        EMBEDDED_COMPONENT
+    }
+
+    /// A team's own component written against the same world.
+    pub fn from_file(path: &Path) -> Result<Plugin, PluginError> {
+        let bytes = fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plugin::from_bytes(&bytes, &path.display().to_string(), &CacheLocation::Default)
+    }
+
+    /// Compiles `bytes`, or loads their compiled form from `cache`.
+    /// `origin` names the component in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        origin: &str,
+        cache: &CacheLocation,
+    ) -> Result<Plugin, PluginError> {
+        let started = Instant::now();
+        let engine = shared_engine()?;
+        let (component, from_cache) = load_component(&engine, bytes, origin, cache)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| {
+            PluginError::Link {
+                origin: origin.to_owned(),
+                message: format!("{error:#}"),
+            }
+        })?;
+        let link_error = |error: wasmtime::Error| PluginError::Link {
+            origin: origin.to_owned(),
+            message: format!("{error:#}"),
+        };
+        let instance_pre = linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = BridgePre::new(instance_pre).map_err(link_error)?;
+
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                engine,
+                pre,
+                size: bytes.len(),
+                origin: origin.to_owned(),
+                stats: LoadStats {
+                    from_cache,
+                    elapsed: started.elapsed(),
+                },
+            }),
+        })
+    }
+
+    /// The component's size in bytes (for the benchmark and `status`).
+    pub fn component_size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Where the component came from: `(built in)` or its path.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// How this plugin was loaded.
+    pub fn load_stats(&self) -> LoadStats {
+        self.inner.stats
+    }
+
+    /// A live instance; reuse it for many calls.
+    pub fn instance(&self) -> Result<Instance, PluginError> {
+        Ok(Instance {
+            live: Some(self.instantiate()?),
+            plugin: self.clone(),
+        })
+    }
+
+    fn instantiate(&self) -> Result<Live, PluginError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // No preopens, no network, no env, no args: the guest is pure and
+        // must stay that way. Its stderr is kept for panic messages.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT_BYTES)
+                .build(),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        let bridge = self
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .map_err(|error| PluginError::Instantiate {
+                message: format!("{error:#}"),
+            })?;
+        Ok(Live {
+            store,
+            bridge,
+            stderr,
+        })
+    }
+}
+
+/// What a store carries for the guest: its WASI context (stdio only) and
+/// limits.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A live instance of a [`Plugin`]. `Send`, not `Sync`: one thread at a time.
+pub struct Instance {
+    plugin: Plugin,
+    /// `None` after a trap whose replacement could not be created yet.
+    live: Option<Live>,
+}
+
+struct Live {
+    store: Store<HostState>,
+    bridge: Bridge,
+    stderr: MemoryOutputPipe,
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.plugin)
+            .field("live", &self.live.is_some())
+            .finish()
+    }
+}
+
+impl Instance {
+    /// Runs one plugin call. A trap (panic, out-of-bounds, ...) comes back as
+    /// `PluginError::Trap { message }` with the guest's panic message, and the
+    /// poisoned instance is replaced by a fresh one before the next call: a
+    /// trap costs one record, never the host.
+    pub fn call<R>(
+        &mut self,
+        f: impl FnOnce(&Bridge, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let live = match &mut self.live {
+            Some(live) => live,
+            None => self.live.insert(self.plugin.instantiate()?),
+        };
+        live.store.set_epoch_deadline(deadline_ticks());
+        match f(&live.bridge, &mut live.store) {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let stderr = live.stderr.contents();
+                let message = trap_message(&error, &String::from_utf8_lossy(&stderr));
+                tracing::warn!(
+                    plugin = %self.plugin.origin(),
+                    %message,
+                    "the plugin trapped; replacing its instance"
+                );
+                // A trapped instance refuses every later call ("cannot enter
+                // component instance"); if the replacement fails now, the
+                // next call tries again.
+                self.live = self.plugin.instantiate().ok();
+                Err(PluginError::Trap { message })
+            }
+        }
+    }
+
+    /// The plugin this instance runs.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+}
+
+/// Describes a failed call in plain words: the guest's panic message and
+/// where it panicked when its stderr shows one, otherwise the trap itself.
+fn trap_message(error: &wasmtime::Error, stderr: &str) -> String {
+    if let Some(panic) = last_panic(stderr) {
+        return panic;
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "the plugin ran for more than {} s on one call and was stopped",
+            CALL_TIME_LIMIT.as_secs()
+        ),
+        Some(trap) => format!("the plugin trapped: {trap}"),
+        None => format!("{error:#}"),
+    }
+}
+
+/// Extracts `message (at file:line:col)` from Rust's panic output, which is
+/// `thread '<name>' panicked at <file:line:col>:\n<message>\nnote: ...`.
+fn last_panic(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let rest = stderr.get(start + "panicked at ".len()..)?;
+    let (location, after) = rest.split_once(":\n")?;
+    let message = after
+        .split("\nnote: ")
+        .next()
+        .unwrap_or(after)
+        .trim_end();
+    Some(format!("{message} (at {location})"))
+}
+
+fn deadline_ticks() -> u64 {
+    let ticks = CALL_TIME_LIMIT.as_millis() / EPOCH_TICK.as_millis().max(1);
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
+/// One engine per process: every plugin shares it, and with it the thread
+/// that advances the epoch for call deadlines.
+fn shared_engine() -> Result<Engine, PluginError> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(|error| PluginError::Engine {
+        message: format!("{error:#}"),
+    })?;
+    let mut spawned = false;
+    let engine = ENGINE
+        .get_or_init(|| {
+            spawned = true;
+            engine
+        })
+        .clone();
+    if spawned {
+        let ticker = engine.clone();
+        std::thread::Builder::new()
+            .name("kendo-bridge-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker.increment_epoch();
+                }
+            })
+            .map_err(|error| PluginError::Engine {
+                message: format!("could not start the call-deadline thread: {error}"),
+            })?;
+    }
+    Ok(engine)
+}
+
+/// Compiles `bytes`, going through the on-disk cache unless it is disabled.
+/// Returns the component and whether it came from the cache.
+fn load_component(
+    engine: &Engine,
+    bytes: &[u8],
+    origin: &str,
+    cache: &CacheLocation,
+) -> Result<(Component, bool), PluginError> {
+    let compile = || {
+        Component::new(engine, bytes).map_err(|error| PluginError::Compile {
+            origin: origin.to_owned(),
+            message: format!("{error:#}"),
+        })
+    };
+    let Some(dir) = cache_dir(cache) else {
+        return Ok((compile()?, false));
+    };
+    let path = dir.join(cache_file_name(engine, bytes));
+    if path.is_file() {
+        match deserialize_cached(engine, &path) {
+            Ok(component) => return Ok((component, true)),
+            Err(error) => tracing::warn!(%error, "ignoring the cached compiled plugin"),
+        }
+    }
+    let component = compile()?;
+    if let Err(error) = write_cache(&dir, &path, &component) {
+        tracing::warn!(%error, "could not cache the compiled plugin; the next start compiles again");
+    }
+    Ok((component, false))
+}
+
+fn deserialize_cached(engine: &Engine, path: &Path) -> Result<Component, PluginError> {
+    // SAFETY: `deserialize_file` trusts its input to be wasmtime's own
+    // output. The path is derived from a SHA-256 of the component and the
+    // engine's compatibility hash, inside a directory this process family
+    // creates owner-only, and files appear there only by an atomic rename of
+    // what `Component::serialize` wrote. Wasmtime still checks the header,
+    // version and engine settings and errors on a mismatch, and any error
+    // falls back to compiling.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|error| PluginError::Cache {
+        path: path.to_path_buf(),
+        message: format!("{error:#}"),
+    })
+}
+
+fn write_cache(dir: &Path, path: &Path, component: &Component) -> Result<(), PluginError> {
+    let cache_error = |message: String| PluginError::Cache {
+        path: path.to_path_buf(),
+        message,
+    };
+    let serialized = component
+        .serialize()
+        .map_err(|error| cache_error(format!("{error:#}")))?;
+    create_private_dir(dir).map_err(|error| cache_error(error.to_string()))?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = fs::File::create(&temp)
+        .and_then(|mut file| {
+            file.write_all(&serialized)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temp, path));
+    if let Err(error) = written {
+        let _ignored = fs::remove_file(&temp);
+        return Err(cache_error(error.to_string()));
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn cache_dir(cache: &CacheLocation) -> Option<PathBuf> {
+    match cache {
+        CacheLocation::Disabled => None,
+        CacheLocation::Dir(dir) => Some(dir.clone()),
+        CacheLocation::Default => default_cache_dir(),
+    }
+}
+
+/// `$KENDO_BRIDGE_CACHE_DIR`, else the platform's per-user cache directory.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = from_env(CACHE_DIR_ENV) {
+        return Some(dir);
+    }
+    let base = if cfg!(target_os = "macos") {
+        from_env("HOME").map(|home| home.join("Library").join("Caches"))
+    } else if cfg!(windows) {
+        from_env("LOCALAPPDATA")
+    } else {
+        from_env("XDG_CACHE_HOME").or_else(|| from_env("HOME").map(|home| home.join(".cache")))
+    };
+    base.map(|base| base.join("kendo-bridge"))
+}
+
+/// `component-<sha256>.cwasm`, where the hash covers the component bytes
+/// and the engine's compatibility hash (wasmtime's version and every
+/// setting that changes compiled code), so a new component or a new
+/// wasmtime never picks up a stale artifact.
+fn cache_file_name(engine: &Engine, bytes: &[u8]) -> String {
+    use std::hash::Hash;
+
+    struct DigestHasher<'a>(&'a mut Sha256);
+    impl std::hash::Hasher for DigestHasher<'_> {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+
+    let mut digest = Sha256::new();
+    digest.update(bytes);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut DigestHasher(&mut digest));
+    let hash = digest.finalize();
+    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("component-{hex}.cwasm")
+}
+
+// The generated error types (`input-error`, `build-error`,
+// `signature-error`) already carry a `Display` that prints their `Debug`
+// form; `explain()` gives the sentence a person should read.
+
+/// A plain-words description of a guest error; see `explain()`.
+pub struct Explained<'a, T>(&'a T);
+
+impl types::InputError {
+    /// What is wrong with the input, naming the JSON path.
+    pub fn explain(&self) -> Explained<'_, Self> {
+        Explained(self)
+    }
+}
+
+impl fmt::Display for Explained<'_, types::InputError> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use types::InputError;
+        match self.0 {
+            InputError::InvalidJson(message) => write!(f, "the input is not valid JSON: {message}"),
+            InputError::MissingField(path) => {
+                write!(f, "the required field `{path}` is missing or null")
+            }
+            InputError::WrongType(problem) => write!(
+                f,
+                "the field `{}` has the wrong type: {}",
+                problem.field, problem.detail
+            ),
+            InputError::InvalidValue(problem) => write!(
+                f,
+                "the field `{}` has a value that cannot be used: {}",
+                problem.field, problem.detail
+            ),
+            InputError::TooLarge(size) => write!(
+                f,
+                "the input is {} bytes, over the plugin's limit of {} bytes",
+                size.size, size.limit
+            ),
+        }
+    }
+}
+
+impl kendo::BuildError {
+    /// Why the call cannot become a Kendo payload, naming the payload field.
+    pub fn explain(&self) -> Explained<'_, Self> {
+        Explained(self)
+    }
+}
+
+impl fmt::Display for Explained<'_, kendo::BuildError> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use kendo::BuildError;
+        match self.0 {
+            BuildError::NoMedia => f.write_str(
+                "the call has neither `audioUrl` nor `transcript`, so Kendo has nothing to analyse",
+            ),
+            BuildError::MissingRepEmail => f.write_str(
+                "`repEmail` is missing: add the rep to the [[reps]] directory in the config",
+            ),
+            BuildError::InvalidRepEmail(email) => {
+                write!(f, "`repEmail` {email:?} is not a valid email address")
+            }
+            BuildError::InvalidCallDate(date) => {
+                write!(f, "`callDate` {date:?} is not an RFC 3339 date")
+            }
+            BuildError::TooLarge(size) => write!(
+                f,
+                "the payload is {} bytes, over the {}-byte limit, and without an `audioUrl` \
+                 the `transcript` cannot be cut to fit",
+                size.size, size.limit
+            ),
+        }
+    }
+}
+
+impl signatures::SignatureError {
+    /// Why the request is not trusted, naming the header.
+    pub fn explain(&self) -> Explained<'_, Self> {
+        Explained(self)
+    }
+}
+
+impl fmt::Display for Explained<'_, signatures::SignatureError> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use signatures::SignatureError;
+        match self.0 {
+            SignatureError::MissingHeader(name) => write!(f, "the `{name}` header is missing"),
+            SignatureError::MalformedHeader(detail) => write!(f, "a header is malformed: {detail}"),
+            SignatureError::Mismatch => {
+                f.write_str("the signature does not match the body and secret")
+            }
+            SignatureError::Stale(staleness) => {
+                let now = i128::from(staleness.now_ms);
+                let age_s = (now - i128::from(staleness.timestamp_ms)) / 1000;
+                let when = if age_s >= 0 {
+                    format!("{age_s} s old")
+                } else {
+                    format!("{} s in the future", -age_s)
+                };
+                write!(
+                    f,
+                    "the request timestamp ({} ms) is {when}, outside the {} s tolerance",
+                    staleness.timestamp_ms,
+                    staleness.tolerance_ms / 1000
+                )
+            }
+            SignatureError::InvalidSecret(detail) => {
+                write!(f, "the configured secret cannot be used: {detail}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for types::SkipCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use types::SkipCode;
+        f.write_str(match self {
+            SkipCode::NotCompleted => "not-completed",
+            SkipCode::NoMedia => "no-media",
+            SkipCode::BelowMinimumDuration => "below-minimum-duration",
+            SkipCode::DispositionFiltered => "disposition-filtered",
+            SkipCode::UnknownRep => "unknown-rep",
+            SkipCode::InvalidRepEmail => "invalid-rep-email",
+            SkipCode::NotACall => "not-a-call",
+            SkipCode::Archived => "archived",
+        })
+    }
+}
+
+impl fmt::Display for types::SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipped ({}): {}", self.code, self.detail)
+    }
+}
+
+impl fmt::Display for types::WaitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use types::WaitCode;
+        f.write_str(match self {
+            WaitCode::RecordingProcessing => "recording-processing",
+            WaitCode::TranscriptPending => "transcript-pending",
+            WaitCode::InProgress => "in-progress",
+        })
+    }
+}
+
+impl fmt::Display for types::WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "waiting ({}): {}", self.code, self.detail)
+    }
+}
+
+impl fmt::Display for aloware::IgnoreCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use aloware::IgnoreCode;
+        f.write_str(match self {
+            IgnoreCode::TestPayload => "test-payload",
+            IgnoreCode::NotACall => "not-a-call",
+            IgnoreCode::RepeatedDisposition => "repeated-disposition",
+            IgnoreCode::UnknownEvent => "unknown-event",
+        })
+    }
+}
+
+impl fmt::Display for aloware::IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ignored ({}): {}", self.code, self.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_output_becomes_message_and_location() {
+        let stderr = "\nthread '<unnamed>' panicked at guest/src/salesloft.rs:37:9:\n\
+                      not yet implemented\nnote: run with `RUST_BACKTRACE=1` environment \
+                      variable to display a backtrace\n";
+        assert_eq!(
+            last_panic(stderr).as_deref(),
+            Some("not yet implemented (at guest/src/salesloft.rs:37:9)")
+        );
+    }
+
+    #[test]
+    fn multi_line_panic_message_is_kept_whole() {
+        let stderr = "thread 'main' panicked at src/lib.rs:1:1:\nfirst line\nsecond line\n";
+        assert_eq!(
+            last_panic(stderr).as_deref(),
+            Some("first line\nsecond line (at src/lib.rs:1:1)")
+        );
+    }
+
+    #[test]
+    fn stderr_without_a_panic_gives_no_panic_message() {
+        assert_eq!(last_panic("some debug output\n"), None);
+    }
+
+    #[test]
+    fn skip_and_wait_codes_display_in_kebab_case() {
+        assert_eq!(types::SkipCode::NoMedia.to_string(), "no-media");
+        assert_eq!(
+            types::SkipCode::BelowMinimumDuration.to_string(),
+            "below-minimum-duration"
+        );
+        assert_eq!(
+            types::WaitCode::RecordingProcessing.to_string(),
+            "recording-processing"
+        );
+        assert_eq!(aloware::IgnoreCode::UnknownEvent.to_string(), "unknown-event");
+    }
+
+    #[test]
+    fn input_error_explanation_names_the_json_path() {
+        let error = types::InputError::MissingField("recordings[0].url".into());
+        assert_eq!(
+            error.explain().to_string(),
+            "the required field `recordings[0].url` is missing or null"
+        );
+    }
+
+    #[test]
+    fn stale_signature_explanation_gives_age_in_seconds() {
+        let error = signatures::SignatureError::Stale(signatures::Staleness {
+            timestamp_ms: 1_000_000,
+            now_ms: 1_400_000,
+            tolerance_ms: 300_000,
+        });
+        assert_eq!(
+            error.explain().to_string(),
+            "the request timestamp (1000000 ms) is 400 s old, outside the 300 s tolerance"
+        );
+    }
+
+    #[test]
+    fn cache_file_name_changes_with_the_component_bytes() {
+        let engine = Engine::default();
+        assert_ne!(
+            cache_file_name(&engine, b"one"),
+            cache_file_name(&engine, b"two")
+        );
+        assert_eq!(
+            cache_file_name(&engine, b"one"),
+            cache_file_name(&engine, b"one")
+        );
+    }
+}

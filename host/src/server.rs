@@ -1,0 +1,379 @@
+//! The webhook server: verify, de-duplicate, store, answer, then process.
+//!
+//! A delivery is answered 2xx only after its row is committed to the inbox,
+//! so a crash after the answer loses nothing: the inbox processor picks the
+//! row up on the next start. A bad or stale signature is answered 401 and
+//! nothing is stored. Processing (fetching a HubSpot call, mapping, queueing)
+//! happens after the answer, because senders time out quickly (Kendo waits
+//! about 10 s) and retry, which would only create duplicates to discard.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, watch};
+
+use crate::config::HubspotSignature;
+use crate::plugin::signatures::{Scheme, SignedRequest};
+use crate::plugin::types::{Header, SyncMethod};
+use crate::sources::aloware::Handled;
+use crate::sources::{Context, SourceError, Sources, kendo};
+use crate::store::{InboxEntry, InboxInsert, StoreError, counter};
+
+/// How one source's deliveries are authenticated.
+#[derive(Clone)]
+enum Auth {
+    Verify { scheme: Scheme, secret: String },
+    /// Aloware's "None" auth, allowed explicitly in the configuration.
+    Open,
+    /// The source is enabled but no secret is configured: refuse.
+    Missing(&'static str),
+}
+
+#[derive(Clone)]
+struct ServerState {
+    ctx: Context,
+    inbox_wake: Arc<Notify>,
+    public_url: Option<String>,
+    salesloft: Option<Auth>,
+    hubspot: Option<Auth>,
+    aloware: Option<Auth>,
+    kendo: Auth,
+}
+
+/// Builds the router. Secrets are read once here.
+pub fn router(ctx: Context, inbox_wake: Arc<Notify>) -> Result<Router, crate::config::BridgeConfigError> {
+    let cfg = ctx.config.clone();
+    let secret = |r: &Option<crate::config::SecretRef>, scheme: Scheme, what: &'static str| {
+        match r {
+            Some(r) => r.resolve(what).map(|secret| Auth::Verify { scheme, secret }),
+            None => Ok(Auth::Missing(what)),
+        }
+    };
+    let salesloft = match cfg.salesloft.as_ref().filter(|c| c.enabled) {
+        Some(c) => Some(secret(&c.webhook_secret, Scheme::Salesloft, "salesloft.webhook_secret")?),
+        None => None,
+    };
+    let hubspot = match cfg.hubspot.as_ref().filter(|c| c.enabled) {
+        Some(c) => {
+            let scheme = match c.signature {
+                HubspotSignature::V1 => Scheme::HubspotV1,
+                HubspotSignature::V2 => Scheme::HubspotV2,
+                HubspotSignature::V3 => Scheme::HubspotV3,
+            };
+            Some(secret(&c.webhook_secret, scheme, "hubspot.webhook_secret")?)
+        }
+        None => None,
+    };
+    let aloware = match cfg.aloware.as_ref().filter(|c| c.enabled) {
+        Some(c) if c.webhook_secret.is_none() && c.allow_unauthenticated => Some(Auth::Open),
+        Some(c) => Some(secret(&c.webhook_secret, Scheme::Aloware, "aloware.webhook_secret")?),
+        None => None,
+    };
+    let kendo = secret(&cfg.kendo.webhook_secret, Scheme::Kendo, "kendo.webhook_secret")?;
+    let state = ServerState {
+        ctx,
+        inbox_wake,
+        public_url: cfg.server.public_url.clone(),
+        salesloft,
+        hubspot,
+        aloware,
+        kendo,
+    };
+    Ok(Router::new()
+        .route("/healthz", get(healthz))
+        .route("/webhooks/{source}", post(webhook))
+        .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))
+        .with_state(state))
+}
+
+async fn healthz(State(state): State<ServerState>) -> Response {
+    match state.ctx.store.run(|s| s.inbox_backlog()).await {
+        Ok(backlog) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "inboxBacklog": backlog})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "error", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn webhook(
+    State(state): State<ServerState>,
+    Path(source): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = match source.as_str() {
+        "salesloft" => state.salesloft.clone(),
+        "hubspot" => state.hubspot.clone(),
+        "aloware" => state.aloware.clone(),
+        "kendo" => Some(state.kendo.clone()),
+        _ => None,
+    };
+    let Some(auth) = auth else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no webhook endpoint for `{source}`: it is not enabled in the configuration"),
+        );
+    };
+    let now = state.ctx.clock.now_ms();
+    match auth {
+        Auth::Missing(what) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                format!("webhooks for {source} are refused: `{what}` is not configured"),
+            );
+        }
+        Auth::Open => {}
+        Auth::Verify { scheme, secret } => {
+            let host = headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let base = state
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("https://{host}"));
+            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+            let request = SignedRequest {
+                method: method.to_string(),
+                uri: format!("{}{}", base.trim_end_matches('/'), path),
+                headers: to_headers(&headers),
+                body: body.to_vec(),
+            };
+            let verdict = state
+                .ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_signatures()
+                        .call_verify(s, scheme, &secret, &request, now.max(0) as u64)
+                })
+                .await;
+            let refused = match verdict {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.explain().to_string()),
+                Err(trap) => Some(format!("the signature could not be checked: {trap}")),
+            };
+            if let Some(reason) = refused {
+                let scope = source.clone();
+                let _ = state
+                    .ctx
+                    .store
+                    .run(move |s| s.bump(&scope, counter::BAD_SIGNATURE, 1))
+                    .await;
+                tracing::warn!(%source, %reason, "webhook refused");
+                return error(StatusCode::UNAUTHORIZED, reason);
+            }
+        }
+    }
+
+    let event = event_name(&source, &headers, &body);
+    let delivery_id = delivery_id(&source, &headers, event.as_deref(), &body);
+    let stored = {
+        let (source, event, body) = (source.clone(), event.clone(), body.to_vec());
+        state
+            .ctx
+            .store
+            .run(move |s| s.inbox_insert(&source, &delivery_id, event.as_deref(), &body, now))
+            .await
+    };
+    match stored {
+        Ok(InboxInsert::Stored(id)) => {
+            state.inbox_wake.notify_one();
+            (StatusCode::OK, axum::Json(json!({"status": "stored", "id": id}))).into_response()
+        }
+        Ok(InboxInsert::Duplicate) => {
+            (StatusCode::OK, axum::Json(json!({"status": "duplicate"}))).into_response()
+        }
+        // Not stored: a 5xx makes the sender retry (Aloware does not; its
+        // delivery is lost to us, so this is logged loudly).
+        Err(e) => {
+            tracing::error!(%source, error = %e, "webhook could not be stored");
+            error(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}"))
+        }
+    }
+}
+
+fn to_headers(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(k, v)| Header {
+            name: k.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn event_name(source: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    match source {
+        "salesloft" => header(headers, "x-salesloft-event"),
+        "kendo" => header(headers, "x-kendo-event"),
+        // A v3 subscription posts a JSON list of events; a workflow action
+        // posts one object.
+        "hubspot" => Some(
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                "webhook"
+            } else {
+                "workflow"
+            }
+            .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// The id that makes a repeated delivery recognisable: Kendo's delivery id,
+/// or, for senders without one, a hash of what was delivered.
+fn delivery_id(source: &str, headers: &HeaderMap, event: Option<&str>, body: &[u8]) -> String {
+    if source == "kendo"
+        && let Some(id) = header(headers, "x-kendo-delivery-id")
+    {
+        return id;
+    }
+    let mut digest = Sha256::new();
+    digest.update(event.unwrap_or("").as_bytes());
+    digest.update([0]);
+    digest.update(body);
+    let hash = digest.finalize();
+    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Processes stored deliveries until `shutdown`, woken by new ones. A
+/// delivery that fails for a passing reason (a source API down) stays in
+/// the inbox and is tried again; one that can never work is closed with its
+/// error.
+pub async fn run_inbox(
+    ctx: Context,
+    sources: Sources,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    loop {
+        let progress = process_inbox(&ctx, &sources).await?;
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let retry_later = progress.deferred > 0;
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)), if retry_later => {}
+        }
+    }
+}
+
+/// What one pass over the inbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxProgress {
+    pub processed: u32,
+    pub failed: u32,
+    pub deferred: u32,
+}
+
+/// One pass over the stored deliveries.
+pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProgress, StoreError> {
+    let mut progress = InboxProgress::default();
+    loop {
+        let batch = ctx.store.run(|s| s.inbox_pending(64)).await?;
+        if batch.is_empty() {
+            return Ok(progress);
+        }
+        for entry in batch {
+            let id = entry.id;
+            let result = handle(ctx, sources, &entry).await;
+            let now = ctx.clock.now_ms();
+            match result {
+                Ok(summary) => {
+                    tracing::debug!(source = %entry.source, id, %summary, "webhook processed");
+                    ctx.store.run(move |s| s.inbox_done(id, None, now)).await?;
+                    progress.processed += 1;
+                }
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(source = %entry.source, id, error = %e, "webhook processing deferred");
+                    progress.deferred += 1;
+                    // Later deliveries may depend on this one (a transcript
+                    // after its call): keep the order, try again later.
+                    return Ok(progress);
+                }
+                Err(e) => {
+                    tracing::warn!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    let message = e.to_string();
+                    ctx.store
+                        .run(move |s| s.inbox_done(id, Some(&message), now))
+                        .await?;
+                    progress.failed += 1;
+                }
+            }
+        }
+    }
+}
+
+fn is_transient(e: &SourceError) -> bool {
+    match e {
+        SourceError::Transport { .. } | SourceError::Store(_) => true,
+        SourceError::Status { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
+async fn handle(ctx: &Context, sources: &Sources, entry: &InboxEntry) -> Result<String, SourceError> {
+    let body = String::from_utf8_lossy(&entry.body).into_owned();
+    match entry.source.as_str() {
+        "salesloft" => match &sources.salesloft {
+            Some(sl) => {
+                let event = entry.event.clone().unwrap_or_default();
+                let report = sl.handle_webhook(&event, &body).await?;
+                Ok(format!("{report:?}"))
+            }
+            None => Ok("salesloft is disabled; delivery dropped".into()),
+        },
+        "hubspot" => match &sources.hubspot {
+            Some(hs) => {
+                let via = if entry.event.as_deref() == Some("workflow") {
+                    SyncMethod::Workflow
+                } else {
+                    SyncMethod::Webhook
+                };
+                let report = hs.handle_webhook(&body, via).await?;
+                Ok(format!("{report:?}"))
+            }
+            None => Ok("hubspot is disabled; delivery dropped".into()),
+        },
+        "aloware" => match &sources.aloware {
+            Some(al) => match al.handle(entry.id, &body).await? {
+                Handled::Decided(report) => Ok(format!("{report:?}")),
+                Handled::Held => Ok("transcript held until its call arrives".into()),
+                Handled::Ignored(reason) => Ok(reason),
+            },
+            None => Ok("aloware is disabled; delivery dropped".into()),
+        },
+        "kendo" => kendo::handle(ctx, &body).await,
+        other => Ok(format!("no handler for source `{other}`")),
+    }
+}

@@ -1,0 +1,419 @@
+//! The sources: one module per system the bridge reads from.
+//!
+//! Each module does the I/O for its source (polling, fetching users or
+//! owners, handling webhook deliveries) and asks the plugin every question
+//! about a record: which request comes next, what a page holds, whether a
+//! call is sent, skipped or kept waiting, and what its Kendo payload is. What
+//! they share lives here: the [`Context`] every task holds, the
+//! [`SourceApi`] HTTP client that honours rate limits, and [`decide`], which
+//! turns a plugin decision into a ledger [`Intake`].
+
+pub mod aloware;
+pub mod hubspot;
+pub mod kendo;
+pub mod salesloft;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::BridgeConfig;
+use crate::plugin::kendo::PayloadOptions;
+use crate::plugin::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
+use crate::plugin::PluginError;
+use crate::pool::PluginPool;
+use crate::store::{CallKey, Intake, Millis, Outcome, SharedStore, StoreError, counter};
+
+/// What every bridge task shares.
+#[derive(Clone)]
+pub struct Context {
+    pub config: Arc<BridgeConfig>,
+    pub store: SharedStore,
+    pub plugin: PluginPool,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    pub rules: Rules,
+    /// Wakes the delivery workers when new sends are queued.
+    pub wake: Arc<Notify>,
+}
+
+impl Context {
+    /// Records decided records (and moves a checkpoint with them), then wakes
+    /// the delivery workers if anything was queued.
+    pub async fn intake(
+        &self,
+        items: Vec<Intake>,
+        checkpoint: Option<(String, String)>,
+    ) -> Result<crate::store::IntakeReport, StoreError> {
+        let now = self.clock.now_ms();
+        let report = self
+            .store
+            .run(move |s| {
+                s.intake(
+                    &items,
+                    checkpoint.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                    now,
+                )
+            })
+            .await?;
+        if report.enqueued + report.updated > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(report)
+    }
+}
+
+impl Context {
+    /// An intake that only records a sighting of a record already settled.
+    pub fn seen(&self, source: &str, source_id: &str, version: &str, via: SyncMethod) -> Intake {
+        Intake {
+            key: CallKey {
+                source: source.to_string(),
+                source_id: source_id.to_string(),
+                team: self.config.route(source, None).to_string(),
+            },
+            version: version.to_string(),
+            sync_method: sync_method_name(via).to_string(),
+            outcome: Outcome::Seen,
+        }
+    }
+}
+
+/// Why a source could not be read this time. The poller logs it, leaves the
+/// checkpoint where it was, and tries again next cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{source_name} answered {status} to {method} {path}: {body}")]
+    Status {
+        source_name: &'static str,
+        status: u16,
+        method: String,
+        path: String,
+        body: String,
+    },
+    #[error("{source_name} could not be reached for {path}: {message}")]
+    Transport {
+        source_name: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("{source_name} sent a page the plugin cannot read: {message}")]
+    Unreadable {
+        source_name: &'static str,
+        message: String,
+    },
+    #[error("{0} is not configured with credentials; set its api key / token to poll")]
+    NoCredentials(&'static str),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An HTTP client for one source API: adds the bearer token, waits out
+/// 429s (`Retry-After`, or a short back-off when absent), retries 5xx and
+/// transport failures a few times, and counts every 429.
+#[derive(Clone)]
+pub struct SourceApi {
+    name: &'static str,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    clock: Clock,
+    store: SharedStore,
+    /// Attempts per request before giving up for this cycle.
+    attempts: u32,
+    timeout: Duration,
+}
+
+impl SourceApi {
+    pub fn new(name: &'static str, base: &str, token: String, ctx: &Context) -> SourceApi {
+        SourceApi {
+            name,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: ctx.http.clone(),
+            clock: ctx.clock,
+            store: ctx.store.clone(),
+            attempts: 6,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Makes a request the plugin planned and returns the body of a 2xx.
+    /// A 404 is returned as `Ok(None)`: a deleted record is not an outage.
+    pub async fn fetch(&self, request: &HttpRequest) -> Result<Option<String>, SourceError> {
+        let url = format!("{}{}", self.base, request.path);
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            SourceError::Unreadable {
+                source_name: self.name,
+                message: format!("the plugin asked for HTTP method {:?}", request.method),
+            }
+        })?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut builder = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.token)
+                .timeout(self.timeout);
+            for h in &request.headers {
+                builder = builder.header(&h.name, &h.value);
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            let wait_ms: Millis = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = header_secs(response.headers(), "retry-after");
+                    let remaining = header_secs(response.headers(), "x-ratelimit-remaining-minute");
+                    let body = response.text().await.unwrap_or_default();
+                    match status {
+                        200..=299 => {
+                            if remaining == Some(0) {
+                                // Salesloft's budget is shared by the whole
+                                // team: leave the rest of the minute to others.
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            return Ok(Some(body));
+                        }
+                        404 => return Ok(None),
+                        429 => {
+                            let scope = self.name.to_string();
+                            self.store
+                                .run(move |s| s.bump(&scope, counter::SOURCE_429, 1))
+                                .await?;
+                            retry_after.map_or(2_000 * i64::from(attempt), |s| s * 1000)
+                        }
+                        500..=599 => 1_000 * (1 << attempt.min(6)),
+                        _ => {
+                            return Err(SourceError::Status {
+                                source_name: self.name,
+                                status,
+                                method: request.method.clone(),
+                                path: request.path.clone(),
+                                body: excerpt(&body),
+                            });
+                        }
+                    }
+                }
+                Err(e) if attempt >= self.attempts => {
+                    return Err(SourceError::Transport {
+                        source_name: self.name,
+                        path: request.path.clone(),
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) => 1_000 * (1 << attempt.min(6)),
+            };
+            if attempt >= self.attempts {
+                return Err(SourceError::Status {
+                    source_name: self.name,
+                    status: 429,
+                    method: request.method.clone(),
+                    path: request.path.clone(),
+                    body: format!("still failing after {attempt} attempts"),
+                });
+            }
+            tracing::debug!(source = self.name, path = %request.path, wait_ms, "retrying source request");
+            self.clock.sleep_until(self.clock.now_ms() + wait_ms).await;
+        }
+    }
+}
+
+fn header_secs(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|v| v.ceil() as i64)
+}
+
+fn excerpt(body: &str) -> String {
+    let trimmed: String = body.chars().take(300).collect();
+    if trimmed.len() < body.len() {
+        format!("{trimmed}...")
+    } else {
+        trimmed
+    }
+}
+
+/// A cache of looked-up records (Salesloft users, HubSpot owners): reps make
+/// many calls, and every lookup spends the source's rate budget.
+#[derive(Clone, Default)]
+pub struct LookupCache {
+    entries: Arc<Mutex<HashMap<String, (Millis, Option<String>)>>>,
+}
+
+impl LookupCache {
+    /// How long an entry is trusted.
+    pub const TTL_MS: Millis = 3_600_000;
+
+    /// The cached body for `id` (Some(None): known to be missing).
+    pub fn get(&self, id: &str, now: Millis) -> Option<Option<String>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|(at, _)| now - at < Self::TTL_MS)
+            .map(|(_, body)| body.clone())
+    }
+
+    pub fn put(&self, id: &str, body: Option<String>, now: Millis) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.insert(id.to_string(), (now, body));
+    }
+}
+
+/// Turns a plugin decision about one record into a ledger intake: a send
+/// gets its Kendo payload built (by the plugin) and its team routed; a skip
+/// or wait keeps its reason; an unreadable record or a trap becomes a
+/// failure kept against that one record.
+pub async fn decide(
+    ctx: &Context,
+    source: &str,
+    source_id: &str,
+    version: &str,
+    via: SyncMethod,
+    decision: Result<Result<Decision, InputError>, PluginError>,
+) -> Intake {
+    let sync_method = sync_method_name(via).to_string();
+    let default_team = ctx.config.route(source, None).to_string();
+    let (team, outcome) = match decision {
+        Err(trap) => (
+            default_team,
+            Outcome::Fail {
+                code: "plugin-trap".into(),
+                detail: format!("the plugin trapped on this record: {trap}"),
+            },
+        ),
+        Ok(Err(input)) => (
+            default_team,
+            Outcome::Fail {
+                code: "unreadable".into(),
+                detail: input.explain().to_string(),
+            },
+        ),
+        Ok(Ok(Decision::Skip(reason))) => (
+            default_team,
+            Outcome::Skip {
+                code: reason.code.to_string(),
+                detail: reason.detail,
+            },
+        ),
+        Ok(Ok(Decision::Wait(reason))) => (
+            default_team,
+            Outcome::Wait {
+                code: reason.code.to_string(),
+                detail: reason.detail,
+            },
+        ),
+        Ok(Ok(Decision::Send(call))) => {
+            let team = ctx.config.route(source, call.rep_email.as_deref()).to_string();
+            let title = call.title.clone();
+            let rep_email = call.rep_email.clone();
+            let options = PayloadOptions {
+                max_body_bytes: ctx.config.kendo.max_body_bytes,
+            };
+            let built = ctx
+                .plugin
+                .call(move |bridge, store| {
+                    bridge
+                        .kendo_bridge_kendo()
+                        .call_build_ingest(store, &call, options)
+                })
+                .await;
+            let outcome = match built {
+                Ok(Ok(request)) => {
+                    if let Some(cut) = &request.truncated {
+                        tracing::info!(
+                            source,
+                            source_id,
+                            kept = cut.kept_chars,
+                            of = cut.original_chars,
+                            "transcript cut to fit Kendo's body limit"
+                        );
+                    }
+                    Outcome::Send {
+                        payload: request.body,
+                        title,
+                        rep_email,
+                    }
+                }
+                Ok(Err(build)) => Outcome::Fail {
+                    code: "unbuildable".into(),
+                    detail: build.explain().to_string(),
+                },
+                Err(trap) => Outcome::Fail {
+                    code: "plugin-trap".into(),
+                    detail: format!("the plugin trapped building the payload: {trap}"),
+                },
+            };
+            (team, outcome)
+        }
+    };
+    Intake {
+        key: CallKey {
+            source: source.to_string(),
+            source_id: source_id.to_string(),
+            team,
+        },
+        version: version.to_string(),
+        sync_method,
+        outcome,
+    }
+}
+
+/// The name stored in the ledger for a sync method.
+pub fn sync_method_name(via: SyncMethod) -> &'static str {
+    match via {
+        SyncMethod::Polling => "polling",
+        SyncMethod::Webhook => "webhook",
+        SyncMethod::Workflow => "workflow",
+    }
+}
+
+/// What one polling cycle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub pages: u32,
+    pub records: u32,
+    pub report: crate::store::IntakeReport,
+}
+
+impl CycleReport {
+    pub fn add(&mut self, r: crate::store::IntakeReport) {
+        self.report.enqueued += r.enqueued;
+        self.report.updated += r.updated;
+        self.report.duplicates += r.duplicates;
+        self.report.skipped += r.skipped;
+        self.report.waiting += r.waiting;
+        self.report.failed += r.failed;
+    }
+}
+
+/// The enabled sources.
+#[derive(Clone)]
+pub struct Sources {
+    pub salesloft: Option<salesloft::Salesloft>,
+    pub hubspot: Option<hubspot::Hubspot>,
+    pub aloware: Option<aloware::Aloware>,
+}
+
+impl Sources {
+    /// Sets up every source enabled in the configuration.
+    pub fn new(ctx: &Context) -> Result<Sources, SourceError> {
+        Ok(Sources {
+            salesloft: salesloft::Salesloft::new(ctx)?,
+            hubspot: hubspot::Hubspot::new(ctx)?,
+            aloware: aloware::Aloware::new(ctx),
+        })
+    }
+}

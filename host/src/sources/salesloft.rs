@@ -1,0 +1,364 @@
+//! Salesloft: incremental polling of call activities, users, transcripts,
+//! and `call_created` / `call_updated` webhooks.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Context, CycleReport, LookupCache, SourceApi, SourceError, decide};
+use crate::plugin::salesloft::{CallInputs, Cursor, ListedCall, Listing, WebhookEvent};
+use crate::plugin::types::SyncMethod;
+use crate::store::{IntakeReport, Millis};
+use crate::timefmt;
+
+/// The ledger's name for this source.
+pub const SOURCE: &str = "salesloft";
+/// The checkpoint of the transcript sweep.
+const TRANSCRIPTS: &str = "salesloft-transcripts";
+
+/// The cursor as persisted in the checkpoint table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredCursor {
+    pub updated_after: Option<String>,
+    pub page: u32,
+}
+
+impl From<&Cursor> for StoredCursor {
+    fn from(c: &Cursor) -> Self {
+        StoredCursor {
+            updated_after: c.updated_after.clone(),
+            page: c.page,
+        }
+    }
+}
+
+impl From<StoredCursor> for Cursor {
+    fn from(c: StoredCursor) -> Self {
+        Cursor {
+            updated_after: c.updated_after,
+            page: c.page.max(1),
+        }
+    }
+}
+
+/// The Salesloft side of the bridge.
+#[derive(Clone)]
+pub struct Salesloft {
+    ctx: Context,
+    api: Option<SourceApi>,
+    users: LookupCache,
+    transcripts: bool,
+    initial_lookback_ms: Millis,
+}
+
+impl Salesloft {
+    /// None when `[salesloft]` is absent or disabled.
+    pub fn new(ctx: &Context) -> Result<Option<Salesloft>, SourceError> {
+        let Some(cfg) = ctx.config.salesloft.as_ref().filter(|c| c.enabled) else {
+            return Ok(None);
+        };
+        let api = match &cfg.api_key {
+            Some(secret) => {
+                let key = secret
+                    .resolve("salesloft.api_key")
+                    .map_err(|e| SourceError::Unreadable {
+                        source_name: SOURCE,
+                        message: e.to_string(),
+                    })?;
+                Some(SourceApi::new(SOURCE, &cfg.api_url, key, ctx))
+            }
+            None => None,
+        };
+        Ok(Some(Salesloft {
+            ctx: ctx.clone(),
+            api,
+            users: LookupCache::default(),
+            transcripts: cfg.transcripts,
+            initial_lookback_ms: cfg.initial_lookback.as_millis() as Millis,
+        }))
+    }
+
+    /// Whether polling is possible (an API key is configured).
+    pub fn can_poll(&self) -> bool {
+        self.api.is_some()
+    }
+
+    /// One polling cycle from the stored checkpoint (or the initial
+    /// look-back), until Salesloft has nothing newer.
+    pub async fn poll(&self, on_page: impl FnMut(&CycleReport)) -> Result<CycleReport, SourceError> {
+        let stored = self.ctx.store.run(|s| s.checkpoint(SOURCE)).await?;
+        let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
+            Some(c) => c.into(),
+            None => Cursor {
+                updated_after: Some(timefmt::micros(
+                    self.ctx.clock.now_ms() - self.initial_lookback_ms,
+                )),
+                page: 1,
+            },
+        };
+        if self.transcripts {
+            self.sweep_transcripts().await?;
+        }
+        self.read_calls(start, SOURCE, on_page).await
+    }
+
+    /// Reads every call updated since `since` (a backfill), moving its own
+    /// checkpoint so the regular one is untouched.
+    pub async fn backfill(
+        &self,
+        since_ms: Millis,
+        on_page: impl FnMut(&CycleReport),
+    ) -> Result<CycleReport, SourceError> {
+        let start = Cursor {
+            updated_after: Some(timefmt::micros(since_ms)),
+            page: 1,
+        };
+        self.read_calls(start, "salesloft-backfill", on_page).await
+    }
+
+    async fn read_calls(
+        &self,
+        mut cursor: Cursor,
+        checkpoint: &str,
+        mut on_page: impl FnMut(&CycleReport),
+    ) -> Result<CycleReport, SourceError> {
+        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+        let mut cycle = CycleReport::default();
+        loop {
+            let at = cursor.clone();
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_next_request(s, Listing::Calls, &at))
+                .await?;
+            let body = api.fetch(&request).await?.unwrap_or_default();
+            let at = cursor.clone();
+            let page = self
+                .ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
+                .await?
+                .map_err(|e| SourceError::Unreadable {
+                    source_name: SOURCE,
+                    message: e.explain().to_string(),
+                })?;
+            let mut items = Vec::with_capacity(page.calls.len());
+            for call in &page.calls {
+                items.push(self.map(call, SyncMethod::Polling).await?);
+            }
+            cycle.pages += 1;
+            cycle.records += page.calls.len() as u32;
+            let next = serde_json::to_string(&StoredCursor::from(&page.next))
+                .unwrap_or_else(|_| "{}".into());
+            let report = self
+                .ctx
+                .intake(items, Some((checkpoint.to_string(), next)))
+                .await?;
+            cycle.add(report);
+            on_page(&cycle);
+            cursor = page.next;
+            if !page.more {
+                return Ok(cycle);
+            }
+        }
+    }
+
+    /// Maps one listed call into an intake, fetching its user (cached) and
+    /// any transcript already collected. A call already sent or queued at
+    /// this version is not mapped again: that saves the user lookup.
+    async fn map(&self, call: &ListedCall, via: SyncMethod) -> Result<crate::store::Intake, SourceError> {
+        let id = call.id.clone();
+        let version = call.updated_at.clone();
+        let (settled, held) = {
+            let (id, version) = (id.clone(), version.clone());
+            self.ctx
+                .store
+                .run(move |s| Ok((s.is_settled(SOURCE, &id, &version)?, s.held(SOURCE, &id)?)))
+                .await?
+        };
+        if settled {
+            // Already sent or in flight, or nothing newer than what was
+            // decided: record the sighting without mapping (which would
+            // spend a user lookup).
+            return Ok(self.ctx.seen(SOURCE, &id, &version, via));
+        }
+        let user = match &call.user_id {
+            Some(user_id) => self.user(user_id).await?,
+            None => None,
+        };
+        let sentences: Vec<String> = held
+            .and_then(|h| h.transcript)
+            .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+            .unwrap_or_default();
+        let inputs = CallInputs {
+            call: call.json.clone(),
+            user,
+            sentences,
+            call_data_record: None,
+        };
+        let rules = self.ctx.rules.clone();
+        let decision = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_map_call(s, &inputs, &rules, via))
+            .await;
+        Ok(decide(&self.ctx, SOURCE, &call.id, &call.updated_at, via, decision).await)
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<String>, SourceError> {
+        let now = self.ctx.clock.now_ms();
+        if let Some(cached) = self.users.get(user_id, now) {
+            return Ok(cached);
+        }
+        let Some(api) = &self.api else {
+            // Webhook-only deployments rely on the rep directory.
+            return Ok(None);
+        };
+        let id = user_id.to_string();
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_user_request(s, &id))
+            .await?;
+        let body = api.fetch(&request).await?;
+        self.users.put(user_id, body.clone(), now);
+        Ok(body)
+    }
+
+    /// Collects transcripts that appeared since the last sweep and keeps
+    /// their sentence pages by call id, for calls mapped afterwards. A call
+    /// sent before its transcript appears keeps its audio-only payload:
+    /// Kendo transcribes the audio itself.
+    async fn sweep_transcripts(&self) -> Result<(), SourceError> {
+        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+        let stored = self.ctx.store.run(|s| s.checkpoint(TRANSCRIPTS)).await?;
+        let mut cursor: Cursor = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
+            Some(c) => c.into(),
+            None => Cursor {
+                updated_after: Some(timefmt::micros(
+                    self.ctx.clock.now_ms() - self.initial_lookback_ms,
+                )),
+                page: 1,
+            },
+        };
+        loop {
+            let at = cursor.clone();
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_salesloft()
+                        .call_next_request(s, Listing::Transcriptions, &at)
+                })
+                .await?;
+            let body = api.fetch(&request).await?.unwrap_or_default();
+            let at = cursor.clone();
+            let page = self
+                .ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_read_transcriptions(s, &at, &body))
+                .await?
+                .map_err(|e| SourceError::Unreadable {
+                    source_name: SOURCE,
+                    message: e.explain().to_string(),
+                })?;
+            for t in &page.transcriptions {
+                // A transcript whose chain cannot be followed is skipped: it
+                // must never hold up the call's audio.
+                if let Err(e) = self.collect_transcript(api, t).await {
+                    tracing::warn!(transcription = %t.id, error = %e, "transcript not collected");
+                }
+            }
+            let next = serde_json::to_string(&StoredCursor::from(&page.next)).unwrap_or_default();
+            let now = self.ctx.clock.now_ms();
+            self.ctx
+                .store
+                .run(move |s| s.intake(&[], Some((TRANSCRIPTS, &next)), now))
+                .await?;
+            cursor = page.next;
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn collect_transcript(
+        &self,
+        api: &SourceApi,
+        t: &crate::plugin::salesloft::ListedTranscription,
+    ) -> Result<(), SourceError> {
+        let Some(conversation) = t.conversation_id.clone() else {
+            return Ok(());
+        };
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_conversation_request(s, &conversation))
+            .await?;
+        let Some(body) = api.fetch(&request).await? else {
+            return Ok(());
+        };
+        let call_id = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_read_conversation(s, &body))
+            .await?
+            .ok()
+            .flatten();
+        let Some(call_id) = call_id else {
+            return Ok(());
+        };
+        let mut pages = Vec::new();
+        for page in 1..=50u32 {
+            let tid = t.id.clone();
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_sentences_request(s, &tid, page))
+                .await?;
+            let Some(body) = api.fetch(&request).await? else {
+                break;
+            };
+            let probe = body.clone();
+            let more = self
+                .ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_sentences_has_more(s, &probe))
+                .await?
+                .unwrap_or(false);
+            pages.push(body);
+            if !more {
+                break;
+            }
+        }
+        let json = serde_json::to_string(&pages).unwrap_or_default();
+        let now = self.ctx.clock.now_ms();
+        self.ctx
+            .store
+            .run(move |s| s.hold(SOURCE, &call_id, None, Some(&json), now).map(|_| ()))
+            .await?;
+        Ok(())
+    }
+
+    /// Handles a stored `call_created` / `call_updated` delivery.
+    pub async fn handle_webhook(&self, event: &str, body: &str) -> Result<IntakeReport, SourceError> {
+        let (event, body) = (event.to_string(), body.to_string());
+        let read = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_read_webhook(s, &event, &body))
+            .await?
+            .map_err(|e| SourceError::Unreadable {
+                source_name: SOURCE,
+                message: e.explain().to_string(),
+            })?;
+        match read {
+            WebhookEvent::Call(call) => {
+                let intake = self.map(&call, SyncMethod::Webhook).await?;
+                Ok(self.ctx.intake(vec![intake], None).await?)
+            }
+            WebhookEvent::Ignore(reason) => {
+                tracing::debug!(%reason, "salesloft webhook ignored");
+                Ok(IntakeReport::default())
+            }
+        }
+    }
+}

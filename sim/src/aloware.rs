@@ -1,0 +1,318 @@
+//! Aloware: a webhook sender only (Aloware has no API that lists calls).
+//!
+//! Deliveries are `{"event": ..., "body": {...}}` with no signature, no
+//! event id and no retries: [`AlowareSim::deliver`] posts once and reports
+//! the status, as Aloware does. Authentication is whatever the webhook was
+//! configured with in Aloware's UI: none, Basic or Bearer.
+//!
+//! Event names come from Aloware's own n8n trigger node
+//! (`aloware/n8n-nodes-aloware`): `OutboundPhoneCall-DispositionCompleted`,
+//! `InboundSMS-DispositionCompleted`, `transcription.call.summarized`; the
+//! inbound-call name follows the same pattern. Captured deliveries show
+//! `Call-Disposed` repeating the disposition seconds later, `Recording-Saved`
+//! carrying `direct_recording_url`, and the transcript event nesting the call
+//! id in `body.communication.id`.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::header;
+use base64::Engine;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::server::{http_client, lock};
+use crate::{SimError, timefmt};
+
+/// How a delivery authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlowareAuth {
+    None,
+    /// `Authorization: Bearer <token>`
+    Bearer(String),
+    /// `Authorization: Basic base64(user:password)`
+    Basic(String, String),
+}
+
+/// Which way a call went (`direction`: 1 inbound, 2 outbound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Connected and talked.
+    Completed,
+    /// The other side never picked up.
+    Unanswered,
+    /// The agent's leg was never answered; the lead was never dialled.
+    Failed,
+}
+
+/// A contact as Aloware embeds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlowareContact {
+    /// An int or a string (`ct_7788`).
+    pub id: Value,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: String,
+    pub email: Option<String>,
+    pub company_name: Option<String>,
+}
+
+/// A call communication, rendered into event bodies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlowareCall {
+    /// An int (`940868616`) or a string (`cw_12345`).
+    pub id: Value,
+    pub direction: Direction,
+    pub outcome: Outcome,
+    /// Seconds, ring time included.
+    pub duration: u32,
+    pub talk_time: u32,
+    pub wait_time: u32,
+    /// `call_disposition` id and name, when the agent chose one.
+    pub disposition: Option<(u64, String)>,
+    pub has_recording: bool,
+    /// Known once the recording is saved.
+    pub recording_url: Option<String>,
+    pub has_transcription: bool,
+    /// The contact's number.
+    pub lead_number: String,
+    /// The company line used.
+    pub incoming_number: String,
+    pub contact: AlowareContact,
+    pub campaign_id: Value,
+    /// The agent's Aloware user id.
+    pub user_id: u64,
+    pub notes: Option<String>,
+    pub created_at: OffsetDateTime,
+    /// Send the numeric fields (`duration`, `talk_time`, `user_id`, ...) as
+    /// strings, as some Aloware deliveries do.
+    pub numbers_as_strings: bool,
+}
+
+impl AlowareCall {
+    fn num(&self, n: u64) -> Value {
+        if self.numbers_as_strings {
+            Value::String(n.to_string())
+        } else {
+            json!(n)
+        }
+    }
+
+    /// The call `body` of a call event.
+    pub fn body(&self) -> Value {
+        let (current, current2, disposition, disposition2) = match self.outcome {
+            Outcome::Completed => ("completed", 9, "completed", 4),
+            Outcome::Unanswered => ("completed", 9, "unanswered", 3),
+            Outcome::Failed => ("failed", 9, "failed", 5),
+        };
+        json!({
+            "id": self.id,
+            "type": 1,
+            "direction": match self.direction { Direction::Inbound => 1, Direction::Outbound => 2 },
+            "duration": self.num(u64::from(self.duration)),
+            "talk_time": self.num(u64::from(self.talk_time)),
+            "wait_time": self.num(u64::from(self.wait_time)),
+            "current_status": current,
+            "current_status2": current2,
+            "disposition_status": disposition,
+            "disposition_status2": disposition2,
+            "call_disposition_id": self.disposition.as_ref().map(|(id, _)| self.num(*id)),
+            "call_disposition": self.disposition.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
+            "has_recording": self.has_recording,
+            "has_transcription": self.has_transcription,
+            "direct_recording_url": self.recording_url,
+            "lead_number": self.lead_number,
+            "incoming_number": self.incoming_number,
+            "contact_id": self.contact.id,
+            "campaign_id": self.campaign_id,
+            "user_id": self.num(self.user_id),
+            "contact": contact_json(&self.contact),
+            "notes": self.notes,
+            "created_at": timefmt::aloware(self.created_at),
+            "updated_at": timefmt::aloware(self.created_at + time::Duration::seconds(i64::from(self.duration))),
+        })
+    }
+}
+
+fn contact_json(c: &AlowareContact) -> Value {
+    json!({
+        "id": c.id,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "name": format!("{} {}", c.first_name, c.last_name),
+        "phone_number": c.phone_number,
+        "email": c.email,
+        "company_name": c.company_name,
+    })
+}
+
+fn envelope(event: &str, body: Value) -> Value {
+    json!({ "event": event, "body": body })
+}
+
+/// `OutboundPhoneCall-DispositionCompleted` or
+/// `InboundPhoneCall-DispositionCompleted`, by the call's direction.
+pub fn disposition_completed(call: &AlowareCall) -> Value {
+    let name = match call.direction {
+        Direction::Outbound => "OutboundPhoneCall-DispositionCompleted",
+        Direction::Inbound => "InboundPhoneCall-DispositionCompleted",
+    };
+    envelope(name, call.body())
+}
+
+/// `OutboundPhoneCall-DispositionFailed` or the inbound one.
+pub fn disposition_failed(call: &AlowareCall) -> Value {
+    let name = match call.direction {
+        Direction::Outbound => "OutboundPhoneCall-DispositionFailed",
+        Direction::Inbound => "InboundPhoneCall-DispositionFailed",
+    };
+    envelope(name, call.body())
+}
+
+/// `Call-Disposed`: the same disposition again, a few seconds later.
+pub fn call_disposed(call: &AlowareCall) -> Value {
+    envelope("Call-Disposed", call.body())
+}
+
+/// `Recording-Saved`: the call body with `direct_recording_url` set.
+pub fn recording_saved(call: &AlowareCall, url: &str) -> Value {
+    let mut c = call.clone();
+    c.has_recording = true;
+    c.recording_url = Some(url.to_owned());
+    envelope("Recording-Saved", c.body())
+}
+
+/// `transcription.call.summarized`: a different body, with the call id in
+/// `communication.id` and no top-level `id`.
+pub fn call_summarized(call: &AlowareCall, summary: &str, transcription: &str) -> Value {
+    envelope(
+        "transcription.call.summarized",
+        json!({
+            "summary": summary,
+            "json_summary": { "summary": summary, "sentiment": "positive" },
+            "transcription": transcription,
+            "contact": contact_json(&call.contact),
+            "communication": {
+                "id": call.id,
+                "type": 1,
+                "direction": match call.direction { Direction::Inbound => 1, Direction::Outbound => 2 },
+                "created_at": timefmt::aloware(call.created_at),
+                "user_id": call.user_id,
+            },
+        }),
+    )
+}
+
+/// `InboundSMS-DispositionCompleted`: a text message (`type` 2), not a call.
+pub fn inbound_sms(
+    id: u64,
+    contact: &AlowareContact,
+    user_id: u64,
+    text: &str,
+    at: OffsetDateTime,
+) -> Value {
+    envelope(
+        "InboundSMS-DispositionCompleted",
+        json!({
+            "id": id,
+            "type": 2,
+            "direction": 1,
+            "duration": 0,
+            "talk_time": 0,
+            "current_status": "completed",
+            "disposition_status": "completed",
+            "body": text,
+            "has_recording": false,
+            "has_transcription": false,
+            "lead_number": contact.phone_number,
+            "contact_id": contact.id,
+            "user_id": user_id,
+            "contact": contact_json(contact),
+            "created_at": timefmt::aloware(at),
+        }),
+    )
+}
+
+/// What the "test" button of Aloware's webhook settings sends.
+pub fn test_payload() -> Value {
+    json!({ "test_payload": true })
+}
+
+/// One delivery made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlowareDelivery {
+    pub url: String,
+    /// The envelope's `event`, when it has one.
+    pub event: Option<String>,
+    /// The receiver's status; `None` when no answer came.
+    pub status: Option<u16>,
+}
+
+/// The Aloware webhook sender. Cheap to clone.
+#[derive(Clone)]
+pub struct AlowareSim {
+    client: reqwest::Client,
+    log: Arc<Mutex<Vec<AlowareDelivery>>>,
+}
+
+impl AlowareSim {
+    pub fn new() -> Result<Self, SimError> {
+        Ok(Self {
+            client: http_client()?,
+            log: Arc::default(),
+        })
+    }
+
+    /// Posts `payload` once and returns the status. Aloware never retries,
+    /// even after a 500: a receiver that fails loses the event.
+    pub async fn deliver(
+        &self,
+        url: &str,
+        auth: &AlowareAuth,
+        payload: &Value,
+    ) -> Result<u16, SimError> {
+        let mut req = self
+            .client
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "GuzzleHttp/7")
+            .body(payload.to_string());
+        match auth {
+            AlowareAuth::None => {}
+            AlowareAuth::Bearer(t) => req = req.header(header::AUTHORIZATION, format!("Bearer {t}")),
+            AlowareAuth::Basic(user, pass) => {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                req = req.header(header::AUTHORIZATION, format!("Basic {token}"));
+            }
+        }
+        let result = req.send().await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        lock(&self.log).push(AlowareDelivery {
+            url: url.to_owned(),
+            event: payload
+                .get("event")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            status,
+        });
+        match result {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(source) => Err(SimError::Delivery {
+                url: url.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Every delivery made, in order.
+    pub fn deliveries(&self) -> Vec<AlowareDelivery> {
+        lock(&self.log).clone()
+    }
+}

@@ -1,0 +1,140 @@
+//! A test-only component: the default kendo-bridge plugin, except that
+//! Salesloft `map-call` panics when the call JSON contains
+//! `"kendo-bridge-test-trap"`.
+//!
+//! The host's tests load it to prove that a guest trap costs one record and
+//! never the host: the instance is replaced and the next record maps.
+
+use kendo_bridge_guest::Plugin;
+use kendo_bridge_guest::aloware_api::{self, Event};
+use kendo_bridge_guest::hubspot_api::{self, SearchOptions, SearchPage};
+use kendo_bridge_guest::kendo_api::{self, BuildError, IngestOutcome, IngestRequest, PayloadOptions};
+use kendo_bridge_guest::salesloft_api::{
+    self, CallInputs, CallPage, Cursor, Listing, TranscriptionPage, WebhookEvent,
+};
+use kendo_bridge_guest::signatures_api::{self, Scheme, SignatureError, SignedRequest};
+use kendo_bridge_guest::types::{Call, Decision, Header, HttpRequest, InputError, Rules, SyncMethod};
+
+/// The marker that makes Salesloft `map-call` panic.
+pub const TRAP_MARKER: &str = "kendo-bridge-test-trap";
+
+/// Delegates every export to [`Plugin`], with one deliberate panic.
+pub struct TrapPlugin;
+
+impl salesloft_api::Guest for TrapPlugin {
+    fn next_request(what: Listing, at: Cursor) -> HttpRequest {
+        <Plugin as salesloft_api::Guest>::next_request(what, at)
+    }
+    fn read_page(at: Cursor, body: String) -> Result<CallPage, InputError> {
+        <Plugin as salesloft_api::Guest>::read_page(at, body)
+    }
+    fn read_transcriptions(at: Cursor, body: String) -> Result<TranscriptionPage, InputError> {
+        <Plugin as salesloft_api::Guest>::read_transcriptions(at, body)
+    }
+    fn user_request(user_id: String) -> HttpRequest {
+        <Plugin as salesloft_api::Guest>::user_request(user_id)
+    }
+    fn conversation_request(conversation_id: String) -> HttpRequest {
+        <Plugin as salesloft_api::Guest>::conversation_request(conversation_id)
+    }
+    fn read_conversation(body: String) -> Result<Option<String>, InputError> {
+        <Plugin as salesloft_api::Guest>::read_conversation(body)
+    }
+    fn sentences_request(transcription_id: String, page: u32) -> HttpRequest {
+        <Plugin as salesloft_api::Guest>::sentences_request(transcription_id, page)
+    }
+    fn sentences_has_more(body: String) -> Result<bool, InputError> {
+        <Plugin as salesloft_api::Guest>::sentences_has_more(body)
+    }
+    fn read_webhook(event: String, body: String) -> Result<WebhookEvent, InputError> {
+        <Plugin as salesloft_api::Guest>::read_webhook(event, body)
+    }
+    fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
+        if inputs.call.contains(TRAP_MARKER) {
+            panic!("{TRAP_MARKER}: this record is built to crash the plugin");
+        }
+        <Plugin as salesloft_api::Guest>::map_call(inputs, rules, via)
+    }
+}
+
+impl hubspot_api::Guest for TrapPlugin {
+    fn search_request(at: hubspot_api::Cursor, options: SearchOptions) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::search_request(at, options)
+    }
+    fn read_search(
+        at: hubspot_api::Cursor,
+        options: SearchOptions,
+        body: String,
+    ) -> Result<SearchPage, InputError> {
+        <Plugin as hubspot_api::Guest>::read_search(at, options, body)
+    }
+    fn call_request(call_id: String) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::call_request(call_id)
+    }
+    fn read_call(body: String) -> Result<hubspot_api::ListedCall, InputError> {
+        <Plugin as hubspot_api::Guest>::read_call(body)
+    }
+    fn owner_request(owner_id: String) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::owner_request(owner_id)
+    }
+    fn dispositions_request() -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::dispositions_request()
+    }
+    fn transcript_request(transcription_id: String) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::transcript_request(transcription_id)
+    }
+    fn read_webhook(body: String) -> Result<Vec<String>, InputError> {
+        <Plugin as hubspot_api::Guest>::read_webhook(body)
+    }
+    fn map_call(
+        inputs: hubspot_api::CallInputs,
+        rules: Rules,
+        via: SyncMethod,
+    ) -> Result<Decision, InputError> {
+        <Plugin as hubspot_api::Guest>::map_call(inputs, rules, via)
+    }
+}
+
+impl aloware_api::Guest for TrapPlugin {
+    fn read_event(body: String) -> Result<Event, InputError> {
+        <Plugin as aloware_api::Guest>::read_event(body)
+    }
+    fn map_call(
+        body: String,
+        transcript: Option<String>,
+        rules: Rules,
+        via: SyncMethod,
+    ) -> Result<Decision, InputError> {
+        <Plugin as aloware_api::Guest>::map_call(body, transcript, rules, via)
+    }
+}
+
+impl kendo_api::Guest for TrapPlugin {
+    fn build_ingest(call: Call, options: PayloadOptions) -> Result<IngestRequest, BuildError> {
+        <Plugin as kendo_api::Guest>::build_ingest(call, options)
+    }
+    fn read_ingest_response(
+        status: u16,
+        headers: Vec<Header>,
+        body: String,
+        now_unix_seconds: u64,
+    ) -> IngestOutcome {
+        <Plugin as kendo_api::Guest>::read_ingest_response(status, headers, body, now_unix_seconds)
+    }
+    fn read_webhook(body: String) -> Result<kendo_api::WebhookEvent, InputError> {
+        <Plugin as kendo_api::Guest>::read_webhook(body)
+    }
+}
+
+impl signatures_api::Guest for TrapPlugin {
+    fn verify(
+        scheme: Scheme,
+        secret: String,
+        request: SignedRequest,
+        now_ms: u64,
+    ) -> Result<(), SignatureError> {
+        <Plugin as signatures_api::Guest>::verify(scheme, secret, request, now_ms)
+    }
+}
+
+kendo_bridge_guest::bindings::export!(TrapPlugin with_types_in kendo_bridge_guest::bindings);
