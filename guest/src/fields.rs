@@ -113,6 +113,12 @@ pub(crate) struct Node<'v, 'p> {
     path: Path<'p>,
 }
 
+impl std::fmt::Debug for Node<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}", self.path(), self.value)
+    }
+}
+
 impl<'v, 'p> Node<'v, 'p> {
     /// The root of an input; `label` prefixes every path (`user:data.email`),
     /// empty for the main record.

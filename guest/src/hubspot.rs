@@ -562,10 +562,10 @@ mod tests {
     }
 
     #[test]
-    fn paragraph_gaps_are_kept_once() {
+    fn blank_paragraphs_collapse_to_one_blank_line() {
         assert_eq!(
             html_to_text("<div>one</div><p></p><p></p><div>two</div>"),
-            "one\ntwo"
+            "one\n\ntwo"
         );
         assert_eq!(html_to_text("one<br><br><br>two"), "one\n\ntwo");
     }

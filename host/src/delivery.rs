@@ -281,8 +281,9 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    /// Sends until nothing is due before `horizon` (or the key is paused),
-    /// waiting for the pacer in between. For `sync --once` and `backfill`.
+    /// Sends everything due, waiting for the pacer in between, and for
+    /// retries that fall due before `horizon`; returns when nothing else is
+    /// due by then (or the key is paused). For `sync --once` and `backfill`.
     /// `on_sent` is told after each request.
     pub async fn drain(
         &mut self,
@@ -292,7 +293,7 @@ impl<T: Transport> Worker<T> {
         loop {
             match self.step().await? {
                 Step::Sent(d) => on_sent(&d),
-                Step::Pace(at) if at <= horizon => self.clock.sleep_until(at).await,
+                Step::Pace(at) => self.clock.sleep_until(at).await,
                 Step::Idle(Some(at)) if at <= horizon => self.clock.sleep_until(at).await,
                 other => return Ok(other),
             }

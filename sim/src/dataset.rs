@@ -1213,7 +1213,8 @@ fn aloware_day(b: &mut Builder) {
 
     let (id, t) = next(b);
     let rep = b.rep(3);
-    let contact = b.contact(json!(b.rng.random_range(30_000_000u64..39_999_999)));
+    let contact_id = b.rng.random_range(30_000_000u64..39_999_999);
+    let contact = b.contact(json!(contact_id));
     events.push(aloware::inbound_sms(
         id,
         &contact,

@@ -78,6 +78,12 @@ pub(crate) struct Conn {
     switch: Arc<KillSwitch>,
 }
 
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("peer", &self.peer).finish()
+    }
+}
+
 impl Conn {
     /// Closes the connection without letting any response out.
     pub(crate) fn kill(&self) {

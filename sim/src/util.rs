@@ -48,19 +48,6 @@ fn form_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-pub(crate) fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A JSON response with extra headers.
 pub(crate) fn json(status: StatusCode, body: &Value, headers: &[(HeaderName, String)]) -> Response {
     let mut resp = (

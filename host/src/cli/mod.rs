@@ -5,7 +5,14 @@
 //! failure of the bridge itself, 2 a problem with what was given (a missing
 //! file, malformed JSON, a bad config, a usage error), 3 the plugin trapped.
 
+mod backfill;
+mod deliveries;
 mod map;
+mod ops;
+mod replay;
+mod serve;
+mod status;
+mod sync;
 mod verify;
 
 use std::io::{self, Read};
@@ -64,6 +71,20 @@ enum Command {
     Map(map::MapArgs),
     /// Check a webhook request's signature the way the webhook server does.
     Verify(verify::VerifyArgs),
+    /// Run the bridge: pollers, webhook server and paced delivery to Kendo.
+    Serve(serve::ServeArgs),
+    /// Poll the sources and deliver what is due (`--once`: one cycle, then exit).
+    Sync(sync::SyncArgs),
+    /// Read a source from a date and deliver it, with progress and an ETA.
+    Backfill(backfill::BackfillArgs),
+    /// Show checkpoints, queues, counts per team and the latest errors.
+    Status(status::StatusArgs),
+    /// List recent deliveries: source id, Kendo callId, state, AI score.
+    Deliveries(deliveries::DeliveriesArgs),
+    /// Put dead letters back in the queue.
+    Replay(replay::ReplayArgs),
+    /// Lift the pause of a team whose key Kendo refused.
+    Resume(replay::ResumeArgs),
 }
 
 /// Settings every subcommand may use.
@@ -148,6 +169,13 @@ pub fn run() -> ExitCode {
     let outcome = match cli.command {
         Command::Map(args) => map::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
+        Command::Serve(args) => serve::run(&globals, args),
+        Command::Sync(args) => sync::run(&globals, args),
+        Command::Backfill(args) => backfill::run(&globals, args),
+        Command::Status(args) => status::run(&globals, args),
+        Command::Deliveries(args) => deliveries::run(&globals, args),
+        Command::Replay(args) => replay::run(&globals, args),
+        Command::Resume(args) => replay::resume(&globals, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

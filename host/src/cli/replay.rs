@@ -1,0 +1,86 @@
+//! `kendo-bridge replay` and `kendo-bridge resume`: the operator's levers.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use kendo_bridge::store::ReplayFilter;
+
+use super::{Failure, Globals};
+
+const REPLAY_HELP: &str = "\
+Dead letters are calls whose retries ran out (Kendo down for hours, say). Replay puts
+them back in the queue, due now, with their attempt count reset; a running `serve` picks
+them up within its next idle check, or run `kendo-bridge sync --once`.
+--include-failed also replays permanent rejections (400, 413): do that after fixing the
+cause (a rep's email in [[reps]], say), or they fail again.
+
+Examples:
+  kendo-bridge replay --config bridge.toml
+  kendo-bridge replay --team emea --source hubspot
+  kendo-bridge replay --source salesloft --id 98765432 --include-failed";
+
+/// Put dead letters back in the queue.
+#[derive(Debug, Args)]
+#[command(after_help = REPLAY_HELP)]
+pub struct ReplayArgs {
+    /// Only this Kendo team.
+    #[arg(long)]
+    team: Option<String>,
+    /// Only this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only this source call id (with --source).
+    #[arg(long, requires = "source")]
+    id: Option<String>,
+    /// Also replay permanent rejections (failed), not only dead letters.
+    #[arg(long)]
+    include_failed: bool,
+    /// Use this state database instead of the configuration's `state`.
+    #[arg(long = "db", value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
+    let store = globals.state(args.db)?;
+    let filter = ReplayFilter {
+        team: args.team,
+        source: args.source,
+        source_id: args.id,
+        include_failed: args.include_failed,
+    };
+    let now = kendo_bridge::clock::Clock::system().now_ms();
+    let n = store
+        .run_here(|s| s.replay(&filter, now))
+        .map_err(|e| Failure::internal(e.into()))?;
+    println!("{n} call(s) put back in the queue");
+    Ok(())
+}
+
+/// Lift the pause of a team whose key Kendo refused.
+#[derive(Debug, Args)]
+#[command(after_help = "A team is paused when Kendo answers 401 to its key. Configuring a \
+different key lifts the pause by itself on the next start; `resume` lifts it now (after \
+Kendo re-enabled the same key, say).")]
+pub struct ResumeArgs {
+    /// The team to resume.
+    #[arg(long)]
+    team: String,
+    /// Use this state database instead of the configuration's `state`.
+    #[arg(long = "db", value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+pub fn resume(globals: &Globals, args: ResumeArgs) -> Result<(), Failure> {
+    let store = globals.state(args.db)?;
+    let team = args.team.clone();
+    let lifted = store
+        .run_here(|s| s.resume_team(&team))
+        .map_err(|e| Failure::internal(e.into()))?;
+    if lifted {
+        println!("team `{}` resumed", args.team);
+    } else {
+        println!("team `{}` was not paused", args.team);
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `kendo-bridge status`: where every source and every Kendo team stands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use kendo_bridge::store::{State, counter};
+use kendo_bridge::timefmt;
+
+use super::{Failure, Globals};
+
+const AFTER_HELP: &str = "\
+Reads the state database only (no secret is needed, and a running `serve` is not
+disturbed). Shows each source's checkpoint, each team's queue depth and its calls by
+state (queued, sending, sent, waiting, skipped, failed, dead), paused keys, why calls were
+skipped or are waiting, counters (Kendo 429s, retries, sends whose answer was lost and
+were sent again, refused webhook signatures) and the latest errors.
+
+Examples:
+  kendo-bridge status --config bridge.toml
+  kendo-bridge status --json --config bridge.toml | jq .teams";
+
+/// Show checkpoints, queues, counts per team and the latest errors.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct StatusArgs {
+    /// Read this state database instead of the configuration's `state`.
+    #[arg(long = "db", value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many recent errors to show.
+    #[arg(long, default_value_t = 5)]
+    errors: u32,
+}
+
+pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
+    let store = globals.state(args.db)?;
+    let snapshot = store
+        .run_here(|s| {
+            let checkpoints = s.checkpoints()?;
+            let counts = s.counts()?;
+            let mut teams = Vec::new();
+            for tc in &counts {
+                teams.push((tc.clone(), s.queue_depth(&tc.team)?, s.paused(&tc.team)?));
+            }
+            Ok((
+                checkpoints,
+                teams,
+                s.reasons(State::Skipped)?,
+                s.reasons(State::Waiting)?,
+                s.counters()?,
+                s.recent(&[State::Failed, State::Dead], args.errors)?,
+                s.inbox_backlog()?,
+            ))
+        })
+        .map_err(|e| Failure::internal(e.into()))?;
+    let (checkpoints, teams, skipped, waiting, counters, errors, backlog) = snapshot;
+
+    if args.json {
+        let value = json!({
+            "checkpoints": checkpoints.iter().map(|(s, c, at)| json!({
+                "source": s, "cursor": serde_json::from_str::<serde_json::Value>(c).unwrap_or(json!(c)),
+                "updatedAt": timefmt::iso(*at)})).collect::<Vec<_>>(),
+            "teams": teams.iter().map(|(tc, depth, paused)| json!({
+                "team": tc.team,
+                "queueDepth": depth,
+                "states": State::ALL.iter().map(|st| (st.as_str().to_string(), json!(tc.get(*st)))).collect::<serde_json::Map<_, _>>(),
+                "paused": paused.as_ref().map(|p| p.reason.clone()),
+            })).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
+            "waiting": waiting.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
+            "counters": counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
+            "inboxBacklog": backlog,
+            "lastErrors": errors.iter().map(|r| json!({
+                "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
+                "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
+                "at": timefmt::iso(r.updated_at)})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return Ok(());
+    }
+
+    println!("Checkpoints");
+    if checkpoints.is_empty() {
+        println!("  (none yet: no source has been polled)");
+    }
+    for (source, cursor, at) in &checkpoints {
+        println!("  {source:<22} {cursor}  (moved {})", timefmt::iso(*at));
+    }
+    println!("\nTeams");
+    if teams.is_empty() {
+        println!("  (no calls recorded yet)");
+    }
+    for (tc, depth, paused) in &teams {
+        let states: Vec<String> = State::ALL
+            .iter()
+            .map(|st| format!("{} {}", tc.get(*st), st))
+            .collect();
+        println!("  {}: queue {depth}; {}", tc.team, states.join(", "));
+        let c = |name: &str| {
+            counters
+                .iter()
+                .find(|(s, n, _)| s == &tc.team && n == name)
+                .map_or(0, |(_, _, v)| *v)
+        };
+        println!(
+            "    Kendo 429s {}, retries {}, re-sent after a lost answer {}",
+            c(counter::KENDO_429),
+            c(counter::RETRIES),
+            c(counter::RESENT_AFTER_CRASH)
+        );
+        if let Some(p) = paused {
+            println!("    PAUSED since {}: {}", timefmt::iso(p.paused_at), p.reason);
+        }
+    }
+    if !skipped.is_empty() {
+        println!("\nSkipped, by reason");
+        for (code, n) in &skipped {
+            println!("  {n:>6}  {code}");
+        }
+    }
+    if !waiting.is_empty() {
+        println!("\nWaiting, by reason");
+        for (code, n) in &waiting {
+            println!("  {n:>6}  {code}");
+        }
+    }
+    let sources: Vec<String> = counters
+        .iter()
+        .filter(|(s, _, _)| ["salesloft", "hubspot", "aloware", "kendo"].contains(&s.as_str()))
+        .map(|(s, n, v)| format!("{s} {n} {v}"))
+        .collect();
+    println!("\nWebhooks and sources");
+    println!("  inbox backlog {backlog}");
+    if !sources.is_empty() {
+        println!("  {}", sources.join(", "));
+    }
+    if !errors.is_empty() {
+        println!("\nLatest errors");
+        for r in &errors {
+            println!(
+                "  {} {} {}/{} [{}] {}",
+                timefmt::iso(r.updated_at),
+                r.state,
+                r.key.source,
+                r.key.source_id,
+                r.reason_code.as_deref().unwrap_or("-"),
+                r.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
