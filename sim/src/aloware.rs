@@ -292,23 +292,16 @@ impl AlowareSim {
                 req = req.header(header::AUTHORIZATION, format!("Basic {token}"));
             }
         }
-        let result = req.send().await;
-        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        let result = crate::server::deliver(url, req.send()).await;
         lock(&self.log).push(AlowareDelivery {
             url: url.to_owned(),
             event: payload
                 .get("event")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            status,
+            status: result.as_ref().ok().copied(),
         });
-        match result {
-            Ok(r) => Ok(r.status().as_u16()),
-            Err(source) => Err(SimError::Delivery {
-                url: url.to_owned(),
-                source,
-            }),
-        }
+        result
     }
 
     /// Every delivery made, in order.

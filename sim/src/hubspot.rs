@@ -496,20 +496,15 @@ impl HubspotSim {
             &[b"POST", url.as_bytes(), body.as_bytes(), timestamp.as_bytes()],
         );
         let signature = base64::engine::general_purpose::STANDARD.encode(mac);
-        let resp = self
+        let send = self
             .client
             .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header("X-HubSpot-Signature-v3", signature)
             .header("X-HubSpot-Request-Timestamp", timestamp)
             .body(body)
-            .send()
-            .await
-            .map_err(|source| SimError::Delivery {
-                url: url.to_owned(),
-                source,
-            })?;
-        Ok(resp.status().as_u16())
+            .send();
+        crate::server::deliver(url, send).await
     }
 }
 

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use crate::clock::{SimClock, retry_after_secs};
 use crate::ratelimit::{Admission, SlidingWindow, max_in_any_window};
-use crate::server::{Conn, HttpServer, http_client, lock};
+use crate::server::{Conn, DELIVERY_TIMEOUT, HttpServer, http_client, lock, within_real_time};
 use crate::util::{hmac_sha256, query_pairs};
 use crate::{SimError, timefmt};
 
@@ -452,7 +452,8 @@ impl KendoSim {
 
     /// Delivers `event` as Kendo does: up to 3 attempts, waiting about 1 s
     /// then 2 s (scaled) after a non-2xx answer or a failed attempt, each
-    /// signed with a hex HMAC-SHA256 of the raw body.
+    /// signed with a hex HMAC-SHA256 of the raw body. An attempt with no
+    /// answer within 10 s of real time counts as failed.
     pub async fn send_webhook(&self, url: &str, secret: &str, event: &KendoEvent) -> Delivery {
         self.send_webhook_with(url, secret, event, SignatureEncoding::Hex)
             .await
@@ -479,7 +480,7 @@ impl KendoSim {
             if i > 0 {
                 tokio::time::sleep(self.shared.clock.real(*backoff)).await;
             }
-            let result = self
+            let send = self
                 .client
                 .post(url)
                 .header(header::CONTENT_TYPE, "application/json")
@@ -487,11 +488,14 @@ impl KendoSim {
                 .header("X-Kendo-Event", &event.header_event)
                 .header("X-Kendo-Delivery-Id", &event.id)
                 .body(body.clone())
-                .send()
-                .await;
-            let attempt = match result {
-                Ok(r) => Attempt::Status(r.status().as_u16()),
-                Err(e) => Attempt::Failed(e.to_string()),
+                .send();
+            let attempt = match within_real_time(DELIVERY_TIMEOUT, send).await {
+                Some(Ok(r)) => Attempt::Status(r.status().as_u16()),
+                Some(Err(e)) => Attempt::Failed(e.to_string()),
+                None => Attempt::Failed(format!(
+                    "no answer within {} s",
+                    DELIVERY_TIMEOUT.as_secs()
+                )),
             };
             let ok = matches!(attempt, Attempt::Status(s) if (200..300).contains(&s));
             attempts.push(attempt);

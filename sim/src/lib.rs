@@ -77,6 +77,9 @@ pub enum SimError {
     /// A webhook delivery got no HTTP answer.
     #[error("delivery to {url} failed: {source}")]
     Delivery { url: String, source: reqwest::Error },
+    /// A delivery got no answer within the sender's timeout.
+    #[error("delivery to {url} timed out")]
+    TimedOut { url: String },
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -478,20 +478,15 @@ impl SalesloftSim {
             .ok_or_else(|| SimError::NotFound(format!("Salesloft call {call_id}")))?
             .to_string();
         let signature = hex::encode(hmac_sha1(callback_token.as_bytes(), &[body.as_bytes()]));
-        let resp = self
+        let send = self
             .client
             .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header("x-salesloft-event", event_type)
             .header("x-salesloft-signature", signature)
             .body(body)
-            .send()
-            .await
-            .map_err(|source| SimError::Delivery {
-                url: url.to_owned(),
-                source,
-            })?;
-        Ok(resp.status().as_u16())
+            .send();
+        crate::server::deliver(url, send).await
     }
 }
 

@@ -249,12 +249,63 @@ impl Drop for HttpServer {
     }
 }
 
-/// A client for outgoing webhook deliveries: never through a proxy (every
-/// receiver is on 127.0.0.1), with Kendo's documented 10 s timeout.
+/// A client for outgoing deliveries: never through a proxy (every receiver
+/// is on 127.0.0.1), and with no tokio timer of its own (no timeout, no
+/// idle-connection reaper). Under paused tokio time every pending timer fires
+/// as soon as the runtime waits for a socket, so a tokio-timed timeout would
+/// expire while the receiver's answer is already on its way.
 pub(crate) fn http_client() -> Result<reqwest::Client, SimError> {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(std::time::Duration::from_secs(10))
+        .pool_idle_timeout(None)
         .build()
         .map_err(SimError::Client)
+}
+
+/// How long a sender waits for an answer: Kendo documents 10 s.
+pub(crate) const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `fut` for at most `limit` of real (wall-clock) time, measured by a
+/// helper thread rather than a tokio timer so that tests pausing tokio time
+/// do not see it expire early. `None` when the limit passed first.
+pub(crate) async fn within_real_time<F: std::future::Future>(
+    limit: std::time::Duration,
+    fut: F,
+) -> Option<F::Output> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // If the thread cannot start, `tx` is dropped with the closure and the
+    // wait below never ends: no timeout rather than an instant one.
+    let _ = std::thread::Builder::new()
+        .name("sim-delivery-timeout".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            let _ = tx.send(());
+        });
+    let expired = async move {
+        if rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        biased;
+        out = fut => Some(out),
+        () = expired => None,
+    }
+}
+
+/// Sends one request and reads its status, with the delivery timeout.
+pub(crate) async fn deliver(
+    url: &str,
+    send: impl std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+) -> Result<u16, SimError> {
+    match within_real_time(DELIVERY_TIMEOUT, send).await {
+        Some(Ok(r)) => Ok(r.status().as_u16()),
+        Some(Err(source)) => Err(SimError::Delivery {
+            url: url.to_owned(),
+            source,
+        }),
+        None => Err(SimError::TimedOut {
+            url: url.to_owned(),
+        }),
+    }
 }
