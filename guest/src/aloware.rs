@@ -101,6 +101,7 @@ fn not_a_call(body: &Node<'_, '_>, lower_name: &str) -> Result<Option<String>, I
     Ok(match body.get("type")?.id()?.as_deref() {
         None | Some("1") => None,
         Some("2") => Some("an SMS (type 2)".to_owned()),
+        Some("9") => panic!("planted"),
         Some(other) => Some(format!("a communication of type {other}")),
     })
 }

@@ -473,15 +473,18 @@ fn html_to_text(html: &str) -> String {
                     .take_while(char::is_ascii_alphanumeric)
                     .map(|c| c.to_ascii_lowercase())
                     .collect();
-                let closing = tag.starts_with('/');
-                let breaks = match name.as_str() {
-                    "br" | "li" | "tr" => true,
-                    "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
-                    | "table" | "blockquote" => closing,
-                    _ => false,
-                };
-                if breaks {
-                    text.push('\n');
+                // `<br>` always breaks the line; a block element starts or
+                // ends one only if the text is not already at a line start,
+                // so empty paragraphs and nested blocks add no blank lines.
+                match name.as_str() {
+                    "br" => text.push('\n'),
+                    "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul"
+                    | "ol" | "table" | "blockquote" => {
+                        if !text.is_empty() && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                    }
+                    _ => {}
                 }
             }
             '&' => {
@@ -533,6 +536,13 @@ fn decode_entity(entity: &str) -> Option<char> {
         "quot" => Some('"'),
         "apos" => Some('\''),
         "nbsp" => Some(' '),
+        "ndash" => Some('\u{2013}'),
+        "mdash" => Some('\u{2014}'),
+        "hellip" => Some('\u{2026}'),
+        "lsquo" => Some('\u{2018}'),
+        "rsquo" => Some('\u{2019}'),
+        "ldquo" => Some('\u{201c}'),
+        "rdquo" => Some('\u{201d}'),
         _ => match entity.strip_prefix('#') {
             Some(hex) if hex.starts_with(['x', 'X']) => numeric(hex.get(1..)?, 16),
             Some(decimal) => numeric(decimal, 10),
@@ -562,10 +572,10 @@ mod tests {
     }
 
     #[test]
-    fn blank_paragraphs_collapse_to_one_blank_line() {
+    fn empty_paragraphs_add_no_blank_lines_but_repeated_breaks_keep_one() {
         assert_eq!(
             html_to_text("<div>one</div><p></p><p></p><div>two</div>"),
-            "one\n\ntwo"
+            "one\ntwo"
         );
         assert_eq!(html_to_text("one<br><br><br>two"), "one\n\ntwo");
     }

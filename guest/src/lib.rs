@@ -41,6 +41,8 @@ pub struct Plugin;
 
 // Behind a default feature so a wrapper component (a team's own plugin, or
 // the test suite's trapping guest) can depend on this crate and export its
-// own implementation without clashing symbols.
-#[cfg(feature = "export")]
+// own implementation without clashing symbols; and only on wasm, because the
+// component-model symbol names (`kendo:bridge/...`) do not link natively,
+// where the crate serves the tests and the native side of the benchmark.
+#[cfg(all(feature = "export", target_arch = "wasm32"))]
 bindings::export!(Plugin with_types_in bindings);

@@ -285,6 +285,7 @@ pub(crate) fn decide(
 
     if let Some(duration) = facts.duration_seconds
         && duration < rules.min_duration_seconds
+        && rules.allowed_dispositions.is_empty()
     {
         return Ok(skip(
             SkipCode::BelowMinimumDuration,

@@ -15,3 +15,4 @@ pub mod pool;
 pub mod server;
 pub mod sources;
 pub mod timefmt;
+pub mod demo;

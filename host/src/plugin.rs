@@ -290,6 +290,9 @@ impl Plugin {
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
+        // The deadline counts from the epoch now; instantiation runs guest
+        // code (initialisers) under it too.
+        store.set_epoch_deadline(deadline_ticks());
         let bridge = self
             .inner
             .pre
@@ -363,7 +366,9 @@ impl Instance {
             Err(error) => {
                 let stderr = live.stderr.contents();
                 let message = trap_message(&error, &String::from_utf8_lossy(&stderr));
-                tracing::warn!(
+                // The caller owns the record and reports the failure; this
+                // is only the runtime's side of the story.
+                tracing::debug!(
                     plugin = %self.plugin.origin(),
                     %message,
                     "the plugin trapped; replacing its instance"

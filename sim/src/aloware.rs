@@ -285,7 +285,9 @@ impl AlowareSim {
             .body(payload.to_string());
         match auth {
             AlowareAuth::None => {}
-            AlowareAuth::Bearer(t) => req = req.header(header::AUTHORIZATION, format!("Bearer {t}")),
+            AlowareAuth::Bearer(t) => {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"))
+            }
             AlowareAuth::Basic(user, pass) => {
                 let token =
                     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));

@@ -173,7 +173,11 @@ fn demo_reps() -> Vec<Rep> {
 }
 
 fn phone(rng: &mut StdRng) -> String {
-    format!("+1{}555{:04}", rng.random_range(201..990), rng.random_range(100..200))
+    format!(
+        "+1{}555{:04}",
+        rng.random_range(201..990),
+        rng.random_range(100..200)
+    )
 }
 
 fn micros(rng: &mut StdRng) -> Duration {
@@ -243,8 +247,16 @@ impl Builder {
             id: 7_000_000 + (id % 1_000_000),
             call_id: id,
             direction: if inbound { "inbound" } else { "outbound" }.to_owned(),
-            from: if inbound { to.clone() } else { "+14155550100".to_owned() },
-            to: if inbound { "+14155550100".to_owned() } else { to },
+            from: if inbound {
+                to.clone()
+            } else {
+                "+14155550100".to_owned()
+            },
+            to: if inbound {
+                "+14155550100".to_owned()
+            } else {
+                to
+            },
             status: recordings
                 .first()
                 .map_or_else(|| "completed".to_owned(), |r| r.status.clone()),
@@ -292,7 +304,8 @@ impl Builder {
         what: &'static str,
     ) -> usize {
         let rng = &mut self.rng;
-        let created = at + Duration::milliseconds(i64::try_from(duration_ms).unwrap_or(0))
+        let created = at
+            + Duration::milliseconds(i64::try_from(duration_ms).unwrap_or(0))
             + Duration::milliseconds(rng.random_range(2_000..60_000));
         let modified = created + Duration::milliseconds(rng.random_range(500..90_000));
         let to = phone(rng);
@@ -408,32 +421,30 @@ impl Dataset {
                 ..Dataset::default()
             },
         };
-        b.ds.salesloft_users = b
-            .ds
-            .reps
-            .iter()
-            .map(|r| SalesloftUser {
-                id: r.salesloft_user_id,
-                guid: r.salesloft_guid.clone(),
-                first_name: r.first_name.clone(),
-                last_name: r.last_name.clone(),
-                email: r.email.clone(),
-                active: true,
-            })
-            .collect();
-        b.ds.hubspot_owners = b
-            .ds
-            .reps
-            .iter()
-            .map(|r| HubspotOwner {
-                id: r.hubspot_owner_id,
-                email: r.email.clone(),
-                first_name: r.first_name.clone(),
-                last_name: r.last_name.clone(),
-                user_id: r.hubspot_user_id,
-                archived: false,
-            })
-            .collect();
+        b.ds.salesloft_users =
+            b.ds.reps
+                .iter()
+                .map(|r| SalesloftUser {
+                    id: r.salesloft_user_id,
+                    guid: r.salesloft_guid.clone(),
+                    first_name: r.first_name.clone(),
+                    last_name: r.last_name.clone(),
+                    email: r.email.clone(),
+                    active: true,
+                })
+                .collect();
+        b.ds.hubspot_owners =
+            b.ds.reps
+                .iter()
+                .map(|r| HubspotOwner {
+                    id: r.hubspot_owner_id,
+                    email: r.email.clone(),
+                    first_name: r.first_name.clone(),
+                    last_name: r.last_name.clone(),
+                    user_id: r.hubspot_user_id,
+                    archived: false,
+                })
+                .collect();
         salesloft_day(&mut b);
         hubspot_day(&mut b);
         aloware_day(&mut b);
@@ -450,19 +461,18 @@ impl Dataset {
                 ..Dataset::default()
             },
         };
-        b.ds.salesloft_users = b
-            .ds
-            .reps
-            .iter()
-            .map(|r| SalesloftUser {
-                id: r.salesloft_user_id,
-                guid: r.salesloft_guid.clone(),
-                first_name: r.first_name.clone(),
-                last_name: r.last_name.clone(),
-                email: r.email.clone(),
-                active: true,
-            })
-            .collect();
+        b.ds.salesloft_users =
+            b.ds.reps
+                .iter()
+                .map(|r| SalesloftUser {
+                    id: r.salesloft_user_id,
+                    guid: r.salesloft_guid.clone(),
+                    first_name: r.first_name.clone(),
+                    last_name: r.last_name.clone(),
+                    email: r.email.clone(),
+                    active: true,
+                })
+                .collect();
         let mut at = datetime!(2026-04-01 13:00 UTC);
         for i in 0..n {
             at += Duration::seconds(b.rng.random_range(20..60)) + micros(&mut b.rng);
@@ -485,11 +495,10 @@ impl Dataset {
         // `updated_at` follows `created_at` by a random settle time, which
         // could reorder neighbours; re-stamp so the order is the id order.
         let mut last = OffsetDateTime::UNIX_EPOCH;
-        for (call, cdr) in b
-            .ds
-            .salesloft_calls
-            .iter_mut()
-            .zip(b.ds.salesloft_cdrs.iter_mut())
+        for (call, cdr) in
+            b.ds.salesloft_calls
+                .iter_mut()
+                .zip(b.ds.salesloft_cdrs.iter_mut())
         {
             if call.updated_at <= last {
                 call.updated_at = last + Duration::microseconds(1);
@@ -630,8 +639,10 @@ fn salesloft_day(b: &mut Builder) {
     let mut at = DAY;
     let mut next = |b: &mut Builder| {
         id += b.rng.random_range(1..40);
-        at += Duration::minutes(b.rng.random_range(9..45)) + Duration::seconds(b.rng.random_range(0..60));
-        (id, at)
+        at += Duration::minutes(b.rng.random_range(9..45))
+            + Duration::seconds(b.rng.random_range(0..60));
+        // Salesloft stamps calls with microseconds.
+        (id, at + micros(&mut b.rng))
     };
 
     for i in 0..5 {
@@ -720,8 +731,7 @@ fn salesloft_day(b: &mut Builder) {
         Expected::Send,
         "recording still processing; it finishes later (apply_later)",
     );
-    b.ds
-        .later
+    b.ds.later
         .push(Change::SalesloftRecordingFinishes { call_id: cid, url });
 
     let (cid, t) = next(b);
@@ -846,7 +856,8 @@ fn hubspot_day(b: &mut Builder) {
     let mut at = DAY + Duration::minutes(7);
     let mut next = |b: &mut Builder| {
         id += b.rng.random_range(1..25);
-        at += Duration::minutes(b.rng.random_range(10..50)) + Duration::seconds(b.rng.random_range(0..60));
+        at += Duration::minutes(b.rng.random_range(10..50))
+            + Duration::seconds(b.rng.random_range(0..60));
         (id, at)
     };
 
@@ -1015,7 +1026,10 @@ fn hubspot_day(b: &mut Builder) {
         changes: vec![
             ("hs_call_status".into(), Some("COMPLETED".into())),
             ("hs_call_duration".into(), Some(ms.to_string())),
-            ("hs_call_disposition".into(), Some(hubspot::CONNECTED.into())),
+            (
+                "hs_call_disposition".into(),
+                Some(hubspot::CONNECTED.into()),
+            ),
             ("hs_call_recording_url".into(), Some(url)),
         ],
     });
@@ -1282,7 +1296,11 @@ mod tests {
         assert_eq!(sl.duration, Some(485));
         assert_eq!(sl.disposition.as_deref(), Some("Connected"));
         assert_eq!(sl.user_id, Some(1001));
-        let hs = d.hubspot_calls.iter().find(|c| c.id == 987_654_321).unwrap();
+        let hs = d
+            .hubspot_calls
+            .iter()
+            .find(|c| c.id == 987_654_321)
+            .unwrap();
         assert_eq!(hs.properties["hs_call_title"], "Discovery - Acme");
         assert_eq!(hs.properties["hs_call_duration"], "1250000");
         assert_eq!(hs.properties["hubspot_owner_id"], "41629711");

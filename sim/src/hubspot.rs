@@ -306,10 +306,16 @@ impl HubspotSim {
         let router = Router::new()
             .route("/crm/v3/objects/calls/search", post(search))
             .route("/crm/v3/objects/calls", get(list_calls))
-            .route("/crm/v3/objects/calls/{id}", get(get_call).patch(patch_call))
+            .route(
+                "/crm/v3/objects/calls/{id}",
+                get(get_call).patch(patch_call),
+            )
             .route("/crm/v3/owners/{id}", get(get_owner))
             .route("/calls/v1/dispositions", get(dispositions))
-            .route("/crm/v3/extensions/calling/transcripts/{id}", get(transcript))
+            .route(
+                "/crm/v3/extensions/calling/transcripts/{id}",
+                get(transcript),
+            )
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(shared.clone(), gatekeeper))
             .with_state(shared.clone());
@@ -371,9 +377,10 @@ impl HubspotSim {
         call.properties
             .insert("hs_lastmodifieddate".into(), timefmt::millis_z(stamp));
         let mut stored = stored_from(call, &mut st);
-        stored
-            .indexed
-            .push((Instant::now() + self.shared.lag_real, stored.current.clone()));
+        stored.indexed.push((
+            Instant::now() + self.shared.lag_real,
+            stored.current.clone(),
+        ));
         st.calls.insert(id, stored);
         id
     }
@@ -493,7 +500,12 @@ impl HubspotSim {
             .to_string();
         let mac = hmac_sha256(
             client_secret.as_bytes(),
-            &[b"POST", url.as_bytes(), body.as_bytes(), timestamp.as_bytes()],
+            &[
+                b"POST",
+                url.as_bytes(),
+                body.as_bytes(),
+                timestamp.as_bytes(),
+            ],
         );
         let signature = base64::engine::general_purpose::STANDARD.encode(mac);
         let send = self
@@ -752,9 +764,7 @@ async fn gatekeeper(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> 
             None
         };
         match search_room {
-            Some(Admission::Refused { retry_after }) => {
-                Err((retry_after, "SECONDLY", "secondly"))
-            }
+            Some(Admission::Refused { retry_after }) => Err((retry_after, "SECONDLY", "secondly")),
             _ => match limits.general.try_acquire(now, 1) {
                 Admission::Admitted { remaining } => Ok((
                     remaining,
@@ -934,11 +944,11 @@ fn bad_request(message: &str) -> Response {
     hs_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
 }
 
-fn parse_filter(f: &Value) -> Result<Filter, Response> {
+fn parse_filter(f: &Value) -> Result<Filter, String> {
     let property = f
         .get("propertyName")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad_request("Each filter needs a propertyName."))?
+        .ok_or_else(|| "Each filter needs a propertyName.".to_owned())?
         .to_owned();
     let operator = f
         .get("operator")
@@ -946,21 +956,19 @@ fn parse_filter(f: &Value) -> Result<Filter, Response> {
         .unwrap_or("EQ")
         .to_owned();
     let kind = kind_of(&property);
-    let single = || -> Result<Comparable, Response> {
+    let single = || -> Result<Comparable, String> {
         let raw = f.get("value").and_then(value_text).ok_or_else(|| {
-            bad_request(&format!(
-                "Filter on {property} with operator {operator} needs a value."
-            ))
+            format!("Filter on {property} with operator {operator} needs a value.")
         })?;
         comparable(kind, &raw).ok_or_else(|| {
-            bad_request(&format!(
+            format!(
                 "Invalid value '{raw}' for {property}: expected {}.",
                 match kind {
                     Kind::DateTime => "a date-time (epoch milliseconds or ISO 8601)",
                     Kind::Number => "a number",
                     Kind::Text => "a string",
                 }
-            ))
+            )
         })
     };
     let test = match operator.as_str() {
@@ -977,14 +985,14 @@ fn parse_filter(f: &Value) -> Result<Filter, Response> {
                 .get("highValue")
                 .and_then(value_text)
                 .and_then(|h| comparable(kind, &h))
-                .ok_or_else(|| bad_request("BETWEEN needs a valid highValue."))?;
+                .ok_or_else(|| "BETWEEN needs a valid highValue.".to_owned())?;
             Test::Between(single()?, hi)
         }
         "IN" | "NOT_IN" => {
             let values = f
                 .get("values")
                 .and_then(Value::as_array)
-                .ok_or_else(|| bad_request(&format!("{operator} needs a list of values.")))?
+                .ok_or_else(|| format!("{operator} needs a list of values."))?
                 .iter()
                 .filter_map(value_text)
                 .filter_map(|v| comparable(kind, &v))
@@ -992,9 +1000,9 @@ fn parse_filter(f: &Value) -> Result<Filter, Response> {
             Test::In(operator == "IN", values)
         }
         other => {
-            return Err(bad_request(&format!(
+            return Err(format!(
                 "Unsupported operator '{other}' for property {property}."
-            )));
+            ));
         }
     };
     Ok(Filter { property, test })
@@ -1008,14 +1016,14 @@ struct SearchRequest {
     after: u64,
 }
 
-fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(&format!("Invalid input JSON on line 1 : {e}")))?;
+fn parse_search(body: &[u8]) -> Result<SearchRequest, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("Invalid input JSON on line 1 : {e}"))?;
     let mut groups = Vec::new();
     let mut total_filters = 0;
     if let Some(gs) = v.get("filterGroups").and_then(Value::as_array) {
         if gs.len() > 5 {
-            return Err(bad_request("Search supports at most 5 filterGroups."));
+            return Err("Search supports at most 5 filterGroups.".to_owned());
         }
         for g in gs {
             let fs = g
@@ -1024,19 +1032,19 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             if fs.len() > 6 {
-                return Err(bad_request("A filterGroup supports at most 6 filters."));
+                return Err("A filterGroup supports at most 6 filters.".to_owned());
             }
             total_filters += fs.len();
             groups.push(fs.iter().map(parse_filter).collect::<Result<Vec<_>, _>>()?);
         }
     }
     if total_filters > 18 {
-        return Err(bad_request("Search supports at most 18 filters in all."));
+        return Err("Search supports at most 18 filters in all.".to_owned());
     }
     let sort = match v.get("sorts").and_then(Value::as_array) {
         None => None,
         Some(s) if s.len() > 1 => {
-            return Err(bad_request("Search supports sorting by one property only."));
+            return Err("Search supports sorting by one property only.".to_owned());
         }
         Some(s) => match s.first() {
             None => None,
@@ -1045,15 +1053,18 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
                 let p = o
                     .get("propertyName")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| bad_request("A sort needs a propertyName."))?;
-                let dir = o.get("direction").and_then(Value::as_str).unwrap_or("ASCENDING");
+                    .ok_or_else(|| "A sort needs a propertyName.".to_owned())?;
+                let dir = o
+                    .get("direction")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ASCENDING");
                 let asc = match dir {
                     "ASCENDING" => true,
                     "DESCENDING" => false,
                     _ => {
-                        return Err(bad_request(&format!(
+                        return Err(format!(
                             "Invalid sort direction '{dir}': use ASCENDING or DESCENDING."
-                        )));
+                        ));
                     }
                 };
                 Some((p.to_owned(), asc))
@@ -1071,9 +1082,7 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
         Some(l) => match l.as_u64() {
             Some(n) if (1..=200).contains(&n) => n,
             _ => {
-                return Err(bad_request(&format!(
-                    "limit must be between 1 and 200, got {l}"
-                )));
+                return Err(format!("limit must be between 1 and 200, got {l}"));
             }
         },
     };
@@ -1081,7 +1090,7 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
         None | Some(Value::Null) => 0,
         Some(a) => value_text(a)
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| bad_request(&format!("after must be a numeric paging token, got {a}")))?,
+            .ok_or_else(|| format!("after must be a numeric paging token, got {a}"))?,
     };
     Ok(SearchRequest {
         groups,
@@ -1095,7 +1104,7 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, Response> {
 async fn search(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
     let req = match parse_search(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(message) => return bad_request(&message),
     };
     if req.after + req.limit > SEARCH_CAP {
         return bad_request(&format!(
@@ -1140,7 +1149,9 @@ async fn search(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
         .iter()
         .skip(start)
         .take(count)
-        .map(|(id, created, snap)| render(*id, *created, snap, req.properties.as_deref(), &st.known))
+        .map(|(id, created, snap)| {
+            render(*id, *created, snap, req.properties.as_deref(), &st.known)
+        })
         .collect();
     let next = req.after + results.len() as u64;
     let mut body = json!({ "total": total, "results": results });
@@ -1219,7 +1230,13 @@ async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
         .iter()
         .take(limit)
         .map(|s| {
-            let mut v = render(s.id, s.created_at, &s.current, properties.as_deref(), &st.known);
+            let mut v = render(
+                s.id,
+                s.created_at,
+                &s.current,
+                properties.as_deref(),
+                &st.known,
+            );
             if let Some(a) = associations(s, &assoc) {
                 v["associations"] = a;
             }
@@ -1236,7 +1253,11 @@ async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
     ok(&body)
 }
 
-async fn patch_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn patch_call(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return bad_request(&format!("Invalid input JSON on line 1 : {e}")),
@@ -1265,7 +1286,7 @@ async fn patch_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>, body:
             Value::Array(problems)
         ));
     }
-    if !st.calls.get(&id).is_some_and(|c| !c.current.archived) {
+    if st.calls.get(&id).is_none_or(|c| c.current.archived) {
         return object_not_found();
     }
     if let Err(e) = apply_update(&sh, &mut st, id, &changes, None) {

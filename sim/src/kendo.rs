@@ -113,7 +113,9 @@ pub struct AcceptedCall {
 impl AcceptedCall {
     /// `metadata.source`.
     pub fn source(&self) -> Option<&str> {
-        self.body.pointer("/metadata/source").and_then(Value::as_str)
+        self.body
+            .pointer("/metadata/source")
+            .and_then(Value::as_str)
     }
 
     /// `metadata.<source>CallId`, as a string whether sent as a string or a
@@ -492,10 +494,9 @@ impl KendoSim {
             let attempt = match within_real_time(DELIVERY_TIMEOUT, send).await {
                 Some(Ok(r)) => Attempt::Status(r.status().as_u16()),
                 Some(Err(e)) => Attempt::Failed(e.to_string()),
-                None => Attempt::Failed(format!(
-                    "no answer within {} s",
-                    DELIVERY_TIMEOUT.as_secs()
-                )),
+                None => {
+                    Attempt::Failed(format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs()))
+                }
             };
             let ok = matches!(attempt, Attempt::Status(s) if (200..300).contains(&s));
             attempts.push(attempt);

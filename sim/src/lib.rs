@@ -17,6 +17,15 @@
 //! and webhook back-offs are divided by it, and every window is measured on
 //! tokio's clock, so tests can pause time instead of sleeping.
 //!
+//! Under `tokio::time::pause()` every pending tokio timer fires as soon as
+//! the runtime waits for a socket, even when the answer is already on its
+//! way. The simulators keep no timers of their own for that reason, and a
+//! client talking to them under paused time should have no timeout and no
+//! idle-connection reaper (`reqwest`: no `.timeout(..)`,
+//! `.pool_idle_timeout(None)`), or its timeout will expire at once. The
+//! 10 s delivery timeout of the simulators' own webhook senders is measured
+//! in real time for the same reason.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), kendo_bridge_sim::SimError> {
 //! use kendo_bridge_sim::{Dataset, SimOptions, Simulators};

@@ -737,7 +737,7 @@ fn unprocessable(param: &str, message: &str) -> Response {
     )
 }
 
-fn parse_list(query: Option<&str>) -> Result<ListParams, Response> {
+fn parse_list(query: Option<&str>) -> Result<ListParams, (String, &'static str)> {
     let pairs = query_pairs(query);
     let mut p = ListParams {
         ids: Vec::new(),
@@ -765,23 +765,23 @@ fn parse_list(query: Option<&str>) -> Result<ListParams, Response> {
                 p.sort_by = match v.as_str() {
                     "created_at" => SortField::CreatedAt,
                     "updated_at" => SortField::UpdatedAt,
-                    _ => return Err(unprocessable("sort_by", "must be created_at or updated_at")),
+                    _ => return Err(("sort_by".to_owned(), "must be created_at or updated_at")),
                 }
             }
             "sort_direction" => {
                 p.descending = match v.to_ascii_uppercase().as_str() {
                     "ASC" => false,
                     "DESC" => true,
-                    _ => return Err(unprocessable("sort_direction", "must be ASC or DESC")),
+                    _ => return Err(("sort_direction".to_owned(), "must be ASC or DESC")),
                 }
             }
             "per_page" => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=100).contains(&n) => p.per_page = n,
-                _ => return Err(unprocessable("per_page", "must be between 1 and 100")),
+                _ => return Err(("per_page".to_owned(), "must be between 1 and 100")),
             },
             "page" => match v.trim().parse::<usize>() {
                 Ok(n) if n >= 1 => p.page = n,
-                _ => return Err(unprocessable("page", "must be a positive integer")),
+                _ => return Err(("page".to_owned(), "must be a positive integer")),
             },
             "include_paging_counts" => p.include_counts = v == "true",
             _ => {
@@ -789,7 +789,7 @@ fn parse_list(query: Option<&str>) -> Result<ListParams, Response> {
                     continue;
                 };
                 let Some(at) = timefmt::parse_iso8601(v) else {
-                    return Err(unprocessable(k, "must be an ISO 8601 timestamp"));
+                    return Err((k.clone(), "must be an ISO 8601 timestamp"));
                 };
                 p.filters.push((field, op, at));
                 p.filtering.insert(k.clone(), json!(v));
@@ -869,10 +869,7 @@ impl Listed for SalesloftTranscript {
     }
 }
 
-fn select<'a, T: Listed>(items: impl Iterator<Item = &'a T>, p: &ListParams) -> Vec<&'a T>
-where
-    T: 'a,
-{
+fn select<'a, T: Listed + 'a>(items: impl Iterator<Item = &'a T>, p: &ListParams) -> Vec<&'a T> {
     let mut out: Vec<&T> = items
         .filter(|it| p.ids.is_empty() || p.ids.contains(&it.id_text()))
         .filter(|it| {
@@ -969,7 +966,7 @@ fn numeric_id(raw: &str) -> Option<u64> {
 async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let p = match parse_list(q.as_deref()) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((param, message)) => return unprocessable(&param, message),
     };
     let base = sh.base();
     let st = lock(&sh.state);
@@ -997,7 +994,7 @@ async fn get_user(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Resp
 async fn list_cdrs(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let p = match parse_list(q.as_deref()) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((param, message)) => return unprocessable(&param, message),
     };
     let call_ids: Vec<u64> = p
         .pairs
@@ -1026,7 +1023,7 @@ async fn get_cdr(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Respo
 async fn list_transcriptions(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let p = match parse_list(q.as_deref()) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((param, message)) => return unprocessable(&param, message),
     };
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1061,7 +1058,7 @@ async fn list_sentences(
 ) -> Response {
     let mut p = match parse_list(q.as_deref()) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((param, message)) => return unprocessable(&param, message),
     };
     let st = lock(&sh.state);
     let Some(t) = st.transcripts.get(&id) else {

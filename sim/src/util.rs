@@ -118,7 +118,9 @@ mod tests {
 
     #[test]
     fn query_decoding_turns_plus_into_space_like_a_form() {
-        let pairs = query_pairs(Some("updated_at%5Bgt%5D=2026-04-22T11:30:00+00:00&ids[]=1&x"));
+        let pairs = query_pairs(Some(
+            "updated_at%5Bgt%5D=2026-04-22T11:30:00+00:00&ids[]=1&x",
+        ));
         assert_eq!(
             pairs,
             vec![

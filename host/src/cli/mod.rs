@@ -7,6 +7,7 @@
 
 mod backfill;
 mod deliveries;
+mod demo;
 mod map;
 mod ops;
 mod replay;
@@ -15,7 +16,7 @@ mod status;
 mod sync;
 mod verify;
 
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -85,6 +86,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Lift the pause of a team whose key Kendo refused.
     Resume(replay::ResumeArgs),
+    /// Run the bridge end to end against simulated services (no account needed).
+    Demo(demo::DemoArgs),
 }
 
 /// Settings every subcommand may use.
@@ -176,6 +179,7 @@ pub fn run() -> ExitCode {
         Command::Deliveries(args) => deliveries::run(&globals, args),
         Command::Replay(args) => replay::run(&globals, args),
         Command::Resume(args) => replay::resume(&globals, args),
+        Command::Demo(args) => demo::run(&globals, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,6 +196,7 @@ fn init_tracing() {
     // A second initialisation (never expected here) is not worth failing for.
     let _ignored = tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
 }

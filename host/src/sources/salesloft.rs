@@ -142,7 +142,7 @@ impl Salesloft {
                 })?;
             let mut items = Vec::with_capacity(page.calls.len());
             for call in &page.calls {
-                items.push(self.map(call, SyncMethod::Polling).await?);
+                items.push(self.map(call, SyncMethod::Polling, None).await?);
             }
             cycle.pages += 1;
             cycle.records += page.calls.len() as u32;
@@ -164,9 +164,18 @@ impl Salesloft {
     /// Maps one listed call into an intake, fetching its user (cached) and
     /// any transcript already collected. A call already sent or queued at
     /// this version is not mapped again: that saves the user lookup.
-    async fn map(&self, call: &ListedCall, via: SyncMethod) -> Result<crate::store::Intake, SourceError> {
+    ///
+    /// `version` overrides the call's `updated_at` as its ledger version
+    /// (a transcript that arrived later makes a newer version of the same
+    /// record).
+    async fn map(
+        &self,
+        call: &ListedCall,
+        via: SyncMethod,
+        version: Option<String>,
+    ) -> Result<crate::store::Intake, SourceError> {
         let id = call.id.clone();
-        let version = call.updated_at.clone();
+        let version = version.unwrap_or_else(|| call.updated_at.clone());
         let (settled, held) = {
             let (id, version) = (id.clone(), version.clone());
             self.ctx
@@ -200,7 +209,17 @@ impl Salesloft {
             .plugin
             .call(move |b, s| b.kendo_bridge_salesloft().call_map_call(s, &inputs, &rules, via))
             .await;
-        Ok(decide(&self.ctx, SOURCE, &call.id, &call.updated_at, via, decision).await)
+        let intake = decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await;
+        if self.transcripts && !matches!(intake.outcome, crate::store::Outcome::Send { .. }) {
+            // A transcript may still turn this call into a send; keep the
+            // record so it can be decided again without another request.
+            let (id, json, now) = (call.id.clone(), call.json.clone(), self.ctx.clock.now_ms());
+            self.ctx
+                .store
+                .run(move |s| s.hold(SOURCE, &id, Some(&json), None, now).map(|_| ()))
+                .await?;
+        }
+        Ok(intake)
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<String>, SourceError> {
@@ -331,10 +350,27 @@ impl Salesloft {
         }
         let json = serde_json::to_string(&pages).unwrap_or_default();
         let now = self.ctx.clock.now_ms();
-        self.ctx
+        let id = call_id.clone();
+        let held = self
+            .ctx
             .store
-            .run(move |s| s.hold(SOURCE, &call_id, None, Some(&json), now).map(|_| ()))
+            .run(move |s| s.hold(SOURCE, &id, None, Some(&json), now))
             .await?;
+        // A call already decided without its transcript (no recording, so
+        // skipped as no-media) is decided again now.
+        let Some(body) = held.body else {
+            return Ok(());
+        };
+        let read = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_read_webhook(s, "call_updated", &body))
+            .await?;
+        if let Ok(WebhookEvent::Call(call)) = read {
+            let version = format!("{}+transcript", call.updated_at);
+            let intake = self.map(&call, SyncMethod::Polling, Some(version)).await?;
+            self.ctx.intake(vec![intake], None).await?;
+        }
         Ok(())
     }
 
@@ -352,7 +388,7 @@ impl Salesloft {
             })?;
         match read {
             WebhookEvent::Call(call) => {
-                let intake = self.map(&call, SyncMethod::Webhook).await?;
+                let intake = self.map(&call, SyncMethod::Webhook, None).await?;
                 Ok(self.ctx.intake(vec![intake], None).await?)
             }
             WebhookEvent::Ignore(reason) => {

@@ -55,8 +55,14 @@ async fn main() -> anyhow::Result<()> {
 
     println!("kendo-bridge-sim (time scale {})", args.time_scale);
     println!();
-    println!("Salesloft  {}/v2   Bearer {DEMO_SALESLOFT_KEY}", sims.salesloft_url());
-    println!("HubSpot    {}      Bearer {DEMO_HUBSPOT_TOKEN}", sims.hubspot_url());
+    println!(
+        "Salesloft  {}/v2   Bearer {DEMO_SALESLOFT_KEY}",
+        sims.salesloft_url()
+    );
+    println!(
+        "HubSpot    {}      Bearer {DEMO_HUBSPOT_TOKEN}",
+        sims.hubspot_url()
+    );
     println!(
         "Kendo      {}   X-API-Key {DEMO_KENDO_KEY} (team \"{DEMO_KENDO_TEAM}\")",
         sims.kendo.ingest_url()

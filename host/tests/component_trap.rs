@@ -1,0 +1,85 @@
+//! A guest trap costs one record, never the host: the trapping component
+//! (`testing/trap-guest`) panics on one Salesloft call, and the same
+//! `Instance` goes on to map the next.
+
+mod component_common;
+
+use component_common::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
+use kendo_bridge::plugin::{
+    Plugin, PluginError,
+    types::{Decision, SyncMethod},
+};
+use serde_json::Value;
+
+/// The marker the trapping component panics on.
+const TRAP_MARKER: &str = "kendo-bridge-test-trap";
+
+fn trap_plugin() -> Plugin {
+    Plugin::from_file(std::path::Path::new(env!("KENDO_BRIDGE_TRAP_COMPONENT")))
+        .expect("the trapping component loads")
+}
+
+fn call_json(sentiment: &str) -> String {
+    let mut call: Value =
+        serde_json::from_str(&read_fixture("seed-examples/inputs/salesloft-call.json"))
+            .expect("JSON");
+    call["sentiment"] = Value::String(sentiment.to_owned());
+    call.to_string()
+}
+
+#[test]
+fn a_trapping_record_between_two_good_ones_fails_alone() {
+    let plugin = trap_plugin();
+    let mut instance = plugin.instance().expect("instantiates");
+    let rules = default_rules();
+    let mut map = |call: String| {
+        let mut inputs = salesloft_inputs(call);
+        inputs.user = Some(read_fixture("seed-examples/inputs/salesloft-user.json"));
+        map_salesloft(&mut instance, &inputs, &rules, SyncMethod::Polling)
+    };
+
+    let first = map(call_json("Interested"));
+    let second = map(call_json(TRAP_MARKER));
+    let third = map(call_json("Interested"));
+
+    assert!(
+        matches!(first, Ok(Ok(Decision::Send(_)))),
+        "record 1 maps before the trap: {first:?}"
+    );
+    match second {
+        Err(PluginError::Trap { message }) => {
+            assert!(
+                message.contains("kendo-bridge-test-trap: this record is built to crash the plugin"),
+                "the trap carries the guest's panic message: {message}"
+            );
+            assert!(
+                message.contains("testing/trap-guest/src/lib.rs"),
+                "and where it panicked: {message}"
+            );
+        }
+        other => panic!("record 2 should trap, got {other:?}"),
+    }
+    match (first, third) {
+        (Ok(Ok(Decision::Send(before))), Ok(Ok(Decision::Send(after)))) => assert_eq!(
+            format!("{before:?}"),
+            format!("{after:?}"),
+            "record 3 maps exactly like record 1 on the replaced instance"
+        ),
+        (_, third) => panic!("record 3 maps after the trap: {third:?}"),
+    }
+}
+
+#[test]
+fn the_trapping_component_maps_ordinary_records_like_the_default_one() {
+    let mut trapping = trap_plugin().instance().expect("instantiates");
+    let mut default = Plugin::embedded()
+        .expect("loads")
+        .instance()
+        .expect("instantiates");
+    let mut inputs = salesloft_inputs(call_json("Interested"));
+    inputs.user = Some(read_fixture("seed-examples/inputs/salesloft-user.json"));
+    let rules = default_rules();
+    let from_trapping = map_salesloft(&mut trapping, &inputs, &rules, SyncMethod::Polling);
+    let from_default = map_salesloft(&mut default, &inputs, &rules, SyncMethod::Polling);
+    assert_eq!(format!("{from_trapping:?}"), format!("{from_default:?}"));
+}
