@@ -62,7 +62,10 @@ fn run() -> Result<(), String> {
         "wit",
         "Cargo.lock",
     ] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
@@ -118,7 +121,9 @@ fn build_guest(
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let hint = if stderr.contains("may not be installed") || stderr.contains("can't find crate for `core`") {
+    let hint = if stderr.contains("may not be installed")
+        || stderr.contains("can't find crate for `core`")
+    {
         format!("\nhint: install the target with `rustup target add {WASM_TARGET}`")
     } else {
         String::new()

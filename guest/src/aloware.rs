@@ -8,9 +8,7 @@
 //! call (`OutboundPhoneCall`) carries no `disposition_status`,
 //! `current_status` or `direct_recording_url` at all.
 
-use crate::aloware_api::{
-    CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent,
-};
+use crate::aloware_api::{CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent};
 use crate::datetime;
 use crate::fields::{self, Node};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
@@ -101,7 +99,6 @@ fn not_a_call(body: &Node<'_, '_>, lower_name: &str) -> Result<Option<String>, I
     Ok(match body.get("type")?.id()?.as_deref() {
         None | Some("1") => None,
         Some("2") => Some("an SMS (type 2)".to_owned()),
-        Some("9") => panic!("planted"),
         Some(other) => Some(format!("a communication of type {other}")),
     })
 }
@@ -111,9 +108,10 @@ fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError
     let call_id = match communication.get("id")?.id()? {
         Some(id) => id,
         // `Transcription-Saved` carries the call itself, with `body.id`.
-        None if communication.is_null() => {
-            body.get("id")?.id()?.ok_or_else(|| missing_communication_id(body))?
-        }
+        None if communication.is_null() => body
+            .get("id")?
+            .id()?
+            .ok_or_else(|| missing_communication_id(body))?,
         None => return Err(missing_communication_id(body)),
     };
     let mut transcript = utterances_text(&body.get("transcription")?)?;
@@ -122,7 +120,10 @@ fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError
     }
     let summary = body.get("summary")?;
     let summary = match summary.str() {
-        Ok(text) => text.map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned),
+        Ok(text) => text
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned),
         Err(_) if summary.is_object() => {
             let text = summary.get("summary")?.text()?;
             match text {
@@ -163,7 +164,13 @@ fn utterances_text(node: &Node<'_, '_>) -> Result<Option<String>, InputError> {
                 return Ok(Some(text.to_owned()));
             }
         }
-        for key in ["messages", "utterances", "segments", "transcript", "transcription"] {
+        for key in [
+            "messages",
+            "utterances",
+            "segments",
+            "transcript",
+            "transcription",
+        ] {
             let list = node.get(key)?;
             if matches!(list.value(), serde_json::Value::Array(_)) {
                 return utterances_text(&list);
@@ -270,7 +277,10 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
                     .and_then(current_status_word)
                     .map(str::to_owned),
             ];
-            rules::progress(statuses.iter().flatten().map(String::as_str), WhenUnknown::Passes)
+            rules::progress(
+                statuses.iter().flatten().map(String::as_str),
+                WhenUnknown::Passes,
+            )
         }
     };
 
@@ -364,7 +374,11 @@ fn rep_from_call(call: &Node<'_, '_>, user_id: Option<&str>) -> Result<Rep, Inpu
             None => {
                 let first = person.get("first_name")?.text()?;
                 let last = person.get("last_name")?.text()?;
-                let joined = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                let joined = [first, last]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 (!joined.is_empty()).then_some(joined)
             }
         };

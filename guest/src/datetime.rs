@@ -52,9 +52,8 @@ pub(crate) fn call_date(instant: OffsetDateTime) -> Option<String> {
 
 /// A cursor bound with microseconds: `2026-04-22T15:30:00.123456Z`.
 pub(crate) fn cursor(instant: OffsetDateTime) -> Option<String> {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     instant
         .checked_to_offset(UtcOffset::UTC)?
         .format(&format)

@@ -293,9 +293,9 @@ impl<'v, 'p> Node<'v, 'p> {
         match self.value {
             Value::Bool(flag) => Ok(Some(*flag)),
             Value::Null => Ok(None),
-            Value::Number(number) => match number.as_f64() {
-                Some(value) if value == 0.0 => Ok(Some(false)),
-                Some(value) if value == 1.0 => Ok(Some(true)),
+            Value::Number(number) => match number.as_u64() {
+                Some(0) => Ok(Some(false)),
+                Some(1) => Ok(Some(true)),
                 _ => Err(self.invalid(format!("{number} is not a true/false flag"))),
             },
             Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
@@ -383,7 +383,10 @@ mod tests {
         let recordings = record.get("recordings").unwrap();
         let recording = recordings.items().unwrap().next().unwrap();
         let url = recording.get("url").unwrap();
-        assert_eq!(field_of(url.str().unwrap_err()), "data[0].recordings[0].url");
+        assert_eq!(
+            field_of(url.str().unwrap_err()),
+            "data[0].recordings[0].url"
+        );
     }
 
     #[test]

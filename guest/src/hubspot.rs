@@ -110,8 +110,8 @@ impl Guest for crate::Plugin {
             });
         };
         let offset = after.parse::<u64>().ok();
-        let past_cap =
-            offset.is_some_and(|offset| offset.saturating_add(u64::from(limit(&options))) > SEARCH_CAP);
+        let past_cap = offset
+            .is_some_and(|offset| offset.saturating_add(u64::from(limit(&options))) > SEARCH_CAP);
         let next = if past_cap {
             let anchor = newest.or(high_water).unwrap_or_default();
             // `GTE` on the newest date read re-reads the calls at that very
@@ -243,12 +243,11 @@ fn listed_call(result: &Node<'_, '_>) -> Result<ListedCall, InputError> {
         Some(instant) => instant,
         None => {
             let updated = result.get("updatedAt")?;
-            datetime::field(&updated)?
-                .ok_or_else(|| InputError::MissingField(modified.path()))?
+            datetime::field(&updated)?.ok_or_else(|| InputError::MissingField(modified.path()))?
         }
     };
-    let modified_ms = datetime::epoch_ms(instant)
-        .ok_or_else(|| modified.invalid("is before 1970".to_owned()))?;
+    let modified_ms =
+        datetime::epoch_ms(instant).ok_or_else(|| modified.invalid("is before 1970".to_owned()))?;
     Ok(ListedCall {
         id,
         modified_ms,
@@ -269,9 +268,8 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
     if properties.object()?.is_none() {
         return Err(InputError::MissingField(properties.path()));
     }
-    let property = |key| -> Result<Option<String>, InputError> {
-        properties.get(key)?.scalar_text()
-    };
+    let property =
+        |key| -> Result<Option<String>, InputError> { properties.get(key)?.scalar_text() };
 
     let status = property("hs_call_status")?;
     let progress = if call.get("archived")?.flag()? == Some(true) {
@@ -312,7 +310,10 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "hubspotOwnerId", owner_id.as_deref());
     let associations = call.get("associations")?;
-    for (key, kind) in [("hubspotContactIds", "contacts"), ("hubspotDealIds", "deals")] {
+    for (key, kind) in [
+        ("hubspotContactIds", "contacts"),
+        ("hubspotDealIds", "deals"),
+    ] {
         let ids = associated_ids(&associations, kind)?;
         rules::push_metadata(&mut metadata, key, Some(&ids.join(",")));
     }
@@ -399,7 +400,11 @@ fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Result<Rep, Inp
         rep.email = email.map(str::to_owned);
         let first = owner.get("firstName")?.text()?;
         let last = owner.get("lastName")?.text()?;
-        let name = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let name = [first, last]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
         rep.name = (!name.is_empty()).then_some(name);
     }
     rep.who = match rep.keys.first() {
@@ -479,10 +484,10 @@ fn html_to_text(html: &str) -> String {
                 match name.as_str() {
                     "br" => text.push('\n'),
                     "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul"
-                    | "ol" | "table" | "blockquote" => {
-                        if !text.is_empty() && !text.ends_with('\n') {
-                            text.push('\n');
-                        }
+                    | "ol" | "table" | "blockquote"
+                        if !text.is_empty() && !text.ends_with('\n') =>
+                    {
+                        text.push('\n');
                     }
                     _ => {}
                 }
@@ -490,7 +495,10 @@ fn html_to_text(html: &str) -> String {
             '&' => {
                 let mut entity = String::new();
                 while let Some(&next) = chars.peek() {
-                    if next == ';' || entity.len() > 10 || !(next.is_ascii_alphanumeric() || next == '#') {
+                    if next == ';'
+                        || entity.len() > 10
+                        || !(next.is_ascii_alphanumeric() || next == '#')
+                    {
                         break;
                     }
                     entity.push(next);
@@ -528,7 +536,11 @@ fn html_to_text(html: &str) -> String {
 }
 
 fn decode_entity(entity: &str) -> Option<char> {
-    let numeric = |digits: &str, radix| u32::from_str_radix(digits, radix).ok().and_then(char::from_u32);
+    let numeric = |digits: &str, radix| {
+        u32::from_str_radix(digits, radix)
+            .ok()
+            .and_then(char::from_u32)
+    };
     match entity {
         "amp" => Some('&'),
         "lt" => Some('<'),

@@ -28,7 +28,7 @@ pub(crate) enum Progress {
     /// Over, or the source does not say otherwise.
     Finished,
     /// Still ringing or talking; carries the status.
-    InProgress(String),
+    Ongoing(String),
     /// Over without a conversation; carries the status.
     NotCompleted(String),
     /// Not a call at all; carries what it is, e.g. `an SMS`.
@@ -91,7 +91,7 @@ pub(crate) fn progress<'a>(
     for status in statuses {
         match classify_status(status) {
             StatusClass::Finished => return Progress::Finished,
-            StatusClass::InProgress => return Progress::InProgress(status.to_owned()),
+            StatusClass::InProgress => return Progress::Ongoing(status.to_owned()),
             StatusClass::NotCompleted => return Progress::NotCompleted(status.to_owned()),
             StatusClass::Unknown => {
                 unknown.get_or_insert(status);
@@ -214,7 +214,7 @@ pub(crate) fn decide(
 
     match &facts.progress {
         Progress::Finished => {}
-        Progress::InProgress(status) => {
+        Progress::Ongoing(status) => {
             return Ok(wait(
                 WaitCode::InProgress,
                 format!(
@@ -285,7 +285,6 @@ pub(crate) fn decide(
 
     if let Some(duration) = facts.duration_seconds
         && duration < rules.min_duration_seconds
-        && rules.allowed_dispositions.is_empty()
     {
         return Ok(skip(
             SkipCode::BelowMinimumDuration,

@@ -163,7 +163,11 @@ fn next_page(root: &Node<'_, '_>) -> Result<Option<u64>, InputError> {
 
 /// The cursor after a page: follow `next_page` up to page 100 under the same
 /// bound, otherwise move the bound to the newest `updated_at` read.
-fn plan_next(at: &Cursor, newest: Option<OffsetDateTime>, next_page: Option<u64>) -> (Cursor, bool) {
+fn plan_next(
+    at: &Cursor,
+    newest: Option<OffsetDateTime>,
+    next_page: Option<u64>,
+) -> (Cursor, bool) {
     let bound = at.updated_after.as_deref().and_then(datetime::parse);
     // A server that ignored the bound must not move the cursor backwards.
     let moved = match (newest, bound) {
@@ -218,8 +222,7 @@ fn listed_call(record: &Node<'_, '_>) -> Result<(ListedCall, OffsetDateTime), In
     }
     let id = record.get("id")?.required()?.id()?.unwrap_or_default();
     // A webhook body may lack `updated_at`; a new call was updated when created.
-    let updated = if record.get("updated_at")?.is_null() && !record.get("created_at")?.is_null()
-    {
+    let updated = if record.get("updated_at")?.is_null() && !record.get("created_at")?.is_null() {
         let created = record.get("created_at")?;
         datetime::field(&created)?.ok_or_else(|| InputError::MissingField(created.path()))?
     } else {
@@ -278,7 +281,10 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
 
     let direction = match direction_from_record(inputs, &id)? {
         Some(direction) => Some(direction),
-        None => call.get("direction")?.text()?.and_then(rules::parse_direction),
+        None => call
+            .get("direction")?
+            .text()?
+            .and_then(rules::parse_direction),
     };
 
     let user = call.get("user")?;
@@ -293,7 +299,11 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
     let disposition = call.get("disposition")?.text()?.map(str::to_owned);
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "salesloftUserId", user_id.as_deref());
-    rules::push_metadata(&mut metadata, "salesloftDisposition", disposition.as_deref());
+    rules::push_metadata(
+        &mut metadata,
+        "salesloftDisposition",
+        disposition.as_deref(),
+    );
     rules::push_metadata(
         &mut metadata,
         "salesloftDirection",
@@ -383,7 +393,11 @@ fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Result<Rep, 
         None => {
             let first = user.get("first_name")?.text()?;
             let last = user.get("last_name")?.text()?;
-            let joined = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let joined = [first, last]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
             (!joined.is_empty()).then_some(joined)
         }
     };

@@ -89,7 +89,10 @@ fn aloware_seed_call_and_its_transcript_map_to_the_guides_example() {
     assert_eq!(sent.started_at.as_deref(), Some("2026-03-05T18:10:00Z"));
     assert_eq!(sent.duration_seconds, Some(742));
     assert_eq!(sent.audio_url.as_deref(), Some("https://..."));
-    assert_eq!(sent.transcript.as_deref(), Some("Rep: Hi, this is Nina from..."));
+    assert_eq!(
+        sent.transcript.as_deref(),
+        Some("Rep: Hi, this is Nina from...")
+    );
     assert_eq!(sent.direction, Some(Direction::Outbound));
     assert_eq!(sent.sync_method, SyncMethod::Webhook);
     assert_eq!(
@@ -112,7 +115,10 @@ fn aloware_seed_transcript_fixture_in_plain_text_gives_the_same_call() {
         Some(fixture("aloware/transcript-seed.txt")),
         directory_rules(),
     ));
-    assert_eq!(sent.transcript.as_deref(), Some("Rep: Hi, this is Nina from..."));
+    assert_eq!(
+        sent.transcript.as_deref(),
+        Some("Rep: Hi, this is Nina from...")
+    );
 }
 
 #[test]
@@ -123,7 +129,9 @@ fn aloware_call_summary_event_carries_the_summary_and_no_transcript() {
     assert_eq!(event.transcript, None);
     assert_eq!(
         event.summary.as_deref(),
-        Some("Nina reviewed renewal pricing with Marcus; he asked for a multi-year quote by Friday.")
+        Some(
+            "Nina reviewed renewal pricing with Marcus; he asked for a multi-year quote by Friday."
+        )
     );
 }
 
@@ -138,8 +146,7 @@ fn aloware_transcript_as_a_list_of_role_utterances_becomes_speaker_lines() {
             "(crosstalk)"
         ]
     }});
-    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap()
-    else {
+    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap() else {
         panic!("expected a transcript event");
     };
     assert_eq!(event.call_id, "940868616");
@@ -154,8 +161,7 @@ fn aloware_transcript_given_as_a_string_is_kept() {
     let body = json!({"event": "transcription.open_search.saved", "body": {
         "communication": {"id": "cw_9"}, "transcription": "Rep: hello\nLead: hi"
     }});
-    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap()
-    else {
+    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap() else {
         panic!("expected a transcript event");
     };
     assert_eq!(event.transcript.as_deref(), Some("Rep: hello\nLead: hi"));
@@ -220,13 +226,29 @@ fn aloware_unknown_event_is_ignored_with_its_name() {
 #[test]
 fn aloware_call_lifecycle_events_are_calls() {
     for (fixture, name, id) in [
-        ("outbound-phone-call-initiated.json", "OutboundPhoneCall", "cw_12345"),
-        ("outbound-call-disposition-failed.json", "OutboundPhoneCall-DispositionFailed", "940868601"),
+        (
+            "outbound-phone-call-initiated.json",
+            "OutboundPhoneCall",
+            "cw_12345",
+        ),
+        (
+            "outbound-call-disposition-failed.json",
+            "OutboundPhoneCall-DispositionFailed",
+            "940868601",
+        ),
         ("recording-saved.json", "Recording-Saved", "cw_12345"),
-        ("inbound-call-with-user.json", "InboundPhoneCall-DispositionCompleted", "940870233"),
+        (
+            "inbound-call-with-user.json",
+            "InboundPhoneCall-DispositionCompleted",
+            "940870233",
+        ),
     ] {
         let call = call_event(fixture);
-        assert_eq!((call.name.as_str(), call.call_id.as_str()), (name, id), "{fixture}");
+        assert_eq!(
+            (call.name.as_str(), call.call_id.as_str()),
+            (name, id),
+            "{fixture}"
+        );
     }
 }
 
@@ -246,7 +268,10 @@ fn aloware_call_that_is_only_initiated_waits_in_progress() {
     let call = call_event("outbound-phone-call-initiated.json");
     let (code, detail) = waiting(map(call.body, None, directory_rules()));
     assert_eq!(code, WaitCode::InProgress);
-    assert!(detail.contains("cw_12345") && detail.contains("\"in-progress\""), "{detail}");
+    assert!(
+        detail.contains("cw_12345") && detail.contains("\"in-progress\""),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -344,7 +369,10 @@ fn aloware_sms_body_given_to_map_call_is_skipped_as_not_a_call() {
     let body = fixture_json("aloware/inbound-sms-disposition-completed.json")["body"].to_string();
     let (code, detail) = skipped(map(body, None, directory_rules()));
     assert_eq!(code, SkipCode::NotACall);
-    assert_eq!(detail, "Aloware record 940871002 is an SMS (type 2), not a call.");
+    assert_eq!(
+        detail,
+        "Aloware record 940871002 is an SMS (type 2), not a call."
+    );
 }
 
 #[test]
@@ -368,7 +396,10 @@ fn aloware_talk_time_stands_in_for_a_missing_duration() {
     let body = body_with("outbound-call-disposition-completed.json", |body| {
         body.as_object_mut().unwrap().remove("duration");
     });
-    assert_eq!(sent(map(body, None, directory_rules())).duration_seconds, Some(737));
+    assert_eq!(
+        sent(map(body, None, directory_rules())).duration_seconds,
+        Some(737)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -384,16 +415,24 @@ fn aloware_delivery_that_is_not_json_is_invalid_json() {
 #[test]
 fn aloware_delivery_without_event_name_is_a_missing_field() {
     let error = <Plugin as Guest>::read_event(json!({"body": {"id": 1}}).to_string()).unwrap_err();
-    assert!(matches!(&error, InputError::MissingField(field) if field == "event"), "{error:?}");
+    assert!(
+        matches!(&error, InputError::MissingField(field) if field == "event"),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn aloware_delivery_whose_body_is_not_an_object_is_the_wrong_type() {
     let (kind, problem) = problem(
-        <Plugin as Guest>::read_event(json!({"event": "OutboundPhoneCall", "body": [1]}).to_string())
-            .unwrap_err(),
+        <Plugin as Guest>::read_event(
+            json!({"event": "OutboundPhoneCall", "body": [1]}).to_string(),
+        )
+        .unwrap_err(),
     );
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "body"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "body")
+    );
 }
 
 #[test]
@@ -402,7 +441,10 @@ fn aloware_call_event_without_id_is_a_missing_field() {
         json!({"event": "OutboundPhoneCall", "body": {"type": 1}}).to_string(),
     )
     .unwrap_err();
-    assert!(matches!(&error, InputError::MissingField(field) if field == "body.id"), "{error:?}");
+    assert!(
+        matches!(&error, InputError::MissingField(field) if field == "body.id"),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -427,7 +469,10 @@ fn aloware_created_at_that_is_not_a_date_is_an_invalid_value() {
         <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
             .unwrap_err(),
     );
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("invalid-value", "created_at"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("invalid-value", "created_at")
+    );
 }
 
 #[test]
@@ -439,7 +484,10 @@ fn aloware_id_of_the_wrong_type_is_named() {
         <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
             .unwrap_err(),
     );
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "id"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "id")
+    );
 }
 
 #[test]
@@ -451,7 +499,10 @@ fn aloware_duration_of_the_wrong_type_is_named() {
         <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
             .unwrap_err(),
     );
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "duration"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "duration")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -459,12 +510,44 @@ fn aloware_duration_of_the_wrong_type_is_named() {
 // ---------------------------------------------------------------------------
 
 const KEYS: &[&str] = &[
-    "event", "body", "test_payload", "id", "type", "direction", "duration", "talk_time",
-    "current_status", "current_status2", "disposition_status", "disposition_status2",
-    "call_disposition", "disposition", "name", "has_recording", "has_transcription",
-    "direct_recording_url", "contact_id", "contact", "campaign_id", "user_id", "user", "owner",
-    "email", "first_name", "last_name", "user_email", "created_at", "communication", "summary",
-    "transcription", "parsed_transcription", "messages", "speaker", "role", "text", "content",
+    "event",
+    "body",
+    "test_payload",
+    "id",
+    "type",
+    "direction",
+    "duration",
+    "talk_time",
+    "current_status",
+    "current_status2",
+    "disposition_status",
+    "disposition_status2",
+    "call_disposition",
+    "disposition",
+    "name",
+    "has_recording",
+    "has_transcription",
+    "direct_recording_url",
+    "contact_id",
+    "contact",
+    "campaign_id",
+    "user_id",
+    "user",
+    "owner",
+    "email",
+    "first_name",
+    "last_name",
+    "user_email",
+    "created_at",
+    "communication",
+    "summary",
+    "transcription",
+    "parsed_transcription",
+    "messages",
+    "speaker",
+    "role",
+    "text",
+    "content",
 ];
 
 proptest! {
@@ -492,17 +575,26 @@ proptest! {
         let _ = <Plugin as Guest>::map_call(value.to_string(), Some("Rep: hi".into()), rules, SyncMethod::Webhook);
     }
 
+}
+
+proptest! {
+    #![proptest_config(support::many_cases())]
     #[test]
     fn aloware_seed_variants_never_panic(
-        fields in support::json_with_keys(KEYS),
+        body_edits in support::edits(KEYS),
+        transcript_edits in support::edits(KEYS),
         rules in support::any_rules(),
     ) {
-        let mut body = fixture_json("aloware/outbound-call-disposition-completed.json")["body"].clone();
-        if let Value::Object(members) = fields {
-            for (key, value) in members {
-                body[key] = value;
-            }
+        let mut envelope = fixture_json("aloware/outbound-call-disposition-completed.json");
+        for (key, value) in body_edits {
+            envelope["body"][key] = value;
         }
-        let _ = <Plugin as Guest>::map_call(body.to_string(), None, rules, SyncMethod::Webhook);
+        let _ = <Plugin as Guest>::read_event(envelope.to_string());
+        let _ = <Plugin as Guest>::map_call(envelope["body"].to_string(), None, rules, SyncMethod::Webhook);
+        let mut transcript = fixture_json("aloware/transcription-open-search-saved.json");
+        for (key, value) in transcript_edits {
+            transcript["body"][key] = value;
+        }
+        let _ = <Plugin as Guest>::read_event(transcript.to_string());
     }
 }

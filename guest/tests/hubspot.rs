@@ -99,7 +99,10 @@ fn hubspot_seed_call_maps_to_the_guides_example() {
     assert_eq!(call.started_at.as_deref(), Some("2026-03-04T16:30:00Z"));
     assert_eq!(call.duration_seconds, Some(1250), "1,250,000 ms");
     assert_eq!(call.audio_url.as_deref(), Some("https://..."));
-    assert_eq!(call.transcript, None, "notes are not sent when there is a recording");
+    assert_eq!(
+        call.transcript, None,
+        "notes are not sent when there is a recording"
+    );
     assert_eq!(call.direction, Some(Direction::Outbound));
     assert_eq!(call.disposition.as_deref(), Some("Connected"));
     assert_eq!(call.sync_method, SyncMethod::Workflow);
@@ -148,7 +151,10 @@ fn hubspot_busy_call_is_skipped_as_not_completed() {
 fn hubspot_call_in_progress_waits() {
     let (code, detail) = waiting(map(inputs("call-in-progress.json")));
     assert_eq!(code, WaitCode::InProgress);
-    assert!(detail.contains("987654390") && detail.contains("IN_PROGRESS"), "{detail}");
+    assert!(
+        detail.contains("987654390") && detail.contains("IN_PROGRESS"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -207,7 +213,11 @@ fn hubspot_transcript_is_sent_as_speaker_lines_in_time_order() {
     assert_eq!(call.title, "Inbound - Connected");
     assert_eq!(call.direction, Some(Direction::Inbound));
     assert_eq!(call.duration_seconds, Some(643), "642,500 ms rounds up");
-    assert_eq!(call.started_at.as_deref(), Some("2026-03-04T18:20:00Z"), "epoch ms");
+    assert_eq!(
+        call.started_at.as_deref(),
+        Some("2026-03-04T18:20:00Z"),
+        "epoch ms"
+    );
 }
 
 #[test]
@@ -215,7 +225,9 @@ fn hubspot_notes_stand_in_when_there_is_neither_recording_nor_transcript() {
     let call = sent(map(inputs("call-logged-with-notes-only.json")));
     assert_eq!(
         call.transcript.as_deref(),
-        Some("Logged from my cell \u{2013} no recording.\nBudget approved\nSend MSA & security review")
+        Some(
+            "Logged from my cell \u{2013} no recording.\nBudget approved\nSend MSA & security review"
+        )
     );
     assert_eq!(call.disposition.as_deref(), Some("Left live message"));
     assert_eq!(call.started_at.as_deref(), Some("2026-03-04T19:00:00Z"));
@@ -255,7 +267,13 @@ fn hubspot_unknown_disposition_guid_is_kept_as_it_is() {
 
 #[test]
 fn hubspot_duration_in_milliseconds_is_rounded_to_seconds() {
-    for (ms, seconds) in [("0", 0), ("499", 0), ("500", 1), ("61499.9", 61), ("1250000", 1250)] {
+    for (ms, seconds) in [
+        ("0", 0),
+        ("499", 0),
+        ("500", 1),
+        ("61499.9", 61),
+        ("1250000", 1250),
+    ] {
         let call = sent(map(CallInputs {
             call: seed_with(json!({"hs_call_duration": ms})),
             ..inputs("call-discovery-acme.json")
@@ -274,7 +292,11 @@ fn hubspot_rep_directory_keyed_by_user_id_wins_over_the_owner_record() {
         },
     ));
     assert_eq!(call.rep_email.as_deref(), Some("samuel.lee@yourco.com"));
-    assert_eq!(call.rep_name.as_deref(), Some("Sam Lee"), "the owner's name fills in");
+    assert_eq!(
+        call.rep_name.as_deref(),
+        Some("Sam Lee"),
+        "the owner's name fills in"
+    );
 }
 
 #[test]
@@ -354,7 +376,10 @@ fn hubspot_owner_errors_are_named_with_the_owner_input() {
         owner: Some(owner.to_string()),
         ..inputs("call-discovery-acme.json")
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "owner:email"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "owner:email")
+    );
 }
 
 #[test]
@@ -375,7 +400,10 @@ fn hubspot_dispositions_entry_of_the_wrong_type_is_named_by_index() {
         call: seed_with(json!({"hs_call_disposition": "not-in-the-list"})),
         ..inputs("call-discovery-acme.json")
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "dispositions:[1]"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "dispositions:[1]")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -395,7 +423,11 @@ fn request_body(at: Cursor, options: SearchOptions) -> Value {
 #[test]
 fn search_request_filters_sorts_and_pages_on_the_modification_date() {
     let body = request_body(
-        cursor(Some(1_772_600_000_000), Some("200"), Some(1_772_650_000_000)),
+        cursor(
+            Some(1_772_600_000_000),
+            Some("200"),
+            Some(1_772_650_000_000),
+        ),
         options(200),
     );
     assert_eq!(
@@ -441,8 +473,14 @@ fn first_search_has_no_filter_and_no_after() {
 
 #[test]
 fn search_limit_is_kept_between_1_and_200() {
-    assert_eq!(request_body(cursor(None, None, None), options(0))["limit"], json!(1));
-    assert_eq!(request_body(cursor(None, None, None), options(5000))["limit"], json!(200));
+    assert_eq!(
+        request_body(cursor(None, None, None), options(0))["limit"],
+        json!(1)
+    );
+    assert_eq!(
+        request_body(cursor(None, None, None), options(5000))["limit"],
+        json!(200)
+    );
 }
 
 #[test]
@@ -476,7 +514,12 @@ fn search_page_with_next_keeps_the_bound_and_follows_after() {
             ("987654321", SEED_MODIFIED, Some("41629711"), None),
             ("987654377", 1_772_643_734_512, Some("41629711"), None),
             ("987654390", 1_772_644_803_781, Some("41629711"), None),
-            ("987654412", NEWEST_MODIFIED, Some("41629711"), Some("3190027741")),
+            (
+                "987654412",
+                NEWEST_MODIFIED,
+                Some("41629711"),
+                Some("3190027741")
+            ),
         ]
     );
 }
@@ -574,7 +617,10 @@ fn search_results_that_are_not_a_list_are_the_wrong_type() {
         )
         .unwrap_err(),
     );
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "results"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "results")
+    );
 }
 
 #[test]
@@ -617,13 +663,16 @@ fn call_request_asks_for_every_mapped_property_and_the_associations() {
         "{}",
         request.path
     );
-    assert!(request.path.ends_with("&associations=contacts,deals"), "{}", request.path);
+    assert!(
+        request.path.ends_with("&associations=contacts,deals"),
+        "{}",
+        request.path
+    );
 }
 
 #[test]
 fn read_call_lists_the_call_for_mapping() {
-    let listed =
-        <Plugin as Guest>::read_call(fixture("hubspot/call-discovery-acme.json")).unwrap();
+    let listed = <Plugin as Guest>::read_call(fixture("hubspot/call-discovery-acme.json")).unwrap();
     assert_eq!(listed.id, "987654321");
     assert_eq!(listed.modified_ms, SEED_MODIFIED);
     assert_eq!(listed.owner_id.as_deref(), Some("41629711"));
@@ -662,8 +711,13 @@ fn webhook_batch_keeps_call_objects_once_each() {
 
 #[test]
 fn webhook_batch_without_calls_is_empty() {
-    let body = json!([{"objectId": 51, "objectTypeId": "0-1", "subscriptionType": "contact.creation"}]);
-    assert!(<Plugin as Guest>::read_webhook(body.to_string()).unwrap().is_empty());
+    let body =
+        json!([{"objectId": 51, "objectTypeId": "0-1", "subscriptionType": "contact.creation"}]);
+    assert!(
+        <Plugin as Guest>::read_webhook(body.to_string())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -671,15 +725,21 @@ fn workflow_body_gives_its_object_id() {
     let ids = <Plugin as Guest>::read_webhook(fixture("hubspot/workflow-body.json")).unwrap();
     assert_eq!(ids, ["987654321"]);
     let nested = json!({"properties": {"hs_object_id": {"value": "42", "timestamp": 1}}});
-    assert_eq!(<Plugin as Guest>::read_webhook(nested.to_string()).unwrap(), ["42"]);
+    assert_eq!(
+        <Plugin as Guest>::read_webhook(nested.to_string()).unwrap(),
+        ["42"]
+    );
     let object_id = json!({"objectId": 43});
-    assert_eq!(<Plugin as Guest>::read_webhook(object_id.to_string()).unwrap(), ["43"]);
+    assert_eq!(
+        <Plugin as Guest>::read_webhook(object_id.to_string()).unwrap(),
+        ["43"]
+    );
 }
 
 #[test]
 fn workflow_body_without_an_id_is_a_missing_field() {
-    let error = <Plugin as Guest>::read_webhook(json!({"hs_call_title": "x"}).to_string())
-        .unwrap_err();
+    let error =
+        <Plugin as Guest>::read_webhook(json!({"hs_call_title": "x"}).to_string()).unwrap_err();
     assert!(
         matches!(&error, InputError::MissingField(field) if field == "hs_object_id"),
         "{error:?}"
@@ -707,19 +767,55 @@ fn webhook_body_that_is_neither_list_nor_object_is_the_wrong_type() {
 // ---------------------------------------------------------------------------
 
 const KEYS: &[&str] = &[
-    "id", "properties", "createdAt", "updatedAt", "archived", "associations", "contacts", "deals",
-    "results", "total", "paging", "next", "after", "hs_timestamp", "hs_call_title",
-    "hs_call_body", "hs_call_duration", "hs_call_status", "hs_call_direction",
-    "hs_call_recording_url", "hs_call_disposition", "hs_call_has_transcript",
-    "hs_call_transcription_id", "hubspot_owner_id", "hs_lastmodifieddate", "hs_object_id",
-    "objectId", "objectTypeId", "subscriptionType", "value", "email", "firstName", "lastName",
-    "userId", "label", "transcriptUtterances", "speaker", "name", "text", "startTimeMillis",
+    "id",
+    "properties",
+    "createdAt",
+    "updatedAt",
+    "archived",
+    "associations",
+    "contacts",
+    "deals",
+    "results",
+    "total",
+    "paging",
+    "next",
+    "after",
+    "hs_timestamp",
+    "hs_call_title",
+    "hs_call_body",
+    "hs_call_duration",
+    "hs_call_status",
+    "hs_call_direction",
+    "hs_call_recording_url",
+    "hs_call_disposition",
+    "hs_call_has_transcript",
+    "hs_call_transcription_id",
+    "hubspot_owner_id",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "objectId",
+    "objectTypeId",
+    "subscriptionType",
+    "value",
+    "email",
+    "firstName",
+    "lastName",
+    "userId",
+    "label",
+    "transcriptUtterances",
+    "speaker",
+    "name",
+    "text",
+    "startTimeMillis",
 ];
 
 fn any_cursor() -> impl Strategy<Value = Cursor> {
     (
         prop::option::of(any::<u64>()),
-        prop::option::of(prop_oneof![Just("9999".to_owned()), ".{0,8}".prop_map(String::from)]),
+        prop::option::of(prop_oneof![
+            Just("9999".to_owned()),
+            ".{0,8}".prop_map(String::from)
+        ]),
         prop::option::of(any::<u64>()),
     )
         .prop_map(|(since_ms, after, high_water_ms)| Cursor {
@@ -730,7 +826,8 @@ fn any_cursor() -> impl Strategy<Value = Cursor> {
 }
 
 fn any_options() -> impl Strategy<Value = SearchOptions> {
-    (any::<u32>(), any::<u64>()).prop_map(|(limit, lookback_ms)| SearchOptions { limit, lookback_ms })
+    (any::<u32>(), any::<u64>())
+        .prop_map(|(limit, lookback_ms)| SearchOptions { limit, lookback_ms })
 }
 
 proptest! {
@@ -778,19 +875,35 @@ proptest! {
         );
     }
 
+}
+
+proptest! {
+    #![proptest_config(support::many_cases())]
     #[test]
     fn hubspot_seed_variants_never_panic(
-        properties in support::json_with_keys(KEYS),
+        property_edits in support::edits(KEYS),
+        call_edits in support::edits(KEYS),
+        owner_edits in support::edits(KEYS),
         rules in support::any_rules(),
     ) {
         let mut call = fixture_json("hubspot/call-discovery-acme.json");
-        if let Value::Object(members) = properties {
-            for (key, value) in members {
-                call["properties"][key] = value;
-            }
+        let mut owner = fixture_json("hubspot/owner-sam-lee.json");
+        for (key, value) in property_edits {
+            call["properties"][key] = value;
+        }
+        for (key, value) in call_edits {
+            call[key] = value;
+        }
+        for (key, value) in owner_edits {
+            owner[key] = value;
         }
         let _ = <Plugin as Guest>::map_call(
-            CallInputs { call: call.to_string(), ..inputs("call-discovery-acme.json") },
+            CallInputs {
+                call: call.to_string(),
+                owner: Some(owner.to_string()),
+                dispositions: Some(fixture("hubspot/dispositions.json")),
+                transcript: Some(fixture("hubspot/transcript.json")),
+            },
             rules,
             SyncMethod::Polling,
         );

@@ -7,9 +7,7 @@ mod support;
 use kendo_bridge_guest::Plugin;
 use kendo_bridge_guest::aloware_api::Guest as Aloware;
 use kendo_bridge_guest::hubspot_api::{CallInputs, Guest as Hubspot};
-use kendo_bridge_guest::types::{
-    Decision, InputError, Rules, SkipCode, SyncMethod, WaitCode,
-};
+use kendo_bridge_guest::types::{Decision, InputError, Rules, SkipCode, SyncMethod, WaitCode};
 use serde_json::{Value, json};
 use support::{fixture, rep, rules, sent, skipped, waiting};
 
@@ -139,7 +137,10 @@ fn the_default_hubspot_title_prefers_the_calls_own_title() {
 fn unknown_placeholder_is_an_invalid_template_naming_it() {
     let detail = template_error("{direction} - {agent}");
     assert!(detail.contains("{agent}"), "{detail}");
-    assert!(detail.contains("{rep_name}"), "lists the known ones: {detail}");
+    assert!(
+        detail.contains("{rep_name}"),
+        "lists the known ones: {detail}"
+    );
 }
 
 #[test]
@@ -166,7 +167,10 @@ fn a_bad_template_is_an_error_even_for_a_call_that_would_be_skipped() {
         ..rules()
     };
     let result = <Plugin as Aloware>::map_call(sms.to_string(), None, rules, SyncMethod::Webhook);
-    assert!(matches!(result, Err(InputError::InvalidValue(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(InputError::InvalidValue(_))),
+        "{result:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -207,12 +211,18 @@ fn a_call_whose_duration_is_unknown_is_not_skipped_for_it() {
     let call = with(|call| {
         call.remove("duration");
     });
-    assert_eq!(sent(decide(&call, min_duration(800))).duration_seconds, None);
+    assert_eq!(
+        sent(decide(&call, min_duration(800))).duration_seconds,
+        None
+    );
 }
 
 #[test]
 fn allowed_dispositions_compare_labels_case_insensitively() {
-    sent(decide(&call(), allowed(&["  connected ", "Meeting booked"])));
+    sent(decide(
+        &call(),
+        allowed(&["  connected ", "Meeting booked"]),
+    ));
 }
 
 #[test]
@@ -269,10 +279,18 @@ fn the_rep_directory_is_consulted_before_the_sources_user() {
 fn the_directory_matches_the_sources_email_case_insensitively() {
     let call = sent(decide(
         &call(),
-        directory(vec![rep(" NINA@YourCo.com ", "nina.patel@yourco.com", None)]),
+        directory(vec![rep(
+            " NINA@YourCo.com ",
+            "nina.patel@yourco.com",
+            None,
+        )]),
     ));
     assert_eq!(call.rep_email.as_deref(), Some("nina.patel@yourco.com"));
-    assert_eq!(call.rep_name.as_deref(), Some("Nina Patel"), "the source's name fills in");
+    assert_eq!(
+        call.rep_name.as_deref(),
+        Some("Nina Patel"),
+        "the source's name fills in"
+    );
 }
 
 #[test]
@@ -313,7 +331,10 @@ fn an_invalid_email_in_the_directory_is_an_invalid_rep_email_naming_the_entry() 
 #[test]
 fn an_invalid_email_from_the_source_is_an_invalid_rep_email() {
     let call = with(|call| {
-        call.insert("user".into(), json!({"name": "Nina Patel", "email": "nina@"}));
+        call.insert(
+            "user".into(),
+            json!({"name": "Nina Patel", "email": "nina@"}),
+        );
     });
     let (code, detail) = skipped(decide(&call, rules()));
     assert_eq!(code, SkipCode::InvalidRepEmail);
@@ -379,7 +400,10 @@ fn media_is_checked_second() {
 fn a_recording_in_progress_waits_before_the_duration_is_checked() {
     let mut call = failing_everything_but(&["disposition_status"]);
     call["has_recording"] = json!(true);
-    assert_eq!(waiting(decide(&call, strict())).0, WaitCode::RecordingProcessing);
+    assert_eq!(
+        waiting(decide(&call, strict())).0,
+        WaitCode::RecordingProcessing
+    );
 }
 
 #[test]
@@ -393,8 +417,7 @@ fn duration_is_checked_third() {
 
 #[test]
 fn disposition_is_checked_fourth() {
-    let call =
-        failing_everything_but(&["disposition_status", "direct_recording_url", "duration"]);
+    let call = failing_everything_but(&["disposition_status", "direct_recording_url", "duration"]);
     assert_eq!(
         skipped(decide(&call, strict())).0,
         SkipCode::DispositionFiltered

@@ -207,7 +207,10 @@ fn salesloft_no_answer_call_is_skipped_as_not_completed() {
 fn salesloft_ringing_call_waits_in_progress() {
     let (code, detail) = waiting(map(inputs("call-ringing.json")));
     assert_eq!(code, WaitCode::InProgress);
-    assert!(detail.contains("98765540") && detail.contains("\"ringing\""), "{detail}");
+    assert!(
+        detail.contains("98765540") && detail.contains("\"ringing\""),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -245,7 +248,10 @@ fn salesloft_first_completed_recording_with_a_url_is_the_audio() {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!(call.audio_url.as_deref(), Some("https://a.example/legacy.mp3"));
+    assert_eq!(
+        call.audio_url.as_deref(),
+        Some("https://a.example/legacy.mp3")
+    );
 }
 
 #[test]
@@ -333,9 +339,8 @@ fn salesloft_user_name_falls_back_to_first_and_last_name() {
 
 #[test]
 fn salesloft_via_is_carried_to_the_call() {
-    let call = sent(
-        <Plugin as Guest>::map_call(seed_inputs(), rules(), SyncMethod::Webhook).unwrap(),
-    );
+    let call =
+        sent(<Plugin as Guest>::map_call(seed_inputs(), rules(), SyncMethod::Webhook).unwrap());
     assert_eq!(call.sync_method, SyncMethod::Webhook);
 }
 
@@ -362,7 +367,10 @@ fn salesloft_call_without_id_is_a_missing_field() {
         call: call.to_string(),
         ..seed_inputs()
     });
-    assert!(matches!(&error, InputError::MissingField(field) if field == "id"), "{error:?}");
+    assert!(
+        matches!(&error, InputError::MissingField(field) if field == "id"),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -373,7 +381,10 @@ fn salesloft_duration_that_is_not_a_number_is_an_invalid_value() {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("invalid-value", "duration"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("invalid-value", "duration")
+    );
 }
 
 #[test]
@@ -384,7 +395,10 @@ fn salesloft_negative_duration_is_an_invalid_value() {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("invalid-value", "duration"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("invalid-value", "duration")
+    );
 }
 
 #[test]
@@ -395,7 +409,10 @@ fn salesloft_recordings_that_are_not_a_list_are_the_wrong_type() {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "recordings"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "recordings")
+    );
     assert_eq!(problem.detail, "expected a list, found an object");
 }
 
@@ -421,8 +438,15 @@ fn salesloft_created_at_that_is_not_a_date_is_an_invalid_value() {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("invalid-value", "created_at"));
-    assert!(problem.detail.contains("last Tuesday"), "{}", problem.detail);
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("invalid-value", "created_at")
+    );
+    assert!(
+        problem.detail.contains("last Tuesday"),
+        "{}",
+        problem.detail
+    );
 }
 
 #[test]
@@ -433,7 +457,10 @@ fn salesloft_user_body_errors_are_named_with_the_user_input() {
         user: Some(user.to_string()),
         ..seed_inputs()
     }));
-    assert_eq!((kind.as_str(), problem.field.as_str()), ("wrong-type", "user:data.email"));
+    assert_eq!(
+        (kind.as_str(), problem.field.as_str()),
+        ("wrong-type", "user:data.email")
+    );
 }
 
 #[test]
@@ -463,7 +490,10 @@ fn salesloft_sentence_order_number_of_the_wrong_type_is_named() {
 
 #[test]
 fn salesloft_oversized_call_is_too_large() {
-    let huge = format!("{{\"id\": 1, \"pad\": \"{}\"}}", "x".repeat(17 * 1024 * 1024));
+    let huge = format!(
+        "{{\"id\": 1, \"pad\": \"{}\"}}",
+        "x".repeat(17 * 1024 * 1024)
+    );
     assert!(matches!(
         map_error(CallInputs {
             call: huge,
@@ -516,12 +546,21 @@ fn page_with_next_lists_its_calls_and_keeps_the_bound() {
     let page =
         <Plugin as Guest>::read_page(at, fixture("salesloft/calls-page-with-next.json")).unwrap();
     assert!(page.more);
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T15:00:00.000000Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T15:00:00.000000Z")
+    );
     assert_eq!(page.next.page, 2);
     let listed: Vec<_> = page
         .calls
         .iter()
-        .map(|call| (call.id.as_str(), call.updated_at.as_str(), call.user_id.as_deref()))
+        .map(|call| {
+            (
+                call.id.as_str(),
+                call.updated_at.as_str(),
+                call.user_id.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         listed,
@@ -558,7 +597,10 @@ fn last_page_moves_the_bound_to_the_newest_instant_read() {
     )
     .unwrap();
     assert!(!page.more);
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T18:37:39.903114Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T18:37:39.903114Z")
+    );
     assert_eq!(page.next.page, 1);
 }
 
@@ -566,11 +608,13 @@ fn last_page_moves_the_bound_to_the_newest_instant_read() {
 fn empty_last_page_keeps_the_bound() {
     let body = json!({"data": [], "metadata": {"paging": {"next_page": null}}}).to_string();
     let page =
-        <Plugin as Guest>::read_page(cursor(Some("2026-04-22T15:00:00.000000Z"), 1), body)
-            .unwrap();
+        <Plugin as Guest>::read_page(cursor(Some("2026-04-22T15:00:00.000000Z"), 1), body).unwrap();
     assert!(!page.more);
     assert!(page.calls.is_empty());
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T15:00:00.000000Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T15:00:00.000000Z")
+    );
     assert_eq!(page.next.page, 1);
 }
 
@@ -591,7 +635,10 @@ fn page_100_follows_its_next_page_under_the_same_bound() {
     .unwrap();
     assert!(page.more);
     assert_eq!(page.next.page, 100);
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T15:00:00.000000Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T15:00:00.000000Z")
+    );
 }
 
 #[test]
@@ -603,7 +650,10 @@ fn past_page_100_the_cursor_re_anchors_on_the_newest_updated_at() {
     .unwrap();
     assert!(page.more, "more calls wait under the new bound");
     assert_eq!(page.next.page, 1);
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T18:37:39.903114Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T18:37:39.903114Z")
+    );
 }
 
 #[test]
@@ -624,16 +674,16 @@ fn a_server_ignoring_the_bound_never_moves_the_cursor_backwards() {
         page_body(None, 1),
     )
     .unwrap();
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-05-01T00:00:00.000000Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-05-01T00:00:00.000000Z")
+    );
 }
 
 #[test]
 fn page_record_without_id_is_named_by_index() {
     let mut page = fixture_json("salesloft/calls-page-with-next.json");
-    page["data"][1]
-        .as_object_mut()
-        .unwrap()
-        .remove("id");
+    page["data"][1].as_object_mut().unwrap().remove("id");
     let error = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap_err();
     assert!(
         matches!(&error, InputError::MissingField(field) if field == "data[1].id"),
@@ -656,7 +706,10 @@ fn page_record_with_a_bad_updated_at_is_an_invalid_value() {
 #[test]
 fn page_without_data_is_a_missing_field() {
     let error = <Plugin as Guest>::read_page(cursor(None, 1), "{}".to_owned()).unwrap_err();
-    assert!(matches!(&error, InputError::MissingField(field) if field == "data"), "{error:?}");
+    assert!(
+        matches!(&error, InputError::MissingField(field) if field == "data"),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -675,15 +728,17 @@ fn transcriptions_page_lists_ids_conversations_and_utc_times() {
     .unwrap();
     insta::assert_debug_snapshot!("salesloft_transcriptions_page", page);
     assert!(!page.more);
-    assert_eq!(page.next.updated_after.as_deref(), Some("2026-04-22T17:10:00.500000Z"));
+    assert_eq!(
+        page.next.updated_after.as_deref(),
+        Some("2026-04-22T17:10:00.500000Z")
+    );
 }
 
 #[test]
 fn conversation_gives_the_call_id() {
-    let call_id = <Plugin as Guest>::read_conversation(fixture(
-        "salesloft/conversation-extensive.json",
-    ))
-    .unwrap();
+    let call_id =
+        <Plugin as Guest>::read_conversation(fixture("salesloft/conversation-extensive.json"))
+            .unwrap();
     assert_eq!(call_id.as_deref(), Some("98765432"));
     let none = <Plugin as Guest>::read_conversation(json!({"data": {"id": "x"}}).to_string());
     assert_eq!(none.unwrap(), None);
@@ -707,8 +762,12 @@ fn user_conversation_and_sentences_requests_encode_their_ids() {
 
 #[test]
 fn sentences_pages_say_whether_another_follows() {
-    assert!(<Plugin as Guest>::sentences_has_more(fixture("salesloft/sentences-page-1.json")).unwrap());
-    assert!(!<Plugin as Guest>::sentences_has_more(fixture("salesloft/sentences-page-2.json")).unwrap());
+    assert!(
+        <Plugin as Guest>::sentences_has_more(fixture("salesloft/sentences-page-1.json")).unwrap()
+    );
+    assert!(
+        !<Plugin as Guest>::sentences_has_more(fixture("salesloft/sentences-page-2.json")).unwrap()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -734,11 +793,9 @@ fn call_updated_webhook_carries_the_call() {
 fn call_created_webhook_wrapped_in_data_without_updated_at_uses_created_at() {
     let mut record = fixture_json("salesloft/call-ringing.json");
     record.as_object_mut().unwrap().remove("updated_at");
-    let event = <Plugin as Guest>::read_webhook(
-        "call_created".into(),
-        json!({"data": record}).to_string(),
-    )
-    .unwrap();
+    let event =
+        <Plugin as Guest>::read_webhook("call_created".into(), json!({"data": record}).to_string())
+            .unwrap();
     let WebhookEvent::Call(call) = event else {
         panic!("expected a call, got {event:?}");
     };
@@ -747,11 +804,9 @@ fn call_created_webhook_wrapped_in_data_without_updated_at_uses_created_at() {
 
 #[test]
 fn other_webhook_events_are_ignored_with_a_reason() {
-    let event = <Plugin as Guest>::read_webhook(
-        "call_data_record_created".into(),
-        "not even json".into(),
-    )
-    .unwrap();
+    let event =
+        <Plugin as Guest>::read_webhook("call_data_record_created".into(), "not even json".into())
+            .unwrap();
     let WebhookEvent::Ignore(reason) = event else {
         panic!("expected ignore, got {event:?}");
     };
@@ -769,10 +824,33 @@ fn call_webhook_with_a_broken_body_is_an_error() {
 // ---------------------------------------------------------------------------
 
 const KEYS: &[&str] = &[
-    "data", "metadata", "paging", "next_page", "id", "updated_at", "created_at", "user", "status",
-    "recordings", "url", "recording_status", "duration", "disposition", "direction",
-    "called_person", "cadence", "name", "first_name", "last_name", "email", "guid", "call",
-    "call_id", "order_number", "text", "conversation",
+    "data",
+    "metadata",
+    "paging",
+    "next_page",
+    "id",
+    "updated_at",
+    "created_at",
+    "user",
+    "status",
+    "recordings",
+    "url",
+    "recording_status",
+    "duration",
+    "disposition",
+    "direction",
+    "called_person",
+    "cadence",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "guid",
+    "call",
+    "call_id",
+    "order_number",
+    "text",
+    "conversation",
 ];
 
 fn any_cursor() -> impl Strategy<Value = Cursor> {
@@ -831,19 +909,32 @@ proptest! {
         );
     }
 
+}
+
+proptest! {
+    #![proptest_config(support::many_cases())]
     #[test]
     fn salesloft_seed_variants_never_panic(
-        recordings in support::json_with_keys(KEYS),
-        duration in support::json_with_keys(KEYS),
-        created_at in support::json_with_keys(KEYS),
+        call_edits in support::edits(KEYS),
+        user_edits in support::edits(KEYS),
+        recording_edits in support::edits(KEYS),
         rules in support::any_rules(),
     ) {
         let mut call = fixture_json("salesloft/call-connected-recorded.json");
-        call["recordings"] = recordings;
-        call["duration"] = duration;
-        call["created_at"] = created_at;
+        let mut user = fixture_json("salesloft/user-jamie-rivera.json");
+        for (key, value) in call_edits {
+            call[key] = value;
+        }
+        for (key, value) in recording_edits {
+            if call["recordings"][0].is_object() {
+                call["recordings"][0][key] = value;
+            }
+        }
+        for (key, value) in user_edits {
+            user["data"][key] = value;
+        }
         let _ = <Plugin as Guest>::map_call(
-            CallInputs { call: call.to_string(), ..seed_inputs() },
+            CallInputs { call: call.to_string(), user: Some(user.to_string()), ..seed_inputs() },
             rules,
             SyncMethod::Polling,
         );

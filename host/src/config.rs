@@ -138,16 +138,15 @@ impl Config {
             path: path.to_path_buf(),
             location: locate_parse_error(text, &error),
         })?;
-        let invalid = |span: std::ops::Range<usize>, key: String, message: &str| {
-            ConfigError::Invalid {
+        let invalid =
+            |span: std::ops::Range<usize>, key: String, message: &str| ConfigError::Invalid {
                 path: path.to_path_buf(),
                 location: Located {
                     line: Some(line_of(text, span.start)),
                     key: Some(key),
                     message: message.to_owned(),
                 },
-            }
-        };
+            };
 
         let mut reps: Vec<RepConfig> = Vec::with_capacity(raw.reps.len());
         for (index, rep) in raw.reps.into_iter().enumerate() {
@@ -244,7 +243,12 @@ fn locate_parse_error(text: &str, error: &toml::de::Error) -> Located {
         .rev()
         .map(|content| content.trim())
         .find(|content| content.starts_with('['))
-        .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        .map(|header| {
+            header
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned()
+        });
     let key = match (table, key_on_line) {
         (Some(table), Some(key)) => Some(format!("{table}.{key}")),
         (None, Some(key)) => Some(key),
@@ -314,7 +318,9 @@ email = "sam@yourco.com"
 
     #[test]
     fn unknown_key_in_rules_names_file_line_and_key() {
-        let error = parse("[rules]\nmin_duration = 10\n").unwrap_err().to_string();
+        let error = parse("[rules]\nmin_duration = 10\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("bridge.toml:2:"), "{error}");
         assert!(error.contains("`rules.min_duration`"), "{error}");
         assert!(error.contains("unknown field"), "{error}");
@@ -346,9 +352,11 @@ email = "sam@yourco.com"
 
     #[test]
     fn empty_rep_email_names_its_index_and_line() {
-        let error = parse("[[reps]]\nkey = \"1\"\nemail = \"a@b.co\"\n[[reps]]\nkey = \"2\"\nemail = \" \"\n")
-            .unwrap_err()
-            .to_string();
+        let error = parse(
+            "[[reps]]\nkey = \"1\"\nemail = \"a@b.co\"\n[[reps]]\nkey = \"2\"\nemail = \" \"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(error, "bridge.toml:6: `reps[1].email`: is empty");
     }
 

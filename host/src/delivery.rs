@@ -480,3 +480,292 @@ enum Outcome {
     Read(IngestOutcome),
     NoAnswer(String),
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker against a scripted Kendo, in virtual time: every sleep is
+    //! tokio's paused clock jumping ahead, so the times a fake request
+    //! carries are exactly the times the worker chose.
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::plugin::Plugin;
+    use crate::store::{CallKey, Intake, Outcome as Decided, State, Store};
+
+    const T0: Millis = 1_776_000_000_000;
+    const TEAM: &str = "main";
+    const KEY: &str = "pk_test_key";
+
+    /// A Kendo that answers from a script (201 once it runs out) and
+    /// records when each request arrived.
+    struct Scripted {
+        clock: Clock,
+        answers: Mutex<VecDeque<Result<RawResponse, TransportError>>>,
+        sent: Mutex<Vec<(Millis, String)>>,
+    }
+
+    impl Scripted {
+        fn new(clock: Clock, answers: Vec<Result<RawResponse, TransportError>>) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                clock,
+                answers: Mutex::new(answers.into()),
+                sent: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn times(&self) -> Vec<Millis> {
+            self.sent.lock().unwrap().iter().map(|(t, _)| *t).collect()
+        }
+    }
+
+    impl Transport for Scripted {
+        async fn post(&self, _api_key: &str, body: String) -> Result<RawResponse, TransportError> {
+            self.sent.lock().unwrap().push((self.clock.now_ms(), body));
+            let next = self.answers.lock().unwrap().pop_front();
+            next.unwrap_or_else(|| Ok(answer(201, &[], r#"{"success":true,"callId":"call_auto"}"#)))
+        }
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_string(),
+        }
+    }
+
+    fn policy(limit: u32, window_ms: Millis, backoff: Backoff) -> DeliveryPolicy {
+        DeliveryPolicy {
+            limit,
+            window_ms,
+            margin: 0.01,
+            backoff,
+            paused_poll_ms: 30_000,
+        }
+    }
+
+    /// A pacer that never holds a request back, so only back-off shows.
+    fn unpaced(backoff: Backoff) -> DeliveryPolicy {
+        DeliveryPolicy {
+            margin: 0.0,
+            ..policy(1_000_000, 1_000, backoff)
+        }
+    }
+
+    /// A store with `n` calls queued for [`TEAM`], ids `1..=n`.
+    fn queued(n: u32) -> SharedStore {
+        let mut store = Store::open_in_memory().unwrap();
+        let items: Vec<Intake> = (1..=n)
+            .map(|i| Intake {
+                key: CallKey {
+                    source: "salesloft".into(),
+                    source_id: i.to_string(),
+                    team: TEAM.into(),
+                },
+                version: "v1".into(),
+                sync_method: "polling".into(),
+                outcome: Decided::Send {
+                    payload: format!(r#"{{"callTitle":"call {i}"}}"#),
+                    title: format!("call {i}"),
+                    rep_email: Some("jamie@yourco.com".into()),
+                },
+            })
+            .collect();
+        store.intake(&items, None, T0).unwrap();
+        SharedStore::new(store)
+    }
+
+    async fn worker(
+        store: &SharedStore,
+        policy: DeliveryPolicy,
+        kendo: &Arc<Scripted>,
+        clock: Clock,
+        api_key: &str,
+    ) -> Worker<Scripted> {
+        let key = TeamKey {
+            team: TEAM.into(),
+            api_key: api_key.into(),
+        };
+        let plugin = PluginPool::new(Plugin::embedded().unwrap());
+        Worker::new(key, policy, store.clone(), plugin, kendo.clone(), clock, Arc::new(Notify::new()))
+            .await
+            .unwrap()
+    }
+
+    async fn row(store: &SharedStore, id: &str) -> crate::store::LedgerRow {
+        let id = id.to_string();
+        store
+            .run(move |s| s.ledger("salesloft", &id))
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_leaves_one_request_per_pacer_spacing() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(6);
+        let kendo = Scripted::new(clock, vec![]);
+        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+
+        let end = worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(end, Step::Idle(None));
+        let times = kendo.times();
+        assert_eq!(times.len(), 6);
+        assert_eq!(times[0], T0, "an idle key sends at once");
+        // 60 s / 30 with the 1% margin, rounded up: 2,020 ms.
+        let gaps: Vec<Millis> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(gaps, vec![2_020; 5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_holds_every_send_of_the_key_until_retry_after() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(2);
+        let limited = answer(429, &[("Retry-After", "7")], r#"{"error":"Rate limit exceeded. Try again later."}"#);
+        let kendo = Scripted::new(clock, vec![Ok(limited)]);
+        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        let times = kendo.times();
+        assert_eq!(times.len(), 3, "one 429, then both calls");
+        // The second call was due at once, but the key waits out the 429.
+        assert_eq!(times[1] - times[0], 7_000);
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+        assert_eq!(row(&store, "2").await.state, State::Sent);
+        let refused = store.run(|s| s.counter(TEAM, counter::KENDO_429)).await.unwrap();
+        assert_eq!(refused, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kendo_5xx_answers_back_off_exponentially_then_dead_letter_the_call() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let failing = (0..3)
+            .map(|_| Ok(answer(500, &[], r#"{"error":"Internal server error"}"#)))
+            .collect();
+        let kendo = Scripted::new(clock, failing);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 3,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        let end = worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(end, Step::Idle(None), "a dead letter is not due again");
+        let times = kendo.times();
+        assert_eq!(times.len(), 3);
+        // Full jitter: anywhere up to the doubling ceiling, never zero.
+        let (first, second) = (times[1] - times[0], times[2] - times[1]);
+        assert!((1..=1_000).contains(&first), "first back-off {first} ms");
+        assert!((1..=2_000).contains(&second), "second back-off {second} ms");
+        let dead = row(&store, "1").await;
+        assert_eq!(dead.state, State::Dead);
+        assert_eq!(dead.attempts, 3);
+        assert_eq!(dead.reason_code.as_deref(), Some("retries-exhausted"));
+        let retries = store.run(|s| s.counter(TEAM, counter::RETRIES)).await.unwrap();
+        assert_eq!(retries, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_is_retried_like_a_5xx() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let kendo = Scripted::new(clock, vec![Err(TransportError::Timeout(Duration::from_secs(30)))]);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 3,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 2);
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_401_pauses_the_team_and_keeps_its_calls_queued() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(2);
+        let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(refused)]);
+        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+
+        let end = worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert!(matches!(end, Step::Paused(ref why) if why.contains("401")), "{end:?}");
+        assert_eq!(worker.step().await.unwrap(), end, "still paused: nothing is sent");
+        assert_eq!(kendo.times().len(), 1, "the second call was never tried");
+        let paused = store.run(|s| s.paused(TEAM)).await.unwrap().unwrap();
+        assert_eq!(paused.key_fingerprint, worker.key.fingerprint());
+        let first = row(&store, "1").await;
+        assert_eq!(first.state, State::Queued, "the call keeps its place");
+        assert_eq!(first.reason_code.as_deref(), Some("key-refused"));
+        assert_eq!(row(&store, "2").await.state, State::Queued);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_team_sends_again_once_its_key_is_replaced() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(refused)]);
+        let mut old = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        assert!(matches!(old.drain(T0 + 60_000, |_| {}).await.unwrap(), Step::Paused(_)));
+
+        let mut new = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, "pk_new_key").await;
+        new.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+        assert!(store.run(|s| s.paused(TEAM)).await.unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_201_records_kendos_call_id_and_the_call_is_never_sent_again() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let created = answer(201, &[], r#"{"success":true,"callId":"call_42"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(created)]);
+        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 1);
+        let sent = row(&store, "1").await;
+        assert_eq!(sent.state, State::Sent);
+        assert_eq!(sent.kendo_call_id.as_deref(), Some("call_42"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_2xx_is_recorded_as_created_even_with_an_unreadable_body() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let odd = answer(202, &[("Content-Type", "text/html")], "<html>Accepted</html>");
+        let kendo = Scripted::new(clock, vec![Ok(odd)]);
+        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+
+        let mut delivered = Vec::new();
+        worker
+            .drain(T0 + 3_600_000, |d| delivered.push(d.clone()))
+            .await
+            .unwrap();
+
+        assert_eq!(delivered, vec![Delivered::Created(None)]);
+        assert_eq!(kendo.times().len(), 1, "a 2xx is never retried");
+        let sent = row(&store, "1").await;
+        assert_eq!(sent.state, State::Sent);
+        assert_eq!(sent.kendo_call_id, None);
+    }
+}

@@ -4,15 +4,15 @@
 //! plugin component ([`plugin`]), configured by the user's rules
 //! ([`config`]).
 
-pub mod config;
-pub mod plugin;
-pub mod store;
 pub mod clock;
+pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod engine;
 pub mod pacing;
+pub mod plugin;
 pub mod pool;
 pub mod server;
 pub mod sources;
+pub mod store;
 pub mod timefmt;
-pub mod demo;

@@ -119,9 +119,7 @@ pub enum PluginError {
     Compile { origin: String, message: String },
     /// The component does not implement the `kendo:bridge/bridge` world, or
     /// asks for an import the host does not provide.
-    #[error(
-        "the plugin {origin} does not fit the kendo:bridge/bridge world: {message}"
-    )]
+    #[error("the plugin {origin} does not fit the kendo:bridge/bridge world: {message}")]
     Link { origin: String, message: String },
     /// A fresh instance could not be created.
     #[error("could not instantiate the plugin: {message}")]
@@ -189,11 +187,7 @@ impl Plugin {
         if let Some(plugin) = EMBEDDED.get() {
             return Ok(plugin.clone());
         }
-        let plugin = Plugin::from_bytes(
-            EMBEDDED_COMPONENT,
-            "(built in)",
-            &CacheLocation::Default,
-        )?;
+        let plugin = Plugin::from_bytes(EMBEDDED_COMPONENT, "(built in)", &CacheLocation::Default)?;
         // Two threads may race to the first load; both results are equal and
         // the loser's is dropped.
         Ok(EMBEDDED.get_or_init(|| plugin).clone())
@@ -225,11 +219,9 @@ impl Plugin {
         let (component, from_cache) = load_component(&engine, bytes, origin, cache)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| {
-            PluginError::Link {
-                origin: origin.to_owned(),
-                message: format!("{error:#}"),
-            }
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| PluginError::Link {
+            origin: origin.to_owned(),
+            message: format!("{error:#}"),
         })?;
         let link_error = |error: wasmtime::Error| PluginError::Link {
             origin: origin.to_owned(),
@@ -293,13 +285,13 @@ impl Plugin {
         // The deadline counts from the epoch now; instantiation runs guest
         // code (initialisers) under it too.
         store.set_epoch_deadline(deadline_ticks());
-        let bridge = self
-            .inner
-            .pre
-            .instantiate(&mut store)
-            .map_err(|error| PluginError::Instantiate {
-                message: format!("{error:#}"),
-            })?;
+        let bridge =
+            self.inner
+                .pre
+                .instantiate(&mut store)
+                .map_err(|error| PluginError::Instantiate {
+                    message: format!("{error:#}"),
+                })?;
         Ok(Live {
             store,
             bridge,
@@ -410,11 +402,7 @@ fn last_panic(stderr: &str) -> Option<String> {
     let start = stderr.rfind("panicked at ")?;
     let rest = stderr.get(start + "panicked at ".len()..)?;
     let (location, after) = rest.split_once(":\n")?;
-    let message = after
-        .split("\nnote: ")
-        .next()
-        .unwrap_or(after)
-        .trim_end();
+    let message = after.split("\nnote: ").next().unwrap_or(after).trim_end();
     Some(format!("{message} (at {location})"))
 }
 
@@ -487,7 +475,35 @@ fn load_component(
     if let Err(error) = write_cache(&dir, &path, &component) {
         tracing::warn!(%error, "could not cache the compiled plugin; the next start compiles again");
     }
+    prune_stale_artifacts(&dir, &path);
     Ok((component, false))
+}
+
+/// Compiled artifacts untouched for this long belong to components or
+/// wasmtime versions no longer in use (a live one is rewritten on its next
+/// start), so each new build does not leave megabytes behind for good.
+const STALE_ARTIFACT_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+fn prune_stale_artifacts(dir: &Path, keep: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_artifact = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("component-") && name.ends_with(".cwasm"));
+        let stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_ARTIFACT_AGE);
+        if is_artifact && stale && path != keep {
+            let _ignored = fs::remove_file(&path);
+        }
+    }
 }
 
 fn deserialize_cached(engine: &Engine, path: &Path) -> Result<Component, PluginError> {
@@ -808,7 +824,10 @@ mod tests {
             types::WaitCode::RecordingProcessing.to_string(),
             "recording-processing"
         );
-        assert_eq!(aloware::IgnoreCode::UnknownEvent.to_string(), "unknown-event");
+        assert_eq!(
+            aloware::IgnoreCode::UnknownEvent.to_string(),
+            "unknown-event"
+        );
     }
 
     #[test]

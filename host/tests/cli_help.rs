@@ -15,7 +15,10 @@ fn help(args: &[&str]) -> String {
 
 fn assert_mentions(text: &str, what: &[&str], context: &str) {
     let missing: Vec<&&str> = what.iter().filter(|word| !text.contains(**word)).collect();
-    assert!(missing.is_empty(), "{context} does not mention {missing:?}:\n{text}");
+    assert!(
+        missing.is_empty(),
+        "{context} does not mention {missing:?}:\n{text}"
+    );
 }
 
 #[test]
@@ -23,7 +26,14 @@ fn top_level_help_names_the_global_options_and_gives_examples() {
     let text = help(&[]);
     assert_mentions(
         &text,
-        &["--plugin", "--config", "map", "verify", "Examples:", "Exit codes"],
+        &[
+            "--plugin",
+            "--config",
+            "map",
+            "verify",
+            "Examples:",
+            "Exit codes",
+        ],
         "kendo-bridge --help",
     );
 }

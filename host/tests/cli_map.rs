@@ -41,7 +41,10 @@ fn salesloft_send_prints_the_kendo_payload() {
     assert_eq!(printed["decision"], "send");
     assert_eq!(printed["payload"]["callTitle"], "Outbound - Connected");
     assert_eq!(printed["payload"]["repEmail"], "jamie@yourco.com");
-    assert_eq!(printed["payload"]["metadata"]["salesloftCallId"], "98765432");
+    assert_eq!(
+        printed["payload"]["metadata"]["salesloftCallId"],
+        "98765432"
+    );
     assert!(printed.get("truncated").is_none(), "{printed}");
 }
 
@@ -55,7 +58,10 @@ fn salesloft_call_in_a_data_envelope_on_stdin_maps_like_the_bare_record() {
     let output = run(command, Some(envelope.as_bytes()));
     assert_exit(&output, 0);
     let printed = printed_json(&output);
-    assert_eq!(printed["payload"]["metadata"]["salesloftCallId"], "98765432");
+    assert_eq!(
+        printed["payload"]["metadata"]["salesloftCallId"],
+        "98765432"
+    );
 }
 
 #[test]
@@ -113,7 +119,10 @@ fn aloware_delivery_with_the_rep_directory_prints_the_guide_example() {
     assert_exit(&output, 0);
     let printed = printed_json(&output);
     assert_eq!(printed["payload"]["repName"], "Nina Patel", "{printed}");
-    assert_eq!(printed["payload"]["metadata"]["syncMethod"], "webhook", "{printed}");
+    assert_eq!(
+        printed["payload"]["metadata"]["syncMethod"], "webhook",
+        "{printed}"
+    );
 }
 
 #[test]
@@ -161,7 +170,12 @@ fn a_missing_field_exits_2_naming_the_json_path() {
 #[test]
 fn an_unreadable_file_exits_2() {
     let mut command = kendo_bridge();
-    command.args(["map", "--source", "hubspot", "/nonexistent/kendo-bridge/call.json"]);
+    command.args([
+        "map",
+        "--source",
+        "hubspot",
+        "/nonexistent/kendo-bridge/call.json",
+    ]);
     let output = run(command, None);
     assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
@@ -175,7 +189,11 @@ fn an_unreadable_file_exits_2() {
 #[test]
 fn an_invalid_config_exits_2_naming_the_file_line_and_key() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = temp_file(&dir, "bridge.toml", "[rules]\nmin_duration_seconds = \"ten\"\n");
+    let config = temp_file(
+        &dir,
+        "bridge.toml",
+        "[rules]\nmin_duration_seconds = \"ten\"\n",
+    );
     let mut command = kendo_bridge();
     command
         .args(["map", "--source", "salesloft"])
@@ -249,5 +267,9 @@ fn a_plugin_file_that_is_not_a_component_exits_2() {
         .arg(seed("salesloft-call.json"));
     let output = run(command, None);
     assert_exit(&output, 2);
-    assert!(stderr(&output).contains("plugin.wasm"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("plugin.wasm"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -85,7 +85,10 @@ fn a_tampered_body_exits_1_with_the_reason_and_never_the_secret() {
     let message = stderr(&output);
     assert!(message.starts_with("invalid: "), "{message}");
     assert!(message.contains("does not match"), "{message}");
-    assert!(!message.contains(&vector.secret), "the secret leaked: {message}");
+    assert!(
+        !message.contains(&vector.secret),
+        "the secret leaked: {message}"
+    );
 }
 
 #[test]
@@ -93,7 +96,11 @@ fn a_missing_signature_header_exits_1_naming_it() {
     let vector = kendo_vector();
     let output = verify_kendo(&vector.body, "X-Other: 1", &vector.secret);
     assert_exit(&output, 1);
-    assert!(stderr(&output).contains("X-Kendo-Signature"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("X-Kendo-Signature"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -147,7 +154,12 @@ fn a_stale_hubspot_v3_request_exits_1() {
     let text = std::fs::read_to_string(fixture("signatures/own-vectors.json")).expect("readable");
     let vectors: Value = serde_json::from_str(&text).expect("JSON");
     let vector = &vectors["hubspot_v3_plus_in_signature"];
-    let field = |key: &str| vector[key].as_str().unwrap_or_else(|| panic!("{key}")).to_owned();
+    let field = |key: &str| {
+        vector[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}"))
+            .to_owned()
+    };
     let timestamp: u64 = field("timestamp").parse().expect("ms");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = temp_file(&dir, "body.json", &field("body"));
@@ -156,7 +168,13 @@ fn a_stale_hubspot_v3_request_exits_1() {
         let mut command = kendo_bridge();
         command
             .env(SECRET_VAR, field("client_secret"))
-            .args(["verify", "--scheme", "hubspot-v3", "--secret-env", SECRET_VAR])
+            .args([
+                "verify",
+                "--scheme",
+                "hubspot-v3",
+                "--secret-env",
+                SECRET_VAR,
+            ])
             .args(["--method", &field("method"), "--uri", &field("uri")])
             .arg("--header")
             .arg(header("X-HubSpot-Signature-v3", field("signature")))

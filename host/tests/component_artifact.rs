@@ -73,8 +73,18 @@ fn release_component_imports_no_socket_file_clock_http_or_random_interface() {
 #[test]
 fn release_component_exports_every_bridge_interface() {
     let (_, exports) = world_interfaces(&component());
-    for interface in ["types", "salesloft", "hubspot", "aloware", "kendo", "signatures"] {
+    for interface in [
+        "types",
+        "salesloft",
+        "hubspot",
+        "aloware",
+        "kendo",
+        "signatures",
+    ] {
         let name = format!("kendo:bridge/{interface}@0.1.0");
-        assert!(exports.contains(&name), "{name} is not exported: {exports:?}");
+        assert!(
+            exports.contains(&name),
+            "{name} is not exported: {exports:?}"
+        );
     }
 }

@@ -33,8 +33,13 @@ fn map_seed_call(call: &Value) -> Result<Decision, InputError> {
     let mut instance = instance();
     let mut inputs = salesloft_inputs(call.to_string());
     inputs.user = Some(seed_user());
-    map_salesloft(&mut instance, &inputs, &default_rules(), SyncMethod::Polling)
-        .expect("map-call does not trap")
+    map_salesloft(
+        &mut instance,
+        &inputs,
+        &default_rules(),
+        SyncMethod::Polling,
+    )
+    .expect("map-call does not trap")
 }
 
 fn sent_call(decision: Decision) -> Call {
@@ -73,8 +78,13 @@ fn nina_rules() -> Rules {
 fn malformed_json_is_an_invalid_json_error() {
     let mut instance = instance();
     let inputs = salesloft_inputs(r#"{"id": 98765432, "recordings": [}"#.to_owned());
-    let result = map_salesloft(&mut instance, &inputs, &default_rules(), SyncMethod::Polling)
-        .expect("no trap");
+    let result = map_salesloft(
+        &mut instance,
+        &inputs,
+        &default_rules(),
+        SyncMethod::Polling,
+    )
+    .expect("no trap");
     match result {
         Err(InputError::InvalidJson(message)) => {
             assert!(message.contains("line"), "names line and column: {message}");
@@ -131,7 +141,10 @@ fn a_six_megabyte_transcript_with_audio_is_cut_to_fit_five_megabytes() {
     assert_eq!(cut.original_chars, transcript.trim().chars().count() as u64);
     assert!(cut.kept_chars < cut.original_chars, "{cut:?}");
     let payload: Value = serde_json::from_str(&request.body).expect("JSON");
-    assert_eq!(payload["audioUrl"], "https://...", "the audio still carries the call");
+    assert_eq!(
+        payload["audioUrl"], "https://...",
+        "the audio still carries the call"
+    );
 }
 
 #[test]
@@ -172,12 +185,12 @@ fn an_invalid_rep_email_is_never_sent() {
         .expect("maps");
     match decision {
         Decision::Skip(skip) => assert_eq!(skip.code, SkipCode::InvalidRepEmail, "{skip}"),
-        Decision::Send(call) => match build_ingest(&mut instance, &call, MAX_BODY_BYTES)
-            .expect("no trap")
-        {
-            Err(BuildError::InvalidRepEmail(email)) => assert_eq!(email, "jamie at yourco"),
-            other => panic!("expected invalid-rep-email, got {other:?}"),
-        },
+        Decision::Send(call) => {
+            match build_ingest(&mut instance, &call, MAX_BODY_BYTES).expect("no trap") {
+                Err(BuildError::InvalidRepEmail(email)) => assert_eq!(email, "jamie at yourco"),
+                other => panic!("expected invalid-rep-email, got {other:?}"),
+            }
+        }
         Decision::Wait(wait) => panic!("expected invalid-rep-email, got {wait}"),
     }
 }
@@ -261,7 +274,10 @@ fn a_tampered_kendo_webhook_body_is_a_mismatch() {
     let body = kendo["body"].as_str().expect("body");
     let signature = kendo["hex_lower"].as_str().expect("signature");
     let tampered = body.replace("\"aiScore\":\"87\"", "\"aiScore\":\"97\"");
-    assert_ne!(tampered, body, "the vector's body changed: update the tamper");
+    assert_ne!(
+        tampered, body,
+        "the vector's body changed: update the tamper"
+    );
     let mut instance = instance();
     let verdict = instance
         .call(|bridge, store| {
@@ -317,7 +333,10 @@ fn a_hubspot_v3_request_older_than_five_minutes_is_stale() {
     match verdict {
         Err(SignatureError::Stale(staleness)) => {
             assert_eq!(staleness.now_ms, now_ms);
-            assert_eq!(staleness.timestamp_ms, i64::try_from(timestamp).expect("fits"));
+            assert_eq!(
+                staleness.timestamp_ms,
+                i64::try_from(timestamp).expect("fits")
+            );
         }
         other => panic!("expected stale, got {other:?}"),
     }

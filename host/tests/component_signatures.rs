@@ -267,8 +267,7 @@ fn own_vectors(file: &str, json: &Value) -> Vec<Vector> {
                     .as_object()
                     .unwrap_or_else(|| panic!("{label}: not an object"));
                 for encoding in fields.keys() {
-                    if matches!(encoding.as_str(), "secret" | "body") || encoding.starts_with('_')
-                    {
+                    if matches!(encoding.as_str(), "secret" | "body") || encoding.starts_with('_') {
                         continue;
                     }
                     let mut vector = base(

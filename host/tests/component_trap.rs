@@ -49,7 +49,8 @@ fn a_trapping_record_between_two_good_ones_fails_alone() {
     match second {
         Err(PluginError::Trap { message }) => {
             assert!(
-                message.contains("kendo-bridge-test-trap: this record is built to crash the plugin"),
+                message
+                    .contains("kendo-bridge-test-trap: this record is built to crash the plugin"),
                 "the trap carries the guest's panic message: {message}"
             );
             assert!(

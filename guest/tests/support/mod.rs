@@ -113,20 +113,26 @@ const AWKWARD: &[&str] = &[
     "{",
 ];
 
+/// A JSON scalar, weighted towards the values sources really send: small
+/// codes and the strings above.
+pub fn json_leaf() -> impl Strategy<Value = Value> + Clone {
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::Bool),
+        3 => (0u64..16).prop_map(Value::from),
+        1 => any::<i64>().prop_map(Value::from),
+        1 => any::<u64>().prop_map(Value::from),
+        1 => any::<f64>().prop_map(|number| serde_json::Number::from_f64(number)
+            .map_or(Value::Null, Value::Number)),
+        4 => prop::sample::select(AWKWARD).prop_map(|text| Value::String(text.to_owned())),
+        1 => ".{0,12}".prop_map(Value::String),
+    ]
+}
+
 /// Arbitrary JSON whose object keys come from `keys`, so that generated
 /// values reach past the first field a reader looks at.
 pub fn json_with_keys(keys: &'static [&'static str]) -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|number| serde_json::Number::from_f64(number)
-            .map_or(Value::Null, Value::Number)),
-        prop::sample::select(AWKWARD).prop_map(|text| Value::String(text.to_owned())),
-        ".{0,12}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(5, 96, 8, move |inner| {
+    json_leaf().prop_recursive(5, 96, 8, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
             prop::collection::btree_map(prop::sample::select(keys), inner, 0..10).prop_map(
@@ -141,6 +147,24 @@ pub fn json_with_keys(keys: &'static [&'static str]) -> impl Strategy<Value = Va
             ),
         ]
     })
+}
+
+/// A few members to overwrite in a realistic record: mostly scalars, so
+/// that each reaches the reader's checks on that one field.
+pub fn edits(keys: &'static [&'static str]) -> impl Strategy<Value = Vec<(&'static str, Value)>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(keys),
+            prop_oneof![4 => json_leaf(), 1 => json_with_keys(keys)],
+        ),
+        1..5,
+    )
+}
+
+/// More cases for the tests that start from a realistic record: each case
+/// is cheap, and the interesting values are needles.
+pub fn many_cases() -> ProptestConfig {
+    ProptestConfig::with_cases(1024)
 }
 
 /// Rules of any shape, templates included.

@@ -13,7 +13,7 @@ use kendo_bridge::plugin::{
     types::{Decision, InputError, Rules, SyncMethod},
 };
 
-use super::{Failure, Globals, display_input, read_text};
+use super::{Failure, Globals, display_input, print_line, read_text};
 
 /// Kendo's body limit.
 const MAX_BODY_BYTES: u64 = 5_000_000;
@@ -132,7 +132,10 @@ enum Mapped {
     Decision(Decision),
     /// An Aloware delivery the bridge ignores: printed as a skip whose code
     /// is the ignore code.
-    Ignored { code: String, reason: String },
+    Ignored {
+        code: String,
+        reason: String,
+    },
 }
 
 pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
@@ -181,7 +184,9 @@ pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
                     ))
                 })?;
             let payload = RawValue::from_string(built.body).map_err(|error| {
-                Failure::internal(anyhow!("the plugin built a payload that is not JSON: {error}"))
+                Failure::internal(anyhow!(
+                    "the plugin built a payload that is not JSON: {error}"
+                ))
             })?;
             json_line(&Output::Send {
                 payload: &payload,
@@ -192,8 +197,7 @@ pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
             })?
         }
     };
-    println!("{printed}");
-    Ok(())
+    print_line(&printed)
 }
 
 fn json_line(output: &Output<'_>) -> Result<String, Failure> {
@@ -217,14 +221,22 @@ fn sync_method(args: &MapArgs) -> SyncMethod {
 fn check_inputs_match_source(args: &MapArgs) -> Result<(), Failure> {
     let given: [(&str, bool, &[Source]); 6] = [
         ("--user", args.user.is_some(), &[Source::Salesloft]),
-        ("--sentences", !args.sentences.is_empty(), &[Source::Salesloft]),
+        (
+            "--sentences",
+            !args.sentences.is_empty(),
+            &[Source::Salesloft],
+        ),
         (
             "--call-data-record",
             args.call_data_record.is_some(),
             &[Source::Salesloft],
         ),
         ("--owner", args.owner.is_some(), &[Source::Hubspot]),
-        ("--dispositions", args.dispositions.is_some(), &[Source::Hubspot]),
+        (
+            "--dispositions",
+            args.dispositions.is_some(),
+            &[Source::Hubspot],
+        ),
         (
             "--transcript",
             args.transcript.is_some(),
@@ -297,7 +309,12 @@ fn read_optional(path: Option<&PathBuf>) -> Result<Option<String>, Failure> {
 
 type MapResult = Result<Result<Mapped, InputError>, Failure>;
 
-fn map_salesloft(instance: &mut Instance, args: &MapArgs, record: String, rules: &Rules) -> MapResult {
+fn map_salesloft(
+    instance: &mut Instance,
+    args: &MapArgs,
+    record: String,
+    rules: &Rules,
+) -> MapResult {
     let inputs = salesloft::CallInputs {
         call: unwrap_data_envelope(record),
         user: read_optional(args.user.as_ref())?,
@@ -319,7 +336,12 @@ fn map_salesloft(instance: &mut Instance, args: &MapArgs, record: String, rules:
     Ok(decision.map(Mapped::Decision))
 }
 
-fn map_hubspot(instance: &mut Instance, args: &MapArgs, record: String, rules: &Rules) -> MapResult {
+fn map_hubspot(
+    instance: &mut Instance,
+    args: &MapArgs,
+    record: String,
+    rules: &Rules,
+) -> MapResult {
     let inputs = hubspot::CallInputs {
         call: record,
         owner: read_optional(args.owner.as_ref())?,
@@ -337,12 +359,21 @@ fn map_hubspot(instance: &mut Instance, args: &MapArgs, record: String, rules: &
     Ok(decision.map(Mapped::Decision))
 }
 
-fn map_aloware(instance: &mut Instance, args: &MapArgs, record: String, rules: &Rules) -> MapResult {
+fn map_aloware(
+    instance: &mut Instance,
+    args: &MapArgs,
+    record: String,
+    rules: &Rules,
+) -> MapResult {
     let transcript = read_optional(args.transcript.as_ref())?;
     let via = sync_method(args);
     let body = if is_aloware_envelope(&record) {
         let event = instance
-            .call(|bridge, store| bridge.kendo_bridge_aloware().call_read_event(store, &record))
+            .call(|bridge, store| {
+                bridge
+                    .kendo_bridge_aloware()
+                    .call_read_event(store, &record)
+            })
             .map_err(|error| trap_failure(&args.file, error))?;
         match event {
             Err(error) => return Ok(Err(error)),
@@ -368,9 +399,13 @@ fn map_aloware(instance: &mut Instance, args: &MapArgs, record: String, rules: &
     };
     let decision = instance
         .call(|bridge, store| {
-            bridge
-                .kendo_bridge_aloware()
-                .call_map_call(store, &body, transcript.as_deref(), rules, via)
+            bridge.kendo_bridge_aloware().call_map_call(
+                store,
+                &body,
+                transcript.as_deref(),
+                rules,
+                via,
+            )
         })
         .map_err(|error| trap_failure(&args.file, error))?;
     Ok(decision.map(Mapped::Decision))

@@ -100,8 +100,9 @@ impl Globals {
     /// The plugin to run: `--plugin FILE`, or the built-in one.
     fn plugin(&self) -> Result<Plugin, Failure> {
         match &self.plugin {
-            Some(path) => Plugin::from_file(path)
-                .map_err(|error| Failure::usage(anyhow::Error::new(error))),
+            Some(path) => {
+                Plugin::from_file(path).map_err(|error| Failure::usage(anyhow::Error::new(error)))
+            }
             None => Plugin::embedded().map_err(|error| Failure::internal(error.into())),
         }
     }
@@ -199,6 +200,17 @@ fn init_tracing() {
         .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
+}
+
+/// Prints one line on stdout. A closed pipe (`| head`) is an error to
+/// report, not a panic.
+fn print_line(line: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
+        .map_err(Failure::internal)
 }
 
 /// A file argument: a path, or `-` for stdin.

@@ -13,7 +13,7 @@ use kendo_bridge::plugin::{
     types::Header,
 };
 
-use super::{Failure, Globals, display_input, read_bytes};
+use super::{Failure, Globals, display_input, print_line, read_bytes};
 
 const AFTER_HELP: &str = "\
 Prints `valid` on stdout and exits 0 when the signature verifies; prints the reason on
@@ -136,10 +136,7 @@ pub fn run(globals: &Globals, args: VerifyArgs) -> Result<(), Failure> {
         })?;
 
     match verdict {
-        Ok(()) => {
-            println!("valid");
-            Ok(())
-        }
+        Ok(()) => print_line("valid"),
         Err(error @ SignatureError::InvalidSecret(_)) => Err(Failure::usage(anyhow!(
             "{}",
             redact(&error.explain().to_string(), &secret)

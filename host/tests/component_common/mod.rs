@@ -79,7 +79,9 @@ pub fn plugin() -> Plugin {
 
 /// A live instance of the built-in plugin.
 pub fn instance() -> Instance {
-    plugin().instance().expect("the embedded component instantiates")
+    plugin()
+        .instance()
+        .expect("the embedded component instantiates")
 }
 
 /// Every rule at its default, an empty rep directory.
@@ -192,9 +194,10 @@ pub fn decision_json(instance: &mut Instance, decision: Decision, context: &str)
                 .unwrap_or_else(|error| panic!("{context}: build-ingest trapped: {error}"))
             {
                 Ok(request) => {
-                    let payload: Value = serde_json::from_str(&request.body).unwrap_or_else(
-                        |error| panic!("{context}: the payload is not JSON: {error}"),
-                    );
+                    let payload: Value =
+                        serde_json::from_str(&request.body).unwrap_or_else(|error| {
+                            panic!("{context}: the payload is not JSON: {error}")
+                        });
                     let mut out = json!({ "decision": "send", "payload": payload });
                     if let Some(cut) = request.truncated {
                         out["truncated"] = json!({

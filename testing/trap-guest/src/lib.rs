@@ -8,12 +8,16 @@
 use kendo_bridge_guest::Plugin;
 use kendo_bridge_guest::aloware_api::{self, Event};
 use kendo_bridge_guest::hubspot_api::{self, SearchOptions, SearchPage};
-use kendo_bridge_guest::kendo_api::{self, BuildError, IngestOutcome, IngestRequest, PayloadOptions};
+use kendo_bridge_guest::kendo_api::{
+    self, BuildError, IngestOutcome, IngestRequest, PayloadOptions,
+};
 use kendo_bridge_guest::salesloft_api::{
     self, CallInputs, CallPage, Cursor, Listing, TranscriptionPage, WebhookEvent,
 };
 use kendo_bridge_guest::signatures_api::{self, Scheme, SignatureError, SignedRequest};
-use kendo_bridge_guest::types::{Call, Decision, Header, HttpRequest, InputError, Rules, SyncMethod};
+use kendo_bridge_guest::types::{
+    Call, Decision, Header, HttpRequest, InputError, Rules, SyncMethod,
+};
 
 /// The marker that makes Salesloft `map-call` panic.
 pub const TRAP_MARKER: &str = "kendo-bridge-test-trap";

@@ -1,0 +1,3 @@
+//! Delivery benchmarks (work in progress).
+
+fn main() {}
