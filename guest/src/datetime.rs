@@ -5,10 +5,13 @@
 //! milliseconds as digits (HubSpot's `hs_timestamp` and
 //! `hs_lastmodifieddate` in some portals), and a zone-less
 //! `YYYY-MM-DD HH:MM:SS` in UTC (Aloware). [`parse`] reads all three.
+//!
+//! Only `time`'s RFC 3339 parser is used (the Kendo side needs it too): its
+//! general format-description parser and formatter would add about 45 KB to
+//! the component for two fixed layouts.
 
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::fields::Node;
 use crate::types::InputError;
@@ -19,16 +22,22 @@ pub(crate) fn parse(text: &str) -> Option<OffsetDateTime> {
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         return from_epoch_ms(text.parse().ok()?);
     }
-    if let Ok(instant) = OffsetDateTime::parse(text, &Rfc3339) {
-        return instant.checked_to_offset(UtcOffset::UTC);
-    }
-    let naive = format_description!(
-        version = 2,
-        "[year]-[month]-[day][first [ ][T]][hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    PrimitiveDateTime::parse(text, &naive)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
+    let instant = match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(instant) => instant,
+        Err(_) => OffsetDateTime::parse(&zoned_utc(text)?, &Rfc3339).ok()?,
+    };
+    instant.checked_to_offset(UtcOffset::UTC)
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`) and no zone, as RFC 3339 in UTC.
+fn zoned_utc(text: &str) -> Option<String> {
+    let (date, time) = (text.get(..10)?, text.get(11..)?);
+    let zone_less = matches!(text.as_bytes().get(10), Some(b' ' | b'T'))
+        && time.len() >= 8
+        && time
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b':' || byte == b'.');
+    zone_less.then(|| format!("{date}T{time}Z"))
 }
 
 /// An instant from epoch milliseconds.
@@ -43,21 +52,38 @@ pub(crate) fn epoch_ms(instant: OffsetDateTime) -> Option<u64> {
 
 /// Kendo's `callDate`: `2026-04-22T15:30:00Z`.
 pub(crate) fn call_date(instant: OffsetDateTime) -> Option<String> {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    instant
-        .checked_to_offset(UtcOffset::UTC)?
-        .format(&format)
-        .ok()
+    let utc = in_range_utc(instant)?;
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    ))
 }
 
 /// A cursor bound with microseconds: `2026-04-22T15:30:00.123456Z`.
 pub(crate) fn cursor(instant: OffsetDateTime) -> Option<String> {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    let utc = in_range_utc(instant)?;
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.microsecond()
+    ))
+}
+
+/// In UTC, with a four-digit year as RFC 3339 requires.
+fn in_range_utc(instant: OffsetDateTime) -> Option<OffsetDateTime> {
     instant
-        .checked_to_offset(UtcOffset::UTC)?
-        .format(&format)
-        .ok()
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (0..=9999).contains(&utc.year()))
 }
 
 /// The instant in a field, or `invalid-value` naming it.

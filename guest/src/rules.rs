@@ -375,9 +375,10 @@ fn disposition_refusal(
     })
 }
 
+/// Keys, emails and labels compare without regard to ASCII case (Unicode
+/// case tables would cost the component more than they could ever match).
 fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 /// The rep's name and email: the rep directory by key first, then what the

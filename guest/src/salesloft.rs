@@ -289,8 +289,8 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
 
     let user = call.get("user")?;
     let call_user_id = user.get("id")?.id()?;
-    let mut rep = rep_from_user(inputs.user.as_deref(), call_user_id.as_deref())?;
-    let user_id = call_user_id.or_else(|| rep.keys.first().cloned());
+    let (mut rep, record_user_id) = rep_from_user(inputs.user.as_deref(), call_user_id.as_deref())?;
+    let user_id = call_user_id.or(record_user_id);
     rep.who = match &user_id {
         Some(user_id) => format!("Salesloft user {user_id}"),
         None => "the Salesloft user".to_owned(),
@@ -370,12 +370,15 @@ fn direction_from_record(
     Ok(direction.and_then(rules::parse_direction))
 }
 
-/// The rep as `GET /v2/users/{id}` describes them.
-fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Result<Rep, InputError> {
+/// The rep as `GET /v2/users/{id}` describes them, and the record's own id.
+fn rep_from_user(
+    body: Option<&str>,
+    call_user_id: Option<&str>,
+) -> Result<(Rep, Option<String>), InputError> {
     let mut rep = Rep::default();
     rep.add_key(call_user_id);
     let Some(body) = body else {
-        return Ok(rep);
+        return Ok((rep, None));
     };
     let value = fields::parse(body, "user")?;
     let root = Node::root(&value, "user");
@@ -383,7 +386,8 @@ fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Result<Rep, 
     if !user.is_object() {
         return Err(user.wrong_type("a user record (an object)"));
     }
-    rep.add_key(user.get("id")?.id()?.as_deref());
+    let id = user.get("id")?.id()?;
+    rep.add_key(id.as_deref());
     rep.add_key(user.get("guid")?.text()?);
     let email = user.get("email")?.text()?;
     rep.add_key(email);
@@ -401,7 +405,7 @@ fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Result<Rep, 
             (!joined.is_empty()).then_some(joined)
         }
     };
-    Ok(rep)
+    Ok((rep, id))
 }
 
 /// The sentences pages joined in `order_number` order, one sentence a line.

@@ -132,6 +132,29 @@ fn salesloft_metadata_leaves_out_what_the_call_does_not_have() {
 }
 
 #[test]
+fn salesloft_user_id_comes_from_the_user_record_when_the_call_has_none() {
+    let mut call = fixture_json("salesloft/call-connected-recorded.json");
+    call["user"] = Value::Null;
+    let mut user = fixture_json("salesloft/user-jamie-rivera.json");
+    user["data"]["id"] = Value::Null;
+    let without_any_id = sent(map(CallInputs {
+        call: call.to_string(),
+        user: Some(user.to_string()),
+        ..seed_inputs()
+    }));
+    assert_eq!(
+        metadata(&without_any_id)[0],
+        ("salesloftDisposition", "Connected"),
+        "no user id, and not the guid in its place"
+    );
+    let from_record = sent(map(CallInputs {
+        call: call.to_string(),
+        ..seed_inputs()
+    }));
+    assert_eq!(metadata(&from_record)[0], ("salesloftUserId", "4321"));
+}
+
+#[test]
 fn salesloft_call_without_recordings_is_skipped_as_no_media() {
     let (code, detail) = skipped(map(CallInputs {
         user: Some(fixture("salesloft/user-jamie-rivera.json")),

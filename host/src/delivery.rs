@@ -61,7 +61,9 @@ pub struct DeliveryPolicy {
     /// Extra spacing, as a fraction, so arrival jitter never crosses the limit.
     pub margin: f64,
     pub backoff: Backoff,
-    /// How long a worker sleeps while its key is paused before looking again.
+    /// How long a worker sleeps while its key is paused or nothing is due
+    /// before looking at the store again (`resume` and `replay` change it
+    /// from another process).
     pub paused_poll_ms: Millis,
 }
 
@@ -85,14 +87,19 @@ pub struct RawResponse {
     pub body: String,
 }
 
-/// Why no answer came back. Either way the call may or may not exist in
-/// Kendo now.
+/// Why no answer came back.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// The request may have reached Kendo: the call may exist now.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The request may have reached Kendo (a connection dropped before the
+    /// answer, say): the call may exist now.
     #[error("{0}")]
     Failed(String),
+    /// No connection could be made: Kendo never saw the request.
+    #[error("{0}")]
+    Unsent(String),
 }
 
 /// What posts an ingest body. The real one is [`HttpTransport`]; tests use
@@ -134,7 +141,9 @@ impl Transport for HttpTransport {
             .timeout(self.timeout)
             .body(body);
         let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
+            if e.is_connect() {
+                TransportError::Unsent(describe_reqwest(&e))
+            } else if e.is_timeout() {
                 TransportError::Timeout(self.timeout)
             } else {
                 TransportError::Failed(describe_reqwest(&e))
@@ -144,7 +153,12 @@ impl Transport for HttpTransport {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = response.text().await.map_err(|e| {
             if e.is_timeout() {
@@ -256,26 +270,27 @@ impl<T: Transport> Worker<T> {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), DeliveryError> {
+        let wake = self.wake.clone();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            // Listening before the step: a send queued while the step looks
+            // at the outbox must still wake the sleep that follows it.
+            let woken = wake.notified();
             let step = self.step().await?;
+            let recheck = self.clock.now_ms() + self.policy.paused_poll_ms;
             let wait_until = match step {
                 Step::Sent(_) => continue,
-                Step::Pace(at) => Some(at),
-                Step::Idle(next) => next,
-                Step::Paused(_) => Some(self.clock.now_ms() + self.policy.paused_poll_ms),
-            };
-            let sleep = async {
-                match wait_until {
-                    Some(at) => self.clock.sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
+                Step::Pace(at) => at,
+                Step::Idle(Some(at)) => at.min(recheck),
+                // `resume` and `replay` change the outbox from another
+                // process, which cannot wake this one: look again later.
+                Step::Idle(None) | Step::Paused(_) => recheck,
             };
             tokio::select! {
-                _ = sleep => {}
-                _ = self.wake.notified() => {}
+                _ = self.clock.sleep_until(wait_until) => {}
+                _ = woken => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -350,6 +365,7 @@ impl<T: Transport> Worker<T> {
     async fn read(&self, answer: Result<RawResponse, TransportError>) -> Outcome {
         let response = match answer {
             Ok(response) => response,
+            Err(e @ TransportError::Unsent(_)) => return Outcome::Unsent(e.to_string()),
             Err(e) => return Outcome::NoAnswer(e.to_string()),
         };
         let status = response.status;
@@ -373,14 +389,24 @@ impl<T: Transport> Worker<T> {
             // A 2xx means Kendo holds the call whatever the plugin thinks:
             // sending it again would duplicate it.
             Err(_) if (200..300).contains(&status) => Outcome::Read(IngestOutcome::Created(None)),
-            Err(e) => Outcome::NoAnswer(format!("the plugin failed to read Kendo's {status}: {e}")),
+            // Kendo answered something other than 2xx: it did not create the call.
+            Err(e) => Outcome::Unsent(format!("the plugin failed to read Kendo's {status}: {e}")),
         }
     }
 
-    async fn record(&mut self, item: &OutboxItem, outcome: Outcome) -> Result<Delivered, DeliveryError> {
+    async fn record(
+        &mut self,
+        item: &OutboxItem,
+        outcome: Outcome,
+    ) -> Result<Delivered, DeliveryError> {
         let now = self.clock.now_ms();
         let attempts = item.attempts + 1;
         let team = self.key.team.clone();
+        // Kendo has no idempotency key: after a lost answer the call may
+        // already exist, so a retry may duplicate it. Such retries are
+        // counted with the sends a crash lost, so that every duplicate the
+        // bridge can cause shows in `status`.
+        let maybe_created = matches!(outcome, Outcome::NoAnswer(_));
         let delivered = match outcome {
             Outcome::Read(IngestOutcome::Created(call_id)) => {
                 let it = item.clone();
@@ -403,7 +429,9 @@ impl<T: Transport> Worker<T> {
                     .await?;
                 Delivered::RateLimited { retry_at }
             }
-            Outcome::Read(IngestOutcome::Retry(reason)) | Outcome::NoAnswer(reason) => {
+            Outcome::Read(IngestOutcome::Retry(reason))
+            | Outcome::Unsent(reason)
+            | Outcome::NoAnswer(reason) => {
                 let unit: f64 = rand::random();
                 match self.policy.backoff.delay(attempts, unit) {
                     Some(delay) => {
@@ -413,6 +441,9 @@ impl<T: Transport> Worker<T> {
                         self.store
                             .run(move |s| {
                                 s.bump(&team, counter::RETRIES, 1)?;
+                                if maybe_created {
+                                    s.bump(&team, counter::RESENT_AFTER_CRASH, 1)?;
+                                }
                                 s.mark_retry(&it, retry_at, "transient", &why, now)
                             })
                             .await?;
@@ -424,7 +455,13 @@ impl<T: Transport> Worker<T> {
                         let dead = why.clone();
                         self.store
                             .run(move |s| {
-                                s.mark_undeliverable(&it, State::Dead, "retries-exhausted", &why, now)
+                                s.mark_undeliverable(
+                                    &it,
+                                    State::Dead,
+                                    "retries-exhausted",
+                                    &why,
+                                    now,
+                                )
                             })
                             .await?;
                         Delivered::Dead(dead)
@@ -478,6 +515,9 @@ enum Next {
 
 enum Outcome {
     Read(IngestOutcome),
+    /// Kendo never saw the request, or answered without creating the call.
+    Unsent(String),
+    /// The request may have created the call; no answer says so.
     NoAnswer(String),
 }
 
@@ -592,9 +632,17 @@ mod tests {
             api_key: api_key.into(),
         };
         let plugin = PluginPool::new(Plugin::embedded().unwrap());
-        Worker::new(key, policy, store.clone(), plugin, kendo.clone(), clock, Arc::new(Notify::new()))
-            .await
-            .unwrap()
+        Worker::new(
+            key,
+            policy,
+            store.clone(),
+            plugin,
+            kendo.clone(),
+            clock,
+            Arc::new(Notify::new()),
+        )
+        .await
+        .unwrap()
     }
 
     async fn row(store: &SharedStore, id: &str) -> crate::store::LedgerRow {
@@ -611,7 +659,14 @@ mod tests {
         let clock = Clock::starting_at(T0);
         let store = queued(6);
         let kendo = Scripted::new(clock, vec![]);
-        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        let mut worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
 
         let end = worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
 
@@ -628,9 +683,20 @@ mod tests {
     async fn a_429_holds_every_send_of_the_key_until_retry_after() {
         let clock = Clock::starting_at(T0);
         let store = queued(2);
-        let limited = answer(429, &[("Retry-After", "7")], r#"{"error":"Rate limit exceeded. Try again later."}"#);
+        let limited = answer(
+            429,
+            &[("Retry-After", "7")],
+            r#"{"error":"Rate limit exceeded. Try again later."}"#,
+        );
         let kendo = Scripted::new(clock, vec![Ok(limited)]);
-        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        let mut worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
 
         worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
 
@@ -640,7 +706,10 @@ mod tests {
         assert_eq!(times[1] - times[0], 7_000);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert_eq!(row(&store, "2").await.state, State::Sent);
-        let refused = store.run(|s| s.counter(TEAM, counter::KENDO_429)).await.unwrap();
+        let refused = store
+            .run(|s| s.counter(TEAM, counter::KENDO_429))
+            .await
+            .unwrap();
         assert_eq!(refused, 1);
     }
 
@@ -672,15 +741,21 @@ mod tests {
         assert_eq!(dead.state, State::Dead);
         assert_eq!(dead.attempts, 3);
         assert_eq!(dead.reason_code.as_deref(), Some("retries-exhausted"));
-        let retries = store.run(|s| s.counter(TEAM, counter::RETRIES)).await.unwrap();
+        let retries = store
+            .run(|s| s.counter(TEAM, counter::RETRIES))
+            .await
+            .unwrap();
         assert_eq!(retries, 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_timeout_is_retried_like_a_5xx() {
+    async fn a_timeout_is_retried_and_counted_as_a_possible_duplicate() {
         let clock = Clock::starting_at(T0);
         let store = queued(1);
-        let kendo = Scripted::new(clock, vec![Err(TransportError::Timeout(Duration::from_secs(30)))]);
+        let kendo = Scripted::new(
+            clock,
+            vec![Err(TransportError::Timeout(Duration::from_secs(30)))],
+        );
         let backoff = Backoff {
             base_ms: 1_000,
             cap_ms: 60_000,
@@ -692,6 +767,38 @@ mod tests {
 
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
+        let counted = store
+            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_CRASH))
+            .await
+            .unwrap();
+        assert_eq!(
+            counted, 1,
+            "Kendo may have created the call before the timeout"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_is_retried_and_not_counted_as_a_possible_duplicate() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let refused = Err(TransportError::Unsent("connection refused".into()));
+        let kendo = Scripted::new(clock, vec![refused]);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 3,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 2);
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+        let counted = store
+            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_CRASH))
+            .await
+            .unwrap();
+        assert_eq!(counted, 0, "Kendo never saw the first request");
     }
 
     #[tokio::test(start_paused = true)]
@@ -700,12 +807,26 @@ mod tests {
         let store = queued(2);
         let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
         let kendo = Scripted::new(clock, vec![Ok(refused)]);
-        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        let mut worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
 
         let end = worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
 
-        assert!(matches!(end, Step::Paused(ref why) if why.contains("401")), "{end:?}");
-        assert_eq!(worker.step().await.unwrap(), end, "still paused: nothing is sent");
+        assert!(
+            matches!(end, Step::Paused(ref why) if why.contains("401")),
+            "{end:?}"
+        );
+        assert_eq!(
+            worker.step().await.unwrap(),
+            end,
+            "still paused: nothing is sent"
+        );
         assert_eq!(kendo.times().len(), 1, "the second call was never tried");
         let paused = store.run(|s| s.paused(TEAM)).await.unwrap().unwrap();
         assert_eq!(paused.key_fingerprint, worker.key.fingerprint());
@@ -721,14 +842,78 @@ mod tests {
         let store = queued(1);
         let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
         let kendo = Scripted::new(clock, vec![Ok(refused)]);
-        let mut old = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
-        assert!(matches!(old.drain(T0 + 60_000, |_| {}).await.unwrap(), Step::Paused(_)));
+        let mut old = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
+        assert!(matches!(
+            old.drain(T0 + 60_000, |_| {}).await.unwrap(),
+            Step::Paused(_)
+        ));
 
-        let mut new = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, "pk_new_key").await;
+        let mut new = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            "pk_new_key",
+        )
+        .await;
         new.drain(T0 + 3_600_000, |_| {}).await.unwrap();
 
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert!(store.run(|s| s.paused(TEAM)).await.unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_worker_finds_a_call_replayed_by_another_process() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let item = store.run(|s| s.due(TEAM, T0, 1)).await.unwrap().remove(0);
+        store
+            .run(move |s| {
+                s.begin_send(&item, T0)?;
+                s.mark_undeliverable(&item, State::Dead, "retries-exhausted", "503 x8", T0)
+            })
+            .await
+            .unwrap();
+        let kendo = Scripted::new(clock, vec![]);
+        let worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopped));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(
+            kendo.times().is_empty(),
+            "a dead letter is not sent by itself"
+        );
+
+        // `kendo-bridge replay` writes the store; nothing wakes the worker.
+        let replayed_at = clock.now_ms();
+        store
+            .run(move |s| s.replay(&crate::store::ReplayFilter::default(), replayed_at))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(31)).await;
+
+        assert_eq!(
+            kendo.times().len(),
+            1,
+            "sent within one re-check of the replay"
+        );
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+        stop.send(true).unwrap();
+        running.await.unwrap().unwrap();
     }
 
     #[tokio::test(start_paused = true)]
@@ -737,7 +922,14 @@ mod tests {
         let store = queued(1);
         let created = answer(201, &[], r#"{"success":true,"callId":"call_42"}"#);
         let kendo = Scripted::new(clock, vec![Ok(created)]);
-        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        let mut worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
 
         worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
         worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
@@ -752,9 +944,20 @@ mod tests {
     async fn any_2xx_is_recorded_as_created_even_with_an_unreadable_body() {
         let clock = Clock::starting_at(T0);
         let store = queued(1);
-        let odd = answer(202, &[("Content-Type", "text/html")], "<html>Accepted</html>");
+        let odd = answer(
+            202,
+            &[("Content-Type", "text/html")],
+            "<html>Accepted</html>",
+        );
         let kendo = Scripted::new(clock, vec![Ok(odd)]);
-        let mut worker = worker(&store, policy(30, 60_000, Backoff::default()), &kendo, clock, KEY).await;
+        let mut worker = worker(
+            &store,
+            policy(30, 60_000, Backoff::default()),
+            &kendo,
+            clock,
+            KEY,
+        )
+        .await;
 
         let mut delivered = Vec::new();
         worker

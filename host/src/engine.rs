@@ -84,7 +84,9 @@ impl Engine {
                 cap_ms: config.kendo.retry.cap.as_millis() as i64,
                 max_attempts: config.kendo.retry.max_attempts.max(1),
             },
-            paused_poll_ms: 30_000,
+            // Half a window: 30 s at Kendo's real minute, and as much
+            // shorter as a time-scaled window (demo, tests) is.
+            paused_poll_ms: (config.kendo.window.as_millis() as i64 / 2).clamp(100, 30_000),
         };
         let transport = Arc::new(HttpTransport::new(
             http.clone(),
@@ -216,13 +218,17 @@ impl Engine {
         if let Some(sl) = &self.sources.salesloft
             && sl.can_poll()
         {
-            let cycle = sl.poll(|c| on_event(SyncEvent::Polled("salesloft", *c))).await?;
+            let cycle = sl
+                .poll(|c| on_event(SyncEvent::Polled("salesloft", *c)))
+                .await?;
             report.polled.push(("salesloft", cycle));
         }
         if let Some(hs) = &self.sources.hubspot
             && hs.can_poll()
         {
-            let cycle = hs.poll(|c| on_event(SyncEvent::Polled("hubspot", *c))).await?;
+            let cycle = hs
+                .poll(|c| on_event(SyncEvent::Polled("hubspot", *c)))
+                .await?;
             report.polled.push(("hubspot", cycle));
         }
         server::process_inbox(&self.ctx, &self.sources).await?;
@@ -242,7 +248,9 @@ impl Engine {
             let mut worker = self.worker(team).await?;
             let name = team.team.clone();
             let end = worker
-                .drain(horizon, |d| on_event(SyncEvent::Delivered(name.clone(), d.clone())))
+                .drain(horizon, |d| {
+                    on_event(SyncEvent::Delivered(name.clone(), d.clone()))
+                })
                 .await?;
             if let crate::delivery::Step::Paused(reason) = end {
                 on_event(SyncEvent::Paused(team.team.clone(), reason));

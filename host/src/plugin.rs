@@ -789,6 +789,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plugin_is_shareable_and_instance_can_move_between_threads() {
+        fn shareable<T: Send + Sync + Clone>() {}
+        fn movable<T: Send>() {}
+        shareable::<Plugin>();
+        movable::<Instance>();
+    }
+
+    #[test]
     fn panic_output_becomes_message_and_location() {
         let stderr = "\nthread '<unnamed>' panicked at guest/src/salesloft.rs:37:9:\n\
                       not yet implemented\nnote: run with `RUST_BACKTRACE=1` environment \

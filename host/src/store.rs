@@ -365,8 +365,9 @@ pub struct HeldCall {
 pub mod counter {
     /// Kendo answered 429 although the bridge paced (scope: team).
     pub const KENDO_429: &str = "kendo_429";
-    /// Sends whose outcome a crash made unknown and that were sent again:
-    /// each may be a duplicate in Kendo (scope: team).
+    /// Sends whose answer was lost (the process crashed, the request timed
+    /// out, the connection dropped before the answer) and that were sent
+    /// again: each may be a duplicate in Kendo (scope: team).
     pub const RESENT_AFTER_CRASH: &str = "resent_after_crash";
     /// Retries after a 5xx or a timeout (scope: team).
     pub const RETRIES: &str = "retries";

@@ -12,7 +12,8 @@ use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::{Change, Source};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger_counts_the_repeats() {
+async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger_counts_the_repeats()
+ {
     let bridge = Running::start(Dataset::demo(7), StageOptions::default()).await;
     let stage = &bridge.stage;
     let data = &stage.dataset;
@@ -27,7 +28,12 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
         let status = stage
             .sims
             .salesloft
-            .send_webhook(&stage.webhook_url("salesloft"), SALESLOFT_CALLBACK_TOKEN, "call_updated", call.id)
+            .send_webhook(
+                &stage.webhook_url("salesloft"),
+                SALESLOFT_CALLBACK_TOKEN,
+                "call_updated",
+                call.id,
+            )
             .await;
         assert_eq!(status.ok(), Some(200), "Salesloft webhook for {}", call.id);
     }
@@ -35,7 +41,11 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
     let status = stage
         .sims
         .hubspot
-        .send_webhook_v3(&stage.webhook_url("hubspot"), HUBSPOT_CLIENT_SECRET, &hubspot_ids)
+        .send_webhook_v3(
+            &stage.webhook_url("hubspot"),
+            HUBSPOT_CLIENT_SECRET,
+            &hubspot_ids,
+        )
         .await;
     assert_eq!(status.ok(), Some(200), "HubSpot webhook batch");
 
@@ -45,29 +55,50 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
         .later
         .iter()
         .map(|c| match c {
-            Change::SalesloftRecordingFinishes { call_id, .. } => ("salesloft", call_id.to_string()),
+            Change::SalesloftRecordingFinishes { call_id, .. } => {
+                ("salesloft", call_id.to_string())
+            }
             Change::HubspotUpdate { call_id, .. } => ("hubspot", call_id.to_string()),
         })
         .collect();
-    assert!(!changing.is_empty(), "the demo data set changes some calls later");
+    assert!(
+        !changing.is_empty(),
+        "the demo data set changes some calls later"
+    );
     eventually("the bridge has seen every call that changes later", || {
-        changing.iter().all(|(source, id)| bridge.row(source, id).is_some())
+        changing
+            .iter()
+            .all(|(source, id)| bridge.row(source, id).is_some())
     })
     .await;
-    data.apply_later(&stage.sims).expect("the later changes apply");
+    data.apply_later(&stage.sims)
+        .expect("the later changes apply");
 
-    eventually("every call the data set expects reached Kendo", || stage.missing().is_empty()).await;
+    eventually("every call the data set expects reached Kendo", || {
+        stage.missing().is_empty()
+    })
+    .await;
     // A duplicate would come from a later sighting: let one more complete
     // polling cycle of each source pass, then let the bridge go quiet.
     let salesloft_lists = || {
         count_paths(
-            stage.sims.salesloft.requests().iter().map(|r| r.path.as_str()),
+            stage
+                .sims
+                .salesloft
+                .requests()
+                .iter()
+                .map(|r| r.path.as_str()),
             "/v2/activities/calls",
         )
     };
     let hubspot_searches = || {
         count_paths(
-            stage.sims.hubspot.requests().iter().map(|r| r.path.as_str()),
+            stage
+                .sims
+                .hubspot
+                .requests()
+                .iter()
+                .map(|r| r.path.as_str()),
             "/crm/v3/objects/calls/search",
         )
     };
@@ -86,7 +117,11 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
     .await;
 
     let kendo = &stage.sims.kendo;
-    assert_eq!(kendo.duplicates(), vec![], "no call was created twice in Kendo");
+    assert_eq!(
+        kendo.duplicates(),
+        vec![],
+        "no call was created twice in Kendo"
+    );
     let accepted: BTreeSet<(String, String)> = kendo
         .accepted()
         .iter()
@@ -121,7 +156,11 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
             row.seen_count
         );
         assert_eq!(row.state, State::Sent, "{} {id}", source.as_str());
-        assert!(row.kendo_call_id.is_some(), "{} {id} keeps Kendo's callId", source.as_str());
+        assert!(
+            row.kendo_call_id.is_some(),
+            "{} {id} keeps Kendo's callId",
+            source.as_str()
+        );
     }
     bridge.stop().await;
 }

@@ -246,11 +246,14 @@ fn excerpt(body: &str) -> String {
     }
 }
 
+/// A cached lookup: when it was fetched, and the body (None: not found).
+type Cached = (Millis, Option<String>);
+
 /// A cache of looked-up records (Salesloft users, HubSpot owners): reps make
 /// many calls, and every lookup spends the source's rate budget.
 #[derive(Clone, Default)]
 pub struct LookupCache {
-    entries: Arc<Mutex<HashMap<String, (Millis, Option<String>)>>>,
+    entries: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl LookupCache {

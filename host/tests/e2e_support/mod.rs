@@ -44,7 +44,13 @@ impl Running {
     /// Stages `dataset` and starts serving: pollers (unless
     /// `options.poll_interval` is zero), webhook server, inbox and workers.
     pub async fn start(dataset: Dataset, options: StageOptions) -> Running {
-        let (dir, mut stage) = staged(dataset, options).await;
+        let (dir, stage) = staged(dataset, options).await;
+        Running::serve(dir, stage)
+    }
+
+    /// Starts serving a stage already set up (faults queued in the
+    /// simulators, say).
+    pub fn serve(dir: tempfile::TempDir, mut stage: Stage) -> Running {
         let engine = stage
             .engine(Plugin::embedded().expect("the embedded plugin loads"))
             .expect("the engine opens on the staged configuration");
@@ -200,8 +206,9 @@ pub fn status_counter(status: &Value, scope: &str, name: &str) -> i64 {
 /// Rows of the state database that a read-only query counts, read on a
 /// connection of its own, as another process would.
 pub fn sql_count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the state database opens read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the state database opens read-only");
     conn.query_row(sql, [], |r| r.get(0))
         .expect("the count query runs")
 }
