@@ -27,10 +27,10 @@ impl Guest for crate::Plugin {
         };
         let page = at.page.clamp(1, MAX_PAGE);
         let mut path = format!("{list}?{LIST_QUERY}&page={page}");
-        if let Some(bound) = at.updated_after.as_deref().map(str::trim)
+        if let Some(bound) = at.updated_since.as_deref().map(str::trim)
             && !bound.is_empty()
         {
-            path.push_str("&updated_at%5Bgt%5D=");
+            path.push_str("&updated_at%5Bgte%5D=");
             path.push_str(&fields::percent_encode(bound));
         }
         fields::get_request(path)
@@ -81,6 +81,13 @@ impl Guest for crate::Plugin {
         fields::get_request(format!(
             "/v2/users/{}",
             fields::percent_encode(user_id.trim())
+        ))
+    }
+
+    fn call_data_record_request(call_id: String) -> HttpRequest {
+        fields::get_request(format!(
+            "/v2/call_data_records?call_id%5B%5D={}",
+            fields::percent_encode(call_id.trim())
         ))
     }
 
@@ -168,7 +175,7 @@ fn plan_next(
     newest: Option<OffsetDateTime>,
     next_page: Option<u64>,
 ) -> (Cursor, bool) {
-    let bound = at.updated_after.as_deref().and_then(datetime::parse);
+    let bound = at.updated_since.as_deref().and_then(datetime::parse);
     // A server that ignored the bound must not move the cursor backwards.
     let moved = match (newest, bound) {
         (Some(newest), Some(bound)) if newest <= bound => None,
@@ -177,7 +184,7 @@ fn plan_next(
     let reanchored = |more| {
         (
             Cursor {
-                updated_after: moved.clone().or_else(|| at.updated_after.clone()),
+                updated_since: moved.clone().or_else(|| at.updated_since.clone()),
                 page: 1,
             },
             more,
@@ -190,13 +197,24 @@ fn plan_next(
         Some(next) if next <= page => reanchored(false),
         Some(next) if next <= u64::from(MAX_PAGE) => (
             Cursor {
-                updated_after: at.updated_after.clone(),
+                updated_since: at.updated_since.clone(),
                 page: u32::try_from(next).unwrap_or(MAX_PAGE),
             },
             true,
         ),
-        // Re-anchoring without a newer bound would start the same pages again.
-        Some(_) if moved.is_none() => reanchored(false),
+        // A hundred full pages at the bound's own microsecond: re-anchoring
+        // on it would read the same pages forever, so step one microsecond
+        // past it (the only case where ties at the bound can be missed).
+        Some(_) if moved.is_none() => (
+            Cursor {
+                updated_since: bound
+                    .map(|b| b + time::Duration::microseconds(1))
+                    .and_then(datetime::cursor)
+                    .or_else(|| at.updated_since.clone()),
+                page: 1,
+            },
+            bound.is_some(),
+        ),
         Some(_) => reanchored(true),
     }
 }

@@ -50,9 +50,9 @@ fn map_error(inputs: CallInputs) -> InputError {
     }
 }
 
-fn cursor(updated_after: Option<&str>, page: u32) -> Cursor {
+fn cursor(updated_since: Option<&str>, page: u32) -> Cursor {
     Cursor {
-        updated_after: updated_after.map(str::to_owned),
+        updated_since: updated_since.map(str::to_owned),
         page,
     }
 }
@@ -551,7 +551,7 @@ fn bounded_request_percent_encodes_the_microsecond_bound() {
     assert_eq!(
         request.path,
         "/v2/transcriptions?sort_by=updated_at&sort_direction=ASC&per_page=100&page=7\
-         &updated_at%5Bgt%5D=2026-04-22T15%3A30%3A00.123456Z"
+         &updated_at%5Bgte%5D=2026-04-22T15%3A30%3A00.123456Z"
     );
 }
 
@@ -570,7 +570,7 @@ fn page_with_next_lists_its_calls_and_keeps_the_bound() {
         <Plugin as Guest>::read_page(at, fixture("salesloft/calls-page-with-next.json")).unwrap();
     assert!(page.more);
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T15:00:00.000000Z")
     );
     assert_eq!(page.next.page, 2);
@@ -621,7 +621,7 @@ fn last_page_moves_the_bound_to_the_newest_instant_read() {
     .unwrap();
     assert!(!page.more);
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T18:37:39.903114Z")
     );
     assert_eq!(page.next.page, 1);
@@ -635,7 +635,7 @@ fn empty_last_page_keeps_the_bound() {
     assert!(!page.more);
     assert!(page.calls.is_empty());
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T15:00:00.000000Z")
     );
     assert_eq!(page.next.page, 1);
@@ -645,7 +645,7 @@ fn empty_last_page_keeps_the_bound() {
 fn first_cycle_with_no_calls_stays_unbounded() {
     let body = json!({"data": [], "metadata": {"paging": {"next_page": null}}}).to_string();
     let page = <Plugin as Guest>::read_page(cursor(None, 1), body).unwrap();
-    assert_eq!(page.next.updated_after, None);
+    assert_eq!(page.next.updated_since, None);
     assert!(!page.more);
 }
 
@@ -659,7 +659,7 @@ fn page_100_follows_its_next_page_under_the_same_bound() {
     assert!(page.more);
     assert_eq!(page.next.page, 100);
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T15:00:00.000000Z")
     );
 }
@@ -674,7 +674,7 @@ fn past_page_100_the_cursor_re_anchors_on_the_newest_updated_at() {
     assert!(page.more, "more calls wait under the new bound");
     assert_eq!(page.next.page, 1);
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T18:37:39.903114Z")
     );
 }
@@ -698,7 +698,7 @@ fn a_server_ignoring_the_bound_never_moves_the_cursor_backwards() {
     )
     .unwrap();
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-05-01T00:00:00.000000Z")
     );
 }
@@ -752,7 +752,7 @@ fn transcriptions_page_lists_ids_conversations_and_utc_times() {
     insta::assert_debug_snapshot!("salesloft_transcriptions_page", page);
     assert!(!page.more);
     assert_eq!(
-        page.next.updated_after.as_deref(),
+        page.next.updated_since.as_deref(),
         Some("2026-04-22T17:10:00.500000Z")
     );
 }
@@ -884,8 +884,8 @@ fn any_cursor() -> impl Strategy<Value = Cursor> {
         ]),
         any::<u32>(),
     )
-        .prop_map(|(updated_after, page)| Cursor {
-            updated_after,
+        .prop_map(|(updated_since, page)| Cursor {
+            updated_since,
             page,
         })
 }
@@ -962,4 +962,31 @@ proptest! {
             SyncMethod::Polling,
         );
     }
+}
+
+#[test]
+fn a_hundred_pages_sharing_the_bound_microsecond_step_past_it_instead_of_looping() {
+    // Every call on page 100 carries the bound's own `updated_at`: moving
+    // the inclusive bound to it would read the same hundred pages forever.
+    let bound = "2026-04-22T15:00:00.000000Z";
+    let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    for call in page["data"].as_array_mut().unwrap() {
+        call["updated_at"] = json!(bound);
+    }
+    page["metadata"]["paging"]["next_page"] = json!(101);
+    page["metadata"]["paging"]["current_page"] = json!(100);
+    let page = <Plugin as Guest>::read_page(cursor(Some(bound), 100), page.to_string()).unwrap();
+    assert!(page.more);
+    assert_eq!(page.next.page, 1);
+    assert_eq!(
+        page.next.updated_since.as_deref(),
+        Some("2026-04-22T15:00:00.000001Z")
+    );
+}
+
+#[test]
+fn call_data_record_request_filters_on_the_call_id() {
+    let request = <Plugin as Guest>::call_data_record_request("98765432".to_owned());
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.path, "/v2/call_data_records?call_id%5B%5D=98765432");
 }

@@ -227,6 +227,11 @@ fn a_trapping_plugin_exits_3_and_the_next_run_works() {
     call["sentiment"] = json!("kendo-bridge-test-trap");
     let trapping = temp_file(&dir, "trapping-call.json", &call.to_string());
     let trap_component = env!("KENDO_BRIDGE_TRAP_COMPONENT");
+    assert!(
+        trap_component.ends_with(".wasm"),
+        "testing/trap-guest does not build:\n{}",
+        std::fs::read_to_string(trap_component).unwrap_or_default()
+    );
 
     let mut command = kendo_bridge();
     command

@@ -77,7 +77,7 @@ fn salesloft_checkpoint(status: &Value) -> OffsetDateTime {
         .as_array()
         .and_then(|all| all.iter().find(|c| c["source"] == "salesloft"))
         .unwrap_or_else(|| panic!("no Salesloft checkpoint: {status:#}"));
-    let bound = cursor["cursor"]["updated_after"]
+    let bound = cursor["cursor"]["updated_since"]
         .as_str()
         .unwrap_or_else(|| panic!("a checkpoint without a bound: {cursor:#}"));
     OffsetDateTime::parse(bound, &Rfc3339).expect("the checkpoint is RFC 3339")

@@ -17,14 +17,14 @@ const TRANSCRIPTS: &str = "salesloft-transcripts";
 /// The cursor as persisted in the checkpoint table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StoredCursor {
-    pub updated_after: Option<String>,
+    pub updated_since: Option<String>,
     pub page: u32,
 }
 
 impl From<&Cursor> for StoredCursor {
     fn from(c: &Cursor) -> Self {
         StoredCursor {
-            updated_after: c.updated_after.clone(),
+            updated_since: c.updated_since.clone(),
             page: c.page,
         }
     }
@@ -33,7 +33,7 @@ impl From<&Cursor> for StoredCursor {
 impl From<StoredCursor> for Cursor {
     fn from(c: StoredCursor) -> Self {
         Cursor {
-            updated_after: c.updated_after,
+            updated_since: c.updated_since,
             page: c.page.max(1),
         }
     }
@@ -88,7 +88,7 @@ impl Salesloft {
         let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
             Some(c) => c.into(),
             None => Cursor {
-                updated_after: Some(timefmt::micros(
+                updated_since: Some(timefmt::micros(
                     self.ctx.clock.now_ms() - self.initial_lookback_ms,
                 )),
                 page: 1,
@@ -108,7 +108,7 @@ impl Salesloft {
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
         let start = Cursor {
-            updated_after: Some(timefmt::micros(since_ms)),
+            updated_since: Some(timefmt::micros(since_ms)),
             page: 1,
         };
         self.read_calls(start, "salesloft-backfill", on_page).await
@@ -193,6 +193,7 @@ impl Salesloft {
             Some(user_id) => self.user(user_id).await?,
             None => None,
         };
+        let call_data_record = self.call_data_record(&call.id).await;
         let sentences: Vec<String> = held
             .and_then(|h| h.transcript)
             .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
@@ -201,7 +202,7 @@ impl Salesloft {
             call: call.json.clone(),
             user,
             sentences,
-            call_data_record: None,
+            call_data_record,
         };
         let rules = self.ctx.rules.clone();
         let decision = self
@@ -220,6 +221,26 @@ impl Salesloft {
                 .await?;
         }
         Ok(intake)
+    }
+
+    /// The call data record, for the direction the call record lacks. Best
+    /// effort: without it the call is still sent, titled by disposition.
+    async fn call_data_record(&self, call_id: &str) -> Option<String> {
+        let api = self.api.as_ref()?;
+        let id = call_id.to_string();
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_call_data_record_request(s, &id))
+            .await
+            .ok()?;
+        match api.fetch(&request).await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::debug!(call = call_id, error = %e, "no call data record; direction unknown");
+                None
+            }
+        }
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<String>, SourceError> {
@@ -252,7 +273,7 @@ impl Salesloft {
         let mut cursor: Cursor = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
             Some(c) => c.into(),
             None => Cursor {
-                updated_after: Some(timefmt::micros(
+                updated_since: Some(timefmt::micros(
                     self.ctx.clock.now_ms() - self.initial_lookback_ms,
                 )),
                 page: 1,

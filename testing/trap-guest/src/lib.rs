@@ -44,6 +44,9 @@ impl salesloft_api::Guest for TrapPlugin {
     fn read_conversation(body: String) -> Result<Option<String>, InputError> {
         <Plugin as salesloft_api::Guest>::read_conversation(body)
     }
+    fn call_data_record_request(call_id: String) -> HttpRequest {
+        <Plugin as salesloft_api::Guest>::call_data_record_request(call_id)
+    }
     fn sentences_request(transcription_id: String, page: u32) -> HttpRequest {
         <Plugin as salesloft_api::Guest>::sentences_request(transcription_id, page)
     }
