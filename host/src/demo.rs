@@ -90,7 +90,11 @@ pub struct Stage {
 impl Stage {
     /// Starts the simulators, loads `dataset` into them, binds the bridge's
     /// webhook socket and writes `dir/bridge.toml`.
-    pub async fn start(dataset: Dataset, dir: &Path, options: StageOptions) -> Result<Stage, DemoError> {
+    pub async fn start(
+        dataset: Dataset,
+        dir: &Path,
+        options: StageOptions,
+    ) -> Result<Stage, DemoError> {
         let sims = Simulators::start(SimOptions {
             time_scale: options.time_scale,
             hubspot_search_lag: Duration::from_secs(2),
@@ -271,7 +275,10 @@ min_duration_seconds = {min_duration}
 }
 
 fn toml_path(path: &Path) -> String {
-    path.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    path.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
 }
 
 /// What the demo saw, per source.
@@ -310,7 +317,11 @@ impl Summary {
 }
 
 /// Runs the demonstration in `dir` and returns what happened.
-pub async fn run(dir: &Path, plugin: Plugin, mut say: impl FnMut(&str)) -> Result<Summary, DemoError> {
+pub async fn run(
+    dir: &Path,
+    plugin: Plugin,
+    mut say: impl FnMut(&str),
+) -> Result<Summary, DemoError> {
     let started = tokio::time::Instant::now();
     let options = StageOptions::default();
     let mut stage = Stage::start(Dataset::demo(7), dir, options.clone()).await?;
@@ -330,12 +341,19 @@ pub async fn run(dir: &Path, plugin: Plugin, mut say: impl FnMut(&str)) -> Resul
     })?;
     let (stop, stopped) = watch::channel(false);
     let bridge = tokio::spawn(engine.serve(listener, stopped));
-    say(&format!("bridge listening on {} (state in {})", stage.bridge_url, dir.display()));
+    say(&format!(
+        "bridge listening on {} (state in {})",
+        stage.bridge_url,
+        dir.display()
+    ));
 
     // Webhooks arrive while the pollers read the same calls: the double
     // path the ledger must de-duplicate.
     let deliveries = stage.deliver_aloware().await;
-    let refused = deliveries.iter().filter(|d| !matches!(d, Ok(200..=299))).count();
+    let refused = deliveries
+        .iter()
+        .filter(|d| !matches!(d, Ok(200..=299)))
+        .count();
     say(&format!(
         "delivered {} Aloware webhooks ({} not accepted)",
         deliveries.len(),
@@ -352,14 +370,29 @@ pub async fn run(dir: &Path, plugin: Plugin, mut say: impl FnMut(&str)) -> Resul
         let _ = stage
             .sims
             .salesloft
-            .send_webhook(&stage.webhook_url("salesloft"), SALESLOFT_CALLBACK_TOKEN, "call_updated", *id)
+            .send_webhook(
+                &stage.webhook_url("salesloft"),
+                SALESLOFT_CALLBACK_TOKEN,
+                "call_updated",
+                *id,
+            )
             .await;
     }
-    let hubspot_ids: Vec<u64> = stage.dataset.hubspot_calls.iter().map(|c| c.id).take(4).collect();
+    let hubspot_ids: Vec<u64> = stage
+        .dataset
+        .hubspot_calls
+        .iter()
+        .map(|c| c.id)
+        .take(4)
+        .collect();
     let _ = stage
         .sims
         .hubspot
-        .send_webhook_v3(&stage.webhook_url("hubspot"), HUBSPOT_CLIENT_SECRET, &hubspot_ids)
+        .send_webhook_v3(
+            &stage.webhook_url("hubspot"),
+            HUBSPOT_CLIENT_SECRET,
+            &hubspot_ids,
+        )
         .await;
     say(&format!(
         "sent Salesloft webhooks for {} calls and a HubSpot webhook for {} calls the pollers also read",
@@ -381,7 +414,10 @@ pub async fn run(dir: &Path, plugin: Plugin, mut say: impl FnMut(&str)) -> Resul
     let accepted = stage.sims.kendo.accepted();
     let mut scores = 0;
     for (i, call) in accepted.iter().enumerate() {
-        let event = stage.sims.kendo.call_uploaded_event(call, 60 + (i as u32 * 7) % 40);
+        let event = stage
+            .sims
+            .kendo
+            .call_uploaded_event(call, 60 + (i as u32 * 7) % 40);
         if stage
             .sims
             .kendo

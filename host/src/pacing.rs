@@ -195,7 +195,10 @@ mod tests {
         let history: Vec<Millis> = (0..30).map(|i| 50_000 + i * 333).collect();
         let pacer = Pacer::new(30, 60_000, 0.01, history);
         let slot = pacer.next_slot(60_000);
-        assert!(slot >= 50_000 + 60_000, "slot {slot} would be the 31st in a minute");
+        assert!(
+            slot >= 50_000 + 60_000,
+            "slot {slot} would be the 31st in a minute"
+        );
     }
 
     #[test]

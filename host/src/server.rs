@@ -29,7 +29,10 @@ use crate::store::{InboxEntry, InboxInsert, StoreError, counter};
 /// How one source's deliveries are authenticated.
 #[derive(Clone)]
 enum Auth {
-    Verify { scheme: Scheme, secret: String },
+    Verify {
+        scheme: Scheme,
+        secret: String,
+    },
     /// Aloware's "None" auth, allowed explicitly in the configuration.
     Open,
     /// The source is enabled but no secret is configured: refuse.
@@ -48,16 +51,24 @@ struct ServerState {
 }
 
 /// Builds the router. Secrets are read once here.
-pub fn router(ctx: Context, inbox_wake: Arc<Notify>) -> Result<Router, crate::config::BridgeConfigError> {
+pub fn router(
+    ctx: Context,
+    inbox_wake: Arc<Notify>,
+) -> Result<Router, crate::config::BridgeConfigError> {
     let cfg = ctx.config.clone();
-    let secret = |r: &Option<crate::config::SecretRef>, scheme: Scheme, what: &'static str| {
-        match r {
-            Some(r) => r.resolve(what).map(|secret| Auth::Verify { scheme, secret }),
-            None => Ok(Auth::Missing(what)),
-        }
+    let secret = |r: &Option<crate::config::SecretRef>, scheme: Scheme, what: &'static str| match r
+    {
+        Some(r) => r
+            .resolve(what)
+            .map(|secret| Auth::Verify { scheme, secret }),
+        None => Ok(Auth::Missing(what)),
     };
     let salesloft = match cfg.salesloft.as_ref().filter(|c| c.enabled) {
-        Some(c) => Some(secret(&c.webhook_secret, Scheme::Salesloft, "salesloft.webhook_secret")?),
+        Some(c) => Some(secret(
+            &c.webhook_secret,
+            Scheme::Salesloft,
+            "salesloft.webhook_secret",
+        )?),
         None => None,
     };
     let hubspot = match cfg.hubspot.as_ref().filter(|c| c.enabled) {
@@ -73,10 +84,18 @@ pub fn router(ctx: Context, inbox_wake: Arc<Notify>) -> Result<Router, crate::co
     };
     let aloware = match cfg.aloware.as_ref().filter(|c| c.enabled) {
         Some(c) if c.webhook_secret.is_none() && c.allow_unauthenticated => Some(Auth::Open),
-        Some(c) => Some(secret(&c.webhook_secret, Scheme::Aloware, "aloware.webhook_secret")?),
+        Some(c) => Some(secret(
+            &c.webhook_secret,
+            Scheme::Aloware,
+            "aloware.webhook_secret",
+        )?),
         None => None,
     };
-    let kendo = secret(&cfg.kendo.webhook_secret, Scheme::Kendo, "kendo.webhook_secret")?;
+    let kendo = secret(
+        &cfg.kendo.webhook_secret,
+        Scheme::Kendo,
+        "kendo.webhook_secret",
+    )?;
     let state = ServerState {
         ctx,
         inbox_wake,
@@ -162,8 +181,13 @@ async fn webhook(
                 .ctx
                 .plugin
                 .call(move |b, s| {
-                    b.kendo_bridge_signatures()
-                        .call_verify(s, scheme, &secret, &request, now.max(0) as u64)
+                    b.kendo_bridge_signatures().call_verify(
+                        s,
+                        scheme,
+                        &secret,
+                        &request,
+                        now.max(0) as u64,
+                    )
                 })
                 .await;
             let refused = match verdict {
@@ -197,7 +221,11 @@ async fn webhook(
     match stored {
         Ok(InboxInsert::Stored(id)) => {
             state.inbox_wake.notify_one();
-            (StatusCode::OK, axum::Json(json!({"status": "stored", "id": id}))).into_response()
+            (
+                StatusCode::OK,
+                axum::Json(json!({"status": "stored", "id": id})),
+            )
+                .into_response()
         }
         Ok(InboxInsert::Duplicate) => {
             (StatusCode::OK, axum::Json(json!({"status": "duplicate"}))).into_response()
@@ -342,7 +370,11 @@ fn is_transient(e: &SourceError) -> bool {
     }
 }
 
-async fn handle(ctx: &Context, sources: &Sources, entry: &InboxEntry) -> Result<String, SourceError> {
+async fn handle(
+    ctx: &Context,
+    sources: &Sources,
+    entry: &InboxEntry,
+) -> Result<String, SourceError> {
     let body = String::from_utf8_lossy(&entry.body).into_owned();
     match entry.source.as_str() {
         "salesloft" => match &sources.salesloft {

@@ -657,7 +657,9 @@ impl Store {
                 key,
                 State::Queued,
                 Some("unknown-outcome"),
-                Some("the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)"),
+                Some(
+                    "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
+                ),
                 now,
             )?;
             bump(&tx, &key.team, counter::RESENT_AFTER_CRASH, 1)?;
@@ -899,9 +901,9 @@ impl Store {
 
     /// Ledger counts per team and state.
     pub fn counts(&self) -> Result<Vec<TeamCounts>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT team, state, COUNT(*) FROM ledger GROUP BY team, state ORDER BY team")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT team, state, COUNT(*) FROM ledger GROUP BY team, state ORDER BY team",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -999,9 +1001,8 @@ impl Store {
                    AND (?2 IS NULL OR o.source = ?2)
                    AND (?3 IS NULL OR o.source_id = ?3)",
             )?;
-            let rows = stmt.query_map(
-                params![filter.team, filter.source, filter.source_id],
-                |r| {
+            let rows =
+                stmt.query_map(params![filter.team, filter.source, filter.source_id], |r| {
                     Ok((
                         CallKey {
                             source: r.get(0)?,
@@ -1010,8 +1011,7 @@ impl Store {
                         },
                         r.get::<_, String>(3)?,
                     ))
-                },
-            )?;
+                })?;
             let mut keys = Vec::new();
             for row in rows {
                 let (key, state) = row?;
@@ -1401,11 +1401,18 @@ mod tests {
     fn intake_enqueues_a_send_and_moves_the_checkpoint_in_one_step() {
         let mut store = Store::open_in_memory().unwrap();
         let report = store
-            .intake(&[send("1", "a"), skip("2", "a")], Some(("salesloft", "{\"page\":1}")), 10)
+            .intake(
+                &[send("1", "a"), skip("2", "a")],
+                Some(("salesloft", "{\"page\":1}")),
+                10,
+            )
             .unwrap();
         assert_eq!(report.enqueued, 1);
         assert_eq!(report.skipped, 1);
-        assert_eq!(store.checkpoint("salesloft").unwrap().as_deref(), Some("{\"page\":1}"));
+        assert_eq!(
+            store.checkpoint("salesloft").unwrap().as_deref(),
+            Some("{\"page\":1}")
+        );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
     }
 
@@ -1467,13 +1474,18 @@ mod tests {
     #[test]
     fn sends_in_flight_at_a_crash_are_requeued_and_counted() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a"), send("2", "a")], None, 10).unwrap();
+        store
+            .intake(&[send("1", "a"), send("2", "a")], None, 10)
+            .unwrap();
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 11).unwrap();
         // The process dies here; a new one recovers.
         let recovered = store.recover_in_flight(20).unwrap();
         assert_eq!(recovered, vec![item.key.clone()]);
-        assert_eq!(store.counter("main", counter::RESENT_AFTER_CRASH).unwrap(), 1);
+        assert_eq!(
+            store.counter("main", counter::RESENT_AFTER_CRASH).unwrap(),
+            1
+        );
         assert_eq!(store.due("main", 20, 10).unwrap().len(), 2);
     }
 
@@ -1483,7 +1495,9 @@ mod tests {
         store.intake(&[send("1", "a")], None, 10).unwrap();
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
-        store.mark_retry(&item, 5_000, "rate-limited", "429", 11).unwrap();
+        store
+            .mark_retry(&item, 5_000, "rate-limited", "429", 11)
+            .unwrap();
         assert!(store.due("main", 4_999, 10).unwrap().is_empty());
         assert_eq!(store.next_due_at("main").unwrap(), Some(5_000));
         assert_eq!(store.due("main", 5_000, 10).unwrap()[0].attempts, 1);
@@ -1501,7 +1515,10 @@ mod tests {
         assert_eq!(store.queue_depth("main").unwrap(), 0);
         assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 1);
         assert_eq!(store.due("main", 12, 10).unwrap()[0].attempts, 0);
-        assert_eq!(store.ledger("salesloft", "1").unwrap()[0].state, State::Queued);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Queued
+        );
     }
 
     #[test]
@@ -1524,19 +1541,28 @@ mod tests {
     #[test]
     fn a_webhook_delivery_id_is_stored_once() {
         let mut store = Store::open_in_memory().unwrap();
-        let first = store.inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 1).unwrap();
+        let first = store
+            .inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 1)
+            .unwrap();
         assert!(matches!(first, InboxInsert::Stored(_)));
-        let second = store.inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 2).unwrap();
+        let second = store
+            .inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 2)
+            .unwrap();
         assert_eq!(second, InboxInsert::Duplicate);
         assert_eq!(store.inbox_pending(10).unwrap().len(), 1);
-        assert_eq!(store.counter("kendo", counter::DUPLICATE_WEBHOOKS).unwrap(), 1);
+        assert_eq!(
+            store.counter("kendo", counter::DUPLICATE_WEBHOOKS).unwrap(),
+            1
+        );
     }
 
     #[test]
     fn held_calls_merge_a_body_and_a_later_transcript() {
         let mut store = Store::open_in_memory().unwrap();
         store.hold("aloware", "7", Some("{}"), None, 1).unwrap();
-        let merged = store.hold("aloware", "7", None, Some("Rep: hi"), 2).unwrap();
+        let merged = store
+            .hold("aloware", "7", None, Some("Rep: hi"), 2)
+            .unwrap();
         assert_eq!(merged.body.as_deref(), Some("{}"));
         assert_eq!(merged.transcript.as_deref(), Some("Rep: hi"));
     }
@@ -1547,10 +1573,15 @@ mod tests {
         let path = dir.path().join("state.db");
         {
             let mut store = Store::open(&path).unwrap();
-            store.intake(&[send("1", "a")], Some(("salesloft", "c1")), 10).unwrap();
+            store
+                .intake(&[send("1", "a")], Some(("salesloft", "c1")), 10)
+                .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.checkpoint("salesloft").unwrap().as_deref(), Some("c1"));
+        assert_eq!(
+            store.checkpoint("salesloft").unwrap().as_deref(),
+            Some("c1")
+        );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
     }
 
@@ -1579,7 +1610,10 @@ mod tests {
         assert_eq!(counts[0].get(State::Queued), 1);
         assert_eq!(counts[0].get(State::Skipped), 1);
         assert_eq!(counts[0].get(State::Waiting), 1);
-        assert_eq!(store.reasons(State::Skipped).unwrap(), vec![("no-media".to_string(), 1)]);
+        assert_eq!(
+            store.reasons(State::Skipped).unwrap(),
+            vec![("no-media".to_string(), 1)]
+        );
         assert_eq!(store.recent(&[State::Skipped], 10).unwrap().len(), 1);
     }
 }

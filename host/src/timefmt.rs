@@ -13,9 +13,8 @@ fn at(ms: Millis) -> OffsetDateTime {
 
 /// `2026-04-22T15:30:00.123000Z`: Salesloft's filters take microseconds.
 pub fn micros(ms: Millis) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     at(ms).format(&fmt).unwrap_or_default()
 }
 
@@ -54,7 +53,10 @@ mod tests {
 
     #[test]
     fn a_plain_date_is_midnight_utc() {
-        assert_eq!(parse_date("2026-04-22").map(iso).unwrap(), "2026-04-22T00:00:00Z");
+        assert_eq!(
+            parse_date("2026-04-22").map(iso).unwrap(),
+            "2026-04-22T00:00:00Z"
+        );
     }
 
     #[test]

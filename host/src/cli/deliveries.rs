@@ -75,7 +75,10 @@ pub fn run(globals: &Globals, args: DeliveriesArgs) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return Ok(());
     }
     if rows.is_empty() {

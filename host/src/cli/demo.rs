@@ -46,8 +46,14 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
         .block_on(demo::run(&dir, plugin, |line| eprintln!("  {line}")))
         .map_err(|e| Failure::internal(e.into()))?;
 
-    println!("\nkendo-bridge demo: done in {:.1} s", summary.elapsed.as_secs_f64());
-    println!("  {:<10} {:>5} {:>5} {:>8} {:>8} {:>7}", "source", "seen", "sent", "skipped", "waiting", "failed");
+    println!(
+        "\nkendo-bridge demo: done in {:.1} s",
+        summary.elapsed.as_secs_f64()
+    );
+    println!(
+        "  {:<10} {:>5} {:>5} {:>8} {:>8} {:>7}",
+        "source", "seen", "sent", "skipped", "waiting", "failed"
+    );
     for (source, l) in &summary.per_source {
         println!(
             "  {:<10} {:>5} {:>5} {:>8} {:>8} {:>7}",
@@ -64,7 +70,10 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
         println!("  skipped because: {}", reasons(&summary.skip_reasons));
     }
     if !summary.wait_reasons.is_empty() {
-        println!("  still waiting because: {}", reasons(&summary.wait_reasons));
+        println!(
+            "  still waiting because: {}",
+            reasons(&summary.wait_reasons)
+        );
     }
     println!(
         "  repeat sightings absorbed by the ledger (polling + webhooks, repeated deliveries): {}",
@@ -74,7 +83,10 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
         "  Kendo accepted {} calls in {} requests; duplicates in Kendo: {}; 429s caused by the bridge: {}",
         summary.kendo_accepted, summary.kendo_requests, summary.kendo_duplicates, summary.kendo_429
     );
-    println!("  Kendo score webhooks verified and stored: {}", summary.scores);
+    println!(
+        "  Kendo score webhooks verified and stored: {}",
+        summary.scores
+    );
     println!(
         "  look around: kendo-bridge status --db {0}/kendo-bridge.db; kendo-bridge deliveries --db {0}/kendo-bridge.db",
         summary.dir.display()

@@ -35,11 +35,11 @@ impl Globals {
         let mut config = self.bridge_config()?;
         // `--plugin` wins over the file's `plugin = ...`.
         let plugin = match (self.plugin.clone(), config.plugin.take()) {
-            (Some(path), _) | (None, Some(path)) => {
-                kendo_bridge::plugin::Plugin::from_file(&path).map_err(|e| Failure::usage(e.into()))?
+            (Some(path), _) | (None, Some(path)) => kendo_bridge::plugin::Plugin::from_file(&path)
+                .map_err(|e| Failure::usage(e.into()))?,
+            (None, None) => {
+                kendo_bridge::plugin::Plugin::embedded().map_err(|e| Failure::internal(e.into()))?
             }
-            (None, None) => kendo_bridge::plugin::Plugin::embedded()
-                .map_err(|e| Failure::internal(e.into()))?,
         };
         Engine::open(config, plugin, Clock::system()).map_err(|e| Failure::usage(e.into()))
     }

@@ -59,9 +59,11 @@ pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
 
 /// Lift the pause of a team whose key Kendo refused.
 #[derive(Debug, Args)]
-#[command(after_help = "A team is paused when Kendo answers 401 to its key. Configuring a \
+#[command(
+    after_help = "A team is paused when Kendo answers 401 to its key. Configuring a \
 different key lifts the pause by itself on the next start; `resume` lifts it now (after \
-Kendo re-enabled the same key, say).")]
+Kendo re-enabled the same key, say)."
+)]
 pub struct ResumeArgs {
     /// The team to resume.
     #[arg(long)]

@@ -79,7 +79,10 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
                 "at": timefmt::iso(r.updated_at)})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return Ok(());
     }
 
@@ -113,7 +116,11 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
             c(counter::RESENT_AFTER_CRASH)
         );
         if let Some(p) = paused {
-            println!("    PAUSED since {}: {}", timefmt::iso(p.paused_at), p.reason);
+            println!(
+                "    PAUSED since {}: {}",
+                timefmt::iso(p.paused_at),
+                p.reason
+            );
         }
     }
     if !skipped.is_empty() {

@@ -373,10 +373,11 @@ impl BridgeConfig {
         path: &Path,
         overrides: &BTreeMap<String, String>,
     ) -> Result<BridgeConfig, BridgeConfigError> {
-        let mut value: toml::Table = toml::from_str(text).map_err(|e| BridgeConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| BridgeConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         for (var, raw) in overrides {
             apply_override(&mut value, var, raw)?;
         }
@@ -396,7 +397,8 @@ impl BridgeConfig {
     fn check(&self) -> Result<(), BridgeConfigError> {
         if self.kendo.teams.is_empty() {
             return Err(BridgeConfigError::Invalid(
-                "[kendo] needs at least one [[kendo.teams]] entry with a name and an api_key".into(),
+                "[kendo] needs at least one [[kendo.teams]] entry with a name and an api_key"
+                    .into(),
             ));
         }
         let mut names: Vec<&str> = self.kendo.teams.iter().map(|t| t.name.as_str()).collect();

@@ -46,10 +46,7 @@ impl Aloware {
             .plugin
             .call(move |b, s| b.kendo_bridge_aloware().call_read_event(s, &raw))
             .await?
-            .map_err(|e| SourceError::Unreadable {
-                source_name: SOURCE,
-                message: e.explain().to_string(),
-            })?;
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
         let now = self.ctx.clock.now_ms();
         let (call_id, held) = match event {
             Event::Ignore(reason) => return Ok(Handled::Ignored(reason.to_string())),
@@ -84,10 +81,15 @@ impl Aloware {
         let version = format!("{sequence:020}");
         let settled = {
             let (id, v) = (call_id.clone(), version.clone());
-            self.ctx.store.run(move |s| s.is_settled(SOURCE, &id, &v)).await?
+            self.ctx
+                .store
+                .run(move |s| s.is_settled(SOURCE, &id, &v))
+                .await?
         };
         if settled {
-            let seen = self.ctx.seen(SOURCE, &call_id, &version, SyncMethod::Webhook);
+            let seen = self
+                .ctx
+                .seen(SOURCE, &call_id, &version, SyncMethod::Webhook);
             return Ok(Handled::Decided(self.ctx.intake(vec![seen], None).await?));
         }
         let rules = self.ctx.rules.clone();
@@ -105,7 +107,15 @@ impl Aloware {
                 )
             })
             .await;
-        let intake = decide(&self.ctx, SOURCE, &call_id, &version, SyncMethod::Webhook, decision).await;
+        let intake = decide(
+            &self.ctx,
+            SOURCE,
+            &call_id,
+            &version,
+            SyncMethod::Webhook,
+            decision,
+        )
+        .await;
         Ok(Handled::Decided(self.ctx.intake(vec![intake], None).await?))
     }
 }

@@ -58,18 +58,13 @@ impl Hubspot {
         let Some(cfg) = ctx.config.hubspot.as_ref().filter(|c| c.enabled) else {
             return Ok(None);
         };
-        let api = match &cfg.token {
-            Some(secret) => {
-                let token = secret
-                    .resolve("hubspot.token")
-                    .map_err(|e| SourceError::Unreadable {
-                        source_name: SOURCE,
-                        message: e.to_string(),
-                    })?;
-                Some(SourceApi::new(SOURCE, &cfg.api_url, token, ctx))
-            }
-            None => None,
-        };
+        let api = SourceApi::configured(
+            SOURCE,
+            &cfg.api_url,
+            cfg.token.as_ref(),
+            "hubspot.token",
+            ctx,
+        )?;
         Ok(Some(Hubspot {
             ctx: ctx.clone(),
             api,
@@ -90,7 +85,10 @@ impl Hubspot {
     }
 
     /// One polling cycle from the stored checkpoint.
-    pub async fn poll(&self, on_page: impl FnMut(&CycleReport)) -> Result<CycleReport, SourceError> {
+    pub async fn poll(
+        &self,
+        on_page: impl FnMut(&CycleReport),
+    ) -> Result<CycleReport, SourceError> {
         let stored = self.ctx.store.run(|s| s.checkpoint(SOURCE)).await?;
         let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
             Some(c) => c.into(),
@@ -123,26 +121,32 @@ impl Hubspot {
         checkpoint: &str,
         mut on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
         let mut cycle = CycleReport::default();
         loop {
             let (at, options) = (cursor.clone(), self.options);
             let request = self
                 .ctx
                 .plugin
-                .call(move |b, s| b.kendo_bridge_hubspot().call_search_request(s, &at, options))
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_search_request(s, &at, options)
+                })
                 .await?;
             let body = api.fetch(&request).await?.unwrap_or_default();
             let (at, options) = (cursor.clone(), self.options);
             let page = self
                 .ctx
                 .plugin
-                .call(move |b, s| b.kendo_bridge_hubspot().call_read_search(s, &at, options, &body))
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_read_search(s, &at, options, &body)
+                })
                 .await?
-                .map_err(|e| SourceError::Unreadable {
-                    source_name: SOURCE,
-                    message: e.explain().to_string(),
-                })?;
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
             let mut items = Vec::with_capacity(page.calls.len());
             for call in &page.calls {
                 items.push(self.map(call, SyncMethod::Polling).await?);
@@ -173,7 +177,10 @@ impl Hubspot {
         let version = Self::version(call);
         let settled = {
             let (id, v) = (call.id.clone(), version.clone());
-            self.ctx.store.run(move |s| s.is_settled(SOURCE, &id, &v)).await?
+            self.ctx
+                .store
+                .run(move |s| s.is_settled(SOURCE, &id, &v))
+                .await?
         };
         if settled {
             return Ok(self.ctx.seen(SOURCE, &call.id, &version, via));
@@ -201,7 +208,10 @@ impl Hubspot {
         let decision = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_map_call(s, &inputs, &rules, via))
+            .call(move |b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_map_call(s, &inputs, &rules, via)
+            })
             .await;
         Ok(decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await)
     }
@@ -260,18 +270,22 @@ impl Hubspot {
 
     /// Handles a stored webhook or workflow delivery: fetches each call it
     /// names and maps it.
-    pub async fn handle_webhook(&self, body: &str, via: SyncMethod) -> Result<IntakeReport, SourceError> {
+    pub async fn handle_webhook(
+        &self,
+        body: &str,
+        via: SyncMethod,
+    ) -> Result<IntakeReport, SourceError> {
         let body = body.to_string();
         let ids = self
             .ctx
             .plugin
             .call(move |b, s| b.kendo_bridge_hubspot().call_read_webhook(s, &body))
             .await?
-            .map_err(|e| SourceError::Unreadable {
-                source_name: SOURCE,
-                message: e.explain().to_string(),
-            })?;
-        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
         let mut items = Vec::new();
         for id in ids {
             let request = self
@@ -287,10 +301,7 @@ impl Hubspot {
                 .plugin
                 .call(move |b, s| b.kendo_bridge_hubspot().call_read_call(s, &body))
                 .await?
-                .map_err(|e| SourceError::Unreadable {
-                    source_name: SOURCE,
-                    message: e.explain().to_string(),
-                })?;
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
             items.push(self.map(&listed, via).await?);
         }
         Ok(self.ctx.intake(items, None).await?)

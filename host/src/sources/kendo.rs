@@ -14,10 +14,7 @@ pub async fn handle(ctx: &Context, body: &str) -> Result<String, SourceError> {
         .plugin
         .call(move |b, s| b.kendo_bridge_kendo().call_read_webhook(s, &raw))
         .await?
-        .map_err(|e| SourceError::Unreadable {
-            source_name: SOURCE,
-            message: e.explain().to_string(),
-        })?;
+        .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
     let (name, result) = match event {
         WebhookEvent::CallUploaded(r) => ("call.uploaded", r),
         WebhookEvent::TrainingCompleted(r) => ("ai.training.completed", r),
@@ -28,7 +25,11 @@ pub async fn handle(ctx: &Context, body: &str) -> Result<String, SourceError> {
         "{name} for {} (score {}){}",
         result.subject_id,
         result.ai_score.map_or("-".to_string(), |s| s.to_string()),
-        if result.is_test { ", a test delivery" } else { "" }
+        if result.is_test {
+            ", a test delivery"
+        } else {
+            ""
+        }
     );
     ctx.store
         .run(move |s| {

@@ -21,9 +21,9 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::BridgeConfig;
+use crate::plugin::PluginError;
 use crate::plugin::kendo::PayloadOptions;
 use crate::plugin::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
-use crate::plugin::PluginError;
 use crate::pool::PluginPool;
 use crate::store::{CallKey, Intake, Millis, Outcome, SharedStore, StoreError, counter};
 
@@ -129,7 +129,36 @@ pub struct SourceApi {
     timeout: Duration,
 }
 
+impl SourceError {
+    /// A page or record the plugin could not read.
+    pub fn unreadable(source_name: &'static str, error: &InputError) -> SourceError {
+        SourceError::Unreadable {
+            source_name,
+            message: error.explain().to_string(),
+        }
+    }
+}
+
 impl SourceApi {
+    /// The API client of a source whose credentials are configured; None
+    /// when they are not (webhook-only deployments).
+    pub fn configured(
+        name: &'static str,
+        base: &str,
+        secret: Option<&crate::config::SecretRef>,
+        what: &str,
+        ctx: &Context,
+    ) -> Result<Option<SourceApi>, SourceError> {
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let token = secret.resolve(what).map_err(|e| SourceError::Unreadable {
+            source_name: name,
+            message: e.to_string(),
+        })?;
+        Ok(Some(SourceApi::new(name, base, token, ctx)))
+    }
+
     pub fn new(name: &'static str, base: &str, token: String, ctx: &Context) -> SourceApi {
         SourceApi {
             name,
@@ -319,7 +348,10 @@ pub async fn decide(
             },
         ),
         Ok(Ok(Decision::Send(call))) => {
-            let team = ctx.config.route(source, call.rep_email.as_deref()).to_string();
+            let team = ctx
+                .config
+                .route(source, call.rep_email.as_deref())
+                .to_string();
             let title = call.title.clone();
             let rep_email = call.rep_email.clone();
             let options = PayloadOptions {

@@ -55,18 +55,13 @@ impl Salesloft {
         let Some(cfg) = ctx.config.salesloft.as_ref().filter(|c| c.enabled) else {
             return Ok(None);
         };
-        let api = match &cfg.api_key {
-            Some(secret) => {
-                let key = secret
-                    .resolve("salesloft.api_key")
-                    .map_err(|e| SourceError::Unreadable {
-                        source_name: SOURCE,
-                        message: e.to_string(),
-                    })?;
-                Some(SourceApi::new(SOURCE, &cfg.api_url, key, ctx))
-            }
-            None => None,
-        };
+        let api = SourceApi::configured(
+            SOURCE,
+            &cfg.api_url,
+            cfg.api_key.as_ref(),
+            "salesloft.api_key",
+            ctx,
+        )?;
         Ok(Some(Salesloft {
             ctx: ctx.clone(),
             api,
@@ -83,7 +78,10 @@ impl Salesloft {
 
     /// One polling cycle from the stored checkpoint (or the initial
     /// look-back), until Salesloft has nothing newer.
-    pub async fn poll(&self, on_page: impl FnMut(&CycleReport)) -> Result<CycleReport, SourceError> {
+    pub async fn poll(
+        &self,
+        on_page: impl FnMut(&CycleReport),
+    ) -> Result<CycleReport, SourceError> {
         let stored = self.ctx.store.run(|s| s.checkpoint(SOURCE)).await?;
         let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
             Some(c) => c.into(),
@@ -120,26 +118,20 @@ impl Salesloft {
         checkpoint: &str,
         mut on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
         let mut cycle = CycleReport::default();
         loop {
-            let at = cursor.clone();
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_next_request(s, Listing::Calls, &at))
-                .await?;
-            let body = api.fetch(&request).await?.unwrap_or_default();
+            let body = self.list(api, Listing::Calls, &cursor).await?;
             let at = cursor.clone();
             let page = self
                 .ctx
                 .plugin
                 .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
                 .await?
-                .map_err(|e| SourceError::Unreadable {
-                    source_name: SOURCE,
-                    message: e.explain().to_string(),
-                })?;
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
             let mut items = Vec::with_capacity(page.calls.len());
             for call in &page.calls {
                 items.push(self.map(call, SyncMethod::Polling, None).await?);
@@ -159,6 +151,22 @@ impl Salesloft {
                 return Ok(cycle);
             }
         }
+    }
+
+    /// Reads the page of a list the cursor points at.
+    async fn list(
+        &self,
+        api: &SourceApi,
+        what: Listing,
+        at: &Cursor,
+    ) -> Result<String, SourceError> {
+        let at = at.clone();
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_next_request(s, what, &at))
+            .await?;
+        Ok(api.fetch(&request).await?.unwrap_or_default())
     }
 
     /// Maps one listed call into an intake, fetching its user (cached) and
@@ -208,7 +216,10 @@ impl Salesloft {
         let decision = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_map_call(s, &inputs, &rules, via))
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_map_call(s, &inputs, &rules, via)
+            })
             .await;
         let intake = decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await;
         if self.transcripts && !matches!(intake.outcome, crate::store::Outcome::Send { .. }) {
@@ -231,7 +242,10 @@ impl Salesloft {
         let request = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_call_data_record_request(s, &id))
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_call_data_record_request(s, &id)
+            })
             .await
             .ok()?;
         match api.fetch(&request).await {
@@ -268,38 +282,33 @@ impl Salesloft {
     /// sent before its transcript appears keeps its audio-only payload:
     /// Kendo transcribes the audio itself.
     async fn sweep_transcripts(&self) -> Result<(), SourceError> {
-        let api = self.api.as_ref().ok_or(SourceError::NoCredentials(SOURCE))?;
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
         let stored = self.ctx.store.run(|s| s.checkpoint(TRANSCRIPTS)).await?;
-        let mut cursor: Cursor = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
-            Some(c) => c.into(),
-            None => Cursor {
-                updated_since: Some(timefmt::micros(
-                    self.ctx.clock.now_ms() - self.initial_lookback_ms,
-                )),
-                page: 1,
-            },
-        };
+        let mut cursor: Cursor =
+            match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
+                Some(c) => c.into(),
+                None => Cursor {
+                    updated_since: Some(timefmt::micros(
+                        self.ctx.clock.now_ms() - self.initial_lookback_ms,
+                    )),
+                    page: 1,
+                },
+            };
         loop {
-            let at = cursor.clone();
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_salesloft()
-                        .call_next_request(s, Listing::Transcriptions, &at)
-                })
-                .await?;
-            let body = api.fetch(&request).await?.unwrap_or_default();
+            let body = self.list(api, Listing::Transcriptions, &cursor).await?;
             let at = cursor.clone();
             let page = self
                 .ctx
                 .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_read_transcriptions(s, &at, &body))
+                .call(move |b, s| {
+                    b.kendo_bridge_salesloft()
+                        .call_read_transcriptions(s, &at, &body)
+                })
                 .await?
-                .map_err(|e| SourceError::Unreadable {
-                    source_name: SOURCE,
-                    message: e.explain().to_string(),
-                })?;
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
             for t in &page.transcriptions {
                 // A transcript whose chain cannot be followed is skipped: it
                 // must never hold up the call's audio.
@@ -331,7 +340,10 @@ impl Salesloft {
         let request = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_conversation_request(s, &conversation))
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_conversation_request(s, &conversation)
+            })
             .await?;
         let Some(body) = api.fetch(&request).await? else {
             return Ok(());
@@ -352,7 +364,10 @@ impl Salesloft {
             let request = self
                 .ctx
                 .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_sentences_request(s, &tid, page))
+                .call(move |b, s| {
+                    b.kendo_bridge_salesloft()
+                        .call_sentences_request(s, &tid, page)
+                })
                 .await?;
             let Some(body) = api.fetch(&request).await? else {
                 break;
@@ -361,7 +376,10 @@ impl Salesloft {
             let more = self
                 .ctx
                 .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_sentences_has_more(s, &probe))
+                .call(move |b, s| {
+                    b.kendo_bridge_salesloft()
+                        .call_sentences_has_more(s, &probe)
+                })
                 .await?
                 .unwrap_or(false);
             pages.push(body);
@@ -385,7 +403,10 @@ impl Salesloft {
         let read = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_read_webhook(s, "call_updated", &body))
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_webhook(s, "call_updated", &body)
+            })
             .await?;
         if let Ok(WebhookEvent::Call(call)) = read {
             let version = format!("{}+transcript", call.updated_at);
@@ -396,17 +417,21 @@ impl Salesloft {
     }
 
     /// Handles a stored `call_created` / `call_updated` delivery.
-    pub async fn handle_webhook(&self, event: &str, body: &str) -> Result<IntakeReport, SourceError> {
+    pub async fn handle_webhook(
+        &self,
+        event: &str,
+        body: &str,
+    ) -> Result<IntakeReport, SourceError> {
         let (event, body) = (event.to_string(), body.to_string());
         let read = self
             .ctx
             .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_read_webhook(s, &event, &body))
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_webhook(s, &event, &body)
+            })
             .await?
-            .map_err(|e| SourceError::Unreadable {
-                source_name: SOURCE,
-                message: e.explain().to_string(),
-            })?;
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
         match read {
             WebhookEvent::Call(call) => {
                 let intake = self.map(&call, SyncMethod::Webhook, None).await?;
