@@ -1,0 +1,397 @@
+//! kendo-bridge's webhook path as a Spin app.
+//!
+//! The same plugin logic as the `kendo-bridge` host (linked from the
+//! `kendo-bridge-guest` crate), deployed on a Spin platform: Aloware,
+//! Salesloft and Kendo webhooks are verified, mapped and sent to Kendo's
+//! Push API, with Spin's key-value store as the ledger (`sent/...` keys make
+//! a call go out once) and `pending/...` keys holding sends that failed,
+//! retried by `POST /drain` (call it from a Spin cron trigger or any
+//! scheduler).
+//!
+//! What the host does and this app does not: polling (Spin apps answer
+//! requests; they do not run loops), pacing across requests (Spin instances
+//! share no memory: keep webhook volume under Kendo's 30 per minute per key,
+//! or run the host), and transactional guarantees (Spin's key-value store
+//! has none: a crash between Kendo's 201 and the `sent/` write can send a
+//! call twice).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::key_value::Store;
+
+use kendo_bridge_guest::Plugin;
+use kendo_bridge_guest::aloware_api::{self, Event};
+use kendo_bridge_guest::kendo_api::{self, IngestOutcome, PayloadOptions};
+use kendo_bridge_guest::salesloft_api::{self, CallInputs, WebhookEvent};
+use kendo_bridge_guest::signatures_api::{self, Scheme, SignedRequest};
+use kendo_bridge_guest::types::{Decision, Header, RepEntry, Rules, SyncMethod};
+
+/// Kendo's body limit.
+const MAX_BODY_BYTES: u64 = 5_000_000;
+
+#[http_component]
+async fn handle(req: Request) -> Result<impl IntoResponse> {
+    let path = req.path().to_string();
+    let method = req.method().clone();
+    match (method, path.as_str()) {
+        (Method::Get, "/healthz") => Ok(json(200, r#"{"status":"ok"}"#)),
+        (Method::Post, "/drain") => drain().await,
+        (Method::Post, "/webhooks/aloware") => aloware(&req).await,
+        (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
+        (Method::Post, "/webhooks/kendo") => kendo(&req),
+        _ => Ok(json(404, r#"{"error":"no such route"}"#)),
+    }
+}
+
+fn json(status: u16, body: impl Into<String>) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .build()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The rules from the `rep_directory` (JSON list of `{key, email, name}`),
+/// `min_duration_seconds` and `title_template` variables.
+fn rules() -> Result<Rules> {
+    #[derive(serde::Deserialize)]
+    struct Rep {
+        key: String,
+        email: String,
+        name: Option<String>,
+    }
+    let reps: Vec<Rep> = match variable("rep_directory") {
+        Some(text) => serde_json::from_str(&text)
+            .context("variable rep_directory is not a JSON list of {key, email, name}")?,
+        None => Vec::new(),
+    };
+    Ok(Rules {
+        title_template: variable("title_template"),
+        min_duration_seconds: variable("min_duration_seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        allowed_dispositions: Vec::new(),
+        rep_directory: reps
+            .into_iter()
+            .map(|r| RepEntry {
+                key: r.key,
+                email: r.email,
+                name: r.name,
+            })
+            .collect(),
+    })
+}
+
+/// Verifies a request with the plugin; None when it is genuine, else the
+/// 401 to answer.
+fn verify(req: &Request, scheme: Scheme, secret_variable: &str) -> Option<Response> {
+    let Some(secret) = variable(secret_variable) else {
+        return Some(json(
+            401,
+            format!(r#"{{"error":"variable {secret_variable} is not set"}}"#),
+        ));
+    };
+    let headers = req
+        .headers()
+        .map(|(name, value)| Header {
+            name: name.to_string(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect();
+    let request = SignedRequest {
+        method: "POST".into(),
+        uri: req.uri().to_string(),
+        headers,
+        body: req.body().to_vec(),
+    };
+    match <Plugin as signatures_api::Guest>::verify(scheme, secret, request, now_ms()) {
+        Ok(()) => None,
+        Err(e) => Some(json(
+            401,
+            serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+        )),
+    }
+}
+
+async fn aloware(req: &Request) -> Result<Response> {
+    if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret") {
+        return Ok(refused);
+    }
+    let store = Store::open_default()?;
+    let body = String::from_utf8_lossy(req.body()).into_owned();
+    let event = match <Plugin as aloware_api::Guest>::read_event(body) {
+        Ok(event) => event,
+        Err(e) => {
+            return Ok(json(
+                400,
+                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+            ));
+        }
+    };
+    let (call_id, body, transcript) = match event {
+        Event::Ignore(reason) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "ignored": reason.detail }).to_string(),
+            ));
+        }
+        Event::Call(call) => {
+            store.set(
+                &format!("held/aloware/{}/body", call.call_id),
+                call.body.as_bytes(),
+            )?;
+            let transcript = text(&store, &format!("held/aloware/{}/transcript", call.call_id))?;
+            (call.call_id, Some(call.body), transcript)
+        }
+        Event::Transcript(t) => {
+            if let Some(text) = &t.transcript {
+                store.set(
+                    &format!("held/aloware/{}/transcript", t.call_id),
+                    text.as_bytes(),
+                )?;
+            }
+            let body = text(&store, &format!("held/aloware/{}/body", t.call_id))?;
+            (t.call_id, body, t.transcript)
+        }
+    };
+    let Some(body) = body else {
+        return Ok(json(200, r#"{"status":"held until the call arrives"}"#));
+    };
+    let decision =
+        <Plugin as aloware_api::Guest>::map_call(body, transcript, rules()?, SyncMethod::Webhook);
+    settle(&store, "aloware", &call_id, decision).await
+}
+
+async fn salesloft(req: &Request) -> Result<Response> {
+    if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret") {
+        return Ok(refused);
+    }
+    let store = Store::open_default()?;
+    let event = req
+        .header("x-salesloft-event")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let body = String::from_utf8_lossy(req.body()).into_owned();
+    let call = match <Plugin as salesloft_api::Guest>::read_webhook(event, body) {
+        Ok(WebhookEvent::Call(call)) => call,
+        Ok(WebhookEvent::Ignore(reason)) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "ignored": reason }).to_string(),
+            ));
+        }
+        Err(e) => {
+            return Ok(json(
+                400,
+                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+            ));
+        }
+    };
+    // No API key here: the rep comes from the rep directory.
+    let inputs = CallInputs {
+        call: call.json,
+        user: None,
+        sentences: Vec::new(),
+        call_data_record: None,
+    };
+    let decision =
+        <Plugin as salesloft_api::Guest>::map_call(inputs, rules()?, SyncMethod::Webhook);
+    settle(&store, "salesloft", &call.id, decision).await
+}
+
+fn kendo(req: &Request) -> Result<Response> {
+    if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret") {
+        return Ok(refused);
+    }
+    let store = Store::open_default()?;
+    let body = String::from_utf8_lossy(req.body()).into_owned();
+    match <Plugin as kendo_api::Guest>::read_webhook(body.clone()) {
+        Ok(
+            kendo_api::WebhookEvent::CallUploaded(r)
+            | kendo_api::WebhookEvent::TrainingCompleted(r),
+        ) => {
+            store.set(&format!("result/{}", r.id), body.as_bytes())?;
+            Ok(json(200, r#"{"status":"stored"}"#))
+        }
+        Ok(kendo_api::WebhookEvent::Unknown(name)) => Ok(json(
+            200,
+            serde_json::json!({ "ignored": name }).to_string(),
+        )),
+        Err(e) => Ok(json(
+            400,
+            serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+        )),
+    }
+}
+
+fn text(store: &Store, key: &str) -> Result<Option<String>> {
+    Ok(store
+        .get(key)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Records a decision, and sends a call that is due and not sent yet.
+async fn settle(
+    store: &Store,
+    source: &str,
+    id: &str,
+    decision: Result<Decision, kendo_bridge_guest::types::InputError>,
+) -> Result<Response> {
+    let sent_key = format!("sent/{source}/{id}");
+    if store.exists(&sent_key)? {
+        return Ok(json(200, r#"{"status":"already sent"}"#));
+    }
+    let call = match decision {
+        Ok(Decision::Send(call)) => call,
+        Ok(Decision::Skip(reason)) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "skipped": reason.detail }).to_string(),
+            ));
+        }
+        Ok(Decision::Wait(reason)) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "waiting": reason.detail }).to_string(),
+            ));
+        }
+        Err(e) => {
+            return Ok(json(
+                400,
+                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+            ));
+        }
+    };
+    let payload = match <Plugin as kendo_api::Guest>::build_ingest(
+        call,
+        PayloadOptions {
+            max_body_bytes: MAX_BODY_BYTES,
+        },
+    ) {
+        Ok(request) => request.body,
+        Err(e) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "failed": format!("{e:?}") }).to_string(),
+            ));
+        }
+    };
+    let pending_key = format!("pending/{source}/{id}");
+    store.set(&pending_key, payload.as_bytes())?;
+    let outcome = send(&payload).await;
+    record(store, &pending_key, &sent_key, outcome)
+}
+
+/// Sends one payload to Kendo and reads the answer with the plugin.
+async fn send(payload: &str) -> Result<IngestOutcome> {
+    let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
+    let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
+    let request = Request::builder()
+        .method(Method::Post)
+        .uri(format!(
+            "{}/api/integrations/push-api/ingest",
+            base.trim_end_matches('/')
+        ))
+        .header("content-type", "application/json")
+        .header("x-api-key", key)
+        .body(payload.to_string())
+        .build();
+    let response: Response = match spin_sdk::http::send(request).await {
+        Ok(r) => r,
+        Err(e) => return Ok(IngestOutcome::Retry(e.to_string())),
+    };
+    let headers = response
+        .headers()
+        .map(|(name, value)| Header {
+            name: name.to_string(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect();
+    let body = String::from_utf8_lossy(response.body()).into_owned();
+    Ok(<Plugin as kendo_api::Guest>::read_ingest_response(
+        *response.status(),
+        headers,
+        body,
+        now_ms() / 1000,
+    ))
+}
+
+fn record(
+    store: &Store,
+    pending_key: &str,
+    sent_key: &str,
+    outcome: Result<IngestOutcome>,
+) -> Result<Response> {
+    match outcome? {
+        IngestOutcome::Created(call_id) => {
+            store.set(sent_key, call_id.unwrap_or_default().as_bytes())?;
+            store.delete(pending_key)?;
+            Ok(json(200, r#"{"status":"sent"}"#))
+        }
+        IngestOutcome::Rejected(rejection) => {
+            store.delete(pending_key)?;
+            store.set(
+                &format!("failed/{}", &sent_key["sent/".len()..]),
+                rejection.reason.as_bytes(),
+            )?;
+            Ok(json(
+                200,
+                serde_json::json!({ "failed": rejection.reason }).to_string(),
+            ))
+        }
+        // Kept under pending/ for POST /drain; the webhook itself is
+        // answered 200 because it is stored.
+        IngestOutcome::RetryAfter(_) | IngestOutcome::Retry(_) => Ok(json(
+            200,
+            r#"{"status":"stored; Kendo busy, POST /drain retries it"}"#,
+        )),
+    }
+}
+
+/// Retries every pending send once.
+async fn drain() -> Result<Response> {
+    let store = Store::open_default()?;
+    let mut sent = 0;
+    let mut left = 0;
+    for key in store.get_keys()? {
+        let Some(rest) = key.strip_prefix("pending/") else {
+            continue;
+        };
+        let sent_key = format!("sent/{rest}");
+        let Some(payload) = text(&store, &key)? else {
+            continue;
+        };
+        if store.exists(&sent_key)? {
+            store.delete(&key)?;
+            continue;
+        }
+        let outcome = send(&payload).await;
+        let created = matches!(outcome, Ok(IngestOutcome::Created(_)));
+        record(&store, &key, &sent_key, outcome)?;
+        if created {
+            sent += 1;
+        } else {
+            left += 1;
+        }
+    }
+    Ok(json(
+        200,
+        serde_json::json!({ "sent": sent, "pending": left }).to_string(),
+    ))
+}
