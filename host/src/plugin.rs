@@ -9,7 +9,7 @@
 //! # Calling the plugin
 //!
 //! ```no_run
-//! use kendo_bridge::plugin::{Plugin, kendo::PayloadOptions, salesloft::CallInputs, types};
+//! use kendo_bridge::plugin::{Plugin, salesloft::CallInputs, types};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let plugin = Plugin::embedded()?;
