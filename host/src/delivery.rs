@@ -350,7 +350,9 @@ impl<T: Transport> Worker<T> {
         // row is exactly a send whose outcome is unknown.
         let sending = item.clone();
         self.store.run(move |s| s.begin_send(&sending, now)).await?;
-        self.pacer.record(now);
+        // The time the request leaves, after the commit: the window the
+        // pacer checks is then the window Kendo counts.
+        self.pacer.record(self.clock.now_ms());
 
         let answer = self
             .transport

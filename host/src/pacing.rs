@@ -25,6 +25,8 @@ pub struct Pacer {
     margin_ms: Millis,
     /// Request times inside the last window, oldest first.
     history: VecDeque<Millis>,
+    /// The even-spacing schedule: the next request's slot.
+    next_even: Millis,
     /// No request before this time (set by a 429's Retry-After).
     blocked_until: Millis,
 }
@@ -41,12 +43,16 @@ impl Pacer {
         let margin_ms = (window_ms as f64 * margin).ceil() as Millis;
         let mut history: Vec<Millis> = history;
         history.sort_unstable();
+        let next_even = history
+            .last()
+            .map_or(Millis::MIN, |last| last.saturating_add(spacing_ms));
         Pacer {
             limit,
             window_ms,
             spacing_ms,
             margin_ms,
             history: history.into(),
+            next_even,
             blocked_until: Millis::MIN,
         }
     }
@@ -58,10 +64,7 @@ impl Pacer {
 
     /// The earliest time at or after `now` when the next request may leave.
     pub fn next_slot(&self, now: Millis) -> Millis {
-        let mut slot = now.max(self.blocked_until);
-        if let Some(last) = self.history.back() {
-            slot = slot.max(last.saturating_add(self.spacing_ms));
-        }
+        let mut slot = now.max(self.blocked_until).max(self.next_even);
         let limit = self.limit as usize;
         if self.history.len() >= limit {
             // The request `limit` places back must have left the window.
@@ -78,6 +81,18 @@ impl Pacer {
 
     /// Records a request that left at `at`.
     pub fn record(&mut self, at: Millis) {
+        // A request that left a little after its slot (timers fire late, the
+        // in-flight commit takes a moment) does not push the schedule back:
+        // otherwise every send's lateness would add up over a backlog and
+        // drain it below the limit. The window check below still counts the
+        // real times, so the margin covers this slack.
+        let late = at.saturating_sub(self.next_even);
+        let from = if (0..=self.margin_ms).contains(&late) {
+            self.next_even
+        } else {
+            at
+        };
+        self.next_even = from.saturating_add(self.spacing_ms);
         self.history.push_back(at);
         let horizon = at.saturating_sub(self.window_ms.saturating_add(self.margin_ms));
         while self.history.front().is_some_and(|&t| t < horizon) {
@@ -187,6 +202,36 @@ mod tests {
         let theoretical = (n as f64 / 30.0) * 60_000.0;
         let ratio = elapsed as f64 / theoretical;
         assert!((1.0..=1.02).contains(&ratio), "ratio {ratio}");
+    }
+
+    #[test]
+    fn sends_that_leave_slightly_late_do_not_slow_the_drain() {
+        let mut pacer = Pacer::new(30, 2_000, 0.01, vec![]);
+        let (n, late) = (300, 3);
+        let mut times = Vec::new();
+        for _ in 0..n {
+            // Each request leaves 3 ms after its slot, as a timer and a
+            // commit make it.
+            let at = pacer.next_slot(times.last().copied().unwrap_or(0)) + late;
+            pacer.record(at);
+            times.push(at);
+        }
+        let elapsed = times[n - 1] - times[0];
+        assert!(
+            elapsed <= (n as Millis - 1) * pacer.spacing_ms() + late,
+            "{elapsed} ms"
+        );
+        assert!(max_in_any_window(&times, 2_000) <= 30);
+    }
+
+    #[test]
+    fn a_send_far_behind_its_slot_restarts_the_schedule_from_itself() {
+        let mut pacer = Pacer::new(30, 60_000, 0.01, vec![]);
+        pacer.record(0);
+        // Idle, then a send long after its slot: the next one is a full
+        // spacing later, not at once.
+        pacer.record(50_000);
+        assert_eq!(pacer.next_slot(50_001), 50_000 + pacer.spacing_ms());
     }
 
     #[test]
