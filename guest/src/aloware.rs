@@ -8,70 +8,17 @@
 //! call (`OutboundPhoneCall`) carries no `disposition_status`,
 //! `current_status` or `direct_recording_url` at all.
 
+use crate::prelude::*;
+
 use crate::aloware_api::{CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent};
 use crate::datetime;
-use crate::fields::{self, Node};
+use crate::fields::{self, Node, Outcome};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
 use crate::types::{Decision, Direction, InputError, Rules, Source, SyncMethod};
 
 impl Guest for crate::Plugin {
     fn read_event(body: String) -> Result<Event, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        if !root.is_object() {
-            return Err(root.wrong_type("a webhook envelope (an object)"));
-        }
-        if root.get("test_payload")?.flag()? == Some(true) {
-            return Ok(ignore(
-                IgnoreCode::TestPayload,
-                "Aloware's test payload from the webhook settings page.".to_owned(),
-            ));
-        }
-        let name = root.get("event")?.required()?.text()?.unwrap_or_default();
-        let body = root.get("body")?.required()?;
-        if body.object()?.is_none() {
-            return Err(body.wrong_type("an object"));
-        }
-        if body.get("test_payload")?.flag()? == Some(true) {
-            return Ok(ignore(
-                IgnoreCode::TestPayload,
-                format!("Aloware's test payload for event \"{name}\"."),
-            ));
-        }
-        let lower = name.to_ascii_lowercase();
-        if lower == "call-disposed" {
-            return Ok(ignore(
-                IgnoreCode::RepeatedDisposition,
-                "Call-Disposed repeats a disposition Aloware has already delivered; \
-                 the call is taken from that delivery."
-                    .to_owned(),
-            ));
-        }
-        if let Some(what) = not_a_call(&body, &lower)? {
-            return Ok(ignore(
-                IgnoreCode::NotACall,
-                format!("Aloware event \"{name}\" is about {what}, not a call."),
-            ));
-        }
-        if lower.starts_with("transcription") {
-            return transcript_event(name, &body);
-        }
-        if lower.contains("phonecall") || lower == "recording-saved" {
-            let call_id = body.get("id")?.required()?.id()?.unwrap_or_default();
-            return Ok(Event::Call(CallEvent {
-                name: name.to_owned(),
-                call_id,
-                body: fields::to_json(body.value())?,
-            }));
-        }
-        Ok(ignore(
-            IgnoreCode::UnknownEvent,
-            if name.is_empty() {
-                "Aloware delivery without an event name.".to_owned()
-            } else {
-                format!("Aloware event \"{name}\" is not one the bridge acts on.")
-            },
-        ))
+        read_event(body).map_err(InputError::from)
     }
 
     fn map_call(
@@ -80,11 +27,88 @@ impl Guest for crate::Plugin {
         rules: Rules,
         via: SyncMethod,
     ) -> Result<Decision, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let facts = call_facts(&root, transcript)?;
-        rules::decide(facts, &rules, via)
+        map_call(body, transcript, rules, via).map_err(InputError::from)
     }
+}
+
+fn read_event(body: String) -> Outcome<Event> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    if !root.is_object() {
+        return Err(root.wrong_type("a webhook envelope (an object)"));
+    }
+    if root.flag_at("test_payload")? == Some(true) {
+        return Ok(ignore(
+            IgnoreCode::TestPayload,
+            "Aloware's test payload from the webhook settings page.".to_owned(),
+        ));
+    }
+    let name = root.get("event")?.required()?.text()?.unwrap_or_default();
+    let body = root.get("body")?.required()?;
+    if body.object()?.is_none() {
+        return Err(body.wrong_type("an object"));
+    }
+    if body.flag_at("test_payload")? == Some(true) {
+        return Ok(ignore(
+            IgnoreCode::TestPayload,
+            format!("Aloware's test payload for event \"{name}\"."),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "call-disposed" {
+        return Ok(ignore(
+            IgnoreCode::RepeatedDisposition,
+            "Call-Disposed repeats a disposition Aloware has already delivered; \
+             the call is taken from that delivery."
+                .to_owned(),
+        ));
+    }
+    if let Some(what) = not_a_call(&body, &lower)? {
+        return Ok(ignore(
+            IgnoreCode::NotACall,
+            format!("Aloware event \"{name}\" is about {what}, not a call."),
+        ));
+    }
+    if lower.starts_with("transcription") {
+        return transcript_event(name, &body);
+    }
+    if contains(&lower, "phonecall") || lower == "recording-saved" {
+        let call_id = body.required_id_at("id")?.unwrap_or_default();
+        return Ok(Event::Call(CallEvent {
+            name: name.to_owned(),
+            call_id,
+            body: fields::to_json(body.value())?,
+        }));
+    }
+    Ok(ignore(
+        IgnoreCode::UnknownEvent,
+        if name.is_empty() {
+            "Aloware delivery without an event name.".to_owned()
+        } else {
+            format!("Aloware event \"{name}\" is not one the bridge acts on.")
+        },
+    ))
+}
+
+fn map_call(
+    body: String,
+    transcript: Option<String>,
+    rules: Rules,
+    via: SyncMethod,
+) -> Outcome<Decision> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let facts = call_facts(&root, transcript)?;
+    rules::decide(facts, &rules, via)
+}
+
+/// `str::contains` for a short needle, without core's two-way searcher
+/// (2 KB in the component, and its panic paths more).
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
 }
 
 fn ignore(code: IgnoreCode, detail: String) -> Event {
@@ -92,25 +116,24 @@ fn ignore(code: IgnoreCode, detail: String) -> Event {
 }
 
 /// What a non-call communication is, by event name or `type`.
-fn not_a_call(body: &Node<'_, '_>, lower_name: &str) -> Result<Option<String>, InputError> {
-    if lower_name.contains("sms") {
+fn not_a_call(body: &Node<'_, '_>, lower_name: &str) -> Outcome<Option<String>> {
+    if contains(lower_name, "sms") {
         return Ok(Some("an SMS".to_owned()));
     }
-    Ok(match body.get("type")?.id()?.as_deref() {
+    Ok(match body.id_at("type")?.as_deref() {
         None | Some("1") => None,
         Some("2") => Some("an SMS (type 2)".to_owned()),
         Some(other) => Some(format!("a communication of type {other}")),
     })
 }
 
-fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError> {
+fn transcript_event(name: &str, body: &Node<'_, '_>) -> Outcome<Event> {
     let communication = body.get("communication")?;
-    let call_id = match communication.get("id")?.id()? {
+    let call_id = match communication.id_at("id")? {
         Some(id) => id,
         // `Transcription-Saved` carries the call itself, with `body.id`.
         None if communication.is_null() => body
-            .get("id")?
-            .id()?
+            .id_at("id")?
             .ok_or_else(|| missing_communication_id(body))?,
         None => return Err(missing_communication_id(body)),
     };
@@ -125,10 +148,10 @@ fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError
             .filter(|text| !text.is_empty())
             .map(str::to_owned),
         Err(_) if summary.is_object() => {
-            let text = summary.get("summary")?.text()?;
+            let text = summary.text_at("summary")?;
             match text {
                 Some(text) => Some(text.to_owned()),
-                None => summary.get("text")?.text()?.map(str::to_owned),
+                None => summary.text_at("text")?.map(str::to_owned),
             }
         }
         Err(error) => return Err(error),
@@ -141,17 +164,17 @@ fn transcript_event(name: &str, body: &Node<'_, '_>) -> Result<Event, InputError
     }))
 }
 
-fn missing_communication_id(body: &Node<'_, '_>) -> InputError {
+fn missing_communication_id(body: &Node<'_, '_>) -> fields::Fault {
     let mut path = body.path();
     path.push_str(".communication.id");
-    InputError::MissingField(path)
+    fields::missing(path)
 }
 
 /// A transcript as plain text: a string, a list of utterances (strings or
 /// `{speaker|role|name, text|content|message}`), or an object holding either.
 /// Aloware's transcript shapes are not documented, so what is not recognised
 /// reads as no transcript rather than as an error.
-fn utterances_text(node: &Node<'_, '_>) -> Result<Option<String>, InputError> {
+fn utterances_text(node: &Node<'_, '_>) -> Outcome<Option<String>> {
     if let Ok(text) = node.str() {
         return Ok(text
             .map(str::trim)
@@ -199,11 +222,11 @@ fn utterances_text(node: &Node<'_, '_>) -> Result<Option<String>, InputError> {
             None => lines.push(text.to_owned()),
         }
     }
-    let text = lines.join("\n");
+    let text = fields::join(lines.iter().map(String::as_str), "\n");
     Ok((!text.is_empty()).then_some(text))
 }
 
-fn first_text<'v>(item: &Node<'v, '_>, keys: &[&str]) -> Result<Option<&'v str>, InputError> {
+fn first_text<'v>(item: &Node<'v, '_>, keys: &[&str]) -> Outcome<Option<&'v str>> {
     for key in keys {
         if let Ok(Some(text)) = item.get(key)?.text() {
             return Ok(Some(text));
@@ -238,7 +261,7 @@ fn current_status_word(code: &str) -> Option<&'static str> {
     })
 }
 
-fn parse_direction(node: &Node<'_, '_>) -> Result<Option<Direction>, InputError> {
+fn parse_direction(node: &Node<'_, '_>) -> Outcome<Option<Direction>> {
     Ok(match node.scalar_text()?.as_deref() {
         None => None,
         Some("1") => Some(Direction::Inbound),
@@ -247,10 +270,10 @@ fn parse_direction(node: &Node<'_, '_>) -> Result<Option<Direction>, InputError>
     })
 }
 
-fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFacts, InputError> {
+fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Outcome<CallFacts> {
     // `call-event.body` is the body alone; a whole envelope is accepted too.
     let inner = root.get("body")?;
-    let call = if inner.is_object() && !root.get("event")?.is_null() {
+    let call = if inner.is_object() && !root.is_null_at("event")? {
         inner
     } else {
         *root
@@ -258,20 +281,20 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
     if !call.is_object() {
         return Err(call.wrong_type("a call body (an object)"));
     }
-    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+    let id = call.required_id_at("id")?.unwrap_or_default();
 
     let progress = match not_a_call(&call, "")? {
         Some(what) => Progress::NotACall(what),
         None => {
-            let disposition_code = call.get("disposition_status2")?.id()?;
-            let current_code = call.get("current_status2")?.id()?;
+            let disposition_code = call.id_at("disposition_status2")?;
+            let current_code = call.id_at("current_status2")?;
             let statuses = [
-                call.get("disposition_status")?.scalar_text()?,
+                call.scalar_text_at("disposition_status")?,
                 disposition_code
                     .as_deref()
                     .and_then(disposition_status_word)
                     .map(str::to_owned),
-                call.get("current_status")?.scalar_text()?,
+                call.scalar_text_at("current_status")?,
                 current_code
                     .as_deref()
                     .and_then(current_status_word)
@@ -284,8 +307,8 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
         }
     };
 
-    let audio_url = call.get("direct_recording_url")?.text()?.map(str::to_owned);
-    let has_recording = call.get("has_recording")?.flag()? == Some(true);
+    let audio_url = call.text_at("direct_recording_url")?.map(str::to_owned);
+    let has_recording = call.flag_at("has_recording")? == Some(true);
     let transcript = match transcript.map(|text| text.trim().to_owned()) {
         Some(text) if !text.is_empty() => Some(text),
         _ => utterances_text(&call.get("transcription")?)?,
@@ -295,7 +318,7 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
         recording_pending: (audio_url.is_none() && has_recording).then(|| "being saved".to_owned()),
         audio_url,
         transcript_pending: transcript.is_none()
-            && call.get("has_transcription")?.flag()? == Some(true),
+            && call.flag_at("has_transcription")? == Some(true),
         transcript,
         notes: None,
     };
@@ -303,25 +326,25 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
     let started_at = datetime::call_date_field(&call.get("created_at")?)?;
     let direction = parse_direction(&call.get("direction")?)?;
     let disposition = disposition_label(&call)?;
-    let duration = match call.get("duration")?.seconds(1.0)? {
+    let duration = match call.seconds_at("duration", 1.0)? {
         Some(seconds) => Some(seconds),
-        None => call.get("talk_time")?.seconds(1.0)?,
+        None => call.seconds_at("talk_time", 1.0)?,
     };
 
-    let user_id = call.get("user_id")?.id()?;
+    let user_id = call.id_at("user_id")?;
     let rep = rep_from_call(&call, user_id.as_deref())?;
 
     let contact = call.get("contact")?;
-    let contact_id = match call.get("contact_id")?.id()? {
+    let contact_id = match call.id_at("contact_id")? {
         Some(id) => Some(id),
-        None => contact.get("id")?.id()?,
+        None => contact.id_at("id")?,
     };
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "alowareContactId", contact_id.as_deref());
     rules::push_metadata(
         &mut metadata,
         "alowareCampaignId",
-        call.get("campaign_id")?.id()?.as_deref(),
+        call.id_at("campaign_id")?.as_deref(),
     );
     rules::push_metadata(
         &mut metadata,
@@ -347,20 +370,20 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Result<CallFac
 
 /// The disposition label: a `disposition` string, or the `call_disposition`
 /// object's `name` (some accounts send the name as a plain string).
-fn disposition_label(call: &Node<'_, '_>) -> Result<Option<String>, InputError> {
-    if let Some(label) = call.get("disposition")?.text()? {
+fn disposition_label(call: &Node<'_, '_>) -> Outcome<Option<String>> {
+    if let Some(label) = call.text_at("disposition")? {
         return Ok(Some(label.to_owned()));
     }
     let disposition = call.get("call_disposition")?;
     if disposition.is_object() {
-        return Ok(disposition.get("name")?.text()?.map(str::to_owned));
+        return Ok(disposition.text_at("name")?.map(str::to_owned));
     }
     Ok(disposition.text()?.map(str::to_owned))
 }
 
 /// The rep: `user_id` for the directory, and `user{name,email}` /
 /// `owner{...}` / `user_email` when the payload carries them.
-fn rep_from_call(call: &Node<'_, '_>, user_id: Option<&str>) -> Result<Rep, InputError> {
+fn rep_from_call(call: &Node<'_, '_>, user_id: Option<&str>) -> Outcome<Rep> {
     let mut rep = Rep::default();
     rep.add_key(user_id);
     for key in ["user", "owner"] {
@@ -368,29 +391,24 @@ fn rep_from_call(call: &Node<'_, '_>, user_id: Option<&str>) -> Result<Rep, Inpu
         if person.object()?.is_none() {
             continue;
         }
-        let email = person.get("email")?.text()?;
-        let name = match person.get("name")?.text()? {
+        let email = person.text_at("email")?;
+        let name = match person.text_at("name")? {
             Some(name) => Some(name.to_owned()),
             None => {
-                let first = person.get("first_name")?.text()?;
-                let last = person.get("last_name")?.text()?;
-                let joined = [first, last]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                (!joined.is_empty()).then_some(joined)
+                let first = person.text_at("first_name")?;
+                let last = person.text_at("last_name")?;
+                fields::full_name(first, last)
             }
         };
         if rep.email.is_none() && rep.name.is_none() {
-            rep.add_key(person.get("id")?.id()?.as_deref());
+            rep.add_key(person.id_at("id")?.as_deref());
             rep.add_key(email);
             rep.email = email.map(str::to_owned);
             rep.name = name;
         }
     }
     if rep.email.is_none()
-        && let Some(email) = call.get("user_email")?.text()?
+        && let Some(email) = call.text_at("user_email")?
     {
         rep.add_key(Some(email));
         rep.email = Some(email.to_owned());

@@ -1,9 +1,11 @@
 //! HubSpot: incremental calls search, owners, dispositions, transcripts, webhooks, mapping.
 
-use serde_json::{Value, json};
+use crate::prelude::*;
+
+use serde_json::Value;
 
 use crate::datetime;
-use crate::fields::{self, Node};
+use crate::fields::{self, Node, Outcome};
 use crate::hubspot_api::{CallInputs, Cursor, Guest, ListedCall, SearchOptions, SearchPage};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
 use crate::types::{Decision, Header, HttpRequest, InputError, Rules, Source, SyncMethod};
@@ -39,25 +41,30 @@ const DEFAULT_DISPOSITIONS: &[(&str, &str)] = &[
 
 impl Guest for crate::Plugin {
     fn search_request(at: Cursor, options: SearchOptions) -> HttpRequest {
-        let filter_groups = match at.since_ms {
-            Some(since) => json!([{
-                "filters": [{
-                    "propertyName": "hs_lastmodifieddate",
-                    "operator": "GTE",
-                    "value": since.to_string(),
-                }]
-            }]),
-            None => json!([]),
-        };
-        let mut body = json!({
-            "filterGroups": filter_groups,
-            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-            "properties": PROPERTIES,
-            "limit": limit(&options),
-        });
-        if let (Some(after), Value::Object(members)) = (at.after, &mut body) {
-            members.insert("after".to_owned(), Value::String(after));
+        // Written out rather than built as a `serde_json::Value`: the same
+        // compact JSON with its keys in order, without the code for
+        // building maps. `after` is a token from HubSpot, escaped as JSON.
+        let mut body = String::from("{");
+        if let Some(after) = at.after {
+            body.push_str("\"after\":");
+            body.push_str(&fields::json_text(&Value::String(after)));
+            body.push(',');
         }
+        body.push_str("\"filterGroups\":[");
+        if let Some(since) = at.since_ms {
+            body.push_str(
+                "{\"filters\":[{\"operator\":\"GTE\",\"propertyName\":\"hs_lastmodifieddate\",\"value\":\"",
+            );
+            body.push_str(&since.to_string());
+            body.push_str("\"}]}");
+        }
+        body.push_str("],\"limit\":");
+        body.push_str(&limit(&options).to_string());
+        body.push_str(",\"properties\":[\"");
+        body.push_str(&fields::join(PROPERTIES.iter().copied(), "\",\""));
+        body.push_str(
+            "\"],\"sorts\":[{\"direction\":\"ASCENDING\",\"propertyName\":\"hs_lastmodifieddate\"}]}",
+        );
         HttpRequest {
             method: "POST".to_owned(),
             path: "/crm/v3/objects/calls/search".to_owned(),
@@ -65,7 +72,7 @@ impl Guest for crate::Plugin {
                 name: "Content-Type".to_owned(),
                 value: "application/json".to_owned(),
             }],
-            body: Some(body.to_string()),
+            body: Some(body),
         }
     }
 
@@ -74,86 +81,19 @@ impl Guest for crate::Plugin {
         options: SearchOptions,
         body: String,
     ) -> Result<SearchPage, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let results = root.get("results")?.required()?;
-        let mut calls = Vec::new();
-        let mut newest: Option<u64> = None;
-        for result in results.items()? {
-            let call = listed_call(&result)?;
-            newest = newest.max(Some(call.modified_ms));
-            calls.push(call);
-        }
-        let total = match root.get("total")?.count()? {
-            Some(total) => total,
-            None => u64::try_from(calls.len()).unwrap_or(u64::MAX),
-        };
-        let high_water = at.high_water_ms.max(newest);
-        let paging = root.get("paging")?;
-        let next = paging.get("next")?;
-        let after = next.get("after")?.scalar_text()?;
-
-        let Some(after) = after else {
-            // The end of this search: the next cycle starts a look-back before
-            // the newest date read, because search lags writes.
-            return Ok(SearchPage {
-                calls,
-                next: Cursor {
-                    since_ms: high_water
-                        .map(|high| high.saturating_sub(options.lookback_ms))
-                        .or(at.since_ms),
-                    after: None,
-                    high_water_ms: high_water,
-                },
-                more: false,
-                total,
-            });
-        };
-        let offset = after.parse::<u64>().ok();
-        let past_cap = offset
-            .is_some_and(|offset| offset.saturating_add(u64::from(limit(&options))) > SEARCH_CAP);
-        let next = if past_cap {
-            let anchor = newest.or(high_water).unwrap_or_default();
-            // `GTE` on the newest date read re-reads the calls at that very
-            // millisecond; if they alone fill 10,000 results the bound would
-            // never move, so it steps 1 ms forward instead, accepting that
-            // calls beyond the first 10,000 in that millisecond are missed.
-            let since = if Some(anchor) == at.since_ms {
-                anchor.saturating_add(1)
-            } else {
-                anchor
-            };
-            Cursor {
-                since_ms: Some(since),
-                after: None,
-                high_water_ms: high_water,
-            }
-        } else {
-            Cursor {
-                since_ms: at.since_ms,
-                after: Some(after),
-                high_water_ms: high_water,
-            }
-        };
-        Ok(SearchPage {
-            calls,
-            next,
-            more: true,
-            total,
-        })
+        read_search(at, options, body).map_err(InputError::from)
     }
 
     fn call_request(call_id: String) -> HttpRequest {
         fields::get_request(format!(
             "/crm/v3/objects/calls/{}?properties={}&associations=contacts,deals",
             fields::percent_encode(call_id.trim()),
-            PROPERTIES.join(",")
+            fields::join(PROPERTIES.iter().copied(), ",")
         ))
     }
 
     fn read_call(body: String) -> Result<ListedCall, InputError> {
-        let value = fields::parse(&body, "")?;
-        listed_call(&Node::root(&value, ""))
+        read_call(body).map_err(InputError::from)
     }
 
     fn owner_request(owner_id: String) -> HttpRequest {
@@ -175,35 +115,118 @@ impl Guest for crate::Plugin {
     }
 
     fn read_webhook(body: String) -> Result<Vec<String>, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let mut ids: Vec<String> = Vec::new();
-        match &value {
-            Value::Array(_) => {
-                for event in root.items()? {
-                    let type_id = event.get("objectTypeId")?.scalar_text()?;
-                    let subscription = event.get("subscriptionType")?.text()?;
-                    let is_call = type_id.as_deref() == Some("0-48")
-                        || subscription.is_some_and(|kind| kind.starts_with("call."));
-                    if !is_call {
-                        continue;
-                    }
-                    let id = event.get("objectId")?.required()?.id()?.unwrap_or_default();
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-            Value::Object(_) => ids.push(workflow_object_id(&root)?),
-            _ => return Err(root.wrong_type("a list of events or a workflow body (an object)")),
-        }
-        Ok(ids)
+        read_webhook(body).map_err(InputError::from)
     }
 
     fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
-        let facts = call_facts(&inputs)?;
-        rules::decide(facts, &rules, via)
+        map_call(inputs, rules, via).map_err(InputError::from)
     }
+}
+
+fn read_search(at: Cursor, options: SearchOptions, body: String) -> Outcome<SearchPage> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let results = root.get("results")?.required()?;
+    let mut calls = Vec::new();
+    let mut newest: Option<u64> = None;
+    for result in results.items()? {
+        let call = listed_call(&result)?;
+        newest = newest.max(Some(call.modified_ms));
+        calls.push(call);
+    }
+    let total = match root.count_at("total")? {
+        Some(total) => total,
+        None => u64::try_from(calls.len()).unwrap_or(u64::MAX),
+    };
+    let high_water = at.high_water_ms.max(newest);
+    let paging = root.get("paging")?;
+    let next = paging.get("next")?;
+    let after = next.scalar_text_at("after")?;
+
+    let Some(after) = after else {
+        // The end of this search: the next cycle starts a look-back before
+        // the newest date read, because search lags writes.
+        return Ok(SearchPage {
+            calls,
+            next: Cursor {
+                since_ms: high_water
+                    .map(|high| high.saturating_sub(options.lookback_ms))
+                    .or(at.since_ms),
+                after: None,
+                high_water_ms: high_water,
+            },
+            more: false,
+            total,
+        });
+    };
+    let offset = fields::parse_u64(&after);
+    let past_cap =
+        offset.is_some_and(|offset| offset.saturating_add(u64::from(limit(&options))) > SEARCH_CAP);
+    let next = if past_cap {
+        let anchor = newest.or(high_water).unwrap_or_default();
+        // `GTE` on the newest date read re-reads the calls at that very
+        // millisecond; if they alone fill 10,000 results the bound would
+        // never move, so it steps 1 ms forward instead, accepting that
+        // calls beyond the first 10,000 in that millisecond are missed.
+        let since = if Some(anchor) == at.since_ms {
+            anchor.saturating_add(1)
+        } else {
+            anchor
+        };
+        Cursor {
+            since_ms: Some(since),
+            after: None,
+            high_water_ms: high_water,
+        }
+    } else {
+        Cursor {
+            since_ms: at.since_ms,
+            after: Some(after),
+            high_water_ms: high_water,
+        }
+    };
+    Ok(SearchPage {
+        calls,
+        next,
+        more: true,
+        total,
+    })
+}
+
+fn read_call(body: String) -> Outcome<ListedCall> {
+    let value = fields::parse(&body, "")?;
+    listed_call(&Node::root(&value, ""))
+}
+
+fn read_webhook(body: String) -> Outcome<Vec<String>> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let mut ids: Vec<String> = Vec::new();
+    match &value {
+        Value::Array(_) => {
+            for event in root.items()? {
+                let type_id = event.scalar_text_at("objectTypeId")?;
+                let subscription = event.text_at("subscriptionType")?;
+                let is_call = type_id.as_deref() == Some("0-48")
+                    || subscription.is_some_and(|kind| kind.starts_with("call."));
+                if !is_call {
+                    continue;
+                }
+                let id = event.required_id_at("objectId")?.unwrap_or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        Value::Object(_) => ids.push(workflow_object_id(&root)?),
+        _ => return Err(root.wrong_type("a list of events or a workflow body (an object)")),
+    }
+    Ok(ids)
+}
+
+fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Outcome<Decision> {
+    let facts = call_facts(&inputs)?;
+    rules::decide(facts, &rules, via)
 }
 
 fn limit(options: &SearchOptions) -> u32 {
@@ -212,38 +235,38 @@ fn limit(options: &SearchOptions) -> u32 {
 
 /// The call id in a workflow action's body: `hs_object_id`, `objectId` or
 /// `id` at the top, or `properties.hs_object_id` (plain or `{value}`).
-fn workflow_object_id(root: &Node<'_, '_>) -> Result<String, InputError> {
+fn workflow_object_id(root: &Node<'_, '_>) -> Outcome<String> {
     for key in ["hs_object_id", "objectId", "id"] {
-        if let Some(id) = root.get(key)?.id()? {
+        if let Some(id) = root.id_at(key)? {
             return Ok(id);
         }
     }
     let properties = root.get("properties")?;
     let property = properties.get("hs_object_id")?;
     let id = if property.is_object() {
-        property.get("value")?.id()?
+        property.id_at("value")?
     } else {
         property.id()?
     };
-    id.ok_or_else(|| InputError::MissingField("hs_object_id".to_owned()))
+    id.ok_or_else(|| fields::missing("hs_object_id".to_owned()))
 }
 
 /// A call object as search or `GET` returns it.
-fn listed_call(result: &Node<'_, '_>) -> Result<ListedCall, InputError> {
+fn listed_call(result: &Node<'_, '_>) -> Outcome<ListedCall> {
     if !result.is_object() {
         return Err(result.wrong_type("a call object"));
     }
-    let id = result.get("id")?.required()?.id()?.unwrap_or_default();
+    let id = result.required_id_at("id")?.unwrap_or_default();
     let properties = result.get("properties")?;
     if properties.object()?.is_none() {
-        return Err(InputError::MissingField(properties.path()));
+        return Err(fields::missing(properties.path()));
     }
     let modified = properties.get("hs_lastmodifieddate")?;
     let instant = match datetime::field(&modified)? {
         Some(instant) => instant,
         None => {
             let updated = result.get("updatedAt")?;
-            datetime::field(&updated)?.ok_or_else(|| InputError::MissingField(modified.path()))?
+            datetime::field(&updated)?.ok_or_else(|| fields::missing(modified.path()))?
         }
     };
     let modified_ms =
@@ -251,28 +274,27 @@ fn listed_call(result: &Node<'_, '_>) -> Result<ListedCall, InputError> {
     Ok(ListedCall {
         id,
         modified_ms,
-        owner_id: properties.get("hubspot_owner_id")?.scalar_text()?,
-        transcription_id: properties.get("hs_call_transcription_id")?.scalar_text()?,
+        owner_id: properties.scalar_text_at("hubspot_owner_id")?,
+        transcription_id: properties.scalar_text_at("hs_call_transcription_id")?,
         json: fields::to_json(result.value())?,
     })
 }
 
-fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
+fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
     let value = fields::parse(&inputs.call, "")?;
     let call = Node::root(&value, "");
     if !call.is_object() {
         return Err(call.wrong_type("a call object"));
     }
-    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+    let id = call.required_id_at("id")?.unwrap_or_default();
     let properties = call.get("properties")?;
     if properties.object()?.is_none() {
-        return Err(InputError::MissingField(properties.path()));
+        return Err(fields::missing(properties.path()));
     }
-    let property =
-        |key| -> Result<Option<String>, InputError> { properties.get(key)?.scalar_text() };
+    let property = |key| -> Outcome<Option<String>> { properties.get(key)?.scalar_text() };
 
     let status = property("hs_call_status")?;
-    let progress = if call.get("archived")?.flag()? == Some(true) {
+    let progress = if call.flag_at("archived")? == Some(true) {
         Progress::Archived
     } else {
         // HubSpot lists its finished statuses; only COMPLETED is one. A call
@@ -285,7 +307,7 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
         audio_url: property("hs_call_recording_url")?,
         recording_pending: None,
         transcript_pending: transcript.is_none()
-            && properties.get("hs_call_has_transcript")?.flag()? == Some(true),
+            && properties.flag_at("hs_call_has_transcript")? == Some(true),
         transcript,
         notes: property("hs_call_body")?
             .map(|body| html_to_text(&body))
@@ -315,7 +337,11 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
         ("hubspotDealIds", "deals"),
     ] {
         let ids = associated_ids(&associations, kind)?;
-        rules::push_metadata(&mut metadata, key, Some(&ids.join(",")));
+        rules::push_metadata(
+            &mut metadata,
+            key,
+            Some(&fields::join(ids.iter().map(String::as_str), ",")),
+        );
     }
     rules::push_metadata(&mut metadata, "hubspotDisposition", disposition.as_deref());
     rules::push_metadata(
@@ -329,7 +355,7 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
         id,
         progress,
         media,
-        duration_seconds: properties.get("hs_call_duration")?.seconds(1000.0)?,
+        duration_seconds: properties.seconds_at("hs_call_duration", 1000.0)?,
         disposition,
         direction,
         title: property("hs_call_title")?,
@@ -341,12 +367,12 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
 
 /// `associations.<kind>.results[].id`, de-duplicated in order: HubSpot
 /// lists an object once per association type.
-fn associated_ids(associations: &Node<'_, '_>, kind: &str) -> Result<Vec<String>, InputError> {
+fn associated_ids(associations: &Node<'_, '_>, kind: &str) -> Outcome<Vec<String>> {
     let group = associations.get(kind)?;
     let results = group.get("results")?;
     let mut ids: Vec<String> = Vec::new();
     for result in results.items()? {
-        if let Some(id) = result.get("id")?.id()?
+        if let Some(id) = result.id_at("id")?
             && !ids.contains(&id)
         {
             ids.push(id);
@@ -357,7 +383,7 @@ fn associated_ids(associations: &Node<'_, '_>, kind: &str) -> Result<Vec<String>
 
 /// The label for a disposition GUID: from the portal's list when given,
 /// else HubSpot's defaults; an unknown GUID is kept as it is.
-fn disposition_label(guid: &str, body: Option<&str>) -> Result<String, InputError> {
+fn disposition_label(guid: &str, body: Option<&str>) -> Outcome<String> {
     if let Some(body) = body {
         let value = fields::parse(body, "dispositions")?;
         let root = Node::root(&value, "dispositions");
@@ -368,9 +394,9 @@ fn disposition_label(guid: &str, body: Option<&str>) -> Result<String, InputErro
             root
         };
         for entry in list.items()? {
-            let id = entry.get("id")?.id()?;
+            let id = entry.id_at("id")?;
             if id.is_some_and(|id| id.eq_ignore_ascii_case(guid))
-                && let Some(label) = entry.get("label")?.text()?
+                && let Some(label) = entry.text_at("label")?
             {
                 return Ok(label.to_owned());
             }
@@ -384,7 +410,7 @@ fn disposition_label(guid: &str, body: Option<&str>) -> Result<String, InputErro
 }
 
 /// The rep as `GET /crm/v3/owners/{id}` describes them.
-fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Result<Rep, InputError> {
+fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Outcome<Rep> {
     let mut rep = Rep::default();
     rep.add_key(owner_id);
     if let Some(body) = body {
@@ -393,19 +419,14 @@ fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Result<Rep, Inp
         if !owner.is_object() {
             return Err(owner.wrong_type("an owner (an object)"));
         }
-        rep.add_key(owner.get("id")?.id()?.as_deref());
-        rep.add_key(owner.get("userId")?.id()?.as_deref());
-        let email = owner.get("email")?.text()?;
+        rep.add_key(owner.id_at("id")?.as_deref());
+        rep.add_key(owner.id_at("userId")?.as_deref());
+        let email = owner.text_at("email")?;
         rep.add_key(email);
         rep.email = email.map(str::to_owned);
-        let first = owner.get("firstName")?.text()?;
-        let last = owner.get("lastName")?.text()?;
-        let name = [first, last]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        rep.name = (!name.is_empty()).then_some(name);
+        let first = owner.text_at("firstName")?;
+        let last = owner.text_at("lastName")?;
+        rep.name = fields::full_name(first, last);
     }
     rep.who = match rep.keys.first() {
         Some(id) => format!("HubSpot owner {id}"),
@@ -415,24 +436,27 @@ fn rep_from_owner(body: Option<&str>, owner_id: Option<&str>) -> Result<Rep, Inp
 }
 
 /// `transcriptUtterances` as `Name: text` lines in time order.
-fn transcript(body: Option<&str>) -> Result<Option<String>, InputError> {
+fn transcript(body: Option<&str>) -> Outcome<Option<String>> {
     let Some(body) = body else {
         return Ok(None);
     };
     let value = fields::parse(body, "transcript")?;
     let root = Node::root(&value, "transcript");
     let utterances = root.get("transcriptUtterances")?;
-    let mut lines: Vec<(Option<f64>, String)> = Vec::new();
+    let mut lines: Vec<(Option<u64>, String)> = Vec::new();
     for utterance in utterances.items()? {
-        let Some(text) = utterance.get("text")?.text()? else {
+        let Some(text) = utterance.text_at("text")? else {
             continue;
         };
         let speaker = utterance.get("speaker")?;
-        let name = match speaker.get("name")?.text()? {
+        let name = match speaker.text_at("name")? {
             Some(name) => Some(name),
-            None => speaker.get("email")?.text()?,
+            None => speaker.text_at("email")?,
         };
-        let start = utterance.get("startTimeMillis")?.number()?;
+        let start = utterance
+            .get("startTimeMillis")?
+            .number()?
+            .map(fields::sortable_f64);
         lines.push((
             start,
             match name {
@@ -442,16 +466,11 @@ fn transcript(body: Option<&str>) -> Result<Option<String>, InputError> {
         ));
     }
     // Stable, with utterances that have no start time kept in order, last.
-    lines.sort_by(|(a, _), (b, _)| match (a, b) {
-        (Some(a), Some(b)) => a.total_cmp(b),
-        (a, b) => a.is_none().cmp(&b.is_none()),
-    });
-    let text = lines
-        .into_iter()
-        .map(|(_, line)| line)
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok((!text.is_empty()).then_some(text))
+    let lines: Vec<(Option<u64>, &str)> = lines
+        .iter()
+        .map(|(start, line)| (*start, line.as_str()))
+        .collect();
+    Ok(fields::ordered_lines(&lines))
 }
 
 /// Plain text from `hs_call_body`'s HTML: tags dropped, line breaks kept,
@@ -566,6 +585,56 @@ fn decode_entity(entity: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The body as the plugin first built it, with `serde_json::json!`.
+    fn search_body_as_json_built_it(at: &Cursor, options: &SearchOptions) -> String {
+        let filter_groups = match at.since_ms {
+            Some(since) => json!([{
+                "filters": [{
+                    "propertyName": "hs_lastmodifieddate",
+                    "operator": "GTE",
+                    "value": since.to_string(),
+                }]
+            }]),
+            None => json!([]),
+        };
+        let mut body = json!({
+            "filterGroups": filter_groups,
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": PROPERTIES,
+            "limit": limit(options),
+        });
+        if let (Some(after), Value::Object(members)) = (at.after.clone(), &mut body) {
+            members.insert("after".to_owned(), Value::String(after));
+        }
+        body.to_string()
+    }
+
+    #[test]
+    fn search_bodies_are_byte_for_byte_what_json_wrote() {
+        for (since_ms, after) in [
+            (None, None),
+            (Some(1_772_600_000_000), None),
+            (Some(0), Some("200")),
+            (None, Some("a \"quoted\" \\ token\n\u{1}é")),
+        ] {
+            let at = Cursor {
+                since_ms,
+                after: after.map(str::to_owned),
+                high_water_ms: None,
+            };
+            let options = SearchOptions {
+                limit: 500,
+                lookback_ms: 0,
+            };
+            let request = <crate::Plugin as Guest>::search_request(at.clone(), options);
+            assert_eq!(
+                request.body.as_deref(),
+                Some(search_body_as_json_built_it(&at, &options).as_str())
+            );
+        }
+    }
 
     #[test]
     fn html_notes_become_plain_text_lines() {

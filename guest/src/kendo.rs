@@ -1,13 +1,12 @@
 //! Kendo Push API payloads, ingest responses and outgoing webhooks.
 
-use std::collections::BTreeSet;
+use crate::prelude::*;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use crate::fields::{Fault, Outcome, missing};
 use crate::kendo_api::{
     BuildError, Guest, IngestOutcome, IngestRequest, PayloadOptions, Rejection, RejectionKind,
     ResultEvent, Truncation, WebhookEvent,
@@ -29,7 +28,7 @@ impl Guest for crate::Plugin {
     }
 
     fn read_webhook(body: String) -> Result<WebhookEvent, InputError> {
-        read_webhook(&body)
+        read_webhook(&body).map_err(InputError::from)
     }
 }
 
@@ -139,7 +138,7 @@ fn build_ingest(call: &Call, max_body_bytes: u64) -> Result<IngestRequest, Build
         Some(email) => email,
     };
     if let Some(date) = call.started_at.as_deref()
-        && OffsetDateTime::parse(date, &Rfc3339).is_err()
+        && crate::datetime::rfc3339(date).is_none()
     {
         return Err(BuildError::InvalidCallDate(date.to_string()));
     }
@@ -153,9 +152,12 @@ fn build_ingest(call: &Call, max_body_bytes: u64) -> Result<IngestRequest, Build
     // A repeated key would make the object ambiguous: Kendo's parser keeps
     // the last one, so the reserved keys must not be shadowed and the first
     // of any other duplicate wins.
-    let mut seen = BTreeSet::new();
     for (key, value) in &call.metadata {
-        if reserved.contains(&key.as_str()) || !seen.insert(key.as_str()) {
+        // A linear search: a call carries a handful of entries, and a set
+        // type would cost the component kilobytes.
+        if reserved.contains(&key.as_str())
+            || metadata.iter().any(|(seen, _)| *seen == key.as_str())
+        {
             continue;
         }
         metadata.push((key.as_str(), value.as_str()));
@@ -342,7 +344,7 @@ fn created_call_id(json: &Value) -> Option<String> {
 fn id_string(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(_) => Some(crate::fields::json_text(value)),
         _ => None,
     }
 }
@@ -421,9 +423,10 @@ fn status_text(status: u16) -> String {
         507 => "Insufficient Storage",
         508 => "Loop Detected",
         511 => "Network Authentication Required",
-        _ => return format!("HTTP {status}"),
+        // As u32: one integer formatter fewer in the component.
+        _ => return format!("HTTP {}", u32::from(status)),
     };
-    format!("{status} {phrase}")
+    format!("{} {phrase}", u32::from(status))
 }
 
 /// Seconds to wait after a 429, always between 1 and [`MAX_RETRY_AFTER`]:
@@ -434,7 +437,7 @@ fn retry_after(headers: &[Header], now_unix_seconds: u64) -> u32 {
     };
     let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // All digits but too long for u64 is simply "very long".
-        value.parse::<u64>().unwrap_or(u64::MAX)
+        crate::fields::parse_u64(value).unwrap_or(u64::MAX)
     } else if let Some(at) = parse_http_date(value) {
         let now = i64::try_from(now_unix_seconds).unwrap_or(i64::MAX);
         u64::try_from(at.saturating_sub(now)).unwrap_or(0)
@@ -478,68 +481,59 @@ fn parse_http_date(value: &str) -> Option<i64> {
     if tokens.next().is_some() {
         return None;
     }
-    let day: u8 = day.parse().ok()?;
+    let small = |text: &str| u8::try_from(crate::fields::parse_u64(text)?).ok();
+    let day = small(day)?;
     let month = month_from_abbreviation(month)?;
     let year: i32 = match year.len() {
-        4 => year.parse().ok()?,
+        4 => i32::try_from(crate::fields::parse_i64(year)?).ok()?,
         // RFC 850's two-digit years: RFC 9110 reads far-future ones as the
         // past century; any date a server sends today is after 1970.
         2 => {
-            let yy: i32 = year.parse().ok()?;
+            let yy = i32::try_from(crate::fields::parse_i64(year)?).ok()?;
             if yy < 70 { 2000 + yy } else { 1900 + yy }
         }
         _ => return None,
     };
     let mut hms = clock.split(':');
-    let hour: u8 = hms.next()?.parse().ok()?;
-    let minute: u8 = hms.next()?.parse().ok()?;
-    let second: u8 = hms.next()?.parse().ok()?;
+    let hour = small(hms.next()?)?;
+    let minute = small(hms.next()?)?;
+    let second = small(hms.next()?)?;
     if hms.next().is_some() {
         return None;
     }
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let clock = time::Time::from_hms(hour, minute, second).ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, clock)
-            .assume_utc()
-            .unix_timestamp(),
+    crate::datetime::unix_seconds(
+        i64::from(year),
+        month,
+        u32::from(day),
+        u32::from(hour),
+        u32::from(minute),
+        u32::from(second),
     )
 }
 
-fn month_from_abbreviation(name: &str) -> Option<time::Month> {
-    use time::Month::*;
-    const MONTHS: [(&str, time::Month); 12] = [
-        ("jan", January),
-        ("feb", February),
-        ("mar", March),
-        ("apr", April),
-        ("may", May),
-        ("jun", June),
-        ("jul", July),
-        ("aug", August),
-        ("sep", September),
-        ("oct", October),
-        ("nov", November),
-        ("dec", December),
+/// The month number (1 to 12) of an English abbreviation, in any case.
+fn month_from_abbreviation(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
-    MONTHS
+    let index = MONTHS
         .iter()
-        .find(|(abbr, _)| abbr.eq_ignore_ascii_case(name))
-        .map(|(_, month)| *month)
+        .position(|abbr| abbr.eq_ignore_ascii_case(name))?;
+    u32::try_from(index + 1).ok()
 }
 
 // ---------------------------------------------------------------------------
 // read-webhook
 // ---------------------------------------------------------------------------
 
-fn read_webhook(body: &str) -> Result<WebhookEvent, InputError> {
-    let json: Value =
-        serde_json::from_str(body).map_err(|e| InputError::InvalidJson(e.to_string()))?;
+fn read_webhook(body: &str) -> Outcome<WebhookEvent> {
+    let json: Value = serde_json::from_str(body)
+        .map_err(|e| Fault::from(InputError::InvalidJson(e.to_string())))?;
     let Value::Object(root) = &json else {
         return Err(wrong_type("$", "expected an object", &json));
     };
     let event = match root.get("event") {
-        None | Some(Value::Null) => return Err(InputError::MissingField("event".to_string())),
+        None | Some(Value::Null) => return Err(missing("event".to_string())),
         Some(Value::String(s)) => s.as_str(),
         Some(other) => return Err(wrong_type("event", "expected a string", other)),
     };
@@ -549,7 +543,7 @@ fn read_webhook(body: &str) -> Result<WebhookEvent, InputError> {
         other => return Ok(WebhookEvent::Unknown(other.to_string())),
     };
     let data = match root.get("data") {
-        None | Some(Value::Null) => return Err(InputError::MissingField("data".to_string())),
+        None | Some(Value::Null) => return Err(missing("data".to_string())),
         Some(Value::Object(data)) => data,
         Some(other) => return Err(wrong_type("data", "expected an object", other)),
     };
@@ -563,7 +557,7 @@ fn read_webhook(body: &str) -> Result<WebhookEvent, InputError> {
         |map: &Map<String, Value>, key: &str, path: String| match optional_id(map, key, &path)? {
             Some(id) => Ok(id),
             None if is_test => Ok(String::new()),
-            None => Err(InputError::MissingField(path)),
+            None => Err(missing(path)),
         };
     let id = required(root, "id", "id".to_string())?;
     let subject_id = required(data, subject_key, format!("data.{subject_key}"))?;
@@ -587,25 +581,17 @@ fn read_webhook(body: &str) -> Result<WebhookEvent, InputError> {
 }
 
 /// An identifier: a non-empty string, or a number taken as its text.
-fn optional_id(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, InputError> {
+fn optional_id(map: &Map<String, Value>, key: &str, path: &str) -> Outcome<Option<String>> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(number @ Value::Number(_)) => Ok(Some(crate::fields::json_text(number))),
         Some(other) => Err(wrong_type(path, "expected a string or a number", other)),
     }
 }
 
-fn optional_text(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, InputError> {
+fn optional_text(map: &Map<String, Value>, key: &str, path: &str) -> Outcome<Option<String>> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -614,27 +600,60 @@ fn optional_text(
 }
 
 /// A number that Kendo may send as JSON number or as text (`"87"`).
-fn optional_number(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<f64>, InputError> {
+fn optional_number(map: &Map<String, Value>, key: &str, path: &str) -> Outcome<Option<f64>> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => match s.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Some(n)),
-            _ => Err(InputError::InvalidValue(FieldProblem {
+        Some(Value::String(s)) => match crate::decimal::parse_f64(s.trim()) {
+            Some(n) => Ok(Some(n)),
+            None => Err(InputError::InvalidValue(FieldProblem {
                 field: path.to_string(),
-                detail: format!("expected a number, got {s:?}"),
-            })),
+                detail: format!("expected a number, got {}", Quoted(s)),
+            })
+            .into()),
         },
         Some(other) => Err(wrong_type(path, "expected a number", other)),
     }
 }
 
-fn wrong_type(path: &str, expected: &str, found: &Value) -> InputError {
+/// A string as `{:?}` writes it, without the Unicode tables `{:?}` needs
+/// (kilobytes in the component) to decide which non-ASCII characters to
+/// escape: those are written as they are, except C1 controls.
+struct Quoted<'a>(&'a str);
+
+impl core::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use core::fmt::Write;
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\0' => f.write_str("\\0")?,
+                c if c.is_control() => {
+                    // At most 0x9f: two hex digits, the first dropped when 0.
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let code = u32::from(c) as usize;
+                    f.write_str("\\u{")?;
+                    if code >= 16 {
+                        f.write_char(char::from(HEX[code >> 4 & 15]))?;
+                    }
+                    f.write_char(char::from(HEX[code & 15]))?;
+                    f.write_char('}')?;
+                }
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+#[inline(never)]
+fn wrong_type(path: &str, expected: &str, found: &Value) -> Fault {
     let found = match found {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -647,4 +666,5 @@ fn wrong_type(path: &str, expected: &str, found: &Value) -> InputError {
         field: path.to_string(),
         detail: format!("{expected}, found {found}"),
     })
+    .into()
 }

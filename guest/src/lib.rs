@@ -9,15 +9,36 @@
 //! `wasm32-wasip2` component for the host (and Spin, jco, wasmtime-py), and
 //! as an ordinary `rlib` so the benchmark can run the very same code
 //! natively.
+//!
+//! It is `no_std` (with `alloc`): the component must stay under 256 KB, and
+//! std's panic, print and I/O machinery alone cost about 30 KB, along with
+//! every `wasi:cli` and `wasi:io` import; without them the component
+//! imports nothing. Built into the component, the crate brings its own
+//! allocator and panic handler (`runtime.rs`); as a library (the benchmark,
+//! the test suite's trapping guest) it uses its user's std.
 
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
+
+extern crate alloc;
+
+/// What std's prelude would bring, from `alloc`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 mod aloware;
 mod datetime;
+mod decimal;
 mod fields;
 mod hubspot;
 mod kendo;
 mod rules;
+#[cfg(all(feature = "export", target_arch = "wasm32", not(test)))]
+mod runtime;
 mod salesloft;
 mod signatures;
 
@@ -32,8 +53,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::kendo::bridge::{
-    aloware as aloware_api, hubspot as hubspot_api, kendo as kendo_api,
-    salesloft as salesloft_api, signatures as signatures_api, types,
+    aloware as aloware_api, hubspot as hubspot_api, kendo as kendo_api, salesloft as salesloft_api,
+    signatures as signatures_api, types,
 };
 
 /// The component's implementation of every exported interface.

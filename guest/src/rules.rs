@@ -17,6 +17,9 @@
 //! The title template is checked before anything else, so a bad template is
 //! an error on every call rather than only on those that reach the end.
 
+use crate::prelude::*;
+
+use crate::fields::Outcome;
 use crate::types::{
     Call, Decision, Direction, FieldProblem, InputError, RepEntry, Rules, SkipCode, SkipReason,
     Source, SyncMethod, WaitCode, WaitReason,
@@ -106,10 +109,13 @@ pub(crate) fn progress<'a>(
 
 /// Reads a direction in the spellings sources use for words.
 pub(crate) fn parse_direction(raw: &str) -> Option<Direction> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "inbound" | "incoming" | "in" => Some(Direction::Inbound),
-        "outbound" | "outgoing" | "out" => Some(Direction::Outbound),
-        _ => None,
+    let word = raw.trim();
+    if crate::fields::is_one_of(word, &["inbound", "incoming", "in"]) {
+        Some(Direction::Inbound)
+    } else if crate::fields::is_one_of(word, &["outbound", "outgoing", "out"]) {
+        Some(Direction::Outbound)
+    } else {
+        None
     }
 }
 
@@ -198,11 +204,7 @@ fn default_template(source: Source) -> &'static str {
 }
 
 /// Applies the rules to a call.
-pub(crate) fn decide(
-    facts: CallFacts,
-    rules: &Rules,
-    via: SyncMethod,
-) -> Result<Decision, InputError> {
+pub(crate) fn decide(facts: CallFacts, rules: &Rules, via: SyncMethod) -> Outcome<Decision> {
     let template = Template::parse(
         rules
             .title_template
@@ -353,11 +355,8 @@ fn disposition_refusal(
     if allowed.is_empty() {
         return None;
     }
-    let list = allowed
-        .iter()
-        .map(|label| format!("\"{label}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let quoted: Vec<String> = allowed.iter().map(|label| format!("\"{label}\"")).collect();
+    let list = crate::fields::join(quoted.iter().map(String::as_str), ", ");
     let detail = match disposition {
         None => format!(
             "{name} call {id} has no disposition, and rules.allowed-dispositions \
@@ -490,29 +489,32 @@ impl Values<'_> {
 
 const PLACEHOLDERS: &str = "{direction}, {disposition}, {title}, {source} and {rep_name}";
 
-fn template_error(detail: String) -> InputError {
+fn template_error(detail: String) -> crate::fields::Fault {
     InputError::InvalidValue(FieldProblem {
         field: "rules.title-template".to_owned(),
         detail,
     })
+    .into()
 }
 
 impl Template {
-    fn parse(template: &str) -> Result<Template, InputError> {
+    fn parse(template: &str) -> Outcome<Template> {
         let mut alternatives = Vec::new();
         let mut pieces = Vec::new();
         let mut text = String::new();
         // Character positions (1-based) make errors easy to find in a config file.
         let mut chars = template.chars().enumerate().peekable();
         while let Some((at, c)) = chars.next() {
+            // `{{`, `}}` and `||`: one look-ahead for the three.
+            let doubled =
+                matches!(c, '{' | '}' | '|') && chars.next_if(|&(_, next)| next == c).is_some();
             match c {
-                '{' if chars.next_if(|&(_, next)| next == '{').is_some() => text.push('{'),
-                '}' if chars.next_if(|&(_, next)| next == '}').is_some() => text.push('}'),
-                '|' if chars.next_if(|&(_, next)| next == '|').is_some() => {
+                '{' | '}' if doubled => text.push(c),
+                '|' if doubled => {
                     if !text.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                        pieces.push(Piece::Text(core::mem::take(&mut text)));
                     }
-                    alternatives.push(std::mem::take(&mut pieces));
+                    alternatives.push(core::mem::take(&mut pieces));
                 }
                 '{' => {
                     let mut name = String::new();
@@ -545,7 +547,7 @@ impl Template {
                         }
                     };
                     if !text.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                        pieces.push(Piece::Text(core::mem::take(&mut text)));
                     }
                     pieces.push(Piece::Value(placeholder));
                 }
@@ -604,7 +606,7 @@ mod tests {
     }
 
     fn error_detail(template: &str) -> String {
-        match Template::parse(template) {
+        match Template::parse(template).map_err(InputError::from) {
             Err(InputError::InvalidValue(problem)) => {
                 assert_eq!(problem.field, "rules.title-template");
                 problem.detail

@@ -1,10 +1,11 @@
 //! Salesloft: incremental call lists, users, transcripts, webhooks, mapping.
 
-use serde_json::Value;
-use time::OffsetDateTime;
+use crate::prelude::*;
 
-use crate::datetime;
-use crate::fields::{self, Node};
+use serde_json::Value;
+
+use crate::datetime::{self, Instant};
+use crate::fields::{self, Node, Outcome};
 use crate::rules::{self, CallFacts, Media, Rep, WhenUnknown};
 use crate::salesloft_api::{
     CallInputs, CallPage, Cursor, Guest, ListedCall, ListedTranscription, Listing,
@@ -37,44 +38,11 @@ impl Guest for crate::Plugin {
     }
 
     fn read_page(at: Cursor, body: String) -> Result<CallPage, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let data = root.get("data")?.required()?;
-        let mut calls = Vec::new();
-        let mut newest = None;
-        for record in data.items()? {
-            let (call, updated) = listed_call(&record)?;
-            newest = newest.max(Some(updated));
-            calls.push(call);
-        }
-        let (next, more) = plan_next(&at, newest, next_page(&root)?);
-        Ok(CallPage { calls, next, more })
+        read_page(at, body).map_err(InputError::from)
     }
 
     fn read_transcriptions(at: Cursor, body: String) -> Result<TranscriptionPage, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let data = root.get("data")?.required()?;
-        let mut transcriptions = Vec::new();
-        let mut newest = None;
-        for record in data.items()? {
-            let id = record.get("id")?.required()?.id()?.unwrap_or_default();
-            let conversation = record.get("conversation")?;
-            let conversation_id = conversation.get("id")?.id()?;
-            let updated = updated_at(&record)?;
-            newest = newest.max(Some(updated));
-            transcriptions.push(ListedTranscription {
-                id,
-                conversation_id,
-                updated_at: cursor_text(&record, updated)?,
-            });
-        }
-        let (next, more) = plan_next(&at, newest, next_page(&root)?);
-        Ok(TranscriptionPage {
-            transcriptions,
-            next,
-            more,
-        })
+        read_transcriptions(at, body).map_err(InputError::from)
     }
 
     fn user_request(user_id: String) -> HttpRequest {
@@ -99,14 +67,7 @@ impl Guest for crate::Plugin {
     }
 
     fn read_conversation(body: String) -> Result<Option<String>, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let conversation = unwrap_data(&root)?;
-        if let Some(call_id) = conversation.get("call_id")?.id()? {
-            return Ok(Some(call_id));
-        }
-        let call = conversation.get("call")?;
-        call.get("id")?.id()
+        read_conversation(body).map_err(InputError::from)
     }
 
     fn sentences_request(transcription_id: String, page: u32) -> HttpRequest {
@@ -118,51 +79,112 @@ impl Guest for crate::Plugin {
     }
 
     fn sentences_has_more(body: String) -> Result<bool, InputError> {
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        Ok(next_page(&root)?.is_some())
+        sentences_has_more(body).map_err(InputError::from)
     }
 
     fn read_webhook(event: String, body: String) -> Result<WebhookEvent, InputError> {
-        let event = event.trim();
-        if !matches!(
-            event.to_ascii_lowercase().as_str(),
-            "call_created" | "call_updated"
-        ) {
-            let named = if event.is_empty() {
-                "without an x-salesloft-event header".to_owned()
-            } else {
-                format!("\"{event}\"")
-            };
-            return Ok(WebhookEvent::Ignore(format!(
-                "Salesloft event {named} is not one the bridge acts on; calls arrive \
-                 as call_created and call_updated."
-            )));
-        }
-        let value = fields::parse(&body, "")?;
-        let root = Node::root(&value, "");
-        let record = unwrap_data(&root)?;
-        let (call, _) = listed_call(&record)?;
-        Ok(WebhookEvent::Call(call))
+        read_webhook(event, body).map_err(InputError::from)
     }
 
     fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
-        let facts = call_facts(&inputs)?;
-        rules::decide(facts, &rules, via)
+        map_call(inputs, rules, via).map_err(InputError::from)
     }
 }
 
+fn read_page(at: Cursor, body: String) -> Outcome<CallPage> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let data = root.get("data")?.required()?;
+    let mut calls = Vec::new();
+    let mut newest = None;
+    for record in data.items()? {
+        let (call, updated) = listed_call(&record)?;
+        newest = newest.max(Some(updated));
+        calls.push(call);
+    }
+    let (next, more) = plan_next(&at, newest, next_page(&root)?);
+    Ok(CallPage { calls, next, more })
+}
+
+fn read_transcriptions(at: Cursor, body: String) -> Outcome<TranscriptionPage> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let data = root.get("data")?.required()?;
+    let mut transcriptions = Vec::new();
+    let mut newest = None;
+    for record in data.items()? {
+        let id = record.required_id_at("id")?.unwrap_or_default();
+        let conversation = record.get("conversation")?;
+        let conversation_id = conversation.id_at("id")?;
+        let updated = updated_at(&record)?;
+        newest = newest.max(Some(updated));
+        transcriptions.push(ListedTranscription {
+            id,
+            conversation_id,
+            updated_at: cursor_text(&record, updated)?,
+        });
+    }
+    let (next, more) = plan_next(&at, newest, next_page(&root)?);
+    Ok(TranscriptionPage {
+        transcriptions,
+        next,
+        more,
+    })
+}
+
+fn read_conversation(body: String) -> Outcome<Option<String>> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let conversation = unwrap_data(&root)?;
+    if let Some(call_id) = conversation.id_at("call_id")? {
+        return Ok(Some(call_id));
+    }
+    let call = conversation.get("call")?;
+    call.get("id")?.id()
+}
+
+fn sentences_has_more(body: String) -> Outcome<bool> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    Ok(next_page(&root)?.is_some())
+}
+
+fn read_webhook(event: String, body: String) -> Outcome<WebhookEvent> {
+    let event = event.trim();
+    if !fields::is_one_of(event, &["call_created", "call_updated"]) {
+        let named = if event.is_empty() {
+            "without an x-salesloft-event header".to_owned()
+        } else {
+            format!("\"{event}\"")
+        };
+        return Ok(WebhookEvent::Ignore(format!(
+            "Salesloft event {named} is not one the bridge acts on; calls arrive \
+             as call_created and call_updated."
+        )));
+    }
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let record = unwrap_data(&root)?;
+    let (call, _) = listed_call(&record)?;
+    Ok(WebhookEvent::Call(call))
+}
+
+fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Outcome<Decision> {
+    let facts = call_facts(&inputs)?;
+    rules::decide(facts, &rules, via)
+}
+
 /// A record that may come bare or as `{"data": record}`.
-fn unwrap_data<'v, 's>(root: &'s Node<'v, '_>) -> Result<Node<'v, 's>, InputError> {
+fn unwrap_data<'v, 's>(root: &'s Node<'v, '_>) -> Outcome<Node<'v, 's>> {
     let data = root.get("data")?;
-    if data.is_object() && root.get("id")?.is_null() {
+    if data.is_object() && root.is_null_at("id")? {
         return Ok(data);
     }
     Ok(*root)
 }
 
 /// `metadata.paging.next_page`.
-fn next_page(root: &Node<'_, '_>) -> Result<Option<u64>, InputError> {
+fn next_page(root: &Node<'_, '_>) -> Outcome<Option<u64>> {
     let metadata = root.get("metadata")?;
     let paging = metadata.get("paging")?;
     paging.get("next_page")?.count()
@@ -170,11 +192,7 @@ fn next_page(root: &Node<'_, '_>) -> Result<Option<u64>, InputError> {
 
 /// The cursor after a page: follow `next_page` up to page 100 under the same
 /// bound, otherwise move the bound to the newest `updated_at` read.
-fn plan_next(
-    at: &Cursor,
-    newest: Option<OffsetDateTime>,
-    next_page: Option<u64>,
-) -> (Cursor, bool) {
+fn plan_next(at: &Cursor, newest: Option<Instant>, next_page: Option<u64>) -> (Cursor, bool) {
     let bound = at.updated_since.as_deref().and_then(datetime::parse);
     // A server that ignored the bound must not move the cursor backwards.
     let moved = match (newest, bound) {
@@ -208,7 +226,7 @@ fn plan_next(
         Some(_) if moved.is_none() => (
             Cursor {
                 updated_since: bound
-                    .map(|b| b + time::Duration::microseconds(1))
+                    .and_then(Instant::plus_microsecond)
                     .and_then(datetime::cursor)
                     .or_else(|| at.updated_since.clone()),
                 page: 1,
@@ -219,12 +237,12 @@ fn plan_next(
     }
 }
 
-fn updated_at(record: &Node<'_, '_>) -> Result<OffsetDateTime, InputError> {
+fn updated_at(record: &Node<'_, '_>) -> Outcome<Instant> {
     let field = record.get("updated_at")?.required()?;
-    datetime::field(&field)?.ok_or_else(|| InputError::MissingField(field.path()))
+    datetime::field(&field)?.ok_or_else(|| fields::missing(field.path()))
 }
 
-fn cursor_text(record: &Node<'_, '_>, instant: OffsetDateTime) -> Result<String, InputError> {
+fn cursor_text(record: &Node<'_, '_>, instant: Instant) -> Outcome<String> {
     datetime::cursor(instant).ok_or_else(|| {
         record
             .get("updated_at")
@@ -234,20 +252,20 @@ fn cursor_text(record: &Node<'_, '_>, instant: OffsetDateTime) -> Result<String,
 }
 
 /// A call record as listed, and its `updated_at`.
-fn listed_call(record: &Node<'_, '_>) -> Result<(ListedCall, OffsetDateTime), InputError> {
+fn listed_call(record: &Node<'_, '_>) -> Outcome<(ListedCall, Instant)> {
     if !record.is_object() {
         return Err(record.wrong_type("a call record (an object)"));
     }
-    let id = record.get("id")?.required()?.id()?.unwrap_or_default();
+    let id = record.required_id_at("id")?.unwrap_or_default();
     // A webhook body may lack `updated_at`; a new call was updated when created.
-    let updated = if record.get("updated_at")?.is_null() && !record.get("created_at")?.is_null() {
+    let updated = if record.is_null_at("updated_at")? && !record.is_null_at("created_at")? {
         let created = record.get("created_at")?;
-        datetime::field(&created)?.ok_or_else(|| InputError::MissingField(created.path()))?
+        datetime::field(&created)?.ok_or_else(|| fields::missing(created.path()))?
     } else {
         updated_at(record)?
     };
     let user = record.get("user")?;
-    let user_id = user.get("id")?.id()?;
+    let user_id = user.id_at("id")?;
     Ok((
         ListedCall {
             id,
@@ -259,37 +277,38 @@ fn listed_call(record: &Node<'_, '_>) -> Result<(ListedCall, OffsetDateTime), In
     ))
 }
 
-fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
+fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
     let value = fields::parse(&inputs.call, "")?;
     let root = Node::root(&value, "");
     let call = unwrap_data(&root)?;
     if !call.is_object() {
         return Err(call.wrong_type("a call record (an object)"));
     }
-    let id = call.get("id")?.required()?.id()?.unwrap_or_default();
+    let id = call.required_id_at("id")?.unwrap_or_default();
 
     // Completion: each recording's `status` is the call's outcome; a
     // top-level `status` (older records) speaks first.
     let mut statuses = Vec::new();
-    statuses.extend(call.get("status")?.text()?);
+    statuses.extend(call.text_at("status")?);
     let mut media = Media::default();
     let recordings = call.get("recordings")?;
     for recording in recordings.items()? {
-        statuses.extend(recording.get("status")?.text()?);
-        let url = recording.get("url")?.text()?;
-        let state = recording.get("recording_status")?.text()?;
-        match state.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("completed") => {
-                if media.audio_url.is_none() {
-                    media.audio_url = url.map(str::to_owned);
-                }
-            }
-            Some("pending" | "processing") => {
+        statuses.extend(recording.text_at("status")?);
+        let url = recording.text_at("url")?;
+        let state = recording.text_at("recording_status")?;
+        match state {
+            None => {}
+            Some(state) if state.eq_ignore_ascii_case("completed") => {}
+            Some(state) if fields::is_one_of(state, &["pending", "processing"]) => {
                 media
                     .recording_pending
-                    .get_or_insert_with(|| state.unwrap_or_default().to_owned());
+                    .get_or_insert_with(|| state.to_owned());
+                continue;
             }
-            Some(_) => {}
+            Some(_) => continue,
+        }
+        if media.audio_url.is_none() {
+            media.audio_url = url.map(str::to_owned);
         }
     }
     let progress = rules::progress(statuses, WhenUnknown::Passes);
@@ -299,14 +318,11 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
 
     let direction = match direction_from_record(inputs, &id)? {
         Some(direction) => Some(direction),
-        None => call
-            .get("direction")?
-            .text()?
-            .and_then(rules::parse_direction),
+        None => call.text_at("direction")?.and_then(rules::parse_direction),
     };
 
     let user = call.get("user")?;
-    let call_user_id = user.get("id")?.id()?;
+    let call_user_id = user.id_at("id")?;
     let (mut rep, record_user_id) = rep_from_user(inputs.user.as_deref(), call_user_id.as_deref())?;
     let user_id = call_user_id.or(record_user_id);
     rep.who = match &user_id {
@@ -314,7 +330,7 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
         None => "the Salesloft user".to_owned(),
     };
 
-    let disposition = call.get("disposition")?.text()?.map(str::to_owned);
+    let disposition = call.text_at("disposition")?.map(str::to_owned);
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "salesloftUserId", user_id.as_deref());
     rules::push_metadata(
@@ -331,13 +347,13 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
     rules::push_metadata(
         &mut metadata,
         "salesloftPersonId",
-        person.get("id")?.id()?.as_deref(),
+        person.id_at("id")?.as_deref(),
     );
     let cadence = call.get("cadence")?;
     rules::push_metadata(
         &mut metadata,
         "salesloftCadenceId",
-        cadence.get("id")?.id()?.as_deref(),
+        cadence.id_at("id")?.as_deref(),
     );
 
     Ok(CallFacts {
@@ -345,7 +361,7 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
         id,
         progress,
         media,
-        duration_seconds: call.get("duration")?.seconds(1.0)?,
+        duration_seconds: call.seconds_at("duration", 1.0)?,
         disposition,
         direction,
         title: None,
@@ -360,7 +376,7 @@ fn call_facts(inputs: &CallInputs) -> Result<CallFacts, InputError> {
 fn direction_from_record(
     inputs: &CallInputs,
     call_id: &str,
-) -> Result<Option<crate::types::Direction>, InputError> {
+) -> Outcome<Option<crate::types::Direction>> {
     let Some(body) = inputs.call_data_record.as_deref() else {
         return Ok(None);
     };
@@ -371,9 +387,9 @@ fn direction_from_record(
         let mut chosen = None;
         for record in data.items()? {
             let call = record.get("call")?;
-            let matches = call.get("id")?.id()?.as_deref() == Some(call_id);
+            let matches = call.id_at("id")?.as_deref() == Some(call_id);
             if matches || chosen.is_none() {
-                chosen = Some(record.get("direction")?.text()?);
+                chosen = Some(record.text_at("direction")?);
             }
             if matches {
                 break;
@@ -381,18 +397,15 @@ fn direction_from_record(
         }
         chosen.flatten()
     } else if data.is_object() {
-        data.get("direction")?.text()?
+        data.text_at("direction")?
     } else {
-        root.get("direction")?.text()?
+        root.text_at("direction")?
     };
     Ok(direction.and_then(rules::parse_direction))
 }
 
 /// The rep as `GET /v2/users/{id}` describes them, and the record's own id.
-fn rep_from_user(
-    body: Option<&str>,
-    call_user_id: Option<&str>,
-) -> Result<(Rep, Option<String>), InputError> {
+fn rep_from_user(body: Option<&str>, call_user_id: Option<&str>) -> Outcome<(Rep, Option<String>)> {
     let mut rep = Rep::default();
     rep.add_key(call_user_id);
     let Some(body) = body else {
@@ -404,30 +417,25 @@ fn rep_from_user(
     if !user.is_object() {
         return Err(user.wrong_type("a user record (an object)"));
     }
-    let id = user.get("id")?.id()?;
+    let id = user.id_at("id")?;
     rep.add_key(id.as_deref());
-    rep.add_key(user.get("guid")?.text()?);
-    let email = user.get("email")?.text()?;
+    rep.add_key(user.text_at("guid")?);
+    let email = user.text_at("email")?;
     rep.add_key(email);
     rep.email = email.map(str::to_owned);
-    rep.name = match user.get("name")?.text()? {
+    rep.name = match user.text_at("name")? {
         Some(name) => Some(name.to_owned()),
         None => {
-            let first = user.get("first_name")?.text()?;
-            let last = user.get("last_name")?.text()?;
-            let joined = [first, last]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            (!joined.is_empty()).then_some(joined)
+            let first = user.text_at("first_name")?;
+            let last = user.text_at("last_name")?;
+            fields::full_name(first, last)
         }
     };
     Ok((rep, id))
 }
 
 /// The sentences pages joined in `order_number` order, one sentence a line.
-fn transcript(pages: &[String]) -> Result<Option<String>, InputError> {
+fn transcript(pages: &[String]) -> Outcome<Option<String>> {
     let mut sentences: Vec<(Option<u64>, &str)> = Vec::new();
     let values = pages
         .iter()
@@ -441,18 +449,12 @@ fn transcript(pages: &[String]) -> Result<Option<String>, InputError> {
         let root = Node::root(value, label);
         let data = root.get("data")?;
         for sentence in data.items()? {
-            let Some(text) = sentence.get("text")?.text()? else {
+            let Some(text) = sentence.text_at("text")? else {
                 continue;
             };
-            sentences.push((sentence.get("order_number")?.count()?, text));
+            sentences.push((sentence.count_at("order_number")?, text));
         }
     }
     // Stable: sentences without an order number keep their page order, last.
-    sentences.sort_by_key(|&(order, _)| (order.is_none(), order));
-    let text = sentences
-        .iter()
-        .map(|&(_, text)| text)
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok((!text.is_empty()).then_some(text))
+    Ok(fields::ordered_lines(&sentences))
 }

@@ -4,9 +4,8 @@
 //! read completely (headers present and well-formed, timestamp in the
 //! window) before any comparison is made.
 
-use base64::Engine;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use crate::prelude::*;
+
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -28,13 +27,6 @@ impl Guest for crate::Plugin {
 
 /// HubSpot v3 and Standard Webhooks both allow five minutes either way.
 const TOLERANCE_MS: u64 = 5 * 60 * 1000;
-
-/// Standard base64 that accepts a value with or without its `=` padding:
-/// senders differ, and the padding carries no information.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 const KENDO_SIGNATURE: &str = "X-Kendo-Signature";
 const SALESLOFT_SIGNATURE: &str = "x-salesloft-signature";
@@ -108,9 +100,8 @@ fn hubspot_v3(secret: &str, request: &SignedRequest, now_ms: u64) -> Result<bool
     let signature = required(headers, HUBSPOT_SIGNATURE_V3)?.replace(' ', "+");
     let given = base64_digest(HUBSPOT_SIGNATURE_V3, &signature)?;
     let timestamp = required(headers, HUBSPOT_TIMESTAMP)?;
-    let timestamp_ms: i64 = timestamp
-        .parse()
-        .map_err(|_| malformed(HUBSPOT_TIMESTAMP, "not a number of milliseconds"))?;
+    let timestamp_ms = crate::fields::parse_i64(timestamp)
+        .ok_or_else(|| malformed(HUBSPOT_TIMESTAMP, "not a number of milliseconds"))?;
     check_window(timestamp_ms, now_ms)?;
     let uri = hubspot_decode_uri(&request.uri);
     let expected = hmac_sha256(
@@ -168,8 +159,8 @@ fn hubspot_decode_uri(uri: &str) -> String {
 
 fn standard(secret: &str, request: &SignedRequest, now_ms: u64) -> Result<bool, SignatureError> {
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = match BASE64.decode(encoded) {
-        Ok(key) if !key.is_empty() => key,
+    let key = match base64_decode(encoded) {
+        Some(key) if !key.is_empty() => key,
         _ => {
             return Err(SignatureError::InvalidSecret(
                 "a Standard Webhooks secret must be base64, optionally after `whsec_`".to_string(),
@@ -181,9 +172,7 @@ fn standard(secret: &str, request: &SignedRequest, now_ms: u64) -> Result<bool, 
     let timestamp = required(headers, WEBHOOK_TIMESTAMP)?;
     let signatures = required(headers, WEBHOOK_SIGNATURE)?;
 
-    let timestamp_ms = timestamp
-        .parse::<i64>()
-        .ok()
+    let timestamp_ms = crate::fields::parse_i64(timestamp)
         .and_then(|seconds| seconds.checked_mul(1000))
         .ok_or_else(|| malformed(WEBHOOK_TIMESTAMP, "not a number of seconds"))?;
     let mut candidates = Vec::new();
@@ -196,9 +185,8 @@ fn standard(secret: &str, request: &SignedRequest, now_ms: u64) -> Result<bool, 
         if encoded.is_empty() {
             return Err(malformed(WEBHOOK_SIGNATURE, "an empty `v1,` signature"));
         }
-        let decoded = BASE64
-            .decode(encoded)
-            .map_err(|_| malformed(WEBHOOK_SIGNATURE, "a `v1,` signature that is not base64"))?;
+        let decoded = base64_decode(encoded)
+            .ok_or_else(|| malformed(WEBHOOK_SIGNATURE, "a `v1,` signature that is not base64"))?;
         candidates.push(decoded);
     }
     check_window(timestamp_ms, now_ms)?;
@@ -233,9 +221,8 @@ fn aloware(secret: &str, authorization: &str) -> Result<bool, SignatureError> {
     let given = if kind.eq_ignore_ascii_case("Bearer") {
         credentials.as_bytes().to_vec()
     } else if kind.eq_ignore_ascii_case("Basic") {
-        BASE64
-            .decode(credentials)
-            .map_err(|_| malformed(AUTHORIZATION, "Basic credentials that are not base64"))?
+        base64_decode(credentials)
+            .ok_or_else(|| malformed(AUTHORIZATION, "Basic credentials that are not base64"))?
     } else {
         return Err(malformed(
             AUTHORIZATION,
@@ -257,13 +244,60 @@ fn kendo_signature(value: &str) -> Result<Vec<u8>, SignatureError> {
     if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         return hex_digest(KENDO_SIGNATURE, digest, 32);
     }
-    match BASE64.decode(digest) {
-        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
+    match base64_decode(digest) {
+        Some(bytes) if bytes.len() == 32 => Ok(bytes),
         _ => Err(malformed(
             KENDO_SIGNATURE,
             "not a hex or base64 HMAC-SHA256",
         )),
     }
+}
+
+/// Standard base64 that accepts a value with or without its `=` padding
+/// (senders differ, and the padding carries no information), exactly as
+/// the `base64` crate's standard alphabet with indifferent padding decodes
+/// it: `=` only at the end of the last group and not before its third
+/// symbol, no group of a single symbol, and no stray bits in the last
+/// symbol. Written out because the crate's decoder costs the component
+/// about 4 KB; the tests hold this one to the crate.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    fn symbol(byte: u8) -> Option<u32> {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(u32::from(value))
+    }
+    let input = text.as_bytes();
+    // The last group (1 to 4 bytes) is the only one that may hold `=`.
+    let last_group = match input.len() % 4 {
+        0 => input.len().min(4),
+        partial => partial,
+    };
+    let (body, last) = input.split_at(input.len() - last_group);
+    let symbols = last.iter().take_while(|&&byte| byte != b'=').count();
+    let padded = last.get(symbols..).unwrap_or_default();
+    if !padded.iter().all(|&byte| byte == b'=') || (!input.is_empty() && symbols < 2) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let (mut bits, mut count) = (0u32, 0);
+    for &byte in body.iter().chain(last.get(..symbols).unwrap_or_default()) {
+        bits = (bits << 6) | symbol(byte)?;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            // The byte just completed.
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    // What is left of the last symbol must be zero.
+    (bits == 0).then_some(out)
 }
 
 fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
@@ -274,18 +308,37 @@ fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str>
 }
 
 fn hex_digest(name: &str, value: &str, len: usize) -> Result<Vec<u8>, SignatureError> {
-    match hex::decode(value) {
-        Ok(bytes) if bytes.len() == len => Ok(bytes),
-        Ok(_) => Err(malformed(name, &format!("expected {} hex digits", len * 2))),
-        Err(_) => Err(malformed(name, "not hex")),
+    match hex_decode(value) {
+        Some(bytes) if bytes.len() == len => Ok(bytes),
+        Some(_) => Err(malformed(name, &format!("expected {} hex digits", len * 2))),
+        None => Err(malformed(name, "not hex")),
     }
 }
 
+/// Hex in either case, an even number of digits, as `hex::decode` reads it.
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    fn digit(byte: u8) -> Option<u8> {
+        // Below 16 by construction.
+        (byte as char).to_digit(16).map(|value| value as u8)
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [high, low] => Some(digit(*high)? << 4 | digit(*low)?),
+            _ => None,
+        })
+        .collect()
+}
+
 fn base64_digest(name: &str, value: &str) -> Result<Vec<u8>, SignatureError> {
-    match BASE64.decode(value) {
-        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
-        Ok(_) => Err(malformed(name, "not a base64 HMAC-SHA256")),
-        Err(_) => Err(malformed(name, "not base64")),
+    match base64_decode(value) {
+        Some(bytes) if bytes.len() == 32 => Ok(bytes),
+        Some(_) => Err(malformed(name, "not a base64 HMAC-SHA256")),
+        None => Err(malformed(name, "not base64")),
     }
 }
 
@@ -335,4 +388,63 @@ fn malformed(name: &str, what: &str) -> SignatureError {
 /// library change cannot turn into a trap.
 fn bad_key(_: hmac::digest::InvalidLength) -> SignatureError {
     SignatureError::InvalidSecret("the secret cannot be used as an HMAC key".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::alphabet;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use proptest::prelude::*;
+
+    /// The decoder `base64_decode` replaced.
+    const CRATE: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+
+    fn same(text: &str) {
+        assert_eq!(base64_decode(text), CRATE.decode(text).ok(), "{text:?}");
+    }
+
+    #[test]
+    fn padding_and_lengths_are_judged_like_the_crate() {
+        for text in [
+            "", "=", "==", "Q", "Q=", "Q==", "QQ", "QQ=", "QQ==", "QQ===", "QUI", "QUI=", "QUI==",
+            "QUJD", "QUJD=", "QUJDRA", "QUJDRA==", "QQ==QUJD", "QR==", "QUJ=", "Q=Q=", "QUJDR",
+            "QUJD\n", " QUJD", "QU JD", "QUJDRA=", "QUJDRA=A", "-_", "+/+/",
+        ] {
+            same(text);
+        }
+    }
+
+    #[test]
+    fn hex_is_judged_like_the_crate() {
+        for text in [
+            "", "0", "00", "0a", "0A", "ff", "FfEe", "0g", "g0", "abc", " 0a", "0x0a", "é0",
+        ] {
+            assert_eq!(hex_decode(text), hex::decode(text).ok(), "{text:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_hex_text_decodes_like_the_crate(text in "[0-9a-fA-FgxX ]{0,10}") {
+            prop_assert_eq!(hex_decode(&text), hex::decode(&text).ok());
+        }
+
+        #[test]
+        fn any_encoding_decodes_like_the_crate(bytes in prop::collection::vec(any::<u8>(), 0..40), strip in 0usize..3) {
+            let encoded = CRATE.encode(&bytes);
+            let kept = encoded.len() - strip.min(encoded.bytes().rev().take_while(|b| *b == b'=').count());
+            same(&encoded);
+            same(&encoded[..kept]);
+        }
+
+        #[test]
+        fn any_text_decodes_like_the_crate(text in "[A-Za-z0-9+/=_ -]{0,12}") {
+            same(&text);
+        }
+    }
 }

@@ -444,7 +444,7 @@ impl<T: Transport> Worker<T> {
                             .run(move |s| {
                                 s.bump(&team, counter::RETRIES, 1)?;
                                 if maybe_created {
-                                    s.bump(&team, counter::RESENT_AFTER_CRASH, 1)?;
+                                    s.bump(&team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
                                 }
                                 s.mark_retry(&it, retry_at, "transient", &why, now)
                             })
@@ -770,7 +770,7 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_CRASH))
+            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER))
             .await
             .unwrap();
         assert_eq!(
@@ -797,7 +797,7 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_CRASH))
+            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER))
             .await
             .unwrap();
         assert_eq!(counted, 0, "Kendo never saw the first request");

@@ -368,7 +368,7 @@ pub mod counter {
     /// Sends whose answer was lost (the process crashed, the request timed
     /// out, the connection dropped before the answer) and that were sent
     /// again: each may be a duplicate in Kendo (scope: team).
-    pub const RESENT_AFTER_CRASH: &str = "resent_after_crash";
+    pub const RESENT_AFTER_LOST_ANSWER: &str = "resent_after_lost_answer";
     /// Retries after a 5xx or a timeout (scope: team).
     pub const RETRIES: &str = "retries";
     /// 429s from a source API (scope: source).
@@ -629,7 +629,7 @@ impl Store {
 
     /// After a crash: sends still marked in flight have an unknown outcome
     /// (the request may have created the call before the process died).
-    /// They go back to the queue, are counted as `resent_after_crash`, and
+    /// They go back to the queue, are counted as `resent_after_lost_answer`, and
     /// are returned so the caller can log them.
     pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
         let tx = self.conn.transaction()?;
@@ -662,7 +662,7 @@ impl Store {
                 ),
                 now,
             )?;
-            bump(&tx, &key.team, counter::RESENT_AFTER_CRASH, 1)?;
+            bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
         }
         tx.commit()?;
         Ok(keys)
@@ -1483,7 +1483,7 @@ mod tests {
         let recovered = store.recover_in_flight(20).unwrap();
         assert_eq!(recovered, vec![item.key.clone()]);
         assert_eq!(
-            store.counter("main", counter::RESENT_AFTER_CRASH).unwrap(),
+            store.counter("main", counter::RESENT_AFTER_LOST_ANSWER).unwrap(),
             1
         );
         assert_eq!(store.due("main", 20, 10).unwrap().len(), 2);

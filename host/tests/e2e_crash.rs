@@ -158,7 +158,7 @@ async fn a_bridge_killed_mid_drain_delivers_every_call_after_a_restart_and_count
     let after = status_json(&db);
     drop(second);
 
-    let resent = status_counter(&after, TEAM, "resent_after_crash");
+    let resent = status_counter(&after, TEAM, "resent_after_lost_answer");
     let duplicates = kendo.duplicates();
     assert_eq!(
         resent, 1,

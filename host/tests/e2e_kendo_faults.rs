@@ -57,7 +57,7 @@ async fn kendo_5xx_answers_are_retried_until_every_call_is_delivered_once() {
     assert_eq!(kendo.duplicates(), vec![]);
     assert_eq!(bridge.counter(TEAM, counter::RETRIES), 4);
     assert_eq!(
-        bridge.counter(TEAM, counter::RESENT_AFTER_CRASH),
+        bridge.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER),
         0,
         "a 5xx is no lost answer"
     );
@@ -124,7 +124,7 @@ async fn an_answer_slower_than_the_timeout_is_sent_again_and_the_possible_duplic
 
     let kendo = &bridge.stage.sims.kendo;
     let duplicates = kendo.duplicates();
-    let counted = bridge.counter(TEAM, counter::RESENT_AFTER_CRASH);
+    let counted = bridge.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER);
     assert_eq!(
         duplicates.len(),
         1,
@@ -154,7 +154,7 @@ async fn an_answer_lost_after_kendo_created_the_call_is_the_one_duplicate_and_is
     assert_eq!(duplicates.len(), 1, "{duplicates:?}");
     assert_eq!(duplicates[0].count, 2);
     assert_eq!(
-        bridge.counter(TEAM, counter::RESENT_AFTER_CRASH),
+        bridge.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER),
         1,
         "the send whose answer was lost is counted as possibly duplicated"
     );

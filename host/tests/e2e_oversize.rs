@@ -160,7 +160,7 @@ async fn a_six_megabyte_transcript_without_a_recording_fails_as_too_large_and_is
     })
     .await;
     let row = bridge.row("aloware", "940870002").expect("the ledger row");
-    assert_eq!(row.reason_code.as_deref(), Some("unbuildable"));
+    assert_eq!(row.reason_code.as_deref(), Some("too-large"));
     let reason = row.reason.unwrap_or_default();
     assert!(
         reason.contains("over the 5000000-byte limit"),

@@ -113,7 +113,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
             "    Kendo 429s {}, retries {}, re-sent after a lost answer {}",
             c(counter::KENDO_429),
             c(counter::RETRIES),
-            c(counter::RESENT_AFTER_CRASH)
+            c(counter::RESENT_AFTER_LOST_ANSWER)
         );
         if let Some(p) = paused {
             println!(

@@ -383,7 +383,7 @@ pub async fn decide(
                     }
                 }
                 Ok(Err(build)) => Outcome::Fail {
-                    code: "unbuildable".into(),
+                    code: build_error_code(&build).into(),
                     detail: build.explain().to_string(),
                 },
                 Err(trap) => Outcome::Fail {
@@ -403,6 +403,19 @@ pub async fn decide(
         version: version.to_string(),
         sync_method,
         outcome,
+    }
+}
+
+/// The ledger's reason code for a payload that cannot be built: the same
+/// words as the plugin's `build-error` cases (`too-large` also names a 413).
+fn build_error_code(error: &crate::plugin::kendo::BuildError) -> &'static str {
+    use crate::plugin::kendo::BuildError;
+    match error {
+        BuildError::NoMedia => "no-media",
+        BuildError::MissingRepEmail => "missing-rep-email",
+        BuildError::InvalidRepEmail(_) => "invalid-rep-email",
+        BuildError::InvalidCallDate(_) => "invalid-call-date",
+        BuildError::TooLarge(_) => "too-large",
     }
 }
 
