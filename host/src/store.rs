@@ -1483,7 +1483,9 @@ mod tests {
         let recovered = store.recover_in_flight(20).unwrap();
         assert_eq!(recovered, vec![item.key.clone()]);
         assert_eq!(
-            store.counter("main", counter::RESENT_AFTER_LOST_ANSWER).unwrap(),
+            store
+                .counter("main", counter::RESENT_AFTER_LOST_ANSWER)
+                .unwrap(),
             1
         );
         assert_eq!(store.due("main", 20, 10).unwrap().len(), 2);
