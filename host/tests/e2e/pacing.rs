@@ -1,9 +1,7 @@
 //! Kendo allows 30 requests per minute per key. A backlog drained at that
 //! limit never draws a 429 the bridge caused.
 
-mod e2e_support;
-
-use e2e_support::{KEY, Running, TEAM, eventually};
+use crate::support::{KEY, Running, TEAM, eventually};
 use kendo_bridge::demo::StageOptions;
 use kendo_bridge::store::counter;
 use kendo_bridge_sim::Dataset;

@@ -1,8 +1,6 @@
 //! `kendo-bridge map`: the built binary's stdout JSON and exit codes.
 
-mod cli_common;
-
-use cli_common::{assert_exit, fixture, kendo_bridge, run, stderr, stdout, temp_file};
+use crate::support::{assert_exit, fixture, kendo_bridge, run, stderr, stdout, temp_file};
 use serde_json::{Value, json};
 
 fn seed(name: &str) -> String {

@@ -3,11 +3,9 @@
 //! `tests/fixtures/mapping-cases.toml`, and the seed guides' example
 //! payloads reproduced key by key.
 
-mod component_common;
-
 use std::collections::BTreeSet;
 
-use component_common::{
+use crate::support::{
     decision_json, default_rules, files_under, fixtures, hubspot_inputs, instance, map_aloware,
     map_hubspot, map_salesloft, payload_of, read_aloware_event, read_fixture, rules_from,
     salesloft_inputs,

@@ -1,9 +1,7 @@
 //! `kendo-bridge verify`: exit 0 and `valid`, exit 1 and the reason, exit 2
 //! for usage problems; the secret is never printed.
 
-mod cli_common;
-
-use cli_common::{assert_exit, fixture, kendo_bridge, run, stderr, stdout, temp_file};
+use crate::support::{assert_exit, fixture, kendo_bridge, run, stderr, stdout, temp_file};
 use serde_json::Value;
 
 const SECRET_VAR: &str = "KENDO_BRIDGE_TEST_VERIFY_SECRET";

@@ -2,11 +2,9 @@
 //! when a recording carries the call, and the call fails (never sent) when
 //! nothing else would.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::{Running, TEAM, eventually};
+use crate::support::{Running, TEAM, eventually};
 use kendo_bridge::demo::{ALOWARE_SECRET, StageOptions};
 use kendo_bridge::store::State;
 use kendo_bridge_sim::aloware::{self, AlowareCall, AlowareContact, Direction, Outcome};

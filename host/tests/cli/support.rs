@@ -1,6 +1,6 @@
 //! Shared by the `cli_*` tests: runs the built `kendo-bridge` binary.
 
-#![allow(dead_code)] // Each test file uses its own subset.
+// Each test module uses its own subset.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,7 @@
 //! `--help` teaches: every option of `map` and `verify` is named and
 //! explained, with examples.
 
-mod cli_common;
-
-use cli_common::{assert_exit, kendo_bridge, run, stdout};
+use crate::support::{assert_exit, kendo_bridge, run, stdout};
 
 fn help(args: &[&str]) -> String {
     let mut command = kendo_bridge();

@@ -2,9 +2,7 @@
 //! (`testing/trap-guest`) panics on one Salesloft call, and the same
 //! `Instance` goes on to map the next.
 
-mod component_common;
-
-use component_common::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
+use crate::support::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
 use kendo_bridge::plugin::{
     Plugin, PluginError,
     types::{Decision, SyncMethod},

@@ -3,11 +3,9 @@
 //! test per sender's scheme; each ends by sending the genuine request, to
 //! show the refusal was the signature's doing.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::{Running, client, hmac_sha1_hex, hmac_sha256_base64, now_ms, sql_count};
+use crate::support::{Running, client, hmac_sha1_hex, hmac_sha256_base64, now_ms, sql_count};
 use kendo_bridge::demo::{
     ALOWARE_SECRET, HUBSPOT_CLIENT_SECRET, KENDO_WEBHOOK_SECRET, SALESLOFT_CALLBACK_TOKEN,
     StageOptions,

@@ -1,11 +1,9 @@
 //! Polling and webhooks on at once for the same calls: the ledger, not luck,
 //! keeps every call to one Kendo request.
 
-mod e2e_support;
-
 use std::collections::BTreeSet;
 
-use e2e_support::{Running, TEAM, count_paths, eventually};
+use crate::support::{Running, TEAM, count_paths, eventually};
 use kendo_bridge::demo::{HUBSPOT_CLIENT_SECRET, SALESLOFT_CALLBACK_TOKEN, StageOptions};
 use kendo_bridge::store::State;
 use kendo_bridge_sim::Dataset;

@@ -1,14 +1,12 @@
 //! The real binary killed with SIGKILL in the middle of a drain and started
 //! again on the same state.
 
-mod e2e_support;
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use e2e_support::{
+use crate::support::{
     TEAM, eventually, kendo_bridge, sql_count, staged, status_counter, status_json, team_status,
 };
 use kendo_bridge::demo::StageOptions;

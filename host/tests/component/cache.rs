@@ -2,11 +2,9 @@
 //! instead of compiling, and a damaged cache file costs a compile, never a
 //! failure.
 
-mod component_common;
-
 use std::path::PathBuf;
 
-use component_common::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
+use crate::support::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
 use kendo_bridge::plugin::{CacheLocation, Plugin, types::SyncMethod};
 
 fn cached_artifacts(dir: &tempfile::TempDir) -> Vec<PathBuf> {

@@ -3,7 +3,7 @@
 //! signing for requests the simulators never send, and waiting for a
 //! condition instead of sleeping.
 
-#![allow(dead_code)] // Each test file uses its own subset.
+// Each test module uses its own subset.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -234,11 +234,6 @@ pub fn hmac_sha256(key: &str, parts: &[&[u8]]) -> Vec<u8> {
 /// Base64 HMAC-SHA256, as HubSpot's v3 signature.
 pub fn hmac_sha256_base64(key: &str, parts: &[&[u8]]) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac_sha256(key, parts))
-}
-
-/// Hex HMAC-SHA256, as Kendo's `X-Kendo-Signature`.
-pub fn hmac_sha256_hex(key: &str, body: &[u8]) -> String {
-    hex::encode(hmac_sha256(key, &[body]))
 }
 
 /// Epoch milliseconds now.

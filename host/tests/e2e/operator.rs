@@ -3,11 +3,9 @@
 //! `replay`. Both commands run as separate processes on the state database,
 //! as an operator would run them.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::{KEY, Running, TEAM, eventually, operator, staged, status_json, team_status};
+use crate::support::{KEY, Running, TEAM, eventually, operator, staged, status_json, team_status};
 use kendo_bridge::demo::StageOptions;
 use kendo_bridge::store::State;
 use kendo_bridge_sim::Dataset;

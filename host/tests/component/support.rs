@@ -2,7 +2,7 @@
 //! they make through the embedded component inside wasmtime (never the
 //! guest crate natively).
 
-#![allow(dead_code)] // Each test file uses its own subset.
+// Each test module uses its own subset.
 
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,7 @@
 //! wasmtime against every vector in `tests/fixtures/signatures/`, and
 //! tampered copies of each valid vector refused.
 
-mod component_common;
-
-use component_common::{files_under, instance, read_fixture};
+use crate::support::{files_under, instance, read_fixture};
 use kendo_bridge::plugin::{
     Instance,
     signatures::{Scheme, SignatureError, SignedRequest},

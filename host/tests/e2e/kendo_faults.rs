@@ -3,11 +3,9 @@
 //! was created. Every call arrives in the end; the only duplicates are the
 //! ones a lost answer makes unavoidable, and the bridge counts those.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::{KEY, Running, TEAM, client, eventually, staged};
+use crate::support::{KEY, Running, TEAM, client, eventually, staged};
 use kendo_bridge::demo::StageOptions;
 use kendo_bridge::store::{State, counter};
 use kendo_bridge_sim::Dataset;

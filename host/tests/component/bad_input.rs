@@ -3,9 +3,7 @@
 //! act on (an input error, a build error, a skip, an ignore, a refused
 //! signature), never as a trap.
 
-mod component_common;
-
-use component_common::{
+use crate::support::{
     MAX_BODY_BYTES, build_ingest, default_rules, instance, map_aloware, map_salesloft,
     read_aloware_event, read_fixture, salesloft_inputs,
 };

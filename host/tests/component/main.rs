@@ -1,0 +1,11 @@
+//! The component tests, one binary: each module is one area, each test one scenario.
+//! One binary links wasmtime once instead of once per file.
+
+mod support;
+
+mod artifact;
+mod bad_input;
+mod cache;
+mod mapping;
+mod signatures;
+mod trap;

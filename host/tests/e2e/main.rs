@@ -1,0 +1,12 @@
+//! The e2e tests, one binary: each module is one area, each test one scenario.
+//! One binary links wasmtime once instead of once per file.
+
+mod support;
+
+mod crash;
+mod dedup;
+mod kendo_faults;
+mod operator;
+mod oversize;
+mod pacing;
+mod signatures;
