@@ -264,6 +264,7 @@ impl Plugin {
         Ok(Instance {
             live: Some(self.instantiate()?),
             plugin: self.clone(),
+            call_time_limit: CALL_TIME_LIMIT,
         })
     }
 
@@ -284,7 +285,7 @@ impl Plugin {
         store.epoch_deadline_trap();
         // The deadline counts from the epoch now; instantiation runs guest
         // code (initialisers) under it too.
-        store.set_epoch_deadline(deadline_ticks());
+        store.set_epoch_deadline(deadline_ticks(CALL_TIME_LIMIT));
         let bridge =
             self.inner
                 .pre
@@ -322,6 +323,7 @@ pub struct Instance {
     plugin: Plugin,
     /// `None` after a trap whose replacement could not be created yet.
     live: Option<Live>,
+    call_time_limit: Duration,
 }
 
 struct Live {
@@ -352,12 +354,17 @@ impl Instance {
             Some(live) => live,
             None => self.live.insert(self.plugin.instantiate()?),
         };
-        live.store.set_epoch_deadline(deadline_ticks());
+        live.store
+            .set_epoch_deadline(deadline_ticks(self.call_time_limit));
         match f(&live.bridge, &mut live.store) {
             Ok(value) => Ok(value),
             Err(error) => {
                 let stderr = live.stderr.contents();
-                let message = trap_message(&error, &String::from_utf8_lossy(&stderr));
+                let message = trap_message(
+                    &error,
+                    &String::from_utf8_lossy(&stderr),
+                    self.call_time_limit,
+                );
                 // The caller owns the record and reports the failure; this
                 // is only the runtime's side of the story.
                 tracing::debug!(
@@ -374,6 +381,13 @@ impl Instance {
         }
     }
 
+    /// Changes how long one call may run before it is stopped as a trap
+    /// (default [`CALL_TIME_LIMIT`]). The limit is counted in 100 ms epoch
+    /// ticks, so a call is stopped between one and two ticks after it.
+    pub fn set_call_time_limit(&mut self, limit: Duration) {
+        self.call_time_limit = limit;
+    }
+
     /// The plugin this instance runs.
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
@@ -382,14 +396,14 @@ impl Instance {
 
 /// Describes a failed call in plain words: the guest's panic message and
 /// where it panicked when its stderr shows one, otherwise the trap itself.
-fn trap_message(error: &wasmtime::Error, stderr: &str) -> String {
+fn trap_message(error: &wasmtime::Error, stderr: &str, limit: Duration) -> String {
     if let Some(panic) = last_panic(stderr) {
         return panic;
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => format!(
-            "the plugin ran for more than {} s on one call and was stopped",
-            CALL_TIME_LIMIT.as_secs()
+            "the plugin ran for more than {limit:?} on one call and was stopped \
+             (a loop that never ends, or far more work than one record needs)"
         ),
         Some(trap) => format!("the plugin trapped: {trap}"),
         None => format!("{error:#}"),
@@ -406,8 +420,9 @@ fn last_panic(stderr: &str) -> Option<String> {
     Some(format!("{message} (at {location})"))
 }
 
-fn deadline_ticks() -> u64 {
-    let ticks = CALL_TIME_LIMIT.as_millis() / EPOCH_TICK.as_millis().max(1);
+fn deadline_ticks(limit: Duration) -> u64 {
+    // At least one tick: a deadline of 0 would trap at once.
+    let ticks = (limit.as_millis() / EPOCH_TICK.as_millis().max(1)).max(1);
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 

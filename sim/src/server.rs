@@ -273,24 +273,30 @@ pub(crate) async fn within_real_time<F: std::future::Future>(
     fut: F,
 ) -> Option<F::Output> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Dropped when this function returns: the helper thread wakes at once
+    // and ends, instead of sleeping out the full limit after every delivery.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     // If the thread cannot start, `tx` is dropped with the closure and the
     // wait below never ends: no timeout rather than an instant one.
     let _ = std::thread::Builder::new()
         .name("sim-delivery-timeout".into())
         .spawn(move || {
-            std::thread::sleep(limit);
-            let _ = tx.send(());
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+                let _ = tx.send(());
+            }
         });
     let expired = async move {
         if rx.await.is_err() {
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
+    let out = tokio::select! {
         biased;
         out = fut => Some(out),
         () = expired => None,
-    }
+    };
+    drop(done);
+    out
 }
 
 /// Sends one request and reads its status, with the delivery timeout.

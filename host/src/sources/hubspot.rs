@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, CycleReport, LookupCache, SourceApi, SourceError, decide};
+use super::{Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages};
 use crate::plugin::hubspot::{CallInputs, Cursor, ListedCall, SearchOptions};
 use crate::plugin::types::SyncMethod;
 use crate::store::{Intake, IntakeReport, Millis};
@@ -37,6 +37,15 @@ impl From<StoredCursor> for Cursor {
             after: c.after,
             high_water_ms: c.high_water_ms,
         }
+    }
+}
+
+/// A cursor at the first page of calls modified since `since_ms`.
+fn cursor_since(since_ms: Millis) -> Cursor {
+    Cursor {
+        since_ms: Some(since_ms.max(0) as u64),
+        after: None,
+        high_water_ms: None,
     }
 }
 
@@ -89,14 +98,9 @@ impl Hubspot {
         &self,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let stored = self.ctx.store.run(|s| s.checkpoint(SOURCE)).await?;
-        let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
+        let start = match self.ctx.stored_cursor::<StoredCursor>(SOURCE).await? {
             Some(c) => c.into(),
-            None => Cursor {
-                since_ms: Some((self.ctx.clock.now_ms() - self.initial_lookback_ms).max(0) as u64),
-                after: None,
-                high_water_ms: None,
-            },
+            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
         };
         self.search(start, SOURCE, on_page).await
     }
@@ -107,64 +111,60 @@ impl Hubspot {
         since_ms: Millis,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let start = Cursor {
-            since_ms: Some(since_ms.max(0) as u64),
-            after: None,
-            high_water_ms: None,
-        };
+        let start = cursor_since(since_ms);
         self.search(start, "hubspot-backfill", on_page).await
     }
 
     async fn search(
         &self,
-        mut cursor: Cursor,
+        cursor: Cursor,
         checkpoint: &str,
-        mut on_page: impl FnMut(&CycleReport),
+        on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
         let api = self
             .api
             .as_ref()
             .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let mut cycle = CycleReport::default();
-        loop {
-            let (at, options) = (cursor.clone(), self.options);
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_search_request(s, &at, options)
-                })
-                .await?;
-            let body = api.fetch(&request).await?.unwrap_or_default();
-            let (at, options) = (cursor.clone(), self.options);
-            let page = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_read_search(s, &at, options, &body)
-                })
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-            let mut items = Vec::with_capacity(page.calls.len());
-            for call in &page.calls {
-                items.push(self.map(call, SyncMethod::Polling).await?);
-            }
-            cycle.pages += 1;
-            cycle.records += page.calls.len() as u32;
-            let next = serde_json::to_string(&StoredCursor::from(&page.next)).unwrap_or_default();
-            let report = self
-                .ctx
-                .intake(items, Some((checkpoint.to_string(), next)))
-                .await?;
-            cycle.add(report);
-            on_page(&cycle);
-            cursor = page.next;
-            if !page.more {
-                return Ok(cycle);
-            }
+        read_pages::<_, StoredCursor, _>(
+            &self.ctx,
+            checkpoint,
+            cursor,
+            |at| self.search_page(api, at),
+            on_page,
+        )
+        .await
+    }
+
+    async fn search_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+        let (cursor, options) = (at.clone(), self.options);
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_search_request(s, &cursor, options)
+            })
+            .await?;
+        let body = api.fetch(&request).await?.unwrap_or_default();
+        let page = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_read_search(s, &at, options, &body)
+            })
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        let mut items = Vec::with_capacity(page.calls.len());
+        for call in &page.calls {
+            items.push(self.map(call, SyncMethod::Polling).await?);
         }
+        Ok(Page {
+            items,
+            records: page.calls.len() as u32,
+            next: page.next,
+            more: page.more,
+        })
     }
 
     /// The ledger version of a call: its modification time, zero-padded so

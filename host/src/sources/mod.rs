@@ -107,6 +107,8 @@ pub enum SourceError {
     },
     #[error("{0} is not configured with credentials; set its api key / token to poll")]
     NoCredentials(&'static str),
+    #[error("could not write the source cursor: {0}")]
+    Checkpoint(String),
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error(transparent)]
@@ -444,6 +446,78 @@ impl CycleReport {
         self.report.skipped += r.skipped;
         self.report.waiting += r.waiting;
         self.report.failed += r.failed;
+    }
+}
+
+/// One page of a cursor-paged listing (Salesloft's calls list, HubSpot's
+/// calls search), read and mapped.
+pub struct Page<C> {
+    pub items: Vec<Intake>,
+    /// How many records the page held.
+    pub records: u32,
+    /// Where the next page starts; stored with this page's intake.
+    pub next: C,
+    /// Whether the source has more after this page.
+    pub more: bool,
+}
+
+/// Reads page after page from `cursor` until the source has nothing newer.
+/// Each page's records go into the ledger in the same transaction that
+/// moves `checkpoint` to the page's `next` cursor (persisted as `S`), so a
+/// crash between pages re-reads at most one page and loses none.
+pub async fn read_pages<C, S, Fut>(
+    ctx: &Context,
+    checkpoint: &str,
+    mut cursor: C,
+    mut read_page: impl FnMut(C) -> Fut,
+    mut on_page: impl FnMut(&CycleReport),
+) -> Result<CycleReport, SourceError>
+where
+    S: serde::Serialize + for<'a> From<&'a C>,
+    Fut: std::future::Future<Output = Result<Page<C>, SourceError>>,
+{
+    let mut cycle = CycleReport::default();
+    loop {
+        let page = read_page(cursor).await?;
+        cycle.pages += 1;
+        cycle.records += page.records;
+        let next = serde_json::to_string(&S::from(&page.next))
+            .map_err(|e| SourceError::Checkpoint(e.to_string()))?;
+        let report = ctx
+            .intake(page.items, Some((checkpoint.to_string(), next)))
+            .await?;
+        cycle.add(report);
+        on_page(&cycle);
+        if !page.more {
+            return Ok(cycle);
+        }
+        cursor = page.next;
+    }
+}
+
+impl Context {
+    /// The cursor stored under `checkpoint`. `None` when there is none yet,
+    /// or when the stored one cannot be read (written by another version):
+    /// the poller then starts from its initial look-back, and the ledger
+    /// absorbs whatever it reads again.
+    pub async fn stored_cursor<S: serde::de::DeserializeOwned>(
+        &self,
+        checkpoint: &'static str,
+    ) -> Result<Option<S>, StoreError> {
+        let Some(stored) = self.store.run(move |s| s.checkpoint(checkpoint)).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&stored) {
+            Ok(cursor) => Ok(Some(cursor)),
+            Err(error) => {
+                tracing::warn!(
+                    checkpoint,
+                    %error,
+                    "the stored cursor is unreadable; starting from the initial look-back"
+                );
+                Ok(None)
+            }
+        }
     }
 }
 

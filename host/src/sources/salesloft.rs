@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, CycleReport, LookupCache, SourceApi, SourceError, decide};
+use super::{Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages};
 use crate::plugin::salesloft::{CallInputs, Cursor, ListedCall, Listing, WebhookEvent};
 use crate::plugin::types::SyncMethod;
 use crate::store::{IntakeReport, Millis};
@@ -36,6 +36,14 @@ impl From<StoredCursor> for Cursor {
             updated_since: c.updated_since,
             page: c.page.max(1),
         }
+    }
+}
+
+/// A cursor at the first page of calls updated since `since_ms`.
+fn cursor_since(since_ms: Millis) -> Cursor {
+    Cursor {
+        updated_since: Some(timefmt::micros(since_ms)),
+        page: 1,
     }
 }
 
@@ -82,15 +90,9 @@ impl Salesloft {
         &self,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let stored = self.ctx.store.run(|s| s.checkpoint(SOURCE)).await?;
-        let start = match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
+        let start = match self.ctx.stored_cursor::<StoredCursor>(SOURCE).await? {
             Some(c) => c.into(),
-            None => Cursor {
-                updated_since: Some(timefmt::micros(
-                    self.ctx.clock.now_ms() - self.initial_lookback_ms,
-                )),
-                page: 1,
-            },
+            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
         };
         if self.transcripts {
             self.sweep_transcripts().await?;
@@ -105,52 +107,48 @@ impl Salesloft {
         since_ms: Millis,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let start = Cursor {
-            updated_since: Some(timefmt::micros(since_ms)),
-            page: 1,
-        };
-        self.read_calls(start, "salesloft-backfill", on_page).await
+        self.read_calls(cursor_since(since_ms), "salesloft-backfill", on_page)
+            .await
     }
 
     async fn read_calls(
         &self,
-        mut cursor: Cursor,
+        cursor: Cursor,
         checkpoint: &str,
-        mut on_page: impl FnMut(&CycleReport),
+        on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
         let api = self
             .api
             .as_ref()
             .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let mut cycle = CycleReport::default();
-        loop {
-            let body = self.list(api, Listing::Calls, &cursor).await?;
-            let at = cursor.clone();
-            let page = self
-                .ctx
-                .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-            let mut items = Vec::with_capacity(page.calls.len());
-            for call in &page.calls {
-                items.push(self.map(call, SyncMethod::Polling, None).await?);
-            }
-            cycle.pages += 1;
-            cycle.records += page.calls.len() as u32;
-            let next = serde_json::to_string(&StoredCursor::from(&page.next))
-                .unwrap_or_else(|_| "{}".into());
-            let report = self
-                .ctx
-                .intake(items, Some((checkpoint.to_string(), next)))
-                .await?;
-            cycle.add(report);
-            on_page(&cycle);
-            cursor = page.next;
-            if !page.more {
-                return Ok(cycle);
-            }
+        read_pages::<_, StoredCursor, _>(
+            &self.ctx,
+            checkpoint,
+            cursor,
+            |at| self.calls_page(api, at),
+            on_page,
+        )
+        .await
+    }
+
+    async fn calls_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+        let body = self.list(api, Listing::Calls, &at).await?;
+        let page = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        let mut items = Vec::with_capacity(page.calls.len());
+        for call in &page.calls {
+            items.push(self.map(call, SyncMethod::Polling, None).await?);
         }
+        Ok(Page {
+            items,
+            records: page.calls.len() as u32,
+            next: page.next,
+            more: page.more,
+        })
     }
 
     /// Reads the page of a list the cursor points at.
@@ -286,47 +284,51 @@ impl Salesloft {
             .api
             .as_ref()
             .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let stored = self.ctx.store.run(|s| s.checkpoint(TRANSCRIPTS)).await?;
-        let mut cursor: Cursor =
-            match stored.and_then(|c| serde_json::from_str::<StoredCursor>(&c).ok()) {
-                Some(c) => c.into(),
-                None => Cursor {
-                    updated_since: Some(timefmt::micros(
-                        self.ctx.clock.now_ms() - self.initial_lookback_ms,
-                    )),
-                    page: 1,
-                },
-            };
-        loop {
-            let body = self.list(api, Listing::Transcriptions, &cursor).await?;
-            let at = cursor.clone();
-            let page = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_salesloft()
-                        .call_read_transcriptions(s, &at, &body)
-                })
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-            for t in &page.transcriptions {
-                // A transcript whose chain cannot be followed is skipped: it
-                // must never hold up the call's audio.
-                if let Err(e) = self.collect_transcript(api, t).await {
-                    tracing::warn!(transcription = %t.id, error = %e, "transcript not collected");
-                }
-            }
-            let next = serde_json::to_string(&StoredCursor::from(&page.next)).unwrap_or_default();
-            let now = self.ctx.clock.now_ms();
-            self.ctx
-                .store
-                .run(move |s| s.intake(&[], Some((TRANSCRIPTS, &next)), now))
-                .await?;
-            cursor = page.next;
-            if !page.more {
-                return Ok(());
+        let start = match self.ctx.stored_cursor::<StoredCursor>(TRANSCRIPTS).await? {
+            Some(c) => c.into(),
+            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+        };
+        read_pages::<_, StoredCursor, _>(
+            &self.ctx,
+            TRANSCRIPTS,
+            start,
+            |at| self.transcriptions_page(api, at),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// One page of transcriptions, each collected; the page holds no calls
+    /// for the ledger, only the cursor to store.
+    async fn transcriptions_page(
+        &self,
+        api: &SourceApi,
+        at: Cursor,
+    ) -> Result<Page<Cursor>, SourceError> {
+        let body = self.list(api, Listing::Transcriptions, &at).await?;
+        let page = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_transcriptions(s, &at, &body)
+            })
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        for t in &page.transcriptions {
+            // A transcript whose chain cannot be followed is skipped: it
+            // must never hold up the call's audio.
+            if let Err(e) = self.collect_transcript(api, t).await {
+                tracing::warn!(transcription = %t.id, error = %e, "transcript not collected");
             }
         }
+        Ok(Page {
+            items: Vec::new(),
+            records: page.transcriptions.len() as u32,
+            next: page.next,
+            more: page.more,
+        })
     }
 
     async fn collect_transcript(

@@ -1,16 +1,20 @@
 //! A guest trap costs one record, never the host: the trapping component
-//! (`testing/trap-guest`) panics on one Salesloft call, and the same
-//! `Instance` goes on to map the next.
+//! (`testing/trap-guest`) panics on one Salesloft call, or never returns on
+//! another, and the same `Instance` goes on to map the next.
 
 use crate::support::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
+use std::time::{Duration, Instant};
+
 use kendo_bridge::plugin::{
-    Plugin, PluginError,
+    CALL_TIME_LIMIT, Plugin, PluginError,
     types::{Decision, SyncMethod},
 };
 use serde_json::Value;
 
 /// The marker the trapping component panics on.
 const TRAP_MARKER: &str = "kendo-bridge-test-trap";
+/// The marker the trapping component loops forever on.
+const HANG_MARKER: &str = "kendo-bridge-test-hang";
 
 fn trap_plugin() -> Plugin {
     let path = std::path::Path::new(env!("KENDO_BRIDGE_TRAP_COMPONENT"));
@@ -74,6 +78,41 @@ fn a_trapping_record_between_two_good_ones_fails_alone() {
         ),
         (_, third) => panic!("record 3 maps after the trap: {third:?}"),
     }
+}
+
+#[test]
+fn a_record_that_never_returns_is_stopped_at_the_call_limit_and_the_next_maps() {
+    let plugin = trap_plugin();
+    let mut instance = plugin.instance().expect("instantiates");
+    instance.set_call_time_limit(Duration::from_millis(300));
+    let rules = default_rules();
+    let mut map = |call: String| {
+        let mut inputs = salesloft_inputs(call);
+        inputs.user = Some(read_fixture("seed-examples/inputs/salesloft-user.json"));
+        map_salesloft(&mut instance, &inputs, &rules, SyncMethod::Polling)
+    };
+
+    let started = Instant::now();
+    let hung = map(call_json(HANG_MARKER));
+    let stopped_after = started.elapsed();
+    match hung {
+        Err(PluginError::Trap { message }) => assert!(
+            message.contains("ran for more than 300ms on one call and was stopped"),
+            "the trap says the call ran too long: {message}"
+        ),
+        other => panic!("the endless record should be stopped, got {other:?}"),
+    }
+    // Not a timing assertion on speed: only that the deadline, not the
+    // default 10 s limit, ended the call.
+    assert!(
+        stopped_after < CALL_TIME_LIMIT,
+        "stopped by the 300 ms limit, not the default: {stopped_after:?}"
+    );
+    let next = map(call_json("Interested"));
+    assert!(
+        matches!(next, Ok(Ok(Decision::Send(_)))),
+        "the next record maps on the replaced instance: {next:?}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A test-only component: the default kendo-bridge plugin, except that
 //! Salesloft `map-call` panics when the call JSON contains
-//! `"kendo-bridge-test-trap"`.
+//! `"kendo-bridge-test-trap"`, and never returns when it contains
+//! `"kendo-bridge-test-hang"`.
 //!
 //! The host's tests load it to prove that a guest trap costs one record and
 //! never the host: the instance is replaced and the next record maps.
@@ -21,6 +22,9 @@ use kendo_bridge_guest::types::{
 
 /// The marker that makes Salesloft `map-call` panic.
 pub const TRAP_MARKER: &str = "kendo-bridge-test-trap";
+
+/// The marker that makes Salesloft `map-call` loop forever.
+pub const HANG_MARKER: &str = "kendo-bridge-test-hang";
 
 /// Delegates every export to [`Plugin`], with one deliberate panic.
 pub struct TrapPlugin;
@@ -59,6 +63,12 @@ impl salesloft_api::Guest for TrapPlugin {
     fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Result<Decision, InputError> {
         if inputs.call.contains(TRAP_MARKER) {
             panic!("{TRAP_MARKER}: this record is built to crash the plugin");
+        }
+        if inputs.call.contains(HANG_MARKER) {
+            // A plugin bug that never returns; only the host's call deadline
+            // ends it.
+            #[allow(clippy::empty_loop)]
+            loop {}
         }
         <Plugin as salesloft_api::Guest>::map_call(inputs, rules, via)
     }
