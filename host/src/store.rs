@@ -1291,26 +1291,16 @@ fn describe(outcome: &Outcome) -> Row<'_> {
     }
 }
 
+/// Both statements take the same numbered parameters (see [`write_row`]).
+const INSERT_ROW: &str = "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
+                     title, rep_email, first_seen_at, updated_at)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)";
+const REPLACE_ROW: &str = "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
+        title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11
+ WHERE source = ?1 AND source_id = ?2 AND team = ?3";
+
 fn insert_new(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
-    let row = describe(&item.outcome);
-    tx.execute(
-        "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
-                             title, rep_email, first_seen_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-        params![
-            item.key.source,
-            item.key.source_id,
-            item.key.team,
-            row.state.as_str(),
-            item.version,
-            item.sync_method,
-            row.code,
-            row.reason,
-            row.title,
-            row.rep_email,
-            now
-        ],
-    )?;
+    write_row(tx, INSERT_ROW, item, now)?;
     if let Outcome::Send { payload, .. } = &item.outcome {
         insert_outbox(tx, &item.key, payload, now)?;
     }
@@ -1318,11 +1308,16 @@ fn insert_new(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
 }
 
 fn replace(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
+    write_row(tx, REPLACE_ROW, item, now)
+}
+
+/// Runs `sql` with the ledger row of `item`: ?1-?3 the key, ?4 the state,
+/// ?5 the version, ?6 the sync method, ?7-?10 reason code, reason, title and
+/// rep email, ?11 the time.
+fn write_row(tx: &Transaction<'_>, sql: &str, item: &Intake, now: Millis) -> Result<()> {
     let row = describe(&item.outcome);
     tx.execute(
-        "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
-                title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11
-         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        sql,
         params![
             item.key.source,
             item.key.source_id,
