@@ -965,7 +965,8 @@ impl Store {
         Ok(out)
     }
 
-    /// One call's ledger rows (one per team).
+    /// One call's ledger rows: one, under the team it was last routed to
+    /// (databases written before team changes were followed may hold more).
     pub fn ledger(&self, source: &str, source_id: &str) -> Result<Vec<LedgerRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
@@ -1140,6 +1141,14 @@ fn set_ledger_state(
 
 fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<IntakeReport> {
     let key = &item.key;
+    if item.outcome != Outcome::Seen && follow_team_change(tx, key)? {
+        // Already sent (or on the wire) for another team: a call reaches
+        // Kendo once, whichever team routing names today.
+        return Ok(IntakeReport {
+            duplicates: 1,
+            ..IntakeReport::default()
+        });
+    }
     let existing: Option<(String, String)> = tx
         .query_row(
             "SELECT state, version FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
@@ -1150,11 +1159,12 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
     let mut report = IntakeReport::default();
 
     if item.outcome == Outcome::Seen {
-        if existing.is_some() {
-            tx.execute(
-                "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2",
-                params![key.source, key.source_id],
-            )?;
+        // A sighting counts on the call's row whatever team it is under.
+        let rows = tx.execute(
+            "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2",
+            params![key.source, key.source_id],
+        )?;
+        if rows > 0 {
             report.duplicates += 1;
         }
         return Ok(report);
@@ -1230,6 +1240,52 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
     Ok(report)
 }
 
+/// Keeps one ledger row per source call when its team changes. Skips and
+/// waits are routed by source alone (no rep is known yet), a send by its rep
+/// too, so a call first skipped and later sent may change team. An unsent
+/// row (and its queued send) moves to the new team. Returns true when the
+/// call was already sent or is being sent for another team: the sighting is
+/// then counted there and nothing else changes.
+fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<bool> {
+    let here: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![key.source, key.source_id, key.team],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if here.is_some() {
+        return Ok(false);
+    }
+    let elsewhere: Option<(String, String)> = tx
+        .query_row(
+            "SELECT team, state FROM ledger WHERE source = ?1 AND source_id = ?2
+             ORDER BY state IN ('sent', 'sending') DESC, updated_at DESC LIMIT 1",
+            params![key.source, key.source_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((team, state)) = elsewhere else {
+        return Ok(false);
+    };
+    if matches!(State::parse(&state), Some(State::Sent | State::Sending)) {
+        tx.execute(
+            "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![key.source, key.source_id, team],
+        )?;
+        return Ok(true);
+    }
+    for table in ["ledger", "outbox"] {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET team = ?4 WHERE source = ?1 AND source_id = ?2 AND team = ?3"
+            ),
+            params![key.source, key.source_id, team, key.team],
+        )?;
+    }
+    Ok(false)
+}
+
 fn count(report: &mut IntakeReport, outcome: &Outcome) {
     match outcome {
         Outcome::Send { .. } => report.enqueued += 1,
@@ -1292,7 +1348,8 @@ fn describe(outcome: &Outcome) -> Row<'_> {
 }
 
 /// Both statements take the same numbered parameters (see [`write_row`]).
-const INSERT_ROW: &str = "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
+const INSERT_ROW: &str =
+    "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
                      title, rep_email, first_seen_at, updated_at)
  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)";
 const REPLACE_ROW: &str = "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
@@ -1454,6 +1511,57 @@ mod tests {
         let report = store.intake(&[skip("1", "a")], None, 11).unwrap();
         assert_eq!(report.duplicates, 1);
         assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    fn for_team(mut item: Intake, team: &str) -> Intake {
+        item.key.team = team.into();
+        item
+    }
+
+    #[test]
+    fn a_call_skipped_for_one_team_and_later_sent_for_its_reps_team_keeps_one_row() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[wait("1", "a")], None, 10).unwrap();
+        let report = store
+            .intake(&[for_team(send("1", "b"), "west")], None, 11)
+            .unwrap();
+        assert_eq!(report.enqueued, 1);
+        let rows = store.ledger("salesloft", "1").unwrap();
+        assert_eq!(rows.len(), 1, "one row, not one per team: {rows:?}");
+        assert_eq!(rows[0].key.team, "west");
+        assert_eq!(rows[0].state, State::Queued);
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(store.queue_depth("west").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_queued_send_moves_with_its_row_when_the_team_changes() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        store
+            .intake(&[for_team(send("1", "b"), "west")], None, 11)
+            .unwrap();
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        let due = store.due("west", 20, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(due[0].payload.contains("\"v\":\"b\""), "{}", due[0].payload);
+    }
+
+    #[test]
+    fn a_call_sent_for_one_team_is_not_queued_for_another() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 10).unwrap().remove(0);
+        store.begin_send(&item, 11).unwrap();
+        store.mark_created(&item, Some("call_1"), 12).unwrap();
+        let again = store
+            .intake(&[for_team(send("1", "b"), "west")], None, 13)
+            .unwrap();
+        assert_eq!(again.duplicates, 1);
+        assert_eq!(store.queue_depth("west").unwrap(), 0);
+        let rows = store.ledger("salesloft", "1").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].state, State::Sent);
     }
 
     #[test]
