@@ -1141,21 +1141,6 @@ fn set_ledger_state(
 
 fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<IntakeReport> {
     let key = &item.key;
-    if item.outcome != Outcome::Seen && follow_team_change(tx, key)? {
-        // Already sent (or on the wire) for another team: a call reaches
-        // Kendo once, whichever team routing names today.
-        return Ok(IntakeReport {
-            duplicates: 1,
-            ..IntakeReport::default()
-        });
-    }
-    let existing: Option<(String, String)> = tx
-        .query_row(
-            "SELECT state, version FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![key.source, key.source_id, key.team],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
     let mut report = IntakeReport::default();
 
     if item.outcome == Outcome::Seen {
@@ -1169,6 +1154,26 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
         }
         return Ok(report);
     }
+    let existing: Option<(String, String)> = tx
+        .query_row(
+            "SELECT state, version FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+            params![key.source, key.source_id, key.team],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let existing = match existing {
+        Some(row) => Some(row),
+        None => match follow_team_change(tx, key)? {
+            OtherTeam::None => None,
+            OtherTeam::Moved { state, version } => Some((state, version)),
+            OtherTeam::Sent => {
+                // A call reaches Kendo once, whichever team routing names
+                // today.
+                report.duplicates += 1;
+                return Ok(report);
+            }
+        },
+    };
     let Some((state, version)) = existing else {
         insert_new(tx, item, now)?;
         count(&mut report, &item.outcome);
@@ -1240,40 +1245,42 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
     Ok(report)
 }
 
-/// Keeps one ledger row per source call when its team changes. Skips and
-/// waits are routed by source alone (no rep is known yet), a send by its rep
-/// too, so a call first skipped and later sent may change team. An unsent
-/// row (and its queued send) moves to the new team. Returns true when the
-/// call was already sent or is being sent for another team: the sighting is
-/// then counted there and nothing else changes.
-fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<bool> {
-    let here: Option<i64> = tx
+/// What [`follow_team_change`] found under other teams.
+enum OtherTeam {
+    None,
+    /// An unsent row, now moved to the new team: its state and version.
+    Moved {
+        state: String,
+        version: String,
+    },
+    /// The call was sent, or is being sent, for another team; the sighting
+    /// is counted there.
+    Sent,
+}
+
+/// Keeps one ledger row per source call when its team changes, for a call
+/// with no row under `key.team`. Skips and waits are routed by source alone
+/// (no rep is known yet), a send by its rep too, so a call first skipped and
+/// later sent may change team. An unsent row (and its queued send) moves to
+/// the new team.
+fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<OtherTeam> {
+    let elsewhere: Option<(String, String, String)> = tx
         .query_row(
-            "SELECT 1 FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![key.source, key.source_id, key.team],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if here.is_some() {
-        return Ok(false);
-    }
-    let elsewhere: Option<(String, String)> = tx
-        .query_row(
-            "SELECT team, state FROM ledger WHERE source = ?1 AND source_id = ?2
+            "SELECT team, state, version FROM ledger WHERE source = ?1 AND source_id = ?2
              ORDER BY state IN ('sent', 'sending') DESC, updated_at DESC LIMIT 1",
             params![key.source, key.source_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((team, state)) = elsewhere else {
-        return Ok(false);
+    let Some((team, state, version)) = elsewhere else {
+        return Ok(OtherTeam::None);
     };
     if matches!(State::parse(&state), Some(State::Sent | State::Sending)) {
         tx.execute(
             "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
             params![key.source, key.source_id, team],
         )?;
-        return Ok(true);
+        return Ok(OtherTeam::Sent);
     }
     for table in ["ledger", "outbox"] {
         tx.execute(
@@ -1283,7 +1290,7 @@ fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<bool> {
             params![key.source, key.source_id, team, key.team],
         )?;
     }
-    Ok(false)
+    Ok(OtherTeam::Moved { state, version })
 }
 
 fn count(report: &mut IntakeReport, outcome: &Outcome) {
