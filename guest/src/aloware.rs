@@ -365,6 +365,7 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Outcome<CallFa
         started_at,
         rep,
         metadata,
+        warnings: Vec::new(),
     })
 }
 

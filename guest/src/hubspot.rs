@@ -362,6 +362,7 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         started_at,
         rep,
         metadata,
+        warnings: Vec::new(),
     })
 }
 

@@ -179,6 +179,8 @@ pub(crate) struct CallFacts {
     pub started_at: Option<String>,
     pub rep: Rep,
     pub metadata: Vec<(String, String)>,
+    /// Optional fields that could not be read and were left out.
+    pub warnings: Vec<FieldProblem>,
 }
 
 /// Appends a metadata entry when there is a value.
@@ -329,6 +331,7 @@ pub(crate) fn decide(facts: CallFacts, rules: &Rules, via: SyncMethod) -> Outcom
         disposition: facts.disposition,
         sync_method: via,
         metadata: facts.metadata,
+        warnings: facts.warnings,
     }))
 }
 

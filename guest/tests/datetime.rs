@@ -165,6 +165,7 @@ fn plugin_accepts_call_date(text: &str) -> bool {
         disposition: None,
         sync_method: SyncMethod::Polling,
         metadata: Vec::new(),
+        warnings: Vec::new(),
     };
     let options = kendo_api::PayloadOptions {
         max_body_bytes: 5_000_000,

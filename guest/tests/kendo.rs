@@ -60,6 +60,7 @@ fn salesloft_seed_call() -> Call {
             ("salesloftDisposition", "Connected"),
             ("salesloftDirection", "outbound"),
         ]),
+        warnings: Vec::new(),
     }
 }
 
@@ -79,6 +80,7 @@ fn hubspot_seed_call() -> Call {
         disposition: None,
         sync_method: SyncMethod::Workflow,
         metadata: strings(&[("hubspotOwnerId", "41629711"), ("hubspotDealIds", "123456")]),
+        warnings: Vec::new(),
     }
 }
 
@@ -100,6 +102,7 @@ fn aloware_seed_call() -> Call {
             ("alowareContactId", "ct_7788"),
             ("alowareCampaignId", "cmp_44"),
         ]),
+        warnings: Vec::new(),
     }
 }
 
@@ -119,6 +122,7 @@ fn minimal_call() -> Call {
         disposition: None,
         sync_method: SyncMethod::Polling,
         metadata: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

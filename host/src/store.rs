@@ -25,97 +25,22 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 /// Epoch milliseconds.
 pub type Millis = i64;
 
-/// The schema this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema, one numbered file per change under `host/migrations/`.
+/// `PRAGMA user_version` records how many have been applied; a change to
+/// the schema is a new file appended here, never an edit of an old one.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_source_health.sql"),
+];
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS checkpoints (
-    source      TEXT PRIMARY KEY,
-    cursor      TEXT NOT NULL,
-    updated_at  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    source        TEXT NOT NULL,
-    source_id     TEXT NOT NULL,
-    team          TEXT NOT NULL,
-    state         TEXT NOT NULL,
-    version       TEXT NOT NULL,
-    sync_method   TEXT NOT NULL,
-    reason_code   TEXT,
-    reason        TEXT,
-    title         TEXT,
-    rep_email     TEXT,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    kendo_call_id TEXT,
-    seen_count    INTEGER NOT NULL DEFAULT 1,
-    first_seen_at INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    sent_at       INTEGER,
-    PRIMARY KEY (source, source_id, team)
-);
-CREATE INDEX IF NOT EXISTS ledger_by_state ON ledger (team, state);
-CREATE INDEX IF NOT EXISTS ledger_by_update ON ledger (updated_at);
-CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    source          TEXT NOT NULL,
-    source_id       TEXT NOT NULL,
-    team            TEXT NOT NULL,
-    payload         TEXT NOT NULL,
-    state           TEXT NOT NULL DEFAULT 'pending',
-    not_before      INTEGER NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    in_flight_since INTEGER,
-    last_error      TEXT,
-    UNIQUE (source, source_id, team)
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (team, state, not_before);
-CREATE TABLE IF NOT EXISTS inbox (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    source       TEXT NOT NULL,
-    delivery_id  TEXT NOT NULL,
-    event        TEXT,
-    body         BLOB NOT NULL,
-    received_at  INTEGER NOT NULL,
-    processed_at INTEGER,
-    error        TEXT,
-    UNIQUE (source, delivery_id)
-);
-CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (processed_at, id);
-CREATE TABLE IF NOT EXISTS sends (
-    team TEXT NOT NULL,
-    at   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sends_by_team ON sends (team, at);
-CREATE TABLE IF NOT EXISTS counters (
-    scope TEXT NOT NULL,
-    name  TEXT NOT NULL,
-    value INTEGER NOT NULL,
-    PRIMARY KEY (scope, name)
-);
-CREATE TABLE IF NOT EXISTS paused_teams (
-    team            TEXT PRIMARY KEY,
-    reason          TEXT NOT NULL,
-    key_fingerprint TEXT NOT NULL,
-    paused_at       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS held_calls (
-    source      TEXT NOT NULL,
-    source_id   TEXT NOT NULL,
-    body        TEXT,
-    transcript  TEXT,
-    updated_at  INTEGER NOT NULL,
-    PRIMARY KEY (source, source_id)
-);
-CREATE TABLE IF NOT EXISTS kendo_results (
-    event_id    TEXT PRIMARY KEY,
-    event       TEXT NOT NULL,
-    subject_id  TEXT NOT NULL,
-    ai_score    REAL,
-    is_test     INTEGER NOT NULL,
-    received_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS kendo_results_subject ON kendo_results (subject_id);
-"#;
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    rusqlite_migration::Migrations::new(
+        MIGRATIONS
+            .iter()
+            .map(|sql| rusqlite_migration::M::up(sql))
+            .collect(),
+    )
+}
 
 /// Why the state database could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +56,9 @@ pub enum StoreError {
         "the state database was written by a newer kendo-bridge (schema {found}; this build knows {known}): upgrade kendo-bridge or point --state at another file"
     )]
     NewerSchema { found: i64, known: i64 },
+    /// A numbered migration could not be applied.
+    #[error("cannot bring the state database to this build's schema: {0}")]
+    Migration(String),
     /// A row holds a value this build does not understand.
     #[error("the state database holds an unknown {what} `{value}`")]
     Corrupt { what: &'static str, value: String },
@@ -381,6 +309,22 @@ pub mod counter {
     pub const DUPLICATE_WEBHOOKS: &str = "duplicate_webhooks";
 }
 
+/// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
+/// is doing, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub source: String,
+    pub topic: String,
+    /// When it last worked.
+    pub ok_at: Option<Millis>,
+    /// What is wrong now, in words an operator can act on.
+    pub problem: Option<String>,
+    /// Since when that problem has lasted.
+    pub problem_since: Option<Millis>,
+    /// How many times in a row it was seen.
+    pub problem_count: i64,
+}
+
 /// The state database.
 pub struct Store {
     conn: Connection,
@@ -414,14 +358,14 @@ impl Store {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                found,
-                known: SCHEMA_VERSION,
-            });
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
         }
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        let mut conn = conn;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(Store { conn })
     }
 
@@ -894,6 +838,70 @@ impl Store {
             .conn
             .prepare("SELECT scope, name, value FROM counters ORDER BY scope, name")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- source health ---------------------------------------------------------------
+
+    /// Records that `topic` of `source` (`poll`, `transcripts`,
+    /// `dispositions`, ...) worked at `now`, clearing its problem.
+    pub fn health_ok(&mut self, source: &str, topic: &str, now: Millis) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO source_health (source, topic, ok_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source, topic) DO UPDATE SET ok_at = excluded.ok_at,
+                 problem = NULL, problem_since = NULL, problem_count = 0",
+            params![source, topic, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a problem with `topic` of `source`. Returns true when it is
+    /// new (the topic was healthy, or had another problem): the caller logs
+    /// a new problem once at `warn`, and repeats at `debug`.
+    pub fn health_problem(
+        &mut self,
+        source: &str,
+        topic: &str,
+        problem: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let previous: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT problem FROM source_health WHERE source = ?1 AND topic = ?2",
+                params![source, topic],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let is_new = previous.flatten().as_deref() != Some(problem);
+        self.conn.execute(
+            "INSERT INTO source_health (source, topic, problem, problem_since, problem_count)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (source, topic) DO UPDATE SET problem = excluded.problem,
+                 problem_since = CASE WHEN source_health.problem IS excluded.problem
+                     THEN source_health.problem_since ELSE excluded.problem_since END,
+                 problem_count = source_health.problem_count + 1",
+            params![source, topic, problem, now],
+        )?;
+        Ok(is_new)
+    }
+
+    /// Every source topic's health, by source and topic.
+    pub fn health(&self) -> Result<Vec<SourceHealth>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, topic, ok_at, problem, problem_since, problem_count
+             FROM source_health ORDER BY source, topic",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceHealth {
+                source: r.get(0)?,
+                topic: r.get(1)?,
+                ok_at: r.get(2)?,
+                problem: r.get(3)?,
+                problem_since: r.get(4)?,
+                problem_count: r.get(5)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1695,6 +1703,39 @@ mod tests {
             Some("c1")
         );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_source_problem_keeps_its_first_time_until_it_clears() {
+        let mut store = Store::open_in_memory().unwrap();
+        assert!(
+            store
+                .health_problem("salesloft", "transcripts", "403", 10)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .health_problem("salesloft", "transcripts", "403", 20)
+                .unwrap()
+        );
+        let h = &store.health().unwrap()[0];
+        assert_eq!((h.problem_since, h.problem_count), (Some(10), 2));
+        store.health_ok("salesloft", "transcripts", 30).unwrap();
+        let h = &store.health().unwrap()[0];
+        assert_eq!(
+            (h.ok_at, h.problem.as_deref(), h.problem_count),
+            (Some(30), None, 0)
+        );
+        assert!(
+            store
+                .health_problem("salesloft", "transcripts", "403", 40)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn every_numbered_migration_applies_in_order() {
+        assert!(migrations().validate().is_ok());
     }
 
     #[test]
