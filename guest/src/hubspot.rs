@@ -284,8 +284,7 @@ enum WorkflowObject {
 fn workflow_object(root: &Node<'_, '_>) -> Outcome<WorkflowObject> {
     for key in ["objectTypeId", "objectType"] {
         if let Some(kind) = root.scalar_text_at(key)? {
-            let is_call = kind == CALL_OBJECT_TYPE
-                || fields::is_one_of(&kind, &["call", "calls"]);
+            let is_call = kind == CALL_OBJECT_TYPE || fields::is_one_of(&kind, &["call", "calls"]);
             return Ok(if is_call {
                 WorkflowObject::Call
             } else {
@@ -440,8 +439,8 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         if ids.is_empty()
             && let Some(body) = batch
         {
-            ids = optional(batch_associated_ids(body, kind, &id), &mut warnings)
-                .unwrap_or_default();
+            ids =
+                optional(batch_associated_ids(body, kind, &id), &mut warnings).unwrap_or_default();
         }
         rules::push_metadata(
             &mut metadata,

@@ -271,7 +271,11 @@ fn hubspot_unknown_disposition_guid_is_left_out_with_a_warning_not_shown_as_a_la
     );
     assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
     assert_eq!(call.warnings[0].field, "properties.hs_call_disposition");
-    assert!(call.warnings[0].detail.contains("11111111-2222-3333-4444-555555555555"));
+    assert!(
+        call.warnings[0]
+            .detail
+            .contains("11111111-2222-3333-4444-555555555555")
+    );
 }
 
 #[test]
@@ -381,7 +385,11 @@ fn hubspot_title_of_the_wrong_type_is_left_out_with_a_warning_and_the_call_is_se
     assert_ne!(call.title, "Discovery");
     assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
     assert_eq!(call.warnings[0].field, "properties.hs_call_title");
-    assert!(call.warnings[0].detail.contains("string"), "{:?}", call.warnings);
+    assert!(
+        call.warnings[0].detail.contains("string"),
+        "{:?}",
+        call.warnings
+    );
 }
 
 #[test]
@@ -395,7 +403,10 @@ fn hubspot_unreadable_direction_and_disposition_are_left_out_with_warnings() {
     let fields: Vec<&str> = call.warnings.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["properties.hs_call_direction", "properties.hs_call_disposition"]
+        [
+            "properties.hs_call_direction",
+            "properties.hs_call_disposition"
+        ]
     );
 }
 
@@ -499,7 +510,10 @@ fn a_polled_call_takes_its_contact_and_deal_ids_from_the_batch_reads() {
         metadata.contains(&("hubspotContactIds", "51,7201")),
         "{metadata:?}"
     );
-    assert!(metadata.contains(&("hubspotDealIds", "123456")), "{metadata:?}");
+    assert!(
+        metadata.contains(&("hubspotDealIds", "123456")),
+        "{metadata:?}"
+    );
     assert!(call.warnings.is_empty(), "{:?}", call.warnings);
 }
 
@@ -516,7 +530,9 @@ fn a_call_absent_from_the_batch_read_has_no_contact_ids() {
         ..inputs("call-discovery-acme.json")
     }));
     assert!(
-        !metadata(&call).iter().any(|(k, _)| *k == "hubspotContactIds"),
+        !metadata(&call)
+            .iter()
+            .any(|(k, _)| *k == "hubspotContactIds"),
         "{:?}",
         call.metadata
     );
@@ -922,7 +938,11 @@ fn a_workflow_body_naming_another_object_type_is_not_a_call() {
     let body = json!({"objectId": 51, "objectTypeId": "0-3", "hs_call_title": "x"});
     let delivery = <Plugin as Guest>::read_webhook(body.to_string()).unwrap();
     assert!(delivery.call_ids.is_empty());
-    assert!(delivery.ignored[0].contains("`0-3`"), "{:?}", delivery.ignored);
+    assert!(
+        delivery.ignored[0].contains("`0-3`"),
+        "{:?}",
+        delivery.ignored
+    );
 }
 
 #[test]

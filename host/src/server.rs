@@ -189,7 +189,10 @@ async fn webhook(
         // Resolved to `Verify` above; refusing keeps a mistake from opening
         // the endpoint.
         Auth::HubspotByHeaders(_) => {
-            return error(StatusCode::UNAUTHORIZED, "the signature scheme was not chosen");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "the signature scheme was not chosen",
+            );
         }
         Auth::Verify { scheme, secret } => {
             let host = headers

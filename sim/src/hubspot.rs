@@ -246,6 +246,9 @@ struct Store {
     dispositions: Vec<(String, String)>,
     /// Whether `/calling/v1/dispositions` answers 403 (a missing scope).
     dispositions_fail: bool,
+    /// Search results served in place of a call's rendering (a record a
+    /// client cannot read), by call id.
+    poisoned: BTreeMap<u64, Value>,
     known: BTreeSet<String>,
     limits: BTreeMap<String, Limits>,
     log: Vec<HubspotRequest>,
@@ -309,6 +312,7 @@ impl HubspotSim {
                     .map(|(i, l)| ((*i).to_owned(), (*l).to_owned()))
                     .collect(),
                 dispositions_fail: false,
+                poisoned: BTreeMap::new(),
                 known: KNOWN_PROPERTIES.iter().map(|s| (*s).to_owned()).collect(),
                 limits: BTreeMap::new(),
                 log: Vec::new(),
@@ -378,9 +382,22 @@ impl HubspotSim {
         lock(&self.shared.state).dispositions_fail = fail;
     }
 
+    /// Serves `result` instead of the call in search results, wherever the
+    /// call would be: a record the client cannot read (no readable id,
+    /// properties of the wrong type). Not something HubSpot documents; it
+    /// stands for whatever a client cannot parse.
+    pub fn poison_search_result(&self, call_id: u64, result: Value) {
+        lock(&self.shared.state).poisoned.insert(call_id, result);
+    }
+
     /// Associates a call with contacts and deals (as the v4 associations
     /// API and `GET ?associations=` answer them).
-    pub fn associate(&self, call_id: u64, contact_ids: &[u64], deal_ids: &[u64]) -> Result<(), SimError> {
+    pub fn associate(
+        &self,
+        call_id: u64,
+        contact_ids: &[u64],
+        deal_ids: &[u64],
+    ) -> Result<(), SimError> {
         let mut st = lock(&self.shared.state);
         let stored = st
             .calls
@@ -1207,8 +1224,9 @@ async fn search(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
         .iter()
         .skip(start)
         .take(count)
-        .map(|(id, created, snap)| {
-            render(*id, *created, snap, req.properties.as_deref(), &st.known)
+        .map(|(id, created, snap)| match st.poisoned.get(id) {
+            Some(poison) => poison.clone(),
+            None => render(*id, *created, snap, req.properties.as_deref(), &st.known),
         })
         .collect();
     let next = req.after + results.len() as u64;
@@ -1533,7 +1551,13 @@ async fn associations_batch_read(
             .parse::<u64>()
             .ok()
             .and_then(|i| st.calls.get(&i))
-            .map(|c| if kind.0 == "contacts" { &c.contact_ids } else { &c.deal_ids })
+            .map(|c| {
+                if kind.0 == "contacts" {
+                    &c.contact_ids
+                } else {
+                    &c.deal_ids
+                }
+            })
             .filter(|ids| !ids.is_empty());
         match ids {
             Some(ids) => results.push(json!({

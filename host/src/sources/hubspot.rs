@@ -415,7 +415,10 @@ impl Hubspot {
             Ok(None) => {
                 self.health_problem(
                     "dispositions",
-                    &format!("{} answered 404: custom call outcomes cannot be named", request.path),
+                    &format!(
+                        "{} answered 404: custom call outcomes cannot be named",
+                        request.path
+                    ),
                 )
                 .await?;
                 None
@@ -537,10 +540,7 @@ mod tests {
                 "five searches inside one second: {sent:?}"
             );
         }
-        assert!(
-            sent[11] - sent[0] < 3_000,
-            "paced, not stalled: {sent:?}"
-        );
+        assert!(sent[11] - sent[0] < 3_000, "paced, not stalled: {sent:?}");
     }
 
     #[tokio::test(start_paused = true)]
