@@ -139,6 +139,8 @@ struct Truncated {
 }
 
 /// What the plugin said about the record before a payload is built.
+// One value per run of the command: boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Mapped {
     Decision(Decision),
     /// An Aloware delivery the bridge ignores: printed as a skip whose code
