@@ -6,9 +6,15 @@ use serde_json::Value;
 
 use crate::datetime;
 use crate::fields::{self, Node, Outcome};
-use crate::hubspot_api::{CallInputs, Cursor, Guest, ListedCall, SearchOptions, SearchPage};
+use crate::hubspot_api::{
+    AssociationKind, CallInputs, Cursor, Guest, ListedCall, SearchOptions, SearchPage,
+    WebhookDelivery,
+};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
-use crate::types::{Decision, Header, HttpRequest, InputError, Rules, Source, SyncMethod};
+use crate::types::{
+    Decision, FieldProblem, Header, HttpRequest, InputError, RejectedRecord, Rules, Source,
+    SyncMethod,
+};
 
 /// Every property the bridge reads, requested by name so pages stay small.
 const PROPERTIES: &[&str] = &[
@@ -29,7 +35,7 @@ const PROPERTIES: &[&str] = &[
 /// HubSpot answers 400 to a search that pages past this many results.
 const SEARCH_CAP: u64 = 10_000;
 
-/// HubSpot's built-in call outcomes, known without `GET /calls/v1/dispositions`.
+/// HubSpot's built-in call outcomes, known without `GET /calling/v1/dispositions`.
 const DEFAULT_DISPOSITIONS: &[(&str, &str)] = &[
     ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
     ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
@@ -96,15 +102,28 @@ impl Guest for crate::Plugin {
         read_call(body).map_err(InputError::from)
     }
 
-    fn owner_request(owner_id: String) -> HttpRequest {
+    fn owner_request(owner_id: String, archived: bool) -> HttpRequest {
+        // `archived` defaults to false: a deactivated owner answers 404
+        // unless asked for again with `archived=true`.
+        // https://developers.hubspot.com/docs/api-reference/crm-owners-v3/guide
+        // (HubSpot/HubSpot-public-api-spec-collection,
+        // PublicApiSpecs/CRM/Crm Owners/Rollouts/146888/v3/crmOwners.json:
+        // parameters ownerId, archived, idProperty).
         fields::get_request(format!(
-            "/crm/v3/owners/{}",
-            fields::percent_encode(owner_id.trim())
+            "/crm/v3/owners/{}{}",
+            fields::percent_encode(owner_id.trim()),
+            if archived { "?archived=true" } else { "" }
         ))
     }
 
     fn dispositions_request() -> HttpRequest {
-        fields::get_request("/calls/v1/dispositions".to_owned())
+        // https://developers.hubspot.com/docs/api-reference/legacy/crm/activities/engagements/get-calling-v1-dispositions
+        // answers `[{id, label}]`.
+        fields::get_request("/calling/v1/dispositions".to_owned())
+    }
+
+    fn associations_request(kind: AssociationKind, call_ids: Vec<String>) -> HttpRequest {
+        associations_request(kind, &call_ids)
     }
 
     fn transcript_request(transcription_id: String) -> HttpRequest {
@@ -114,7 +133,7 @@ impl Guest for crate::Plugin {
         ))
     }
 
-    fn read_webhook(body: String) -> Result<Vec<String>, InputError> {
+    fn read_webhook(body: String) -> Result<WebhookDelivery, InputError> {
         read_webhook(body).map_err(InputError::from)
     }
 
@@ -128,11 +147,22 @@ fn read_search(at: Cursor, options: SearchOptions, body: String) -> Outcome<Sear
     let root = Node::root(&value, "");
     let results = root.get("results")?.required()?;
     let mut calls = Vec::new();
+    let mut rejected = Vec::new();
     let mut newest: Option<u64> = None;
     for result in results.items()? {
-        let call = listed_call(&result)?;
-        newest = newest.max(Some(call.modified_ms));
-        calls.push(call);
+        match listed_call(&result) {
+            Ok(call) => {
+                newest = newest.max(Some(call.modified_ms));
+                calls.push(call);
+            }
+            // One unreadable result costs that result only: the host
+            // records it as failed and the cursor moves past it.
+            Err(fault) => rejected.push(RejectedRecord {
+                id: result.id_at("id").ok().flatten(),
+                at: result.path(),
+                error: fault.into(),
+            }),
+        }
     }
     let total = match root.count_at("total")? {
         Some(total) => total,
@@ -157,6 +187,7 @@ fn read_search(at: Cursor, options: SearchOptions, body: String) -> Outcome<Sear
             },
             more: false,
             total,
+            rejected,
         });
     };
     let offset = fields::parse_u64(&after);
@@ -190,6 +221,7 @@ fn read_search(at: Cursor, options: SearchOptions, body: String) -> Outcome<Sear
         next,
         more: true,
         total,
+        rejected,
     })
 }
 
@@ -198,16 +230,17 @@ fn read_call(body: String) -> Outcome<ListedCall> {
     listed_call(&Node::root(&value, ""))
 }
 
-fn read_webhook(body: String) -> Outcome<Vec<String>> {
+fn read_webhook(body: String) -> Outcome<WebhookDelivery> {
     let value = fields::parse(&body, "")?;
     let root = Node::root(&value, "");
     let mut ids: Vec<String> = Vec::new();
+    let mut ignored = Vec::new();
     match &value {
         Value::Array(_) => {
             for event in root.items()? {
                 let type_id = event.scalar_text_at("objectTypeId")?;
                 let subscription = event.text_at("subscriptionType")?;
-                let is_call = type_id.as_deref() == Some("0-48")
+                let is_call = type_id.as_deref() == Some(CALL_OBJECT_TYPE)
                     || subscription.is_some_and(|kind| kind.starts_with("call."));
                 if !is_call {
                     continue;
@@ -218,10 +251,65 @@ fn read_webhook(body: String) -> Outcome<Vec<String>> {
                 }
             }
         }
-        Value::Object(_) => ids.push(workflow_object_id(&root)?),
+        Value::Object(_) => match workflow_object(&root)? {
+            WorkflowObject::Call => ids.push(workflow_object_id(&root)?),
+            WorkflowObject::Other(reason) => ignored.push(reason),
+        },
         _ => return Err(root.wrong_type("a list of events or a workflow body (an object)")),
     }
-    Ok(ids)
+    Ok(WebhookDelivery {
+        call_ids: ids,
+        ignored,
+    })
+}
+
+/// HubSpot's object type id for calls, as webhook events name it.
+const CALL_OBJECT_TYPE: &str = "0-48";
+
+/// What a workflow action's body is about.
+enum WorkflowObject {
+    Call,
+    /// Not a call, and why that was concluded.
+    Other(String),
+}
+
+/// Whether a workflow body is a call. HubSpot publishes no schema for the
+/// "Send a webhook" action's body beyond "the enrolled record's
+/// properties" (https://knowledge.hubspot.com/workflows/how-do-i-use-webhooks-with-hubspot-workflows),
+/// and most workflows are enrolled on contacts or deals, whose ids are not
+/// call ids. So a body counts as a call only when it says so: an object
+/// type naming calls, or at least one `hs_call_*` property (at the top or
+/// under `properties`). Anything else is answered and recorded, never
+/// fetched as a call.
+fn workflow_object(root: &Node<'_, '_>) -> Outcome<WorkflowObject> {
+    for key in ["objectTypeId", "objectType"] {
+        if let Some(kind) = root.scalar_text_at(key)? {
+            let is_call = kind == CALL_OBJECT_TYPE || fields::is_one_of(&kind, &["call", "calls"]);
+            return Ok(if is_call {
+                WorkflowObject::Call
+            } else {
+                WorkflowObject::Other(format!(
+                    "a workflow delivery for object type `{kind}` is not a call; \
+                     only call-based workflows (object type {CALL_OBJECT_TYPE}) are read"
+                ))
+            });
+        }
+    }
+    let has_call_property = |value: &Value| {
+        value
+            .as_object()
+            .is_some_and(|members| members.keys().any(|key| key.starts_with("hs_call_")))
+    };
+    let properties = root.get("properties")?;
+    if has_call_property(root.value()) || has_call_property(properties.value()) {
+        return Ok(WorkflowObject::Call);
+    }
+    Ok(WorkflowObject::Other(
+        "a workflow delivery without any hs_call_* property or object type 0-48 is not a call \
+         (a contact- or deal-based workflow names their ids, not call ids); include a call \
+         property such as hs_call_title in the webhook action"
+            .to_owned(),
+    ))
 }
 
 fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Outcome<Decision> {
@@ -275,7 +363,12 @@ fn listed_call(result: &Node<'_, '_>) -> Outcome<ListedCall> {
         id,
         modified_ms,
         owner_id: properties.scalar_text_at("hubspot_owner_id")?,
-        transcription_id: properties.scalar_text_at("hs_call_transcription_id")?,
+        // Optional: a transcription id that cannot be read only costs the
+        // transcript (the call is still mapped, by its recording).
+        transcription_id: properties
+            .scalar_text_at("hs_call_transcription_id")
+            .ok()
+            .flatten(),
         json: fields::to_json(result.value())?,
     })
 }
@@ -319,24 +412,36 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         None => datetime::call_date_field(&call.get("createdAt")?)?,
     };
 
-    let direction = property("hs_call_direction")?
+    let mut warnings = Vec::new();
+    let direction = optional(property("hs_call_direction"), &mut warnings)
         .as_deref()
         .and_then(rules::parse_direction);
-    let disposition = match property("hs_call_disposition")? {
-        Some(guid) => Some(disposition_label(&guid, inputs.dispositions.as_deref())?),
+    let disposition = match optional(property("hs_call_disposition"), &mut warnings) {
+        Some(guid) => disposition_label(&guid, inputs.dispositions.as_deref(), &mut warnings),
         None => None,
     };
+    let duration_seconds = optional(
+        properties.seconds_at("hs_call_duration", 1000.0),
+        &mut warnings,
+    );
+    let title = optional(property("hs_call_title"), &mut warnings);
     let owner_id = property("hubspot_owner_id")?;
     let rep = rep_from_owner(inputs.owner.as_deref(), owner_id.as_deref())?;
 
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "hubspotOwnerId", owner_id.as_deref());
     let associations = call.get("associations")?;
-    for (key, kind) in [
-        ("hubspotContactIds", "contacts"),
-        ("hubspotDealIds", "deals"),
+    for (key, kind, batch) in [
+        ("hubspotContactIds", "contacts", inputs.contacts.as_deref()),
+        ("hubspotDealIds", "deals", inputs.deals.as_deref()),
     ] {
-        let ids = associated_ids(&associations, kind)?;
+        let mut ids = associated_ids(&associations, kind)?;
+        if ids.is_empty()
+            && let Some(body) = batch
+        {
+            ids =
+                optional(batch_associated_ids(body, kind, &id), &mut warnings).unwrap_or_default();
+        }
         rules::push_metadata(
             &mut metadata,
             key,
@@ -355,15 +460,100 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         id,
         progress,
         media,
-        duration_seconds: properties.seconds_at("hs_call_duration", 1000.0)?,
+        duration_seconds,
         disposition,
         direction,
-        title: property("hs_call_title")?,
+        title,
         started_at,
         rep,
         metadata,
-        warnings: Vec::new(),
+        warnings,
     })
+}
+
+/// An optional field's value, or None with a warning when it cannot be
+/// read: the call is still sent without it.
+fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
+    match read {
+        Ok(value) => value,
+        Err(fault) => {
+            warnings.push(problem(fault.into()));
+            None
+        }
+    }
+}
+
+/// An input error as a field problem (a warning).
+fn problem(error: InputError) -> FieldProblem {
+    match error {
+        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
+        InputError::MissingField(field) => FieldProblem {
+            field,
+            detail: "is missing".to_owned(),
+        },
+        InputError::InvalidJson(detail) => FieldProblem {
+            field: String::new(),
+            detail,
+        },
+        InputError::TooLarge(size) => FieldProblem {
+            field: String::new(),
+            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
+        },
+    }
+}
+
+/// The ids associated with `call_id` in a v4 associations batch read
+/// (`{results: [{from: {id}, to: [{toObjectId, associationTypes}]}]}`,
+/// HubSpot/HubSpot-public-api-spec-collection
+/// PublicApiSpecs/CRM/Associations/Rollouts/130902/v4/associations.json,
+/// `BatchResponsePublicAssociationMultiWithLabel`). A call with no
+/// associations is absent from `results` (HubSpot lists it under `errors`).
+/// Only the first page of a call's associations is read (`paging` is
+/// per call): a call with hundreds of contacts gets the first ones.
+fn batch_associated_ids(body: &str, kind: &str, call_id: &str) -> Outcome<Option<Vec<String>>> {
+    let value = fields::parse(body, kind)?;
+    let root = Node::root(&value, kind);
+    let results = root.get("results")?;
+    let mut ids: Vec<String> = Vec::new();
+    for result in results.items()? {
+        let from = result.get("from")?;
+        if from.id_at("id")?.as_deref() != Some(call_id) {
+            continue;
+        }
+        let to = result.get("to")?;
+        for target in to.items()? {
+            if let Some(id) = target.id_at("toObjectId")?
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// `POST /crm/v4/associations/calls/{kind}/batch/read` for a page of calls
+/// (HubSpot/HubSpot-public-api-spec-collection
+/// PublicApiSpecs/CRM/Associations/Rollouts/130902/v4/associations.json:
+/// body `BatchInputPublicFetchAssociationsBatchRequest` = `{inputs: [{id}]}`).
+fn associations_request(kind: AssociationKind, call_ids: &[String]) -> HttpRequest {
+    let to = match kind {
+        AssociationKind::Contacts => "contacts",
+        AssociationKind::Deals => "deals",
+    };
+    let inputs: Vec<Value> = call_ids
+        .iter()
+        .map(|id| serde_json::json!({ "id": id.trim() }))
+        .collect();
+    HttpRequest {
+        method: "POST".to_owned(),
+        path: format!("/crm/v4/associations/calls/{to}/batch/read"),
+        headers: vec![Header {
+            name: "Content-Type".to_owned(),
+            value: "application/json".to_owned(),
+        }],
+        body: Some(fields::json_text(&serde_json::json!({ "inputs": inputs }))),
+    }
 }
 
 /// `associations.<kind>.results[].id`, de-duplicated in order: HubSpot
@@ -383,31 +573,60 @@ fn associated_ids(associations: &Node<'_, '_>, kind: &str) -> Outcome<Vec<String
 }
 
 /// The label for a disposition GUID: from the portal's list when given,
-/// else HubSpot's defaults; an unknown GUID is kept as it is.
-fn disposition_label(guid: &str, body: Option<&str>) -> Outcome<String> {
+/// else HubSpot's defaults. A GUID with no known label is left out with a
+/// warning (a GUID shown as if it were a label would mislead Kendo); so is
+/// a list that cannot be read, after the defaults are tried.
+fn disposition_label(
+    guid: &str,
+    body: Option<&str>,
+    warnings: &mut Vec<FieldProblem>,
+) -> Option<String> {
     if let Some(body) = body {
-        let value = fields::parse(body, "dispositions")?;
-        let root = Node::root(&value, "dispositions");
-        // The v1 endpoint answers a bare list; accept `{results: [...]}` too.
-        let list = if root.is_object() {
-            root.get("results")?
-        } else {
-            root
-        };
-        for entry in list.items()? {
-            let id = entry.id_at("id")?;
-            if id.is_some_and(|id| id.eq_ignore_ascii_case(guid))
-                && let Some(label) = entry.text_at("label")?
-            {
-                return Ok(label.to_owned());
-            }
+        match portal_disposition(guid, body) {
+            Ok(Some(label)) => return Some(label),
+            Ok(None) => {}
+            Err(fault) => warnings.push(problem(fault.into())),
         }
     }
-    Ok(DEFAULT_DISPOSITIONS
+    let label = DEFAULT_DISPOSITIONS
         .iter()
         .find(|(id, _)| id.eq_ignore_ascii_case(guid))
-        .map_or(guid, |(_, label)| label)
-        .to_owned())
+        .map(|(_, label)| (*label).to_owned());
+    if label.is_none() {
+        warnings.push(FieldProblem {
+            field: "properties.hs_call_disposition".to_owned(),
+            detail: format!(
+                "disposition {guid} has no known label (not a HubSpot default{})",
+                if body.is_some() {
+                    " and not in the portal's list"
+                } else {
+                    "; the portal's list was not read"
+                }
+            ),
+        });
+    }
+    label
+}
+
+/// The label for `guid` in the body of `GET /calling/v1/dispositions`.
+fn portal_disposition(guid: &str, body: &str) -> Outcome<Option<String>> {
+    let value = fields::parse(body, "dispositions")?;
+    let root = Node::root(&value, "dispositions");
+    // The v1 endpoint answers a bare list; accept `{results: [...]}` too.
+    let list = if root.is_object() {
+        root.get("results")?
+    } else {
+        root
+    };
+    for entry in list.items()? {
+        let id = entry.id_at("id")?;
+        if id.is_some_and(|id| id.eq_ignore_ascii_case(guid))
+            && let Some(label) = entry.text_at("label")?
+        {
+            return Ok(Some(label.to_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// The rep as `GET /crm/v3/owners/{id}` describes them.
@@ -663,11 +882,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_guids_stay_as_they_are() {
-        assert_eq!(disposition_label("nope", None).unwrap(), "nope");
+    fn unknown_guids_are_left_out_with_a_warning() {
+        let mut warnings = Vec::new();
+        assert_eq!(disposition_label("nope", None, &mut warnings), None);
+        assert_eq!(warnings.len(), 1);
         assert_eq!(
-            disposition_label("F240BBAC-87C9-4F6E-BF70-924B57D47DB7", None).unwrap(),
-            "Connected"
+            disposition_label("F240BBAC-87C9-4F6E-BF70-924B57D47DB7", None, &mut warnings)
+                .as_deref(),
+            Some("Connected")
         );
+        assert_eq!(warnings.len(), 1);
     }
 }

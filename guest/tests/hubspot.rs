@@ -3,7 +3,7 @@
 mod support;
 
 use kendo_bridge_guest::Plugin;
-use kendo_bridge_guest::hubspot_api::{CallInputs, Cursor, Guest, SearchOptions};
+use kendo_bridge_guest::hubspot_api::{AssociationKind, CallInputs, Cursor, Guest, SearchOptions};
 use kendo_bridge_guest::types::{
     Decision, Direction, FieldProblem, InputError, Rules, SkipCode, Source, SyncMethod, WaitCode,
 };
@@ -17,6 +17,8 @@ fn inputs(call: &str) -> CallInputs {
         owner: Some(fixture("hubspot/owner-sam-lee.json")),
         dispositions: None,
         transcript: None,
+        contacts: None,
+        deals: None,
     }
 }
 
@@ -253,15 +255,41 @@ fn hubspot_disposition_labels_come_from_the_portal_list() {
 }
 
 #[test]
-fn hubspot_unknown_disposition_guid_is_kept_as_it_is() {
+fn hubspot_unknown_disposition_guid_is_left_out_with_a_warning_not_shown_as_a_label() {
     let call = sent(map(CallInputs {
         call: seed_with(json!({"hs_call_disposition": "11111111-2222-3333-4444-555555555555"})),
         dispositions: Some(fixture("hubspot/dispositions.json")),
         ..inputs("call-discovery-acme.json")
     }));
-    assert_eq!(
-        call.disposition.as_deref(),
-        Some("11111111-2222-3333-4444-555555555555")
+    assert_eq!(call.disposition, None);
+    assert!(
+        !metadata(&call)
+            .iter()
+            .any(|(_, v)| v.contains("11111111-2222")),
+        "{:?}",
+        call.metadata
+    );
+    assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
+    assert_eq!(call.warnings[0].field, "properties.hs_call_disposition");
+    assert!(
+        call.warnings[0]
+            .detail
+            .contains("11111111-2222-3333-4444-555555555555")
+    );
+}
+
+#[test]
+fn hubspot_custom_disposition_without_the_portal_list_is_left_out_with_a_warning() {
+    let call = sent(map(CallInputs {
+        call: seed_with(json!({"hs_call_disposition": "0c1b2a39-4d5e-4f60-8172-93a4b5c6d7e8"})),
+        dispositions: None,
+        ..inputs("call-discovery-acme.json")
+    }));
+    assert_eq!(call.disposition, None);
+    assert!(
+        call.warnings[0].detail.contains("list was not read"),
+        "{:?}",
+        call.warnings
     );
 }
 
@@ -333,26 +361,52 @@ fn hubspot_missing_properties_is_a_missing_field() {
 }
 
 #[test]
-fn hubspot_unreadable_duration_is_an_invalid_value() {
-    let (kind, problem) = problem(map_error(CallInputs {
+fn hubspot_unreadable_duration_is_left_out_with_a_warning_and_the_call_is_sent() {
+    let call = sent(map(CallInputs {
         call: seed_with(json!({"hs_call_duration": "20 minutes"})),
         ..inputs("call-discovery-acme.json")
     }));
+    assert_eq!(call.duration_seconds, None);
     assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("invalid-value", "properties.hs_call_duration")
+        call.warnings
+            .iter()
+            .map(|w| w.field.as_str())
+            .collect::<Vec<_>>(),
+        ["properties.hs_call_duration"]
     );
 }
 
 #[test]
-fn hubspot_property_of_the_wrong_type_is_named() {
-    let (kind, problem) = problem(map_error(CallInputs {
+fn hubspot_title_of_the_wrong_type_is_left_out_with_a_warning_and_the_call_is_sent() {
+    let call = sent(map(CallInputs {
         call: seed_with(json!({"hs_call_title": ["Discovery"]})),
         ..inputs("call-discovery-acme.json")
     }));
+    assert_ne!(call.title, "Discovery");
+    assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
+    assert_eq!(call.warnings[0].field, "properties.hs_call_title");
+    assert!(
+        call.warnings[0].detail.contains("string"),
+        "{:?}",
+        call.warnings
+    );
+}
+
+#[test]
+fn hubspot_unreadable_direction_and_disposition_are_left_out_with_warnings() {
+    let call = sent(map(CallInputs {
+        call: seed_with(json!({"hs_call_direction": {"v": 1}, "hs_call_disposition": [1]})),
+        ..inputs("call-discovery-acme.json")
+    }));
+    assert_eq!(call.direction, None);
+    assert_eq!(call.disposition, None);
+    let fields: Vec<&str> = call.warnings.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("wrong-type", "properties.hs_call_title")
+        fields,
+        [
+            "properties.hs_call_direction",
+            "properties.hs_call_disposition"
+        ]
     );
 }
 
@@ -394,16 +448,105 @@ fn hubspot_transcript_that_is_not_json_is_invalid_json_naming_the_input() {
 }
 
 #[test]
-fn hubspot_dispositions_entry_of_the_wrong_type_is_named_by_index() {
-    let (kind, problem) = problem(map_error(CallInputs {
+fn hubspot_dispositions_entry_of_the_wrong_type_is_a_warning_named_by_index() {
+    let call = sent(map(CallInputs {
         dispositions: Some(json!([{"id": "x", "label": "X"}, "Connected"]).to_string()),
-        call: seed_with(json!({"hs_call_disposition": "not-in-the-list"})),
+        call: seed_with(json!({"hs_call_disposition": CONNECTED})),
         ..inputs("call-discovery-acme.json")
     }));
     assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("wrong-type", "dispositions:[1]")
+        call.disposition.as_deref(),
+        Some("Connected"),
+        "the defaults still apply"
     );
+    assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
+    assert_eq!(call.warnings[0].field, "dispositions:[1]");
+}
+
+const CONNECTED: &str = "f240bbac-87c9-4f6e-bf70-924b57d47db7";
+
+// ---------------------------------------------------------------------------
+// Associations (v4 batch read) for polled calls
+// ---------------------------------------------------------------------------
+
+#[test]
+fn associations_request_reads_a_whole_page_in_one_batch() {
+    let request = <Plugin as Guest>::associations_request(
+        AssociationKind::Contacts,
+        vec!["1".into(), "2".into()],
+    );
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.path,
+        "/crm/v4/associations/calls/contacts/batch/read"
+    );
+    let body: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, json!({"inputs": [{"id": "1"}, {"id": "2"}]}));
+    assert_eq!(
+        <Plugin as Guest>::associations_request(AssociationKind::Deals, vec!["1".into()]).path,
+        "/crm/v4/associations/calls/deals/batch/read"
+    );
+}
+
+/// A searched call: no `associations` member.
+fn searched_call() -> String {
+    let mut call = fixture_json("hubspot/call-discovery-acme.json");
+    if let Value::Object(members) = &mut call {
+        members.remove("associations");
+    }
+    call.to_string()
+}
+
+#[test]
+fn a_polled_call_takes_its_contact_and_deal_ids_from_the_batch_reads() {
+    let call = sent(map(CallInputs {
+        call: searched_call(),
+        contacts: Some(fixture("hubspot/associations-contacts.json")),
+        deals: Some(fixture("hubspot/associations-deals.json")),
+        ..inputs("call-discovery-acme.json")
+    }));
+    let metadata = metadata(&call);
+    assert!(
+        metadata.contains(&("hubspotContactIds", "51,7201")),
+        "{metadata:?}"
+    );
+    assert!(
+        metadata.contains(&("hubspotDealIds", "123456")),
+        "{metadata:?}"
+    );
+    assert!(call.warnings.is_empty(), "{:?}", call.warnings);
+}
+
+#[test]
+fn a_call_absent_from_the_batch_read_has_no_contact_ids() {
+    let mut call = fixture_json("hubspot/call-discovery-acme.json");
+    call["id"] = json!("555");
+    if let Value::Object(members) = &mut call {
+        members.remove("associations");
+    }
+    let call = sent(map(CallInputs {
+        call: call.to_string(),
+        contacts: Some(fixture("hubspot/associations-contacts.json")),
+        ..inputs("call-discovery-acme.json")
+    }));
+    assert!(
+        !metadata(&call)
+            .iter()
+            .any(|(k, _)| *k == "hubspotContactIds"),
+        "{:?}",
+        call.metadata
+    );
+}
+
+#[test]
+fn an_unreadable_batch_read_is_a_warning_and_the_call_is_sent() {
+    let call = sent(map(CallInputs {
+        call: searched_call(),
+        contacts: Some(json!({"results": {"from": 1}}).to_string()),
+        ..inputs("call-discovery-acme.json")
+    }));
+    assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
+    assert_eq!(call.warnings[0].field, "contacts:results");
 }
 
 // ---------------------------------------------------------------------------
@@ -626,11 +769,39 @@ fn search_results_that_are_not_a_list_are_the_wrong_type() {
 #[test]
 fn search_result_without_a_modification_date_is_a_missing_field() {
     let body = json!({"results": [{"id": "1", "properties": {}}]}).to_string();
-    let error =
-        <Plugin as Guest>::read_search(cursor(None, None, None), options(100), body).unwrap_err();
+    let page =
+        <Plugin as Guest>::read_search(cursor(None, None, None), options(100), body).unwrap();
+    assert!(page.calls.is_empty());
+    let error = &page.rejected[0].error;
     assert!(
-        matches!(&error, InputError::MissingField(field) if field == "results[0].properties.hs_lastmodifieddate"),
+        matches!(error, InputError::MissingField(field) if field == "results[0].properties.hs_lastmodifieddate"),
         "{error:?}"
+    );
+}
+
+#[test]
+fn a_search_result_that_cannot_be_read_costs_that_result_only() {
+    let body = json!({"total": 4, "results": [
+        {"id": "1", "properties": {"hs_lastmodifieddate": "1772641800000"}},
+        {"id": "2", "properties": ["not", "an", "object"]},
+        {"id": {"no": "id"}, "properties": {"hs_lastmodifieddate": "1772641800500"}},
+        {"id": "4", "properties": {"hs_lastmodifieddate": "1772641801000"}}
+    ]})
+    .to_string();
+    let page =
+        <Plugin as Guest>::read_search(cursor(None, None, None), options(100), body).unwrap();
+    let ids: Vec<&str> = page.calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["1", "4"]);
+    let rejected: Vec<(Option<&str>, &str)> = page
+        .rejected
+        .iter()
+        .map(|r| (r.id.as_deref(), r.at.as_str()))
+        .collect();
+    assert_eq!(rejected, [(Some("2"), "results[1]"), (None, "results[2]")]);
+    assert_eq!(
+        page.next.high_water_ms,
+        Some(1_772_641_801_000),
+        "the cursor moves past the rejected results"
     );
 }
 
@@ -686,12 +857,17 @@ fn read_call_lists_the_call_for_mapping() {
 #[test]
 fn owner_dispositions_and_transcript_requests_have_their_paths() {
     assert_eq!(
-        <Plugin as Guest>::owner_request("41629711".into()).path,
+        <Plugin as Guest>::owner_request("41629711".into(), false).path,
         "/crm/v3/owners/41629711"
     );
     assert_eq!(
         <Plugin as Guest>::dispositions_request().path,
-        "/calls/v1/dispositions"
+        "/calling/v1/dispositions"
+    );
+    assert_eq!(
+        <Plugin as Guest>::owner_request("41629711".into(), true).path,
+        "/crm/v3/owners/41629711?archived=true",
+        "a departed rep is looked up again among archived owners"
     );
     assert_eq!(
         <Plugin as Guest>::transcript_request("3190027741".into()).path,
@@ -705,8 +881,8 @@ fn owner_dispositions_and_transcript_requests_have_their_paths() {
 
 #[test]
 fn webhook_batch_keeps_call_objects_once_each() {
-    let ids = <Plugin as Guest>::read_webhook(fixture("hubspot/webhook-batch.json")).unwrap();
-    assert_eq!(ids, ["987654321", "987654412"]);
+    let delivery = <Plugin as Guest>::read_webhook(fixture("hubspot/webhook-batch.json")).unwrap();
+    assert_eq!(delivery.call_ids, ["987654321", "987654412"]);
 }
 
 #[test]
@@ -716,6 +892,7 @@ fn webhook_batch_without_calls_is_empty() {
     assert!(
         <Plugin as Guest>::read_webhook(body.to_string())
             .unwrap()
+            .call_ids
             .is_empty()
     );
 }
@@ -723,16 +900,48 @@ fn webhook_batch_without_calls_is_empty() {
 #[test]
 fn workflow_body_gives_its_object_id() {
     let ids = <Plugin as Guest>::read_webhook(fixture("hubspot/workflow-body.json")).unwrap();
-    assert_eq!(ids, ["987654321"]);
-    let nested = json!({"properties": {"hs_object_id": {"value": "42", "timestamp": 1}}});
+    assert_eq!(ids.call_ids, ["987654321"]);
+    let nested = json!({"properties": {
+        "hs_object_id": {"value": "42", "timestamp": 1},
+        "hs_call_status": {"value": "COMPLETED"}
+    }});
     assert_eq!(
-        <Plugin as Guest>::read_webhook(nested.to_string()).unwrap(),
+        <Plugin as Guest>::read_webhook(nested.to_string())
+            .unwrap()
+            .call_ids,
         ["42"]
     );
-    let object_id = json!({"objectId": 43});
+    let object_id = json!({"objectId": 43, "objectTypeId": "0-48"});
     assert_eq!(
-        <Plugin as Guest>::read_webhook(object_id.to_string()).unwrap(),
+        <Plugin as Guest>::read_webhook(object_id.to_string())
+            .unwrap()
+            .call_ids,
         ["43"]
+    );
+}
+
+#[test]
+fn a_contact_workflow_body_is_not_a_call_and_says_why() {
+    let delivery =
+        <Plugin as Guest>::read_webhook(fixture("hubspot/workflow-body-contact.json")).unwrap();
+    assert!(delivery.call_ids.is_empty());
+    assert_eq!(delivery.ignored.len(), 1);
+    assert!(
+        delivery.ignored[0].contains("not a call"),
+        "{:?}",
+        delivery.ignored
+    );
+}
+
+#[test]
+fn a_workflow_body_naming_another_object_type_is_not_a_call() {
+    let body = json!({"objectId": 51, "objectTypeId": "0-3", "hs_call_title": "x"});
+    let delivery = <Plugin as Guest>::read_webhook(body.to_string()).unwrap();
+    assert!(delivery.call_ids.is_empty());
+    assert!(
+        delivery.ignored[0].contains("`0-3`"),
+        "{:?}",
+        delivery.ignored
     );
 }
 
@@ -839,7 +1048,7 @@ proptest! {
         let _ = <Plugin as Guest>::read_webhook(body.clone());
         let _ = <Plugin as Guest>::call_request(body.clone());
         let _ = <Plugin as Guest>::map_call(
-            CallInputs { call: body.clone(), owner: Some(body.clone()), dispositions: Some(body.clone()), transcript: Some(body) },
+            CallInputs { call: body.clone(), owner: Some(body.clone()), dispositions: Some(body.clone()), transcript: Some(body.clone()), contacts: Some(body.clone()), deals: Some(body) },
             rules(),
             SyncMethod::Polling,
         );
@@ -864,12 +1073,12 @@ proptest! {
         let _ = <Plugin as Guest>::read_call(call.clone());
         let _ = <Plugin as Guest>::read_webhook(call.clone());
         let _ = <Plugin as Guest>::map_call(
-            CallInputs { call: call.clone(), owner: None, dispositions: None, transcript: None },
+            CallInputs { call: call.clone(), owner: None, dispositions: None, transcript: None, contacts: None, deals: None },
             rules.clone(),
             SyncMethod::Polling,
         );
         let _ = <Plugin as Guest>::map_call(
-            CallInputs { call, owner: Some(other.clone()), dispositions: Some(other.clone()), transcript: Some(other) },
+            CallInputs { call, owner: Some(other.clone()), dispositions: Some(other.clone()), transcript: Some(other.clone()), contacts: Some(other.clone()), deals: Some(other) },
             rules,
             SyncMethod::Workflow,
         );
@@ -903,6 +1112,8 @@ proptest! {
                 owner: Some(owner.to_string()),
                 dispositions: Some(fixture("hubspot/dispositions.json")),
                 transcript: Some(fixture("hubspot/transcript.json")),
+                contacts: Some(fixture("hubspot/associations-contacts.json")),
+                deals: Some(fixture("hubspot/associations-deals.json")),
             },
             rules,
             SyncMethod::Polling,

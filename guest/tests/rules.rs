@@ -119,6 +119,8 @@ fn the_default_hubspot_title_prefers_the_calls_own_title() {
         owner: Some(fixture("hubspot/owner-sam-lee.json")),
         dispositions: None,
         transcript: None,
+        contacts: None,
+        deals: None,
     };
     let seed = fixture("hubspot/call-discovery-acme.json");
     let with_title =

@@ -184,7 +184,7 @@ initial_lookback = "20000days"
 lookback = "30s"
 transcripts = true
 webhook_secret = {{ file = "{hubspot_secret}" }}
-signature = "v3"
+signature = "auto"
 
 [aloware]
 webhook_secret = {{ file = "{aloware}" }}

@@ -37,6 +37,8 @@ enum Auth {
     Open,
     /// The source is enabled but no secret is configured: refuse.
     Missing(&'static str),
+    /// HubSpot with the scheme chosen per request from its headers.
+    HubspotByHeaders(String),
 }
 
 #[derive(Clone)]
@@ -74,11 +76,20 @@ pub fn router(
     let hubspot = match cfg.hubspot.as_ref().filter(|c| c.enabled) {
         Some(c) => {
             let scheme = match c.signature {
-                HubspotSignature::V1 => Scheme::HubspotV1,
-                HubspotSignature::V2 => Scheme::HubspotV2,
-                HubspotSignature::V3 => Scheme::HubspotV3,
+                HubspotSignature::Auto => None,
+                HubspotSignature::V1 => Some(Scheme::HubspotV1),
+                HubspotSignature::V2 => Some(Scheme::HubspotV2),
+                HubspotSignature::V3 => Some(Scheme::HubspotV3),
             };
-            Some(secret(&c.webhook_secret, scheme, "hubspot.webhook_secret")?)
+            let auth = secret(
+                &c.webhook_secret,
+                scheme.unwrap_or(Scheme::HubspotV3),
+                "hubspot.webhook_secret",
+            )?;
+            Some(match (scheme, auth) {
+                (None, Auth::Verify { secret, .. }) => Auth::HubspotByHeaders(secret),
+                (_, auth) => auth,
+            })
         }
         None => None,
     };
@@ -153,6 +164,20 @@ async fn webhook(
         );
     };
     let now = state.ctx.clock.now_ms();
+    let auth = match auth {
+        Auth::HubspotByHeaders(secret) => match hubspot_scheme(&headers) {
+            Some(scheme) => Auth::Verify { scheme, secret },
+            None => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "no HubSpot signature: expected X-HubSpot-Signature-v3 with \
+                     X-HubSpot-Request-Timestamp, or X-HubSpot-Signature with \
+                     X-HubSpot-Signature-Version v1 or v2",
+                );
+            }
+        },
+        auth => auth,
+    };
     match auth {
         Auth::Missing(what) => {
             return error(
@@ -161,6 +186,14 @@ async fn webhook(
             );
         }
         Auth::Open => {}
+        // Resolved to `Verify` above; refusing keeps a mistake from opening
+        // the endpoint.
+        Auth::HubspotByHeaders(_) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "the signature scheme was not chosen",
+            );
+        }
         Auth::Verify { scheme, secret } => {
             let host = headers
                 .get("host")
@@ -236,6 +269,27 @@ async fn webhook(
             tracing::error!(%source, error = %e, "webhook could not be stored");
             error(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}"))
         }
+    }
+}
+
+/// The HubSpot signature scheme a request's headers announce. v3 (with its
+/// timestamp, so a replay is refused) wins when present; otherwise
+/// `X-HubSpot-Signature-Version` names v1 (CRM webhooks) or v2 (workflow
+/// actions). https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
+fn hubspot_scheme(headers: &HeaderMap) -> Option<Scheme> {
+    if header(headers, "x-hubspot-signature-v3").is_some()
+        && header(headers, "x-hubspot-request-timestamp").is_some()
+    {
+        return Some(Scheme::HubspotV3);
+    }
+    header(headers, "x-hubspot-signature")?;
+    match header(headers, "x-hubspot-signature-version")?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "v1" => Some(Scheme::HubspotV1),
+        "v2" => Some(Scheme::HubspotV2),
+        _ => None,
     }
 }
 

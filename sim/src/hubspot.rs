@@ -12,6 +12,17 @@
 //!   second (both scaled), answered 429 with `errorType: RATE_LIMIT`.
 //! - Property values are strings (or null); unknown requested properties are
 //!   left out; `hs_lastmodifieddate` is ISO with milliseconds.
+//! - **Only documented routes and query parameters.** Anything else gets
+//!   HubSpot's error body `{status: "error", message, correlationId,
+//!   category}`: an unknown path 404, an unknown query parameter 400. That
+//!   includes `/calls/v1/dispositions`, a wrong path the bridge once used.
+//! - **Departed reps.** An archived (deactivated) owner is 404 unless asked
+//!   for with `archived=true`, as HubSpot's owners API does.
+//!
+//! Routes follow HubSpot's OpenAPI specs in
+//! github.com/HubSpot/HubSpot-public-api-spec-collection (paths given next
+//! to each route below) and, for the legacy dispositions endpoint,
+//! https://developers.hubspot.com/docs/api-reference/legacy/crm/activities/engagements/get-calling-v1-dispositions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -36,7 +47,7 @@ use crate::server::{HttpServer, http_client, lock};
 use crate::util::{hmac_sha256, json as json_response, query_pairs};
 use crate::{SimError, timefmt};
 
-/// HubSpot's default call dispositions (`GET /calls/v1/dispositions`).
+/// HubSpot's default call dispositions (`GET /calling/v1/dispositions`).
 pub const DEFAULT_DISPOSITIONS: [(&str, &str); 6] = [
     ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
     ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
@@ -233,6 +244,11 @@ struct Store {
     owners: BTreeMap<u64, HubspotOwner>,
     transcripts: BTreeMap<u64, HubspotTranscript>,
     dispositions: Vec<(String, String)>,
+    /// Whether `/calling/v1/dispositions` answers 403 (a missing scope).
+    dispositions_fail: bool,
+    /// Search results served in place of a call's rendering (a record a
+    /// client cannot read), by call id.
+    poisoned: BTreeMap<u64, Value>,
     known: BTreeSet<String>,
     limits: BTreeMap<String, Limits>,
     log: Vec<HubspotRequest>,
@@ -295,6 +311,8 @@ impl HubspotSim {
                     .iter()
                     .map(|(i, l)| ((*i).to_owned(), (*l).to_owned()))
                     .collect(),
+                dispositions_fail: false,
+                poisoned: BTreeMap::new(),
                 known: KNOWN_PROPERTIES.iter().map(|s| (*s).to_owned()).collect(),
                 limits: BTreeMap::new(),
                 log: Vec::new(),
@@ -304,14 +322,25 @@ impl HubspotSim {
             }),
         });
         let router = Router::new()
+            // PublicApiSpecs/CRM/Calls/Rollouts/424/v3/calls.json
             .route("/crm/v3/objects/calls/search", post(search))
             .route("/crm/v3/objects/calls", get(list_calls))
             .route(
                 "/crm/v3/objects/calls/{id}",
                 get(get_call).patch(patch_call),
             )
+            // PublicApiSpecs/CRM/Crm Owners/Rollouts/146888/v3/crmOwners.json
             .route("/crm/v3/owners/{id}", get(get_owner))
-            .route("/calls/v1/dispositions", get(dispositions))
+            // https://developers.hubspot.com/docs/api-reference/legacy/crm/activities/engagements/get-calling-v1-dispositions
+            // (`[{id, label}]`). Not in the OpenAPI collection; no scope is
+            // stated for it.
+            .route("/calling/v1/dispositions", get(dispositions))
+            // PublicApiSpecs/CRM/Associations/Rollouts/130902/v4/associations.json
+            .route(
+                "/crm/v4/associations/{from}/{to}/batch/read",
+                post(associations_batch_read),
+            )
+            // PublicApiSpecs/CRM/Transcriptions/Rollouts/178922/v3/transcriptions.json
             .route(
                 "/crm/v3/extensions/calling/transcripts/{id}",
                 get(transcript),
@@ -345,6 +374,38 @@ impl HubspotSim {
 
     pub fn add_owner(&self, owner: HubspotOwner) {
         lock(&self.shared.state).owners.insert(owner.id, owner);
+    }
+
+    /// Makes `/calling/v1/dispositions` answer 403 (a token without the
+    /// scope), or answer again.
+    pub fn fail_dispositions(&self, fail: bool) {
+        lock(&self.shared.state).dispositions_fail = fail;
+    }
+
+    /// Serves `result` instead of the call in search results, wherever the
+    /// call would be: a record the client cannot read (no readable id,
+    /// properties of the wrong type). Not something HubSpot documents; it
+    /// stands for whatever a client cannot parse.
+    pub fn poison_search_result(&self, call_id: u64, result: Value) {
+        lock(&self.shared.state).poisoned.insert(call_id, result);
+    }
+
+    /// Associates a call with contacts and deals (as the v4 associations
+    /// API and `GET ?associations=` answer them).
+    pub fn associate(
+        &self,
+        call_id: u64,
+        contact_ids: &[u64],
+        deal_ids: &[u64],
+    ) -> Result<(), SimError> {
+        let mut st = lock(&self.shared.state);
+        let stored = st
+            .calls
+            .get_mut(&call_id)
+            .ok_or_else(|| SimError::NotFound(format!("HubSpot call {call_id}")))?;
+        stored.contact_ids = contact_ids.to_vec();
+        stored.deal_ids = deal_ids.to_vec();
+        Ok(())
     }
 
     /// Adds a disposition besides HubSpot's defaults.
@@ -703,6 +764,20 @@ fn associations(stored: &Stored, wanted: &[String]) -> Option<Value> {
         out.insert(key, json!({ "results": results }));
     }
     (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// HubSpot's 400 for a query parameter the route does not document.
+fn unknown_params(pairs: &[(String, String)], known: &[&str]) -> Option<Response> {
+    let unknown = pairs.iter().find(|(k, _)| !known.contains(&k.as_str()))?;
+    Some(bad_request(&format!(
+        "Unrecognized query parameter `{}`; this endpoint accepts: {}",
+        unknown.0,
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )))
 }
 
 /// `properties=a,b` and `properties=a&properties=b` alike.
@@ -1149,8 +1224,9 @@ async fn search(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
         .iter()
         .skip(start)
         .take(count)
-        .map(|(id, created, snap)| {
-            render(*id, *created, snap, req.properties.as_deref(), &st.known)
+        .map(|(id, created, snap)| match st.poisoned.get(id) {
+            Some(poison) => poison.clone(),
+            None => render(*id, *created, snap, req.properties.as_deref(), &st.known),
         })
         .collect();
     let next = req.after + results.len() as u64;
@@ -1174,6 +1250,18 @@ async fn get_call(
     RawQuery(q): RawQuery,
 ) -> Response {
     let pairs = query_pairs(q.as_deref());
+    if let Some(refused) = unknown_params(
+        &pairs,
+        &[
+            "properties",
+            "propertiesWithHistory",
+            "associations",
+            "archived",
+            "idProperty",
+        ],
+    ) {
+        return refused;
+    }
     let properties = list_param(&pairs, "properties");
     let assoc = list_param(&pairs, "associations").unwrap_or_default();
     let archived = pairs.iter().any(|(k, v)| k == "archived" && v == "true");
@@ -1199,6 +1287,19 @@ async fn get_call(
 
 async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let pairs = query_pairs(q.as_deref());
+    if let Some(refused) = unknown_params(
+        &pairs,
+        &[
+            "after",
+            "archived",
+            "associations",
+            "limit",
+            "properties",
+            "propertiesWithHistory",
+        ],
+    ) {
+        return refused;
+    }
     let properties = list_param(&pairs, "properties");
     let assoc = list_param(&pairs, "associations").unwrap_or_default();
     let limit = match pairs.iter().find(|(k, _)| k == "limit") {
@@ -1310,17 +1411,28 @@ async fn get_owner(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let by_user = query_pairs(q.as_deref())
+    let pairs = query_pairs(q.as_deref());
+    if let Some(refused) = unknown_params(&pairs, &["archived", "idProperty"]) {
+        return refused;
+    }
+    let by_user = pairs
         .iter()
         .any(|(k, v)| k == "idProperty" && v == "userId");
+    // `archived` defaults to false and answers only archived owners when
+    // true: a deactivated owner is 404 to the plain lookup.
+    let archived = pairs.iter().any(|(k, v)| k == "archived" && v == "true");
     let st = lock(&sh.state);
-    let found = id.parse::<u64>().ok().and_then(|i| {
-        if by_user {
-            st.owners.values().find(|o| o.user_id == i)
-        } else {
-            st.owners.get(&i)
-        }
-    });
+    let found = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|i| {
+            if by_user {
+                st.owners.values().find(|o| o.user_id == i)
+            } else {
+                st.owners.get(&i)
+            }
+        })
+        .filter(|o| o.archived == archived);
     match found {
         Some(o) => ok(&json!({
             "id": o.id.to_string(),
@@ -1343,17 +1455,34 @@ async fn get_owner(
     }
 }
 
-async fn dispositions(State(sh): State<Arc<Shared>>) -> Response {
+async fn dispositions(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &[]) {
+        return refused;
+    }
+    if lock(&sh.state).dispositions_fail {
+        return hs_error(
+            StatusCode::FORBIDDEN,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call.",
+        );
+    }
     let st = lock(&sh.state);
     let list: Vec<Value> = st
         .dispositions
         .iter()
-        .map(|(id, label)| json!({"id": id, "label": label, "deleted": false}))
+        .map(|(id, label)| json!({"id": id, "label": label}))
         .collect();
     ok(&Value::Array(list))
 }
 
-async fn transcript(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+async fn transcript(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &[]) {
+        return refused;
+    }
     let st = lock(&sh.state);
     match id.parse::<u64>().ok().and_then(|i| st.transcripts.get(&i)) {
         Some(t) => ok(&json!({
@@ -1374,4 +1503,93 @@ async fn transcript(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Re
             &format!("Transcript {id} not found"),
         ),
     }
+}
+
+/// `POST /crm/v4/associations/{from}/{to}/batch/read` with `{inputs: [{id}]}`
+/// (PublicApiSpecs/CRM/Associations/Rollouts/130902/v4/associations.json:
+/// request `BatchInputPublicFetchAssociationsBatchRequest`, response
+/// `BatchResponsePublicAssociationMultiWithLabel`; 207 with `errors` when
+/// some inputs have none). Only calls to contacts and deals are simulated.
+async fn associations_batch_read(
+    State(sh): State<Arc<Shared>>,
+    Path((from, to)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &[]) {
+        return refused;
+    }
+    let kind = match (from.as_str(), to.as_str()) {
+        ("calls" | "call" | "0-48", "contacts" | "contact" | "0-1") => ("contacts", 194),
+        ("calls" | "call" | "0-48", "deals" | "deal" | "0-3") => ("deals", 206),
+        _ => {
+            return hs_error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &format!("Unable to infer object type from: {from} to {to}"),
+            );
+        }
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("Invalid input JSON on line 1 : {e}")),
+    };
+    let Some(inputs) = v.get("inputs").and_then(Value::as_array) else {
+        return bad_request("Invalid input JSON: inputs is required.");
+    };
+    if inputs.len() > 1_000 {
+        return bad_request("Too many inputs: the limit is 1000.");
+    }
+    let st = lock(&sh.state);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        let Some(id) = input.get("id").and_then(value_text) else {
+            return bad_request("Invalid input JSON: every input needs an id.");
+        };
+        let ids = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|i| st.calls.get(&i))
+            .map(|c| {
+                if kind.0 == "contacts" {
+                    &c.contact_ids
+                } else {
+                    &c.deal_ids
+                }
+            })
+            .filter(|ids| !ids.is_empty());
+        match ids {
+            Some(ids) => results.push(json!({
+                "from": {"id": id},
+                "to": ids.iter().map(|t| json!({
+                    "toObjectId": t,
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": kind.1, "label": null}],
+                })).collect::<Vec<_>>(),
+            })),
+            None => errors.push(json!({
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": format!("No {} is associated with call {id}.", kind.0),
+                "context": {"fromObjectId": [id]},
+                "errors": [],
+                "links": {},
+            })),
+        }
+    }
+    let now = timefmt::millis_z(OffsetDateTime::now_utc());
+    let mut answer = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": now,
+        "completedAt": now,
+    });
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        answer["numErrors"] = json!(errors.len());
+        answer["errors"] = Value::Array(errors);
+        StatusCode::MULTI_STATUS
+    };
+    json_response(status, &answer, &[])
 }

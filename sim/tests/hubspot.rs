@@ -439,7 +439,7 @@ async fn owners_are_found_by_id() {
 async fn dispositions_list_hubspots_default_guids() {
     let sim = hubspot(1.0).await;
     let v: Value = client()
-        .get(format!("{}/calls/v1/dispositions", sim.url()))
+        .get(format!("{}/calling/v1/dispositions", sim.url()))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -450,12 +450,180 @@ async fn dispositions_list_hubspots_default_guids() {
     let list = v.as_array().unwrap();
     assert_eq!(list.len(), 6);
     assert!(list.contains(&json!({
-        "id": "f240bbac-87c9-4f6e-bf70-924b57d47db7", "label": "Connected", "deleted": false
+        "id": "f240bbac-87c9-4f6e-bf70-924b57d47db7", "label": "Connected"
     })));
     assert!(
         list.iter()
             .any(|d| d["id"] == hubspot::NO_ANSWER && d["label"] == "No answer")
     );
+}
+
+async fn get(sim: &HubspotSim, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", sim.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// HubSpot's error body: `{status: "error", message, correlationId, category}`.
+async fn assert_hubspot_error(r: reqwest::Response, status: u16, category: &str) -> String {
+    assert_eq!(r.status(), status);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["category"], category, "{v}");
+    assert!(v["correlationId"].is_string(), "{v}");
+    v["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn the_wrong_dispositions_path_is_hubspots_404() {
+    let sim = hubspot(1.0).await;
+    let r = get(&sim, "/calls/v1/dispositions").await;
+    assert_hubspot_error(r, 404, "OBJECT_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_hubspots_404() {
+    let sim = hubspot(1.0).await;
+    let r = get(&sim, "/crm/v3/objects/calls/1/transcript").await;
+    assert_hubspot_error(r, 404, "OBJECT_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_hubspots_400() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 1);
+    let message = assert_hubspot_error(
+        get(&sim, "/crm/v3/objects/calls/1?includeAssociations=true").await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert!(message.contains("includeAssociations"), "{message}");
+    assert_hubspot_error(
+        get(&sim, "/calling/v1/dispositions?limit=5").await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_hubspot_error(
+        get(&sim, "/crm/v3/owners/1?email=x").await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+}
+
+fn departed_rep() -> HubspotOwner {
+    HubspotOwner {
+        id: 41_629_799,
+        email: "left@yourco.com".into(),
+        first_name: "Alex".into(),
+        last_name: "Gone".into(),
+        user_id: 9199,
+        archived: true,
+    }
+}
+
+#[tokio::test]
+async fn an_archived_owner_is_404_unless_asked_for_with_archived_true() {
+    let sim = hubspot(1.0).await;
+    sim.add_owner(departed_rep());
+    assert_hubspot_error(
+        get(&sim, "/crm/v3/owners/41629799").await,
+        404,
+        "OBJECT_NOT_FOUND",
+    )
+    .await;
+    let r = get(&sim, "/crm/v3/owners/41629799?archived=true").await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["email"], "left@yourco.com");
+    assert_eq!(v["archived"], true);
+}
+
+#[tokio::test]
+async fn an_active_owner_is_not_found_among_archived_ones() {
+    let sim = hubspot(1.0).await;
+    sim.add_owner(HubspotOwner {
+        archived: false,
+        ..departed_rep()
+    });
+    assert_eq!(
+        get(&sim, "/crm/v3/owners/41629799?archived=true")
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn associations_batch_read_lists_each_calls_targets_and_errors_for_the_rest() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 3);
+    sim.associate(1, &[51, 52], &[123_456]).unwrap();
+    sim.associate(2, &[], &[]).unwrap();
+    let r = client()
+        .post(format!(
+            "{}/crm/v4/associations/calls/contacts/batch/read",
+            sim.url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"inputs": [{"id": "1"}, {"id": "2"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207, "some inputs have no associations");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "COMPLETE");
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+    assert_eq!(v["results"][0]["from"]["id"], "1");
+    let to: Vec<&Value> = v["results"][0]["to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["toObjectId"])
+        .collect();
+    assert_eq!(to, [&json!(51), &json!(52)]);
+    assert_eq!(
+        v["results"][0]["to"][0]["associationTypes"][0]["category"],
+        "HUBSPOT_DEFINED"
+    );
+    assert_eq!(v["numErrors"], 1);
+    assert_eq!(v["errors"][0]["context"]["fromObjectId"][0], "2");
+}
+
+#[tokio::test]
+async fn associations_batch_read_of_deals_is_200_when_every_call_has_some() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 2);
+    let r = client()
+        .post(format!(
+            "{}/crm/v4/associations/calls/deals/batch/read",
+            sim.url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"inputs": [{"id": "1"}, {"id": "2"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["results"][1]["to"][0]["toObjectId"], 123_456);
+}
+
+#[tokio::test]
+async fn dispositions_can_be_made_to_fail_with_hubspots_missing_scopes() {
+    let sim = hubspot(1.0).await;
+    sim.fail_dispositions(true);
+    assert_hubspot_error(
+        get(&sim, "/calling/v1/dispositions").await,
+        403,
+        "MISSING_SCOPES",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -515,7 +683,7 @@ async fn a_sixth_search_within_a_second_gets_429_rate_limit() {
 async fn the_101st_request_in_ten_seconds_gets_429() {
     let sim = hubspot(1.0).await;
     let c = client();
-    let url = format!("{}/calls/v1/dispositions", sim.url());
+    let url = format!("{}/calling/v1/dispositions", sim.url());
     for i in 0..100 {
         let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
         assert_eq!(r.status(), 200, "request {i}");

@@ -31,7 +31,8 @@ a plugin trap exits 3.
 Examples:
   kendo-bridge map --source salesloft call.json --user user.json \\
       --sentences sentences-1.json --sentences sentences-2.json
-  kendo-bridge map --source hubspot call.json --owner owner.json --transcript transcript.json
+  kendo-bridge map --source hubspot call.json --owner owner.json --transcript transcript.json \\
+      --contacts contacts-batch.json --deals deals-batch.json
   kendo-bridge map --source aloware delivery.json --transcript transcript.txt --config bridge.toml";
 
 /// Which source a record comes from.
@@ -89,11 +90,21 @@ pub struct MapArgs {
     #[arg(long, value_name = "FILE", help_heading = "HubSpot inputs")]
     owner: Option<PathBuf>,
 
-    /// HubSpot: the body of `GET /calls/v1/dispositions`, to turn a
+    /// HubSpot: the body of `GET /calling/v1/dispositions`, to turn a
     /// disposition GUID into its label (HubSpot's defaults are known
     /// without it).
     #[arg(long, value_name = "FILE", help_heading = "HubSpot inputs")]
     dispositions: Option<PathBuf>,
+
+    /// HubSpot: the body of `POST /crm/v4/associations/calls/contacts/batch/read`
+    /// for the call's page, as polling reads it (search results carry no
+    /// associations). Ignored when the call has `associations` of its own.
+    #[arg(long, value_name = "FILE", help_heading = "HubSpot inputs")]
+    contacts: Option<PathBuf>,
+
+    /// HubSpot: the same for `.../calls/deals/batch/read`.
+    #[arg(long, value_name = "FILE", help_heading = "HubSpot inputs")]
+    deals: Option<PathBuf>,
 
     /// HubSpot: the body of `GET /crm/v3/extensions/calling/transcripts/{id}`.
     /// Aloware: the transcript as plain text, when it arrived separately.
@@ -128,6 +139,8 @@ struct Truncated {
 }
 
 /// What the plugin said about the record before a payload is built.
+// One value per run of the command: boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Mapped {
     Decision(Decision),
     /// An Aloware delivery the bridge ignores: printed as a skip whose code
@@ -219,7 +232,7 @@ fn sync_method(args: &MapArgs) -> SyncMethod {
 /// An input that belongs to another source is a mistake worth stopping for:
 /// it would otherwise be silently ignored.
 fn check_inputs_match_source(args: &MapArgs) -> Result<(), Failure> {
-    let given: [(&str, bool, &[Source]); 6] = [
+    let given: [(&str, bool, &[Source]); 8] = [
         ("--user", args.user.is_some(), &[Source::Salesloft]),
         (
             "--sentences",
@@ -242,6 +255,8 @@ fn check_inputs_match_source(args: &MapArgs) -> Result<(), Failure> {
             args.transcript.is_some(),
             &[Source::Hubspot, Source::Aloware],
         ),
+        ("--contacts", args.contacts.is_some(), &[Source::Hubspot]),
+        ("--deals", args.deals.is_some(), &[Source::Hubspot]),
     ];
     for (flag, present, sources) in given {
         if present && !sources.contains(&args.source) {
@@ -280,6 +295,12 @@ fn describe_inputs(args: &MapArgs) -> String {
     }
     if let Some(path) = &args.transcript {
         add("--transcript", path);
+    }
+    if let Some(path) = &args.contacts {
+        add("--contacts", path);
+    }
+    if let Some(path) = &args.deals {
+        add("--deals", path);
     }
     let file = display_input(&args.file);
     if extra.is_empty() {
@@ -347,6 +368,8 @@ fn map_hubspot(
         owner: read_optional(args.owner.as_ref())?,
         dispositions: read_optional(args.dispositions.as_ref())?,
         transcript: read_optional(args.transcript.as_ref())?,
+        contacts: read_optional(args.contacts.as_ref())?,
+        deals: read_optional(args.deals.as_ref())?,
     };
     let via = sync_method(args);
     let decision = instance

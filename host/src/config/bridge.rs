@@ -261,6 +261,12 @@ fn default_hs_lookback() -> Duration {
 fn default_hs_page() -> u32 {
     200
 }
+/// HubSpot's changelog raised search to four requests per second per token
+/// (https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase);
+/// later limits pages speak of about five per account. Four keeps under both.
+fn default_hs_search_per_second() -> u32 {
+    4
+}
 fn default_sl_url() -> String {
     "https://api.salesloft.com".into()
 }
@@ -294,13 +300,18 @@ pub struct SalesloftConfig {
     pub webhook_secret: Option<SecretRef>,
 }
 
-/// Which HubSpot signature version the webhook endpoint requires.
+/// Which HubSpot signature version the webhook endpoint accepts.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum HubspotSignature {
+    /// Chosen per request from the headers present: CRM webhooks sign with
+    /// v1 (`X-HubSpot-Signature-Version: v1`), workflow actions with v2 or
+    /// v3 (`X-HubSpot-Signature-v3` + `X-HubSpot-Request-Timestamp`), so one
+    /// configuration takes both. v3 wins when its headers are present.
+    #[default]
+    Auto,
     V1,
     V2,
-    #[default]
     V3,
 }
 
@@ -327,6 +338,11 @@ pub struct HubspotConfig {
     /// Results per search page (at most 200).
     #[serde(default = "default_hs_page")]
     pub page_size: u32,
+    /// Search requests per second. HubSpot limits search separately from
+    /// the other endpoints (and answers 429 past it): the bridge spaces
+    /// searches to stay under this instead of backing off.
+    #[serde(default = "default_hs_search_per_second")]
+    pub search_per_second: u32,
     /// Fetch calling transcripts.
     #[serde(default)]
     pub transcripts: bool,

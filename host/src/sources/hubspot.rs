@@ -4,10 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages};
-use crate::plugin::hubspot::{CallInputs, Cursor, ListedCall, SearchOptions};
-use crate::plugin::types::SyncMethod;
-use crate::store::{Intake, IntakeReport, Millis};
+use super::{
+    Context, CycleReport, LookupCache, Page, RequestPacing, SourceApi, SourceError, decide,
+    read_pages, sync_method_name,
+};
+use crate::plugin::hubspot::{AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions};
+use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
+use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "hubspot";
@@ -49,6 +52,24 @@ fn cursor_since(since_ms: Millis) -> Cursor {
     }
 }
 
+/// Whether a request is a CRM search, which HubSpot limits on its own.
+fn is_search(request: &HttpRequest) -> bool {
+    request.method == "POST" && request.path.ends_with("/search")
+}
+
+/// Spaces searches to `per_second`.
+fn search_pacing(per_second: u32) -> RequestPacing {
+    RequestPacing::new(per_second.max(1), 1_000, is_search)
+}
+
+/// A call's contact and deal associations, as the v4 batch reads answered
+/// for its page.
+#[derive(Default, Clone)]
+struct PageAssociations {
+    contacts: Option<String>,
+    deals: Option<String>,
+}
+
 /// The HubSpot side of the bridge.
 #[derive(Clone)]
 pub struct Hubspot {
@@ -73,7 +94,8 @@ impl Hubspot {
             cfg.token.as_ref(),
             "hubspot.token",
             ctx,
-        )?;
+        )?
+        .map(|api| api.paced(search_pacing(cfg.search_per_second)));
         Ok(Some(Hubspot {
             ctx: ctx.clone(),
             api,
@@ -146,6 +168,7 @@ impl Hubspot {
             })
             .await?;
         let body = api.fetch(&request).await?.unwrap_or_default();
+        let position = at.clone();
         let page = self
             .ctx
             .plugin
@@ -155,16 +178,138 @@ impl Hubspot {
             })
             .await?
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-        let mut items = Vec::with_capacity(page.calls.len());
+        let mut unsettled = Vec::new();
         for call in &page.calls {
-            items.push(self.map(call, SyncMethod::Polling).await?);
+            if !self.settled(call).await? {
+                unsettled.push(call.id.clone());
+            }
+        }
+        let associations = self.associations(api, &unsettled).await?;
+        let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
+        for call in &page.calls {
+            items.push(
+                self.map(call, SyncMethod::Polling, associations.clone())
+                    .await?,
+            );
+        }
+        for (index, rejected) in page.rejected.iter().enumerate() {
+            items.push(self.rejected(&position, index, rejected));
         }
         Ok(Page {
             items,
-            records: page.calls.len() as u32,
+            records: (page.calls.len() + page.rejected.len()) as u32,
             next: page.next,
             more: page.more,
         })
+    }
+
+    /// A search result that could not be read, as a failed ledger row with
+    /// the reason, under its id (or a synthetic one naming where it was).
+    fn rejected(&self, at: &Cursor, index: usize, rejected: &RejectedRecord) -> Intake {
+        let id = match &rejected.id {
+            Some(id) => id.clone(),
+            None => {
+                let id = format!(
+                    "unreadable:{}-{}:{index}",
+                    at.since_ms.unwrap_or_default(),
+                    at.after.as_deref().unwrap_or("0"),
+                );
+                tracing::warn!(%id, at = %rejected.at, "hubspot search result without a readable id");
+                id
+            }
+        };
+        Intake {
+            key: CallKey {
+                source: SOURCE.to_string(),
+                source_id: id,
+                team: self.ctx.config.route(SOURCE, None).to_string(),
+            },
+            // Its modification date was not read: the lowest version, so
+            // the record once readable again replaces this row.
+            version: format!("{:015}", 0),
+            sync_method: sync_method_name(SyncMethod::Polling).to_string(),
+            outcome: Outcome::Fail {
+                code: "unreadable".into(),
+                detail: format!("{} (at {})", rejected.error.explain(), rejected.at),
+            },
+        }
+    }
+
+    /// Contact and deal associations of a page of calls: one batch read
+    /// each, whatever the page size. A transient failure fails the page (it
+    /// is read again next cycle); any other is recorded as a health
+    /// problem and the calls go without them.
+    async fn associations(
+        &self,
+        api: &SourceApi,
+        call_ids: &[String],
+    ) -> Result<PageAssociations, SourceError> {
+        if call_ids.is_empty() {
+            return Ok(PageAssociations::default());
+        }
+        let mut found = PageAssociations::default();
+        for kind in [AssociationKind::Contacts, AssociationKind::Deals] {
+            let ids = call_ids.to_vec();
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_associations_request(s, kind, &ids)
+                })
+                .await?;
+            let body = match api.fetch(&request).await {
+                Ok(body) => {
+                    self.health_ok("associations").await?;
+                    body
+                }
+                Err(e) if is_transient(&e) => return Err(e),
+                Err(e) => {
+                    self.health_problem("associations", &e.to_string()).await?;
+                    None
+                }
+            };
+            match kind {
+                AssociationKind::Contacts => found.contacts = body,
+                AssociationKind::Deals => found.deals = body,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn settled(&self, call: &ListedCall) -> Result<bool, SourceError> {
+        let (id, v) = (call.id.clone(), Self::version(call));
+        Ok(self
+            .ctx
+            .store
+            .run(move |s| s.is_settled(SOURCE, &id, &v))
+            .await?)
+    }
+
+    async fn health_ok(&self, topic: &'static str) -> Result<(), SourceError> {
+        let now = self.ctx.clock.now_ms();
+        self.ctx
+            .store
+            .run(move |s| s.health_ok(SOURCE, topic, now))
+            .await?;
+        Ok(())
+    }
+
+    /// Records a problem for `status`; logged at warn when it is new.
+    async fn health_problem(&self, topic: &'static str, problem: &str) -> Result<(), SourceError> {
+        let now = self.ctx.clock.now_ms();
+        let text = problem.to_string();
+        let new = self
+            .ctx
+            .store
+            .run(move |s| s.health_problem(SOURCE, topic, &text, now))
+            .await?;
+        if new {
+            tracing::warn!(source = SOURCE, topic, problem, "hubspot problem");
+        } else {
+            tracing::debug!(source = SOURCE, topic, problem, "hubspot problem persists");
+        }
+        Ok(())
     }
 
     /// The ledger version of a call: its modification time, zero-padded so
@@ -173,16 +318,14 @@ impl Hubspot {
         format!("{:015}", call.modified_ms)
     }
 
-    async fn map(&self, call: &ListedCall, via: SyncMethod) -> Result<Intake, SourceError> {
+    async fn map(
+        &self,
+        call: &ListedCall,
+        via: SyncMethod,
+        associations: PageAssociations,
+    ) -> Result<Intake, SourceError> {
         let version = Self::version(call);
-        let settled = {
-            let (id, v) = (call.id.clone(), version.clone());
-            self.ctx
-                .store
-                .run(move |s| s.is_settled(SOURCE, &id, &v))
-                .await?
-        };
-        if settled {
+        if self.settled(call).await? {
             return Ok(self.ctx.seen(SOURCE, &call.id, &version, via));
         }
         let owner = match &call.owner_id {
@@ -203,6 +346,8 @@ impl Hubspot {
             owner,
             dispositions,
             transcript,
+            contacts: associations.contacts,
+            deals: associations.deals,
         };
         let rules = self.ctx.rules.clone();
         let decision = self
@@ -224,13 +369,24 @@ impl Hubspot {
         let Some(api) = &self.api else {
             return Ok(None);
         };
-        let id = owner_id.to_string();
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_owner_request(s, &id))
-            .await?;
-        let body = api.fetch(&request).await?;
+        let mut body = None;
+        // A rep who left is a deactivated owner: the plain lookup answers
+        // 404 for them, the archived one finds them.
+        for archived in [false, true] {
+            let id = owner_id.to_string();
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_owner_request(s, &id, archived)
+                })
+                .await?;
+            body = api.fetch(&request).await?;
+            if body.is_some() {
+                break;
+            }
+        }
         self.owners.put(owner_id, body.clone(), now);
         Ok(body)
     }
@@ -249,8 +405,33 @@ impl Hubspot {
             .call(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
             .await?;
         // The plugin knows HubSpot's default labels; a portal whose
-        // dispositions cannot be read still maps.
-        let body = api.fetch(&request).await.unwrap_or(None);
+        // dispositions cannot be read still maps (custom outcomes are left
+        // out with a warning), and `status` shows why.
+        let body = match api.fetch(&request).await {
+            Ok(Some(body)) => {
+                self.health_ok("dispositions").await?;
+                Some(body)
+            }
+            Ok(None) => {
+                self.health_problem(
+                    "dispositions",
+                    &format!(
+                        "{} answered 404: custom call outcomes cannot be named",
+                        request.path
+                    ),
+                )
+                .await?;
+                None
+            }
+            Err(e) => {
+                self.health_problem(
+                    "dispositions",
+                    &format!("{e}: custom call outcomes cannot be named"),
+                )
+                .await?;
+                None
+            }
+        };
         self.dispositions.put("all", body.clone(), now);
         Ok(body)
     }
@@ -276,12 +457,16 @@ impl Hubspot {
         via: SyncMethod,
     ) -> Result<IntakeReport, SourceError> {
         let body = body.to_string();
-        let ids = self
+        let delivery = self
             .ctx
             .plugin
             .call(move |b, s| b.kendo_bridge_hubspot().call_read_webhook(s, &body))
             .await?
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        for reason in &delivery.ignored {
+            self.health_problem("webhook", reason).await?;
+        }
+        let ids = delivery.call_ids;
         let api = self
             .api
             .as_ref()
@@ -302,8 +487,91 @@ impl Hubspot {
                 .call(move |b, s| b.kendo_bridge_hubspot().call_read_call(s, &body))
                 .await?
                 .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-            items.push(self.map(&listed, via).await?);
+            items.push(self.map(&listed, via, PageAssociations::default()).await?);
         }
         Ok(self.ctx.intake(items, None).await?)
+    }
+}
+
+/// A failure worth trying again with the same request.
+fn is_transient(e: &SourceError) -> bool {
+    match e {
+        SourceError::Transport { .. } | SourceError::Store(_) => true,
+        SourceError::Status { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+
+    fn search() -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            path: "/crm/v3/objects/calls/search".into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn owner() -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            path: "/crm/v3/owners/1".into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn searches_are_spaced_to_stay_under_the_per_second_limit() {
+        let clock = Clock::starting_at(1_000_000);
+        let pacing = search_pacing(4);
+        let mut sent = Vec::new();
+        for _ in 0..12 {
+            pacing.wait(&search(), &clock).await;
+            sent.push(clock.now_ms());
+        }
+        for window in sent.windows(5) {
+            assert!(
+                window[4] - window[0] > 1_000,
+                "five searches inside one second: {sent:?}"
+            );
+        }
+        assert!(sent[11] - sent[0] < 3_000, "paced, not stalled: {sent:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_other_than_search_are_not_paced() {
+        let clock = Clock::starting_at(1_000_000);
+        let pacing = search_pacing(1);
+        for _ in 0..10 {
+            pacing.wait(&owner(), &clock).await;
+        }
+        assert_eq!(clock.now_ms(), 1_000_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_searches_queue_for_their_slots() {
+        let clock = Clock::starting_at(1_000_000);
+        let pacing = search_pacing(5);
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let pacing = pacing.clone();
+            tasks.push(tokio::spawn(async move {
+                pacing.wait(&search(), &clock).await;
+                clock.now_ms()
+            }));
+        }
+        let mut sent = Vec::new();
+        for task in tasks {
+            sent.push(task.await.unwrap_or_default());
+        }
+        sent.sort_unstable();
+        for window in sent.windows(6) {
+            assert!(window[5] - window[0] > 1_000, "{sent:?}");
+        }
     }
 }

@@ -129,6 +129,46 @@ pub struct SourceApi {
     /// Attempts per request before giving up for this cycle.
     attempts: u32,
     timeout: Duration,
+    /// Requests the source limits on their own (HubSpot search).
+    pacing: Option<RequestPacing>,
+}
+
+/// Spaces the requests a source limits separately from the rest, so the
+/// limit is kept by waiting for a slot instead of found by 429s. Each
+/// request reserves its slot before sleeping, so concurrent callers queue.
+#[derive(Clone)]
+pub struct RequestPacing {
+    pacer: Arc<Mutex<crate::pacing::Pacer>>,
+    applies: fn(&HttpRequest) -> bool,
+}
+
+impl RequestPacing {
+    /// `limit` requests per `window_ms` for the requests `applies` picks.
+    pub fn new(limit: u32, window_ms: Millis, applies: fn(&HttpRequest) -> bool) -> RequestPacing {
+        RequestPacing {
+            pacer: Arc::new(Mutex::new(crate::pacing::Pacer::new(
+                limit,
+                window_ms,
+                0.05,
+                Vec::new(),
+            ))),
+            applies,
+        }
+    }
+
+    /// Waits, if `request` is paced, until its slot.
+    pub async fn wait(&self, request: &HttpRequest, clock: &Clock) {
+        if !(self.applies)(request) {
+            return;
+        }
+        let slot = {
+            let mut pacer = self.pacer.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = pacer.next_slot(clock.now_ms());
+            pacer.record(slot);
+            slot
+        };
+        clock.sleep_until(slot).await;
+    }
 }
 
 impl SourceError {
@@ -171,7 +211,14 @@ impl SourceApi {
             store: ctx.store.clone(),
             attempts: 6,
             timeout: Duration::from_secs(30),
+            pacing: None,
         }
+    }
+
+    /// The same client with `pacing` applied to the requests it picks.
+    pub fn paced(mut self, pacing: RequestPacing) -> SourceApi {
+        self.pacing = Some(pacing);
+        self
     }
 
     /// Makes a request the plugin planned and returns the body of a 2xx.
@@ -187,6 +234,9 @@ impl SourceApi {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(pacing) = &self.pacing {
+                pacing.wait(request, &self.clock).await;
+            }
             let mut builder = self
                 .http
                 .request(method.clone(), &url)

@@ -6,6 +6,7 @@ mod support;
 mod artifact;
 mod bad_input;
 mod cache;
+mod hubspot;
 mod mapping;
 mod signatures;
 mod trap;

@@ -112,6 +112,8 @@ pub fn hubspot_inputs(call: String) -> hubspot::CallInputs {
         owner: None,
         dispositions: None,
         transcript: None,
+        contacts: None,
+        deals: None,
     }
 }
 

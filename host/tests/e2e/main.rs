@@ -5,6 +5,7 @@ mod support;
 
 mod crash;
 mod dedup;
+mod hubspot;
 mod kendo_faults;
 mod operator;
 mod oversize;

@@ -91,16 +91,22 @@ impl hubspot_api::Guest for TrapPlugin {
     fn read_call(body: String) -> Result<hubspot_api::ListedCall, InputError> {
         <Plugin as hubspot_api::Guest>::read_call(body)
     }
-    fn owner_request(owner_id: String) -> HttpRequest {
-        <Plugin as hubspot_api::Guest>::owner_request(owner_id)
+    fn owner_request(owner_id: String, archived: bool) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::owner_request(owner_id, archived)
     }
     fn dispositions_request() -> HttpRequest {
         <Plugin as hubspot_api::Guest>::dispositions_request()
     }
+    fn associations_request(
+        kind: hubspot_api::AssociationKind,
+        call_ids: Vec<String>,
+    ) -> HttpRequest {
+        <Plugin as hubspot_api::Guest>::associations_request(kind, call_ids)
+    }
     fn transcript_request(transcription_id: String) -> HttpRequest {
         <Plugin as hubspot_api::Guest>::transcript_request(transcription_id)
     }
-    fn read_webhook(body: String) -> Result<Vec<String>, InputError> {
+    fn read_webhook(body: String) -> Result<hubspot_api::WebhookDelivery, InputError> {
         <Plugin as hubspot_api::Guest>::read_webhook(body)
     }
     fn map_call(
