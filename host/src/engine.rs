@@ -152,10 +152,16 @@ impl Engine {
                 .map_or(Duration::ZERO, |c| c.poll_interval);
             if !interval.is_zero() {
                 let stop = shutdown.clone();
-                tasks.spawn(poll_loop("salesloft", interval, stop, move || {
-                    let sl = sl.clone();
-                    async move { sl.poll(|_| {}).await }
-                }));
+                tasks.spawn(poll_loop(
+                    "salesloft",
+                    self.ctx.clone(),
+                    interval,
+                    stop,
+                    move || {
+                        let sl = sl.clone();
+                        async move { sl.poll(|_| {}).await }
+                    },
+                ));
             }
         }
         if let Some(hs) = self.sources.hubspot.clone()
@@ -169,10 +175,16 @@ impl Engine {
                 .map_or(Duration::ZERO, |c| c.poll_interval);
             if !interval.is_zero() {
                 let stop = shutdown.clone();
-                tasks.spawn(poll_loop("hubspot", interval, stop, move || {
-                    let hs = hs.clone();
-                    async move { hs.poll(|_| {}).await }
-                }));
+                tasks.spawn(poll_loop(
+                    "hubspot",
+                    self.ctx.clone(),
+                    interval,
+                    stop,
+                    move || {
+                        let hs = hs.clone();
+                        async move { hs.poll(|_| {}).await }
+                    },
+                ));
             }
         }
         {
@@ -215,25 +227,39 @@ impl Engine {
         mut on_event: impl FnMut(SyncEvent),
     ) -> Result<SyncReport, EngineError> {
         let mut report = SyncReport::default();
+        // One failing source must not hold back the others, stored webhooks
+        // or deliveries: its error is returned after everything else ran.
+        let mut failed: Vec<SourceError> = Vec::new();
         if let Some(sl) = &self.sources.salesloft
             && sl.can_poll()
         {
             let cycle = sl
                 .poll(|c| on_event(SyncEvent::Polled("salesloft", *c)))
-                .await?;
-            report.polled.push(("salesloft", cycle));
+                .await;
+            self.ctx.poll_health("salesloft", &cycle).await?;
+            match cycle {
+                Ok(cycle) => report.polled.push(("salesloft", cycle)),
+                Err(e) => failed.push(e),
+            }
         }
         if let Some(hs) = &self.sources.hubspot
             && hs.can_poll()
         {
             let cycle = hs
                 .poll(|c| on_event(SyncEvent::Polled("hubspot", *c)))
-                .await?;
-            report.polled.push(("hubspot", cycle));
+                .await;
+            self.ctx.poll_health("hubspot", &cycle).await?;
+            match cycle {
+                Ok(cycle) => report.polled.push(("hubspot", cycle)),
+                Err(e) => failed.push(e),
+            }
         }
         server::process_inbox(&self.ctx, &self.sources).await?;
         self.deliver(wait, on_event).await?;
-        Ok(report)
+        match failed.into_iter().next() {
+            Some(e) => Err(e.into()),
+            None => Ok(report),
+        }
     }
 
     /// Sends what is due for every team, paced, until nothing more is due
@@ -276,6 +302,7 @@ pub struct SyncReport {
 
 async fn poll_loop<F, Fut>(
     name: &'static str,
+    ctx: Context,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
     poll: F,
@@ -285,7 +312,11 @@ where
     Fut: std::future::Future<Output = Result<CycleReport, SourceError>> + Send,
 {
     loop {
-        match poll().await {
+        let outcome = poll().await;
+        if let Err(e) = ctx.poll_health(name, &outcome).await {
+            tracing::warn!(source = name, error = %e, "could not record the poll's health");
+        }
+        match outcome {
             Ok(cycle) => tracing::info!(
                 source = name,
                 pages = cycle.pages,
@@ -298,7 +329,8 @@ where
             ),
             // The checkpoint did not move: the next cycle reads the same
             // calls again.
-            Err(e) => tracing::warn!(source = name, error = %e, "poll cycle failed; will retry"),
+            // Logged once, at warn, by `poll_health` when the problem is new.
+            Err(e) => tracing::debug!(source = name, error = %e, "poll cycle failed; will retry"),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -31,6 +31,7 @@ pub type Millis = i64;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_source_health.sql"),
+    include_str!("../migrations/0004_first_look_back.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -395,10 +396,29 @@ impl Store {
     /// Forgets a source's checkpoint (the next poll starts from its initial
     /// look-back).
     pub fn reset_checkpoint(&mut self, source: &str) -> Result<bool> {
+        self.conn.execute(
+            "DELETE FROM first_look_back WHERE checkpoint = ?1",
+            [source],
+        )?;
         Ok(self
             .conn
             .execute("DELETE FROM checkpoints WHERE source = ?1", [source])?
             > 0)
+    }
+
+    /// The lower bound of `checkpoint`'s first look-back: `candidate` the
+    /// first time it is asked, the same value on every later call until
+    /// the checkpoint is reset, however long the first polls keep failing.
+    pub fn first_look_back(&mut self, checkpoint: &str, candidate: Millis) -> Result<Millis> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO first_look_back (checkpoint, since_ms) VALUES (?1, ?2)",
+            params![checkpoint, candidate],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT since_ms FROM first_look_back WHERE checkpoint = ?1",
+            [checkpoint],
+            |r| r.get(0),
+        )?)
     }
 
     // ---- intake --------------------------------------------------------------
@@ -1703,6 +1723,16 @@ mod tests {
             Some("c1")
         );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
+    }
+
+    #[test]
+    fn the_first_look_back_is_anchored_at_the_first_ask_until_a_reset() {
+        let mut store = Store::open_in_memory().unwrap();
+        assert_eq!(store.first_look_back("salesloft", 1_000).unwrap(), 1_000);
+        assert_eq!(store.first_look_back("salesloft", 9_000).unwrap(), 1_000);
+        assert_eq!(store.first_look_back("hubspot", 5_000).unwrap(), 5_000);
+        store.reset_checkpoint("salesloft").unwrap();
+        assert_eq!(store.first_look_back("salesloft", 9_000).unwrap(), 9_000);
     }
 
     #[test]

@@ -12,10 +12,13 @@ use super::{Failure, Globals};
 
 const AFTER_HELP: &str = "\
 Reads the state database only (no secret is needed, and a running `serve` is not
-disturbed). Shows each source's checkpoint, each team's queue depth and its calls by
-state (queued, sending, sent, waiting, skipped, failed, dead), paused keys, why calls were
-skipped or are waiting, counters (Kendo 429s, retries, sends whose answer was lost and
-were sent again, refused webhook signatures) and the latest errors.
+disturbed). Shows each source's checkpoint; each part of each source (poll, transcripts,
+dispositions, associations, webhook) with when it last worked or, when it is failing,
+since when, how often and what to check (a 401 names the key setting, a 404 the
+`api_url`); each team's queue depth and its calls by state (queued, sending, sent,
+waiting, skipped, failed, dead), paused keys; how many calls each skip reason holds and
+what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
+again, refused webhook signatures) and the latest errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
@@ -54,10 +57,11 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 s.counters()?,
                 s.recent(&[State::Failed, State::Dead], args.errors)?,
                 s.inbox_backlog()?,
+                s.health()?,
             ))
         })
         .map_err(|e| Failure::internal(e.into()))?;
-    let (checkpoints, teams, skipped, waiting, counters, errors, backlog) = snapshot;
+    let (checkpoints, teams, skipped, waiting, counters, errors, backlog, health) = snapshot;
 
     if args.json {
         let value = json!({
@@ -70,7 +74,12 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 "states": State::ALL.iter().map(|st| (st.as_str().to_string(), json!(tc.get(*st)))).collect::<serde_json::Map<_, _>>(),
                 "paused": paused.as_ref().map(|p| p.reason.clone()),
             })).collect::<Vec<_>>(),
-            "skipped": skipped.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
+            "sources": health.iter().map(|h| json!({
+                "source": h.source, "topic": h.topic,
+                "okAt": h.ok_at.map(timefmt::iso),
+                "problem": h.problem, "problemSince": h.problem_since.map(timefmt::iso),
+                "problemCount": h.problem_count})).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(c, n)| json!({"reason": c, "count": n, "fix": fix_for(c)})).collect::<Vec<_>>(),
             "waiting": waiting.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
             "counters": counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
             "inboxBacklog": backlog,
@@ -92,6 +101,25 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     }
     for (source, cursor, at) in &checkpoints {
         println!("  {source:<22} {cursor}  (moved {})", timefmt::iso(*at));
+    }
+    println!("\nSources");
+    if health.is_empty() {
+        println!("  (nothing recorded yet: no poll or webhook has run)");
+    }
+    for h in &health {
+        let what = format!("{} {}", h.source, h.topic);
+        match (&h.problem, h.problem_since) {
+            (Some(problem), since) => println!(
+                "  {what:<24} FAILING since {} ({} times; last worked {}): {problem}",
+                since.map_or("-".into(), timefmt::iso),
+                h.problem_count,
+                h.ok_at.map_or("never".into(), timefmt::iso),
+            ),
+            (None, _) => println!(
+                "  {what:<24} ok (last worked {})",
+                h.ok_at.map_or("-".into(), timefmt::iso)
+            ),
+        }
     }
     println!("\nTeams");
     if teams.is_empty() {
@@ -126,7 +154,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     if !skipped.is_empty() {
         println!("\nSkipped, by reason");
         for (code, n) in &skipped {
-            println!("  {n:>6}  {code}");
+            println!("  {n:>6}  {code}: {}", fix_for(code));
         }
     }
     if !waiting.is_empty() {
@@ -138,7 +166,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     let sources: Vec<String> = counters
         .iter()
         .filter(|(s, _, _)| ["salesloft", "hubspot", "aloware", "kendo"].contains(&s.as_str()))
-        .map(|(s, n, v)| format!("{s} {n} {v}"))
+        .map(|(s, n, v)| format!("{s}: {v} {}", counter_words(n)))
         .collect();
     println!("\nWebhooks and sources");
     println!("  inbox backlog {backlog}");
@@ -160,4 +188,44 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// What an operator can do about calls skipped for `code`.
+fn fix_for(code: &str) -> &'static str {
+    match code {
+        "unknown-rep" => {
+            "no email for the rep: add them to `[[reps]]` (or give the user an email in the source); \
+             these calls are decided again on the next start"
+        }
+        "invalid-rep-email" => {
+            "the rep's email is not an address: map the rep in `[[reps]]` or fix it in the source; \
+             decided again on the next start"
+        }
+        "below-minimum-duration" => {
+            "shorter than `rules.min_duration_seconds`: lower it to keep them; decided again on the next start"
+        }
+        "disposition-filtered" => {
+            "disposition not in `rules.allowed_dispositions`: add it to keep them; decided again on the next start"
+        }
+        "not-completed" => "the call did not connect: nothing to do",
+        "no-media" => "no recording and no transcript at the source: nothing Kendo can analyse",
+        "not-a-call" => "the record is not a call: nothing to do",
+        "archived" => "deleted or archived in the source: nothing to do",
+        _ => "see the README's Operations section",
+    }
+}
+
+/// A counter's name in words, for the text view (`--json` keeps names).
+fn counter_words(name: &str) -> String {
+    match name {
+        counter::SOURCE_429 => "rate-limit answers (429) from the source",
+        counter::BAD_SIGNATURE => "webhooks refused for a bad signature",
+        counter::WEBHOOKS => "webhooks stored",
+        counter::DUPLICATE_WEBHOOKS => "repeated webhook deliveries absorbed",
+        counter::KENDO_429 => "Kendo 429s",
+        counter::RETRIES => "retries",
+        counter::RESENT_AFTER_LOST_ANSWER => "re-sent after a lost answer",
+        other => return other.replace('_', " "),
+    }
+    .to_string()
 }

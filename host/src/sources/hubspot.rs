@@ -122,7 +122,11 @@ impl Hubspot {
     ) -> Result<CycleReport, SourceError> {
         let start = match self.ctx.stored_cursor::<StoredCursor>(SOURCE).await? {
             Some(c) => c.into(),
-            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+            None => cursor_since(
+                self.ctx
+                    .first_look_back(SOURCE, self.initial_lookback_ms)
+                    .await?,
+            ),
         };
         self.search(start, SOURCE, on_page).await
     }
@@ -167,7 +171,7 @@ impl Hubspot {
                     .call_search_request(s, &cursor, options)
             })
             .await?;
-        let body = api.fetch(&request).await?.unwrap_or_default();
+        let body = api.fetch_list(&request).await?;
         let position = at.clone();
         let page = self
             .ctx
@@ -287,29 +291,12 @@ impl Hubspot {
     }
 
     async fn health_ok(&self, topic: &'static str) -> Result<(), SourceError> {
-        let now = self.ctx.clock.now_ms();
-        self.ctx
-            .store
-            .run(move |s| s.health_ok(SOURCE, topic, now))
-            .await?;
-        Ok(())
+        Ok(self.ctx.health_ok(SOURCE, topic).await?)
     }
 
     /// Records a problem for `status`; logged at warn when it is new.
     async fn health_problem(&self, topic: &'static str, problem: &str) -> Result<(), SourceError> {
-        let now = self.ctx.clock.now_ms();
-        let text = problem.to_string();
-        let new = self
-            .ctx
-            .store
-            .run(move |s| s.health_problem(SOURCE, topic, &text, now))
-            .await?;
-        if new {
-            tracing::warn!(source = SOURCE, topic, problem, "hubspot problem");
-        } else {
-            tracing::debug!(source = SOURCE, topic, problem, "hubspot problem persists");
-        }
-        Ok(())
+        Ok(self.ctx.health_problem(SOURCE, topic, problem).await?)
     }
 
     /// The ledger version of a call: its modification time, zero-padded so

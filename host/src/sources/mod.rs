@@ -41,6 +41,53 @@ pub struct Context {
 }
 
 impl Context {
+    /// Records that `topic` of `source` worked now, clearing its problem.
+    pub async fn health_ok(
+        &self,
+        source: &'static str,
+        topic: &'static str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        self.store
+            .run(move |s| s.health_ok(source, topic, now))
+            .await
+    }
+
+    /// Records a problem with `topic` of `source` for `status`, logged at
+    /// `warn` when it is new and at `debug` while it lasts, so a failure
+    /// repeated every cycle does not flood the log.
+    pub async fn health_problem(
+        &self,
+        source: &'static str,
+        topic: &'static str,
+        problem: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let text = problem.to_string();
+        let new = self
+            .store
+            .run(move |s| s.health_problem(source, topic, &text, now))
+            .await?;
+        if new {
+            tracing::warn!(source, topic, problem, "source problem");
+        } else {
+            tracing::debug!(source, topic, problem, "source problem persists");
+        }
+        Ok(())
+    }
+
+    /// Records how a poll cycle went under the `poll` topic.
+    pub async fn poll_health(
+        &self,
+        source: &'static str,
+        outcome: &Result<CycleReport, SourceError>,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            Ok(_) => self.health_ok(source, "poll").await,
+            Err(e) => self.health_problem(source, "poll", &e.to_string()).await,
+        }
+    }
+
     /// Records decided records (and moves a checkpoint with them), then wakes
     /// the delivery workers if anything was queued.
     pub async fn intake(
@@ -86,13 +133,30 @@ impl Context {
 /// checkpoint where it was, and tries again next cycle.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{source_name} answered {status} to {method} {path}: {body}")]
+    #[error("{source_name} answered {status} to {method} {path}{hint}: {body}")]
     Status {
         source_name: &'static str,
         status: u16,
         method: String,
         path: String,
         body: String,
+        /// What the operator should check (starts with "; "), or empty.
+        hint: String,
+    },
+    /// A listing the poller needs does not exist at this URL: a
+    /// configuration error (usually `api_url`), not a deleted record.
+    #[error("{source_name} answered 404 (not found) to {method} {url}; {hint}")]
+    NotFound {
+        source_name: &'static str,
+        method: String,
+        url: String,
+        hint: String,
+    },
+    /// A secret or setting the source needs cannot be resolved.
+    #[error("{source_name} cannot start: {message}")]
+    Config {
+        source_name: &'static str,
+        message: String,
     },
     #[error("{source_name} could not be reached for {path}: {message}")]
     Transport {
@@ -131,6 +195,9 @@ pub struct SourceApi {
     timeout: Duration,
     /// Requests the source limits on their own (HubSpot search).
     pacing: Option<RequestPacing>,
+    /// The configuration key of the credential (`salesloft.api_key`), named
+    /// when the source refuses it.
+    secret_key: String,
 }
 
 /// Spaces the requests a source limits separately from the rest, so the
@@ -194,11 +261,13 @@ impl SourceApi {
         let Some(secret) = secret else {
             return Ok(None);
         };
-        let token = secret.resolve(what).map_err(|e| SourceError::Unreadable {
+        let token = secret.resolve(what).map_err(|e| SourceError::Config {
             source_name: name,
             message: e.to_string(),
         })?;
-        Ok(Some(SourceApi::new(name, base, token, ctx)))
+        let mut api = SourceApi::new(name, base, token, ctx);
+        api.secret_key = what.to_string();
+        Ok(Some(api))
     }
 
     pub fn new(name: &'static str, base: &str, token: String, ctx: &Context) -> SourceApi {
@@ -212,6 +281,38 @@ impl SourceApi {
             attempts: 6,
             timeout: Duration::from_secs(30),
             pacing: None,
+            secret_key: format!("{name} credentials"),
+        }
+    }
+
+    /// Requests a listing (a page of calls): a 404 here means the listing
+    /// is not at this URL, which is a configuration error, not "no calls".
+    pub async fn fetch_list(&self, request: &HttpRequest) -> Result<String, SourceError> {
+        match self.fetch(request).await? {
+            Some(body) => Ok(body),
+            None => Err(self.list_not_found(request)),
+        }
+    }
+
+    fn list_not_found(&self, request: &HttpRequest) -> SourceError {
+        let url = format!("{}{}", self.base, request.path);
+        let hint = match doubled_segment(&self.base, &request.path) {
+            Some(seg) => format!(
+                "the URL repeats `/{seg}`: `{name}.api_url` ({base}) must not end with `/{seg}`",
+                name = self.name,
+                base = self.base
+            ),
+            None => format!(
+                "check `{name}.api_url` ({base})",
+                name = self.name,
+                base = self.base
+            ),
+        };
+        SourceError::NotFound {
+            source_name: self.name,
+            method: request.method.clone(),
+            url,
+            hint,
         }
     }
 
@@ -223,6 +324,7 @@ impl SourceApi {
 
     /// Makes a request the plugin planned and returns the body of a 2xx.
     /// A 404 is returned as `Ok(None)`: a deleted record is not an outage.
+    /// Listings use [`SourceApi::fetch_list`] instead.
     pub async fn fetch(&self, request: &HttpRequest) -> Result<Option<String>, SourceError> {
         let url = format!("{}{}", self.base, request.path);
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
@@ -273,12 +375,20 @@ impl SourceApi {
                         }
                         500..=599 => 1_000 * (1 << attempt.min(6)),
                         _ => {
+                            let hint = match status {
+                                401 | 403 => format!(
+                                    "; check `{}` (the source refused the credential)",
+                                    self.secret_key
+                                ),
+                                _ => String::new(),
+                            };
                             return Err(SourceError::Status {
                                 source_name: self.name,
                                 status,
                                 method: request.method.clone(),
                                 path: request.path.clone(),
                                 body: excerpt(&body),
+                                hint,
                             });
                         }
                     }
@@ -299,6 +409,7 @@ impl SourceApi {
                     method: request.method.clone(),
                     path: request.path.clone(),
                     body: format!("still failing after {attempt} attempts"),
+                    hint: String::new(),
                 });
             }
             tracing::debug!(source = self.name, path = %request.path, wait_ms, "retrying source request");
@@ -316,6 +427,15 @@ fn header_secs(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> 
         .parse::<f64>()
         .ok()
         .map(|v| v.ceil() as i64)
+}
+
+/// The path segment that ends the base and also starts the path (`v2` for
+/// `https://api.salesloft.com/v2` + `/v2/activities/calls`).
+fn doubled_segment(base: &str, path: &str) -> Option<String> {
+    let last = base.trim_end_matches('/').rsplit('/').next()?;
+    let first = path.trim_start_matches('/').split(['/', '?']).next()?;
+    (!last.is_empty() && last == first && !last.contains(':') && !last.contains('.'))
+        .then(|| last.to_string())
 }
 
 fn excerpt(body: &str) -> String {
@@ -546,6 +666,20 @@ where
 }
 
 impl Context {
+    /// The lower bound of the first look-back for `checkpoint`, fixed the
+    /// first time it is asked: if the first polls fail for hours, calls made
+    /// since the first start still fall inside the window.
+    pub async fn first_look_back(
+        &self,
+        checkpoint: &'static str,
+        lookback_ms: Millis,
+    ) -> Result<Millis, StoreError> {
+        let candidate = self.clock.now_ms() - lookback_ms;
+        self.store
+            .run(move |s| s.first_look_back(checkpoint, candidate))
+            .await
+    }
+
     /// The cursor stored under `checkpoint`. `None` when there is none yet,
     /// or when the stored one cannot be read (written by another version):
     /// the poller then starts from its initial look-back, and the ledger

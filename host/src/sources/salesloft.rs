@@ -92,7 +92,11 @@ impl Salesloft {
     ) -> Result<CycleReport, SourceError> {
         let start = match self.ctx.stored_cursor::<StoredCursor>(SOURCE).await? {
             Some(c) => c.into(),
-            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+            None => cursor_since(
+                self.ctx
+                    .first_look_back(SOURCE, self.initial_lookback_ms)
+                    .await?,
+            ),
         };
         if self.transcripts {
             self.sweep_transcripts().await?;
@@ -164,7 +168,7 @@ impl Salesloft {
             .plugin
             .call(move |b, s| b.kendo_bridge_salesloft().call_next_request(s, what, &at))
             .await?;
-        Ok(api.fetch(&request).await?.unwrap_or_default())
+        api.fetch_list(&request).await
     }
 
     /// Maps one listed call into an intake, fetching its user (cached) and
@@ -286,7 +290,11 @@ impl Salesloft {
             .ok_or(SourceError::NoCredentials(SOURCE))?;
         let start = match self.ctx.stored_cursor::<StoredCursor>(TRANSCRIPTS).await? {
             Some(c) => c.into(),
-            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+            None => cursor_since(
+                self.ctx
+                    .first_look_back(TRANSCRIPTS, self.initial_lookback_ms)
+                    .await?,
+            ),
         };
         read_pages::<_, StoredCursor, _>(
             &self.ctx,

@@ -11,3 +11,4 @@ mod operator;
 mod oversize;
 mod pacing;
 mod signatures;
+mod visibility;
