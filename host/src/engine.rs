@@ -135,6 +135,7 @@ impl Engine {
         listener: TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), EngineError> {
+        self.sources.redecide_if_rules_changed(&self.ctx).await?;
         let mut tasks: JoinSet<Result<(), EngineError>> = JoinSet::new();
         for team in &self.teams {
             let worker = self.worker(team).await?;
@@ -230,6 +231,7 @@ impl Engine {
         // One failing source must not hold back the others, stored webhooks
         // or deliveries: its error is returned after everything else ran.
         let mut failed: Vec<SourceError> = Vec::new();
+        self.sources.redecide_if_rules_changed(&self.ctx).await?;
         if let Some(sl) = &self.sources.salesloft
             && sl.can_poll()
         {

@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 /// Epoch milliseconds.
 pub type Millis = i64;
@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_source_health.sql"),
     include_str!("../migrations/0004_first_look_back.sql"),
+    include_str!("../migrations/0007_decision_rules.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -187,7 +188,7 @@ pub struct IntakeReport {
 }
 
 impl IntakeReport {
-    fn add(&mut self, other: IntakeReport) {
+    pub fn add(&mut self, other: IntakeReport) {
         self.enqueued += other.enqueued;
         self.updated += other.updated;
         self.duplicates += other.duplicates;
@@ -353,6 +354,10 @@ impl Store {
         Store::init(Connection::open_in_memory()?)
     }
 
+    // Every transaction here writes, so each starts IMMEDIATE: a deferred
+    // one that read first could not take the write lock once another
+    // process (a running `serve` beside `replay`) had written, and SQLite
+    // answers that with "database is locked" at once, busy timeout or not.
     fn init(conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // journal_mode answers with a row, so it is a query, not an execute.
@@ -431,7 +436,9 @@ impl Store {
         checkpoint: Option<(&str, &str)>,
         now: Millis,
     ) -> Result<IntakeReport> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut report = IntakeReport::default();
         for item in items {
             report.add(intake_one(&tx, item, now)?);
@@ -508,7 +515,9 @@ impl Store {
     /// Marks a send as in flight and records the request in the team's send
     /// history. Commit this *before* the request leaves.
     pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1 WHERE id = ?1",
             params![item.id, now],
@@ -533,7 +542,9 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
         tx.execute(
             "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
@@ -560,7 +571,9 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3 WHERE id = ?1",
             params![item.id, not_before, reason],
@@ -581,7 +594,9 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = NULL, state = 'dead', last_error = ?2 WHERE id = ?1",
             params![item.id, reason],
@@ -596,7 +611,9 @@ impl Store {
     /// They go back to the queue, are counted as `resent_after_lost_answer`, and
     /// are returned so the caller can log them.
     pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keys: Vec<CallKey> = {
             let mut stmt = tx.prepare(
                 "SELECT source, source_id, team FROM outbox WHERE in_flight_since IS NOT NULL",
@@ -705,7 +722,9 @@ impl Store {
         body: &[u8],
         now: Millis,
     ) -> Result<InboxInsert> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (source, delivery_id) DO NOTHING",
@@ -759,6 +778,59 @@ impl Store {
         )?)
     }
 
+    // ---- re-deciding ------------------------------------------------------------
+
+    /// The digest of the rules the stored decisions were made under.
+    pub fn decision_fingerprint(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT fingerprint FROM decision_rules WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the digest of the rules now in force.
+    pub fn set_decision_fingerprint(&mut self, fingerprint: &str, now: Millis) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO decision_rules (id, fingerprint, changed_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint,
+                 changed_at = excluded.changed_at",
+            params![fingerprint, now],
+        )?;
+        Ok(())
+    }
+
+    /// Calls in `state` whose reason code is one of `codes`, with their
+    /// ledger version, oldest first: the candidates for a new decision.
+    pub fn decided_for(&self, state: State, codes: &[&str]) -> Result<Vec<(CallKey, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, source_id, team, version, reason_code FROM ledger
+             WHERE state = ?1 ORDER BY updated_at, source, source_id",
+        )?;
+        let rows = stmt.query_map([state.as_str()], |r| {
+            Ok((
+                CallKey {
+                    source: r.get(0)?,
+                    source_id: r.get(1)?,
+                    team: r.get(2)?,
+                },
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, version, code) = row?;
+            if codes.is_empty() || code.as_deref().is_some_and(|c| codes.contains(&c)) {
+                out.push((key, version));
+            }
+        }
+        Ok(out)
+    }
+
     // ---- held source records (Aloware) ----------------------------------------
 
     /// Merges what a delivery brought (a call body, a transcript) into what
@@ -771,7 +843,9 @@ impl Store {
         transcript: Option<&str>,
         now: Millis,
     ) -> Result<HeldCall> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO held_calls (source, source_id, body, transcript, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (source, source_id) DO UPDATE SET
@@ -1015,7 +1089,9 @@ impl Store {
     /// Puts dead letters (and, when asked, permanent rejections) back in the
     /// queue, due now, with their attempt count reset. Returns how many.
     pub fn replay(&mut self, filter: &ReplayFilter, now: Millis) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let states: &[&str] = if filter.include_failed {
             &["dead", "failed"]
         } else {

@@ -10,6 +10,7 @@ mod deliveries;
 mod demo;
 mod map;
 mod ops;
+mod redecide;
 mod replay;
 mod serve;
 mod status;
@@ -84,6 +85,8 @@ enum Command {
     Deliveries(deliveries::DeliveriesArgs),
     /// Put dead letters back in the queue.
     Replay(replay::ReplayArgs),
+    /// Decide skipped calls again under the current rules ([rules], [[reps]]).
+    Redecide(redecide::RedecideArgs),
     /// Lift the pause of a team whose key Kendo refused.
     Resume(replay::ResumeArgs),
     /// Run the bridge end to end against simulated services (no account needed).
@@ -179,6 +182,7 @@ pub fn run() -> ExitCode {
         Command::Status(args) => status::run(&globals, args),
         Command::Deliveries(args) => deliveries::run(&globals, args),
         Command::Replay(args) => replay::run(&globals, args),
+        Command::Redecide(args) => redecide::run(&globals, args),
         Command::Resume(args) => replay::resume(&globals, args),
         Command::Demo(args) => demo::run(&globals, args),
     };

@@ -61,8 +61,17 @@ pub fn run(globals: &Globals, args: SyncArgs) -> Result<(), Failure> {
                     }
                     SyncEvent::Paused(team, reason) => eprintln!("{team}: paused: {reason}"),
                 })
-                .await
-                .map_err(|e| Failure::internal(e.into()))?;
+                .await;
+            let report = match report {
+                Ok(report) => report,
+                Err(e) if args.once => return Err(Failure::internal(e.into())),
+                // A repeating sync keeps going: the failure is in `status`
+                // and was logged when it began.
+                Err(e) => {
+                    eprintln!("sync: {e}; trying again next interval");
+                    Default::default()
+                }
+            };
             let polled: Vec<String> = report
                 .polled
                 .iter()

@@ -92,8 +92,41 @@ impl Aloware {
                 .seen(SOURCE, &call_id, &version, SyncMethod::Webhook);
             return Ok(Handled::Decided(self.ctx.intake(vec![seen], None).await?));
         }
+        let intake = self
+            .decide_held(&call_id, version, call_body, held.transcript)
+            .await;
+        Ok(Handled::Decided(self.ctx.intake(vec![intake], None).await?))
+    }
+
+    /// Decides a call again from what is held for it (see
+    /// [`super::redecide`]). `None` when nothing is held.
+    pub async fn redecide(
+        &self,
+        call_id: &str,
+        version: String,
+    ) -> Result<Option<crate::store::Intake>, SourceError> {
+        let id = call_id.to_string();
+        let held = self.ctx.store.run(move |s| s.held(SOURCE, &id)).await?;
+        let Some(crate::store::HeldCall {
+            body: Some(body),
+            transcript,
+        }) = held
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.decide_held(call_id, version, body, transcript).await,
+        ))
+    }
+
+    async fn decide_held(
+        &self,
+        call_id: &str,
+        version: String,
+        call_body: String,
+        transcript: Option<String>,
+    ) -> crate::store::Intake {
         let rules = self.ctx.rules.clone();
-        let transcript = held.transcript;
         let decision = self
             .ctx
             .plugin
@@ -107,15 +140,14 @@ impl Aloware {
                 )
             })
             .await;
-        let intake = decide(
+        decide(
             &self.ctx,
             SOURCE,
-            &call_id,
+            call_id,
             &version,
             SyncMethod::Webhook,
             decision,
         )
-        .await;
-        Ok(Handled::Decided(self.ctx.intake(vec![intake], None).await?))
+        .await
     }
 }

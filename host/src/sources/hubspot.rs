@@ -184,7 +184,7 @@ impl Hubspot {
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
         let mut unsettled = Vec::new();
         for call in &page.calls {
-            if !self.settled(call).await? {
+            if !self.settled(call, &Self::version(call)).await? {
                 unsettled.push(call.id.clone());
             }
         }
@@ -192,7 +192,7 @@ impl Hubspot {
         let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
         for call in &page.calls {
             items.push(
-                self.map(call, SyncMethod::Polling, associations.clone())
+                self.map(call, SyncMethod::Polling, associations.clone(), None)
                     .await?,
             );
         }
@@ -281,8 +281,8 @@ impl Hubspot {
         Ok(found)
     }
 
-    async fn settled(&self, call: &ListedCall) -> Result<bool, SourceError> {
-        let (id, v) = (call.id.clone(), Self::version(call));
+    async fn settled(&self, call: &ListedCall, version: &str) -> Result<bool, SourceError> {
+        let (id, v) = (call.id.clone(), version.to_string());
         Ok(self
             .ctx
             .store
@@ -310,9 +310,10 @@ impl Hubspot {
         call: &ListedCall,
         via: SyncMethod,
         associations: PageAssociations,
+        version: Option<String>,
     ) -> Result<Intake, SourceError> {
-        let version = Self::version(call);
-        if self.settled(call).await? {
+        let version = version.unwrap_or_else(|| Self::version(call));
+        if self.settled(call, &version).await? {
             return Ok(self.ctx.seen(SOURCE, &call.id, &version, via));
         }
         let owner = match &call.owner_id {
@@ -436,6 +437,53 @@ impl Hubspot {
         api.fetch(&request).await
     }
 
+    /// Reads one call by id; `None` when HubSpot no longer has it.
+    async fn fetch_call(
+        &self,
+        api: &SourceApi,
+        id: String,
+    ) -> Result<Option<ListedCall>, SourceError> {
+        let request = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_hubspot().call_call_request(s, &id))
+            .await?;
+        let Some(body) = api.fetch(&request).await? else {
+            return Ok(None);
+        };
+        let listed = self
+            .ctx
+            .plugin
+            .call(move |b, s| b.kendo_bridge_hubspot().call_read_call(s, &body))
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        Ok(Some(listed))
+    }
+
+    /// Decides a call again (see [`super::redecide`]) from HubSpot's
+    /// current record of it, read by id: HubSpot keeps the record, so the
+    /// bridge does not. `None` when HubSpot no longer has it.
+    pub async fn redecide(&self, id: &str, version: String) -> Result<Option<Intake>, SourceError> {
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
+        let Some(listed) = self.fetch_call(api, id.to_string()).await? else {
+            return Ok(None);
+        };
+        // A call changed since is decided as that newer version.
+        let version = version.max(Self::version(&listed));
+        Ok(Some(
+            self.map(
+                &listed,
+                SyncMethod::Polling,
+                PageAssociations::default(),
+                Some(version),
+            )
+            .await?,
+        ))
+    }
+
     /// Handles a stored webhook or workflow delivery: fetches each call it
     /// names and maps it.
     pub async fn handle_webhook(
@@ -460,21 +508,13 @@ impl Hubspot {
             .ok_or(SourceError::NoCredentials(SOURCE))?;
         let mut items = Vec::new();
         for id in ids {
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| b.kendo_bridge_hubspot().call_call_request(s, &id))
-                .await?;
-            let Some(body) = api.fetch(&request).await? else {
+            let Some(listed) = self.fetch_call(api, id).await? else {
                 continue;
             };
-            let listed = self
-                .ctx
-                .plugin
-                .call(move |b, s| b.kendo_bridge_hubspot().call_read_call(s, &body))
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-            items.push(self.map(&listed, via, PageAssociations::default()).await?);
+            items.push(
+                self.map(&listed, via, PageAssociations::default(), None)
+                    .await?,
+            );
         }
         Ok(self.ctx.intake(items, None).await?)
     }

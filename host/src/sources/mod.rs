@@ -11,6 +11,7 @@
 pub mod aloware;
 pub mod hubspot;
 pub mod kendo;
+pub mod redecide;
 pub mod salesloft;
 
 use std::collections::HashMap;

@@ -224,9 +224,14 @@ impl Salesloft {
             })
             .await;
         let intake = decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await;
-        if self.transcripts && !matches!(intake.outcome, crate::store::Outcome::Send { .. }) {
-            // A transcript may still turn this call into a send; keep the
-            // record so it can be decided again without another request.
+        let fixable = matches!(&intake.outcome, crate::store::Outcome::Skip { code, .. }
+            if super::redecide::FIXABLE_SKIPS.contains(&code.as_str()));
+        if fixable
+            || (self.transcripts && !matches!(intake.outcome, crate::store::Outcome::Send { .. }))
+        {
+            // A transcript may still turn this call into a send, and a
+            // change of configuration may fix a skip; keep the record so it
+            // can be decided again without another request.
             let (id, json, now) = (call.id.clone(), call.json.clone(), self.ctx.clock.now_ms());
             self.ctx
                 .store
@@ -424,6 +429,37 @@ impl Salesloft {
             self.ctx.intake(vec![intake], None).await?;
         }
         Ok(())
+    }
+
+    /// Decides a call again from the record kept for it (see
+    /// [`super::redecide`]). `None` when none was kept.
+    pub async fn redecide(
+        &self,
+        id: &str,
+        version: String,
+    ) -> Result<Option<crate::store::Intake>, SourceError> {
+        let key = id.to_string();
+        let held = self.ctx.store.run(move |s| s.held(SOURCE, &key)).await?;
+        let Some(body) = held.and_then(|h| h.body) else {
+            return Ok(None);
+        };
+        // The kept record is the call as listed, the shape a `call_updated`
+        // delivery carries.
+        let read = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_webhook(s, "call_updated", &body)
+            })
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        match read {
+            WebhookEvent::Call(call) => Ok(Some(
+                self.map(&call, SyncMethod::Polling, Some(version)).await?,
+            )),
+            WebhookEvent::Ignore(_) => Ok(None),
+        }
     }
 
     /// Handles a stored `call_created` / `call_updated` delivery.

@@ -10,5 +10,6 @@ mod kendo_faults;
 mod operator;
 mod oversize;
 mod pacing;
+mod redecide;
 mod signatures;
 mod visibility;

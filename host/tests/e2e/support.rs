@@ -95,8 +95,25 @@ impl Running {
             .expect("the counters read")
     }
 
+    /// Stops serving and hands back the directory and the stage (with a
+    /// fresh listening socket), to serve again on the same state.
+    pub async fn stop_keeping_stage(mut self) -> (tempfile::TempDir, Stage) {
+        self.end().await;
+        let Running { mut stage, dir, .. } = self;
+        stage.listener = Some(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a new listening socket"),
+        );
+        (dir, stage)
+    }
+
     /// Stops serving and checks the engine ended cleanly.
     pub async fn stop(mut self) {
+        self.end().await;
+    }
+
+    async fn end(&mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let ended = tokio::time::timeout(PATIENCE, task)
