@@ -15,13 +15,15 @@ use kendo_bridge::plugin::{
 
 use super::{Failure, Globals, display_input, print_line, read_text};
 
-/// Kendo's body limit.
+/// Kendo's body limit, when no `[kendo]` configuration sets another.
 const MAX_BODY_BYTES: u64 = 5_000_000;
 
 const AFTER_HELP: &str = "\
 Output (one JSON object on stdout, exit 0):
   {\"decision\":\"send\",\"payload\":{...the Push API body...}}
-      plus \"truncated\":{\"originalChars\":N,\"keptChars\":K} when the transcript was cut to fit 5 MB
+      plus \"team\":\"...\" (the Kendo team serve would send it to) when --config has a [kendo] section,
+      and \"truncated\":{\"originalChars\":N,\"keptChars\":K} when the transcript was cut to fit
+      Kendo's body limit (5 MB, or the configuration's kendo.max_body_bytes)
   {\"decision\":\"skip\",\"code\":\"no-media\",\"reason\":\"...\"}
   {\"decision\":\"wait\",\"code\":\"recording-processing\",\"reason\":\"...\"}
 
@@ -41,6 +43,17 @@ pub enum Source {
     Salesloft,
     Hubspot,
     Aloware,
+}
+
+impl Source {
+    /// The source's name as the configuration and the ledger spell it.
+    fn name(self) -> &'static str {
+        match self {
+            Source::Salesloft => "salesloft",
+            Source::Hubspot => "hubspot",
+            Source::Aloware => "aloware",
+        }
+    }
 }
 
 /// How the bridge learned about the call (sent as `metadata.syncMethod`).
@@ -117,6 +130,10 @@ pub struct MapArgs {
 #[serde(tag = "decision", rename_all = "lowercase")]
 enum Output<'a> {
     Send {
+        /// The Kendo team `serve` would send it to (with a `[kendo]`
+        /// configuration).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        team: Option<String>,
         payload: &'a RawValue,
         #[serde(skip_serializing_if = "Option::is_none")]
         truncated: Option<Truncated>,
@@ -154,6 +171,7 @@ enum Mapped {
 pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
     check_inputs_match_source(&args)?;
     let rules = globals.config()?.to_rules();
+    let bridge = globals.bridge_config_if_any()?;
     let record = read_text(&args.file)?;
     let described = describe_inputs(&args);
     let plugin = globals.plugin()?;
@@ -179,9 +197,16 @@ pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
             reason: wait.detail,
         })?,
         Mapped::Decision(Decision::Send(call)) => {
+            // The same limit and routing `serve` applies.
             let options = kendo::PayloadOptions {
-                max_body_bytes: MAX_BODY_BYTES,
+                max_body_bytes: bridge
+                    .as_ref()
+                    .map_or(MAX_BODY_BYTES, |b| b.kendo.max_body_bytes),
             };
+            let team = bridge.as_ref().map(|b| {
+                b.route(args.source.name(), call.rep_email.as_deref())
+                    .to_string()
+            });
             let built = instance
                 .call(|bridge, store| {
                     bridge
@@ -202,6 +227,7 @@ pub fn run(globals: &Globals, args: MapArgs) -> Result<(), Failure> {
                 ))
             })?;
             json_line(&Output::Send {
+                team,
                 payload: &payload,
                 truncated: built.truncated.map(|cut| Truncated {
                     original_chars: cut.original_chars,

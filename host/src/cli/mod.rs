@@ -110,6 +110,27 @@ impl Globals {
         }
     }
 
+    /// The whole bridge configuration, when `--config` names a file with a
+    /// `[kendo]` section (a rules-only file, or none, gives `None`): what
+    /// `map` needs to apply the same body limit and team routing as `serve`.
+    fn bridge_config_if_any(&self) -> Result<Option<kendo_bridge::config::BridgeConfig>, Failure> {
+        let Some(path) = &self.config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .map_err(Failure::usage)?;
+        let has_kendo = toml::from_str::<toml::Table>(&text)
+            .map(|t| t.contains_key("kendo"))
+            .unwrap_or(false);
+        if !has_kendo {
+            return Ok(None);
+        }
+        kendo_bridge::config::BridgeConfig::load(path)
+            .map(Some)
+            .map_err(|error| Failure::usage(error.into()))
+    }
+
     /// `--config FILE`, or the defaults.
     fn config(&self) -> Result<Config, Failure> {
         match &self.config {

@@ -276,3 +276,50 @@ fn a_plugin_file_that_is_not_a_component_exits_2() {
         stderr(&output)
     );
 }
+
+/// A whole bridge configuration: two teams, Jamie routed to `emea`.
+fn bridge_config(dir: &tempfile::TempDir, max_body_bytes: u64) -> std::path::PathBuf {
+    temp_file(
+        dir,
+        "bridge.toml",
+        &format!(
+            "[kendo]\nmax_body_bytes = {max_body_bytes}\n\n\
+             [[kendo.teams]]\nname = \"us\"\napi_key = {{ env = \"KENDO_KEY_US\" }}\n\n\
+             [[kendo.teams]]\nname = \"emea\"\napi_key = {{ env = \"KENDO_KEY_EMEA\" }}\n\
+             reps = [\"jamie@yourco.com\"]\n"
+        ),
+    )
+}
+
+fn map_seed_call(config: &std::path::Path) -> std::process::Output {
+    let mut command = kendo_bridge();
+    command.args(["map", "--source", "salesloft"]).args([
+        seed("salesloft-call.json"),
+        "--user".into(),
+        seed("salesloft-user.json"),
+        "--config".into(),
+        config.display().to_string(),
+    ]);
+    run(command, None)
+}
+
+#[test]
+fn map_names_the_team_serve_would_route_the_call_to() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = map_seed_call(&bridge_config(&dir, 5_000_000));
+    assert_exit(&output, 0);
+    let printed = printed_json(&output);
+    assert_eq!(printed["team"], "emea", "{printed}");
+}
+
+#[test]
+fn map_applies_the_configured_kendo_body_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = map_seed_call(&bridge_config(&dir, 200));
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot become a Kendo payload"),
+        "{message}"
+    );
+}
