@@ -97,6 +97,26 @@ const STDERR_CAPACITY: usize = 1 << 20;
 /// The epoch ticks every `EPOCH_TICK`; a call's deadline is counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 
+/// What a `--plugin` component may import, by interface (any version):
+/// standard streams (kept in memory, for panic messages), an empty
+/// environment and exit. What a `std` Rust component links even when pure;
+/// nothing here reaches outside the process.
+pub const ALLOWED_IMPORTS: [&str; 13] = [
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
 /// The environment variable that overrides where compiled components are
 /// cached.
 pub const CACHE_DIR_ENV: &str = "KENDO_BRIDGE_CACHE_DIR";
@@ -121,6 +141,18 @@ pub enum PluginError {
     /// asks for an import the host does not provide.
     #[error("the plugin {origin} does not fit the kendo:bridge/bridge world: {message}")]
     Link { origin: String, message: String },
+    /// The component imports an interface outside [`ALLOWED_IMPORTS`]: a
+    /// plugin gets no files, network, clock or randomness.
+    #[error(
+        "the plugin {origin} imports {imports}, which a plugin may not use: plugins are pure \
+         (no files, network, clock or randomness); only {allowed} may be imported (the \
+         built-in plugin imports nothing)"
+    )]
+    Forbidden {
+        origin: String,
+        imports: String,
+        allowed: String,
+    },
     /// A fresh instance could not be created.
     #[error("could not instantiate the plugin: {message}")]
     Instantiate { message: String },
@@ -218,11 +250,35 @@ impl Plugin {
         let engine = shared_engine()?;
         let (component, from_cache) = load_component(&engine, bytes, origin, cache)?;
 
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let forbidden: Vec<&str> = imports
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !is_allowed_import(name))
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(PluginError::Forbidden {
+                origin: origin.to_owned(),
+                imports: forbidden.join(", "),
+                allowed: ALLOWED_IMPORTS.join(", "),
+            });
+        }
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| PluginError::Link {
-            origin: origin.to_owned(),
-            message: format!("{error:#}"),
-        })?;
+        // A component that imports nothing (the built-in one) is linked with
+        // no WASI at all; one that imports only allowed interfaces gets
+        // WASI with nothing behind it but in-memory stdio.
+        if !imports.is_empty() {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| {
+                PluginError::Link {
+                    origin: origin.to_owned(),
+                    message: format!("{error:#}"),
+                }
+            })?;
+        }
         let link_error = |error: wasmtime::Error| PluginError::Link {
             origin: origin.to_owned(),
             message: format!("{error:#}"),
@@ -492,6 +548,12 @@ fn load_component(
     }
     prune_stale_artifacts(&dir, &path);
     Ok((component, false))
+}
+
+/// Whether an import (`wasi:cli/stderr@0.2.6`) is in [`ALLOWED_IMPORTS`].
+fn is_allowed_import(name: &str) -> bool {
+    let interface = name.split('@').next().unwrap_or(name);
+    ALLOWED_IMPORTS.contains(&interface)
 }
 
 /// Compiled artifacts untouched for this long belong to components or
