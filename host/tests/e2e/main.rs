@@ -10,4 +10,5 @@ mod kendo_faults;
 mod operator;
 mod oversize;
 mod pacing;
+mod salesloft;
 mod signatures;
