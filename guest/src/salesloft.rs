@@ -8,13 +8,26 @@ use crate::datetime::{self, Instant};
 use crate::fields::{self, Node, Outcome};
 use crate::rules::{self, CallFacts, Media, Rep, WhenUnknown};
 use crate::salesloft_api::{
-    CallInputs, CallPage, Cursor, Guest, ListedCall, ListedTranscription, Listing,
-    TranscriptionPage, WebhookEvent,
+    CallDataRecordPage, CallInputs, CallPage, Cursor, Guest, ListedCall, ListedCallDataRecord,
+    ListedTranscription, Listing, TranscriptionPage, WebhookEvent,
 };
-use crate::types::{Decision, HttpRequest, InputError, Rules, Source, SyncMethod};
+use crate::types::{
+    Decision, FieldProblem, HttpRequest, InputError, RejectedRecord, Rules, Source, SyncMethod,
+};
 
 /// Salesloft's own advice: 100 per page, oldest change first.
 const LIST_QUERY: &str = "sort_by=updated_at&sort_direction=ASC&per_page=100";
+/// `GET /v2/transcriptions` documents `sort_by` but no `sort_direction`
+/// (docs/external-apis.md), so none is sent. Its default order is not
+/// documented either: the cursor re-anchors on the newest `updated_at` read.
+const TRANSCRIPTIONS_QUERY: &str = "sort_by=updated_at&per_page=100";
+/// `GET /v2/call_data_records` has no filter by call
+/// (https://developers.salesloft.com/docs/api/call-data-records-index/), so
+/// the records are read incrementally like the calls: `has_call=true` (only
+/// records with a call logged), `sort_by=updated_at` (its default is
+/// `created_at`), oldest change first.
+const CALL_DATA_RECORDS_QUERY: &str =
+    "has_call=true&sort_by=updated_at&sort_direction=ASC&per_page=100";
 
 /// Pages past 100 cost 3 to 30 times more of the team-wide rate limit, so
 /// the cursor moves its lower bound instead of paging deeper.
@@ -22,12 +35,13 @@ const MAX_PAGE: u32 = 100;
 
 impl Guest for crate::Plugin {
     fn next_request(what: Listing, at: Cursor) -> HttpRequest {
-        let list = match what {
-            Listing::Calls => "/v2/activities/calls",
-            Listing::Transcriptions => "/v2/transcriptions",
+        let (list, query) = match what {
+            Listing::Calls => ("/v2/activities/calls", LIST_QUERY),
+            Listing::Transcriptions => ("/v2/transcriptions", TRANSCRIPTIONS_QUERY),
+            Listing::CallDataRecords => ("/v2/call_data_records", CALL_DATA_RECORDS_QUERY),
         };
         let page = at.page.clamp(1, MAX_PAGE);
-        let mut path = format!("{list}?{LIST_QUERY}&page={page}");
+        let mut path = format!("{list}?{query}&page={page}");
         if let Some(bound) = at.updated_since.as_deref().map(str::trim)
             && !bound.is_empty()
         {
@@ -52,11 +66,8 @@ impl Guest for crate::Plugin {
         ))
     }
 
-    fn call_data_record_request(call_id: String) -> HttpRequest {
-        fields::get_request(format!(
-            "/v2/call_data_records?call_id%5B%5D={}",
-            fields::percent_encode(call_id.trim())
-        ))
+    fn read_call_data_records(at: Cursor, body: String) -> Result<CallDataRecordPage, InputError> {
+        read_call_data_records(at, body).map_err(InputError::from)
     }
 
     fn conversation_request(conversation_id: String) -> HttpRequest {
@@ -96,14 +107,85 @@ fn read_page(at: Cursor, body: String) -> Outcome<CallPage> {
     let root = Node::root(&value, "");
     let data = root.get("data")?.required()?;
     let mut calls = Vec::new();
+    let mut rejected = Vec::new();
     let mut newest = None;
     for record in data.items()? {
-        let (call, updated) = listed_call(&record)?;
-        newest = newest.max(Some(updated));
-        calls.push(call);
+        match listed_call(&record) {
+            Ok((call, updated)) => {
+                newest = newest.max(Some(updated));
+                calls.push(call);
+            }
+            Err(fault) => {
+                // One unreadable record costs that record only; its date,
+                // when readable, still moves the cursor past it.
+                newest = newest.max(updated_at(&record).ok());
+                rejected.push(rejected_record(&record, fault.into()));
+            }
+        }
     }
     let (next, more) = plan_next(&at, newest, next_page(&root)?);
-    Ok(CallPage { calls, next, more })
+    Ok(CallPage {
+        calls,
+        next,
+        more,
+        rejected,
+    })
+}
+
+fn read_call_data_records(at: Cursor, body: String) -> Outcome<CallDataRecordPage> {
+    let value = fields::parse(&body, "")?;
+    let root = Node::root(&value, "");
+    let data = root.get("data")?.required()?;
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    let mut newest = None;
+    for record in data.items()? {
+        match listed_call_data_record(&record) {
+            Ok((listed, updated)) => {
+                newest = newest.max(Some(updated));
+                records.push(listed);
+            }
+            Err(fault) => {
+                newest = newest.max(updated_at(&record).ok());
+                rejected.push(rejected_record(&record, fault.into()));
+            }
+        }
+    }
+    let (next, more) = plan_next(&at, newest, next_page(&root)?);
+    Ok(CallDataRecordPage {
+        records,
+        next,
+        more,
+        rejected,
+    })
+}
+
+/// A list record that could not be read, under its id when that is readable.
+fn rejected_record(record: &Node<'_, '_>, error: InputError) -> RejectedRecord {
+    RejectedRecord {
+        id: record.id_at("id").ok().flatten(),
+        at: record.path(),
+        error,
+    }
+}
+
+fn listed_call_data_record(record: &Node<'_, '_>) -> Outcome<(ListedCallDataRecord, Instant)> {
+    if !record.is_object() {
+        return Err(record.wrong_type("a call data record (an object)"));
+    }
+    let id = record.required_id_at("id")?.unwrap_or_default();
+    let call = record.get("call")?;
+    let call_id = call.id_at("id")?;
+    let updated = updated_at(record)?;
+    Ok((
+        ListedCallDataRecord {
+            id,
+            call_id,
+            updated_at: cursor_text(record, updated)?,
+            json: fields::to_json(record.value())?,
+        },
+        updated,
+    ))
 }
 
 fn read_transcriptions(at: Cursor, body: String) -> Outcome<TranscriptionPage> {
@@ -286,11 +368,12 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
     }
     let id = call.required_id_at("id")?.unwrap_or_default();
 
-    // Completion: each recording's `status` is the call's outcome; a
-    // top-level `status` (older records) speaks first.
+    // Completion: each recording's `status` is the outcome of its leg; a
+    // top-level `status` (older records) is read with them.
     let mut statuses = Vec::new();
     statuses.extend(call.text_at("status")?);
     let mut media = Media::default();
+    let mut finished_leg = false;
     let recordings = call.get("recordings")?;
     for recording in recordings.items()? {
         statuses.extend(recording.text_at("status")?);
@@ -307,18 +390,34 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
             }
             Some(_) => continue,
         }
+        let leg = recording.text_at("status")?;
+        if url.is_some_and(|u| !u.trim().is_empty())
+            && leg.is_none_or(|leg| leg.eq_ignore_ascii_case("completed"))
+        {
+            finished_leg = true;
+        }
         if media.audio_url.is_none() {
             media.audio_url = url.map(str::to_owned);
         }
     }
-    let progress = rules::progress(statuses, WhenUnknown::Passes);
+    // A multi-leg call lists one recording per leg, each `status` the
+    // outcome of its own leg: one completed leg with a URL makes the call
+    // finished whatever the first leg's outcome (docs/external-apis.md).
+    let progress = if finished_leg {
+        rules::Progress::Finished
+    } else {
+        rules::progress(statuses, WhenUnknown::Passes)
+    };
     media.transcript = transcript(&inputs.sentences)?;
 
     let started_at = datetime::call_date_field(&call.get("created_at")?)?;
 
-    let direction = match direction_from_record(inputs, &id)? {
+    // Optional fields that cannot be read are left out with a warning: the
+    // call is still sent without them.
+    let mut warnings = Vec::new();
+    let direction = match optional(direction_from_record(inputs, &id), &mut warnings) {
         Some(direction) => Some(direction),
-        None => call.text_at("direction")?.and_then(rules::parse_direction),
+        None => optional(call.text_at("direction"), &mut warnings).and_then(rules::parse_direction),
     };
 
     let user = call.get("user")?;
@@ -330,7 +429,7 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         None => "the Salesloft user".to_owned(),
     };
 
-    let disposition = call.text_at("disposition")?.map(str::to_owned);
+    let disposition = optional(call.text_at("disposition"), &mut warnings).map(str::to_owned);
     let mut metadata = Vec::new();
     rules::push_metadata(&mut metadata, "salesloftUserId", user_id.as_deref());
     rules::push_metadata(
@@ -343,37 +442,67 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         "salesloftDirection",
         direction.map(rules::direction_word),
     );
-    let person = call.get("called_person")?;
-    rules::push_metadata(
-        &mut metadata,
-        "salesloftPersonId",
-        person.id_at("id")?.as_deref(),
-    );
-    let cadence = call.get("cadence")?;
-    rules::push_metadata(
-        &mut metadata,
-        "salesloftCadenceId",
-        cadence.id_at("id")?.as_deref(),
-    );
+    for (key, link) in [
+        ("salesloftPersonId", "called_person"),
+        ("salesloftCadenceId", "cadence"),
+    ] {
+        let linked = optional(call.get(link).and_then(|l| l.id_at("id")), &mut warnings);
+        rules::push_metadata(&mut metadata, key, linked.as_deref());
+    }
+    let duration_seconds = optional(call.seconds_at("duration", 1.0), &mut warnings);
 
     Ok(CallFacts {
         source: Source::Salesloft,
         id,
         progress,
         media,
-        duration_seconds: call.seconds_at("duration", 1.0)?,
+        duration_seconds,
         disposition,
         direction,
         title: None,
         started_at,
         rep,
         metadata,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
+/// An optional field's value, or None with a warning when it cannot be
+/// read.
+fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
+    match read {
+        Ok(value) => value,
+        Err(fault) => {
+            warnings.push(problem(fault.into()));
+            None
+        }
+    }
+}
+
+/// An input error as a field problem (a warning).
+fn problem(error: InputError) -> FieldProblem {
+    match error {
+        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
+        InputError::MissingField(field) => FieldProblem {
+            field,
+            detail: "is missing".to_owned(),
+        },
+        InputError::InvalidJson(detail) => FieldProblem {
+            field: String::new(),
+            detail,
+        },
+        InputError::TooLarge(size) => FieldProblem {
+            field: String::new(),
+            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
+        },
+    }
+}
+
 /// The direction from the call data record: `{"data": {...}}`, a bare
-/// record, or a list response, where the record for this call is chosen.
+/// record, or a list response. Only a record whose `call.id` is this call's
+/// counts: `GET /v2/call_data_records` has no `call_id` filter, so a list may
+/// hold the newest records of the whole team (docs/external-apis.md), and a
+/// record of another call must never lend its direction.
 fn direction_from_record(
     inputs: &CallInputs,
     call_id: &str,
@@ -384,25 +513,28 @@ fn direction_from_record(
     let value = fields::parse(body, "call-data-record")?;
     let root = Node::root(&value, "call-data-record");
     let data = root.get("data")?;
+    let own = |record: &Node<'_, '_>| -> Outcome<Option<String>> {
+        let call = record.get("call")?;
+        if call.id_at("id")?.as_deref() != Some(call_id) {
+            return Ok(None);
+        }
+        Ok(record.text_at("direction")?.map(str::to_owned))
+    };
     let direction = if let Value::Array(_) = data.value() {
         let mut chosen = None;
         for record in data.items()? {
-            let call = record.get("call")?;
-            let matches = call.id_at("id")?.as_deref() == Some(call_id);
-            if matches || chosen.is_none() {
-                chosen = Some(record.text_at("direction")?);
-            }
-            if matches {
+            if let Some(direction) = own(&record)? {
+                chosen = Some(direction);
                 break;
             }
         }
-        chosen.flatten()
+        chosen
     } else if data.is_object() {
-        data.text_at("direction")?
+        own(&data)?
     } else {
-        root.text_at("direction")?
+        own(&root)?
     };
-    Ok(direction.and_then(rules::parse_direction))
+    Ok(direction.as_deref().and_then(rules::parse_direction))
 }
 
 /// The rep as `GET /v2/users/{id}` describes them, and the record's own id.

@@ -237,15 +237,58 @@ fn salesloft_ringing_call_waits_in_progress() {
 }
 
 #[test]
-fn salesloft_top_level_status_speaks_before_the_recordings() {
+fn a_completed_recording_with_a_url_finishes_the_call_whatever_a_top_level_status_says() {
     let mut call = fixture_json("salesloft/call-connected-recorded.json");
     call["status"] = json!("busy");
+    let call = sent(map(CallInputs {
+        call: call.to_string(),
+        ..seed_inputs()
+    }));
+    assert!(call.audio_url.is_some());
+}
+
+#[test]
+fn a_top_level_status_without_a_completed_recording_still_decides() {
+    let mut call = fixture_json("salesloft/call-connected-recorded.json");
+    call["status"] = json!("busy");
+    call["recordings"] = json!([]);
     let (code, detail) = skipped(map(CallInputs {
         call: call.to_string(),
         ..seed_inputs()
     }));
     assert_eq!(code, SkipCode::NotCompleted);
     assert!(detail.contains("\"busy\""), "{detail}");
+}
+
+#[test]
+fn one_completed_leg_with_a_url_finishes_a_multi_leg_call_whatever_the_first_legs_outcome() {
+    let mut call = fixture_json("salesloft/call-connected-recorded.json");
+    call["recordings"] = json!([
+        {"url": null, "status": "no-answer", "recording_status": "not_recorded"},
+        {"url": "https://a.example/leg2.mp3", "status": "completed", "recording_status": "completed"}
+    ]);
+    let call = sent(map(CallInputs {
+        call: call.to_string(),
+        ..seed_inputs()
+    }));
+    assert_eq!(
+        call.audio_url.as_deref(),
+        Some("https://a.example/leg2.mp3")
+    );
+}
+
+#[test]
+fn a_multi_leg_call_whose_legs_all_failed_is_not_completed() {
+    let mut call = fixture_json("salesloft/call-connected-recorded.json");
+    call["recordings"] = json!([
+        {"url": null, "status": "no-answer", "recording_status": "not_recorded"},
+        {"url": null, "status": "busy", "recording_status": "not_recorded"}
+    ]);
+    let (code, _) = skipped(map(CallInputs {
+        call: call.to_string(),
+        ..seed_inputs()
+    }));
+    assert_eq!(code, SkipCode::NotCompleted);
 }
 
 #[test]
@@ -299,6 +342,33 @@ fn salesloft_direction_comes_from_the_call_itself_without_a_data_record() {
     }));
     assert_eq!(call.direction, Some(Direction::Inbound));
     assert_eq!(call.title, "Inbound - Connected");
+}
+
+#[test]
+fn a_call_data_record_of_another_call_is_never_used() {
+    let other = json!({"data": {"id": 1, "direction": "inbound", "call": {"id": 11111111}}});
+    let list = json!({"data": [
+        {"id": 1, "direction": "inbound", "call": {"id": 11111111}},
+        {"id": 3, "direction": "inbound", "call": null}
+    ]});
+    for record in [other, list] {
+        let call = sent(map(CallInputs {
+            call_data_record: Some(record.to_string()),
+            ..seed_inputs()
+        }));
+        assert_eq!(call.direction, None, "{record}");
+        assert_eq!(call.title, "Connected", "{record}");
+    }
+}
+
+#[test]
+fn a_call_data_record_that_cannot_be_read_is_a_warning_and_the_call_goes_without_direction() {
+    let call = sent(map(CallInputs {
+        call_data_record: Some("{not json".to_owned()),
+        ..seed_inputs()
+    }));
+    assert_eq!(call.direction, None);
+    assert_eq!(call.warnings.len(), 1, "{:?}", call.warnings);
 }
 
 #[test]
@@ -397,31 +467,53 @@ fn salesloft_call_without_id_is_a_missing_field() {
 }
 
 #[test]
-fn salesloft_duration_that_is_not_a_number_is_an_invalid_value() {
-    let mut call = fixture_json("salesloft/call-connected-recorded.json");
-    call["duration"] = json!("about ten minutes");
-    let (kind, problem) = problem(map_error(CallInputs {
-        call: call.to_string(),
-        ..seed_inputs()
-    }));
-    assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("invalid-value", "duration")
-    );
+fn an_unreadable_duration_is_left_out_with_a_warning_and_the_call_is_sent() {
+    for duration in [json!("about five minutes"), json!(-5), json!({"s": 5})] {
+        let mut call = fixture_json("salesloft/call-connected-recorded.json");
+        call["duration"] = duration.clone();
+        let call = sent(map(CallInputs {
+            call: call.to_string(),
+            ..seed_inputs()
+        }));
+        assert_eq!(call.duration_seconds, None, "{duration}");
+        assert_eq!(call.warnings.len(), 1, "{duration}");
+        assert_eq!(call.warnings[0].field, "duration", "{duration}");
+    }
 }
 
 #[test]
-fn salesloft_negative_duration_is_an_invalid_value() {
+fn a_disposition_of_the_wrong_type_is_left_out_with_a_warning_and_the_call_is_sent() {
     let mut call = fixture_json("salesloft/call-connected-recorded.json");
-    call["duration"] = json!(-5);
-    let (kind, problem) = problem(map_error(CallInputs {
+    call["disposition"] = json!({"name": "Connected"});
+    let call = sent(map(CallInputs {
         call: call.to_string(),
         ..seed_inputs()
     }));
-    assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("invalid-value", "duration")
-    );
+    assert_eq!(call.disposition, None);
+    assert_eq!(call.warnings.len(), 1);
+    assert_eq!(call.warnings[0].field, "disposition");
+    assert_eq!(call.title, "Salesloft call");
+}
+
+#[test]
+fn linked_ids_of_the_wrong_type_are_left_out_of_the_metadata_with_a_warning() {
+    let mut call = fixture_json("salesloft/call-connected-recorded.json");
+    call["called_person"] = json!("person 7");
+    call["cadence"] = json!({"id": [1]});
+    let call = sent(map(CallInputs {
+        call: call.to_string(),
+        ..seed_inputs()
+    }));
+    let keys: Vec<&str> = metadata(&call).into_iter().map(|(k, _)| k).collect();
+    assert!(!keys.contains(&"salesloftPersonId"), "{keys:?}");
+    assert!(!keys.contains(&"salesloftCadenceId"), "{keys:?}");
+    let fields: Vec<&str> = call.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["called_person", "cadence.id"]);
+}
+
+#[test]
+fn a_readable_call_carries_no_warnings() {
+    assert!(sent(map(seed_inputs())).warnings.is_empty());
 }
 
 #[test]
@@ -550,7 +642,7 @@ fn bounded_request_percent_encodes_the_microsecond_bound() {
     );
     assert_eq!(
         request.path,
-        "/v2/transcriptions?sort_by=updated_at&sort_direction=ASC&per_page=100&page=7\
+        "/v2/transcriptions?sort_by=updated_at&per_page=100&page=7\
          &updated_at%5Bgte%5D=2026-04-22T15%3A30%3A00.123456Z"
     );
 }
@@ -704,25 +796,83 @@ fn a_server_ignoring_the_bound_never_moves_the_cursor_backwards() {
 }
 
 #[test]
-fn page_record_without_id_is_named_by_index() {
+fn page_record_without_id_is_rejected_alone_and_named_by_index() {
     let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    let records = page["data"].as_array().unwrap().len();
     page["data"][1].as_object_mut().unwrap().remove("id");
-    let error = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap_err();
+    let read = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap();
+    assert_eq!(read.calls.len(), records - 1);
+    assert_eq!(read.rejected.len(), 1);
+    let rejected = &read.rejected[0];
+    assert_eq!(
+        (rejected.id.as_deref(), rejected.at.as_str()),
+        (None, "data[1]")
+    );
     assert!(
-        matches!(&error, InputError::MissingField(field) if field == "data[1].id"),
-        "{error:?}"
+        matches!(&rejected.error, InputError::MissingField(field) if field == "data[1].id"),
+        "{rejected:?}"
     );
 }
 
 #[test]
-fn page_record_with_a_bad_updated_at_is_an_invalid_value() {
+fn page_record_with_a_bad_updated_at_is_rejected_under_its_id() {
     let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    let records = page["data"].as_array().unwrap().len();
+    let id = page["data"][2]["id"].to_string();
     page["data"][2]["updated_at"] = json!("2026-13-01T00:00:00Z");
-    let (kind, problem) =
-        problem(<Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap_err());
+    let read = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap();
+    assert_eq!(read.calls.len(), records - 1);
+    let rejected = &read.rejected[0];
+    assert_eq!(rejected.id.as_deref(), Some(id.as_str()));
+    let (kind, problem) = problem(rejected.error.clone());
     assert_eq!(
         (kind.as_str(), problem.field.as_str()),
         ("invalid-value", "data[2].updated_at")
+    );
+}
+
+#[test]
+fn page_record_whose_user_is_not_an_object_is_rejected_and_the_others_are_read() {
+    let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    let records = page["data"].as_array().unwrap().len();
+    page["data"][0]["user"] = json!("jamie");
+    let read = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap();
+    assert_eq!(read.calls.len(), records - 1);
+    assert_eq!(read.rejected.len(), 1);
+    assert_eq!(read.rejected[0].at, "data[0]");
+    assert!(
+        matches!(&read.rejected[0].error, InputError::WrongType(p) if p.field == "data[0].user"),
+        "{:?}",
+        read.rejected[0]
+    );
+}
+
+#[test]
+fn page_record_whose_id_has_the_wrong_type_is_rejected_without_an_id() {
+    let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    page["data"][1]["id"] = json!({"n": 1});
+    page["data"][0]["user"]["id"] = json!([7]);
+    let read = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap();
+    assert_eq!(read.rejected.len(), 2);
+    assert!(
+        read.rejected[0].id.is_some(),
+        "user.id is wrong, the id is readable"
+    );
+    assert_eq!(read.rejected[1].id, None);
+}
+
+#[test]
+fn a_rejected_record_still_moves_the_cursor_past_its_date() {
+    let mut page = fixture_json("salesloft/calls-page-with-next.json");
+    let last = page["data"].as_array().unwrap().len() - 1;
+    page["data"][last]["updated_at"] = json!("2030-01-01T00:00:00.000000Z");
+    page["data"][last]["user"] = json!(5);
+    page["metadata"]["paging"]["next_page"] = json!(null);
+    let read = <Plugin as Guest>::read_page(cursor(None, 1), page.to_string()).unwrap();
+    assert_eq!(read.rejected.len(), 1);
+    assert_eq!(
+        read.next.updated_since.as_deref(),
+        Some("2030-01-01T00:00:00.000000Z")
     );
 }
 
@@ -985,8 +1135,70 @@ fn a_hundred_pages_sharing_the_bound_microsecond_step_past_it_instead_of_looping
 }
 
 #[test]
-fn call_data_record_request_filters_on_the_call_id() {
-    let request = <Plugin as Guest>::call_data_record_request("98765432".to_owned());
+fn call_data_records_are_read_incrementally_with_documented_filters_only() {
+    let request = <Plugin as Guest>::next_request(
+        Listing::CallDataRecords,
+        cursor(Some("2026-04-22T15:30:00.123456Z"), 2),
+    );
     assert_eq!(request.method, "GET");
-    assert_eq!(request.path, "/v2/call_data_records?call_id%5B%5D=98765432");
+    assert_eq!(
+        request.path,
+        "/v2/call_data_records?has_call=true&sort_by=updated_at&sort_direction=ASC&per_page=100\
+         &page=2&updated_at%5Bgte%5D=2026-04-22T15%3A30%3A00.123456Z"
+    );
+    assert!(!request.path.contains("call_id"));
+}
+
+#[test]
+fn call_data_records_page_lists_each_record_with_its_call_id() {
+    let body = json!({
+        "data": [
+            {"id": 7001, "updated_at": "2026-04-22T11:31:00.000001-04:00", "direction": "outbound",
+             "call": {"id": 98765432, "_href": "https://api.salesloft.com/v2/activities/calls/98765432"}},
+            {"id": 7002, "updated_at": "2026-04-22T11:32:00.000002-04:00", "direction": "inbound", "call": null},
+            {"id": 7003, "updated_at": "not a date", "call": {"id": 5}},
+            {"id": 7004, "updated_at": "2026-04-22T11:33:00.000003-04:00", "call": "98765433"}
+        ],
+        "metadata": {"paging": {"per_page": 100, "current_page": 1, "next_page": null}}
+    });
+    let page =
+        <Plugin as Guest>::read_call_data_records(cursor(None, 1), body.to_string()).unwrap();
+    let read: Vec<(&str, Option<&str>, &str)> = page
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.call_id.as_deref(), r.updated_at.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("7001", Some("98765432"), "2026-04-22T15:31:00.000001Z"),
+            ("7002", None, "2026-04-22T15:32:00.000002Z"),
+        ]
+    );
+    let rejected: Vec<Option<&str>> = page.rejected.iter().map(|r| r.id.as_deref()).collect();
+    assert_eq!(rejected, [Some("7003"), Some("7004")]);
+    assert!(!page.more);
+    assert_eq!(
+        page.next.updated_since.as_deref(),
+        Some("2026-04-22T15:33:00.000003Z")
+    );
+    let record: Value = serde_json::from_str(&page.records[0].json).unwrap();
+    assert_eq!(record["direction"], "outbound");
+}
+
+#[test]
+fn a_listed_call_data_record_gives_its_call_the_direction() {
+    let body = json!({
+        "data": [{"id": 7001, "updated_at": "2026-04-22T11:31:00.000001-04:00",
+                  "direction": "inbound", "call": {"id": 98765432}}],
+        "metadata": {"paging": {"next_page": null}}
+    });
+    let page =
+        <Plugin as Guest>::read_call_data_records(cursor(None, 1), body.to_string()).unwrap();
+    let call = sent(map(CallInputs {
+        call_data_record: Some(page.records[0].json.clone()),
+        ..seed_inputs()
+    }));
+    assert_eq!(call.direction, Some(Direction::Inbound));
+    assert_eq!(call.title, "Inbound - Connected");
 }

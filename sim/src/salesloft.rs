@@ -10,14 +10,22 @@
 //!
 //! Lists take `ids[]`, `created_at[gt|gte|lt|lte]`, `updated_at[...]`
 //! (ISO 8601, compared as instants at microsecond precision), `sort_by`
-//! (`created_at`|`updated_at`, default `updated_at`), `sort_direction`
-//! (`ASC`|`DESC`, default `DESC`), `per_page` (1..=100, default 25),
-//! `page` (from 1) and `include_paging_counts`. A bad value is a 422 with
+//! (`created_at`|`updated_at`; the default is each list's documented one),
+//! `sort_direction` (`ASC`|`DESC`, default `DESC`) where documented,
+//! `per_page` (1..=100, default 25), `page` (from 1) and
+//! `include_paging_counts`. A bad value is a 422 with
 //! `{"errors": {"<param>": ["..."]}}`. Ties in the sort order are broken by
 //! id, ascending.
 //!
-//! Assumption (the real filter names are not documented where we looked):
-//! `GET /v2/call_data_records` filters by call with `call_id[]`.
+//! Unknown query parameters: a third-party compilation of Salesloft's
+//! reference says invalid filter names are silently ignored, and no
+//! official page says otherwise. The simulator is stricter where that
+//! catches a bug: calls, transcriptions and sentences answer 422 to a
+//! parameter their reference page does not list (so code that sends one is
+//! caught at once), while `GET /v2/call_data_records` ignores them and
+//! answers the unfiltered newest records of the whole team (so code that
+//! relies on a filter that does not exist, like `call_id[]`, is caught by
+//! what it reads).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -240,6 +248,10 @@ struct Store {
     transcripts: BTreeMap<String, SalesloftTranscript>,
     budget: SlidingWindow,
     log: Vec<SalesloftRequest>,
+    /// Paths (by prefix) answered with an error status instead.
+    failing: Vec<(String, u16)>,
+    /// Calls listed as this JSON instead of their record.
+    poisoned: BTreeMap<u64, Value>,
     /// The newest timestamp handed out, so updates never go back in time.
     last_stamp: OffsetDateTime,
     rng: StdRng,
@@ -283,6 +295,8 @@ impl SalesloftSim {
                 transcripts: BTreeMap::new(),
                 budget: SlidingWindow::new(options.points_per_minute, window),
                 log: Vec::new(),
+                failing: Vec::new(),
+                poisoned: BTreeMap::new(),
                 last_stamp: OffsetDateTime::UNIX_EPOCH,
                 rng: StdRng::seed_from_u64(0x5a1e_5109),
             }),
@@ -340,6 +354,21 @@ impl SalesloftSim {
             st.last_stamp = st.last_stamp.max(call.updated_at);
             st.calls.insert(call.id, call);
         }
+    }
+
+    /// From now on, requests whose path starts with `prefix` are answered
+    /// `status` with Salesloft's `{"error": ...}` body (a 403 for a key
+    /// without a scope, a 5xx outage), after the rate limit is charged.
+    pub fn fail_path(&self, prefix: &str, status: u16) {
+        lock(&self.shared.state)
+            .failing
+            .push((prefix.to_owned(), status));
+    }
+
+    /// Lists call `id` as `record` (a malformed record) in
+    /// `GET /v2/activities/calls`, in the call's place.
+    pub fn poison_call(&self, id: u64, record: Value) {
+        lock(&self.shared.state).poisoned.insert(id, record);
     }
 
     pub fn add_call_data_record(&self, cdr: CallDataRecord) {
@@ -687,7 +716,19 @@ async fn gatekeeper(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> 
             )
         }
         Admission::Admitted { remaining } => {
-            let mut resp = next.run(req).await;
+            let failing = lock(&sh.state)
+                .failing
+                .iter()
+                .find(|(prefix, _)| record.path.starts_with(prefix.as_str()))
+                .map(|(_, status)| *status);
+            let mut resp = match failing.and_then(|s| StatusCode::from_u16(s).ok()) {
+                Some(status) => json_response(
+                    status,
+                    &json!({"error": status.canonical_reason().unwrap_or("Error")}),
+                    &[],
+                ),
+                None => next.run(req).await,
+            };
             for (name, value) in header_pairs(cost, remaining, limit) {
                 if let Ok(v) = value.parse() {
                     resp.headers_mut().insert(name, v);
@@ -717,8 +758,71 @@ enum Op {
     Lte,
 }
 
+/// What one list route accepts, from its public reference page.
+struct ListSpec {
+    /// The documented default `sort_by`.
+    default_sort: SortField,
+    /// Whether `sort_direction` is documented.
+    sort_direction: bool,
+    /// Documented filters besides `ids[]`, the date ranges and paging; the
+    /// simulator accepts them (and implements `has_call`).
+    filters: &'static [&'static str],
+    /// Whether an undocumented parameter is a 422 (else it is ignored).
+    strict: bool,
+}
+
+/// `GET /v2/activities/calls`:
+/// https://developers.salesloft.com/docs/api/activities-calls-index/
+const CALLS: ListSpec = ListSpec {
+    default_sort: SortField::UpdatedAt,
+    sort_direction: true,
+    filters: &["user_guid[]", "person_id[]", "sentiment", "disposition"],
+    strict: true,
+};
+
+/// `GET /v2/call_data_records`:
+/// https://developers.salesloft.com/docs/api/call-data-records-index/
+/// (default sort `created_at`; no filter by call).
+const CALL_DATA_RECORDS: ListSpec = ListSpec {
+    default_sort: SortField::CreatedAt,
+    sort_direction: true,
+    filters: &[
+        "has_call",
+        "user_guid[]",
+        "person_id[]",
+        "direction",
+        "status",
+        "sentiment",
+        "disposition",
+        "recordings_only",
+        "group_id",
+    ],
+    strict: false,
+};
+
+/// `GET /v2/transcriptions`:
+/// https://developer.salesloft.com/docs/api/conversations-transcriptions-find-all-transcripts/
+/// (default sort `created_at`; no `sort_direction`).
+const TRANSCRIPTIONS: ListSpec = ListSpec {
+    default_sort: SortField::CreatedAt,
+    sort_direction: false,
+    filters: &["language_code"],
+    strict: true,
+};
+
+/// `GET /v2/transcriptions/{id}/sentences`: paging only
+/// (api-evangelist/salesloft openapi/salesloft-transcriptions-api-openapi.yml).
+const SENTENCES: ListSpec = ListSpec {
+    default_sort: SortField::CreatedAt,
+    sort_direction: false,
+    filters: &[],
+    strict: true,
+};
+
 struct ListParams {
     ids: Vec<String>,
+    /// `has_call`, when given.
+    has_call: Option<bool>,
     filters: Vec<(SortField, Op, OffsetDateTime)>,
     sort_by: SortField,
     descending: bool,
@@ -726,7 +830,6 @@ struct ListParams {
     page: usize,
     include_counts: bool,
     filtering: serde_json::Map<String, Value>,
-    pairs: Vec<(String, String)>,
 }
 
 fn unprocessable(param: &str, message: &str) -> Response {
@@ -737,18 +840,18 @@ fn unprocessable(param: &str, message: &str) -> Response {
     )
 }
 
-fn parse_list(query: Option<&str>) -> Result<ListParams, (String, &'static str)> {
+fn parse_list(query: Option<&str>, spec: &ListSpec) -> Result<ListParams, (String, &'static str)> {
     let pairs = query_pairs(query);
     let mut p = ListParams {
         ids: Vec::new(),
+        has_call: None,
         filters: Vec::new(),
-        sort_by: SortField::UpdatedAt,
+        sort_by: spec.default_sort,
         descending: true,
         per_page: 25,
         page: 1,
         include_counts: false,
         filtering: serde_json::Map::new(),
-        pairs: pairs.clone(),
     };
     for (k, v) in &pairs {
         match k.as_str() {
@@ -768,7 +871,7 @@ fn parse_list(query: Option<&str>) -> Result<ListParams, (String, &'static str)>
                     _ => return Err(("sort_by".to_owned(), "must be created_at or updated_at")),
                 }
             }
-            "sort_direction" => {
+            "sort_direction" if spec.sort_direction => {
                 p.descending = match v.to_ascii_uppercase().as_str() {
                     "ASC" => false,
                     "DESC" => true,
@@ -784,8 +887,19 @@ fn parse_list(query: Option<&str>) -> Result<ListParams, (String, &'static str)>
                 _ => return Err(("page".to_owned(), "must be a positive integer")),
             },
             "include_paging_counts" => p.include_counts = v == "true",
+            "has_call" if spec.filters.contains(&"has_call") => {
+                p.has_call = match v.as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => return Err(("has_call".to_owned(), "must be true or false")),
+                };
+                p.filtering.insert("has_call".into(), json!(v));
+            }
             _ => {
                 let Some((field, op)) = date_filter(k) else {
+                    if spec.strict && !spec.filters.contains(&k.as_str()) {
+                        return Err((k.clone(), "is not a permitted parameter"));
+                    }
                     continue;
                 };
                 let Some(at) = timefmt::parse_iso8601(v) else {
@@ -963,17 +1077,23 @@ fn numeric_id(raw: &str) -> Option<u64> {
 
 // ----------------------------------------------------------------- handlers
 
+/// `GET /v2/activities/calls`, see [`CALLS`].
 async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
-    let p = match parse_list(q.as_deref()) {
+    let p = match parse_list(q.as_deref(), &CALLS) {
         Ok(p) => p,
         Err((param, message)) => return unprocessable(&param, message),
     };
     let base = sh.base();
     let st = lock(&sh.state);
     let items = select(st.calls.values(), &p);
-    ok(&page_of(&items, &p, |c| call_json(c, &base, sh.offset)))
+    ok(&page_of(&items, &p, |c| match st.poisoned.get(&c.id) {
+        Some(poison) => poison.clone(),
+        None => call_json(c, &base, sh.offset),
+    }))
 }
 
+/// `GET /v2/activities/calls/{id}`:
+/// https://developers.salesloft.com/docs/api/activities-calls-show/
 async fn get_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -983,6 +1103,9 @@ async fn get_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Resp
     }
 }
 
+/// `GET /v2/users/{id}` (MarkEstey/firehose-tap-salesloft
+/// tap_salesloft/streams/users.py quotes its fields from
+/// https://developers.salesloft.com/docs/api/users-index/).
 async fn get_user(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let st = lock(&sh.state);
     match numeric_id(&id).and_then(|id| st.users.get(&id)) {
@@ -991,26 +1114,26 @@ async fn get_user(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Resp
     }
 }
 
+/// `GET /v2/call_data_records`, see [`CALL_DATA_RECORDS`]: an unknown
+/// filter (`call_id[]`, say) is ignored, so the answer is the newest records
+/// of the whole team.
 async fn list_cdrs(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
-    let p = match parse_list(q.as_deref()) {
+    let p = match parse_list(q.as_deref(), &CALL_DATA_RECORDS) {
         Ok(p) => p,
         Err((param, message)) => return unprocessable(&param, message),
     };
-    let call_ids: Vec<u64> = p
-        .pairs
-        .iter()
-        .filter(|(k, _)| k == "call_id[]" || k == "call_id")
-        .flat_map(|(_, v)| v.split(',').filter_map(|s| s.trim().parse().ok()))
-        .collect();
     let base = sh.base();
     let st = lock(&sh.state);
+    // Every simulated record has a call logged.
     let items: Vec<&CallDataRecord> = select(st.cdrs.values(), &p)
         .into_iter()
-        .filter(|c| call_ids.is_empty() || call_ids.contains(&c.call_id))
+        .filter(|_| p.has_call != Some(false))
         .collect();
     ok(&page_of(&items, &p, |c| cdr_json(c, &base, sh.offset)))
 }
 
+/// `GET /v2/call_data_records/{id}`:
+/// https://developers.salesloft.com/docs/api/call-data-records-show/
 async fn get_cdr(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1020,8 +1143,9 @@ async fn get_cdr(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Respo
     }
 }
 
+/// `GET /v2/transcriptions`, see [`TRANSCRIPTIONS`].
 async fn list_transcriptions(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
-    let p = match parse_list(q.as_deref()) {
+    let p = match parse_list(q.as_deref(), &TRANSCRIPTIONS) {
         Ok(p) => p,
         Err((param, message)) => return unprocessable(&param, message),
     };
@@ -1033,6 +1157,8 @@ async fn list_transcriptions(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuer
     }))
 }
 
+/// `GET /v2/transcriptions/{id}` (api-evangelist/salesloft
+/// openapi/salesloft-transcriptions-api-openapi.yml).
 async fn get_transcription(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1042,6 +1168,10 @@ async fn get_transcription(State(sh): State<Arc<Shared>>, Path(id): Path<String>
     }
 }
 
+/// `GET /v2/conversations/{id}` and `/{id}/extensive`
+/// (https://developers.salesloft.com/docs/api/conversations-find-all/ lists
+/// the resource). The `call_id` it carries is an assumption: no public
+/// document shows a conversation naming its call.
 async fn get_conversation(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1051,12 +1181,13 @@ async fn get_conversation(State(sh): State<Arc<Shared>>, Path(id): Path<String>)
     }
 }
 
+/// `GET /v2/transcriptions/{id}/sentences`, see [`SENTENCES`].
 async fn list_sentences(
     State(sh): State<Arc<Shared>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let mut p = match parse_list(q.as_deref()) {
+    let mut p = match parse_list(q.as_deref(), &SENTENCES) {
         Ok(p) => p,
         Err((param, message)) => return unprocessable(&param, message),
     };

@@ -370,11 +370,9 @@ async fn users_carry_name_and_email() {
     assert_eq!(v["data"]["guid"], "2a4a3a4e-1f5b-4a3c-9e47-2f1c1d0e9b11");
 }
 
-#[tokio::test]
-async fn call_data_records_filter_by_call_id() {
-    let sim = salesloft(1.0).await;
+fn two_call_data_records(sim: &SalesloftSim) {
     let t = datetime!(2026-04-22 15:00 UTC);
-    for (id, call_id, direction) in [(71, 1, "outbound"), (72, 2, "inbound")] {
+    for (id, call_id, direction, minutes) in [(71, 1, "outbound", 0), (72, 2, "inbound", 1)] {
         sim.add_call_data_record(CallDataRecord {
             id,
             call_id,
@@ -386,15 +384,74 @@ async fn call_data_records_filter_by_call_id() {
             user_id: Some(1001),
             called_person_id: None,
             recording: None,
-            created_at: t,
-            updated_at: t,
+            created_at: t + TimeDuration::minutes(minutes),
+            updated_at: t + TimeDuration::minutes(minutes),
         });
     }
-    let v = get_json(&sim, "/v2/call_data_records?call_id[]=2").await;
-    let data = v["data"].as_array().unwrap();
-    assert_eq!(data.len(), 1);
-    assert_eq!(data[0]["direction"], "inbound");
-    assert_eq!(data[0]["call"]["id"], 2);
+}
+
+#[tokio::test]
+async fn call_data_records_ignore_an_undocumented_call_id_filter_and_answer_the_whole_team() {
+    let sim = salesloft(1.0).await;
+    two_call_data_records(&sim);
+    let v = get_json(&sim, "/v2/call_data_records?call_id[]=1").await;
+    // Newest first (the documented default order), call 1's record last.
+    let calls: Vec<u64> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["call"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(calls, [2, 1]);
+}
+
+#[tokio::test]
+async fn call_data_records_are_read_by_updated_at_with_has_call() {
+    let sim = salesloft(1.0).await;
+    two_call_data_records(&sim);
+    let v = get_json(
+        &sim,
+        "/v2/call_data_records?has_call=true&sort_by=updated_at&sort_direction=ASC&per_page=100\
+         &updated_at%5Bgte%5D=2026-04-22T15:00:30Z",
+    )
+    .await;
+    assert_eq!(ids(&v), [72]);
+    assert_eq!(v["data"][0]["direction"], "inbound");
+    let none = get_json(&sim, "/v2/call_data_records?has_call=false").await;
+    assert_eq!(ids(&none), Vec::<u64>::new());
+}
+
+#[tokio::test]
+async fn transcriptions_refuse_the_undocumented_sort_direction() {
+    let sim = salesloft(1.0).await;
+    let r = get(
+        &sim,
+        "/v2/transcriptions?sort_by=updated_at&sort_direction=ASC",
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["errors"]["sort_direction"].is_array(), "{body}");
+    let ok = get(
+        &sim,
+        "/v2/transcriptions?sort_by=updated_at&per_page=100&page=1",
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn calls_refuse_an_undocumented_parameter() {
+    let sim = salesloft(1.0).await;
+    seed(&sim, 2);
+    let r = get(&sim, "/v2/activities/calls?call_status=completed").await;
+    assert_eq!(r.status(), 422);
+    let ok = get(
+        &sim,
+        "/v2/activities/calls?disposition=Connected&user_guid[]=x",
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
 }
 
 #[tokio::test]
@@ -415,7 +472,7 @@ async fn a_transcript_leads_from_transcription_to_call_and_pages_its_sentences()
         .collect();
     let tid = sim.transcribe(1, &borrowed).unwrap();
 
-    let list = get_json(&sim, "/v2/transcriptions?sort_direction=ASC").await;
+    let list = get_json(&sim, "/v2/transcriptions?sort_by=updated_at").await;
     assert_eq!(list["data"][0]["id"], tid);
     let conversation = list["data"][0]["conversation"]["id"]
         .as_str()

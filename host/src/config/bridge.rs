@@ -267,6 +267,11 @@ fn default_hs_page() -> u32 {
 fn default_hs_search_per_second() -> u32 {
     4
 }
+/// Salesloft writes a call data record as the call happens; a few minutes
+/// cover the time until the call activity is logged.
+fn default_sl_direction_wait() -> Duration {
+    Duration::from_secs(300)
+}
 fn default_sl_url() -> String {
     "https://api.salesloft.com".into()
 }
@@ -292,9 +297,15 @@ pub struct SalesloftConfig {
     /// How far back the very first poll reads.
     #[serde(default = "default_initial", with = "humantime_serde")]
     pub initial_lookback: Duration,
-    /// Fetch Conversations transcripts (needs `transcriptions:read`).
+    /// Fetch Conversations transcripts (needs `transcriptions:read`). Off
+    /// by default: no public document shows how a transcription links to
+    /// its call (the conversation's `call_id` is an assumption).
     #[serde(default)]
     pub transcripts: bool,
+    /// How long a finished call waits for its call data record (which
+    /// carries the direction) before it is sent without a direction.
+    #[serde(default = "default_sl_direction_wait", with = "humantime_serde")]
+    pub direction_wait: Duration,
     /// The webhook subscription's callback token (`/webhooks/salesloft`).
     #[serde(default)]
     pub webhook_secret: Option<SecretRef>,

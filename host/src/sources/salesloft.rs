@@ -3,16 +3,29 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages};
+use super::{
+    Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages,
+    sync_method_name,
+};
 use crate::plugin::salesloft::{CallInputs, Cursor, ListedCall, Listing, WebhookEvent};
-use crate::plugin::types::SyncMethod;
-use crate::store::{IntakeReport, Millis};
+use crate::plugin::types::{Decision, RejectedRecord, SyncMethod};
+use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome, State};
 use crate::timefmt;
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "salesloft";
 /// The checkpoint of the transcript sweep.
 const TRANSCRIPTS: &str = "salesloft-transcripts";
+/// The checkpoint of the call data records read for polling, and for a
+/// backfill.
+const CALL_DATA_RECORDS: &str = "salesloft-call-data-records";
+const BACKFILL_CALL_DATA_RECORDS: &str = "salesloft-backfill-call-data-records";
+/// The wait reason of a finished call whose call data record (its
+/// direction) has not been read yet.
+pub const AWAITING_CALL_DATA_RECORD: &str = "call-data-record-pending";
+/// Call data records are kept this long after they were read: a call is
+/// decided within minutes of its record, and re-reads bring it back.
+const CALL_DATA_RECORD_TTL_MS: Millis = 7 * 24 * 3_600_000;
 
 /// The cursor as persisted in the checkpoint table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,6 +68,9 @@ pub struct Salesloft {
     users: LookupCache,
     transcripts: bool,
     initial_lookback_ms: Millis,
+    /// How long a finished call waits for its call data record; zero when
+    /// it never waits (no polling reads the records).
+    direction_wait_ms: Millis,
 }
 
 impl Salesloft {
@@ -70,12 +86,20 @@ impl Salesloft {
             "salesloft.api_key",
             ctx,
         )?;
+        // Only polling reads call data records: without it a call waiting
+        // for one would wait the whole time for nothing.
+        let polls = api.is_some() && !cfg.poll_interval.is_zero();
         Ok(Some(Salesloft {
             ctx: ctx.clone(),
             api,
             users: LookupCache::default(),
             transcripts: cfg.transcripts,
             initial_lookback_ms: cfg.initial_lookback.as_millis() as Millis,
+            direction_wait_ms: if polls {
+                cfg.direction_wait.as_millis() as Millis
+            } else {
+                0
+            },
         }))
     }
 
@@ -99,9 +123,55 @@ impl Salesloft {
             ),
         };
         if self.transcripts {
-            self.sweep_transcripts().await?;
+            // Transcripts are best effort: a failing sweep (403 without
+            // the scope or without Conversations, 5xx) must never stop call
+            // polling or hold up the audio URL.
+            let swept = self.sweep_transcripts().await;
+            self.health("transcripts", swept).await?;
         }
-        self.read_calls(start, SOURCE, on_page).await
+        let initial = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
+        // Before the calls, so that calls logged with their record are
+        // joined in the same cycle.
+        let swept = self
+            .sweep_call_data_records(CALL_DATA_RECORDS, initial)
+            .await;
+        self.health("call_data_records", swept).await?;
+        let cycle = self.read_calls(start, SOURCE, on_page).await?;
+        self.release_expired_waits().await?;
+        Ok(cycle)
+    }
+
+    /// Records how a best-effort part of polling did, for `status`: a new
+    /// problem is logged once at warn, repeats at debug.
+    async fn health(
+        &self,
+        topic: &'static str,
+        outcome: Result<(), SourceError>,
+    ) -> Result<(), SourceError> {
+        let now = self.ctx.clock.now_ms();
+        match outcome {
+            Ok(()) => {
+                self.ctx
+                    .store
+                    .run(move |s| s.health_ok(SOURCE, topic, now))
+                    .await?;
+            }
+            Err(e) => {
+                let problem = e.to_string();
+                let recorded = problem.clone();
+                let is_new = self
+                    .ctx
+                    .store
+                    .run(move |s| s.health_problem(SOURCE, topic, &recorded, now))
+                    .await?;
+                if is_new {
+                    tracing::warn!(topic, error = %problem, "salesloft: failed; calls are still polled");
+                } else {
+                    tracing::debug!(topic, error = %problem, "salesloft: still failing");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads every call updated since `since` (a backfill), moving its own
@@ -111,8 +181,160 @@ impl Salesloft {
         since_ms: Millis,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
+        let swept = self
+            .sweep_call_data_records(BACKFILL_CALL_DATA_RECORDS, cursor_since(since_ms))
+            .await;
+        self.health("call_data_records", swept).await?;
         self.read_calls(cursor_since(since_ms), "salesloft-backfill", on_page)
             .await
+    }
+
+    /// Reads the call data records changed since the last sweep and keeps
+    /// each by its call, so calls are joined to their direction without a
+    /// request per call. A call already waiting for its record is decided
+    /// again in the same transaction that moves the checkpoint.
+    async fn sweep_call_data_records(
+        &self,
+        checkpoint: &'static str,
+        initial: Cursor,
+    ) -> Result<(), SourceError> {
+        let api = self
+            .api
+            .as_ref()
+            .ok_or(SourceError::NoCredentials(SOURCE))?;
+        let start = match self.ctx.stored_cursor::<StoredCursor>(checkpoint).await? {
+            Some(c) => c.into(),
+            None => initial,
+        };
+        let before = self.ctx.clock.now_ms() - CALL_DATA_RECORD_TTL_MS;
+        self.ctx
+            .store
+            .run(move |s| s.prune_call_data_records(before).map(|_| ()))
+            .await?;
+        read_pages::<_, StoredCursor, _>(
+            &self.ctx,
+            checkpoint,
+            start,
+            |at| self.call_data_records_page(api, at),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn call_data_records_page(
+        &self,
+        api: &SourceApi,
+        at: Cursor,
+    ) -> Result<Page<Cursor>, SourceError> {
+        let body = self.list(api, Listing::CallDataRecords, &at).await?;
+        let page = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_call_data_records(s, &at, &body)
+            })
+            .await?
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+        for rejected in &page.rejected {
+            // A record that cannot be read lends no direction; its call
+            // waits, then goes without one.
+            tracing::warn!(
+                id = rejected.id.as_deref().unwrap_or("?"),
+                at = %rejected.at,
+                error = %rejected.error.explain(),
+                "salesloft call data record not readable"
+            );
+        }
+        let mut items = Vec::new();
+        for record in &page.records {
+            let Some(call_id) = record.call_id.clone() else {
+                continue;
+            };
+            let (id, json, updated, now) = (
+                call_id.clone(),
+                record.json.clone(),
+                record.updated_at.clone(),
+                self.ctx.clock.now_ms(),
+            );
+            self.ctx
+                .store
+                .run(move |s| s.put_call_data_record(SOURCE, &id, &json, &updated, now))
+                .await?;
+            if let Some(intake) = self.release(&call_id).await? {
+                items.push(intake);
+            }
+        }
+        Ok(Page {
+            items,
+            records: (page.records.len() + page.rejected.len()) as u32,
+            next: page.next,
+            more: page.more,
+        })
+    }
+
+    /// Decides again a call that waits for its call data record: with the
+    /// record when it has been read, without it when the wait is over.
+    /// None when the call is not waiting for one.
+    async fn release(&self, call_id: &str) -> Result<Option<Intake>, SourceError> {
+        let id = call_id.to_string();
+        let (rows, held) = self
+            .ctx
+            .store
+            .run(move |s| Ok((s.ledger(SOURCE, &id)?, s.held(SOURCE, &id)?)))
+            .await?;
+        let Some(row) = rows.into_iter().find(|r| {
+            r.state == State::Waiting && r.reason_code.as_deref() == Some(AWAITING_CALL_DATA_RECORD)
+        }) else {
+            return Ok(None);
+        };
+        let Some(body) = held.and_then(|h| h.body) else {
+            return Ok(None);
+        };
+        let read = self
+            .ctx
+            .plugin
+            .call(move |b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_webhook(s, "call_updated", &body)
+            })
+            .await?;
+        let Ok(WebhookEvent::Call(call)) = read else {
+            return Ok(None);
+        };
+        let via = match row.sync_method.as_str() {
+            "webhook" => SyncMethod::Webhook,
+            _ => SyncMethod::Polling,
+        };
+        // A newer version than the wait's, so the ledger decides afresh.
+        let version = format!("{}+cdr", call.updated_at);
+        Ok(Some(self.map(&call, via, Some(version), false).await?))
+    }
+
+    /// Sends without a direction the calls whose call data record did not
+    /// arrive within `direction_wait`.
+    async fn release_expired_waits(&self) -> Result<(), SourceError> {
+        let cutoff = self.ctx.clock.now_ms() - self.direction_wait_ms;
+        let waiting = self
+            .ctx
+            .store
+            .run(|s| s.waiting_with(SOURCE, AWAITING_CALL_DATA_RECORD))
+            .await?;
+        let mut items = Vec::new();
+        for (call_id, _, decided_at) in waiting {
+            if decided_at > cutoff {
+                break;
+            }
+            tracing::info!(call = %call_id, "salesloft call data record did not arrive; sent without a direction");
+            if let Some(intake) = self.release(&call_id).await? {
+                items.push(intake);
+            }
+        }
+        if !items.is_empty() {
+            self.ctx.intake(items, None).await?;
+        }
+        Ok(())
     }
 
     async fn read_calls(
@@ -137,22 +359,58 @@ impl Salesloft {
 
     async fn calls_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
         let body = self.list(api, Listing::Calls, &at).await?;
+        let position = at.clone();
         let page = self
             .ctx
             .plugin
             .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
             .await?
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-        let mut items = Vec::with_capacity(page.calls.len());
+        let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
         for call in &page.calls {
-            items.push(self.map(call, SyncMethod::Polling, None).await?);
+            items.push(self.map(call, SyncMethod::Polling, None, true).await?);
+        }
+        for (index, rejected) in page.rejected.iter().enumerate() {
+            items.push(self.rejected(&position, index, rejected));
         }
         Ok(Page {
             items,
-            records: page.calls.len() as u32,
+            records: (page.calls.len() + page.rejected.len()) as u32,
             next: page.next,
             more: page.more,
         })
+    }
+
+    /// A listed call that could not be read, as a failed ledger row with
+    /// the reason, under its id (or a synthetic one naming where it was).
+    fn rejected(&self, at: &Cursor, index: usize, rejected: &RejectedRecord) -> Intake {
+        let id = match &rejected.id {
+            Some(id) => id.clone(),
+            None => {
+                let id = format!(
+                    "unreadable:{}-{}:{index}",
+                    at.updated_since.as_deref().unwrap_or("start"),
+                    at.page,
+                );
+                tracing::warn!(%id, at = %rejected.at, "salesloft call without a readable id");
+                id
+            }
+        };
+        Intake {
+            key: CallKey {
+                source: SOURCE.to_string(),
+                source_id: id,
+                team: self.ctx.config.route(SOURCE, None).to_string(),
+            },
+            // Its `updated_at` was not read: the lowest version, so the
+            // record once readable again replaces this row.
+            version: "0".to_string(),
+            sync_method: sync_method_name(SyncMethod::Polling).to_string(),
+            outcome: Outcome::Fail {
+                code: "unreadable".into(),
+                detail: format!("{} (at {})", rejected.error.explain(), rejected.at),
+            },
+        }
     }
 
     /// Reads the page of a list the cursor points at.
@@ -177,13 +435,15 @@ impl Salesloft {
     ///
     /// `version` overrides the call's `updated_at` as its ledger version
     /// (a transcript that arrived later makes a newer version of the same
-    /// record).
+    /// record). With `may_wait`, a call that would be sent without a
+    /// direction waits for its call data record instead.
     async fn map(
         &self,
         call: &ListedCall,
         via: SyncMethod,
         version: Option<String>,
-    ) -> Result<crate::store::Intake, SourceError> {
+        may_wait: bool,
+    ) -> Result<Intake, SourceError> {
         let id = call.id.clone();
         let version = version.unwrap_or_else(|| call.updated_at.clone());
         let (settled, held) = {
@@ -203,7 +463,14 @@ impl Salesloft {
             Some(user_id) => self.user(user_id).await?,
             None => None,
         };
-        let call_data_record = self.call_data_record(&call.id).await;
+        let call_data_record = {
+            let id = id.clone();
+            self.ctx
+                .store
+                .run(move |s| s.call_data_record(SOURCE, &id))
+                .await?
+        };
+        let awaiting = may_wait && call_data_record.is_none() && self.direction_wait_ms > 0;
         let sentences: Vec<String> = held
             .and_then(|h| h.transcript)
             .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
@@ -223,12 +490,38 @@ impl Salesloft {
                     .call_map_call(s, &inputs, &rules, via)
             })
             .await;
+        if awaiting && matches!(&decision, Ok(Ok(Decision::Send(c))) if c.direction.is_none()) {
+            // Its call data record, read with the next pages of records,
+            // gives the direction; `release` decides it again then, or
+            // without one once `direction_wait` is over.
+            let (held_id, json, now) = (id.clone(), call.json.clone(), self.ctx.clock.now_ms());
+            self.ctx
+                .store
+                .run(move |s| s.hold(SOURCE, &held_id, Some(&json), None, now).map(|_| ()))
+                .await?;
+            return Ok(Intake {
+                key: CallKey {
+                    source: SOURCE.to_string(),
+                    source_id: id,
+                    team: self.ctx.config.route(SOURCE, None).to_string(),
+                },
+                version,
+                sync_method: sync_method_name(via).to_string(),
+                outcome: Outcome::Wait {
+                    code: AWAITING_CALL_DATA_RECORD.into(),
+                    detail: format!(
+                        "Salesloft call {} waits up to {} s for its call data record, \
+                         which gives its direction.",
+                        call.id,
+                        self.direction_wait_ms / 1000
+                    ),
+                },
+            });
+        }
         let intake = decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await;
-        let fixable = matches!(&intake.outcome, crate::store::Outcome::Skip { code, .. }
+        let fixable = matches!(&intake.outcome, Outcome::Skip { code, .. }
             if super::redecide::FIXABLE_SKIPS.contains(&code.as_str()));
-        if fixable
-            || (self.transcripts && !matches!(intake.outcome, crate::store::Outcome::Send { .. }))
-        {
+        if fixable || (self.transcripts && !matches!(intake.outcome, Outcome::Send { .. })) {
             // A transcript may still turn this call into a send, and a
             // change of configuration may fix a skip; keep the record so it
             // can be decided again without another request.
@@ -239,29 +532,6 @@ impl Salesloft {
                 .await?;
         }
         Ok(intake)
-    }
-
-    /// The call data record, for the direction the call record lacks. Best
-    /// effort: without it the call is still sent, titled by disposition.
-    async fn call_data_record(&self, call_id: &str) -> Option<String> {
-        let api = self.api.as_ref()?;
-        let id = call_id.to_string();
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_call_data_record_request(s, &id)
-            })
-            .await
-            .ok()?;
-        match api.fetch(&request).await {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::debug!(call = call_id, error = %e, "no call data record; direction unknown");
-                None
-            }
-        }
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<String>, SourceError> {
@@ -425,7 +695,9 @@ impl Salesloft {
             .await?;
         if let Ok(WebhookEvent::Call(call)) = read {
             let version = format!("{}+transcript", call.updated_at);
-            let intake = self.map(&call, SyncMethod::Polling, Some(version)).await?;
+            let intake = self
+                .map(&call, SyncMethod::Polling, Some(version), true)
+                .await?;
             self.ctx.intake(vec![intake], None).await?;
         }
         Ok(())
@@ -456,7 +728,8 @@ impl Salesloft {
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
         match read {
             WebhookEvent::Call(call) => Ok(Some(
-                self.map(&call, SyncMethod::Polling, Some(version)).await?,
+                self.map(&call, SyncMethod::Polling, Some(version), false)
+                    .await?,
             )),
             WebhookEvent::Ignore(_) => Ok(None),
         }
@@ -480,7 +753,7 @@ impl Salesloft {
             .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
         match read {
             WebhookEvent::Call(call) => {
-                let intake = self.map(&call, SyncMethod::Webhook, None).await?;
+                let intake = self.map(&call, SyncMethod::Webhook, None, true).await?;
                 Ok(self.ctx.intake(vec![intake], None).await?)
             }
             WebhookEvent::Ignore(reason) => {

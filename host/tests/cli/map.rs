@@ -47,6 +47,32 @@ fn salesloft_send_prints_the_kendo_payload() {
 }
 
 #[test]
+fn salesloft_a_call_data_record_of_another_call_is_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let other = json!({"data": [
+        {"id": 1, "direction": "inbound", "call": {"id": 11111111}}
+    ]});
+    let path = temp_file(&dir, "cdr.json", &other.to_string());
+    let mut command = kendo_bridge();
+    command.args(["map", "--source", "salesloft"]).args([
+        seed("salesloft-call.json"),
+        "--user".into(),
+        seed("salesloft-user.json"),
+    ]);
+    command.arg("--call-data-record").arg(&path);
+    let output = run(command, None);
+    assert_exit(&output, 0);
+    let printed = printed_json(&output);
+    assert_eq!(printed["payload"]["callTitle"], "Connected", "{printed}");
+    assert!(
+        printed["payload"]["metadata"]
+            .get("salesloftDirection")
+            .is_none(),
+        "{printed}"
+    );
+}
+
+#[test]
 fn salesloft_call_in_a_data_envelope_on_stdin_maps_like_the_bare_record() {
     let envelope = json!({ "data": seed_call() }).to_string();
     let mut command = kendo_bridge();

@@ -8,5 +8,6 @@ mod bad_input;
 mod cache;
 mod hubspot;
 mod mapping;
+mod salesloft;
 mod signatures;
 mod trap;

@@ -11,5 +11,6 @@ mod operator;
 mod oversize;
 mod pacing;
 mod redecide;
+mod salesloft;
 mod signatures;
 mod visibility;

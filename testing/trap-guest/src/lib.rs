@@ -13,7 +13,8 @@ use kendo_bridge_guest::kendo_api::{
     self, BuildError, IngestOutcome, IngestRequest, PayloadOptions,
 };
 use kendo_bridge_guest::salesloft_api::{
-    self, CallInputs, CallPage, Cursor, Listing, TranscriptionPage, WebhookEvent,
+    self, CallDataRecordPage, CallInputs, CallPage, Cursor, Listing, TranscriptionPage,
+    WebhookEvent,
 };
 use kendo_bridge_guest::signatures_api::{self, Scheme, SignatureError, SignedRequest};
 use kendo_bridge_guest::types::{
@@ -48,8 +49,8 @@ impl salesloft_api::Guest for TrapPlugin {
     fn read_conversation(body: String) -> Result<Option<String>, InputError> {
         <Plugin as salesloft_api::Guest>::read_conversation(body)
     }
-    fn call_data_record_request(call_id: String) -> HttpRequest {
-        <Plugin as salesloft_api::Guest>::call_data_record_request(call_id)
+    fn read_call_data_records(at: Cursor, body: String) -> Result<CallDataRecordPage, InputError> {
+        <Plugin as salesloft_api::Guest>::read_call_data_records(at, body)
     }
     fn sentences_request(transcription_id: String, page: u32) -> HttpRequest {
         <Plugin as salesloft_api::Guest>::sentences_request(transcription_id, page)
