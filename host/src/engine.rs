@@ -232,6 +232,11 @@ impl Engine {
             report.polled.push(("hubspot", cycle));
         }
         server::process_inbox(&self.ctx, &self.sources).await?;
+        // Aloware calls whose wait for a transcript ended since the last
+        // run go now, with their recording.
+        if let Some(al) = &self.sources.aloware {
+            al.sweep().await?;
+        }
         self.deliver(wait, on_event).await?;
         Ok(report)
     }

@@ -173,7 +173,13 @@ async fn aloware(req: &Request) -> Result<Response> {
         return Ok(json(200, r#"{"status":"held until the call arrives"}"#));
     };
     let decision =
-        <Plugin as aloware_api::Guest>::map_call(body, transcript, rules()?, SyncMethod::Webhook);
+        <Plugin as aloware_api::Guest>::map_call(
+        body,
+        transcript,
+        false,
+        rules()?,
+        SyncMethod::Webhook,
+    );
     settle(&store, "aloware", &call_id, decision).await
 }
 
