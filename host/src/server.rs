@@ -429,11 +429,23 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     return Ok(progress);
                 }
                 Err(e) => {
-                    tracing::warn!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    // Answered 2xx already (it was stored): the delivery is
+                    // closed with its reason, and the source's `webhook`
+                    // health shows it in `status`.
                     let message = e.to_string();
-                    ctx.store
-                        .run(move |s| s.inbox_done(id, Some(&message), now))
+                    let (source, problem) = (entry.source.clone(), message.clone());
+                    let is_new = ctx
+                        .store
+                        .run(move |s| {
+                            s.inbox_done(id, Some(&message), now)?;
+                            s.health_problem(&source, "webhook", &problem, now)
+                        })
                         .await?;
+                    if is_new {
+                        tracing::warn!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    } else {
+                        tracing::debug!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    }
                     progress.failed += 1;
                 }
             }
@@ -481,9 +493,12 @@ async fn handle(
                 Handled::Decided(report) => Ok(format!("{report:?}")),
                 Handled::Held => Ok("transcript held until its call arrives".into()),
                 Handled::Ignored(reason) => Ok(reason),
-                Handled::Rejected { id, reason } => {
-                    Ok(format!("recorded as failed under {id}: {reason}"))
-                }
+                // Kept in the ledger as failed; an error here also closes
+                // the inbox row with the reason.
+                Handled::Rejected { id, reason } => Err(SourceError::Unreadable {
+                    source_name: "aloware",
+                    message: format!("{reason} (recorded as failed under {id})"),
+                }),
             },
             None => Ok("aloware is disabled; delivery dropped".into()),
         },

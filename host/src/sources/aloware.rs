@@ -73,7 +73,7 @@ impl Aloware {
             Ok(event) => event,
             Err(error) => {
                 let reason = format!("an Aloware delivery could not be read: {}", error.explain());
-                return self.reject(sequence, body, reason, now).await;
+                return self.reject(sequence, body, reason).await;
             }
         };
         let (call_id, held) = match event {
@@ -247,13 +247,13 @@ impl Aloware {
     }
 
     /// Records an unreadable delivery as failed, so it costs that delivery
-    /// only and shows in `status`.
+    /// only and shows in `status` (the inbox also keeps it, with the
+    /// reason, and the `webhook` health of the source names it).
     async fn reject(
         &self,
         sequence: i64,
         body: &str,
         reason: String,
-        now: Millis,
     ) -> Result<Handled, SourceError> {
         let synthetic = format!("unreadable:inbox-{sequence}");
         let id = match call_id_hint(body) {
@@ -268,16 +268,6 @@ impl Aloware {
             }
             None => synthetic,
         };
-        tracing::warn!(source = SOURCE, %id, %reason, "webhook delivery rejected");
-        let problem = reason.clone();
-        let is_new = self
-            .ctx
-            .store
-            .run(move |s| s.health_problem(SOURCE, "webhook", &problem, now))
-            .await?;
-        if is_new {
-            tracing::warn!(source = SOURCE, %reason, "Aloware deliveries cannot be read");
-        }
         let mut intake =
             self.ctx
                 .seen(SOURCE, &id, &format!("{sequence:020}"), SyncMethod::Webhook);

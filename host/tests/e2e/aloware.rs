@@ -5,10 +5,16 @@
 
 use std::time::Duration;
 
-use crate::support::{PATIENCE, Running, client, eventually};
+use crate::support::{
+    PATIENCE, Running, client, eventually, hmac_sha1_hex, hmac_sha256, hmac_sha256_base64, now_ms,
+    sql_count,
+};
 use kendo_bridge::clock::Clock;
 use kendo_bridge::config::BridgeConfig;
-use kendo_bridge::demo::{ALOWARE_SECRET, StageOptions};
+use kendo_bridge::demo::{
+    ALOWARE_SECRET, HUBSPOT_CLIENT_SECRET, KENDO_WEBHOOK_SECRET, SALESLOFT_CALLBACK_TOKEN,
+    StageOptions,
+};
 use kendo_bridge::engine::Engine;
 use kendo_bridge::plugin::Plugin;
 use kendo_bridge::sources::aloware::Handled;
@@ -276,6 +282,84 @@ async fn a_delivery_that_is_not_json_is_answered_200_and_kept_as_failed() {
         })
     })
     .await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genuine_delivery_nobody_can_read_is_answered_200_on_every_webhook_route() {
+    let bridge = webhooks_only(PATIENCE).await;
+    let body = "{\"this is\": not JSON";
+    let post = |source: &str| client().post(bridge.stage.webhook_url(source)).body(body);
+    let salesloft = post("salesloft")
+        .header("x-salesloft-event", "call_updated")
+        .header(
+            "x-salesloft-signature",
+            hmac_sha1_hex(SALESLOFT_CALLBACK_TOKEN, body.as_bytes()),
+        );
+    let timestamp = now_ms().to_string();
+    let url = bridge.stage.webhook_url("hubspot");
+    let hubspot = post("hubspot")
+        .header(
+            "X-HubSpot-Signature-v3",
+            hmac_sha256_base64(
+                HUBSPOT_CLIENT_SECRET,
+                &[
+                    b"POST",
+                    url.as_bytes(),
+                    body.as_bytes(),
+                    timestamp.as_bytes(),
+                ],
+            ),
+        )
+        .header("X-HubSpot-Request-Timestamp", timestamp);
+    let kendo = post("kendo").header(
+        "X-Kendo-Signature",
+        format!(
+            "sha256={}",
+            hex::encode(hmac_sha256(KENDO_WEBHOOK_SECRET, &[body.as_bytes()]))
+        ),
+    );
+    let aloware = post("aloware").bearer_auth(ALOWARE_SECRET);
+    for (source, request) in [
+        ("salesloft", salesloft),
+        ("hubspot", hubspot),
+        ("kendo", kendo),
+        ("aloware", aloware),
+    ] {
+        let status = request.send().await.expect("the bridge answers").status();
+        assert_eq!(status.as_u16(), 200, "{source}: stored, so answered 2xx");
+    }
+    eventually("every delivery was closed with its reason", || {
+        sql_count(
+            &bridge.db(),
+            "SELECT COUNT(*) FROM inbox WHERE processed_at IS NOT NULL AND error IS NOT NULL",
+        ) == 4
+    })
+    .await;
+    let health = bridge.store.run_here(|s| s.health()).expect("health reads");
+    for source in ["salesloft", "hubspot", "kendo", "aloware"] {
+        assert!(
+            health
+                .iter()
+                .any(|h| h.source == source && h.topic == "webhook" && h.problem.is_some()),
+            "{source}'s webhook problem is recorded: {health:?}"
+        );
+    }
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aloware_delivery_with_no_credentials_is_refused_401() {
+    let bridge = webhooks_only(PATIENCE).await;
+    let status = client()
+        .post(bridge.stage.webhook_url("aloware"))
+        .body(r#"{"event": "Call-Disposed", "body": {"id": 1}}"#)
+        .send()
+        .await
+        .expect("the bridge answers")
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    assert_eq!(sql_count(&bridge.db(), "SELECT COUNT(*) FROM inbox"), 0);
     bridge.stop().await;
 }
 
