@@ -222,10 +222,12 @@ fn utterances_text(node: &Node<'_, '_>) -> Outcome<Option<String>> {
     let Ok(items) = node.items() else {
         return Ok(None);
     };
-    let mut lines = Vec::new();
+    // `parsed_transcription.messages[{speaker, text, start}]`: in the order
+    // of `start` when messages carry one, else as delivered.
+    let mut lines: Vec<(Option<u64>, String)> = Vec::new();
     for item in items {
         if let Ok(Some(text)) = item.text() {
-            lines.push(text.to_owned());
+            lines.push((None, text.to_owned()));
             continue;
         }
         if !item.is_object() {
@@ -235,13 +237,20 @@ fn utterances_text(node: &Node<'_, '_>) -> Outcome<Option<String>> {
         let Some(text) = text else {
             continue;
         };
+        let start = match item.get("start")?.number() {
+            Ok(Some(start)) if start.is_finite() => Some(fields::sortable_f64(start)),
+            _ => None,
+        };
         match first_text(&item, &["speaker", "role", "name"])? {
-            Some(speaker) => lines.push(format!("{speaker}: {text}")),
-            None => lines.push(text.to_owned()),
+            Some(speaker) => lines.push((start, format!("{speaker}: {text}"))),
+            None => lines.push((start, text.to_owned())),
         }
     }
-    let text = fields::join(lines.iter().map(String::as_str), "\n");
-    Ok((!text.is_empty()).then_some(text))
+    let keyed: Vec<(Option<u64>, &str)> = lines
+        .iter()
+        .map(|(start, line)| (*start, line.as_str()))
+        .collect();
+    Ok(fields::ordered_lines(&keyed))
 }
 
 fn first_text<'v>(item: &Node<'v, '_>, keys: &[&str]) -> Outcome<Option<&'v str>> {

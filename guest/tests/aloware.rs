@@ -162,6 +162,27 @@ fn aloware_transcript_as_a_list_of_role_utterances_becomes_speaker_lines() {
 }
 
 #[test]
+fn aloware_parsed_transcription_messages_are_put_in_the_order_of_their_start() {
+    let body = json!({"event": "transcription.open_search.saved", "body": {
+        "communication": {"id": 940868616},
+        "transcription": {"id": 88121, "transcription_id": "dg_1", "driver": "deepgram"},
+        "parsed_transcription": {"messages": [
+            {"speaker": "Contact", "text": "Hi Sam.", "start": 2300},
+            {"speaker": "Rep", "text": "Hi, this is Sam.", "start": 0},
+            {"speaker": "Rep", "text": "Is now a good time?", "start": 4100.5},
+        ]},
+    }});
+    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap() else {
+        panic!("expected a transcript event");
+    };
+    assert_eq!(event.call_id, "940868616");
+    assert_eq!(
+        event.transcript.as_deref(),
+        Some("Rep: Hi, this is Sam.\nContact: Hi Sam.\nRep: Is now a good time?")
+    );
+}
+
+#[test]
 fn aloware_transcript_given_as_a_string_is_kept() {
     let body = json!({"event": "transcription.open_search.saved", "body": {
         "communication": {"id": "cw_9"}, "transcription": "Rep: hello\nLead: hi"
