@@ -213,6 +213,19 @@ impl Aloware {
                 )
             })
             .await;
+        if let Ok(Ok(Decision::Send(call))) = &decision {
+            // The call goes without the fields it names; the operator sees
+            // why in the log (the ledger has no place for them yet).
+            for warning in &call.warnings {
+                tracing::warn!(
+                    source = SOURCE,
+                    id = %call_id,
+                    field = %warning.field,
+                    detail = %warning.detail,
+                    "an optional field could not be read and was left out"
+                );
+            }
+        }
         if awaiting
             && let Ok(Ok(Decision::Wait(reason))) = &decision
             && reason.code == WaitCode::TranscriptPending

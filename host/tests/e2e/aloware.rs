@@ -504,3 +504,45 @@ async fn a_transcript_within_the_wait_sends_the_call_with_it_at_once() {
     assert_eq!(payload["transcript"], "Rep: Hi, this is Nina from...");
     assert_eq!(al.next_sweep_at().await.ok().flatten(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn sync_once_sends_a_call_whose_wait_for_its_transcript_ended_since_the_last_run() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = engine(dir.path(), "2m", 1_780_000_000_000);
+    let state = || {
+        engine
+            .ctx
+            .store
+            .run_here(|s| s.ledger("aloware", "cw_12345"))
+            .expect("the ledger reads")
+            .into_iter()
+            .next()
+            .map(|row| (row.state, row.reason_code))
+    };
+    let body = fixture("recording-saved.json");
+    let now = engine.ctx.clock.now_ms();
+    engine
+        .ctx
+        .store
+        .run_here(|s| s.inbox_insert("aloware", "sha256:1", None, body.as_bytes(), now))
+        .expect("the delivery is stored");
+
+    // Kendo is unreachable here (port 9): only the ledger is looked at.
+    engine
+        .sync_once(Duration::ZERO, |_| {})
+        .await
+        .expect("the first run");
+    assert_eq!(
+        state(),
+        Some((State::Waiting, Some("transcript-pending".into())))
+    );
+
+    tokio::time::advance(Duration::from_secs(120)).await;
+    engine
+        .sync_once(Duration::ZERO, |_| {})
+        .await
+        .expect("the second run");
+    let (state, code) = state().expect("the call's row");
+    assert_ne!(state, State::Waiting, "released by the sweep ({code:?})");
+    assert_ne!(code.as_deref(), Some("transcript-pending"));
+}
