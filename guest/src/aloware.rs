@@ -7,6 +7,13 @@
 //! `current_status2` (1 initiated, 2 ringing, 9 closed). The first event of a
 //! call (`OutboundPhoneCall`) carries no `disposition_status`,
 //! `current_status` or `direct_recording_url` at all.
+//!
+//! A call is delivered several times: `...-DispositionCompleted`,
+//! `Recording-Saved` (the only one with `direct_recording_url`) and
+//! `Call-Disposed` (the same state again, seconds later). Every one is read
+//! as the call: which UI checkbox produces which name is not documented, and
+//! a user who ticked only one of them must still get the call. The host
+//! counts it once by its id.
 
 use crate::prelude::*;
 
@@ -14,7 +21,9 @@ use crate::aloware_api::{CallEvent, Event, Guest, IgnoreCode, IgnoreReason, Tran
 use crate::datetime;
 use crate::fields::{self, Node, Outcome};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
-use crate::types::{Decision, Direction, InputError, Rules, Source, SyncMethod};
+use crate::types::{
+    Decision, Direction, FieldProblem, InputError, Rules, Source, SyncMethod, WaitCode, WaitReason,
+};
 
 impl Guest for crate::Plugin {
     fn read_event(body: String) -> Result<Event, InputError> {
@@ -24,10 +33,11 @@ impl Guest for crate::Plugin {
     fn map_call(
         body: String,
         transcript: Option<String>,
+        await_transcript: bool,
         rules: Rules,
         via: SyncMethod,
     ) -> Result<Decision, InputError> {
-        map_call(body, transcript, rules, via).map_err(InputError::from)
+        map_call(body, transcript, await_transcript, rules, via).map_err(InputError::from)
     }
 }
 
@@ -55,14 +65,6 @@ fn read_event(body: String) -> Outcome<Event> {
         ));
     }
     let lower = name.to_ascii_lowercase();
-    if lower == "call-disposed" {
-        return Ok(ignore(
-            IgnoreCode::RepeatedDisposition,
-            "Call-Disposed repeats a disposition Aloware has already delivered; \
-             the call is taken from that delivery."
-                .to_owned(),
-        ));
-    }
     if let Some(what) = not_a_call(&body, &lower)? {
         return Ok(ignore(
             IgnoreCode::NotACall,
@@ -72,7 +74,7 @@ fn read_event(body: String) -> Outcome<Event> {
     if lower.starts_with("transcription") {
         return transcript_event(name, &body);
     }
-    if contains(&lower, "phonecall") || lower == "recording-saved" {
+    if contains(&lower, "phonecall") || lower == "recording-saved" || lower == "call-disposed" {
         let call_id = body.required_id_at("id")?.unwrap_or_default();
         return Ok(Event::Call(CallEvent {
             name: name.to_owned(),
@@ -93,13 +95,29 @@ fn read_event(body: String) -> Outcome<Event> {
 fn map_call(
     body: String,
     transcript: Option<String>,
+    await_transcript: bool,
     rules: Rules,
     via: SyncMethod,
 ) -> Outcome<Decision> {
     let value = fields::parse(&body, "")?;
     let root = Node::root(&value, "");
     let facts = call_facts(&root, transcript)?;
-    rules::decide(facts, &rules, via)
+    let decision = rules::decide(facts, &rules, via)?;
+    Ok(match decision {
+        // Only a call that would go now is held back: one skipped or
+        // waiting for another reason is not delayed further by this.
+        Decision::Send(call) if await_transcript && call.transcript.is_none() => {
+            Decision::Wait(WaitReason {
+                code: WaitCode::TranscriptPending,
+                detail: format!(
+                    "Aloware call {} is ready with its recording; it waits a bounded time \
+                     for Aloware's transcript, then goes with the recording alone.",
+                    call.source_id
+                ),
+            })
+        }
+        decision => decision,
+    })
 }
 
 /// `str::contains` for a short needle, without core's two-way searcher
@@ -204,10 +222,12 @@ fn utterances_text(node: &Node<'_, '_>) -> Outcome<Option<String>> {
     let Ok(items) = node.items() else {
         return Ok(None);
     };
-    let mut lines = Vec::new();
+    // `parsed_transcription.messages[{speaker, text, start}]`: in the order
+    // of `start` when messages carry one, else as delivered.
+    let mut lines: Vec<(Option<u64>, String)> = Vec::new();
     for item in items {
         if let Ok(Some(text)) = item.text() {
-            lines.push(text.to_owned());
+            lines.push((None, text.to_owned()));
             continue;
         }
         if !item.is_object() {
@@ -217,13 +237,20 @@ fn utterances_text(node: &Node<'_, '_>) -> Outcome<Option<String>> {
         let Some(text) = text else {
             continue;
         };
+        let start = match item.get("start")?.number() {
+            Ok(Some(start)) if start.is_finite() => Some(fields::sortable_f64(start)),
+            _ => None,
+        };
         match first_text(&item, &["speaker", "role", "name"])? {
-            Some(speaker) => lines.push(format!("{speaker}: {text}")),
-            None => lines.push(text.to_owned()),
+            Some(speaker) => lines.push((start, format!("{speaker}: {text}"))),
+            None => lines.push((start, text.to_owned())),
         }
     }
-    let text = fields::join(lines.iter().map(String::as_str), "\n");
-    Ok((!text.is_empty()).then_some(text))
+    let keyed: Vec<(Option<u64>, &str)> = lines
+        .iter()
+        .map(|(start, line)| (*start, line.as_str()))
+        .collect();
+    Ok(fields::ordered_lines(&keyed))
 }
 
 fn first_text<'v>(item: &Node<'v, '_>, keys: &[&str]) -> Outcome<Option<&'v str>> {
@@ -266,7 +293,12 @@ fn parse_direction(node: &Node<'_, '_>) -> Outcome<Option<Direction>> {
         None => None,
         Some("1") => Some(Direction::Inbound),
         Some("2") => Some(Direction::Outbound),
-        Some(word) => rules::parse_direction(word),
+        Some(word) => match rules::parse_direction(word) {
+            Some(direction) => Some(direction),
+            None => {
+                return Err(node.invalid(format!("is \"{word}\", not 1 (inbound) or 2 (outbound)")));
+            }
+        },
     })
 }
 
@@ -324,12 +356,16 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Outcome<CallFa
     };
 
     let started_at = datetime::call_date_field(&call.get("created_at")?)?;
-    let direction = parse_direction(&call.get("direction")?)?;
-    let disposition = disposition_label(&call)?;
-    let duration = match call.seconds_at("duration", 1.0)? {
-        Some(seconds) => Some(seconds),
-        None => call.seconds_at("talk_time", 1.0)?,
-    };
+    let mut warnings = Vec::new();
+    let direction = optional(
+        call.get("direction").and_then(|d| parse_direction(&d)),
+        &mut warnings,
+    );
+    let disposition = optional(disposition_label(&call), &mut warnings);
+    // `talk_time` is the conversation; `duration` adds the ringing (the
+    // captured 63 s call had duration 66, a failed dial duration 30 with
+    // talk_time 0), so `duration` never stands in for it.
+    let duration = optional(call.seconds_at("talk_time", 1.0), &mut warnings);
 
     let user_id = call.id_at("user_id")?;
     let rep = rep_from_call(&call, user_id.as_deref())?;
@@ -365,8 +401,38 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Outcome<CallFa
         started_at,
         rep,
         metadata,
-        warnings: Vec::new(),
+        warnings,
     })
+}
+
+/// An optional field's value, or None with a warning when it cannot be
+/// read: the call is still sent without it.
+fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
+    match read {
+        Ok(value) => value,
+        Err(fault) => {
+            warnings.push(problem(fault.into()));
+            None
+        }
+    }
+}
+
+fn problem(error: InputError) -> FieldProblem {
+    match error {
+        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
+        InputError::MissingField(field) => FieldProblem {
+            field,
+            detail: "is missing".to_owned(),
+        },
+        InputError::InvalidJson(detail) => FieldProblem {
+            field: String::new(),
+            detail,
+        },
+        InputError::TooLarge(size) => FieldProblem {
+            field: String::new(),
+            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
+        },
+    }
 }
 
 /// The disposition label: a `disposition` string, or the `call_disposition`

@@ -49,7 +49,12 @@ fn ignored(name: &str) -> (IgnoreCode, String) {
 }
 
 fn map(body: String, transcript: Option<String>, rules: Rules) -> Decision {
-    <Plugin as Guest>::map_call(body, transcript, rules, SyncMethod::Webhook).unwrap()
+    <Plugin as Guest>::map_call(body, transcript, false, rules, SyncMethod::Webhook).unwrap()
+}
+
+/// `map-call` while the host still waits for a transcript.
+fn map_awaiting(body: String, transcript: Option<String>, rules: Rules) -> Decision {
+    <Plugin as Guest>::map_call(body, transcript, true, rules, SyncMethod::Webhook).unwrap()
 }
 
 /// The body of an envelope fixture, changed by `edit`.
@@ -157,6 +162,27 @@ fn aloware_transcript_as_a_list_of_role_utterances_becomes_speaker_lines() {
 }
 
 #[test]
+fn aloware_parsed_transcription_messages_are_put_in_the_order_of_their_start() {
+    let body = json!({"event": "transcription.open_search.saved", "body": {
+        "communication": {"id": 940868616},
+        "transcription": {"id": 88121, "transcription_id": "dg_1", "driver": "deepgram"},
+        "parsed_transcription": {"messages": [
+            {"speaker": "Contact", "text": "Hi Sam.", "start": 2300},
+            {"speaker": "Rep", "text": "Hi, this is Sam.", "start": 0},
+            {"speaker": "Rep", "text": "Is now a good time?", "start": 4100.5},
+        ]},
+    }});
+    let Event::Transcript(event) = <Plugin as Guest>::read_event(body.to_string()).unwrap() else {
+        panic!("expected a transcript event");
+    };
+    assert_eq!(event.call_id, "940868616");
+    assert_eq!(
+        event.transcript.as_deref(),
+        Some("Rep: Hi, this is Sam.\nContact: Hi Sam.\nRep: Is now a good time?")
+    );
+}
+
+#[test]
 fn aloware_transcript_given_as_a_string_is_kept() {
     let body = json!({"event": "transcription.open_search.saved", "body": {
         "communication": {"id": "cw_9"}, "transcription": "Rep: hello\nLead: hi"
@@ -187,10 +213,17 @@ fn aloware_test_payload_inside_the_body_is_ignored() {
 }
 
 #[test]
-fn aloware_call_disposed_is_ignored_as_a_repeat() {
-    let (code, detail) = ignored("call-disposed.json");
-    assert_eq!(code, IgnoreCode::RepeatedDisposition);
-    assert!(detail.contains("Call-Disposed"), "{detail}");
+fn aloware_call_disposed_is_read_as_the_call_not_ignored() {
+    // A user who ticked only the event producing `Call-Disposed` must still
+    // get the call: the host counts it once by id, not by event name.
+    let call = call_event("call-disposed.json");
+    assert_eq!(call.name, "Call-Disposed");
+    assert_eq!(call.call_id, "cw_12345");
+    let body = body_with("call-disposed.json", |body| {
+        body["direct_recording_url"] = json!("https://app.aloware.io/static/recording/x");
+    });
+    let sent = sent(map(body, None, directory_rules()));
+    assert_eq!(sent.source_id, "cw_12345");
 }
 
 #[test]
@@ -322,7 +355,7 @@ fn aloware_string_numbers_and_the_payload_user_are_read() {
     assert_eq!(sent.source_id, "940870233");
     assert_eq!(sent.direction, Some(Direction::Inbound));
     assert_eq!(sent.title, "Inbound - Demo booked");
-    assert_eq!(sent.duration_seconds, Some(321));
+    assert_eq!(sent.duration_seconds, Some(318));
     assert_eq!(sent.rep_name.as_deref(), Some("Owen Brooks"));
     assert_eq!(sent.rep_email.as_deref(), Some("owen@yourco.com"));
     assert_eq!(sent.started_at.as_deref(), Some("2026-03-05T19:02:44Z"));
@@ -392,14 +425,69 @@ fn aloware_disposition_may_be_a_plain_string() {
 }
 
 #[test]
-fn aloware_talk_time_stands_in_for_a_missing_duration() {
+fn aloware_duration_is_the_talk_time_not_the_ringing() {
     let body = body_with("outbound-call-disposition-completed.json", |body| {
-        body.as_object_mut().unwrap().remove("duration");
+        body["talk_time"] = json!(63);
+        body["wait_time"] = json!(2);
+        body["duration"] = json!(66);
     });
     assert_eq!(
         sent(map(body, None, directory_rules())).duration_seconds,
-        Some(737)
+        Some(63)
     );
+}
+
+#[test]
+fn aloware_duration_without_talk_time_is_unknown_not_the_ringing_total() {
+    let body = body_with("outbound-call-disposition-completed.json", |body| {
+        body.as_object_mut().unwrap().remove("talk_time");
+    });
+    assert_eq!(
+        sent(map(body, None, directory_rules())).duration_seconds,
+        None
+    );
+}
+
+#[test]
+fn aloware_call_with_its_recording_waits_for_a_transcript_while_the_host_waits() {
+    let call = call_event("recording-saved.json");
+    let (code, detail) = waiting(map_awaiting(call.body.clone(), None, directory_rules()));
+    assert_eq!(code, WaitCode::TranscriptPending);
+    assert!(detail.contains("cw_12345"), "{detail}");
+    let sent = sent(map(call.body, None, directory_rules()));
+    assert_eq!(sent.transcript, None);
+    assert!(sent.audio_url.is_some());
+}
+
+#[test]
+fn aloware_call_with_its_transcript_goes_at_once_while_the_host_waits() {
+    let call = call_event("recording-saved.json");
+    let transcript = transcript_event("transcription-open-search-saved.json");
+    let sent = sent(map_awaiting(
+        call.body,
+        transcript.transcript,
+        directory_rules(),
+    ));
+    assert_eq!(
+        sent.transcript.as_deref(),
+        Some("Rep: Hi, this is Nina from...")
+    );
+}
+
+#[test]
+fn aloware_skipped_call_is_not_held_for_a_transcript() {
+    let call = call_event("outbound-call-disposition-failed.json");
+    let (code, _) = skipped(map_awaiting(call.body, None, directory_rules()));
+    assert_eq!(code, SkipCode::NotCompleted);
+}
+
+#[test]
+fn aloware_summary_event_never_becomes_a_transcript() {
+    let event = transcript_event("transcription-call-summarized.json");
+    assert_eq!(event.transcript, None);
+    // Its `transcription` is an object of ids, not text.
+    let value = fixture_json("aloware/transcription-call-summarized.json");
+    assert!(value["body"]["transcription"].is_object());
 }
 
 // ---------------------------------------------------------------------------
@@ -466,7 +554,7 @@ fn aloware_created_at_that_is_not_a_date_is_an_invalid_value() {
         body["created_at"] = json!("05/03/2026 6:10 PM");
     });
     let (kind, problem) = problem(
-        <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
+        <Plugin as Guest>::map_call(body, None, false, directory_rules(), SyncMethod::Webhook)
             .unwrap_err(),
     );
     assert_eq!(
@@ -481,7 +569,7 @@ fn aloware_id_of_the_wrong_type_is_named() {
         body["id"] = json!({"id": 1});
     });
     let (kind, problem) = problem(
-        <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
+        <Plugin as Guest>::map_call(body, None, false, directory_rules(), SyncMethod::Webhook)
             .unwrap_err(),
     );
     assert_eq!(
@@ -491,18 +579,32 @@ fn aloware_id_of_the_wrong_type_is_named() {
 }
 
 #[test]
-fn aloware_duration_of_the_wrong_type_is_named() {
-    let body = body_with("outbound-call-disposition-completed.json", |body| {
-        body["duration"] = json!([742]);
+fn aloware_talk_time_of_the_wrong_type_is_left_out_with_a_warning() {
+    let body = body_with("recording-saved.json", |body| {
+        body["talk_time"] = json!([742]);
     });
-    let (kind, problem) = problem(
-        <Plugin as Guest>::map_call(body, None, directory_rules(), SyncMethod::Webhook)
-            .unwrap_err(),
-    );
+    let sent = sent(map(body, None, directory_rules()));
+    assert_eq!(sent.duration_seconds, None);
     assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("wrong-type", "duration")
+        sent.warnings
+            .iter()
+            .map(|w| w.field.as_str())
+            .collect::<Vec<_>>(),
+        ["talk_time"]
     );
+}
+
+#[test]
+fn aloware_unreadable_direction_and_disposition_are_left_out_with_warnings() {
+    let body = body_with("recording-saved.json", |body| {
+        body["direction"] = json!(7);
+        body["call_disposition"] = json!(["Renewal"]);
+    });
+    let sent = sent(map(body, None, directory_rules()));
+    assert_eq!(sent.direction, None);
+    assert_eq!(sent.disposition, None);
+    let fields: Vec<&str> = sent.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["direction", "call_disposition"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -554,7 +656,7 @@ proptest! {
     #[test]
     fn aloware_readers_never_panic_on_arbitrary_text(body in ".{0,200}", transcript in prop::option::of(".{0,40}")) {
         let _ = <Plugin as Guest>::read_event(body.clone());
-        let _ = <Plugin as Guest>::map_call(body, transcript, rules(), SyncMethod::Webhook);
+        let _ = <Plugin as Guest>::map_call(body, transcript, false, rules(), SyncMethod::Webhook);
     }
 
     #[test]
@@ -570,9 +672,9 @@ proptest! {
         let _ = <Plugin as Guest>::read_event(value.to_string());
         let envelope = json!({"event": name, "body": value.clone()});
         if let Ok(Event::Call(call)) = <Plugin as Guest>::read_event(envelope.to_string()) {
-            let _ = <Plugin as Guest>::map_call(call.body, None, rules.clone(), SyncMethod::Webhook);
+            let _ = <Plugin as Guest>::map_call(call.body, None, true, rules.clone(), SyncMethod::Webhook);
         }
-        let _ = <Plugin as Guest>::map_call(value.to_string(), Some("Rep: hi".into()), rules, SyncMethod::Webhook);
+        let _ = <Plugin as Guest>::map_call(value.to_string(), Some("Rep: hi".into()), false, rules, SyncMethod::Webhook);
     }
 
 }
@@ -590,7 +692,7 @@ proptest! {
             envelope["body"][key] = value;
         }
         let _ = <Plugin as Guest>::read_event(envelope.to_string());
-        let _ = <Plugin as Guest>::map_call(envelope["body"].to_string(), None, rules, SyncMethod::Webhook);
+        let _ = <Plugin as Guest>::map_call(envelope["body"].to_string(), None, true, rules, SyncMethod::Webhook);
         let mut transcript = fixture_json("aloware/transcription-open-search-saved.json");
         for (key, value) in transcript_edits {
             transcript["body"][key] = value;

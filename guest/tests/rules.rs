@@ -17,7 +17,7 @@ fn call() -> Value {
         "id": "cw_1",
         "type": 1,
         "direction": 2,
-        "duration": 742,
+        "talk_time": 742,
         "disposition_status": "completed",
         "call_disposition": {"id": 31240, "name": "Connected"},
         "has_recording": true,
@@ -35,7 +35,8 @@ fn with(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
 }
 
 fn decide(call: &Value, rules: Rules) -> Decision {
-    <Plugin as Aloware>::map_call(call.to_string(), None, rules, SyncMethod::Webhook).unwrap()
+    <Plugin as Aloware>::map_call(call.to_string(), None, false, rules, SyncMethod::Webhook)
+        .unwrap()
 }
 
 fn title(template: &str) -> String {
@@ -56,7 +57,8 @@ fn template_error(template: &str) -> String {
         title_template: Some(template.to_owned()),
         ..rules()
     };
-    match <Plugin as Aloware>::map_call(call().to_string(), None, rules, SyncMethod::Webhook) {
+    match <Plugin as Aloware>::map_call(call().to_string(), None, false, rules, SyncMethod::Webhook)
+    {
         Err(InputError::InvalidValue(problem)) => {
             assert_eq!(problem.field, "rules.title-template");
             problem.detail
@@ -168,7 +170,8 @@ fn a_bad_template_is_an_error_even_for_a_call_that_would_be_skipped() {
         title_template: Some("{nope}".into()),
         ..rules()
     };
-    let result = <Plugin as Aloware>::map_call(sms.to_string(), None, rules, SyncMethod::Webhook);
+    let result =
+        <Plugin as Aloware>::map_call(sms.to_string(), None, false, rules, SyncMethod::Webhook);
     assert!(
         matches!(result, Err(InputError::InvalidValue(_))),
         "{result:?}"
@@ -211,7 +214,7 @@ fn a_call_exactly_at_the_minimum_is_sent() {
 #[test]
 fn a_call_whose_duration_is_unknown_is_not_skipped_for_it() {
     let call = with(|call| {
-        call.remove("duration");
+        call.remove("talk_time");
     });
     assert_eq!(
         sent(decide(&call, min_duration(800))).duration_seconds,
@@ -364,7 +367,7 @@ fn failing_everything_but(keep: &[&str]) -> Value {
         let breaks: [(&str, Value); 4] = [
             ("disposition_status", json!("no-answer")),
             ("direct_recording_url", Value::Null),
-            ("duration", json!(3)),
+            ("talk_time", json!(3)),
             ("call_disposition", json!({"name": "Wrong number"})),
         ];
         for (key, value) in breaks {
@@ -419,7 +422,7 @@ fn duration_is_checked_third() {
 
 #[test]
 fn disposition_is_checked_fourth() {
-    let call = failing_everything_but(&["disposition_status", "direct_recording_url", "duration"]);
+    let call = failing_everything_but(&["disposition_status", "direct_recording_url", "talk_time"]);
     assert_eq!(
         skipped(decide(&call, strict())).0,
         SkipCode::DispositionFiltered
@@ -431,7 +434,7 @@ fn the_rep_is_checked_last() {
     let call = failing_everything_but(&[
         "disposition_status",
         "direct_recording_url",
-        "duration",
+        "talk_time",
         "call_disposition",
     ]);
     assert_eq!(skipped(decide(&call, strict())).0, SkipCode::UnknownRep);
@@ -440,8 +443,14 @@ fn the_rep_is_checked_last() {
 #[test]
 fn a_call_that_passes_every_check_is_sent_with_the_sync_method_given() {
     let call = sent(
-        <Plugin as Aloware>::map_call(call().to_string(), None, strict(), SyncMethod::Workflow)
-            .unwrap(),
+        <Plugin as Aloware>::map_call(
+            call().to_string(),
+            None,
+            false,
+            strict(),
+            SyncMethod::Workflow,
+        )
+        .unwrap(),
     );
     assert_eq!(call.sync_method, SyncMethod::Workflow);
 }

@@ -60,6 +60,9 @@ pub struct StageOptions {
     pub retry_base: Duration,
     pub max_attempts: u32,
     pub min_duration_seconds: u32,
+    /// How long an Aloware call ready with its recording waits for its
+    /// transcript (real time; `aloware.transcript_wait`).
+    pub aloware_transcript_wait: Duration,
 }
 
 impl Default for StageOptions {
@@ -71,6 +74,9 @@ impl Default for StageOptions {
             retry_base: Duration::from_millis(200),
             max_attempts: 8,
             min_duration_seconds: 0,
+            // A simulated minute at the default 30x: the captured transcript
+            // came 44 s after the recording.
+            aloware_transcript_wait: Duration::from_secs(2),
         }
     }
 }
@@ -188,6 +194,7 @@ signature = "auto"
 
 [aloware]
 webhook_secret = {{ file = "{aloware}" }}
+transcript_wait = "{transcript_wait}ms"
 
 [rules]
 min_duration_seconds = {min_duration}
@@ -209,6 +216,7 @@ min_duration_seconds = {min_duration}
             hubspot_token = files["hubspot-token"],
             hubspot_secret = files["hubspot-client-secret"],
             aloware = files["aloware-secret"],
+            transcript_wait = options.aloware_transcript_wait.as_millis(),
             min_duration = options.min_duration_seconds,
         );
         let config_path = dir.join("bridge.toml");

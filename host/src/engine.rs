@@ -257,6 +257,11 @@ impl Engine {
             }
         }
         server::process_inbox(&self.ctx, &self.sources).await?;
+        // Aloware calls whose wait for a transcript ended since the last
+        // run go now, with their recording.
+        if let Some(al) = &self.sources.aloware {
+            al.sweep().await?;
+        }
         self.deliver(wait, on_event).await?;
         match failed.into_iter().next() {
             Some(e) => Err(e.into()),

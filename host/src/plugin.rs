@@ -849,7 +849,6 @@ impl fmt::Display for aloware::IgnoreCode {
         f.write_str(match self {
             IgnoreCode::TestPayload => "test-payload",
             IgnoreCode::NotACall => "not-a-call",
-            IgnoreCode::RepeatedDisposition => "repeated-disposition",
             IgnoreCode::UnknownEvent => "unknown-event",
         })
     }

@@ -361,11 +361,36 @@ pub async fn run_inbox(
         if *shutdown.borrow() {
             return Ok(());
         }
+        // Aloware calls waiting for a transcript go with their recording
+        // once their wait is over: the inbox's loop is where new waits
+        // start, so it is the one that knows when the next one ends.
+        let sweep_at = match &sources.aloware {
+            Some(al) => sweep_aloware(al).await,
+            None => None,
+        };
         let retry_later = progress.deferred > 0;
         tokio::select! {
             _ = wake.notified() => {}
             _ = shutdown.changed() => return Ok(()),
             _ = tokio::time::sleep(std::time::Duration::from_secs(5)), if retry_later => {}
+            _ = ctx.clock.sleep_until(sweep_at.unwrap_or_default()), if sweep_at.is_some() => {}
+        }
+    }
+}
+
+/// Sends the Aloware calls whose wait for a transcript is over, and
+/// returns when the next wait ends. A failure is logged and retried in
+/// 5 s: a held call is never dropped for it.
+async fn sweep_aloware(al: &crate::sources::aloware::Aloware) -> Option<crate::store::Millis> {
+    if let Err(e) = al.sweep().await {
+        tracing::warn!(source = "aloware", error = %e, "the transcript-wait sweep failed; retrying");
+        return Some(al.now_ms() + 5_000);
+    }
+    match al.next_sweep_at().await {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::warn!(source = "aloware", error = %e, "the transcript-wait sweep failed; retrying");
+            Some(al.now_ms() + 5_000)
         }
     }
 }
@@ -404,11 +429,23 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     return Ok(progress);
                 }
                 Err(e) => {
-                    tracing::warn!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    // Answered 2xx already (it was stored): the delivery is
+                    // closed with its reason, and the source's `webhook`
+                    // health shows it in `status`.
                     let message = e.to_string();
-                    ctx.store
-                        .run(move |s| s.inbox_done(id, Some(&message), now))
+                    let (source, problem) = (entry.source.clone(), message.clone());
+                    let is_new = ctx
+                        .store
+                        .run(move |s| {
+                            s.inbox_done(id, Some(&message), now)?;
+                            s.health_problem(&source, "webhook", &problem, now)
+                        })
                         .await?;
+                    if is_new {
+                        tracing::warn!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    } else {
+                        tracing::debug!(source = %entry.source, id, error = %e, "webhook could not be processed");
+                    }
                     progress.failed += 1;
                 }
             }
@@ -456,6 +493,12 @@ async fn handle(
                 Handled::Decided(report) => Ok(format!("{report:?}")),
                 Handled::Held => Ok("transcript held until its call arrives".into()),
                 Handled::Ignored(reason) => Ok(reason),
+                // Kept in the ledger as failed; an error here also closes
+                // the inbox row with the reason.
+                Handled::Rejected { id, reason } => Err(SourceError::Unreadable {
+                    source_name: "aloware",
+                    message: format!("{reason} (recorded as failed under {id})"),
+                }),
             },
             None => Ok("aloware is disabled; delivery dropped".into()),
         },

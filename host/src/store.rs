@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_source_health.sql"),
     include_str!("../migrations/0003_call_data_records.sql"),
     include_str!("../migrations/0004_first_look_back.sql"),
+    include_str!("../migrations/0005_aloware_transcript_wait.sql"),
     include_str!("../migrations/0007_decision_rules.sql"),
 ];
 
@@ -290,6 +291,19 @@ pub struct ReplayFilter {
 pub struct HeldCall {
     pub body: Option<String>,
     pub transcript: Option<String>,
+    /// When the wait for a transcript ends (epoch ms); `Some(0)` once it
+    /// is over, `None` before it started.
+    pub transcript_due_at: Option<Millis>,
+}
+
+/// A held call whose wait for its transcript ran out while it waits for
+/// one (see [`Store::transcript_waits_due`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptWaitDue {
+    pub source_id: String,
+    pub body: String,
+    /// The ledger row's version, which a new decision must exceed.
+    pub version: String,
 }
 
 /// Counter names kept in `counters`.
@@ -856,12 +870,13 @@ impl Store {
             params![source, source_id, body, transcript, now],
         )?;
         let held = tx.query_row(
-            "SELECT body, transcript FROM held_calls WHERE source = ?1 AND source_id = ?2",
+            "SELECT body, transcript, transcript_due_at FROM held_calls WHERE source = ?1 AND source_id = ?2",
             params![source, source_id],
             |r| {
                 Ok(HeldCall {
                     body: r.get(0)?,
                     transcript: r.get(1)?,
+                    transcript_due_at: r.get(2)?,
                 })
             },
         )?;
@@ -874,12 +889,13 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT body, transcript FROM held_calls WHERE source = ?1 AND source_id = ?2",
+                "SELECT body, transcript, transcript_due_at FROM held_calls WHERE source = ?1 AND source_id = ?2",
                 params![source, source_id],
                 |r| {
                     Ok(HeldCall {
                         body: r.get(0)?,
                         transcript: r.get(1)?,
+                        transcript_due_at: r.get(2)?,
                     })
                 },
             )
@@ -942,6 +958,53 @@ impl Store {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sets when a held call's wait for its transcript ends (0: over).
+    pub fn set_transcript_due(&mut self, source: &str, source_id: &str, at: Millis) -> Result<()> {
+        self.conn.execute(
+            "UPDATE held_calls SET transcript_due_at = ?3 WHERE source = ?1 AND source_id = ?2",
+            params![source, source_id, at],
+        )?;
+        Ok(())
+    }
+
+    /// Held calls of `source` still waiting for a transcript (ledger state
+    /// `waiting`, code `transcript-pending`) whose wait ended by `now`.
+    pub fn transcript_waits_due(
+        &self,
+        source: &str,
+        now: Millis,
+    ) -> Result<Vec<TranscriptWaitDue>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT h.source_id, h.body, l.version FROM held_calls h
+               JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
+              WHERE h.source = ?1 AND h.body IS NOT NULL
+                AND h.transcript_due_at > 0 AND h.transcript_due_at <= ?2
+                AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'
+              ORDER BY h.transcript_due_at",
+        )?;
+        let rows = stmt.query_map(params![source, now], |r| {
+            Ok(TranscriptWaitDue {
+                source_id: r.get(0)?,
+                body: r.get(1)?,
+                version: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When the next wait for a transcript of `source` ends, if any call
+    /// still waits for one.
+    pub fn next_transcript_due(&self, source: &str) -> Result<Option<Millis>> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(h.transcript_due_at) FROM held_calls h
+               JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
+              WHERE h.source = ?1 AND h.transcript_due_at > 0
+                AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'",
+            [source],
+            |r| r.get(0),
+        )?)
     }
 
     // ---- Kendo results ---------------------------------------------------------

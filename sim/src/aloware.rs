@@ -6,12 +6,18 @@
 //! configured with in Aloware's UI: none, Basic or Bearer.
 //!
 //! Event names come from Aloware's own n8n trigger node
-//! (`aloware/n8n-nodes-aloware`): `OutboundPhoneCall-DispositionCompleted`,
-//! `InboundSMS-DispositionCompleted`, `transcription.call.summarized`; the
-//! inbound-call name follows the same pattern. Captured deliveries show
+//! (`aloware/n8n-nodes-aloware`, nodes/AlowareTrigger/AlowareTrigger.node.ts):
+//! `OutboundPhoneCall-DispositionCompleted`, `InboundSMS-DispositionCompleted`,
+//! `transcription.call.summarized`; the inbound-call name follows the same
+//! pattern. Auth None / Basic / Bearer and no retries: Aloware's support page
+//! https://support.aloware.com/en/articles/9020028-aloware-webhooks-integration-guide
+//! and the capture notes (external-apis.md, Aloware). Captured deliveries show
 //! `Call-Disposed` repeating the disposition seconds later, `Recording-Saved`
-//! carrying `direct_recording_url`, and the transcript event nesting the call
-//! id in `body.communication.id`.
+//! as the only event with `direct_recording_url`, the summary event holding
+//! no transcript text, `transcription.open_search.saved` with the text, and
+//! transcript events nesting the call id in `body.communication.id`.
+//! [`captured_completed_call`] and [`captured_failed_dial`] replay the
+//! captured sequences with their timing ([`AlowareSim::replay`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -96,7 +102,7 @@ pub struct AlowareCall {
 }
 
 impl AlowareCall {
-    fn num(&self, n: u64) -> Value {
+    pub(crate) fn num(&self, n: u64) -> Value {
         if self.numbers_as_strings {
             Value::String(n.to_string())
         } else {
@@ -188,25 +194,190 @@ pub fn recording_saved(call: &AlowareCall, url: &str) -> Value {
     envelope("Recording-Saved", c.body())
 }
 
-/// `transcription.call.summarized`: a different body, with the call id in
-/// `communication.id` and no top-level `id`.
-pub fn call_summarized(call: &AlowareCall, summary: &str, transcription: &str) -> Value {
+/// The ids Aloware puts in a transcript event's `transcription`: an object
+/// naming the transcription, not its text (captured traffic).
+fn transcription_ids(call: &AlowareCall) -> Value {
+    json!({
+        "id": 88_121,
+        "transcription_id": format!("dg_{}", call.id.to_string().trim_matches('"')),
+        "driver": "deepgram",
+    })
+}
+
+/// The call as a transcript event names it: `communication`, with no
+/// top-level `id` (captured traffic).
+fn communication(call: &AlowareCall) -> Value {
+    json!({
+        "id": call.id,
+        "type": 1,
+        "direction": match call.direction { Direction::Inbound => 1, Direction::Outbound => 2 },
+        "created_at": timefmt::aloware(call.created_at),
+        "user_id": call.user_id,
+    })
+}
+
+/// `transcription.call.summarized`: the AI summary only. Its
+/// `transcription` is an object of ids, not text; the call id is in
+/// `communication.id`. Envelope keys `summary, json_summary, transcription,
+/// contact, communication` as captured (external-apis.md, Aloware; the n8n
+/// node `aloware/n8n-nodes-aloware` nodes/AlowareTrigger names the event).
+pub fn call_summarized(call: &AlowareCall, summary: &str) -> Value {
     envelope(
         "transcription.call.summarized",
         json!({
             "summary": summary,
             "json_summary": { "summary": summary, "sentiment": "positive" },
-            "transcription": transcription,
+            "transcription": transcription_ids(call),
             "contact": contact_json(&call.contact),
-            "communication": {
-                "id": call.id,
-                "type": 1,
-                "direction": match call.direction { Direction::Inbound => 1, Direction::Outbound => 2 },
-                "created_at": timefmt::aloware(call.created_at),
-                "user_id": call.user_id,
-            },
+            "communication": communication(call),
         }),
     )
+}
+
+/// `transcription.open_search.saved`, about 20 ms after the summary: the
+/// text, in `parsed_transcription.messages[{speaker, text, start}]`, one
+/// message per `Speaker: text` line of `transcript`. Envelope keys
+/// `parsed_transcription, transcription, contact, communication, summary`
+/// as captured; the messages' shape has no public reference beyond the
+/// capture notes (docs/vendor-contracts.md, Aloware).
+pub fn transcript_saved(call: &AlowareCall, summary: &str, transcript: &str) -> Value {
+    let mut start = 0u64;
+    let messages: Vec<Value> = transcript
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let (speaker, text) = line.split_once(": ").unwrap_or(("Speaker", line));
+            let message =
+                json!({"speaker": speaker, "text": text, "start": start, "end": start + 2_300});
+            start += 2_500;
+            message
+        })
+        .collect();
+    envelope(
+        "transcription.open_search.saved",
+        json!({
+            "parsed_transcription": {
+                "messages": messages,
+                "talk_time_analysis": { "AGENT": 58, "CONTACT": 42 },
+            },
+            "transcription": transcription_ids(call),
+            "summary": summary,
+            "contact": contact_json(&call.contact),
+            "communication": communication(call),
+        }),
+    )
+}
+
+/// One delivery of a replayed sequence: when (after the first) and what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scheduled {
+    pub at: std::time::Duration,
+    pub payload: Value,
+}
+
+impl Scheduled {
+    /// The envelope's event name.
+    pub fn event(&self) -> &str {
+        self.payload
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+fn at_ms(ms: u64, payload: Value) -> Scheduled {
+    Scheduled {
+        at: std::time::Duration::from_millis(ms),
+        payload,
+    }
+}
+
+/// `OutboundPhoneCall` / `InboundPhoneCall` as captured when a call is
+/// placed: `current_status2` 1, `disposition_status2` 1, the counters 0,
+/// `customer_leg_status` null, and `current_status`, `disposition_status`,
+/// `direct_recording_url` and `call_disposition` absent (not null).
+pub fn initiated(call: &AlowareCall) -> Value {
+    let name = match call.direction {
+        Direction::Outbound => "OutboundPhoneCall",
+        Direction::Inbound => "InboundPhoneCall",
+    };
+    let mut body = call.body();
+    if let Some(fields) = body.as_object_mut() {
+        for key in [
+            "current_status",
+            "disposition_status",
+            "direct_recording_url",
+            "call_disposition",
+        ] {
+            fields.remove(key);
+        }
+        fields.insert("current_status2".into(), json!(1));
+        fields.insert("disposition_status2".into(), json!(1));
+        fields.insert("call_disposition_id".into(), Value::Null);
+        fields.insert("customer_leg_status".into(), Value::Null);
+        fields.insert("has_recording".into(), json!(false));
+        fields.insert("has_transcription".into(), json!(false));
+        for key in ["talk_time", "wait_time", "duration"] {
+            fields.insert(key.into(), call.num(0));
+        }
+    }
+    envelope(name, body)
+}
+
+/// A call event without `direct_recording_url`: captured, only
+/// `Recording-Saved` carries it.
+fn without_recording_url(mut event: Value) -> Value {
+    if let Some(body) = event.get_mut("body").and_then(Value::as_object_mut) {
+        body.remove("direct_recording_url");
+    }
+    event
+}
+
+/// The captured sequence of a completed call, offsets as Aloware sent them
+/// for call 940868616 (external-apis.md, Aloware: "Captured real timing"):
+/// `OutboundPhoneCall` 0 s, `...-DispositionCompleted` 70.365 s
+/// (`has_transcription` false although a transcript follows),
+/// `Recording-Saved` 74.375 s (the only one with `direct_recording_url`),
+/// `Call-Disposed` 77.001 s (the same state again), the summary 118.634 s
+/// and the transcript 118.651 s.
+pub fn captured_completed_call(
+    call: &AlowareCall,
+    recording_url: &str,
+    summary: &str,
+    transcript: &str,
+) -> Vec<Scheduled> {
+    let mut done = call.clone();
+    done.outcome = Outcome::Completed;
+    done.has_recording = true;
+    done.has_transcription = false;
+    done.recording_url = None;
+    vec![
+        at_ms(0, initiated(call)),
+        at_ms(70_365, without_recording_url(disposition_completed(&done))),
+        at_ms(74_375, recording_saved(&done, recording_url)),
+        at_ms(77_001, without_recording_url(call_disposed(&done))),
+        at_ms(118_634, call_summarized(&done, summary)),
+        at_ms(118_651, transcript_saved(&done, summary, transcript)),
+    ]
+}
+
+/// The captured failed dial: the agent's leg rang 30 s unanswered, the lead
+/// was never dialled. `OutboundPhoneCall` 0 s, `...-DispositionFailed`
+/// 31.746 s with `wait_time` 30, `talk_time` 0, `customer_leg_status` null.
+pub fn captured_failed_dial(call: &AlowareCall) -> Vec<Scheduled> {
+    let mut failed = call.clone();
+    failed.outcome = Outcome::Failed;
+    failed.wait_time = 30;
+    failed.talk_time = 0;
+    failed.duration = 30;
+    failed.has_recording = false;
+    failed.recording_url = None;
+    failed.disposition = None;
+    let mut event = disposition_failed(&failed);
+    if let Some(body) = event.get_mut("body").and_then(Value::as_object_mut) {
+        body.insert("customer_leg_status".into(), Value::Null);
+    }
+    vec![at_ms(0, initiated(call)), at_ms(31_746, event)]
 }
 
 /// `InboundSMS-DispositionCompleted`: a text message (`type` 2), not a call.
@@ -304,6 +475,26 @@ impl AlowareSim {
             status: result.as_ref().ok().copied(),
         });
         result
+    }
+
+    /// Delivers `sequence` in order, each at its offset divided by
+    /// `time_scale` (1.0: the captured timing; 1000.0: 118 s in 118 ms),
+    /// and returns each status. Aloware never retries, so neither does this.
+    pub async fn replay(
+        &self,
+        url: &str,
+        auth: &AlowareAuth,
+        sequence: &[Scheduled],
+        time_scale: f64,
+    ) -> Vec<Result<u16, SimError>> {
+        let start = tokio::time::Instant::now();
+        let scale = if time_scale > 0.0 { time_scale } else { 1.0 };
+        let mut out = Vec::new();
+        for step in sequence {
+            tokio::time::sleep_until(start + step.at.div_f64(scale)).await;
+            out.push(self.deliver(url, auth, &step.payload).await);
+        }
+        out
     }
 
     /// Every delivery made, in order.

@@ -1070,6 +1070,10 @@ fn hubspot_day(b: &mut Builder) {
     );
 }
 
+const EXAMPLE_SUMMARY: &str =
+    "Nina followed up on the renewal; the customer wants a two-year term with the same seat count.";
+const EXAMPLE_TRANSCRIPT: &str = "Rep: Hi, this is Nina from YourCo, calling about your renewal.\nContact: Hi Nina, yes, we were expecting your call.\nRep: Great. Are you happy to keep the same seat count?\nContact: Yes, and we'd like to look at a two-year term.";
+
 fn aloware_day(b: &mut Builder) {
     let nina = b.rep(2);
     // The guide's example: cw_12345, Nina Patel, "Renewal Follow-up", 742 s.
@@ -1095,11 +1099,9 @@ fn aloware_day(b: &mut Builder) {
         aloware::disposition_completed(&example),
         aloware::recording_saved(&example, &url),
         aloware::call_disposed(&example),
-        aloware::call_summarized(
-            &example,
-            "Nina followed up on the renewal; the customer wants a two-year term with the same seat count.",
-            "Rep: Hi, this is Nina from YourCo, calling about your renewal.\nContact: Hi Nina, yes, we were expecting your call.\nRep: Great. Are you happy to keep the same seat count?\nContact: Yes, and we'd like to look at a two-year term.",
-        ),
+        // The summary, then the text about 20 ms later (captured order).
+        aloware::call_summarized(&example, EXAMPLE_SUMMARY),
+        aloware::transcript_saved(&example, EXAMPLE_SUMMARY, EXAMPLE_TRANSCRIPT),
     ];
     b.ds.cases.push(Case {
         source: Source::Aloware,

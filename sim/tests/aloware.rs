@@ -151,13 +151,114 @@ fn recording_saved_carries_the_direct_recording_url() {
 }
 
 #[test]
-fn call_summarized_nests_the_call_id_in_communication() {
-    let e = aloware::call_summarized(&call(false), "Short summary.", "Rep: Hi.\nContact: Hello.");
+fn call_summarized_nests_the_call_id_in_communication_and_holds_no_transcript_text() {
+    let e = aloware::call_summarized(&call(false), "Short summary.");
     assert_eq!(e["event"], "transcription.call.summarized");
     assert!(e["body"].get("id").is_none());
     assert_eq!(e["body"]["communication"]["id"], 940_868_616u64);
     assert_eq!(e["body"]["summary"], "Short summary.");
-    assert_eq!(e["body"]["transcription"], "Rep: Hi.\nContact: Hello.");
+    assert!(e["body"]["transcription"].is_object(), "ids, not text");
+    assert!(e["body"].get("parsed_transcription").is_none());
+}
+
+#[test]
+fn transcript_saved_carries_the_text_as_parsed_messages() {
+    let e = aloware::transcript_saved(&call(false), "Short summary.", "Rep: Hi.\nContact: Hello.");
+    assert_eq!(e["event"], "transcription.open_search.saved");
+    assert_eq!(e["body"]["communication"]["id"], 940_868_616u64);
+    let messages = &e["body"]["parsed_transcription"]["messages"];
+    assert_eq!(messages[0]["speaker"], "Rep");
+    assert_eq!(messages[0]["text"], "Hi.");
+    assert_eq!(messages[1]["speaker"], "Contact");
+    assert!(messages[1]["start"].as_u64() > messages[0]["start"].as_u64());
+}
+
+#[test]
+fn the_captured_completed_call_has_the_captured_names_offsets_and_shapes() {
+    let seq = aloware::captured_completed_call(
+        &call(false),
+        "https://app.aloware.io/static/recording/32c1a2f8",
+        "Summary.",
+        "Rep: Hi.",
+    );
+    let names: Vec<(&str, u128)> = seq.iter().map(|s| (s.event(), s.at.as_millis())).collect();
+    assert_eq!(
+        names,
+        [
+            ("OutboundPhoneCall", 0),
+            ("OutboundPhoneCall-DispositionCompleted", 70_365),
+            ("Recording-Saved", 74_375),
+            ("Call-Disposed", 77_001),
+            ("transcription.call.summarized", 118_634),
+            ("transcription.open_search.saved", 118_651),
+        ]
+    );
+    let initiated = &seq[0].payload["body"];
+    for absent in [
+        "current_status",
+        "disposition_status",
+        "direct_recording_url",
+        "call_disposition",
+    ] {
+        assert!(
+            initiated.get(absent).is_none(),
+            "{absent} is absent, not null"
+        );
+    }
+    assert_eq!(initiated["current_status2"], 1);
+    let with_url: Vec<&str> = seq
+        .iter()
+        .filter(|s| s.payload["body"].get("direct_recording_url").is_some())
+        .map(|s| s.event())
+        .collect();
+    assert_eq!(with_url, ["Recording-Saved"]);
+    let completed = &seq[1].payload["body"];
+    assert_eq!(
+        (
+            completed["talk_time"].clone(),
+            completed["wait_time"].clone(),
+            completed["duration"].clone()
+        ),
+        (json!(63), json!(3), json!(66))
+    );
+    assert_eq!(completed["has_transcription"], false);
+}
+
+#[test]
+fn the_captured_failed_dial_fails_after_thirty_seconds_of_agent_ringing() {
+    let seq = aloware::captured_failed_dial(&call(false));
+    assert_eq!(seq.len(), 2);
+    assert_eq!(seq[1].event(), "OutboundPhoneCall-DispositionFailed");
+    assert_eq!(seq[1].at.as_millis(), 31_746);
+    let body = &seq[1].payload["body"];
+    assert_eq!(body["wait_time"], 30);
+    assert_eq!(body["talk_time"], 0);
+    assert_eq!(body["disposition_status2"], 5);
+    assert!(body["customer_leg_status"].is_null());
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_keeps_the_captured_gaps_divided_by_the_time_scale() {
+    let rx = Receiver::start().await;
+    let sim = AlowareSim::new().unwrap();
+    let seq = aloware::captured_failed_dial(&call(false));
+    let started = tokio::time::Instant::now();
+    let statuses = sim.replay(&rx.url, &AlowareAuth::None, &seq, 1_000.0).await;
+    assert_eq!(statuses.iter().filter(|s| matches!(s, Ok(200))).count(), 2);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_micros(31_746),
+        "{elapsed:?}: the gap was kept"
+    );
+    let names: Vec<String> = rx
+        .hits()
+        .iter()
+        .map(|h| body_of(h)["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["OutboundPhoneCall", "OutboundPhoneCall-DispositionFailed"]
+    );
 }
 
 #[test]
@@ -188,7 +289,8 @@ fn demo_events_repeat_the_disposition_and_include_sms_and_the_test_payload() {
             "OutboundPhoneCall-DispositionCompleted",
             "Recording-Saved",
             "Call-Disposed",
-            "transcription.call.summarized"
+            "transcription.call.summarized",
+            "transcription.open_search.saved"
         ]
     );
     assert!(names.contains(&"InboundSMS-DispositionCompleted"));

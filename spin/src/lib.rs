@@ -137,9 +137,15 @@ async fn aloware(req: &Request) -> Result<Response> {
     let event = match <Plugin as aloware_api::Guest>::read_event(body) {
         Ok(event) => event,
         Err(e) => {
+            // Aloware never retries: a refusal loses the call. Keep the
+            // delivery with its reason and acknowledge it.
+            let key = format!("unreadable/aloware/{}", now_ms());
+            store.set(&key, req.body())?;
+            store.set(&format!("{key}/reason"), format!("{e:?}").as_bytes())?;
             return Ok(json(
-                400,
-                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+                200,
+                serde_json::json!({"status": "stored", "key": key, "error": format!("{e:?}")})
+                    .to_string(),
             ));
         }
     };
@@ -151,12 +157,13 @@ async fn aloware(req: &Request) -> Result<Response> {
             ));
         }
         Event::Call(call) => {
-            store.set(
-                &format!("held/aloware/{}/body", call.call_id),
-                call.body.as_bytes(),
-            )?;
+            let key = format!("held/aloware/{}/body", call.call_id);
+            // Only `Recording-Saved` carries `direct_recording_url`, and
+            // `Call-Disposed` follows it: merge instead of replacing.
+            let merged = merge_bodies(text(&store, &key)?.as_deref(), &call.body);
+            store.set(&key, merged.as_bytes())?;
             let transcript = text(&store, &format!("held/aloware/{}/transcript", call.call_id))?;
-            (call.call_id, Some(call.body), transcript)
+            (call.call_id, Some(merged), transcript)
         }
         Event::Transcript(t) => {
             if let Some(text) = &t.transcript {
@@ -172,8 +179,13 @@ async fn aloware(req: &Request) -> Result<Response> {
     let Some(body) = body else {
         return Ok(json(200, r#"{"status":"held until the call arrives"}"#));
     };
-    let decision =
-        <Plugin as aloware_api::Guest>::map_call(body, transcript, rules()?, SyncMethod::Webhook);
+    let decision = <Plugin as aloware_api::Guest>::map_call(
+        body,
+        transcript,
+        false,
+        rules()?,
+        SyncMethod::Webhook,
+    );
     settle(&store, "aloware", &call_id, decision).await
 }
 
@@ -237,6 +249,29 @@ fn kendo(req: &Request) -> Result<Response> {
             400,
             serde_json::json!({ "error": format!("{e:?}") }).to_string(),
         )),
+    }
+}
+
+/// A held Aloware call body updated with a newer one: newer values win,
+/// but a key the newer body lacks (or sends as null) keeps its value.
+fn merge_bodies(before: Option<&str>, newer: &str) -> String {
+    use serde_json::Value;
+    let Some(before) = before else {
+        return newer.to_string();
+    };
+    match (
+        serde_json::from_str::<Value>(before),
+        serde_json::from_str::<Value>(newer),
+    ) {
+        (Ok(Value::Object(mut merged)), Ok(Value::Object(newer))) => {
+            for (key, value) in newer {
+                if !value.is_null() || !merged.contains_key(&key) {
+                    merged.insert(key, value);
+                }
+            }
+            Value::Object(merged).to_string()
+        }
+        _ => newer.to_string(),
     }
 }
 

@@ -446,12 +446,15 @@ fn map_aloware(
     } else {
         record
     };
+    // What the bridge does once its bounded wait for a transcript is over
+    // (or at once, with `--transcript`): the call and its payload.
     let decision = instance
         .call(|bridge, store| {
             bridge.kendo_bridge_aloware().call_map_call(
                 store,
                 &body,
                 transcript.as_deref(),
+                false,
                 rules,
                 via,
             )

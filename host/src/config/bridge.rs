@@ -378,6 +378,16 @@ pub struct AlowareConfig {
     /// behind a private network.
     #[serde(default)]
     pub allow_unauthenticated: bool,
+    /// How long a call ready with its recording waits for Aloware's
+    /// transcript before it is sent with the recording alone. Captured
+    /// traffic had the transcript 44 s after the recording; accounts
+    /// without transcription never send one. `0s` sends at once.
+    #[serde(default = "default_transcript_wait", with = "humantime_serde")]
+    pub transcript_wait: Duration,
+}
+
+fn default_transcript_wait() -> Duration {
+    Duration::from_secs(300)
 }
 
 impl BridgeConfig {

@@ -2,11 +2,21 @@
 //! its transcript arrive as separate deliveries; what arrived is held until
 //! the call can be sent, and a transcript that comes later is merged into a
 //! call not yet sent.
+//!
+//! Captured real traffic for one call (docs: external-apis.md, Aloware):
+//! `OutboundPhoneCall` at 0 s, `...-DispositionCompleted` at 70.4 s,
+//! `Recording-Saved` at 74.4 s (the only event with `direct_recording_url`),
+//! `Call-Disposed` at 77.0 s (the same state again), the summary at 118.6 s
+//! and the transcript at 118.65 s. So each call delivery is merged into what
+//! is held (a later body without the recording URL does not lose it), the
+//! call is counted once by its id whatever event names the user subscribed
+//! to, and a call ready with its recording waits a bounded time
+//! (`aloware.transcript_wait`) for its transcript.
 
 use super::{Context, SourceError, decide};
 use crate::plugin::aloware::Event;
-use crate::plugin::types::SyncMethod;
-use crate::store::IntakeReport;
+use crate::plugin::types::{Decision, SyncMethod, WaitCode};
+use crate::store::{Intake, IntakeReport, Millis, Outcome};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "aloware";
@@ -17,14 +27,23 @@ pub enum Handled {
     Decided(IntakeReport),
     /// A transcript for a call not seen yet: held until the call arrives.
     Held,
-    /// Not a call (SMS, test payload, the repeated `Call-Disposed`, ...).
+    /// Not a call (SMS, test payload, a summary without transcript, ...).
     Ignored(String),
+    /// The delivery could not be read: recorded as failed in the ledger
+    /// under the call id when one could be found, else under
+    /// `unreadable:inbox-<sequence>`.
+    Rejected {
+        id: String,
+        reason: String,
+    },
 }
 
 /// The Aloware side of the bridge.
 #[derive(Clone)]
 pub struct Aloware {
     ctx: Context,
+    /// `aloware.transcript_wait` in milliseconds (0: never wait).
+    transcript_wait_ms: Millis,
 }
 
 impl Aloware {
@@ -34,20 +53,29 @@ impl Aloware {
             .aloware
             .as_ref()
             .filter(|c| c.enabled)
-            .map(|_| Aloware { ctx: ctx.clone() })
+            .map(|c| Aloware {
+                ctx: ctx.clone(),
+                transcript_wait_ms: c.transcript_wait.as_millis() as Millis,
+            })
     }
 
     /// Handles the stored delivery `sequence` (its inbox id: deliveries carry
     /// no id or timestamp of their own, so arrival order versions them).
     pub async fn handle(&self, sequence: i64, body: &str) -> Result<Handled, SourceError> {
         let raw = body.to_string();
-        let event = self
+        let read = self
             .ctx
             .plugin
             .call(move |b, s| b.kendo_bridge_aloware().call_read_event(s, &raw))
-            .await?
-            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+            .await?;
         let now = self.ctx.clock.now_ms();
+        let event = match read {
+            Ok(event) => event,
+            Err(error) => {
+                let reason = format!("an Aloware delivery could not be read: {}", error.explain());
+                return self.reject(sequence, body, reason).await;
+            }
+        };
         let (call_id, held) = match event {
             Event::Ignore(reason) => return Ok(Handled::Ignored(reason.to_string())),
             Event::Call(call) => {
@@ -55,14 +83,20 @@ impl Aloware {
                 let held = self
                     .ctx
                     .store
-                    .run(move |s| s.hold(SOURCE, &id, Some(&body), None, now))
+                    .run(move |s| {
+                        let before = s.held(SOURCE, &id)?.and_then(|h| h.body);
+                        let merged = merge_bodies(before.as_deref(), &body);
+                        s.hold(SOURCE, &id, Some(&merged), None, now)
+                    })
                     .await?;
                 (call.call_id, held)
             }
             Event::Transcript(t) => {
-                let Some(text) = t.transcript.or(t.summary.map(|s| format!("Summary: {s}"))) else {
+                // A summary is not a transcript: only the text of the call
+                // (`transcription.open_search.saved`) is ever sent as one.
+                let Some(text) = t.transcript else {
                     return Ok(Handled::Ignored(format!(
-                        "{} for call {} carries no transcript text",
+                        "{} for call {} carries no transcript text (a summary is not sent)",
                         t.name, t.call_id
                     )));
                 };
@@ -92,40 +126,102 @@ impl Aloware {
                 .seen(SOURCE, &call_id, &version, SyncMethod::Webhook);
             return Ok(Handled::Decided(self.ctx.intake(vec![seen], None).await?));
         }
+        let awaiting = held.transcript.is_none()
+            && self.transcript_wait_ms > 0
+            && held.transcript_due_at.is_none_or(|due| now < due);
         let intake = self
-            .decide_held(&call_id, version, call_body, held.transcript)
-            .await;
+            .decide(&call_id, call_body, held.transcript, awaiting, &version)
+            .await?;
         Ok(Handled::Decided(self.ctx.intake(vec![intake], None).await?))
     }
 
+    /// Re-decides the calls whose wait for a transcript ran out: they go
+    /// with their recording alone. Run by `serve` when the next wait ends
+    /// and by `sync --once`.
+    pub async fn sweep(&self) -> Result<IntakeReport, SourceError> {
+        let now = self.ctx.clock.now_ms();
+        let due = self
+            .ctx
+            .store
+            .run(move |s| s.transcript_waits_due(SOURCE, now))
+            .await?;
+        let mut report = IntakeReport::default();
+        for call in due {
+            let id = call.source_id.clone();
+            self.ctx
+                .store
+                .run(move |s| s.set_transcript_due(SOURCE, &id, 0))
+                .await?;
+            // Newer than the waiting row, older than any later delivery
+            // (`...05+` sorts after `...05` and before `...06`).
+            let version = format!("{}+transcript-wait-over", call.version);
+            let intake = self
+                .decide(&call.source_id, call.body, None, false, &version)
+                .await?;
+            tracing::info!(
+                source = SOURCE,
+                id = %call.source_id,
+                "no transcript arrived in time; the call goes with its recording"
+            );
+            let r = self.ctx.intake(vec![intake], None).await?;
+            report.enqueued += r.enqueued;
+            report.updated += r.updated;
+            report.duplicates += r.duplicates;
+            report.skipped += r.skipped;
+            report.waiting += r.waiting;
+            report.failed += r.failed;
+        }
+        Ok(report)
+    }
+
+    /// The bridge's clock, now.
+    pub fn now_ms(&self) -> Millis {
+        self.ctx.clock.now_ms()
+    }
+
+    /// When the sweep next has something to do.
+    pub async fn next_sweep_at(&self) -> Result<Option<Millis>, SourceError> {
+        Ok(self
+            .ctx
+            .store
+            .run(|s| s.next_transcript_due(SOURCE))
+            .await?)
+    }
+
     /// Decides a call again from what is held for it (see
-    /// [`super::redecide`]). `None` when nothing is held.
+    /// [`super::redecide`]). `None` when nothing is held. It does not start
+    /// a new wait for a transcript: what is held is what it goes with.
     pub async fn redecide(
         &self,
         call_id: &str,
         version: String,
-    ) -> Result<Option<crate::store::Intake>, SourceError> {
+    ) -> Result<Option<Intake>, SourceError> {
         let id = call_id.to_string();
         let held = self.ctx.store.run(move |s| s.held(SOURCE, &id)).await?;
         let Some(crate::store::HeldCall {
             body: Some(body),
             transcript,
+            ..
         }) = held
         else {
             return Ok(None);
         };
         Ok(Some(
-            self.decide_held(call_id, version, body, transcript).await,
+            self.decide(call_id, body, transcript, false, &version)
+                .await?,
         ))
     }
 
-    async fn decide_held(
+    /// Asks the plugin about a held call and, when it starts waiting for
+    /// its transcript, starts the clock on that wait.
+    async fn decide(
         &self,
         call_id: &str,
-        version: String,
-        call_body: String,
+        body: String,
         transcript: Option<String>,
-    ) -> crate::store::Intake {
+        awaiting: bool,
+        version: &str,
+    ) -> Result<Intake, SourceError> {
         let rules = self.ctx.rules.clone();
         let decision = self
             .ctx
@@ -133,21 +229,169 @@ impl Aloware {
             .call(move |b, s| {
                 b.kendo_bridge_aloware().call_map_call(
                     s,
-                    &call_body,
+                    &body,
                     transcript.as_deref(),
+                    awaiting,
                     &rules,
                     SyncMethod::Webhook,
                 )
             })
             .await;
-        decide(
+        if let Ok(Ok(Decision::Send(call))) = &decision {
+            // The call goes without the fields it names; the operator sees
+            // why in the log (the ledger has no place for them yet).
+            for warning in &call.warnings {
+                tracing::warn!(
+                    source = SOURCE,
+                    id = %call_id,
+                    field = %warning.field,
+                    detail = %warning.detail,
+                    "an optional field could not be read and was left out"
+                );
+            }
+        }
+        if awaiting
+            && let Ok(Ok(Decision::Wait(reason))) = &decision
+            && reason.code == WaitCode::TranscriptPending
+        {
+            let (id, due) = (
+                call_id.to_string(),
+                self.ctx.clock.now_ms() + self.transcript_wait_ms,
+            );
+            self.ctx
+                .store
+                .run(move |s| {
+                    // The wait starts once: later deliveries do not extend it.
+                    if s.held(SOURCE, &id)?
+                        .and_then(|h| h.transcript_due_at)
+                        .is_none()
+                    {
+                        s.set_transcript_due(SOURCE, &id, due)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(decide(
             &self.ctx,
             SOURCE,
             call_id,
-            &version,
+            version,
             SyncMethod::Webhook,
             decision,
         )
-        .await
+        .await)
+    }
+
+    /// Records an unreadable delivery as failed, so it costs that delivery
+    /// only and shows in `status` (the inbox also keeps it, with the
+    /// reason, and the `webhook` health of the source names it).
+    async fn reject(
+        &self,
+        sequence: i64,
+        body: &str,
+        reason: String,
+    ) -> Result<Handled, SourceError> {
+        let synthetic = format!("unreadable:inbox-{sequence}");
+        let id = match call_id_hint(body) {
+            // A call already in the ledger (queued, say) keeps its row: a
+            // broken repeat must not cancel it.
+            Some(id) => {
+                let known = {
+                    let id = id.clone();
+                    self.ctx.store.run(move |s| s.ledger(SOURCE, &id)).await?
+                };
+                if known.is_empty() { id } else { synthetic }
+            }
+            None => synthetic,
+        };
+        let mut intake =
+            self.ctx
+                .seen(SOURCE, &id, &format!("{sequence:020}"), SyncMethod::Webhook);
+        intake.outcome = Outcome::Fail {
+            code: "unreadable".into(),
+            detail: reason.clone(),
+        };
+        self.ctx.intake(vec![intake], None).await?;
+        Ok(Handled::Rejected { id, reason })
+    }
+}
+
+/// What is held for a call, updated with a newer delivery's body: the newer
+/// values win, but a key the newer body lacks (or sends as null) keeps its
+/// earlier value, because only `Recording-Saved` carries
+/// `direct_recording_url` and `Call-Disposed` follows it.
+fn merge_bodies(before: Option<&str>, newer: &str) -> String {
+    use serde_json::Value;
+    let Some(before) = before else {
+        return newer.to_string();
+    };
+    match (
+        serde_json::from_str::<Value>(before),
+        serde_json::from_str::<Value>(newer),
+    ) {
+        (Ok(Value::Object(mut merged)), Ok(Value::Object(newer))) => {
+            for (key, value) in newer {
+                if !value.is_null() || !merged.contains_key(&key) {
+                    merged.insert(key, value);
+                }
+            }
+            Value::Object(merged).to_string()
+        }
+        _ => newer.to_string(),
+    }
+}
+
+/// The call id of a delivery the plugin could not read, when its JSON has
+/// one (`body.id`, or `body.communication.id` on transcript events), so the
+/// failure is recorded against the call.
+fn call_id_hint(body: &str) -> Option<String> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(body).ok()?;
+    let inner = value.get("body")?;
+    let id = inner
+        .get("id")
+        .or_else(|| inner.get("communication").and_then(|c| c.get("id")))?;
+    match id {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_body_without_the_recording_url_keeps_it() {
+        let saved = r#"{"id":1,"direct_recording_url":"https://r","talk_time":63}"#;
+        let disposed = r#"{"id":1,"talk_time":63,"current_status2":9}"#;
+        let merged: serde_json::Value =
+            serde_json::from_str(&merge_bodies(Some(saved), disposed)).unwrap_or_default();
+        assert_eq!(merged["direct_recording_url"], "https://r");
+        assert_eq!(merged["current_status2"], 9);
+    }
+
+    #[test]
+    fn a_later_null_does_not_erase_an_earlier_value() {
+        let merged = merge_bodies(
+            Some(r#"{"direct_recording_url":"https://r"}"#),
+            r#"{"direct_recording_url":null}"#,
+        );
+        assert!(merged.contains("https://r"), "{merged}");
+    }
+
+    #[test]
+    fn the_call_id_of_an_unreadable_delivery_is_found_when_present() {
+        assert_eq!(
+            call_id_hint(r#"{"body":{"id":940868616,"created_at":"x"}}"#).as_deref(),
+            Some("940868616")
+        );
+        assert_eq!(
+            call_id_hint(r#"{"body":{"communication":{"id":"cw_1"}}}"#).as_deref(),
+            Some("cw_1")
+        );
+        assert_eq!(call_id_hint("not json"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aloware;
 mod artifact;
 mod bad_input;
 mod cache;

@@ -157,10 +157,27 @@ pub fn map_aloware(
     rules: &Rules,
     via: SyncMethod,
 ) -> Result<Result<Decision, InputError>, PluginError> {
+    map_aloware_awaiting(instance, body, transcript, false, rules, via)
+}
+
+/// `aloware.map-call`, saying whether the host still waits for a transcript.
+pub fn map_aloware_awaiting(
+    instance: &mut Instance,
+    body: &str,
+    transcript: Option<&str>,
+    await_transcript: bool,
+    rules: &Rules,
+    via: SyncMethod,
+) -> Result<Result<Decision, InputError>, PluginError> {
     instance.call(|bridge, store| {
-        bridge
-            .kendo_bridge_aloware()
-            .call_map_call(store, body, transcript, rules, via)
+        bridge.kendo_bridge_aloware().call_map_call(
+            store,
+            body,
+            transcript,
+            await_transcript,
+            rules,
+            via,
+        )
     })
 }
 

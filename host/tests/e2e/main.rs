@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aloware;
 mod crash;
 mod dedup;
 mod hubspot;

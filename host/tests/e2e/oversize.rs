@@ -58,8 +58,15 @@ fn call(bridge: &Running, id: u64, recording: Option<&str>) -> AlowareCall {
 /// About 6 MB of conversation, with multi-byte characters so a cut has to
 /// respect character boundaries.
 fn six_megabyte_transcript() -> String {
-    let turn = "Rep: Thanks for taking the time today — shall we go through the renewal line by line?\n\
-                Contact: Sure, the café team wants the same seats, and the pricing is déjà vu from last year.\n";
+    // Long turns: Aloware sends each turn as a `parsed_transcription`
+    // message object, and short ones would push the delivery past the
+    // bridge's 8 MB webhook limit before the transcript reached 6 MB.
+    let rep = "Thanks for taking the time today — shall we go through the renewal line by line? "
+        .repeat(12);
+    let contact =
+        "Sure, the café team wants the same seats, and the pricing is déjà vu from last year. "
+            .repeat(12);
+    let turn = format!("Rep: {}\nContact: {}\n", rep.trim(), contact.trim());
     turn.repeat(6_000_000 / turn.len() + 1)
 }
 
@@ -91,7 +98,7 @@ async fn a_six_megabyte_transcript_with_a_recording_reaches_kendo_cut_to_fit_wit
     // The transcript first, so the call is sent with it.
     deliver(
         &bridge,
-        &aloware::call_summarized(&call, "A long renewal call.", &transcript),
+        &aloware::transcript_saved(&call, "A long renewal call.", &transcript),
     )
     .await;
     deliver(&bridge, &aloware::disposition_completed(&call)).await;
@@ -147,7 +154,7 @@ async fn a_six_megabyte_transcript_without_a_recording_fails_as_too_large_and_is
     deliver(&bridge, &aloware::disposition_completed(&call)).await;
     deliver(
         &bridge,
-        &aloware::call_summarized(&call, "A long renewal call.", &transcript),
+        &aloware::transcript_saved(&call, "A long renewal call.", &transcript),
     )
     .await;
 

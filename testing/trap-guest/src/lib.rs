@@ -126,10 +126,11 @@ impl aloware_api::Guest for TrapPlugin {
     fn map_call(
         body: String,
         transcript: Option<String>,
+        await_transcript: bool,
         rules: Rules,
         via: SyncMethod,
     ) -> Result<Decision, InputError> {
-        <Plugin as aloware_api::Guest>::map_call(body, transcript, rules, via)
+        <Plugin as aloware_api::Guest>::map_call(body, transcript, await_transcript, rules, via)
     }
 }
 
