@@ -444,7 +444,7 @@ pub async fn run(
             State::Sent => line.sent += 1,
             State::Skipped => line.skipped += 1,
             State::Waiting => line.waiting += 1,
-            State::Failed | State::Dead => line.failed += 1,
+            State::Failed | State::Dead | State::OutcomeUnknown => line.failed += 1,
             State::Queued | State::Sending => {}
         }
     }

@@ -87,12 +87,10 @@ impl Engine {
             // Half a window: 30 s at Kendo's real minute, and as much
             // shorter as a time-scaled window (demo, tests) is.
             paused_poll_ms: (config.kendo.window.as_millis() as i64 / 2).clamp(100, 30_000),
+            timeout: config.kendo.timeout,
+            ambiguous_resends: config.kendo.ambiguous_resends,
         };
-        let transport = Arc::new(HttpTransport::new(
-            http.clone(),
-            config.ingest_url(),
-            config.kendo.timeout,
-        ));
+        let transport = Arc::new(HttpTransport::new(http.clone(), config.ingest_url()));
         let rules = config.directory.to_rules();
         let ctx = Context {
             config: Arc::new(config),

@@ -31,6 +31,7 @@ pub type Millis = i64;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_source_health.sql"),
+    include_str!("../migrations/0006_ambiguous_sends.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -90,13 +91,18 @@ pub enum State {
     Failed,
     /// Retries ran out. `replay` puts it back in the queue.
     Dead,
+    /// Kendo's answer was lost more often than `kendo.ambiguous_resends`
+    /// allows: Kendo may hold the call. Never sent again by itself; the
+    /// operator checks Kendo and runs `settle --sent` or `settle --resend`.
+    OutcomeUnknown,
 }
 
 impl State {
     /// Every state, in the order `status` shows them.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Queued,
         State::Sending,
+        State::OutcomeUnknown,
         State::Sent,
         State::Waiting,
         State::Skipped,
@@ -114,6 +120,7 @@ impl State {
             State::Sent => "sent",
             State::Failed => "failed",
             State::Dead => "dead",
+            State::OutcomeUnknown => "outcome-unknown",
         }
     }
 
@@ -204,6 +211,9 @@ pub struct OutboxItem {
     pub payload: String,
     /// Requests already made for it.
     pub attempts: u32,
+    /// Requests of this send whose answer was lost (each may have created
+    /// the call in Kendo).
+    pub ambiguous: u32,
 }
 
 /// A webhook delivery as stored.
@@ -243,6 +253,24 @@ pub struct LedgerRow {
     pub sent_at: Option<Millis>,
     /// Kendo's AI score, once its `call.uploaded` webhook arrived.
     pub ai_score: Option<f64>,
+}
+
+/// A call Kendo may hold more than once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PossibleDuplicate {
+    pub key: CallKey,
+    pub state: State,
+    /// Every callId Kendo returned for it, with when.
+    pub call_ids: Vec<(String, Millis)>,
+}
+
+/// Which parked call `settle` acts on: a source id, narrowed by source and
+/// team when it is ambiguous.
+#[derive(Debug, Clone, Default)]
+pub struct SettleFilter {
+    pub source_id: String,
+    pub source: Option<String>,
+    pub team: Option<String>,
 }
 
 /// Counts per state for one team.
@@ -448,7 +476,7 @@ impl Store {
     /// Sends of `team` due at `now`, oldest first.
     pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, source, source_id, team, payload, attempts FROM outbox
+            "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox
              WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
              ORDER BY not_before, id LIMIT ?3",
         )?;
@@ -462,6 +490,7 @@ impl Store {
                 },
                 payload: r.get(4)?,
                 attempts: r.get(5)?,
+                ambiguous: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -527,8 +556,172 @@ impl Store {
                 now
             ],
         )?;
+        if let Some(call_id) = kendo_call_id {
+            record_call_id(&tx, &item.key, call_id, now)?;
+        }
         tx.commit()?;
         Ok(())
+    }
+
+    /// A send whose answer was lost goes back to the queue, not before
+    /// `not_before`; the call is flagged as possibly duplicated in Kendo.
+    pub fn mark_ambiguous_retry(
+        &mut self,
+        item: &OutboxItem,
+        not_before: Millis,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3,
+                    ambiguous = ambiguous + 1
+             WHERE id = ?1",
+            params![item.id, not_before, reason],
+        )?;
+        set_ledger_state(
+            &tx,
+            &item.key,
+            State::Queued,
+            Some("answer-lost"),
+            Some(reason),
+            now,
+        )?;
+        flag_maybe_duplicated(&tx, &item.key)?;
+        bump(&tx, &item.key.team, counter::RETRIES, 1)?;
+        bump(&tx, &item.key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Parks a send whose answers were lost too often: it leaves the queue
+    /// (outbox state `parked`, out of reach of `replay`) until the operator
+    /// settles it.
+    pub fn park_outcome_unknown(
+        &mut self,
+        item: &OutboxItem,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?2,
+                    ambiguous = ambiguous + 1
+             WHERE id = ?1",
+            params![item.id, reason],
+        )?;
+        set_ledger_state(
+            &tx,
+            &item.key,
+            State::OutcomeUnknown,
+            Some("outcome-unknown"),
+            Some(reason),
+            now,
+        )?;
+        flag_maybe_duplicated(&tx, &item.key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The operator found the parked call in Kendo: it is sent, with the
+    /// callId they saw if given. Returns the keys settled.
+    pub fn settle_sent(
+        &mut self,
+        filter: &SettleFilter,
+        kendo_call_id: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<CallKey>> {
+        let tx = self.conn.transaction()?;
+        let keys = parked(&tx, filter)?;
+        for key in &keys {
+            tx.execute(
+                "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team],
+            )?;
+            tx.execute(
+                "UPDATE ledger SET state = 'sent', kendo_call_id = COALESCE(?4, kendo_call_id),
+                        sent_at = ?5, updated_at = ?5, reason_code = 'settled-sent',
+                        reason = 'marked sent by the operator after checking Kendo'
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, kendo_call_id, now],
+            )?;
+            if let Some(call_id) = kendo_call_id {
+                record_call_id(&tx, key, call_id, now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    /// The operator found the parked call missing from Kendo: it goes back
+    /// to the queue, due now, with a fresh budget of lost answers.
+    pub fn settle_resend(&mut self, filter: &SettleFilter, now: Millis) -> Result<Vec<CallKey>> {
+        let tx = self.conn.transaction()?;
+        let keys = parked(&tx, filter)?;
+        for key in &keys {
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', not_before = ?4, ambiguous = 0, in_flight_since = NULL
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, now],
+            )?;
+            set_ledger_state(
+                &tx,
+                key,
+                State::Queued,
+                Some("settled-resend"),
+                Some("put back in the queue by the operator after checking Kendo"),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    /// Calls that Kendo may hold more than once (a send lost its answer, or
+    /// was in flight at a crash), newest first, each with every callId
+    /// Kendo returned for it.
+    pub fn possible_duplicates(&self, limit: u32) -> Result<Vec<PossibleDuplicate>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, source_id, team, state FROM ledger WHERE maybe_duplicated = 1
+             ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                CallKey {
+                    source: r.get(0)?,
+                    source_id: r.get(1)?,
+                    team: r.get(2)?,
+                },
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, state) = row?;
+            let state = State::parse(&state).ok_or(StoreError::Corrupt {
+                what: "ledger state",
+                value: state,
+            })?;
+            let call_ids = self.kendo_call_ids(&key)?;
+            out.push(PossibleDuplicate {
+                key,
+                state,
+                call_ids,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every callId Kendo returned for a call, oldest first.
+    pub fn kendo_call_ids(&self, key: &CallKey) -> Result<Vec<(String, Millis)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kendo_call_id, at FROM kendo_call_ids
+             WHERE source = ?1 AND source_id = ?2 AND team = ?3 ORDER BY at, rowid",
+        )?;
+        let rows = stmt.query_map(params![key.source, key.source_id, key.team], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Puts a send back in the queue, not before `not_before`.
@@ -592,7 +785,9 @@ impl Store {
         };
         for key in &keys {
             tx.execute(
-                "UPDATE outbox SET in_flight_since = NULL, not_before = ?4
+                // A crash mid-send is a lost answer: it spends the same
+                // budget of re-sends a timeout does.
+                "UPDATE outbox SET in_flight_since = NULL, not_before = ?4, ambiguous = ambiguous + 1
                  WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                 params![key.source, key.source_id, key.team, now],
             )?;
@@ -607,6 +802,7 @@ impl Store {
                 now,
             )?;
             bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+            flag_maybe_duplicated(&tx, key)?;
         }
         tx.commit()?;
         Ok(keys)
@@ -1113,6 +1309,39 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
     }))
 }
 
+fn record_call_id(conn: &Connection, key: &CallKey, call_id: &str, now: Millis) -> Result<()> {
+    conn.execute(
+        "INSERT INTO kendo_call_ids (source, source_id, team, kendo_call_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.source, key.source_id, key.team, call_id, now],
+    )?;
+    Ok(())
+}
+
+fn flag_maybe_duplicated(conn: &Connection, key: &CallKey) -> Result<()> {
+    conn.execute(
+        "UPDATE ledger SET maybe_duplicated = 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![key.source, key.source_id, key.team],
+    )?;
+    Ok(())
+}
+
+/// The parked sends a settle filter names.
+fn parked(tx: &Transaction<'_>, filter: &SettleFilter) -> Result<Vec<CallKey>> {
+    let mut stmt = tx.prepare(
+        "SELECT source, source_id, team FROM outbox
+         WHERE state = 'parked' AND source_id = ?1
+           AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR team = ?3)",
+    )?;
+    let rows = stmt.query_map(params![filter.source_id, filter.source, filter.team], |r| {
+        Ok(CallKey {
+            source: r.get(0)?,
+            source_id: r.get(1)?,
+            team: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 fn bump(conn: &Connection, scope: &str, name: &str, by: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO counters (scope, name, value) VALUES (?1, ?2, ?3)
@@ -1198,7 +1427,8 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
     let newer = item.version > version;
     match state {
         // Once sent or on the wire, no later sighting may send it again.
-        State::Sent | State::Sending => report.duplicates += 1,
+        // A call Kendo may hold is never queued again by a new arrival.
+        State::Sent | State::Sending | State::OutcomeUnknown => report.duplicates += 1,
         _ if !newer => report.duplicates += 1,
         State::Queued => {
             // Not sent yet: the newest source data wins.
@@ -1283,7 +1513,10 @@ fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<OtherTeam> 
     let Some((team, state, version)) = elsewhere else {
         return Ok(OtherTeam::None);
     };
-    if matches!(State::parse(&state), Some(State::Sent | State::Sending)) {
+    if matches!(
+        State::parse(&state),
+        Some(State::Sent | State::Sending | State::OutcomeUnknown)
+    ) {
         tx.execute(
             "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
             params![key.source, key.source_id, team],
@@ -1768,5 +2001,146 @@ mod tests {
             vec![("no-media".to_string(), 1)]
         );
         assert_eq!(store.recent(&[State::Skipped], 10).unwrap().len(), 1);
+    }
+
+    /// Call `id` parked as outcome-unknown after one lost answer, at 11.
+    fn parked_call(store: &mut Store, id: &str) {
+        store.intake(&[send(id, "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .park_outcome_unknown(&item, "no answer within 30s", 11)
+            .unwrap();
+    }
+
+    fn settle(id: &str) -> SettleFilter {
+        SettleFilter {
+            source_id: id.into(),
+            ..SettleFilter::default()
+        }
+    }
+
+    #[test]
+    fn a_parked_call_leaves_the_queue_and_is_flagged_as_possibly_duplicated() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(store.next_due_at("main").unwrap(), None);
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::OutcomeUnknown);
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::OutcomeUnknown);
+        assert_eq!(flagged[0].call_ids, vec![]);
+    }
+
+    #[test]
+    fn replay_leaves_a_parked_call_alone() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let everything = ReplayFilter {
+            include_failed: true,
+            ..ReplayFilter::default()
+        };
+        assert_eq!(store.replay(&everything, 12).unwrap(), 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::OutcomeUnknown
+        );
+    }
+
+    #[test]
+    fn a_new_sighting_of_a_parked_call_does_not_queue_it_again() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let report = store.intake(&[send("1", "b")], None, 12).unwrap();
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::OutcomeUnknown
+        );
+    }
+
+    #[test]
+    fn settle_sent_marks_a_parked_call_sent_with_the_call_id_the_operator_found() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let settled = store.settle_sent(&settle("1"), Some("call_9"), 20).unwrap();
+        assert_eq!(settled, vec![key("1")]);
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::Sent);
+        assert_eq!(row.kendo_call_id.as_deref(), Some("call_9"));
+        assert_eq!(row.reason_code.as_deref(), Some("settled-sent"));
+        assert!(store.due("main", 1_000, 10).unwrap().is_empty());
+        assert_eq!(
+            store.kendo_call_ids(&key("1")).unwrap(),
+            vec![("call_9".to_string(), 20)]
+        );
+        assert_eq!(
+            store.possible_duplicates(10).unwrap().len(),
+            1,
+            "settling does not undo what may have happened in Kendo"
+        );
+    }
+
+    #[test]
+    fn settle_resend_puts_a_parked_call_back_in_the_queue_with_a_fresh_budget() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        assert_eq!(
+            store.settle_resend(&settle("1"), 20).unwrap(),
+            vec![key("1")]
+        );
+        let due = store.due("main", 20, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].ambiguous, 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Queued
+        );
+    }
+
+    #[test]
+    fn settle_touches_only_parked_calls() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        assert_eq!(store.settle_sent(&settle("1"), None, 20).unwrap(), vec![]);
+        assert_eq!(store.settle_resend(&settle("1"), 20).unwrap(), vec![]);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Queued
+        );
+    }
+
+    #[test]
+    fn a_send_in_flight_at_a_crash_is_flagged_and_spends_a_lost_answer() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        assert_eq!(store.recover_in_flight(20).unwrap(), vec![key("1")]);
+        assert_eq!(store.due("main", 20, 10).unwrap()[0].ambiguous, 1);
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::Queued);
+    }
+
+    #[test]
+    fn a_call_sent_after_a_lost_answer_stays_flagged_with_its_call_id() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .unwrap();
+        let item = store.due("main", 100, 1).unwrap().remove(0);
+        store.begin_send(&item, 100).unwrap();
+        store.mark_created(&item, Some("call_2"), 101).unwrap();
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::Sent);
+        assert_eq!(flagged[0].call_ids, vec![("call_2".to_string(), 101)]);
     }
 }

@@ -189,6 +189,12 @@ pub struct KendoConfig {
     pub max_body_bytes: u64,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Re-sends allowed after a lost answer (a timeout, a connection dropped
+    /// after the request left) before the call is parked as
+    /// `outcome-unknown`. Kendo has no idempotency key, so each re-send may
+    /// duplicate the call; 0 parks at the first lost answer.
+    #[serde(default = "default_ambiguous_resends")]
+    pub ambiguous_resends: u32,
     /// The secret Kendo signs its webhooks with (`/webhooks/kendo`).
     #[serde(default)]
     pub webhook_secret: Option<SecretRef>,
@@ -196,6 +202,9 @@ pub struct KendoConfig {
     pub teams: Vec<TeamConfig>,
 }
 
+fn default_ambiguous_resends() -> u32 {
+    1
+}
 fn default_retry_base() -> Duration {
     Duration::from_secs(2)
 }
