@@ -60,6 +60,9 @@ pub struct StageOptions {
     pub retry_base: Duration,
     pub max_attempts: u32,
     pub min_duration_seconds: u32,
+    /// `kendo.ambiguous_resends`: re-sends after a lost answer before a
+    /// call is parked as outcome-unknown.
+    pub ambiguous_resends: u32,
 }
 
 impl Default for StageOptions {
@@ -71,6 +74,7 @@ impl Default for StageOptions {
             retry_base: Duration::from_millis(200),
             max_attempts: 8,
             min_duration_seconds: 0,
+            ambiguous_resends: 1,
         }
     }
 }
@@ -157,6 +161,7 @@ url = "{kendo}"
 requests_per_window = 30
 window = "{window_ms}ms"
 timeout = "{timeout}ms"
+ambiguous_resends = {ambiguous_resends}
 webhook_secret = {{ file = "{kendo_webhook}" }}
 
 [kendo.retry]
@@ -195,6 +200,7 @@ min_duration_seconds = {min_duration}
             state = toml_path(&dir.join("kendo-bridge.db")),
             kendo = sims.kendo_url(),
             timeout = options.kendo_timeout.as_millis(),
+            ambiguous_resends = options.ambiguous_resends,
             kendo_webhook = files["kendo-webhook-secret"],
             retry = options.retry_base.as_millis(),
             retry_cap = options.retry_base.as_millis() * 16,

@@ -251,6 +251,9 @@ pub struct LedgerRow {
     pub seen_count: u32,
     pub updated_at: Millis,
     pub sent_at: Option<Millis>,
+    /// A send of it lost its answer (or was in flight at a crash): Kendo
+    /// may hold it more than once.
+    pub maybe_duplicated: bool,
     /// Kendo's AI score, once its `call.uploaded` webhook arrived.
     pub ai_score: Option<f64>,
 }
@@ -632,7 +635,7 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<CallKey>> {
         let tx = self.conn.transaction()?;
-        let keys = parked(&tx, filter)?;
+        let keys = parked_keys(&tx, filter)?;
         for key in &keys {
             tx.execute(
                 "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
@@ -657,7 +660,7 @@ impl Store {
     /// to the queue, due now, with a fresh budget of lost answers.
     pub fn settle_resend(&mut self, filter: &SettleFilter, now: Millis) -> Result<Vec<CallKey>> {
         let tx = self.conn.transaction()?;
-        let keys = parked(&tx, filter)?;
+        let keys = parked_keys(&tx, filter)?;
         for key in &keys {
             tx.execute(
                 "UPDATE outbox SET state = 'pending', not_before = ?4, ambiguous = 0, in_flight_since = NULL
@@ -675,6 +678,11 @@ impl Store {
         }
         tx.commit()?;
         Ok(keys)
+    }
+
+    /// The calls parked as `outcome-unknown` that a settle filter names.
+    pub fn parked(&self, filter: &SettleFilter) -> Result<Vec<CallKey>> {
+        parked_keys(&self.conn, filter)
     }
 
     /// Calls that Kendo may hold more than once (a send lost its answer, or
@@ -1146,15 +1154,34 @@ impl Store {
     /// The most recently changed ledger rows, newest first, optionally only
     /// in some states.
     pub fn recent(&self, states: &[State], limit: u32) -> Result<Vec<LedgerRow>> {
-        let filter = if states.is_empty() {
+        self.recent_where(states, false, limit)
+    }
+
+    /// As [`Store::recent`]; with `maybe_duplicated`, only the calls Kendo
+    /// may hold more than once.
+    pub fn recent_where(
+        &self,
+        states: &[State],
+        maybe_duplicated: bool,
+        limit: u32,
+    ) -> Result<Vec<LedgerRow>> {
+        let mut conditions = Vec::new();
+        if !states.is_empty() {
+            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            conditions.push(format!("l.state IN ({})", names.join(",")));
+        }
+        if maybe_duplicated {
+            conditions.push("l.maybe_duplicated = 1".to_string());
+        }
+        let filter = if conditions.is_empty() {
             String::new()
         } else {
-            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!("WHERE l.state IN ({})", names.join(","))
+            format!("WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
             "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
                     l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
                       ORDER BY r.received_at DESC LIMIT 1)
@@ -1175,6 +1202,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
                     l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
                       ORDER BY r.received_at DESC LIMIT 1)
@@ -1305,7 +1333,8 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
         seen_count: r.get(11)?,
         updated_at: r.get(12)?,
         sent_at: r.get(13)?,
-        ai_score: r.get(14)?,
+        maybe_duplicated: r.get(14)?,
+        ai_score: r.get(15)?,
     }))
 }
 
@@ -1326,8 +1355,8 @@ fn flag_maybe_duplicated(conn: &Connection, key: &CallKey) -> Result<()> {
 }
 
 /// The parked sends a settle filter names.
-fn parked(tx: &Transaction<'_>, filter: &SettleFilter) -> Result<Vec<CallKey>> {
-    let mut stmt = tx.prepare(
+fn parked_keys(conn: &Connection, filter: &SettleFilter) -> Result<Vec<CallKey>> {
+    let mut stmt = conn.prepare(
         "SELECT source, source_id, team FROM outbox
          WHERE state = 'parked' AND source_id = ?1
            AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR team = ?3)",

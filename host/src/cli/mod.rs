@@ -12,6 +12,7 @@ mod map;
 mod ops;
 mod replay;
 mod serve;
+mod settle;
 mod status;
 mod sync;
 mod verify;
@@ -86,6 +87,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Lift the pause of a team whose key Kendo refused.
     Resume(replay::ResumeArgs),
+    /// Settle a call parked as outcome-unknown (Kendo's answer was lost):
+    /// mark it sent, or send it again.
+    Settle(settle::SettleArgs),
     /// Run the bridge end to end against simulated services (no account needed).
     Demo(demo::DemoArgs),
 }
@@ -180,6 +184,7 @@ pub fn run() -> ExitCode {
         Command::Deliveries(args) => deliveries::run(&globals, args),
         Command::Replay(args) => replay::run(&globals, args),
         Command::Resume(args) => replay::resume(&globals, args),
+        Command::Settle(args) => settle::run(&globals, args),
         Command::Demo(args) => demo::run(&globals, args),
     };
     match outcome {
