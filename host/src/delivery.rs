@@ -444,6 +444,7 @@ impl<T: Transport> Worker<T> {
                 self.store
                     .run(move |s| s.mark_created(&it, id.as_deref(), now))
                     .await?;
+                tracing::debug!(source, source_id, team = %team, kendo_call_id = ?call_id, "created in Kendo");
                 if item.ambiguous > 0 {
                     tracing::warn!(
                         source, source_id, team = %team, kendo_call_id = ?call_id,
@@ -481,7 +482,10 @@ impl<T: Transport> Worker<T> {
                 let retry_at = now + wait;
                 let it = item.clone();
                 let why = format!(
-                    "attempt {attempts}: the answer was lost ({reason}); Kendo may hold the call; re-sending once more with a {} s timeout",
+                    "attempt {attempts}: the answer was lost ({reason}); Kendo may hold the call; re-send {} of {} at {} with a {} s timeout",
+                    item.ambiguous + 1,
+                    self.policy.ambiguous_resends,
+                    crate::timefmt::iso(retry_at),
                     next_timeout.as_secs_f64()
                 );
                 self.store
@@ -586,6 +590,10 @@ impl<T: Transport> Worker<T> {
                         self.store
                             .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
                             .await?;
+                        tracing::warn!(
+                            source, source_id, team = %team,
+                            "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
+                        );
                         Delivered::Rejected(reason)
                     }
                 }
@@ -1218,5 +1226,141 @@ mod tests {
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert_eq!(flagged(&store).len(), 1);
         assert_eq!(kendo.bodies()[0], kendo.bodies()[2]);
+    }
+
+    /// Every line logged at info and above while `f` runs, without colours.
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `worker.drain` with an info-level subscriber on this thread and
+    /// returns what it logged, one entry per line.
+    async fn logged_drain(worker: &mut Worker<Scripted>) -> Vec<String> {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Logs(sink.clone()))
+            .finish();
+        // The paused-clock runtime is single-threaded: the worker logs on
+        // this thread.
+        let guard = tracing::subscriber::set_default(subscriber);
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+        drop(guard);
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn line_with<'a>(lines: &'a [String], what: &str) -> &'a str {
+        lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no line says `{what}`:\n{}", lines.join("\n")))
+    }
+
+    fn assert_names_the_call(line: &str, id: &str) {
+        assert!(line.contains("source=\"salesloft\""), "{line}");
+        assert!(line.contains(&format!("source_id=\"{id}\"")), "{line}");
+        assert!(line.contains(&format!("team={TEAM}")), "{line}");
+        assert!(!line.contains(KEY), "the key is never logged: {line}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_and_the_parking_that_follows_are_logged_with_the_calls_source_id_and_team()
+     {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let kendo = Scripted::new(clock, vec![lost(), lost()]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let resend = line_with(&lines, "re-sending at");
+        assert!(resend.contains("WARN"), "{resend}");
+        assert!(resend.contains("60 s timeout"), "{resend}");
+        assert_names_the_call(resend, "1");
+        let parked = line_with(&lines, "parked as outcome-unknown");
+        assert!(parked.contains("kendo-bridge settle"), "{parked}");
+        assert_names_the_call(parked, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pause_and_a_5xx_retry_are_logged_with_when_the_call_goes_next() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let limited = answer(
+            429,
+            &[("Retry-After", "7")],
+            r#"{"error":"Rate limit exceeded."}"#,
+        );
+        let failing = answer(500, &[], r#"{"error":"Internal server error"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(limited), Ok(failing)]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let paused = line_with(&lines, "the key pauses for 7 s");
+        assert!(paused.contains("INFO"), "{paused}");
+        assert!(
+            paused.contains(&crate::timefmt::iso(T0 + 7_000)),
+            "{paused}"
+        );
+        assert_names_the_call(paused, "1");
+        let retry = line_with(&lines, "failed (");
+        assert!(retry.contains("Internal server error"), "says why: {retry}");
+        assert!(retry.contains("retrying at"), "says when: {retry}");
+        assert_names_the_call(retry, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_is_logged_with_the_calls_source_id_and_team() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let failing = (0..2)
+            .map(|_| Ok(answer(503, &[], r#"{"error":"Service unavailable"}"#)))
+            .collect();
+        let kendo = Scripted::new(clock, failing);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 2,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let dead = line_with(&lines, "dead-lettered");
+        assert!(dead.contains("WARN"), "{dead}");
+        assert!(dead.contains("replay"), "{dead}");
+        assert_names_the_call(dead, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_key_is_logged_as_a_pause_without_the_key() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(refused)]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let paused = line_with(&lines, "the key is paused");
+        assert!(paused.contains("401"), "{paused}");
+        assert_names_the_call(paused, "1");
+        assert!(
+            lines.iter().all(|l| !l.contains(KEY)),
+            "{}",
+            lines.join("\n")
+        );
     }
 }

@@ -56,7 +56,7 @@ impl Engine {
         let recovered = store.recover_in_flight(clock.now_ms())?;
         for key in &recovered {
             tracing::warn!(
-                source = %key.source, id = %key.source_id, team = %key.team,
+                source = %key.source, source_id = %key.source_id, team = %key.team,
                 "the last run stopped while sending this call; it will be sent again and may be duplicated in Kendo"
             );
         }
