@@ -530,3 +530,27 @@ fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), Br
     table.insert(last.clone(), value);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../bridge.example.toml");
+
+    fn parse(text: &str) -> BridgeConfig {
+        BridgeConfig::parse(text, Path::new("bridge.toml"), &BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn the_example_configuration_parses_and_allows_one_resend_after_a_lost_answer() {
+        assert_eq!(parse(EXAMPLE).kendo.ambiguous_resends, 1);
+    }
+
+    #[test]
+    fn ambiguous_resends_is_read_from_the_file_and_defaults_to_one() {
+        let zero = EXAMPLE.replace("ambiguous_resends = 1", "ambiguous_resends = 0");
+        assert_eq!(parse(&zero).kendo.ambiguous_resends, 0);
+        let unset = EXAMPLE.replace("ambiguous_resends = 1", "");
+        assert_eq!(parse(&unset).kendo.ambiguous_resends, 1);
+    }
+}
