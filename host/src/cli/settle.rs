@@ -50,7 +50,12 @@ pub struct SettleArgs {
     #[arg(long, value_name = "ID")]
     resend: Option<String>,
     /// The callId Kendo shows for the call (with --sent); kept in the ledger.
-    #[arg(long, value_name = "KENDO_CALL_ID", requires = "sent")]
+    #[arg(
+        long,
+        value_name = "KENDO_CALL_ID",
+        requires = "sent",
+        conflicts_with = "resend"
+    )]
     call_id: Option<String>,
     /// Only the call from this source (salesloft, hubspot, aloware).
     #[arg(long)]
