@@ -1228,12 +1228,17 @@ mod tests {
         assert_eq!(kendo.bodies()[0], kendo.bodies()[2]);
     }
 
-    /// Every line logged at info and above while `f` runs, without colours.
-    struct Logs(Arc<Mutex<Vec<u8>>>);
+    std::thread_local! {
+        /// What the log subscriber wrote on this thread.
+        static CAPTURED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
 
-    impl std::io::Write for Logs {
+    /// Writes into [`CAPTURED`] of the thread that logs.
+    struct ThreadLogs;
+
+    impl std::io::Write for ThreadLogs {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            CAPTURED.with(|c| c.borrow_mut().extend_from_slice(buf));
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -1241,22 +1246,24 @@ mod tests {
         }
     }
 
-    /// Runs `worker.drain` with an info-level subscriber on this thread and
-    /// returns what it logged, one entry per line.
+    /// Runs `worker.drain` and returns what it logged at info and above,
+    /// one entry per line. One global subscriber writes into per-thread
+    /// buffers: a scoped subscriber per test races with the other tests
+    /// over tracing's per-callsite interest cache and loses lines. Each
+    /// paused-clock test runs on a thread of its own, where the worker logs.
     async fn logged_drain(worker: &mut Worker<Scripted>) -> Vec<String> {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || Logs(sink.clone()))
-            .finish();
-        // The paused-clock runtime is single-threaded: the worker logs on
-        // this thread.
-        let guard = tracing::subscriber::set_default(subscriber);
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+                .with_writer(|| ThreadLogs)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        CAPTURED.with(|c| c.borrow_mut().clear());
         worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
-        drop(guard);
-        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let text = CAPTURED.with(|c| String::from_utf8(c.borrow().clone()).unwrap());
         text.lines().map(str::to_string).collect()
     }
 
