@@ -634,7 +634,7 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<Vec<CallKey>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let keys = parked_keys(&tx, filter)?;
         for key in &keys {
             tx.execute(
@@ -659,7 +659,7 @@ impl Store {
     /// The operator found the parked call missing from Kendo: it goes back
     /// to the queue, due now, with a fresh budget of lost answers.
     pub fn settle_resend(&mut self, filter: &SettleFilter, now: Millis) -> Result<Vec<CallKey>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let keys = parked_keys(&tx, filter)?;
         for key in &keys {
             tx.execute(
@@ -678,6 +678,16 @@ impl Store {
         }
         tx.commit()?;
         Ok(keys)
+    }
+
+    /// A transaction that holds the write lock from its start, for those
+    /// that read before they write. A deferred one would fail at once with
+    /// "database is locked" (no busy wait) when another process, a running
+    /// `serve` say, wrote between its read and its first write.
+    fn write_transaction(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 
     /// The calls parked as `outcome-unknown` that a settle filter names.
@@ -777,7 +787,7 @@ impl Store {
     /// They go back to the queue, are counted as `resent_after_lost_answer`, and
     /// are returned so the caller can log them.
     pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let keys: Vec<CallKey> = {
             let mut stmt = tx.prepare(
                 "SELECT source, source_id, team FROM outbox WHERE in_flight_since IS NOT NULL",
@@ -1219,7 +1229,7 @@ impl Store {
     /// Puts dead letters (and, when asked, permanent rejections) back in the
     /// queue, due now, with their attempt count reset. Returns how many.
     pub fn replay(&mut self, filter: &ReplayFilter, now: Millis) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let states: &[&str] = if filter.include_failed {
             &["dead", "failed"]
         } else {
