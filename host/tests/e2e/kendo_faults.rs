@@ -223,6 +223,12 @@ async fn a_kendo_slower_than_the_timeout_gets_one_resend_per_call_then_the_calls
             .all(|d| d["state"] == "outcome-unknown" && d["maybeDuplicated"] == true),
         "{flagged:#?}"
     );
+    let text = operator(&["status", "--db", db_arg]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("2 call(s) OUTCOME-UNKNOWN") && text.contains("kendo-bridge settle"),
+        "status tells the operator: {text}"
+    );
     bridge.stop().await;
 }
 
@@ -340,5 +346,31 @@ async fn settling_an_id_that_is_not_parked_is_refused_with_exit_2() {
             .map(|r| r.state),
         Some(State::Sent)
     );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_429_with_retry_after_holds_the_next_request_that_long() {
+    // x30: Kendo's window lasts 2 s, and the injected 429 says
+    // `Retry-After: 2`.
+    let (dir, stage) = staged(Dataset::backlog(3, 14), StageOptions::default()).await;
+    stage.sims.kendo.fail_next(1, 429);
+    let bridge = Running::serve(dir, stage);
+
+    delivered(&bridge).await;
+
+    let kendo = &bridge.stage.sims.kendo;
+    assert_eq!(kendo.stats().rate_limited_429, 1);
+    let requests = kendo.requests();
+    assert_eq!(requests.len(), 4, "one 429, then the three calls");
+    assert_eq!(requests[0].status, Some(429));
+    let waited = requests[1].at - requests[0].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "the key waited out Retry-After: {waited:?}"
+    );
+    assert_eq!(bridge.counter(TEAM, counter::KENDO_429), 1);
+    assert_eq!(kendo.duplicates(), vec![]);
+    all_sent(&bridge, 3);
     bridge.stop().await;
 }
