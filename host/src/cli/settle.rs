@@ -18,7 +18,7 @@ cannot tell whether Kendo created the call, and every re-send may create another
 So a parked call is never sent again by itself; you decide.
 
 What to do:
-  1. List the parked calls (title, rep, time and source id):
+  1. List the parked calls (source id, team, when, why; `--json` adds title and rep):
        kendo-bridge deliveries --state outcome-unknown
   2. Look for each one in Kendo.
   3. Kendo has it:       kendo-bridge settle --sent ID [--call-id KENDO_CALL_ID]
