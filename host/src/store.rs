@@ -267,6 +267,16 @@ pub struct PossibleDuplicate {
     pub call_ids: Vec<(String, Millis)>,
 }
 
+/// What [`Store::recover_in_flight`] did with the sends a crash left in
+/// flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Back in the queue: they will be sent again.
+    pub resent: Vec<CallKey>,
+    /// Their budget of lost answers was spent: parked as `outcome-unknown`.
+    pub parked: Vec<CallKey>,
+}
+
 /// Which parked call `settle` acts on: a source id, narrowed by source and
 /// team when it is ambiguous.
 #[derive(Debug, Clone, Default)]
@@ -783,47 +793,76 @@ impl Store {
     }
 
     /// After a crash: sends still marked in flight have an unknown outcome
-    /// (the request may have created the call before the process died).
-    /// They go back to the queue, are counted as `resent_after_lost_answer`, and
-    /// are returned so the caller can log them.
-    pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
+    /// (the request may have created the call before the process died). A
+    /// crash mid-send is a lost answer and spends the same budget of
+    /// `ambiguous_resends` a timeout does: within it, the send goes back to
+    /// the queue and is counted as `resent_after_lost_answer`; past it, the
+    /// call is parked as `outcome-unknown`. Both are flagged as possibly
+    /// duplicated and returned so the caller can log them.
+    pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
         let tx = self.write_transaction()?;
-        let keys: Vec<CallKey> = {
+        let found: Vec<(CallKey, u32)> = {
             let mut stmt = tx.prepare(
-                "SELECT source, source_id, team FROM outbox WHERE in_flight_since IS NOT NULL",
+                "SELECT source, source_id, team, ambiguous FROM outbox WHERE in_flight_since IS NOT NULL",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok(CallKey {
-                    source: r.get(0)?,
-                    source_id: r.get(1)?,
-                    team: r.get(2)?,
-                })
+                Ok((
+                    CallKey {
+                        source: r.get(0)?,
+                        source_id: r.get(1)?,
+                        team: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        for key in &keys {
-            tx.execute(
-                // A crash mid-send is a lost answer: it spends the same
-                // budget of re-sends a timeout does.
-                "UPDATE outbox SET in_flight_since = NULL, not_before = ?4, ambiguous = ambiguous + 1
-                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                params![key.source, key.source_id, key.team, now],
-            )?;
-            set_ledger_state(
-                &tx,
-                key,
-                State::Queued,
-                Some("unknown-outcome"),
-                Some(
-                    "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
-                ),
-                now,
-            )?;
-            bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
-            flag_maybe_duplicated(&tx, key)?;
+        let mut recovered = Recovered::default();
+        for (key, lost) in found {
+            if lost < ambiguous_resends {
+                tx.execute(
+                    "UPDATE outbox SET in_flight_since = NULL, not_before = ?4, ambiguous = ambiguous + 1
+                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                    params![key.source, key.source_id, key.team, now],
+                )?;
+                set_ledger_state(
+                    &tx,
+                    &key,
+                    State::Queued,
+                    Some("unknown-outcome"),
+                    Some(
+                        "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
+                    ),
+                    now,
+                )?;
+                bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+                flag_maybe_duplicated(&tx, &key)?;
+                recovered.resent.push(key);
+            } else {
+                let reason = format!(
+                    "the bridge stopped while this call was being sent, after {lost} lost answer(s); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {id}` or `--resend {id}`",
+                    id = key.source_id
+                );
+                tx.execute(
+                    "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?4,
+                            ambiguous = ambiguous + 1
+                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                    params![key.source, key.source_id, key.team, reason],
+                )?;
+                set_ledger_state(
+                    &tx,
+                    &key,
+                    State::OutcomeUnknown,
+                    Some("outcome-unknown"),
+                    Some(&reason),
+                    now,
+                )?;
+                flag_maybe_duplicated(&tx, &key)?;
+                recovered.parked.push(key);
+            }
         }
         tx.commit()?;
-        Ok(keys)
+        Ok(recovered)
     }
 
     /// Request times of `team` at or after `since` (the pacing history).
@@ -1870,8 +1909,9 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 11).unwrap();
         // The process dies here; a new one recovers.
-        let recovered = store.recover_in_flight(20).unwrap();
-        assert_eq!(recovered, vec![item.key.clone()]);
+        let recovered = store.recover_in_flight(1, 20).unwrap();
+        assert_eq!(recovered.resent, vec![item.key.clone()]);
+        assert_eq!(recovered.parked, vec![]);
         assert_eq!(
             store
                 .counter("main", counter::RESENT_AFTER_LOST_ANSWER)
@@ -2158,7 +2198,10 @@ mod tests {
         store.intake(&[send("1", "a")], None, 10).unwrap();
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
-        assert_eq!(store.recover_in_flight(20).unwrap(), vec![key("1")]);
+        assert_eq!(
+            store.recover_in_flight(1, 20).unwrap().resent,
+            vec![key("1")]
+        );
         assert_eq!(store.due("main", 20, 10).unwrap()[0].ambiguous, 1);
         let flagged = store.possible_duplicates(10).unwrap();
         assert_eq!(flagged.len(), 1);
@@ -2181,5 +2224,30 @@ mod tests {
         assert_eq!(flagged.len(), 1);
         assert_eq!(flagged[0].state, State::Sent);
         assert_eq!(flagged[0].call_ids, vec![("call_2".to_string(), 101)]);
+    }
+
+    #[test]
+    fn a_send_in_flight_at_a_crash_with_no_resends_left_is_parked() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .unwrap();
+        let item = store.due("main", 100, 1).unwrap().remove(0);
+        store.begin_send(&item, 100).unwrap();
+        // The process dies during the one re-send allowed.
+        let recovered = store.recover_in_flight(1, 200).unwrap();
+        assert_eq!(recovered.resent, vec![]);
+        assert_eq!(recovered.parked, vec![key("1")]);
+        assert!(store.due("main", 1_000, 10).unwrap().is_empty());
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::OutcomeUnknown);
+        assert!(row.reason.unwrap_or_default().contains("settle"));
+        assert_eq!(
+            store.settle_resend(&settle("1"), 300).unwrap(),
+            vec![key("1")]
+        );
     }
 }
