@@ -163,6 +163,19 @@ async fn a_bridge_killed_mid_drain_delivers_every_call_after_a_restart_and_count
         "--json",
     ]);
     drop(second);
+    let log = std::fs::read_to_string(dir.path().join("serve-2.log")).expect("the second log");
+    let recovery = log
+        .lines()
+        .find(|l| l.contains("the last run stopped while sending this call"))
+        .unwrap_or_else(|| panic!("the restart logs the recovered send:\n{log}"));
+    assert!(
+        recovery.contains(&format!("source_id={lost}")) && recovery.contains("team="),
+        "the line names the call and its team: {recovery}"
+    );
+    assert!(
+        !log.contains(kendo_bridge_sim::DEMO_KENDO_KEY),
+        "no log line carries the Kendo key"
+    );
 
     let resent = status_counter(&after, TEAM, "resent_after_lost_answer");
     let duplicates = kendo.duplicates();
