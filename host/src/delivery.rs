@@ -6,8 +6,13 @@
 //!
 //! - created: the `callId` is recorded and the call is never sent again;
 //! - 429: the send and the whole key wait for `Retry-After`;
-//! - 5xx, 408, timeouts: exponential back-off with full jitter, then a dead
-//!   letter;
+//! - 5xx, 408, a refused connection: exponential back-off with full jitter,
+//!   then a dead letter;
+//! - a lost answer (timeout, connection dropped after the request left):
+//!   Kendo documents no idempotency key, so the call may exist now. It is
+//!   sent again at most `ambiguous_resends` times, each later and with a
+//!   doubled timeout, then parked as `outcome-unknown` for the operator
+//!   (`kendo-bridge settle`);
 //! - 400/413: failed for good, with Kendo's reason kept;
 //! - 401/403: the key is paused (and `status` says so) until it changes.
 
@@ -65,6 +70,11 @@ pub struct DeliveryPolicy {
     /// before looking at the store again (`resume` and `replay` change it
     /// from another process).
     pub paused_poll_ms: Millis,
+    /// How long the first request of a send waits for Kendo's answer; each
+    /// re-send after a lost answer waits twice as long as the one before.
+    pub timeout: Duration,
+    /// Re-sends allowed after lost answers before the call is parked.
+    pub ambiguous_resends: u32,
 }
 
 impl Default for DeliveryPolicy {
@@ -75,7 +85,16 @@ impl Default for DeliveryPolicy {
             margin: 0.01,
             backoff: Backoff::default(),
             paused_poll_ms: 30_000,
+            timeout: Duration::from_secs(30),
+            ambiguous_resends: 1,
         }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The answer timeout of a request after `lost` lost answers.
+    pub fn timeout_after(&self, lost: u32) -> Duration {
+        self.timeout.saturating_mul(1u32 << lost.min(6))
     }
 }
 
@@ -105,10 +124,12 @@ pub enum TransportError {
 /// What posts an ingest body. The real one is [`HttpTransport`]; tests use
 /// fakes driven in virtual time.
 pub trait Transport: Send + Sync + 'static {
+    /// `timeout` bounds the wait for the answer.
     fn post(
         &self,
         api_key: &str,
         body: String,
+        timeout: Duration,
     ) -> impl Future<Output = Result<RawResponse, TransportError>> + Send;
 }
 
@@ -117,34 +138,34 @@ pub trait Transport: Send + Sync + 'static {
 pub struct HttpTransport {
     client: reqwest::Client,
     ingest_url: String,
-    timeout: Duration,
 }
 
 impl HttpTransport {
     /// `ingest_url` is the full ingest endpoint.
-    pub fn new(client: reqwest::Client, ingest_url: String, timeout: Duration) -> HttpTransport {
-        HttpTransport {
-            client,
-            ingest_url,
-            timeout,
-        }
+    pub fn new(client: reqwest::Client, ingest_url: String) -> HttpTransport {
+        HttpTransport { client, ingest_url }
     }
 }
 
 impl Transport for HttpTransport {
-    async fn post(&self, api_key: &str, body: String) -> Result<RawResponse, TransportError> {
+    async fn post(
+        &self,
+        api_key: &str,
+        body: String,
+        timeout: Duration,
+    ) -> Result<RawResponse, TransportError> {
         let request = self
             .client
             .post(&self.ingest_url)
             .header("Content-Type", "application/json")
             .header("X-API-Key", api_key)
-            .timeout(self.timeout)
+            .timeout(timeout)
             .body(body);
         let response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 TransportError::Unsent(describe_reqwest(&e))
             } else if e.is_timeout() {
-                TransportError::Timeout(self.timeout)
+                TransportError::Timeout(timeout)
             } else {
                 TransportError::Failed(describe_reqwest(&e))
             }
@@ -162,7 +183,7 @@ impl Transport for HttpTransport {
             .collect();
         let body = response.text().await.map_err(|e| {
             if e.is_timeout() {
-                TransportError::Timeout(self.timeout)
+                TransportError::Timeout(timeout)
             } else {
                 TransportError::Failed(describe_reqwest(&e))
             }
@@ -204,9 +225,16 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivered {
     Created(Option<String>),
-    RateLimited { retry_at: Millis },
-    WillRetry { retry_at: Millis, reason: String },
+    RateLimited {
+        retry_at: Millis,
+    },
+    WillRetry {
+        retry_at: Millis,
+        reason: String,
+    },
     Dead(String),
+    /// Answers lost too often: parked as `outcome-unknown`.
+    Parked(String),
     Rejected(String),
     KeyRefused(String),
 }
@@ -356,7 +384,11 @@ impl<T: Transport> Worker<T> {
 
         let answer = self
             .transport
-            .post(&self.key.api_key, item.payload.clone())
+            .post(
+                &self.key.api_key,
+                item.payload.clone(),
+                self.policy.timeout_after(item.ambiguous),
+            )
             .await;
         let outcome = self.read(answer).await;
         let delivered = self.record(&item, outcome).await?;
@@ -404,11 +436,7 @@ impl<T: Transport> Worker<T> {
         let now = self.clock.now_ms();
         let attempts = item.attempts + 1;
         let team = self.key.team.clone();
-        // Kendo has no idempotency key: after a lost answer the call may
-        // already exist, so a retry may duplicate it. Such retries are
-        // counted with the sends a crash lost, so that every duplicate the
-        // bridge can cause shows in `status`.
-        let maybe_created = matches!(outcome, Outcome::NoAnswer(_));
+        let (source, source_id) = (item.key.source.as_str(), item.key.source_id.as_str());
         let delivered = match outcome {
             Outcome::Read(IngestOutcome::Created(call_id)) => {
                 let it = item.clone();
@@ -416,6 +444,14 @@ impl<T: Transport> Worker<T> {
                 self.store
                     .run(move |s| s.mark_created(&it, id.as_deref(), now))
                     .await?;
+                tracing::debug!(source, source_id, team = %team, kendo_call_id = ?call_id, "created in Kendo");
+                if item.ambiguous > 0 {
+                    tracing::warn!(
+                        source, source_id, team = %team, kendo_call_id = ?call_id,
+                        "created in Kendo after {} lost answer(s): Kendo may hold it more than once (see `kendo-bridge deliveries --maybe-duplicated`)",
+                        item.ambiguous
+                    );
+                }
                 Delivered::Created(call_id)
             }
             Outcome::Read(IngestOutcome::RetryAfter(seconds)) => {
@@ -423,32 +459,80 @@ impl<T: Transport> Worker<T> {
                 self.pacer.block_until(retry_at);
                 let it = item.clone();
                 let reason = format!("Kendo answered 429; retrying after {seconds} s");
+                let t = team.clone();
                 self.store
                     .run(move |s| {
-                        s.bump(&team, counter::KENDO_429, 1)?;
+                        s.bump(&t, counter::KENDO_429, 1)?;
                         s.mark_retry(&it, retry_at, "rate-limited", &reason, now)
                     })
                     .await?;
+                tracing::info!(
+                    source, source_id, team = %team,
+                    "Kendo answered 429: the key pauses for {seconds} s; retrying at {}",
+                    crate::timefmt::iso(retry_at)
+                );
                 Delivered::RateLimited { retry_at }
             }
-            Outcome::Read(IngestOutcome::Retry(reason))
-            | Outcome::Unsent(reason)
-            | Outcome::NoAnswer(reason) => {
+            // Kendo documents no idempotency key: after a lost answer the
+            // call may exist, and every re-send may add a copy. So re-send
+            // rarely, later, and with more patience; then ask the operator.
+            Outcome::NoAnswer(reason) if item.ambiguous < self.policy.ambiguous_resends => {
+                let next_timeout = self.policy.timeout_after(item.ambiguous + 1);
+                let wait = (next_timeout.as_millis() as Millis).max(self.policy.backoff.cap_ms);
+                let retry_at = now + wait;
+                let it = item.clone();
+                let why = format!(
+                    "attempt {attempts}: the answer was lost ({reason}); Kendo may hold the call; re-send {} of {} at {} with a {} s timeout",
+                    item.ambiguous + 1,
+                    self.policy.ambiguous_resends,
+                    crate::timefmt::iso(retry_at),
+                    next_timeout.as_secs_f64()
+                );
+                self.store
+                    .run(move |s| s.mark_ambiguous_retry(&it, retry_at, &why, now))
+                    .await?;
+                tracing::warn!(
+                    source, source_id, team = %team,
+                    "Kendo's answer was lost ({reason}); re-sending at {} with a {} s timeout (re-send {} of {})",
+                    crate::timefmt::iso(retry_at),
+                    next_timeout.as_secs_f64(),
+                    item.ambiguous + 1,
+                    self.policy.ambiguous_resends
+                );
+                Delivered::WillRetry { retry_at, reason }
+            }
+            Outcome::NoAnswer(reason) => {
+                let it = item.clone();
+                let why = format!(
+                    "{} answer(s) lost (last: {reason}); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {source_id}` or `--resend {source_id}`",
+                    item.ambiguous + 1
+                );
+                let shown = why.clone();
+                self.store
+                    .run(move |s| s.park_outcome_unknown(&it, &why, now))
+                    .await?;
+                tracing::warn!(source, source_id, team = %team, "parked as outcome-unknown: {shown}");
+                Delivered::Parked(shown)
+            }
+            Outcome::Read(IngestOutcome::Retry(reason)) | Outcome::Unsent(reason) => {
                 let unit: f64 = rand::random();
                 match self.policy.backoff.delay(attempts, unit) {
                     Some(delay) => {
                         let retry_at = now + delay;
                         let it = item.clone();
                         let why = format!("attempt {attempts} failed: {reason}");
+                        let t = team.clone();
                         self.store
                             .run(move |s| {
-                                s.bump(&team, counter::RETRIES, 1)?;
-                                if maybe_created {
-                                    s.bump(&team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
-                                }
+                                s.bump(&t, counter::RETRIES, 1)?;
                                 s.mark_retry(&it, retry_at, "transient", &why, now)
                             })
                             .await?;
+                        tracing::info!(
+                            source, source_id, team = %team,
+                            "attempt {attempts} failed ({reason}); retrying at {}",
+                            crate::timefmt::iso(retry_at)
+                        );
                         Delivered::WillRetry { retry_at, reason }
                     }
                     None => {
@@ -466,6 +550,10 @@ impl<T: Transport> Worker<T> {
                                 )
                             })
                             .await?;
+                        tracing::warn!(
+                            source, source_id, team = %team,
+                            "dead-lettered: {dead} (kendo-bridge replay puts it back)"
+                        );
                         Delivered::Dead(dead)
                     }
                 }
@@ -480,9 +568,11 @@ impl<T: Transport> Worker<T> {
                             "{reason}; sending for team `{team}` is paused until its key is replaced (kendo-bridge resume --team {team})"
                         );
                         let shown = why.clone();
+                        tracing::warn!(source, source_id, team = %team, "the key is paused: {why}");
+                        let t = team.clone();
                         self.store
                             .run(move |s| {
-                                s.pause_team(&team, &why, &fingerprint, now)?;
+                                s.pause_team(&t, &why, &fingerprint, now)?;
                                 // Not the call's fault: it keeps its place.
                                 s.mark_retry(&it, now, "key-refused", &why, now)
                             })
@@ -500,6 +590,10 @@ impl<T: Transport> Worker<T> {
                         self.store
                             .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
                             .await?;
+                        tracing::warn!(
+                            source, source_id, team = %team,
+                            "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
+                        );
                         Delivered::Rejected(reason)
                     }
                 }
@@ -546,6 +640,7 @@ mod tests {
         clock: Clock,
         answers: Mutex<VecDeque<Result<RawResponse, TransportError>>>,
         sent: Mutex<Vec<(Millis, String)>>,
+        timeouts: Mutex<Vec<Duration>>,
     }
 
     impl Scripted {
@@ -554,17 +649,38 @@ mod tests {
                 clock,
                 answers: Mutex::new(answers.into()),
                 sent: Mutex::new(Vec::new()),
+                timeouts: Mutex::new(Vec::new()),
             })
         }
 
         fn times(&self) -> Vec<Millis> {
             self.sent.lock().unwrap().iter().map(|(t, _)| *t).collect()
         }
+
+        fn timeouts(&self) -> Vec<Duration> {
+            self.timeouts.lock().unwrap().clone()
+        }
+
+        /// The bodies sent, in order.
+        fn bodies(&self) -> Vec<String> {
+            self.sent
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, b)| b.clone())
+                .collect()
+        }
     }
 
     impl Transport for Scripted {
-        async fn post(&self, _api_key: &str, body: String) -> Result<RawResponse, TransportError> {
+        async fn post(
+            &self,
+            _api_key: &str,
+            body: String,
+            timeout: Duration,
+        ) -> Result<RawResponse, TransportError> {
             self.sent.lock().unwrap().push((self.clock.now_ms(), body));
+            self.timeouts.lock().unwrap().push(timeout);
             let next = self.answers.lock().unwrap().pop_front();
             next.unwrap_or_else(|| Ok(answer(201, &[], r#"{"success":true,"callId":"call_auto"}"#)))
         }
@@ -588,6 +704,8 @@ mod tests {
             margin: 0.01,
             backoff,
             paused_poll_ms: 30_000,
+            timeout: Duration::from_secs(30),
+            ambiguous_resends: 1,
         }
     }
 
@@ -972,5 +1090,284 @@ mod tests {
         let sent = row(&store, "1").await;
         assert_eq!(sent.state, State::Sent);
         assert_eq!(sent.kendo_call_id, None);
+    }
+
+    fn lost() -> Result<RawResponse, TransportError> {
+        Err(TransportError::Timeout(Duration::from_secs(30)))
+    }
+
+    fn flagged(store: &SharedStore) -> Vec<crate::store::PossibleDuplicate> {
+        store.run_here(|s| s.possible_duplicates(100)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_is_sent_again_later_with_a_doubled_timeout() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let created = answer(201, &[], r#"{"success":true,"callId":"call_7"}"#);
+        let kendo = Scripted::new(clock, vec![lost(), Ok(created)]);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 10_000,
+            max_attempts: 8,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(
+            kendo.timeouts(),
+            vec![Duration::from_secs(30), Duration::from_secs(60)]
+        );
+        let times = kendo.times();
+        assert!(
+            times[1] - times[0] >= 60_000,
+            "the re-send waits at least as long as it will wait for the answer: {} ms",
+            times[1] - times[0]
+        );
+        let sent = row(&store, "1").await;
+        assert_eq!(sent.state, State::Sent);
+        let duplicates = flagged(&store);
+        assert_eq!(duplicates.len(), 1, "Kendo may hold the call twice");
+        assert_eq!(
+            duplicates[0].call_ids,
+            vec![("call_7".to_string(), times[1])]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_answers_keep_getting_lost_is_parked_as_outcome_unknown() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(2);
+        let kendo = Scripted::new(clock, vec![lost(), lost(), lost(), lost()]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let mut delivered = Vec::new();
+        let end = worker
+            .drain(T0 + 3_600_000, |d| delivered.push(d.clone()))
+            .await
+            .unwrap();
+
+        assert_eq!(end, Step::Idle(None), "a parked call is not due again");
+        assert_eq!(kendo.times().len(), 4, "one re-send per call, no more");
+        for id in ["1", "2"] {
+            let parked = row(&store, id).await;
+            assert_eq!(parked.state, State::OutcomeUnknown, "call {id}");
+            assert_eq!(parked.reason_code.as_deref(), Some("outcome-unknown"));
+            assert!(
+                parked.reason.as_deref().unwrap_or("").contains("settle"),
+                "the reason tells the operator what to do: {:?}",
+                parked.reason
+            );
+        }
+        assert_eq!(
+            delivered
+                .iter()
+                .filter(|d| matches!(d, Delivered::Parked(_)))
+                .count(),
+            2
+        );
+        assert_eq!(store.run_here(|s| s.queue_depth(TEAM)).unwrap(), 0);
+        assert_eq!(flagged(&store).len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_ambiguous_resends_the_first_lost_answer_parks_the_call() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let kendo = Scripted::new(clock, vec![lost()]);
+        let policy = DeliveryPolicy {
+            ambiguous_resends: 0,
+            ..unpaced(Backoff::default())
+        };
+        let mut worker = worker(&store, policy, &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 1);
+        assert_eq!(row(&store, "1").await.state, State::OutcomeUnknown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_dropped_after_the_request_left_counts_as_a_lost_answer() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let dropped = || Err(TransportError::Failed("connection reset by peer".into()));
+        let kendo = Scripted::new(clock, vec![dropped(), dropped()]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 2);
+        assert_eq!(row(&store, "1").await.state, State::OutcomeUnknown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_5xx_after_a_lost_answer_keeps_the_5xx_back_off_and_the_possible_duplicate_flag() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let failing = Ok(answer(503, &[], r#"{"error":"Service unavailable"}"#));
+        let kendo = Scripted::new(clock, vec![lost(), failing]);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 10_000,
+            max_attempts: 8,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+
+        assert_eq!(kendo.times().len(), 3, "lost, 503, created");
+        assert_eq!(
+            kendo.timeouts()[2],
+            Duration::from_secs(60),
+            "the 5xx does not reset the patience a lost answer earned"
+        );
+        assert_eq!(row(&store, "1").await.state, State::Sent);
+        assert_eq!(flagged(&store).len(), 1);
+        assert_eq!(kendo.bodies()[0], kendo.bodies()[2]);
+    }
+
+    std::thread_local! {
+        /// What the log subscriber wrote on this thread.
+        static CAPTURED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Writes into [`CAPTURED`] of the thread that logs.
+    struct ThreadLogs;
+
+    impl std::io::Write for ThreadLogs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            CAPTURED.with(|c| c.borrow_mut().extend_from_slice(buf));
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `worker.drain` and returns what it logged at info and above,
+    /// one entry per line. One global subscriber writes into per-thread
+    /// buffers: a scoped subscriber per test races with the other tests
+    /// over tracing's per-callsite interest cache and loses lines. Each
+    /// paused-clock test runs on a thread of its own, where the worker logs.
+    async fn logged_drain(worker: &mut Worker<Scripted>) -> Vec<String> {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+                .with_writer(|| ThreadLogs)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        CAPTURED.with(|c| c.borrow_mut().clear());
+        worker.drain(T0 + 3_600_000, |_| {}).await.unwrap();
+        let text = CAPTURED.with(|c| String::from_utf8(c.borrow().clone()).unwrap());
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn line_with<'a>(lines: &'a [String], what: &str) -> &'a str {
+        lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no line says `{what}`:\n{}", lines.join("\n")))
+    }
+
+    fn assert_names_the_call(line: &str, id: &str) {
+        assert!(line.contains("source=\"salesloft\""), "{line}");
+        assert!(line.contains(&format!("source_id=\"{id}\"")), "{line}");
+        assert!(line.contains(&format!("team={TEAM}")), "{line}");
+        assert!(!line.contains(KEY), "the key is never logged: {line}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_and_the_parking_that_follows_are_logged_with_the_calls_source_id_and_team()
+     {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let kendo = Scripted::new(clock, vec![lost(), lost()]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let resend = line_with(&lines, "re-sending at");
+        assert!(resend.contains("WARN"), "{resend}");
+        assert!(resend.contains("60 s timeout"), "{resend}");
+        assert_names_the_call(resend, "1");
+        let parked = line_with(&lines, "parked as outcome-unknown");
+        assert!(parked.contains("kendo-bridge settle"), "{parked}");
+        assert_names_the_call(parked, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pause_and_a_5xx_retry_are_logged_with_when_the_call_goes_next() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let limited = answer(
+            429,
+            &[("Retry-After", "7")],
+            r#"{"error":"Rate limit exceeded."}"#,
+        );
+        let failing = answer(500, &[], r#"{"error":"Internal server error"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(limited), Ok(failing)]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let paused = line_with(&lines, "the key pauses for 7 s");
+        assert!(paused.contains("INFO"), "{paused}");
+        assert!(
+            paused.contains(&crate::timefmt::iso(T0 + 7_000)),
+            "{paused}"
+        );
+        assert_names_the_call(paused, "1");
+        let retry = line_with(&lines, "failed (");
+        assert!(retry.contains("Internal server error"), "says why: {retry}");
+        assert!(retry.contains("retrying at"), "says when: {retry}");
+        assert_names_the_call(retry, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_is_logged_with_the_calls_source_id_and_team() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let failing = (0..2)
+            .map(|_| Ok(answer(503, &[], r#"{"error":"Service unavailable"}"#)))
+            .collect();
+        let kendo = Scripted::new(clock, failing);
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 2,
+        };
+        let mut worker = worker(&store, unpaced(backoff), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let dead = line_with(&lines, "dead-lettered");
+        assert!(dead.contains("WARN"), "{dead}");
+        assert!(dead.contains("replay"), "{dead}");
+        assert_names_the_call(dead, "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_key_is_logged_as_a_pause_without_the_key() {
+        let clock = Clock::starting_at(T0);
+        let store = queued(1);
+        let refused = answer(401, &[], r#"{"error":"Invalid API key"}"#);
+        let kendo = Scripted::new(clock, vec![Ok(refused)]);
+        let mut worker = worker(&store, unpaced(Backoff::default()), &kendo, clock, KEY).await;
+
+        let lines = logged_drain(&mut worker).await;
+
+        let paused = line_with(&lines, "the key is paused");
+        assert!(paused.contains("401"), "{paused}");
+        assert_names_the_call(paused, "1");
+        assert!(
+            lines.iter().all(|l| !l.contains(KEY)),
+            "{}",
+            lines.join("\n")
+        );
     }
 }

@@ -63,6 +63,9 @@ pub struct StageOptions {
     /// How long an Aloware call ready with its recording waits for its
     /// transcript (real time; `aloware.transcript_wait`).
     pub aloware_transcript_wait: Duration,
+    /// `kendo.ambiguous_resends`: re-sends after a lost answer before a
+    /// call is parked as outcome-unknown.
+    pub ambiguous_resends: u32,
 }
 
 impl Default for StageOptions {
@@ -77,6 +80,7 @@ impl Default for StageOptions {
             // A simulated minute at the default 30x: the captured transcript
             // came 44 s after the recording.
             aloware_transcript_wait: Duration::from_secs(2),
+            ambiguous_resends: 1,
         }
     }
 }
@@ -163,6 +167,7 @@ url = "{kendo}"
 requests_per_window = 30
 window = "{window_ms}ms"
 timeout = "{timeout}ms"
+ambiguous_resends = {ambiguous_resends}
 webhook_secret = {{ file = "{kendo_webhook}" }}
 
 [kendo.retry]
@@ -202,6 +207,7 @@ min_duration_seconds = {min_duration}
             state = toml_path(&dir.join("kendo-bridge.db")),
             kendo = sims.kendo_url(),
             timeout = options.kendo_timeout.as_millis(),
+            ambiguous_resends = options.ambiguous_resends,
             kendo_webhook = files["kendo-webhook-secret"],
             retry = options.retry_base.as_millis(),
             retry_cap = options.retry_base.as_millis() * 16,
@@ -452,7 +458,7 @@ pub async fn run(
             State::Sent => line.sent += 1,
             State::Skipped => line.skipped += 1,
             State::Waiting => line.waiting += 1,
-            State::Failed | State::Dead => line.failed += 1,
+            State::Failed | State::Dead | State::OutcomeUnknown => line.failed += 1,
             State::Queued | State::Sending => {}
         }
     }

@@ -53,11 +53,17 @@ impl Engine {
     /// reads every key and secret, and sets up the enabled sources.
     pub fn open(config: BridgeConfig, plugin: Plugin, clock: Clock) -> Result<Engine, EngineError> {
         let mut store = Store::open(&config.state)?;
-        let recovered = store.recover_in_flight(clock.now_ms())?;
-        for key in &recovered {
+        let recovered = store.recover_in_flight(config.kendo.ambiguous_resends, clock.now_ms())?;
+        for key in &recovered.resent {
             tracing::warn!(
-                source = %key.source, id = %key.source_id, team = %key.team,
+                source = %key.source, source_id = %key.source_id, team = %key.team,
                 "the last run stopped while sending this call; it will be sent again and may be duplicated in Kendo"
+            );
+        }
+        for key in &recovered.parked {
+            tracing::warn!(
+                source = %key.source, source_id = %key.source_id, team = %key.team,
+                "the last run stopped while sending this call and its lost answers allow no re-send: parked as outcome-unknown; check Kendo, then `kendo-bridge settle`"
             );
         }
         let mut teams = Vec::new();
@@ -87,12 +93,10 @@ impl Engine {
             // Half a window: 30 s at Kendo's real minute, and as much
             // shorter as a time-scaled window (demo, tests) is.
             paused_poll_ms: (config.kendo.window.as_millis() as i64 / 2).clamp(100, 30_000),
+            timeout: config.kendo.timeout,
+            ambiguous_resends: config.kendo.ambiguous_resends,
         };
-        let transport = Arc::new(HttpTransport::new(
-            http.clone(),
-            config.ingest_url(),
-            config.kendo.timeout,
-        ));
+        let transport = Arc::new(HttpTransport::new(http.clone(), config.ingest_url()));
         let rules = config.directory.to_rules();
         let ctx = Context {
             config: Arc::new(config),

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_call_data_records.sql"),
     include_str!("../migrations/0004_first_look_back.sql"),
     include_str!("../migrations/0005_aloware_transcript_wait.sql"),
+    include_str!("../migrations/0006_ambiguous_sends.sql"),
     include_str!("../migrations/0007_decision_rules.sql"),
 ];
 
@@ -94,13 +95,18 @@ pub enum State {
     Failed,
     /// Retries ran out. `replay` puts it back in the queue.
     Dead,
+    /// Kendo's answer was lost more often than `kendo.ambiguous_resends`
+    /// allows: Kendo may hold the call. Never sent again by itself; the
+    /// operator checks Kendo and runs `settle --sent` or `settle --resend`.
+    OutcomeUnknown,
 }
 
 impl State {
     /// Every state, in the order `status` shows them.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Queued,
         State::Sending,
+        State::OutcomeUnknown,
         State::Sent,
         State::Waiting,
         State::Skipped,
@@ -118,6 +124,7 @@ impl State {
             State::Sent => "sent",
             State::Failed => "failed",
             State::Dead => "dead",
+            State::OutcomeUnknown => "outcome-unknown",
         }
     }
 
@@ -208,6 +215,9 @@ pub struct OutboxItem {
     pub payload: String,
     /// Requests already made for it.
     pub attempts: u32,
+    /// Requests of this send whose answer was lost (each may have created
+    /// the call in Kendo).
+    pub ambiguous: u32,
 }
 
 /// A webhook delivery as stored.
@@ -245,8 +255,39 @@ pub struct LedgerRow {
     pub seen_count: u32,
     pub updated_at: Millis,
     pub sent_at: Option<Millis>,
+    /// A send of it lost its answer (or was in flight at a crash): Kendo
+    /// may hold it more than once.
+    pub maybe_duplicated: bool,
     /// Kendo's AI score, once its `call.uploaded` webhook arrived.
     pub ai_score: Option<f64>,
+}
+
+/// A call Kendo may hold more than once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PossibleDuplicate {
+    pub key: CallKey,
+    pub state: State,
+    /// Every callId Kendo returned for it, with when.
+    pub call_ids: Vec<(String, Millis)>,
+}
+
+/// What [`Store::recover_in_flight`] did with the sends a crash left in
+/// flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Back in the queue: they will be sent again.
+    pub resent: Vec<CallKey>,
+    /// Their budget of lost answers was spent: parked as `outcome-unknown`.
+    pub parked: Vec<CallKey>,
+}
+
+/// Which parked call `settle` acts on: a source id, narrowed by source and
+/// team when it is ambiguous.
+#[derive(Debug, Clone, Default)]
+pub struct SettleFilter {
+    pub source_id: String,
+    pub source: Option<String>,
+    pub team: Option<String>,
 }
 
 /// Counts per state for one team.
@@ -369,10 +410,6 @@ impl Store {
         Store::init(Connection::open_in_memory()?)
     }
 
-    // Every transaction here writes, so each starts IMMEDIATE: a deferred
-    // one that read first could not take the write lock once another
-    // process (a running `serve` beside `replay`) had written, and SQLite
-    // answers that with "database is locked" at once, busy timeout or not.
     fn init(conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // journal_mode answers with a row, so it is a query, not an execute.
@@ -451,9 +488,7 @@ impl Store {
         checkpoint: Option<(&str, &str)>,
         now: Millis,
     ) -> Result<IntakeReport> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         let mut report = IntakeReport::default();
         for item in items {
             report.add(intake_one(&tx, item, now)?);
@@ -490,7 +525,7 @@ impl Store {
     /// Sends of `team` due at `now`, oldest first.
     pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, source, source_id, team, payload, attempts FROM outbox
+            "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox
              WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
              ORDER BY not_before, id LIMIT ?3",
         )?;
@@ -504,6 +539,7 @@ impl Store {
                 },
                 payload: r.get(4)?,
                 attempts: r.get(5)?,
+                ambiguous: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -530,9 +566,7 @@ impl Store {
     /// Marks a send as in flight and records the request in the team's send
     /// history. Commit this *before* the request leaves.
     pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1 WHERE id = ?1",
             params![item.id, now],
@@ -557,9 +591,7 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
         tx.execute(
             "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
@@ -573,8 +605,187 @@ impl Store {
                 now
             ],
         )?;
+        if let Some(call_id) = kendo_call_id {
+            record_call_id(&tx, &item.key, call_id, now)?;
+        }
         tx.commit()?;
         Ok(())
+    }
+
+    /// A send whose answer was lost goes back to the queue, not before
+    /// `not_before`; the call is flagged as possibly duplicated in Kendo.
+    pub fn mark_ambiguous_retry(
+        &mut self,
+        item: &OutboxItem,
+        not_before: Millis,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3,
+                    ambiguous = ambiguous + 1
+             WHERE id = ?1",
+            params![item.id, not_before, reason],
+        )?;
+        set_ledger_state(
+            &tx,
+            &item.key,
+            State::Queued,
+            Some("answer-lost"),
+            Some(reason),
+            now,
+        )?;
+        flag_maybe_duplicated(&tx, &item.key)?;
+        bump(&tx, &item.key.team, counter::RETRIES, 1)?;
+        bump(&tx, &item.key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Parks a send whose answers were lost too often: it leaves the queue
+    /// (outbox state `parked`, out of reach of `replay`) until the operator
+    /// settles it.
+    pub fn park_outcome_unknown(
+        &mut self,
+        item: &OutboxItem,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?2,
+                    ambiguous = ambiguous + 1
+             WHERE id = ?1",
+            params![item.id, reason],
+        )?;
+        set_ledger_state(
+            &tx,
+            &item.key,
+            State::OutcomeUnknown,
+            Some("outcome-unknown"),
+            Some(reason),
+            now,
+        )?;
+        flag_maybe_duplicated(&tx, &item.key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The operator found the parked call in Kendo: it is sent, with the
+    /// callId they saw if given. Returns the keys settled.
+    pub fn settle_sent(
+        &mut self,
+        filter: &SettleFilter,
+        kendo_call_id: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<CallKey>> {
+        let tx = self.write_transaction()?;
+        let keys = parked_keys(&tx, filter)?;
+        for key in &keys {
+            tx.execute(
+                "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team],
+            )?;
+            tx.execute(
+                "UPDATE ledger SET state = 'sent', kendo_call_id = COALESCE(?4, kendo_call_id),
+                        sent_at = ?5, updated_at = ?5, reason_code = 'settled-sent',
+                        reason = 'marked sent by the operator after checking Kendo'
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, kendo_call_id, now],
+            )?;
+            if let Some(call_id) = kendo_call_id {
+                record_call_id(&tx, key, call_id, now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    /// The operator found the parked call missing from Kendo: it goes back
+    /// to the queue, due now, with a fresh budget of lost answers.
+    pub fn settle_resend(&mut self, filter: &SettleFilter, now: Millis) -> Result<Vec<CallKey>> {
+        let tx = self.write_transaction()?;
+        let keys = parked_keys(&tx, filter)?;
+        for key in &keys {
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', not_before = ?4, ambiguous = 0, in_flight_since = NULL
+                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team, now],
+            )?;
+            set_ledger_state(
+                &tx,
+                key,
+                State::Queued,
+                Some("settled-resend"),
+                Some("put back in the queue by the operator after checking Kendo"),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(keys)
+    }
+
+    /// A transaction that holds the write lock from its start, for those
+    /// that read before they write. A deferred one would fail at once with
+    /// "database is locked" (no busy wait) when another process, a running
+    /// `serve` say, wrote between its read and its first write.
+    fn write_transaction(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// The calls parked as `outcome-unknown` that a settle filter names.
+    pub fn parked(&self, filter: &SettleFilter) -> Result<Vec<CallKey>> {
+        parked_keys(&self.conn, filter)
+    }
+
+    /// Calls that Kendo may hold more than once (a send lost its answer, or
+    /// was in flight at a crash), newest first, each with every callId
+    /// Kendo returned for it.
+    pub fn possible_duplicates(&self, limit: u32) -> Result<Vec<PossibleDuplicate>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, source_id, team, state FROM ledger WHERE maybe_duplicated = 1
+             ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                CallKey {
+                    source: r.get(0)?,
+                    source_id: r.get(1)?,
+                    team: r.get(2)?,
+                },
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, state) = row?;
+            let state = State::parse(&state).ok_or(StoreError::Corrupt {
+                what: "ledger state",
+                value: state,
+            })?;
+            let call_ids = self.kendo_call_ids(&key)?;
+            out.push(PossibleDuplicate {
+                key,
+                state,
+                call_ids,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every callId Kendo returned for a call, oldest first.
+    pub fn kendo_call_ids(&self, key: &CallKey) -> Result<Vec<(String, Millis)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kendo_call_id, at FROM kendo_call_ids
+             WHERE source = ?1 AND source_id = ?2 AND team = ?3 ORDER BY at, rowid",
+        )?;
+        let rows = stmt.query_map(params![key.source, key.source_id, key.team], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Puts a send back in the queue, not before `not_before`.
@@ -586,9 +797,7 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3 WHERE id = ?1",
             params![item.id, not_before, reason],
@@ -609,9 +818,7 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         tx.execute(
             "UPDATE outbox SET in_flight_since = NULL, state = 'dead', last_error = ?2 WHERE id = ?1",
             params![item.id, reason],
@@ -622,46 +829,76 @@ impl Store {
     }
 
     /// After a crash: sends still marked in flight have an unknown outcome
-    /// (the request may have created the call before the process died).
-    /// They go back to the queue, are counted as `resent_after_lost_answer`, and
-    /// are returned so the caller can log them.
-    pub fn recover_in_flight(&mut self, now: Millis) -> Result<Vec<CallKey>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let keys: Vec<CallKey> = {
+    /// (the request may have created the call before the process died). A
+    /// crash mid-send is a lost answer and spends the same budget of
+    /// `ambiguous_resends` a timeout does: within it, the send goes back to
+    /// the queue and is counted as `resent_after_lost_answer`; past it, the
+    /// call is parked as `outcome-unknown`. Both are flagged as possibly
+    /// duplicated and returned so the caller can log them.
+    pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
+        let tx = self.write_transaction()?;
+        let found: Vec<(CallKey, u32)> = {
             let mut stmt = tx.prepare(
-                "SELECT source, source_id, team FROM outbox WHERE in_flight_since IS NOT NULL",
+                "SELECT source, source_id, team, ambiguous FROM outbox WHERE in_flight_since IS NOT NULL",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok(CallKey {
-                    source: r.get(0)?,
-                    source_id: r.get(1)?,
-                    team: r.get(2)?,
-                })
+                Ok((
+                    CallKey {
+                        source: r.get(0)?,
+                        source_id: r.get(1)?,
+                        team: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        for key in &keys {
-            tx.execute(
-                "UPDATE outbox SET in_flight_since = NULL, not_before = ?4
-                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                params![key.source, key.source_id, key.team, now],
-            )?;
-            set_ledger_state(
-                &tx,
-                key,
-                State::Queued,
-                Some("unknown-outcome"),
-                Some(
-                    "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
-                ),
-                now,
-            )?;
-            bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+        let mut recovered = Recovered::default();
+        for (key, lost) in found {
+            if lost < ambiguous_resends {
+                tx.execute(
+                    "UPDATE outbox SET in_flight_since = NULL, not_before = ?4, ambiguous = ambiguous + 1
+                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                    params![key.source, key.source_id, key.team, now],
+                )?;
+                set_ledger_state(
+                    &tx,
+                    &key,
+                    State::Queued,
+                    Some("unknown-outcome"),
+                    Some(
+                        "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
+                    ),
+                    now,
+                )?;
+                bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
+                flag_maybe_duplicated(&tx, &key)?;
+                recovered.resent.push(key);
+            } else {
+                let reason = format!(
+                    "the bridge stopped while this call was being sent, after {lost} lost answer(s); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {id}` or `--resend {id}`",
+                    id = key.source_id
+                );
+                tx.execute(
+                    "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?4,
+                            ambiguous = ambiguous + 1
+                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                    params![key.source, key.source_id, key.team, reason],
+                )?;
+                set_ledger_state(
+                    &tx,
+                    &key,
+                    State::OutcomeUnknown,
+                    Some("outcome-unknown"),
+                    Some(&reason),
+                    now,
+                )?;
+                flag_maybe_duplicated(&tx, &key)?;
+                recovered.parked.push(key);
+            }
         }
         tx.commit()?;
-        Ok(keys)
+        Ok(recovered)
     }
 
     /// Request times of `team` at or after `since` (the pacing history).
@@ -737,9 +974,7 @@ impl Store {
         body: &[u8],
         now: Millis,
     ) -> Result<InboxInsert> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         let inserted = tx.execute(
             "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (source, delivery_id) DO NOTHING",
@@ -858,9 +1093,7 @@ impl Store {
         transcript: Option<&str>,
         now: Millis,
     ) -> Result<HeldCall> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         tx.execute(
             "INSERT INTO held_calls (source, source_id, body, transcript, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (source, source_id) DO UPDATE SET
@@ -1166,15 +1399,34 @@ impl Store {
     /// The most recently changed ledger rows, newest first, optionally only
     /// in some states.
     pub fn recent(&self, states: &[State], limit: u32) -> Result<Vec<LedgerRow>> {
-        let filter = if states.is_empty() {
+        self.recent_where(states, false, limit)
+    }
+
+    /// As [`Store::recent`]; with `maybe_duplicated`, only the calls Kendo
+    /// may hold more than once.
+    pub fn recent_where(
+        &self,
+        states: &[State],
+        maybe_duplicated: bool,
+        limit: u32,
+    ) -> Result<Vec<LedgerRow>> {
+        let mut conditions = Vec::new();
+        if !states.is_empty() {
+            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            conditions.push(format!("l.state IN ({})", names.join(",")));
+        }
+        if maybe_duplicated {
+            conditions.push("l.maybe_duplicated = 1".to_string());
+        }
+        let filter = if conditions.is_empty() {
             String::new()
         } else {
-            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!("WHERE l.state IN ({})", names.join(","))
+            format!("WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
             "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
                     l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
                       ORDER BY r.received_at DESC LIMIT 1)
@@ -1195,6 +1447,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT l.source, l.source_id, l.team, l.state, l.sync_method, l.reason_code, l.reason,
                     l.title, l.rep_email, l.attempts, l.kendo_call_id, l.seen_count, l.updated_at, l.sent_at,
+                    l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
                       ORDER BY r.received_at DESC LIMIT 1)
@@ -1211,9 +1464,7 @@ impl Store {
     /// Puts dead letters (and, when asked, permanent rejections) back in the
     /// queue, due now, with their attempt count reset. Returns how many.
     pub fn replay(&mut self, filter: &ReplayFilter, now: Millis) -> Result<usize> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         let states: &[&str] = if filter.include_failed {
             &["dead", "failed"]
         } else {
@@ -1327,8 +1578,42 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
         seen_count: r.get(11)?,
         updated_at: r.get(12)?,
         sent_at: r.get(13)?,
-        ai_score: r.get(14)?,
+        maybe_duplicated: r.get(14)?,
+        ai_score: r.get(15)?,
     }))
+}
+
+fn record_call_id(conn: &Connection, key: &CallKey, call_id: &str, now: Millis) -> Result<()> {
+    conn.execute(
+        "INSERT INTO kendo_call_ids (source, source_id, team, kendo_call_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.source, key.source_id, key.team, call_id, now],
+    )?;
+    Ok(())
+}
+
+fn flag_maybe_duplicated(conn: &Connection, key: &CallKey) -> Result<()> {
+    conn.execute(
+        "UPDATE ledger SET maybe_duplicated = 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![key.source, key.source_id, key.team],
+    )?;
+    Ok(())
+}
+
+/// The parked sends a settle filter names.
+fn parked_keys(conn: &Connection, filter: &SettleFilter) -> Result<Vec<CallKey>> {
+    let mut stmt = conn.prepare(
+        "SELECT source, source_id, team FROM outbox
+         WHERE state = 'parked' AND source_id = ?1
+           AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR team = ?3)",
+    )?;
+    let rows = stmt.query_map(params![filter.source_id, filter.source, filter.team], |r| {
+        Ok(CallKey {
+            source: r.get(0)?,
+            source_id: r.get(1)?,
+            team: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn bump(conn: &Connection, scope: &str, name: &str, by: i64) -> Result<()> {
@@ -1416,7 +1701,8 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
     let newer = item.version > version;
     match state {
         // Once sent or on the wire, no later sighting may send it again.
-        State::Sent | State::Sending => report.duplicates += 1,
+        // A call Kendo may hold is never queued again by a new arrival.
+        State::Sent | State::Sending | State::OutcomeUnknown => report.duplicates += 1,
         _ if !newer => report.duplicates += 1,
         State::Queued => {
             // Not sent yet: the newest source data wins.
@@ -1501,7 +1787,10 @@ fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<OtherTeam> 
     let Some((team, state, version)) = elsewhere else {
         return Ok(OtherTeam::None);
     };
-    if matches!(State::parse(&state), Some(State::Sent | State::Sending)) {
+    if matches!(
+        State::parse(&state),
+        Some(State::Sent | State::Sending | State::OutcomeUnknown)
+    ) {
         tx.execute(
             "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
             params![key.source, key.source_id, team],
@@ -1816,8 +2105,9 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 11).unwrap();
         // The process dies here; a new one recovers.
-        let recovered = store.recover_in_flight(20).unwrap();
-        assert_eq!(recovered, vec![item.key.clone()]);
+        let recovered = store.recover_in_flight(1, 20).unwrap();
+        assert_eq!(recovered.resent, vec![item.key.clone()]);
+        assert_eq!(recovered.parked, vec![]);
         assert_eq!(
             store
                 .counter("main", counter::RESENT_AFTER_LOST_ANSWER)
@@ -1996,5 +2286,174 @@ mod tests {
             vec![("no-media".to_string(), 1)]
         );
         assert_eq!(store.recent(&[State::Skipped], 10).unwrap().len(), 1);
+    }
+
+    /// Call `id` parked as outcome-unknown after one lost answer, at 11.
+    fn parked_call(store: &mut Store, id: &str) {
+        store.intake(&[send(id, "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .park_outcome_unknown(&item, "no answer within 30s", 11)
+            .unwrap();
+    }
+
+    fn settle(id: &str) -> SettleFilter {
+        SettleFilter {
+            source_id: id.into(),
+            ..SettleFilter::default()
+        }
+    }
+
+    #[test]
+    fn a_parked_call_leaves_the_queue_and_is_flagged_as_possibly_duplicated() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(store.next_due_at("main").unwrap(), None);
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::OutcomeUnknown);
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::OutcomeUnknown);
+        assert_eq!(flagged[0].call_ids, vec![]);
+    }
+
+    #[test]
+    fn replay_leaves_a_parked_call_alone() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let everything = ReplayFilter {
+            include_failed: true,
+            ..ReplayFilter::default()
+        };
+        assert_eq!(store.replay(&everything, 12).unwrap(), 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::OutcomeUnknown
+        );
+    }
+
+    #[test]
+    fn a_new_sighting_of_a_parked_call_does_not_queue_it_again() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let report = store.intake(&[send("1", "b")], None, 12).unwrap();
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::OutcomeUnknown
+        );
+    }
+
+    #[test]
+    fn settle_sent_marks_a_parked_call_sent_with_the_call_id_the_operator_found() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        let settled = store.settle_sent(&settle("1"), Some("call_9"), 20).unwrap();
+        assert_eq!(settled, vec![key("1")]);
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::Sent);
+        assert_eq!(row.kendo_call_id.as_deref(), Some("call_9"));
+        assert_eq!(row.reason_code.as_deref(), Some("settled-sent"));
+        assert!(store.due("main", 1_000, 10).unwrap().is_empty());
+        assert_eq!(
+            store.kendo_call_ids(&key("1")).unwrap(),
+            vec![("call_9".to_string(), 20)]
+        );
+        assert_eq!(
+            store.possible_duplicates(10).unwrap().len(),
+            1,
+            "settling does not undo what may have happened in Kendo"
+        );
+    }
+
+    #[test]
+    fn settle_resend_puts_a_parked_call_back_in_the_queue_with_a_fresh_budget() {
+        let mut store = Store::open_in_memory().unwrap();
+        parked_call(&mut store, "1");
+        assert_eq!(
+            store.settle_resend(&settle("1"), 20).unwrap(),
+            vec![key("1")]
+        );
+        let due = store.due("main", 20, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].ambiguous, 0);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Queued
+        );
+    }
+
+    #[test]
+    fn settle_touches_only_parked_calls() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        assert_eq!(store.settle_sent(&settle("1"), None, 20).unwrap(), vec![]);
+        assert_eq!(store.settle_resend(&settle("1"), 20).unwrap(), vec![]);
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Queued
+        );
+    }
+
+    #[test]
+    fn a_send_in_flight_at_a_crash_is_flagged_and_spends_a_lost_answer() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        assert_eq!(
+            store.recover_in_flight(1, 20).unwrap().resent,
+            vec![key("1")]
+        );
+        assert_eq!(store.due("main", 20, 10).unwrap()[0].ambiguous, 1);
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::Queued);
+    }
+
+    #[test]
+    fn a_call_sent_after_a_lost_answer_stays_flagged_with_its_call_id() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .unwrap();
+        let item = store.due("main", 100, 1).unwrap().remove(0);
+        store.begin_send(&item, 100).unwrap();
+        store.mark_created(&item, Some("call_2"), 101).unwrap();
+        let flagged = store.possible_duplicates(10).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, State::Sent);
+        assert_eq!(flagged[0].call_ids, vec![("call_2".to_string(), 101)]);
+    }
+
+    #[test]
+    fn a_send_in_flight_at_a_crash_with_no_resends_left_is_parked() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store
+            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .unwrap();
+        let item = store.due("main", 100, 1).unwrap().remove(0);
+        store.begin_send(&item, 100).unwrap();
+        // The process dies during the one re-send allowed.
+        let recovered = store.recover_in_flight(1, 200).unwrap();
+        assert_eq!(recovered.resent, vec![]);
+        assert_eq!(recovered.parked, vec![key("1")]);
+        assert!(store.due("main", 1_000, 10).unwrap().is_empty());
+        let row = store.ledger("salesloft", "1").unwrap().remove(0);
+        assert_eq!(row.state, State::OutcomeUnknown);
+        assert!(row.reason.unwrap_or_default().contains("settle"));
+        assert_eq!(
+            store.settle_resend(&settle("1"), 300).unwrap(),
+            vec![key("1")]
+        );
     }
 }

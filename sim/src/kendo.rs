@@ -1,19 +1,36 @@
 //! Kendo's Push API (`POST /api/integrations/push-api/ingest`) and Kendo's
 //! signed outgoing webhooks.
 //!
-//! The order of checks on an ingest request:
+//! Every rule below follows a section of Kendo's guides in
+//! `/work/shared/seeds/` (named in quotes; "Aloware guide" is
+//! `kendo-aloware-push-api-guide.txt`, "Salesloft guide"
+//! `kendo-salesloft-push-api-guide.txt`, "HubSpot guide"
+//! `kendo-hubspot-push-api-guide.txt`, "webhooks guide"
+//! `kendo-webhooks-guide.txt`). The order of checks on an ingest request:
 //!
-//! 1. an injected 5xx fault, if one is queued ([`KendoSim::fail_next`]);
-//! 2. the body size (413 past [`KendoOptions::max_body_bytes`]);
+//! 1. an injected fault, if one is queued ([`KendoSim::fail_next`]): a 5xx,
+//!    or a 429 with `Retry-After` as the window's own;
+//! 2. the body size (413 past [`KendoOptions::max_body_bytes`]): Aloware
+//!    guide "Kendo Push API Constraints (Exact)" (5 MB) and "Troubleshooting";
 //! 3. the key, from `X-API-Key`, then `Authorization: Bearer`, then
 //!    `?apiKey=`, then the body's `"apiKey"` (a body that is not JSON and no
-//!    key elsewhere is a 400);
+//!    key elsewhere is a 400): Salesloft guide "Step 4 - Authenticate with
+//!    Kendo"; 401 per the Aloware guide "Troubleshooting";
 //! 4. the per-key sliding window (429 with `Retry-After`; a refused request
-//!    does not use up room in the window);
+//!    does not use up room in the window): Aloware guide "Kendo Push API
+//!    Constraints (Exact)" (30 requests/minute per API key) and
+//!    "Troubleshooting" (429). No guide says whether Kendo sends
+//!    `Retry-After` (evidence: none found); the simulator sends it, and the
+//!    bridge falls back to a full window when it is missing;
 //! 5. the payload: JSON object, `transcript` or `audioUrl`, `repEmail`,
-//!    `callDate` (400 with `{"error": ...}`);
-//! 6. the call is created: 201 `{"success":true,"callId":"call_<n>"}`, unless
-//!    a "create then drop" fault closes the connection first.
+//!    `callDate` (400 with `{"error": ...}`): Salesloft guide "Step 5 -
+//!    Understand the Field Mapping" and "Example of What Gets Sent to Kendo",
+//!    Aloware guide "Troubleshooting" (400);
+//! 6. the call is created: 201 `{"success":true,"callId":"call_<n>"}` (Aloware
+//!    guide "Kendo Push API Constraints (Exact)"), unless a "create then
+//!    drop" fault closes the connection first. No guide documents an
+//!    idempotency key: a second request for the same call creates a second
+//!    call, which [`KendoSim::duplicates`] reports.
 //!
 //! A queued delay ([`KendoSim::delay_next`]) holds whatever answer comes out
 //! of these steps for the given real time, after the work is done: a slow
@@ -244,7 +261,10 @@ impl KendoSim {
             }
         }
         let router = Router::new()
+            // Salesloft guide "Step 4 - Authenticate with Kendo" (the URL),
+            // Aloware guide "Kendo Push API Constraints (Exact)".
             .route(INGEST_PATH, post(ingest))
+            // Only the ingest path is documented: anything else is a 404.
             .fallback(not_found)
             // The 5 MB check is Kendo's, answered by the handler; axum's own
             // 2 MB default would answer first and differently.
@@ -278,7 +298,9 @@ impl KendoSim {
     }
 
     /// Answers the next `n` requests with `status` (500, 502, 503, ...)
-    /// before looking at them.
+    /// before looking at them. A 429 carries `Retry-After` (a whole window)
+    /// and the body of the window's own 429, and, like that one, uses no
+    /// room in the window.
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut st = lock(&self.shared.state);
         st.faults.fail.extend(std::iter::repeat_n(status, n));
@@ -381,7 +403,8 @@ impl KendoSim {
     }
 
     /// A `call.uploaded` event for a call Kendo accepted, with `aiScore`
-    /// sent as a string as Kendo does.
+    /// sent as a string as Kendo does (webhooks guide "Available Events",
+    /// "Example Payloads").
     pub fn call_uploaded_event(&self, call: &AcceptedCall, ai_score: u32) -> KendoEvent {
         let rep = call.field("repEmail").unwrap_or("unknown");
         let member = short_hash(rep);
@@ -452,6 +475,9 @@ impl KendoSim {
         e
     }
 
+    /// Webhooks guide "What Kendo Sends", "Verify Signatures" and "Delivery
+    /// and Retries".
+    ///
     /// Delivers `event` as Kendo does: up to 3 attempts, waiting about 1 s
     /// then 2 s (scaled) after a non-2xx answer or a failed attempt, each
     /// signed with a hex HMAC-SHA256 of the raw body. An attempt with no
@@ -645,6 +671,20 @@ async fn ingest(
     }
 }
 
+/// Kendo's 429: Aloware guide "Troubleshooting" ("429 Rate Limit -
+/// Exceeded 30 requests/min"). `Retry-After` is the simulator's choice (no
+/// guide documents it), in real seconds, rounded up.
+fn rate_limited(retry_after: Duration) -> Reply {
+    Reply::Json(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": "Rate limit exceeded. Try again later."}),
+        vec![(
+            header::RETRY_AFTER,
+            retry_after_secs(retry_after).to_string(),
+        )],
+    )
+}
+
 fn error(status: StatusCode, message: &str) -> Reply {
     Reply::Json(status, json!({ "error": message }), Vec::new())
 }
@@ -712,6 +752,7 @@ fn decide_locked(
                 code,
                 "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>\n",
             ),
+            StatusCode::TOO_MANY_REQUESTS => rate_limited(shared.window_real),
             _ => error(code, "Internal server error"),
         };
     }
@@ -767,16 +808,7 @@ fn decide_locked(
             record.auth = Some(auth);
             match ks.window.try_acquire(now, 1) {
                 Admission::Admitted { .. } => ks.team.clone(),
-                Admission::Refused { retry_after } => {
-                    return Reply::Json(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        json!({"error": "Rate limit exceeded. Try again later."}),
-                        vec![(
-                            header::RETRY_AFTER,
-                            retry_after_secs(retry_after).to_string(),
-                        )],
-                    );
-                }
+                Admission::Refused { retry_after } => return rate_limited(retry_after),
             }
         }
         _ => return error(StatusCode::UNAUTHORIZED, "Invalid API key"),

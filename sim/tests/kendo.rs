@@ -350,6 +350,24 @@ async fn fail_next_answers_500_then_recovers() {
     assert_eq!(stats.requests, 3);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_injected_429_carries_retry_after_and_the_window_429_body() {
+    // At scale 30 the 60 s window lasts 2 s.
+    let k = kendo(30.0).await;
+    k.fail_next(1, 429);
+    let resp = post(&k, &payload("1")).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "Rate limit exceeded. Try again later.");
+    assert_eq!(k.stats().rate_limited_429, 1);
+    assert!(k.accepted().is_empty());
+    for i in 0..30 {
+        let resp = post(&k, &payload(&i.to_string())).await;
+        assert_eq!(resp.status(), 201, "the injected 429 used no room: {i}");
+    }
+}
+
 #[tokio::test]
 async fn gateway_faults_answer_502_and_503_in_html() {
     let k = kendo(1.0).await;

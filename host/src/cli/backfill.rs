@@ -123,7 +123,7 @@ pub fn run(globals: &Globals, args: BackfillArgs) -> Result<(), Failure> {
                 if let kendo_bridge::engine::SyncEvent::Delivered(_, d) = event {
                     match d {
                         Delivered::Created(_) => bar.inc(1),
-                        Delivered::Dead(_) | Delivered::Rejected(_) => {
+                        Delivered::Dead(_) | Delivered::Rejected(_) | Delivered::Parked(_) => {
                             failures += 1;
                             bar.inc(1);
                         }

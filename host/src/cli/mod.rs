@@ -13,6 +13,7 @@ mod ops;
 mod redecide;
 mod replay;
 mod serve;
+mod settle;
 mod status;
 mod sync;
 mod verify;
@@ -89,6 +90,9 @@ enum Command {
     Redecide(redecide::RedecideArgs),
     /// Lift the pause of a team whose key Kendo refused.
     Resume(replay::ResumeArgs),
+    /// Settle a call parked as outcome-unknown (Kendo's answer was lost):
+    /// mark it sent, or send it again.
+    Settle(settle::SettleArgs),
     /// Run the bridge end to end against simulated services (no account needed).
     Demo(demo::DemoArgs),
 }
@@ -205,6 +209,7 @@ pub fn run() -> ExitCode {
         Command::Replay(args) => replay::run(&globals, args),
         Command::Redecide(args) => redecide::run(&globals, args),
         Command::Resume(args) => replay::resume(&globals, args),
+        Command::Settle(args) => settle::run(&globals, args),
         Command::Demo(args) => demo::run(&globals, args),
     };
     match outcome {

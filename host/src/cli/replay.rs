@@ -14,6 +14,8 @@ them back in the queue, due now, with their attempt count reset; a running `serv
 them up within its next idle check, or run `kendo-bridge sync --once`.
 --include-failed also replays permanent rejections (400, 413): do that after fixing the
 cause (a rep's email in [[reps]], say), or they fail again.
+Calls parked as outcome-unknown (Kendo's answer was lost; Kendo may hold them) are never
+replayed: check Kendo, then use `kendo-bridge settle`.
 
 Examples:
   kendo-bridge replay --config bridge.toml

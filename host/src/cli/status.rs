@@ -55,7 +55,10 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 s.reasons(State::Skipped)?,
                 s.reasons(State::Waiting)?,
                 s.counters()?,
-                s.recent(&[State::Failed, State::Dead], args.errors)?,
+                s.recent(
+                    &[State::Failed, State::Dead, State::OutcomeUnknown],
+                    args.errors,
+                )?,
                 s.inbox_backlog()?,
                 s.health()?,
             ))
@@ -143,6 +146,12 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
             c(counter::RETRIES),
             c(counter::RESENT_AFTER_LOST_ANSWER)
         );
+        let unknown = tc.get(State::OutcomeUnknown);
+        if unknown > 0 {
+            println!(
+                "    {unknown} call(s) OUTCOME-UNKNOWN: Kendo's answer was lost; check Kendo, then `kendo-bridge settle` (list: `kendo-bridge deliveries --state outcome-unknown`)"
+            );
+        }
         if let Some(p) = paused {
             println!(
                 "    PAUSED since {}: {}",

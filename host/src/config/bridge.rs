@@ -189,6 +189,12 @@ pub struct KendoConfig {
     pub max_body_bytes: u64,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Re-sends allowed after a lost answer (a timeout, a connection dropped
+    /// after the request left) before the call is parked as
+    /// `outcome-unknown`. Kendo has no idempotency key, so each re-send may
+    /// duplicate the call; 0 parks at the first lost answer.
+    #[serde(default = "default_ambiguous_resends")]
+    pub ambiguous_resends: u32,
     /// The secret Kendo signs its webhooks with (`/webhooks/kendo`).
     #[serde(default)]
     pub webhook_secret: Option<SecretRef>,
@@ -196,6 +202,9 @@ pub struct KendoConfig {
     pub teams: Vec<TeamConfig>,
 }
 
+fn default_ambiguous_resends() -> u32 {
+    1
+}
 fn default_retry_base() -> Duration {
     Duration::from_secs(2)
 }
@@ -541,4 +550,28 @@ fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), Br
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     table.insert(last.clone(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../bridge.example.toml");
+
+    fn parse(text: &str) -> BridgeConfig {
+        BridgeConfig::parse(text, Path::new("bridge.toml"), &BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn the_example_configuration_parses_and_allows_one_resend_after_a_lost_answer() {
+        assert_eq!(parse(EXAMPLE).kendo.ambiguous_resends, 1);
+    }
+
+    #[test]
+    fn ambiguous_resends_is_read_from_the_file_and_defaults_to_one() {
+        let zero = EXAMPLE.replace("ambiguous_resends = 1", "ambiguous_resends = 0");
+        assert_eq!(parse(&zero).kendo.ambiguous_resends, 0);
+        let unset = EXAMPLE.replace("ambiguous_resends = 1", "");
+        assert_eq!(parse(&unset).kendo.ambiguous_resends, 1);
+    }
 }

@@ -99,3 +99,41 @@ fn a_usage_error_exits_2() {
     let output = run(command, None);
     assert_exit(&output, 2);
 }
+
+#[test]
+fn settle_help_teaches_what_to_do_with_a_parked_call() {
+    let text = help(&["settle"]);
+    assert_mentions(
+        &text,
+        &[
+            "outcome-unknown",
+            "idempotency",
+            "kendo.ambiguous_resends",
+            "--sent",
+            "--resend",
+            "--call-id",
+            "--source",
+            "--team",
+            "--db",
+            "deliveries --state outcome-unknown",
+            "Exit codes",
+            "Examples:",
+        ],
+        "kendo-bridge settle --help",
+    );
+}
+
+#[test]
+fn deliveries_help_explains_the_possible_duplicates() {
+    let text = help(&["deliveries"]);
+    assert_mentions(
+        &text,
+        &[
+            "--maybe-duplicated",
+            "outcome-unknown",
+            "idempotency",
+            "dup?",
+        ],
+        "kendo-bridge deliveries --help",
+    );
+}

@@ -5,4 +5,5 @@ mod support;
 
 mod help;
 mod map;
+mod settle;
 mod verify;

@@ -7,7 +7,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    TEAM, eventually, kendo_bridge, sql_count, staged, status_counter, status_json, team_status,
+    TEAM, eventually, kendo_bridge, operator, sql_count, staged, status_counter, status_json,
+    team_status,
 };
 use kendo_bridge::demo::StageOptions;
 use kendo_bridge_sim::Dataset;
@@ -154,7 +155,27 @@ async fn a_bridge_killed_mid_drain_delivers_every_call_after_a_restart_and_count
     })
     .await;
     let after = status_json(&db);
+    let flagged = operator(&[
+        "deliveries",
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--maybe-duplicated",
+        "--json",
+    ]);
     drop(second);
+    let log = std::fs::read_to_string(dir.path().join("serve-2.log")).expect("the second log");
+    let recovery = log
+        .lines()
+        .find(|l| l.contains("the last run stopped while sending this call"))
+        .unwrap_or_else(|| panic!("the restart logs the recovered send:\n{log}"));
+    assert!(
+        recovery.contains(&format!("source_id={lost}")) && recovery.contains("team="),
+        "the line names the call and its team: {recovery}"
+    );
+    assert!(
+        !log.contains(kendo_bridge_sim::DEMO_KENDO_KEY),
+        "no log line carries the Kendo key"
+    );
 
     let resent = status_counter(&after, TEAM, "resent_after_lost_answer");
     let duplicates = kendo.duplicates();
@@ -174,6 +195,20 @@ async fn a_bridge_killed_mid_drain_delivers_every_call_after_a_restart_and_count
         );
     }
     assert_eq!(team_status(&after, TEAM)["states"]["sent"], n);
+    let flagged: Value = serde_json::from_slice(&flagged.stdout).expect("deliveries prints JSON");
+    let flagged = flagged.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        flagged.len(),
+        1,
+        "deliveries flags the send recovered after the kill: {flagged:#?}"
+    );
+    assert_eq!(flagged[0]["sourceId"], lost.as_str());
+    assert_eq!(flagged[0]["maybeDuplicated"], true);
+    assert_eq!(
+        flagged[0]["kendoCallIds"].as_array().map(Vec::len),
+        Some(1),
+        "the callId the re-send got: {flagged:#?}"
+    );
     assert_eq!(
         salesloft_checkpoint(&after),
         newest,
