@@ -365,6 +365,35 @@ impl SalesloftSim {
             .push((prefix.to_owned(), status));
     }
 
+    /// Another integration of the team spends `points` of the budget now.
+    /// Returns whether the budget had them.
+    pub fn spend_points(&self, points: u64) -> bool {
+        matches!(
+            lock(&self.shared.state)
+                .budget
+                .try_acquire(Instant::now(), points),
+            Admission::Admitted { .. }
+        )
+    }
+
+    /// The most points the bridge's requests (`Authorization` accepted)
+    /// spent in any one window of the team budget.
+    pub fn max_points_in_any_window(&self) -> u64 {
+        let st = lock(&self.shared.state);
+        let window = self.shared.clock.real(Duration::from_secs(60));
+        st.log
+            .iter()
+            .map(|first| {
+                st.log
+                    .iter()
+                    .filter(|r| r.at >= first.at && r.at < first.at + window)
+                    .map(|r| r.cost)
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Lists call `id` as `record` (a malformed record) in
     /// `GET /v2/activities/calls`, in the call's place.
     pub fn poison_call(&self, id: u64, record: Value) {
