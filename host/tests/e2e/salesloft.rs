@@ -334,3 +334,41 @@ async fn when_other_integrations_have_spent_the_team_budget_the_bridge_waits_ins
     assert_eq!(bridge.stage.sims.salesloft.rate_limited(), 0);
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_id_cannot_be_read_is_failed_under_a_synthetic_id() {
+    let (dir, stage) = staged(salesloft_only(), StageOptions::default()).await;
+    let sim = &stage.sims.salesloft;
+    let id: u64 = GUIDE_CALL.parse().expect("a numeric id");
+    let mut poison = sim.call_json(id).expect("the guide call");
+    poison["id"] = json!({"value": id});
+    sim.poison_call(id, poison);
+    let others: Vec<String> = expected_now(&stage)
+        .into_iter()
+        .filter(|c| c != GUIDE_CALL)
+        .collect();
+    let bridge = Running::serve(dir, stage);
+    eventually("every other Salesloft call reached Kendo", || {
+        others.iter().all(|id| kendo_body(&bridge, id).is_some())
+    })
+    .await;
+    let failed: Vec<_> = bridge
+        .ledger()
+        .into_iter()
+        .filter(|r| r.key.source == "salesloft" && r.state == State::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].key.source_id.starts_with("unreadable:"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(".id"),
+        "{failed:?}"
+    );
+    bridge.stop().await;
+}
