@@ -163,11 +163,18 @@ impl Salesloft {
             let swept = self.sweep_transcripts().await;
             self.health("transcripts", swept).await?;
         }
-        let initial = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
+        let start_records = match self
+            .ctx
+            .stored_cursor::<StoredCursor>(CALL_DATA_RECORDS)
+            .await?
+        {
+            Some(c) => c.into(),
+            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+        };
         // Before the calls, so that calls logged with their record are
         // joined in the same cycle.
         let swept = self
-            .sweep_call_data_records(CALL_DATA_RECORDS, initial)
+            .sweep_call_data_records(CALL_DATA_RECORDS, start_records)
             .await;
         self.health("call_data_records", swept).await?;
         let cycle = self.read_calls(start, SOURCE, on_page).await?;
@@ -223,23 +230,20 @@ impl Salesloft {
             .await
     }
 
-    /// Reads the call data records changed since the last sweep and keeps
-    /// each by its call, so calls are joined to their direction without a
-    /// request per call. A call already waiting for its record is decided
-    /// again in the same transaction that moves the checkpoint.
+    /// Reads the call data records changed since `start` and keeps each by
+    /// its call, so calls are joined to their direction without a request
+    /// per call. A call already waiting for its record is decided again in
+    /// the same transaction that moves `checkpoint`. A backfill starts from
+    /// its own date, like its calls.
     async fn sweep_call_data_records(
         &self,
         checkpoint: &'static str,
-        initial: Cursor,
+        start: Cursor,
     ) -> Result<(), SourceError> {
         let api = self
             .api
             .as_ref()
             .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let start = match self.ctx.stored_cursor::<StoredCursor>(checkpoint).await? {
-            Some(c) => c.into(),
-            None => initial,
-        };
         let before = self.ctx.clock.now_ms() - CALL_DATA_RECORD_TTL_MS;
         self.ctx
             .store

@@ -372,3 +372,34 @@ async fn a_record_whose_id_cannot_be_read_is_failed_under_a_synthetic_id() {
     );
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_polling_a_webhook_call_is_sent_at_once_without_waiting_for_a_record() {
+    let options = StageOptions {
+        poll_interval: std::time::Duration::ZERO,
+        ..StageOptions::default()
+    };
+    let bridge = Running::start(salesloft_only(), options).await;
+    let id: u64 = GUIDE_CALL.parse().expect("a numeric id");
+    let status = bridge
+        .stage
+        .sims
+        .salesloft
+        .send_webhook(
+            &bridge.stage.webhook_url("salesloft"),
+            kendo_bridge::demo::SALESLOFT_CALLBACK_TOKEN,
+            "call_created",
+            id,
+        )
+        .await;
+    assert_eq!(status.ok(), Some(200));
+    eventually("the guide call reached Kendo", || {
+        kendo_body(&bridge, GUIDE_CALL).is_some()
+    })
+    .await;
+    let body = kendo_body(&bridge, GUIDE_CALL).unwrap_or_default();
+    // Only polling reads call data records: no direction, and no wait.
+    assert_eq!(body["callTitle"], "Connected", "{body}");
+    assert_eq!(body["metadata"]["syncMethod"], "webhook", "{body}");
+    bridge.stop().await;
+}
