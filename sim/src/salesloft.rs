@@ -1121,8 +1121,9 @@ async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
     }))
 }
 
-/// `GET /v2/activities/calls/{id}`:
-/// https://developers.salesloft.com/docs/api/activities-calls-show/
+/// `GET /v2/activities/calls/{id}` ("Fetch a call, by ID only": Salesloft's
+/// v2 swagger as listed in streamdata-gallery-topics/data
+/// `_listings/salesloft/openapi.md`).
 async fn get_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1161,8 +1162,8 @@ async fn list_cdrs(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Resp
     ok(&page_of(&items, &p, |c| cdr_json(c, &base, sh.offset)))
 }
 
-/// `GET /v2/call_data_records/{id}`:
-/// https://developers.salesloft.com/docs/api/call-data-records-show/
+/// `GET /v2/call_data_records/{id}` ("Fetch a call data record, by ID
+/// only": the same swagger listing).
 async fn get_cdr(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
