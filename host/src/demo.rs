@@ -185,6 +185,7 @@ api_key = {{ file = "{salesloft_key}" }}
 poll_interval = "{poll}ms"
 initial_lookback = "20000days"
 transcripts = true
+rate_limit_window = "{window_ms}ms"
 webhook_secret = {{ file = "{salesloft_cb}" }}
 
 [hubspot]

@@ -2456,4 +2456,37 @@ mod tests {
             vec![key("1")]
         );
     }
+
+    #[test]
+    fn a_call_keeps_its_newest_call_data_record() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .put_call_data_record("salesloft", "1", "newer", "2026-04-22T15:31:00.000000Z", 10)
+            .unwrap();
+        store
+            .put_call_data_record("salesloft", "1", "older", "2026-04-22T15:30:00.000000Z", 20)
+            .unwrap();
+        assert_eq!(
+            store.call_data_record("salesloft", "1").unwrap().as_deref(),
+            Some("newer")
+        );
+        assert_eq!(store.call_data_record("salesloft", "2").unwrap(), None);
+        assert_eq!(store.prune_call_data_records(11).unwrap(), 1);
+        assert_eq!(store.call_data_record("salesloft", "1").unwrap(), None);
+    }
+
+    #[test]
+    fn calls_waiting_with_a_reason_are_listed_oldest_decision_first() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut pending = wait("7", "v1");
+        if let Outcome::Wait { code, .. } = &mut pending.outcome {
+            *code = "call-data-record-pending".into();
+        }
+        store.intake(&[wait("5", "v1")], None, 100).unwrap();
+        store.intake(&[pending], None, 200).unwrap();
+        let listed = store
+            .waiting_with("salesloft", "call-data-record-pending")
+            .unwrap();
+        assert_eq!(listed, vec![("7".to_string(), "v1".to_string(), 200)]);
+    }
 }

@@ -365,6 +365,35 @@ impl SalesloftSim {
             .push((prefix.to_owned(), status));
     }
 
+    /// Another integration of the team spends `points` of the budget now.
+    /// Returns whether the budget had them.
+    pub fn spend_points(&self, points: u64) -> bool {
+        matches!(
+            lock(&self.shared.state)
+                .budget
+                .try_acquire(Instant::now(), points),
+            Admission::Admitted { .. }
+        )
+    }
+
+    /// The most points the bridge's requests (`Authorization` accepted)
+    /// spent in any one window of the team budget.
+    pub fn max_points_in_any_window(&self) -> u64 {
+        let st = lock(&self.shared.state);
+        let window = self.shared.clock.real(Duration::from_secs(60));
+        st.log
+            .iter()
+            .map(|first| {
+                st.log
+                    .iter()
+                    .filter(|r| r.at >= first.at && r.at < first.at + window)
+                    .map(|r| r.cost)
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Lists call `id` as `record` (a malformed record) in
     /// `GET /v2/activities/calls`, in the call's place.
     pub fn poison_call(&self, id: u64, record: Value) {
@@ -1092,8 +1121,9 @@ async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
     }))
 }
 
-/// `GET /v2/activities/calls/{id}`:
-/// https://developers.salesloft.com/docs/api/activities-calls-show/
+/// `GET /v2/activities/calls/{id}` ("Fetch a call, by ID only": Salesloft's
+/// v2 swagger as listed in streamdata-gallery-topics/data
+/// `_listings/salesloft/openapi.md`).
 async fn get_call(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);
@@ -1132,8 +1162,8 @@ async fn list_cdrs(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Resp
     ok(&page_of(&items, &p, |c| cdr_json(c, &base, sh.offset)))
 }
 
-/// `GET /v2/call_data_records/{id}`:
-/// https://developers.salesloft.com/docs/api/call-data-records-show/
+/// `GET /v2/call_data_records/{id}` ("Fetch a call data record, by ID
+/// only": the same swagger listing).
 async fn get_cdr(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let base = sh.base();
     let st = lock(&sh.state);

@@ -281,6 +281,14 @@ fn default_hs_search_per_second() -> u32 {
 fn default_sl_direction_wait() -> Duration {
     Duration::from_secs(300)
 }
+fn default_sl_budget_share() -> f64 {
+    0.5
+}
+/// https://developers.salesloft.com/docs/platform/api-basics/rate-limits/:
+/// 600 cost points per minute for the whole team.
+fn default_sl_rate_limit_points() -> u64 {
+    600
+}
 fn default_sl_url() -> String {
     "https://api.salesloft.com".into()
 }
@@ -315,6 +323,16 @@ pub struct SalesloftConfig {
     /// carries the direction) before it is sent without a direction.
     #[serde(default = "default_sl_direction_wait", with = "humantime_serde")]
     pub direction_wait: Duration,
+    /// The share of the team's Salesloft rate budget the bridge may spend
+    /// (0 < share <= 1): the budget is shared by every integration of the
+    /// team.
+    #[serde(default = "default_sl_budget_share")]
+    pub budget_share: f64,
+    /// The team's budget: cost points per `rate_limit_window`.
+    #[serde(default = "default_sl_rate_limit_points")]
+    pub rate_limit_points: u64,
+    #[serde(default = "default_minute", with = "humantime_serde")]
+    pub rate_limit_window: Duration,
     /// The webhook subscription's callback token (`/webhooks/salesloft`).
     #[serde(default)]
     pub webhook_secret: Option<SecretRef>,
@@ -469,6 +487,14 @@ impl BridgeConfig {
             return Err(BridgeConfigError::Invalid(
                 "kendo.requests_per_window must be at least 1".into(),
             ));
+        }
+        if let Some(sl) = &self.salesloft
+            && !(sl.budget_share > 0.0 && sl.budget_share <= 1.0)
+        {
+            return Err(BridgeConfigError::Invalid(format!(
+                "salesloft.budget_share is {}; it is a share of the team's budget, above 0 and at most 1",
+                sl.budget_share
+            )));
         }
         if let Some(hs) = &self.hubspot
             && !(1..=200).contains(&hs.page_size)

@@ -9,6 +9,7 @@
 //! turns a plugin decision into a ledger [`Intake`].
 
 pub mod aloware;
+pub mod budget;
 pub mod hubspot;
 pub mod kendo;
 pub mod redecide;
@@ -199,6 +200,19 @@ pub struct SourceApi {
     /// The configuration key of the credential (`salesloft.api_key`), named
     /// when the source refuses it.
     secret_key: String,
+    /// A budget every request of the source spends (Salesloft's team-wide
+    /// cost points).
+    budget: Option<Arc<dyn RateBudget>>,
+}
+
+/// A rate budget that every request of a source spends: asked for a slot
+/// before each request (reserved at once, so concurrent callers queue) and
+/// told each answer's headers, which may say how much is left.
+pub trait RateBudget: Send + Sync {
+    /// The time `request` may leave, at or after `now`, reserved for it.
+    fn reserve(&self, request: &HttpRequest, now: Millis) -> Millis;
+    /// An answer arrived at `now` with these headers.
+    fn observe(&self, now: Millis, headers: &reqwest::header::HeaderMap);
 }
 
 /// Spaces the requests a source limits separately from the rest, so the
@@ -282,6 +296,7 @@ impl SourceApi {
             attempts: 6,
             timeout: Duration::from_secs(30),
             pacing: None,
+            budget: None,
             secret_key: format!("{name} credentials"),
         }
     }
@@ -317,6 +332,12 @@ impl SourceApi {
         }
     }
 
+    /// The same client spending `budget` with every request.
+    pub fn budgeted(mut self, budget: Arc<dyn RateBudget>) -> SourceApi {
+        self.budget = Some(budget);
+        self
+    }
+
     /// The same client with `pacing` applied to the requests it picks.
     pub fn paced(mut self, pacing: RequestPacing) -> SourceApi {
         self.pacing = Some(pacing);
@@ -340,6 +361,10 @@ impl SourceApi {
             if let Some(pacing) = &self.pacing {
                 pacing.wait(request, &self.clock).await;
             }
+            if let Some(budget) = &self.budget {
+                let slot = budget.reserve(request, self.clock.now_ms());
+                self.clock.sleep_until(slot).await;
+            }
             let mut builder = self
                 .http
                 .request(method.clone(), &url)
@@ -353,6 +378,9 @@ impl SourceApi {
             }
             let wait_ms: Millis = match builder.send().await {
                 Ok(response) => {
+                    if let Some(budget) = &self.budget {
+                        budget.observe(self.clock.now_ms(), response.headers());
+                    }
                     let status = response.status().as_u16();
                     let retry_after = header_secs(response.headers(), "retry-after");
                     let remaining = header_secs(response.headers(), "x-ratelimit-remaining-minute");

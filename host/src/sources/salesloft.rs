@@ -1,11 +1,14 @@
 //! Salesloft: incremental polling of call activities, users, transcripts,
 //! and `call_created` / `call_updated` webhooks.
 
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 
+use super::budget::ShareBudget;
 use super::{
-    Context, CycleReport, LookupCache, Page, SourceApi, SourceError, decide, read_pages,
-    sync_method_name,
+    Context, CycleReport, LookupCache, Page, RateBudget, SourceApi, SourceError, decide,
+    read_pages, sync_method_name,
 };
 use crate::plugin::salesloft::{CallInputs, Cursor, ListedCall, Listing, WebhookEvent};
 use crate::plugin::types::{Decision, RejectedRecord, SyncMethod};
@@ -52,6 +55,34 @@ impl From<StoredCursor> for Cursor {
     }
 }
 
+/// The bridge's share of the team's cost points: every request spends one
+/// (the plugin never asks for a page past 100, which would cost more; the
+/// answer's `x-ratelimit-endpoint-cost` corrects it if it did).
+struct TeamBudget(Mutex<ShareBudget>);
+
+impl RateBudget for TeamBudget {
+    fn reserve(&self, _request: &crate::plugin::types::HttpRequest, now: Millis) -> Millis {
+        let mut budget = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = budget.next_slot(now, 1);
+        budget.record(slot, 1);
+        slot
+    }
+
+    fn observe(&self, now: Millis, headers: &reqwest::header::HeaderMap) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        // https://developers.salesloft.com/docs/platform/api-basics/rate-limits/
+        let remaining = number("x-ratelimit-remaining-minute");
+        let cost = number("x-ratelimit-endpoint-cost");
+        let mut budget = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        budget.observe(now, remaining, cost);
+    }
+}
+
 /// A cursor at the first page of calls updated since `since_ms`.
 fn cursor_since(since_ms: Millis) -> Cursor {
     Cursor {
@@ -85,7 +116,14 @@ impl Salesloft {
             cfg.api_key.as_ref(),
             "salesloft.api_key",
             ctx,
-        )?;
+        )?
+        .map(|api| {
+            api.budgeted(Arc::new(TeamBudget(Mutex::new(ShareBudget::new(
+                cfg.rate_limit_points,
+                cfg.budget_share,
+                cfg.rate_limit_window.as_millis() as Millis,
+            )))))
+        });
         // Only polling reads call data records: without it a call waiting
         // for one would wait the whole time for nothing.
         let polls = api.is_some() && !cfg.poll_interval.is_zero();
@@ -129,11 +167,18 @@ impl Salesloft {
             let swept = self.sweep_transcripts().await;
             self.health("transcripts", swept).await?;
         }
-        let initial = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
+        let start_records = match self
+            .ctx
+            .stored_cursor::<StoredCursor>(CALL_DATA_RECORDS)
+            .await?
+        {
+            Some(c) => c.into(),
+            None => cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms),
+        };
         // Before the calls, so that calls logged with their record are
         // joined in the same cycle.
         let swept = self
-            .sweep_call_data_records(CALL_DATA_RECORDS, initial)
+            .sweep_call_data_records(CALL_DATA_RECORDS, start_records)
             .await;
         self.health("call_data_records", swept).await?;
         let cycle = self.read_calls(start, SOURCE, on_page).await?;
@@ -189,23 +234,20 @@ impl Salesloft {
             .await
     }
 
-    /// Reads the call data records changed since the last sweep and keeps
-    /// each by its call, so calls are joined to their direction without a
-    /// request per call. A call already waiting for its record is decided
-    /// again in the same transaction that moves the checkpoint.
+    /// Reads the call data records changed since `start` and keeps each by
+    /// its call, so calls are joined to their direction without a request
+    /// per call. A call already waiting for its record is decided again in
+    /// the same transaction that moves `checkpoint`. A backfill starts from
+    /// its own date, like its calls.
     async fn sweep_call_data_records(
         &self,
         checkpoint: &'static str,
-        initial: Cursor,
+        start: Cursor,
     ) -> Result<(), SourceError> {
         let api = self
             .api
             .as_ref()
             .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let start = match self.ctx.stored_cursor::<StoredCursor>(checkpoint).await? {
-            Some(c) => c.into(),
-            None => initial,
-        };
         let before = self.ctx.clock.now_ms() - CALL_DATA_RECORD_TTL_MS;
         self.ctx
             .store

@@ -278,3 +278,128 @@ async fn an_unreadable_duration_is_left_out_and_the_call_is_still_sent() {
     assert_eq!(body["callTitle"], "Outbound - Connected", "{body}");
     bridge.stop().await;
 }
+
+/// Salesloft calls in the ledger, whatever their state.
+fn salesloft_rows(bridge: &Running) -> usize {
+    bridge
+        .ledger()
+        .iter()
+        .filter(|r| r.key.source == "salesloft")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_over_a_large_backlog_spends_at_most_its_share_of_the_team_budget() {
+    // x10: a simulated minute is 6 s, so the share is kept over several.
+    let options = StageOptions {
+        time_scale: 10.0,
+        ..StageOptions::default()
+    };
+    let (dir, stage) = staged(Dataset::backlog(750, 21), options).await;
+    // 3% of 600: 18 points per minute, against a first run that needs
+    // about 25 requests (pages of calls and of call data records, users).
+    configure(&stage, "budget_share = 0.03");
+    let bridge = Running::serve(dir, stage);
+    eventually("every backlog call is in the ledger", || {
+        salesloft_rows(&bridge) >= 750
+    })
+    .await;
+    let sim = &bridge.stage.sims.salesloft;
+    let busiest = sim.max_points_in_any_window();
+    assert!(
+        busiest <= 18,
+        "{busiest} points in one minute of the team's budget: over the share"
+    );
+    assert_eq!(sim.rate_limited(), 0, "no 429 from Salesloft");
+    let requests = sim.requests().len();
+    assert!(
+        requests < 750,
+        "{requests} requests for 750 calls: not one per call"
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_other_integrations_have_spent_the_team_budget_the_bridge_waits_instead_of_drawing_429s()
+ {
+    let (dir, stage) = staged(salesloft_only(), StageOptions::default()).await;
+    let expected = expected_now(&stage);
+    // Other integrations of the team spent almost all of this minute.
+    assert!(stage.sims.salesloft.spend_points(590));
+    let bridge = Running::serve(dir, stage);
+    eventually("every Salesloft call reached Kendo", || {
+        expected.iter().all(|id| kendo_body(&bridge, id).is_some())
+    })
+    .await;
+    assert_eq!(bridge.stage.sims.salesloft.rate_limited(), 0);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_id_cannot_be_read_is_failed_under_a_synthetic_id() {
+    let (dir, stage) = staged(salesloft_only(), StageOptions::default()).await;
+    let sim = &stage.sims.salesloft;
+    let id: u64 = GUIDE_CALL.parse().expect("a numeric id");
+    let mut poison = sim.call_json(id).expect("the guide call");
+    poison["id"] = json!({"value": id});
+    sim.poison_call(id, poison);
+    let others: Vec<String> = expected_now(&stage)
+        .into_iter()
+        .filter(|c| c != GUIDE_CALL)
+        .collect();
+    let bridge = Running::serve(dir, stage);
+    eventually("every other Salesloft call reached Kendo", || {
+        others.iter().all(|id| kendo_body(&bridge, id).is_some())
+    })
+    .await;
+    let failed: Vec<_> = bridge
+        .ledger()
+        .into_iter()
+        .filter(|r| r.key.source == "salesloft" && r.state == State::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].key.source_id.starts_with("unreadable:"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(".id"),
+        "{failed:?}"
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_polling_a_webhook_call_is_sent_at_once_without_waiting_for_a_record() {
+    let options = StageOptions {
+        poll_interval: std::time::Duration::ZERO,
+        ..StageOptions::default()
+    };
+    let bridge = Running::start(salesloft_only(), options).await;
+    let id: u64 = GUIDE_CALL.parse().expect("a numeric id");
+    let status = bridge
+        .stage
+        .sims
+        .salesloft
+        .send_webhook(
+            &bridge.stage.webhook_url("salesloft"),
+            kendo_bridge::demo::SALESLOFT_CALLBACK_TOKEN,
+            "call_created",
+            id,
+        )
+        .await;
+    assert_eq!(status.ok(), Some(200));
+    eventually("the guide call reached Kendo", || {
+        kendo_body(&bridge, GUIDE_CALL).is_some()
+    })
+    .await;
+    let body = kendo_body(&bridge, GUIDE_CALL).unwrap_or_default();
+    // Only polling reads call data records: no direction, and no wait.
+    assert_eq!(body["callTitle"], "Connected", "{body}");
+    assert_eq!(body["metadata"]["syncMethod"], "webhook", "{body}");
+    bridge.stop().await;
+}
