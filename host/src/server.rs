@@ -430,8 +430,8 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                 }
                 Err(e) => {
                     // Answered 2xx already (it was stored): the delivery is
-                    // closed with its reason, and the source's `webhook`
-                    // health shows it in `status`.
+                    // closed with its reason, and recorded as the source's
+                    // `webhook` problem for `status`.
                     let message = e.to_string();
                     let (source, problem) = (entry.source.clone(), message.clone());
                     let is_new = ctx

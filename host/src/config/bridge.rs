@@ -601,3 +601,41 @@ mod tests {
         assert_eq!(parse(&unset).kendo.ambiguous_resends, 1);
     }
 }
+
+#[cfg(test)]
+mod aloware_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[kendo]
+[[kendo.teams]]
+name = "sales"
+api_key = { env = "KENDO_API_KEY" }
+[aloware]
+"#;
+
+    fn aloware(text: &str, overrides: &[(&str, &str)]) -> AlowareConfig {
+        let overrides = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BridgeConfig::parse(text, Path::new("bridge.toml"), &overrides)
+            .map(|c| c.aloware)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("an [aloware] section in {text}"))
+    }
+
+    #[test]
+    fn an_aloware_call_waits_five_minutes_for_its_transcript_by_default() {
+        assert_eq!(aloware(BASE, &[]).transcript_wait, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_aloware_transcript_wait_is_set_in_the_file_or_the_environment() {
+        let text = format!("{BASE}transcript_wait = \"90s\"\n");
+        assert_eq!(aloware(&text, &[]).transcript_wait, Duration::from_secs(90));
+        let env = [("KENDO_BRIDGE__ALOWARE__TRANSCRIPT_WAIT", "0s")];
+        assert_eq!(aloware(&text, &env).transcript_wait, Duration::ZERO);
+    }
+}

@@ -147,11 +147,6 @@ impl Aloware {
             .await?;
         let mut report = IntakeReport::default();
         for call in due {
-            let id = call.source_id.clone();
-            self.ctx
-                .store
-                .run(move |s| s.set_transcript_due(SOURCE, &id, 0))
-                .await?;
             // Newer than the waiting row, older than any later delivery
             // (`...05+` sorts after `...05` and before `...06`).
             let version = format!("{}+transcript-wait-over", call.version);
@@ -164,6 +159,13 @@ impl Aloware {
                 "no transcript arrived in time; the call goes with its recording"
             );
             let r = self.ctx.intake(vec![intake], None).await?;
+            // Only once decided: a sweep that failed before this point
+            // finds the call again next time.
+            let id = call.source_id.clone();
+            self.ctx
+                .store
+                .run(move |s| s.set_transcript_due(SOURCE, &id, 0))
+                .await?;
             report.enqueued += r.enqueued;
             report.updated += r.updated;
             report.duplicates += r.duplicates;

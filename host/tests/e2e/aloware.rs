@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::{
     PATIENCE, Running, client, eventually, hmac_sha1_hex, hmac_sha256, hmac_sha256_base64, now_ms,
-    sql_count,
+    sql_count, status_json,
 };
 use kendo_bridge::clock::Clock;
 use kendo_bridge::config::BridgeConfig;
@@ -266,6 +266,13 @@ async fn an_unreadable_aloware_delivery_is_answered_200_and_kept_as_failed_under
         reason.contains("event"),
         "the reason names the field: {reason}"
     );
+    let status = status_json(&bridge.db());
+    let shown = status["lastErrors"].as_array().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|e| e["sourceId"] == "940868799" && e["code"] == "unreadable")
+    });
+    assert!(shown, "`status` shows it: {status:#}");
     bridge.stop().await;
 }
 
