@@ -733,6 +733,7 @@ mod tests {
                     payload: format!(r#"{{"callTitle":"call {i}"}}"#),
                     title: format!("call {i}"),
                     rep_email: Some("jamie@yourco.com".into()),
+                    warnings: None,
                 },
             })
             .collect();

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_aloware_transcript_wait.sql"),
     include_str!("../migrations/0006_ambiguous_sends.sql"),
     include_str!("../migrations/0007_decision_rules.sql"),
+    include_str!("../migrations/0008_call_warnings.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -156,6 +157,9 @@ pub enum Outcome {
         payload: String,
         title: String,
         rep_email: Option<String>,
+        /// Optional fields left out because they could not be read, one
+        /// `field: why` per line; `None` when there were none.
+        warnings: Option<String>,
     },
     /// Do not send; `code` is the plugin's skip code.
     Skip { code: String, detail: String },
@@ -260,6 +264,8 @@ pub struct LedgerRow {
     pub maybe_duplicated: bool,
     /// Kendo's AI score, once its `call.uploaded` webhook arrived.
     pub ai_score: Option<f64>,
+    /// Optional fields the call was sent without (see [`Outcome::Send`]).
+    pub warnings: Option<String>,
 }
 
 /// A call Kendo may hold more than once.
@@ -1429,7 +1435,8 @@ impl Store {
                     l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
-                      ORDER BY r.received_at DESC LIMIT 1)
+                      ORDER BY r.received_at DESC LIMIT 1),
+                    l.warnings
              FROM ledger l {filter} ORDER BY l.updated_at DESC, l.rowid DESC LIMIT ?1"
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -1450,7 +1457,8 @@ impl Store {
                     l.maybe_duplicated,
                     (SELECT r.ai_score FROM kendo_results r
                       WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0
-                      ORDER BY r.received_at DESC LIMIT 1)
+                      ORDER BY r.received_at DESC LIMIT 1),
+                    l.warnings
              FROM ledger l WHERE l.source = ?1 AND l.source_id = ?2 ORDER BY l.team",
         )?;
         let rows = stmt.query_map(params![source, source_id], ledger_row)?;
@@ -1580,6 +1588,7 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
         sent_at: r.get(13)?,
         maybe_duplicated: r.get(14)?,
         ai_score: r.get(15)?,
+        warnings: r.get(16)?,
     }))
 }
 
@@ -1711,13 +1720,15 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
                     payload,
                     title,
                     rep_email,
+                    warnings,
                 } => {
                     tx.execute(
                         "UPDATE outbox SET payload = ?4 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                         params![key.source, key.source_id, key.team, payload],
                     )?;
                     tx.execute(
-                        "UPDATE ledger SET version = ?4, title = ?5, rep_email = ?6, updated_at = ?7
+                        "UPDATE ledger SET version = ?4, title = ?5, rep_email = ?6, updated_at = ?7,
+                             warnings = ?8
                          WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                         params![
                             key.source,
@@ -1726,7 +1737,8 @@ fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<Intake
                             item.version,
                             title,
                             rep_email,
-                            now
+                            now,
+                            warnings
                         ],
                     )?;
                     report.updated += 1;
@@ -1824,18 +1836,23 @@ struct Row<'a> {
     reason: Option<&'a str>,
     title: Option<&'a str>,
     rep_email: Option<&'a str>,
+    warnings: Option<&'a str>,
 }
 
 fn describe(outcome: &Outcome) -> Row<'_> {
     match outcome {
         Outcome::Send {
-            title, rep_email, ..
+            title,
+            rep_email,
+            warnings,
+            ..
         } => Row {
             state: State::Queued,
             code: None,
             reason: None,
             title: Some(title),
             rep_email: rep_email.as_deref(),
+            warnings: warnings.as_deref(),
         },
         Outcome::Skip { code, detail } => Row {
             state: State::Skipped,
@@ -1843,6 +1860,7 @@ fn describe(outcome: &Outcome) -> Row<'_> {
             reason: Some(detail),
             title: None,
             rep_email: None,
+            warnings: None,
         },
         Outcome::Wait { code, detail } => Row {
             state: State::Waiting,
@@ -1850,6 +1868,7 @@ fn describe(outcome: &Outcome) -> Row<'_> {
             reason: Some(detail),
             title: None,
             rep_email: None,
+            warnings: None,
         },
         Outcome::Fail { code, detail } => Row {
             state: State::Failed,
@@ -1857,6 +1876,7 @@ fn describe(outcome: &Outcome) -> Row<'_> {
             reason: Some(detail),
             title: None,
             rep_email: None,
+            warnings: None,
         },
         // Handled before any row is written; kept total for the compiler.
         Outcome::Seen => Row {
@@ -1865,6 +1885,7 @@ fn describe(outcome: &Outcome) -> Row<'_> {
             reason: None,
             title: None,
             rep_email: None,
+            warnings: None,
         },
     }
 }
@@ -1872,10 +1893,11 @@ fn describe(outcome: &Outcome) -> Row<'_> {
 /// Both statements take the same numbered parameters (see [`write_row`]).
 const INSERT_ROW: &str =
     "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
-                     title, rep_email, first_seen_at, updated_at)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)";
+                     title, rep_email, first_seen_at, updated_at, warnings)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)";
 const REPLACE_ROW: &str = "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
-        title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11
+        title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11,
+        warnings = ?12
  WHERE source = ?1 AND source_id = ?2 AND team = ?3";
 
 fn insert_new(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
@@ -1892,7 +1914,7 @@ fn replace(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
 
 /// Runs `sql` with the ledger row of `item`: ?1-?3 the key, ?4 the state,
 /// ?5 the version, ?6 the sync method, ?7-?10 reason code, reason, title and
-/// rep email, ?11 the time.
+/// rep email, ?11 the time, ?12 the warnings.
 fn write_row(tx: &Transaction<'_>, sql: &str, item: &Intake, now: Millis) -> Result<()> {
     let row = describe(&item.outcome);
     tx.execute(
@@ -1908,7 +1930,8 @@ fn write_row(tx: &Transaction<'_>, sql: &str, item: &Intake, now: Millis) -> Res
             row.reason,
             row.title,
             row.rep_email,
-            now
+            now,
+            row.warnings
         ],
     )?;
     Ok(())
@@ -1943,6 +1966,7 @@ mod tests {
                 payload: format!("{{\"id\":\"{id}\",\"v\":\"{version}\"}}"),
                 title: "Outbound - Connected".into(),
                 rep_email: Some("jamie@yourco.com".into()),
+                warnings: None,
             },
         }
     }
@@ -2254,6 +2278,32 @@ mod tests {
     #[test]
     fn every_numbered_migration_applies_in_order() {
         assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn every_migration_file_is_listed_once_in_number_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let files: Vec<String> = names
+            .iter()
+            .map(|name| std::fs::read_to_string(dir.join(name)).unwrap())
+            .collect();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            listed, files,
+            "MIGRATIONS must list {names:?} in this order"
+        );
+        for (i, name) in names.iter().enumerate() {
+            assert!(
+                name.starts_with(&format!("{:04}_", i + 1)),
+                "{name} is migration {}",
+                i + 1
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ const AFTER_HELP: &str = "\
 One line per call, newest first: when it last changed, its state, source and source id,
 the Kendo team, Kendo's callId once sent, the AI score once Kendo's call.uploaded webhook
 arrived, how many times it was seen (polls and webhooks) and the reason for a skip,
-wait or failure.
+wait or failure. A call sent without an optional field the source sent in a form that
+could not be read (a duration of \"about five minutes\", say) shows `[without] field: why`.
 
 Kendo's Push API has no idempotency key, so a send whose answer was lost (a timeout, a
 connection dropped after the request left, or the bridge stopping mid-send) may have
@@ -105,6 +106,7 @@ pub fn run(globals: &Globals, args: DeliveriesArgs) -> Result<(), Failure> {
                     "seen": r.seen_count,
                     "code": r.reason_code,
                     "reason": r.reason,
+                    "warnings": r.warnings.as_ref().map(|w| w.lines().collect::<Vec<_>>()),
                 })
             })
             .collect();
@@ -126,7 +128,14 @@ pub fn run(globals: &Globals, args: DeliveriesArgs) -> Result<(), Failure> {
         let detail = match (&r.reason_code, &r.reason) {
             (Some(code), Some(reason)) => format!("[{code}] {reason}"),
             (Some(code), None) => format!("[{code}]"),
-            _ => r.title.clone().unwrap_or_default(),
+            _ => match &r.warnings {
+                Some(w) => format!(
+                    "{} [without] {}",
+                    r.title.clone().unwrap_or_default(),
+                    w.replace('\n', "; ")
+                ),
+                None => r.title.clone().unwrap_or_default(),
+            },
         };
         let call_ids = if ids.is_empty() {
             r.kendo_call_id.clone().unwrap_or_else(|| "-".to_string())

@@ -555,6 +555,19 @@ pub async fn decide(
                 .to_string();
             let title = call.title.clone();
             let rep_email = call.rep_email.clone();
+            let warnings = (!call.warnings.is_empty()).then(|| {
+                call.warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.field, w.detail))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            if let Some(text) = &warnings {
+                tracing::info!(
+                    source, source_id, warnings = %text,
+                    "sending without optional fields that could not be read"
+                );
+            }
             let options = PayloadOptions {
                 max_body_bytes: ctx.config.kendo.max_body_bytes,
             };
@@ -581,6 +594,7 @@ pub async fn decide(
                         payload: request.body,
                         title,
                         rep_email,
+                        warnings,
                     }
                 }
                 Ok(Err(build)) => Outcome::Fail {

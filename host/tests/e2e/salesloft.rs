@@ -276,6 +276,12 @@ async fn an_unreadable_duration_is_left_out_and_the_call_is_still_sent() {
     let body = kendo_body(&bridge, GUIDE_CALL).unwrap_or_default();
     assert!(body.get("duration").is_none(), "{body}");
     assert_eq!(body["callTitle"], "Outbound - Connected", "{body}");
+    let row = bridge.row("salesloft", GUIDE_CALL).expect("the ledger row");
+    let warnings = row.warnings.unwrap_or_default();
+    assert!(
+        warnings.contains("duration"),
+        "the call carries the warning: {warnings:?}"
+    );
     bridge.stop().await;
 }
 
