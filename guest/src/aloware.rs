@@ -19,10 +19,10 @@ use crate::prelude::*;
 
 use crate::aloware_api::{CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent};
 use crate::datetime;
-use crate::fields::{self, Node, Outcome};
+use crate::fields::{self, Node, Outcome, optional};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
 use crate::types::{
-    Decision, Direction, FieldProblem, InputError, Rules, Source, SyncMethod, WaitCode, WaitReason,
+    Decision, Direction, InputError, Rules, Source, SyncMethod, WaitCode, WaitReason,
 };
 
 impl Guest for crate::Plugin {
@@ -403,36 +403,6 @@ fn call_facts(root: &Node<'_, '_>, transcript: Option<String>) -> Outcome<CallFa
         metadata,
         warnings,
     })
-}
-
-/// An optional field's value, or None with a warning when it cannot be
-/// read: the call is still sent without it.
-fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
-    match read {
-        Ok(value) => value,
-        Err(fault) => {
-            warnings.push(problem(fault.into()));
-            None
-        }
-    }
-}
-
-fn problem(error: InputError) -> FieldProblem {
-    match error {
-        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
-        InputError::MissingField(field) => FieldProblem {
-            field,
-            detail: "is missing".to_owned(),
-        },
-        InputError::InvalidJson(detail) => FieldProblem {
-            field: String::new(),
-            detail,
-        },
-        InputError::TooLarge(size) => FieldProblem {
-            field: String::new(),
-            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
-        },
-    }
 }
 
 /// The disposition label: a `disposition` string, or the `call_disposition`

@@ -57,6 +57,37 @@ impl core::fmt::Debug for Fault {
 /// What the plugin's readers answer.
 pub(crate) type Outcome<T> = Result<T, Fault>;
 
+/// An optional field's value, or None with a warning when it cannot be
+/// read: the call is still sent without it.
+pub(crate) fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
+    match read {
+        Ok(value) => value,
+        Err(fault) => {
+            warnings.push(problem(fault.into()));
+            None
+        }
+    }
+}
+
+/// An input error as a field problem (a warning).
+pub(crate) fn problem(error: InputError) -> FieldProblem {
+    match error {
+        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
+        InputError::MissingField(field) => FieldProblem {
+            field,
+            detail: "is missing".to_owned(),
+        },
+        InputError::InvalidJson(detail) => FieldProblem {
+            field: String::new(),
+            detail,
+        },
+        InputError::TooLarge(size) => FieldProblem {
+            field: String::new(),
+            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
+        },
+    }
+}
+
 /// `missing-field` naming `path`.
 #[cold]
 #[inline(never)]

@@ -5,7 +5,7 @@ use crate::prelude::*;
 use serde_json::Value;
 
 use crate::datetime;
-use crate::fields::{self, Node, Outcome};
+use crate::fields::{self, Node, Outcome, optional, problem};
 use crate::hubspot_api::{
     AssociationKind, CallInputs, Cursor, Guest, ListedCall, SearchOptions, SearchPage,
     WebhookDelivery,
@@ -469,37 +469,6 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         metadata,
         warnings,
     })
-}
-
-/// An optional field's value, or None with a warning when it cannot be
-/// read: the call is still sent without it.
-fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
-    match read {
-        Ok(value) => value,
-        Err(fault) => {
-            warnings.push(problem(fault.into()));
-            None
-        }
-    }
-}
-
-/// An input error as a field problem (a warning).
-fn problem(error: InputError) -> FieldProblem {
-    match error {
-        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
-        InputError::MissingField(field) => FieldProblem {
-            field,
-            detail: "is missing".to_owned(),
-        },
-        InputError::InvalidJson(detail) => FieldProblem {
-            field: String::new(),
-            detail,
-        },
-        InputError::TooLarge(size) => FieldProblem {
-            field: String::new(),
-            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
-        },
-    }
 }
 
 /// The ids associated with `call_id` in a v4 associations batch read

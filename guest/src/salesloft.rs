@@ -5,15 +5,13 @@ use crate::prelude::*;
 use serde_json::Value;
 
 use crate::datetime::{self, Instant};
-use crate::fields::{self, Node, Outcome};
+use crate::fields::{self, Node, Outcome, optional};
 use crate::rules::{self, CallFacts, Media, Rep, WhenUnknown};
 use crate::salesloft_api::{
     CallDataRecordPage, CallInputs, CallPage, Cursor, Guest, ListedCall, ListedCallDataRecord,
     ListedTranscription, Listing, TranscriptionPage, WebhookEvent,
 };
-use crate::types::{
-    Decision, FieldProblem, HttpRequest, InputError, RejectedRecord, Rules, Source, SyncMethod,
-};
+use crate::types::{Decision, HttpRequest, InputError, RejectedRecord, Rules, Source, SyncMethod};
 
 /// Salesloft's own advice: 100 per page, oldest change first.
 const LIST_QUERY: &str = "sort_by=updated_at&sort_direction=ASC&per_page=100";
@@ -465,37 +463,6 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         metadata,
         warnings,
     })
-}
-
-/// An optional field's value, or None with a warning when it cannot be
-/// read.
-fn optional<T>(read: Outcome<Option<T>>, warnings: &mut Vec<FieldProblem>) -> Option<T> {
-    match read {
-        Ok(value) => value,
-        Err(fault) => {
-            warnings.push(problem(fault.into()));
-            None
-        }
-    }
-}
-
-/// An input error as a field problem (a warning).
-fn problem(error: InputError) -> FieldProblem {
-    match error {
-        InputError::WrongType(problem) | InputError::InvalidValue(problem) => problem,
-        InputError::MissingField(field) => FieldProblem {
-            field,
-            detail: "is missing".to_owned(),
-        },
-        InputError::InvalidJson(detail) => FieldProblem {
-            field: String::new(),
-            detail,
-        },
-        InputError::TooLarge(size) => FieldProblem {
-            field: String::new(),
-            detail: format!("is {} bytes, over the limit of {}", size.size, size.limit),
-        },
-    }
 }
 
 /// The direction from the call data record: `{"data": {...}}`, a bare

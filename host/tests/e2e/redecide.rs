@@ -106,3 +106,76 @@ async fn redecide_queues_a_call_whose_rep_was_added_and_reports_the_counts() {
     assert_eq!(state, "queued");
     drop(stage);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polled_calls_skipped_under_a_minimum_duration_are_sent_once_it_is_lowered() {
+    let mut data = Dataset::demo(7);
+    data.aloware_events.clear();
+    let options = StageOptions {
+        min_duration_seconds: 100_000,
+        ..StageOptions::default()
+    };
+    let (dir, stage) = staged(data, options).await;
+    let bridge = Running::serve(dir, stage);
+    let skipped_for_duration = |bridge: &Running| {
+        bridge
+            .ledger()
+            .iter()
+            .filter(|r| r.reason_code.as_deref() == Some("below-minimum-duration"))
+            .map(|r| (r.key.source.clone(), r.key.source_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    eventually(
+        "Salesloft and HubSpot calls are skipped as too short",
+        || {
+            let skipped = skipped_for_duration(&bridge);
+            skipped.iter().any(|(s, _)| s == "salesloft")
+                && skipped.iter().any(|(s, _)| s == "hubspot")
+        },
+    )
+    .await;
+    let (dir, mut stage) = bridge.stop_keeping_stage().await;
+    let config = std::fs::read_to_string(&stage.config_path).expect("the configuration");
+    std::fs::write(
+        &stage.config_path,
+        config.replace("min_duration_seconds = 100000", "min_duration_seconds = 0"),
+    )
+    .expect("the rule is lowered");
+    stage.options.min_duration_seconds = 0;
+
+    let bridge = Running::serve(dir, stage);
+    // The data set's Aloware cases were left out with its events.
+    let polled_missing = |bridge: &Running| {
+        bridge
+            .stage
+            .missing()
+            .into_iter()
+            .filter(|(source, _)| source != "aloware")
+            .collect::<Vec<_>>()
+    };
+    // The recordings still processing finish, the calls in progress end.
+    bridge
+        .stage
+        .dataset
+        .apply_later(&bridge.stage.sims)
+        .expect("the later changes apply");
+    eventually(
+        "every polled call the data set expects reached Kendo",
+        || polled_missing(&bridge).is_empty(),
+    )
+    .await;
+    assert!(
+        skipped_for_duration(&bridge).is_empty(),
+        "no call is left skipped for its duration"
+    );
+    let accepted = bridge.stage.sims.kendo.accepted();
+    let mut ids: Vec<String> = accepted
+        .iter()
+        .map(|c| c.body["metadata"].to_string())
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no call reached Kendo twice");
+    bridge.stop().await;
+}
