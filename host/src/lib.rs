@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod delivery;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
 pub mod pacing;

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+#[cfg(feature = "demo")]
 use kendo_bridge::demo;
 
-use super::{Failure, Globals, ops};
+use super::{Failure, Globals};
 
 const AFTER_HELP: &str = "\
 Starts simulated Salesloft, HubSpot, Aloware and Kendo servers on 127.0.0.1 with a working
@@ -30,6 +31,17 @@ pub struct DemoArgs {
     dir: Option<PathBuf>,
 }
 
+/// This build carries no simulators (a release build): say how to get them.
+#[cfg(not(feature = "demo"))]
+pub fn run(_globals: &Globals, _args: DemoArgs) -> Result<(), Failure> {
+    Err(Failure::usage(anyhow::anyhow!(
+        "this kendo-bridge was built without the simulated services the demo needs \
+         (release builds leave them out); from the source tree run `./dev demo`, or \
+         `cargo run -p kendo-bridge --features demo -- demo`"
+    )))
+}
+
+#[cfg(feature = "demo")]
 pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
     let plugin = globals.plugin()?;
     let dir = args.dir.unwrap_or_else(|| {
@@ -41,7 +53,7 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    let rt = ops::runtime()?;
+    let rt = super::ops::runtime()?;
     let summary = rt
         .block_on(demo::run(&dir, plugin, |line| eprintln!("  {line}")))
         .map_err(|e| Failure::internal(e.into()))?;
