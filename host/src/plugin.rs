@@ -425,7 +425,7 @@ impl Instance {
                 // is only the runtime's side of the story.
                 tracing::debug!(
                     plugin = %self.plugin.origin(),
-                    %message,
+                    trap = %message,
                     "the plugin trapped; replacing its instance"
                 );
                 // A trapped instance refuses every later call ("cannot enter

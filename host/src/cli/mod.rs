@@ -63,8 +63,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_CONFIG")]
     config: Option<PathBuf>,
 
+    /// How log lines on stderr look: `text` for people, `json` (one object
+    /// a line) for log collectors. Which lines appear is set by `RUST_LOG`
+    /// (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KENDO_BRIDGE_LOG_FORMAT")]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// See `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,7 +206,7 @@ impl Failure {
 /// Parses the command line, runs the subcommand and returns its exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let globals = Globals {
         plugin: cli.plugin,
         config: cli.config,
@@ -221,15 +234,23 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // A second initialisation (never expected here) is not worth failing for.
-    let _ignored = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(filter);
+    // A second initialisation (never expected here) is not worth failing for.
+    let _ignored = match format {
+        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
+        // Every field of an event (source, id, team, ...) becomes a key of
+        // its object, so a collector can filter on a call's id.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Prints one line on stdout. A closed pipe (`| head`) is an error to

@@ -349,3 +349,33 @@ fn map_applies_the_configured_kendo_body_limit() {
         "{message}"
     );
 }
+
+#[test]
+fn json_log_format_writes_one_object_a_line_with_the_events_fields() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut call = seed_call();
+    call["sentiment"] = json!("kendo-bridge-test-trap");
+    let trapping = temp_file(&dir, "trapping-call.json", &call.to_string());
+    let mut command = kendo_bridge();
+    command
+        .env("RUST_LOG", "kendo_bridge=debug")
+        .args(["--log-format", "json", "map", "--source", "salesloft"])
+        .args(["--plugin", env!("KENDO_BRIDGE_TRAP_COMPONENT")])
+        .arg(&trapping);
+    let output = run(command, None);
+    assert_exit(&output, 3);
+    let logged: Vec<Value> = stderr(&output)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let trap = logged
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("trapped"))
+        })
+        .unwrap_or_else(|| panic!("a JSON line about the trap in:\n{}", stderr(&output)));
+    assert_eq!(trap["level"], "DEBUG", "{trap}");
+    assert!(trap["fields"]["plugin"].is_string(), "{trap}");
+}
