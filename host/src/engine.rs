@@ -76,11 +76,7 @@ impl Engine {
                 api_key,
             });
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("kendo-bridge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| EngineError::Http(e.to_string()))?;
+        let http = http_client()?;
         let policy = DeliveryPolicy {
             limit: config.kendo.requests_per_window,
             window_ms: config.kendo.window.as_millis() as i64,
@@ -116,6 +112,28 @@ impl Engine {
             transport,
             inbox_wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// The sources set up as `serve` sets them up, on a private in-memory
+    /// store: what `doctor` probes with, so a check never touches the state
+    /// a running bridge uses (no recovery, no counters, no caches).
+    pub fn probe(
+        config: BridgeConfig,
+        plugin: Plugin,
+        clock: Clock,
+    ) -> Result<(Context, Sources), EngineError> {
+        let rules = config.directory.to_rules();
+        let ctx = Context {
+            config: Arc::new(config),
+            store: SharedStore::new(Store::open_in_memory()?),
+            plugin: PluginPool::new(plugin),
+            clock,
+            http: http_client()?,
+            rules,
+            wake: Arc::new(Notify::new()),
+        };
+        let sources = Sources::new(&ctx)?;
+        Ok((ctx, sources))
     }
 
     /// A delivery worker for one team.
@@ -295,6 +313,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn http_client() -> Result<reqwest::Client, EngineError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("kendo-bridge/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| EngineError::Http(e.to_string()))
 }
 
 /// Progress of a sync, for progress bars and logs.

@@ -732,6 +732,18 @@ impl Store {
         Ok(keys)
     }
 
+    /// Whether this database takes writes now: a write transaction is
+    /// started and rolled back, changing nothing.
+    pub fn check_writable(&mut self) -> Result<()> {
+        let tx = self.write_transaction()?;
+        tx.execute(
+            "INSERT INTO checkpoints (source, cursor, updated_at) VALUES ('doctor', '', 0)",
+            [],
+        )?;
+        tx.rollback()?;
+        Ok(())
+    }
+
     /// A transaction that holds the write lock from its start, for those
     /// that read before they write. A deferred one would fail at once with
     /// "database is locked" (no busy wait) when another process, a running

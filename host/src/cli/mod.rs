@@ -8,6 +8,7 @@
 mod backfill;
 mod deliveries;
 mod demo;
+mod doctor;
 mod map;
 mod ops;
 mod redecide;
@@ -108,6 +109,8 @@ enum Command {
     Settle(settle::SettleArgs),
     /// Run the bridge end to end against simulated services (no account needed).
     Demo(demo::DemoArgs),
+    /// Check the configuration against the real accounts, sending nothing.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Settings every subcommand may use.
@@ -224,6 +227,7 @@ pub fn run() -> ExitCode {
         Command::Resume(args) => replay::resume(&globals, args),
         Command::Settle(args) => settle::run(&globals, args),
         Command::Demo(args) => demo::run(&globals, args),
+        Command::Doctor(args) => doctor::run(&globals, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

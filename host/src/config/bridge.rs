@@ -314,7 +314,8 @@ pub struct SalesloftConfig {
     /// How far back the very first poll reads.
     #[serde(default = "default_initial", with = "humantime_serde")]
     pub initial_lookback: Duration,
-    /// Fetch Conversations transcripts (needs `transcriptions:read`). Off
+    /// Fetch Conversations transcripts (Salesloft's scope lists show
+    /// `conversations:read`; Kendo's guide names `transcriptions:read`). Off
     /// by default: no public document shows how a transcription links to
     /// its call (the conversation's `call_id` is an assumption).
     #[serde(default)]

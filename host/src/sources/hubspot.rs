@@ -437,6 +437,76 @@ impl Hubspot {
         api.fetch(&request).await
     }
 
+    /// `doctor`'s live checks: each read the bridge needs, once, sending
+    /// nothing anywhere. Each answer is the check's name and what it found.
+    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+        let Some(api) = &self.api else {
+            return vec![(
+                "hubspot API".into(),
+                Err(SourceError::NoCredentials(SOURCE)),
+            )];
+        };
+        let mut checks = Vec::new();
+        let at = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
+        let search = async {
+            let (cursor, options) = (at.clone(), self.options);
+            let request = self
+                .ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_search_request(s, &cursor, options)
+                })
+                .await?;
+            let body = api.fetch_list(&request).await?;
+            self.ctx
+                .plugin
+                .call(move |b, s| {
+                    b.kendo_bridge_hubspot()
+                        .call_read_search(s, &at, options, &body)
+                })
+                .await?
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))
+        }
+        .await;
+        let owner = search
+            .as_ref()
+            .ok()
+            .and_then(|page| page.calls.iter().find_map(|c| c.owner_id.clone()));
+        checks.push((
+            "hubspot calls search (scope crm.objects.contacts.read)".into(),
+            search.map(|page| {
+                format!(
+                    "read; {} call(s) on the first page of the initial look-back",
+                    page.calls.len()
+                )
+            }),
+        ));
+        if let Some(owner_id) = owner {
+            checks.push((
+                "hubspot owners (scope crm.objects.owners.read)".into(),
+                self.owner(&owner_id).await.map(|email| match email {
+                    Some(_) => format!("read owner {owner_id}"),
+                    None => format!("owner {owner_id} not found"),
+                }),
+            ));
+        }
+        let dispositions = async {
+            let request = self
+                .ctx
+                .plugin
+                .call(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
+                .await?;
+            api.fetch_list(&request).await
+        }
+        .await;
+        checks.push((
+            "hubspot dispositions (GET /calling/v1/dispositions)".into(),
+            dispositions.map(|_| "read".to_string()),
+        ));
+        checks
+    }
+
     /// Reads one call by id; `None` when HubSpot no longer has it.
     async fn fetch_call(
         &self,

@@ -745,6 +745,66 @@ impl Salesloft {
         Ok(())
     }
 
+    /// `doctor`'s live checks: each read the bridge needs, once, sending
+    /// nothing anywhere. Each answer is the check's name and what it found.
+    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+        let Some(api) = &self.api else {
+            return vec![(
+                "salesloft API".into(),
+                Err(SourceError::NoCredentials(SOURCE)),
+            )];
+        };
+        let at = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
+        let mut checks = Vec::new();
+        let calls = async {
+            let body = self.list(api, Listing::Calls, &at).await?;
+            let at = at.clone();
+            self.ctx
+                .plugin
+                .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
+                .await?
+                .map_err(|e| SourceError::unreadable(SOURCE, &e))
+        }
+        .await;
+        let user = calls
+            .as_ref()
+            .ok()
+            .and_then(|page| page.calls.iter().find_map(|c| c.user_id.clone()));
+        checks.push((
+            "salesloft calls (scope calls:read)".into(),
+            calls.map(|page| {
+                format!(
+                    "read; {} call(s) on the first page of the initial look-back",
+                    page.calls.len()
+                )
+            }),
+        ));
+        checks.push((
+            "salesloft call data records (scope calls:read)".into(),
+            self.list(api, Listing::CallDataRecords, &at)
+                .await
+                .map(|_| "read".to_string()),
+        ));
+        if let Some(user_id) = user {
+            checks.push((
+                "salesloft users (scope team:read)".into(),
+                self.user(&user_id).await.map(|email| match email {
+                    Some(_) => format!("read user {user_id}"),
+                    None => format!("user {user_id} not found"),
+                }),
+            ));
+        }
+        if self.transcripts {
+            checks.push((
+                "salesloft transcriptions (scope conversations:read)".into(),
+                self.list(api, Listing::Transcriptions, &at)
+                    .await
+                    .map(|_| "read".to_string()),
+            ));
+        }
+        checks
+    }
+
     /// Decides a call again from the record kept for it (see
     /// [`super::redecide`]). `None` when none was kept.
     pub async fn redecide(

@@ -6,6 +6,7 @@ mod support;
 mod aloware;
 mod crash;
 mod dedup;
+mod doctor;
 mod hubspot;
 mod kendo_faults;
 mod operator;

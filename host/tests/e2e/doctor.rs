@@ -1,0 +1,88 @@
+//! `kendo-bridge doctor` against the simulators: a checklist, exit 0 only
+//! when every check passes, and the failing one named with its fix.
+
+use std::process::Output;
+
+use crate::support::{kendo_bridge, staged};
+use kendo_bridge::demo::StageOptions;
+use kendo_bridge_sim::Dataset;
+
+fn doctor(config: &std::path::Path) -> Output {
+    kendo_bridge()
+        .args(["doctor", "--config"])
+        .arg(config)
+        .output()
+        .expect("kendo-bridge starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_every_check_on_a_working_configuration() {
+    let (_dir, stage) = staged(Dataset::demo(7), StageOptions::default()).await;
+    let out = doctor(&stage.config_path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    for check in [
+        "salesloft calls",
+        "salesloft call data records",
+        "salesloft users",
+        "hubspot calls search",
+        "hubspot owners",
+        "hubspot dispositions",
+        "state database",
+    ] {
+        assert!(
+            text.contains(&format!("ok    {check}")),
+            "{check} in:\n{text}"
+        );
+    }
+    assert!(
+        stage.sims.kendo.accepted().is_empty(),
+        "doctor sends nothing to Kendo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_salesloft_key_fails_doctor_naming_the_key_and_exits_1() {
+    let (dir, stage) = staged(Dataset::demo(7), StageOptions::default()).await;
+    std::fs::write(dir.path().join("salesloft-key.secret"), "not-the-key")
+        .expect("the secret file is written");
+    let out = doctor(&stage.config_path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let failing: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failing.iter().all(|l| l.contains("salesloft")),
+        "only Salesloft fails: {failing:?}"
+    );
+    assert!(
+        failing.iter().any(|l| l.contains("salesloft.api_key")),
+        "the fix names the setting: {failing:?}"
+    );
+    assert!(text.contains("ok    hubspot calls search"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_secret_fails_doctor_before_any_live_check() {
+    let (_dir, stage) = staged(Dataset::demo(7), StageOptions::default()).await;
+    let config = std::fs::read_to_string(&stage.config_path).expect("the configuration");
+    let broken = config.replacen(
+        "token = { file =",
+        "token = { env = \"KENDO_BRIDGE_TEST_UNSET\" }\n# was: token = { file =",
+        1,
+    );
+    std::fs::write(&stage.config_path, broken).expect("the configuration is written");
+    let out = doctor(&stage.config_path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL  secret hubspot.token")
+                && l.contains("KENDO_BRIDGE_TEST_UNSET")),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL  live checks against the sources: not run"),
+        "{text}"
+    );
+}
