@@ -10,6 +10,7 @@ pub mod delivery;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
+pub mod metrics;
 pub mod pacing;
 pub mod plugin;
 pub mod pool;

@@ -118,6 +118,7 @@ pub fn router(
     };
     Ok(Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))
         .with_state(state))
@@ -135,6 +136,22 @@ async fn healthz(State(state): State<ServerState>) -> Response {
             axum::Json(json!({"status": "error", "error": e.to_string()})),
         )
             .into_response(),
+    }
+}
+
+/// Prometheus's text format (OpenMetrics), read from the state database.
+async fn metrics(State(state): State<ServerState>) -> Response {
+    match state.ctx.store.run(|s| crate::metrics::render(s)).await {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 

@@ -9,8 +9,9 @@ use super::{Failure, Globals, ops};
 
 const AFTER_HELP: &str = "\
 Runs, in one process: the Salesloft and HubSpot pollers (every poll_interval), the webhook
-server (/webhooks/salesloft, /webhooks/hubspot, /webhooks/aloware, /webhooks/kendo and
-/healthz), and one paced delivery worker per Kendo team. Stop it with Ctrl-C or SIGTERM:
+server (/webhooks/salesloft, /webhooks/hubspot, /webhooks/aloware, /webhooks/kendo,
+/healthz, and /metrics in Prometheus's text format), and one paced delivery worker per
+Kendo team. Stop it with Ctrl-C or SIGTERM:
 in-flight work is finished or left safely queued; a SIGKILL loses nothing either (a send
 whose answer was lost is sent again and counted in `status`).
 

@@ -120,3 +120,43 @@ async fn the_first_look_back_stays_where_the_first_failing_poll_put_it() {
     );
     assert_eq!(rows, 1, "the call made after the first start was read");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_the_calls_sent_per_team_in_prometheus_text() {
+    let bridge =
+        crate::support::Running::start(Dataset::backlog(3, 3), StageOptions::default()).await;
+    crate::support::eventually("the backlog reached Kendo", || {
+        bridge.stage.missing().is_empty()
+    })
+    .await;
+    let url = format!("{}/metrics", bridge.stage.bridge_url);
+    let answer = crate::support::client()
+        .get(&url)
+        .send()
+        .await
+        .expect("the bridge answers");
+    assert_eq!(answer.status(), 200);
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = answer.text().await.expect("a body");
+    let team = crate::support::TEAM;
+    assert!(
+        text.contains(&format!(
+            "kendo_bridge_calls{{team=\"{team}\",state=\"sent\"}} 3"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("kendo_bridge_queue_depth{{team=\"{team}\"}} 0")),
+        "{text}"
+    );
+    bridge.stop().await;
+}

@@ -1,0 +1,198 @@
+//! `/metrics`: the bridge's state in Prometheus's text format. Every value
+//! is read from the state database at each scrape, so processes sharing one
+//! database report the same numbers and a restart loses no counter.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::store::{State, Store, StoreError, counter};
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The exposition text for one scrape.
+pub fn render(store: &Store) -> Result<String, StoreError> {
+    let mut registry = Registry::with_prefix("kendo_bridge");
+
+    let calls = Family::<Labels, Gauge>::default();
+    let queue = Family::<Labels, Gauge>::default();
+    let paused = Family::<Labels, Gauge>::default();
+    for tc in store.counts()? {
+        for state in State::ALL {
+            calls
+                .get_or_create(&labels(&[("team", &tc.team), ("state", state.as_str())]))
+                .set(tc.get(state) as i64);
+        }
+        queue
+            .get_or_create(&labels(&[("team", &tc.team)]))
+            .set(store.queue_depth(&tc.team)? as i64);
+        paused
+            .get_or_create(&labels(&[("team", &tc.team)]))
+            .set(i64::from(store.paused(&tc.team)?.is_some()));
+    }
+    registry.register(
+        "calls",
+        "Calls in the ledger, by Kendo team and state",
+        calls,
+    );
+    registry.register(
+        "queue_depth",
+        "Sends waiting for a pacing slot, by team",
+        queue,
+    );
+    registry.register(
+        "team_paused",
+        "1 while Kendo refuses the team's key (401)",
+        paused,
+    );
+
+    let kendo_429 = Family::<Labels, Counter>::default();
+    let retries = Family::<Labels, Counter>::default();
+    let resent = Family::<Labels, Counter>::default();
+    let source_429 = Family::<Labels, Counter>::default();
+    let webhooks = Family::<Labels, Counter>::default();
+    for (scope, name, value) in store.counters()? {
+        let value = value.max(0) as u64;
+        let (family, label_set) = match name.as_str() {
+            counter::KENDO_429 => (&kendo_429, labels(&[("team", &scope)])),
+            counter::RETRIES => (&retries, labels(&[("team", &scope)])),
+            counter::RESENT_AFTER_LOST_ANSWER => (&resent, labels(&[("team", &scope)])),
+            counter::SOURCE_429 => (&source_429, labels(&[("source", &scope)])),
+            counter::WEBHOOKS => (
+                &webhooks,
+                labels(&[("source", &scope), ("verdict", "stored")]),
+            ),
+            counter::BAD_SIGNATURE => (
+                &webhooks,
+                labels(&[("source", &scope), ("verdict", "bad_signature")]),
+            ),
+            counter::DUPLICATE_WEBHOOKS => (
+                &webhooks,
+                labels(&[("source", &scope), ("verdict", "duplicate")]),
+            ),
+            _ => continue,
+        };
+        family.get_or_create(&label_set).inc_by(value);
+    }
+    registry.register(
+        "kendo_429",
+        "429 answers from Kendo although the bridge paced",
+        kendo_429,
+    );
+    registry.register(
+        "kendo_retries",
+        "Sends retried after a 5xx or a timeout",
+        retries,
+    );
+    registry.register(
+        "kendo_resent_after_lost_answer",
+        "Sends whose answer was lost and that were sent again (each may be a duplicate in Kendo)",
+        resent,
+    );
+    registry.register("source_429", "429 answers from a source API", source_429);
+    registry.register(
+        "webhook_deliveries",
+        "Webhook deliveries by source and verdict (stored, bad_signature, duplicate)",
+        webhooks,
+    );
+
+    let problem = Family::<Labels, Gauge>::default();
+    let last_ok = Family::<Labels, Gauge>::default();
+    for h in store.health()? {
+        let set = labels(&[("source", &h.source), ("topic", &h.topic)]);
+        problem
+            .get_or_create(&set)
+            .set(i64::from(h.problem.is_some()));
+        if let Some(at) = h.ok_at {
+            last_ok.get_or_create(&set).set(at / 1000);
+        }
+    }
+    registry.register(
+        "source_problem",
+        "1 while a part of a source (poll, transcripts, dispositions, ...) is failing",
+        problem,
+    );
+    registry.register(
+        "source_last_ok_timestamp_seconds",
+        "When a part of a source last worked (Unix seconds)",
+        last_ok,
+    );
+
+    let backlog = Gauge::<i64>::default();
+    backlog.set(store.inbox_backlog()? as i64);
+    registry.register(
+        "inbox_backlog",
+        "Stored webhook deliveries not processed yet",
+        backlog,
+    );
+
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _infallible = encode(&mut text, &registry);
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CallKey, Intake, Outcome};
+
+    #[test]
+    fn a_scrape_shows_calls_by_team_and_state_and_the_counters() {
+        let mut store = Store::open_in_memory().unwrap();
+        let item = Intake {
+            key: CallKey {
+                source: "salesloft".into(),
+                source_id: "1".into(),
+                team: "emea".into(),
+            },
+            version: "v1".into(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Send {
+                payload: "{}".into(),
+                title: "t".into(),
+                rep_email: None,
+                warnings: None,
+            },
+        };
+        store.intake(&[item], None, 10).unwrap();
+        store.bump("emea", counter::KENDO_429, 2).unwrap();
+        store.bump("aloware", counter::BAD_SIGNATURE, 1).unwrap();
+        store
+            .health_problem("salesloft", "poll", "401", 10)
+            .unwrap();
+        let text = render(&store).unwrap();
+        assert!(
+            text.contains(r#"kendo_bridge_calls{team="emea",state="queued"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_queue_depth{team="emea"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_kendo_429_total{team="emea"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"kendo_bridge_webhook_deliveries_total{source="aloware",verdict="bad_signature"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_source_problem{source="salesloft",topic="poll"} 1"#),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
