@@ -19,6 +19,8 @@ use crate::prelude::*;
 
 use crate::aloware_api::{CallEvent, Event, Guest, IgnoreCode, IgnoreReason, TranscriptEvent};
 use crate::datetime;
+use serde_json::Value;
+
 use crate::fields::{self, Node, Outcome, optional};
 use crate::rules::{self, CallFacts, Media, Progress, Rep, WhenUnknown};
 use crate::types::{
@@ -38,6 +40,30 @@ impl Guest for crate::Plugin {
         via: SyncMethod,
     ) -> Result<Decision, InputError> {
         map_call(body, transcript, await_transcript, rules, via).map_err(InputError::from)
+    }
+
+    fn merge_bodies(before: Option<String>, newer: String) -> String {
+        merge_bodies(before.as_deref(), newer)
+    }
+}
+
+fn merge_bodies(before: Option<&str>, newer: String) -> String {
+    let Some(before) = before else {
+        return newer;
+    };
+    match (
+        serde_json::from_str::<Value>(before),
+        serde_json::from_str::<Value>(&newer),
+    ) {
+        (Ok(Value::Object(mut merged)), Ok(Value::Object(newer))) => {
+            for (key, value) in newer {
+                if !value.is_null() || !merged.contains_key(&key) {
+                    merged.insert(key, value);
+                }
+            }
+            Value::Object(merged).to_string()
+        }
+        _ => newer,
     }
 }
 

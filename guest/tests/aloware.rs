@@ -700,3 +700,31 @@ proptest! {
         let _ = <Plugin as Guest>::read_event(transcript.to_string());
     }
 }
+
+#[test]
+fn aloware_a_later_body_without_the_recording_url_keeps_it() {
+    let saved = r#"{"id":1,"direct_recording_url":"https://r","talk_time":63}"#;
+    let disposed = r#"{"id":1,"talk_time":63,"current_status2":9}"#;
+    let merged: Value = serde_json::from_str(&<Plugin as Guest>::merge_bodies(
+        Some(saved.into()),
+        disposed.into(),
+    ))
+    .expect("JSON");
+    assert_eq!(merged["direct_recording_url"], "https://r");
+    assert_eq!(merged["current_status2"], 9);
+}
+
+#[test]
+fn aloware_a_later_null_does_not_erase_an_earlier_value() {
+    let merged = <Plugin as Guest>::merge_bodies(
+        Some(r#"{"direct_recording_url":"https://r"}"#.into()),
+        r#"{"direct_recording_url":null}"#.into(),
+    );
+    assert!(merged.contains("https://r"), "{merged}");
+}
+
+#[test]
+fn aloware_a_body_that_is_not_an_object_replaces_what_was_held() {
+    let merged = <Plugin as Guest>::merge_bodies(Some("{\"id\":1}".into()), "[1]".into());
+    assert_eq!(merged, "[1]");
+}

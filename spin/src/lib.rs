@@ -160,7 +160,10 @@ async fn aloware(req: &Request) -> Result<Response> {
             let key = format!("held/aloware/{}/body", call.call_id);
             // Only `Recording-Saved` carries `direct_recording_url`, and
             // `Call-Disposed` follows it: merge instead of replacing.
-            let merged = merge_bodies(text(&store, &key)?.as_deref(), &call.body);
+            let merged = <Plugin as aloware_api::Guest>::merge_bodies(
+                text(&store, &key)?,
+                call.body.clone(),
+            );
             store.set(&key, merged.as_bytes())?;
             let transcript = text(&store, &format!("held/aloware/{}/transcript", call.call_id))?;
             (call.call_id, Some(merged), transcript)
@@ -249,29 +252,6 @@ fn kendo(req: &Request) -> Result<Response> {
             400,
             serde_json::json!({ "error": format!("{e:?}") }).to_string(),
         )),
-    }
-}
-
-/// A held Aloware call body updated with a newer one: newer values win,
-/// but a key the newer body lacks (or sends as null) keeps its value.
-fn merge_bodies(before: Option<&str>, newer: &str) -> String {
-    use serde_json::Value;
-    let Some(before) = before else {
-        return newer.to_string();
-    };
-    match (
-        serde_json::from_str::<Value>(before),
-        serde_json::from_str::<Value>(newer),
-    ) {
-        (Ok(Value::Object(mut merged)), Ok(Value::Object(newer))) => {
-            for (key, value) in newer {
-                if !value.is_null() || !merged.contains_key(&key) {
-                    merged.insert(key, value);
-                }
-            }
-            Value::Object(merged).to_string()
-        }
-        _ => newer.to_string(),
     }
 }
 

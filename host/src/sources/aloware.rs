@@ -80,14 +80,26 @@ impl Aloware {
             Event::Ignore(reason) => return Ok(Handled::Ignored(reason.to_string())),
             Event::Call(call) => {
                 let (id, body) = (call.call_id.clone(), call.body);
+                let before = {
+                    let id = id.clone();
+                    self.ctx
+                        .store
+                        .run(move |s| Ok(s.held(SOURCE, &id)?.and_then(|h| h.body)))
+                        .await?
+                };
+                // The plugin merges: the same rule in every host.
+                let merged = self
+                    .ctx
+                    .plugin
+                    .call(move |b, s| {
+                        b.kendo_bridge_aloware()
+                            .call_merge_bodies(s, before.as_deref(), &body)
+                    })
+                    .await?;
                 let held = self
                     .ctx
                     .store
-                    .run(move |s| {
-                        let before = s.held(SOURCE, &id)?.and_then(|h| h.body);
-                        let merged = merge_bodies(before.as_deref(), &body);
-                        s.hold(SOURCE, &id, Some(&merged), None, now)
-                    })
+                    .run(move |s| s.hold(SOURCE, &id, Some(&merged), None, now))
                     .await?;
                 (call.call_id, held)
             }
@@ -319,31 +331,6 @@ impl Aloware {
     }
 }
 
-/// What is held for a call, updated with a newer delivery's body: the newer
-/// values win, but a key the newer body lacks (or sends as null) keeps its
-/// earlier value, because only `Recording-Saved` carries
-/// `direct_recording_url` and `Call-Disposed` follows it.
-fn merge_bodies(before: Option<&str>, newer: &str) -> String {
-    use serde_json::Value;
-    let Some(before) = before else {
-        return newer.to_string();
-    };
-    match (
-        serde_json::from_str::<Value>(before),
-        serde_json::from_str::<Value>(newer),
-    ) {
-        (Ok(Value::Object(mut merged)), Ok(Value::Object(newer))) => {
-            for (key, value) in newer {
-                if !value.is_null() || !merged.contains_key(&key) {
-                    merged.insert(key, value);
-                }
-            }
-            Value::Object(merged).to_string()
-        }
-        _ => newer.to_string(),
-    }
-}
-
 /// The call id of a delivery the plugin could not read, when its JSON has
 /// one (`body.id`, or `body.communication.id` on transcript events), so the
 /// failure is recorded against the call.
@@ -364,25 +351,6 @@ fn call_id_hint(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_later_body_without_the_recording_url_keeps_it() {
-        let saved = r#"{"id":1,"direct_recording_url":"https://r","talk_time":63}"#;
-        let disposed = r#"{"id":1,"talk_time":63,"current_status2":9}"#;
-        let merged: serde_json::Value =
-            serde_json::from_str(&merge_bodies(Some(saved), disposed)).unwrap_or_default();
-        assert_eq!(merged["direct_recording_url"], "https://r");
-        assert_eq!(merged["current_status2"], 9);
-    }
-
-    #[test]
-    fn a_later_null_does_not_erase_an_earlier_value() {
-        let merged = merge_bodies(
-            Some(r#"{"direct_recording_url":"https://r"}"#),
-            r#"{"direct_recording_url":null}"#,
-        );
-        assert!(merged.contains("https://r"), "{merged}");
-    }
 
     #[test]
     fn the_call_id_of_an_unreadable_delivery_is_found_when_present() {

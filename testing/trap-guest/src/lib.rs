@@ -132,6 +132,9 @@ impl aloware_api::Guest for TrapPlugin {
     ) -> Result<Decision, InputError> {
         <Plugin as aloware_api::Guest>::map_call(body, transcript, await_transcript, rules, via)
     }
+    fn merge_bodies(before: Option<String>, newer: String) -> String {
+        <Plugin as aloware_api::Guest>::merge_bodies(before, newer)
+    }
 }
 
 impl kendo_api::Guest for TrapPlugin {
