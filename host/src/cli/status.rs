@@ -16,8 +16,8 @@ disturbed). Shows each source's checkpoint; each part of each source (poll, tran
 dispositions, associations, webhook) with when it last worked or, when it is failing,
 since when, how often and what to check (a 401 names the key setting, a 404 the
 `api_url`); each team's queue depth and its calls by state (queued, sending, sent,
-waiting, skipped, failed, dead), paused keys; how many calls each skip reason holds and
-what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
+waiting, skipped, failed, dead, outcome-unknown), paused keys; how many calls each skip
+reason holds and what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
 again, refused webhook signatures) and the latest errors.
 
 Examples:
