@@ -1279,6 +1279,43 @@ impl Store {
         )? == 1)
     }
 
+    /// Per team, calls Kendo accepted before `before` that no (non-test)
+    /// Kendo result has scored yet: `(team, count, oldest sent_at)`.
+    pub fn unscored(&self, before: Millis) -> Result<Vec<(String, u64, Millis)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.team, COUNT(*), MIN(l.sent_at) FROM ledger l
+              WHERE l.state = 'sent' AND l.sent_at < ?1
+                AND NOT EXISTS (SELECT 1 FROM kendo_results r
+                                 WHERE r.subject_id = l.kendo_call_id AND r.is_test = 0)
+              GROUP BY l.team ORDER BY l.team",
+        )?;
+        let rows = stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Kendo results (not tests) about a callId the bridge never received
+    /// from Kendo: how many, and the newest `limit` as
+    /// `(event id, event, callId, received_at)`.
+    pub fn unmatched_results(
+        &self,
+        limit: u32,
+    ) -> Result<(u64, Vec<(String, String, String, Millis)>)> {
+        const UNMATCHED: &str = "FROM kendo_results r WHERE r.is_test = 0
+               AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.kendo_call_id = r.subject_id)
+               AND NOT EXISTS (SELECT 1 FROM kendo_call_ids c WHERE c.kendo_call_id = r.subject_id)";
+        let count: u64 = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) {UNMATCHED}"), [], |r| r.get(0))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT r.event_id, r.event, r.subject_id, r.received_at {UNMATCHED}
+              ORDER BY r.received_at DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok((count, rows.collect::<rusqlite::Result<_>>()?))
+    }
+
     // ---- counters ----------------------------------------------------------------
 
     /// Adds to a counter.
@@ -2257,6 +2294,50 @@ mod tests {
         assert_eq!(store.first_look_back("hubspot", 5_000).unwrap(), 5_000);
         store.reset_checkpoint("salesloft").unwrap();
         assert_eq!(store.first_look_back("salesloft", 9_000).unwrap(), 9_000);
+    }
+
+    #[test]
+    fn a_sent_call_without_a_score_after_the_wait_is_unscored_until_its_result_arrives() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .intake(&[send("1", "a"), send("2", "a")], None, 10)
+            .unwrap();
+        for _ in 0..2 {
+            let item = store.due("main", 10, 1).unwrap().remove(0);
+            store.begin_send(&item, 10).unwrap();
+            let id = format!("call_{}", item.key.source_id);
+            store.mark_created(&item, Some(&id), 20).unwrap();
+        }
+        assert_eq!(store.unscored(15).unwrap(), vec![]);
+        assert_eq!(
+            store.unscored(100).unwrap(),
+            vec![("main".to_string(), 2, 20)]
+        );
+        store
+            .record_result("e1", "call.uploaded", "call_1", Some(80.0), false, 30)
+            .unwrap();
+        assert_eq!(store.unscored(100).unwrap()[0].1, 1);
+    }
+
+    #[test]
+    fn a_kendo_result_for_a_call_the_bridge_never_sent_is_unmatched() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 10).unwrap();
+        let item = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&item, 10).unwrap();
+        store.mark_created(&item, Some("call_1"), 20).unwrap();
+        store
+            .record_result("e1", "call.uploaded", "call_1", Some(80.0), false, 30)
+            .unwrap();
+        store
+            .record_result("e2", "call.uploaded", "call_999", Some(50.0), false, 40)
+            .unwrap();
+        store
+            .record_result("e3", "call.uploaded", "call_test", None, true, 50)
+            .unwrap();
+        let (count, latest) = store.unmatched_results(10).unwrap();
+        assert_eq!(count, 1);
+        assert_eq!(latest[0].2, "call_999");
     }
 
     #[test]

@@ -18,7 +18,9 @@ since when, how often and what to check (a 401 names the key setting, a 404 the
 `api_url`); each team's queue depth and its calls by state (queued, sending, sent,
 waiting, skipped, failed, dead, outcome-unknown), paused keys; how many calls each skip
 reason holds and what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
-again, refused webhook signatures) and the latest errors.
+again, refused webhook signatures); Kendo results: calls sent longer ago than
+--unscored-after with no score from Kendo's call.uploaded webhook, per team, and results
+from Kendo about calls this bridge never sent; and the latest errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
@@ -37,10 +39,16 @@ pub struct StatusArgs {
     /// How many recent errors to show.
     #[arg(long, default_value_t = 5)]
     errors: u32,
+    /// A call Kendo accepted longer ago than this without a score from
+    /// Kendo's `call.uploaded` webhook is reported as not scored.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = humantime::parse_duration)]
+    unscored_after: std::time::Duration,
 }
 
 pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     let store = globals.state(args.db)?;
+    let now = kendo_bridge::clock::Clock::system().now_ms();
+    let unscored_after_ms = args.unscored_after.as_millis() as i64;
     let snapshot = store
         .run_here(|s| {
             let checkpoints = s.checkpoints()?;
@@ -61,10 +69,23 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 )?,
                 s.inbox_backlog()?,
                 s.health()?,
+                s.unscored(now - unscored_after_ms)?,
+                s.unmatched_results(5)?,
             ))
         })
         .map_err(|e| Failure::internal(e.into()))?;
-    let (checkpoints, teams, skipped, waiting, counters, errors, backlog, health) = snapshot;
+    let (
+        checkpoints,
+        teams,
+        skipped,
+        waiting,
+        counters,
+        errors,
+        backlog,
+        health,
+        unscored,
+        unmatched,
+    ) = snapshot;
 
     if args.json {
         let value = json!({
@@ -86,6 +107,17 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
             "waiting": waiting.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
             "counters": counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
             "inboxBacklog": backlog,
+            "results": {
+                "unscoredAfterSeconds": args.unscored_after.as_secs(),
+                "unscored": unscored.iter().map(|(team, n, oldest)| json!({
+                    "team": team, "count": n, "oldestSentAt": timefmt::iso(*oldest)})).collect::<Vec<_>>(),
+                "unmatched": {
+                    "count": unmatched.0,
+                    "latest": unmatched.1.iter().map(|(id, event, call_id, at)| json!({
+                        "eventId": id, "event": event, "callId": call_id,
+                        "receivedAt": timefmt::iso(*at)})).collect::<Vec<_>>(),
+                },
+            },
             "lastErrors": errors.iter().map(|r| json!({
                 "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
                 "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
@@ -181,6 +213,25 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     println!("  inbox backlog {backlog}");
     if !sources.is_empty() {
         println!("  {}", sources.join(", "));
+    }
+    if !unscored.is_empty() || unmatched.0 > 0 {
+        println!("\nKendo results");
+        for (team, n, oldest) in &unscored {
+            println!(
+                "  {team}: {n} call(s) sent over {} ago with no score yet (oldest sent {}); check Kendo's webhook to /webhooks/kendo",
+                humantime::format_duration(args.unscored_after),
+                timefmt::iso(*oldest)
+            );
+        }
+        if unmatched.0 > 0 {
+            println!(
+                "  {} result(s) from Kendo for calls this bridge never sent (another integration, or another bridge's database):",
+                unmatched.0
+            );
+            for (id, event, call_id, at) in &unmatched.1 {
+                println!("    {} {event} {call_id} (event {id})", timefmt::iso(*at));
+            }
+        }
     }
     if !errors.is_empty() {
         println!("\nLatest errors");

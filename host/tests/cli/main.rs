@@ -6,4 +6,5 @@ mod support;
 mod help;
 mod map;
 mod settle;
+mod status;
 mod verify;

@@ -1,0 +1,96 @@
+//! `status` reads a state database another process wrote.
+
+use kendo_bridge::store::{CallKey, Intake, Outcome, Store};
+use serde_json::Value;
+
+use crate::support::{assert_exit, kendo_bridge, run, stdout};
+
+/// A database with one call Kendo accepted at `sent_at` and a Kendo result
+/// for a call this bridge never sent.
+fn database(dir: &tempfile::TempDir, sent_at: i64) -> std::path::PathBuf {
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).expect("the database opens");
+    let item = Intake {
+        key: CallKey {
+            source: "salesloft".into(),
+            source_id: "1".into(),
+            team: "emea".into(),
+        },
+        version: "v1".into(),
+        sync_method: "polling".into(),
+        outcome: Outcome::Send {
+            payload: "{}".into(),
+            title: "t".into(),
+            rep_email: None,
+            warnings: None,
+        },
+    };
+    store.intake(&[item], None, sent_at).expect("intake");
+    let due = store.due("emea", sent_at, 1).expect("due").remove(0);
+    store.begin_send(&due, sent_at).expect("begin");
+    store
+        .mark_created(&due, Some("call_1"), sent_at)
+        .expect("created");
+    store
+        .record_result(
+            "e9",
+            "call.uploaded",
+            "call_999",
+            Some(61.0),
+            false,
+            sent_at,
+        )
+        .expect("result");
+    path
+}
+
+fn status_json(db: &std::path::Path, unscored_after: &str) -> Value {
+    let mut command = kendo_bridge();
+    command
+        .args([
+            "status",
+            "--json",
+            "--unscored-after",
+            unscored_after,
+            "--db",
+        ])
+        .arg(db);
+    let output = run(command, None);
+    assert_exit(&output, 0);
+    serde_json::from_str(&stdout(&output)).expect("JSON")
+}
+
+#[test]
+fn a_call_sent_long_ago_without_a_score_is_reported_per_team() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database(&dir, 1_000);
+    let status = status_json(&db, "1h");
+    let unscored = &status["results"]["unscored"];
+    assert_eq!(unscored[0]["team"], "emea", "{status:#}");
+    assert_eq!(unscored[0]["count"], 1, "{status:#}");
+}
+
+#[test]
+fn a_kendo_result_for_a_call_this_bridge_never_sent_is_counted_and_listed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database(&dir, 1_000);
+    let status = status_json(&db, "1h");
+    let unmatched = &status["results"]["unmatched"];
+    assert_eq!(unmatched["count"], 1, "{status:#}");
+    assert_eq!(unmatched["latest"][0]["callId"], "call_999", "{status:#}");
+}
+
+#[test]
+fn a_call_sent_within_the_wait_is_not_reported_as_unscored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let db = database(&dir, now);
+    let status = status_json(&db, "1h");
+    assert_eq!(
+        status["results"]["unscored"],
+        serde_json::json!([]),
+        "{status:#}"
+    );
+}
