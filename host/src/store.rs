@@ -268,6 +268,16 @@ pub struct LedgerRow {
     pub warnings: Option<String>,
 }
 
+/// A Kendo result about a call this bridge never sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnmatchedResult {
+    pub event_id: String,
+    pub event: String,
+    /// Kendo's callId the result is about.
+    pub call_id: String,
+    pub received_at: Millis,
+}
+
 /// A call Kendo may hold more than once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PossibleDuplicate {
@@ -1294,12 +1304,8 @@ impl Store {
     }
 
     /// Kendo results (not tests) about a callId the bridge never received
-    /// from Kendo: how many, and the newest `limit` as
-    /// `(event id, event, callId, received_at)`.
-    pub fn unmatched_results(
-        &self,
-        limit: u32,
-    ) -> Result<(u64, Vec<(String, String, String, Millis)>)> {
+    /// from Kendo: how many, and the newest `limit`.
+    pub fn unmatched_results(&self, limit: u32) -> Result<(u64, Vec<UnmatchedResult>)> {
         const UNMATCHED: &str = "FROM kendo_results r WHERE r.is_test = 0
                AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.kendo_call_id = r.subject_id)
                AND NOT EXISTS (SELECT 1 FROM kendo_call_ids c WHERE c.kendo_call_id = r.subject_id)";
@@ -1311,7 +1317,12 @@ impl Store {
               ORDER BY r.received_at DESC LIMIT ?1"
         ))?;
         let rows = stmt.query_map([limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok(UnmatchedResult {
+                event_id: r.get(0)?,
+                event: r.get(1)?,
+                call_id: r.get(2)?,
+                received_at: r.get(3)?,
+            })
         })?;
         Ok((count, rows.collect::<rusqlite::Result<_>>()?))
     }
@@ -2337,7 +2348,7 @@ mod tests {
             .unwrap();
         let (count, latest) = store.unmatched_results(10).unwrap();
         assert_eq!(count, 1);
-        assert_eq!(latest[0].2, "call_999");
+        assert_eq!(latest[0].call_id, "call_999");
     }
 
     #[test]

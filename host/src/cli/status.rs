@@ -113,9 +113,9 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                     "team": team, "count": n, "oldestSentAt": timefmt::iso(*oldest)})).collect::<Vec<_>>(),
                 "unmatched": {
                     "count": unmatched.0,
-                    "latest": unmatched.1.iter().map(|(id, event, call_id, at)| json!({
-                        "eventId": id, "event": event, "callId": call_id,
-                        "receivedAt": timefmt::iso(*at)})).collect::<Vec<_>>(),
+                    "latest": unmatched.1.iter().map(|u| json!({
+                        "eventId": u.event_id, "event": u.event, "callId": u.call_id,
+                        "receivedAt": timefmt::iso(u.received_at)})).collect::<Vec<_>>(),
                 },
             },
             "lastErrors": errors.iter().map(|r| json!({
@@ -228,8 +228,14 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 "  {} result(s) from Kendo for calls this bridge never sent (another integration, or another bridge's database):",
                 unmatched.0
             );
-            for (id, event, call_id, at) in &unmatched.1 {
-                println!("    {} {event} {call_id} (event {id})", timefmt::iso(*at));
+            for u in &unmatched.1 {
+                println!(
+                    "    {} {} {} (event {})",
+                    timefmt::iso(u.received_at),
+                    u.event,
+                    u.call_id,
+                    u.event_id
+                );
             }
         }
     }
