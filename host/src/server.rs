@@ -438,7 +438,7 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     ctx.store.run(move |s| s.inbox_done(id, None, now)).await?;
                     progress.processed += 1;
                 }
-                Err(e) if is_transient(&e) => {
+                Err(e) if e.is_transient() => {
                     tracing::warn!(source = %entry.source, id, error = %e, "webhook processing deferred");
                     progress.deferred += 1;
                     // Later deliveries may depend on this one (a transcript
@@ -467,14 +467,6 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                 }
             }
         }
-    }
-}
-
-fn is_transient(e: &SourceError) -> bool {
-    match e {
-        SourceError::Transport { .. } | SourceError::Store(_) => true,
-        SourceError::Status { status, .. } => *status == 429 || *status >= 500,
-        _ => false,
     }
 }
 

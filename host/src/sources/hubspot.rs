@@ -8,7 +8,9 @@ use super::{
     Context, CycleReport, LookupCache, Page, RequestPacing, SourceApi, SourceError, decide,
     read_pages, sync_method_name,
 };
-use crate::plugin::hubspot::{AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions};
+use crate::plugin::hubspot::{
+    AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions, SearchPage,
+};
 use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
 use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
 
@@ -161,7 +163,13 @@ impl Hubspot {
         .await
     }
 
-    async fn search_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+    /// One page of the calls search, as HubSpot answers it and the plugin
+    /// reads it.
+    async fn read_search_page(
+        &self,
+        api: &SourceApi,
+        at: Cursor,
+    ) -> Result<SearchPage, SourceError> {
         let (cursor, options) = (at.clone(), self.options);
         let request = self
             .ctx
@@ -172,16 +180,19 @@ impl Hubspot {
             })
             .await?;
         let body = api.fetch_list(&request).await?;
-        let position = at.clone();
-        let page = self
-            .ctx
+        self.ctx
             .plugin
             .call(move |b, s| {
                 b.kendo_bridge_hubspot()
                     .call_read_search(s, &at, options, &body)
             })
             .await?
-            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))
+    }
+
+    async fn search_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+        let position = at.clone();
+        let page = self.read_search_page(api, at).await?;
         let mut unsettled = Vec::new();
         for call in &page.calls {
             if !self.settled(call, &Self::version(call)).await? {
@@ -267,7 +278,7 @@ impl Hubspot {
                     self.health_ok("associations").await?;
                     body
                 }
-                Err(e) if is_transient(&e) => return Err(e),
+                Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
                     self.health_problem("associations", &e.to_string()).await?;
                     None
@@ -448,27 +459,7 @@ impl Hubspot {
         };
         let mut checks = Vec::new();
         let at = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
-        let search = async {
-            let (cursor, options) = (at.clone(), self.options);
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_search_request(s, &cursor, options)
-                })
-                .await?;
-            let body = api.fetch_list(&request).await?;
-            self.ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_read_search(s, &at, options, &body)
-                })
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))
-        }
-        .await;
+        let search = self.read_search_page(api, at).await;
         let owner = search
             .as_ref()
             .ok()
@@ -587,15 +578,6 @@ impl Hubspot {
             );
         }
         Ok(self.ctx.intake(items, None).await?)
-    }
-}
-
-/// A failure worth trying again with the same request.
-fn is_transient(e: &SourceError) -> bool {
-    match e {
-        SourceError::Transport { .. } | SourceError::Store(_) => true,
-        SourceError::Status { status, .. } => *status == 429 || *status >= 500,
-        _ => false,
     }
 }
 

@@ -254,6 +254,16 @@ impl RequestPacing {
 }
 
 impl SourceError {
+    /// A failure worth trying again with the same request later: the
+    /// source or the store was unreachable, busy (429) or failing (5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Transport { .. } | SourceError::Store(_) => true,
+            SourceError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
     /// A page or record the plugin could not read.
     pub fn unreadable(source_name: &'static str, error: &InputError) -> SourceError {
         SourceError::Unreadable {

@@ -10,7 +10,7 @@ use super::{
     Context, CycleReport, LookupCache, Page, RateBudget, SourceApi, SourceError, decide,
     read_pages, sync_method_name,
 };
-use crate::plugin::salesloft::{CallInputs, Cursor, ListedCall, Listing, WebhookEvent};
+use crate::plugin::salesloft::{CallInputs, CallPage, Cursor, ListedCall, Listing, WebhookEvent};
 use crate::plugin::types::{Decision, RejectedRecord, SyncMethod};
 use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome, State};
 use crate::timefmt;
@@ -193,27 +193,13 @@ impl Salesloft {
         topic: &'static str,
         outcome: Result<(), SourceError>,
     ) -> Result<(), SourceError> {
-        let now = self.ctx.clock.now_ms();
         match outcome {
-            Ok(()) => {
-                self.ctx
-                    .store
-                    .run(move |s| s.health_ok(SOURCE, topic, now))
-                    .await?;
-            }
+            Ok(()) => self.ctx.health_ok(SOURCE, topic).await?,
+            // Logged by `health_problem`; calls are still polled.
             Err(e) => {
-                let problem = e.to_string();
-                let recorded = problem.clone();
-                let is_new = self
-                    .ctx
-                    .store
-                    .run(move |s| s.health_problem(SOURCE, topic, &recorded, now))
-                    .await?;
-                if is_new {
-                    tracing::warn!(topic, error = %problem, "salesloft: failed; calls are still polled");
-                } else {
-                    tracing::debug!(topic, error = %problem, "salesloft: still failing");
-                }
+                self.ctx
+                    .health_problem(SOURCE, topic, &e.to_string())
+                    .await?
             }
         }
         Ok(())
@@ -399,15 +385,19 @@ impl Salesloft {
         .await
     }
 
-    async fn calls_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+    /// One page of calls as Salesloft lists it and the plugin reads it.
+    async fn read_calls_page(&self, api: &SourceApi, at: Cursor) -> Result<CallPage, SourceError> {
         let body = self.list(api, Listing::Calls, &at).await?;
-        let position = at.clone();
-        let page = self
-            .ctx
+        self.ctx
             .plugin
             .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
             .await?
-            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
+            .map_err(|e| SourceError::unreadable(SOURCE, &e))
+    }
+
+    async fn calls_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
+        let position = at.clone();
+        let page = self.read_calls_page(api, at).await?;
         let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
         for call in &page.calls {
             items.push(self.map(call, SyncMethod::Polling, None, true).await?);
@@ -756,16 +746,7 @@ impl Salesloft {
         };
         let at = cursor_since(self.ctx.clock.now_ms() - self.initial_lookback_ms);
         let mut checks = Vec::new();
-        let calls = async {
-            let body = self.list(api, Listing::Calls, &at).await?;
-            let at = at.clone();
-            self.ctx
-                .plugin
-                .call(move |b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, &body))
-                .await?
-                .map_err(|e| SourceError::unreadable(SOURCE, &e))
-        }
-        .await;
+        let calls = self.read_calls_page(api, at.clone()).await;
         let user = calls
             .as_ref()
             .ok()
