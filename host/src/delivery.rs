@@ -23,11 +23,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
-use crate::pacing::{Backoff, Pacer};
+use crate::pacing::Backoff;
 use crate::plugin::api::kendo::{IngestOutcome, RejectionKind};
 use crate::plugin::api::types::Header;
 use crate::pool::PluginPool;
-use crate::store::{Millis, OutboxItem, SharedStore, State, StoreError, counter};
+use crate::store::{
+    Claim, ClaimRequest, Millis, OutboxItem, Recovered, SendPacing, SharedStore, State, StoreError,
+    counter,
+};
 
 /// A Kendo team and the key that sends its calls.
 #[derive(Clone)]
@@ -254,13 +257,18 @@ pub struct Worker<T: Transport> {
     plugin: PluginPool,
     transport: Arc<T>,
     clock: Clock,
-    pacer: Pacer,
     wake: Arc<Notify>,
 }
 
+/// How long past a claim's longest possible request its lease lasts: the
+/// answer still has to be recorded, which may wait for another instance's
+/// write (the store's busy timeout is 10 s).
+const CLAIM_GRACE_MS: Millis = 15_000;
+
 impl<T: Transport> Worker<T> {
-    /// A worker whose pacer starts from the persisted send history, so a
-    /// restart cannot burst past the limit.
+    /// A worker for one key. Pacing and claims live in the store, so any
+    /// number of workers for the same key, in any number of processes
+    /// sharing the database, keep the key's limit together.
     pub async fn new(
         key: TeamKey,
         policy: DeliveryPolicy,
@@ -270,15 +278,6 @@ impl<T: Transport> Worker<T> {
         clock: Clock,
         wake: Arc<Notify>,
     ) -> Result<Worker<T>, DeliveryError> {
-        let team = key.team.clone();
-        let since = clock.now_ms() - policy.window_ms * 2;
-        let history = store
-            .run(move |s| {
-                s.prune_sends(since)?;
-                s.sends_since(&team, since)
-            })
-            .await?;
-        let pacer = Pacer::new(policy.limit, policy.window_ms, policy.margin, history);
         Ok(Worker {
             key,
             policy,
@@ -286,7 +285,6 @@ impl<T: Transport> Worker<T> {
             plugin,
             transport,
             clock,
-            pacer,
             wake,
         })
     }
@@ -343,45 +341,51 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    /// One step: send the oldest due call if the pacer allows.
+    /// One step: send the oldest due call if the key's pacing allows.
     pub async fn step(&mut self) -> Result<Step, DeliveryError> {
         let now = self.clock.now_ms();
         let team = self.key.team.clone();
         let fingerprint = self.key.fingerprint();
-        let next = self
+        let pacing = SendPacing {
+            limit: self.policy.limit,
+            window_ms: self.policy.window_ms,
+            margin: self.policy.margin,
+        };
+        let lease_ms = (self
+            .policy
+            .timeout_after(self.policy.ambiguous_resends)
+            .as_millis() as Millis)
+            .saturating_add(CLAIM_GRACE_MS);
+        let ambiguous_resends = self.policy.ambiguous_resends;
+        let token = format!("{:016x}", rand::random::<u64>());
+        let (recovered, claim) = self
             .store
             .run(move |s| {
-                if let Some(p) = s.paused(&team)? {
-                    if p.key_fingerprint == fingerprint {
-                        return Ok(Next::Paused(p.reason));
-                    }
-                    // The operator configured another key: try again.
-                    s.resume_team(&team)?;
-                }
-                Ok(match s.due(&team, now, 1)?.into_iter().next() {
-                    Some(item) => Next::Item(item),
-                    None => Next::Idle(s.next_due_at(&team)?),
-                })
+                // Sends whose instance died with them (its claim expired).
+                let recovered = s.recover_in_flight(ambiguous_resends, now)?;
+                let claim = s.claim_send(
+                    &ClaimRequest {
+                        team: &team,
+                        key_fingerprint: &fingerprint,
+                        pacing,
+                        lease_ms,
+                        token: &token,
+                    },
+                    now,
+                )?;
+                Ok((recovered, claim))
             })
             .await?;
-        let item = match next {
-            Next::Paused(reason) => return Ok(Step::Paused(reason)),
-            Next::Idle(at) => return Ok(Step::Idle(at)),
-            Next::Item(item) => item,
+        log_recovered(&recovered);
+        let item = match claim {
+            Claim::Paused(reason) => return Ok(Step::Paused(reason)),
+            Claim::Idle(at) => return Ok(Step::Idle(at)),
+            Claim::Pace(at) => return Ok(Step::Pace(at)),
+            Claim::Claimed(item) => item,
         };
-        let slot = self.pacer.next_slot(now);
-        if slot > now {
-            return Ok(Step::Pace(slot));
-        }
 
         // In flight is durable before the request leaves: after a crash this
         // row is exactly a send whose outcome is unknown.
-        let sending = item.clone();
-        self.store.run(move |s| s.begin_send(&sending, now)).await?;
-        // The time the request leaves, after the commit: the window the
-        // pacer checks is then the window Kendo counts.
-        self.pacer.record(self.clock.now_ms());
-
         let answer = self
             .transport
             .post(
@@ -393,6 +397,17 @@ impl<T: Transport> Worker<T> {
         let outcome = self.read(answer).await;
         let delivered = self.record(&item, outcome).await?;
         Ok(Step::Sent(delivered))
+    }
+
+    /// Says when an answer came back after this send's claim expired: the
+    /// instance that recovered the send decides what becomes of it.
+    fn claim_kept(&self, held: bool, item: &OutboxItem) {
+        if !held {
+            tracing::warn!(
+                source = %item.key.source, source_id = %item.key.source_id, team = %self.key.team,
+                "Kendo's answer came after this send's claim expired; another instance recovered the send and decides what becomes of it"
+            );
+        }
     }
 
     /// Asks the plugin what Kendo's answer means.
@@ -456,16 +471,13 @@ impl<T: Transport> Worker<T> {
             }
             Outcome::Read(IngestOutcome::RetryAfter(seconds)) => {
                 let retry_at = now + i64::from(seconds.max(1)) * 1000;
-                self.pacer.block_until(retry_at);
                 let it = item.clone();
                 let reason = format!("Kendo answered 429; retrying after {seconds} s");
-                let t = team.clone();
-                self.store
-                    .run(move |s| {
-                        s.bump(&t, counter::KENDO_429, 1)?;
-                        s.mark_retry(&it, retry_at, "rate-limited", &reason, now)
-                    })
+                let held = self
+                    .store
+                    .run(move |s| s.mark_rate_limited(&it, retry_at, &reason, now))
                     .await?;
+                self.claim_kept(held, item);
                 tracing::info!(
                     source, source_id, team = %team,
                     "Kendo answered 429: the key pauses for {seconds} s; retrying at {}",
@@ -488,9 +500,11 @@ impl<T: Transport> Worker<T> {
                     crate::timefmt::iso(retry_at),
                     next_timeout.as_secs_f64()
                 );
-                self.store
+                let held = self
+                    .store
                     .run(move |s| s.mark_ambiguous_retry(&it, retry_at, &why, now))
                     .await?;
+                self.claim_kept(held, item);
                 tracing::warn!(
                     source, source_id, team = %team,
                     "Kendo's answer was lost ({reason}); re-sending at {} with a {} s timeout (re-send {} of {})",
@@ -508,9 +522,11 @@ impl<T: Transport> Worker<T> {
                     item.ambiguous + 1
                 );
                 let shown = why.clone();
-                self.store
+                let held = self
+                    .store
                     .run(move |s| s.park_outcome_unknown(&it, &why, now))
                     .await?;
+                self.claim_kept(held, item);
                 tracing::warn!(source, source_id, team = %team, "parked as outcome-unknown: {shown}");
                 Delivered::Parked(shown)
             }
@@ -522,12 +538,14 @@ impl<T: Transport> Worker<T> {
                         let it = item.clone();
                         let why = format!("attempt {attempts} failed: {reason}");
                         let t = team.clone();
-                        self.store
+                        let held = self
+                            .store
                             .run(move |s| {
                                 s.bump(&t, counter::RETRIES, 1)?;
                                 s.mark_retry(&it, retry_at, "transient", &why, now)
                             })
                             .await?;
+                        self.claim_kept(held, item);
                         tracing::info!(
                             source, source_id, team = %team,
                             "attempt {attempts} failed ({reason}); retrying at {}",
@@ -539,7 +557,8 @@ impl<T: Transport> Worker<T> {
                         let it = item.clone();
                         let why = format!("gave up after {attempts} attempts; last: {reason}");
                         let dead = why.clone();
-                        self.store
+                        let held = self
+                            .store
                             .run(move |s| {
                                 s.mark_undeliverable(
                                     &it,
@@ -550,6 +569,7 @@ impl<T: Transport> Worker<T> {
                                 )
                             })
                             .await?;
+                        self.claim_kept(held, item);
                         tracing::warn!(
                             source, source_id, team = %team,
                             "dead-lettered: {dead} (kendo-bridge replay puts it back)"
@@ -570,13 +590,15 @@ impl<T: Transport> Worker<T> {
                         let shown = why.clone();
                         tracing::warn!(source, source_id, team = %team, "the key is paused: {why}");
                         let t = team.clone();
-                        self.store
+                        let held = self
+                            .store
                             .run(move |s| {
                                 s.pause_team(&t, &why, &fingerprint, now)?;
                                 // Not the call's fault: it keeps its place.
                                 s.mark_retry(&it, now, "key-refused", &why, now)
                             })
                             .await?;
+                        self.claim_kept(held, item);
                         Delivered::KeyRefused(shown)
                     }
                     RejectionKind::BadRequest | RejectionKind::TooLarge | RejectionKind::Other => {
@@ -587,9 +609,11 @@ impl<T: Transport> Worker<T> {
                         };
                         let it = item.clone();
                         let why = reason.clone();
-                        self.store
+                        let held = self
+                            .store
                             .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
                             .await?;
+                        self.claim_kept(held, item);
                         tracing::warn!(
                             source, source_id, team = %team,
                             "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
@@ -603,10 +627,21 @@ impl<T: Transport> Worker<T> {
     }
 }
 
-enum Next {
-    Paused(String),
-    Idle(Option<Millis>),
-    Item(OutboxItem),
+/// Says which sends a crashed (or stalled) instance left in flight and what
+/// became of them: each may now be in Kendo twice.
+pub fn log_recovered(recovered: &Recovered) {
+    for key in &recovered.resent {
+        tracing::warn!(
+            source = %key.source, source_id = %key.source_id, team = %key.team,
+            "the last run stopped while sending this call; it will be sent again and may be duplicated in Kendo"
+        );
+    }
+    for key in &recovered.parked {
+        tracing::warn!(
+            source = %key.source, source_id = %key.source_id, team = %key.team,
+            "the last run stopped while sending this call and its lost answers allow no re-send: parked as outcome-unknown; check Kendo, then `kendo-bridge settle`"
+        );
+    }
 }
 
 enum Outcome {

@@ -54,18 +54,7 @@ impl Engine {
     pub fn open(config: BridgeConfig, plugin: Plugin, clock: Clock) -> Result<Engine, EngineError> {
         let mut store = Store::open(&config.state)?;
         let recovered = store.recover_in_flight(config.kendo.ambiguous_resends, clock.now_ms())?;
-        for key in &recovered.resent {
-            tracing::warn!(
-                source = %key.source, source_id = %key.source_id, team = %key.team,
-                "the last run stopped while sending this call; it will be sent again and may be duplicated in Kendo"
-            );
-        }
-        for key in &recovered.parked {
-            tracing::warn!(
-                source = %key.source, source_id = %key.source_id, team = %key.team,
-                "the last run stopped while sending this call and its lost answers allow no re-send: parked as outcome-unknown; check Kendo, then `kendo-bridge settle`"
-            );
-        }
+        crate::delivery::log_recovered(&recovered);
         let mut teams = Vec::new();
         for team in &config.kendo.teams {
             let api_key = team

@@ -79,19 +79,35 @@ impl Pacer {
         slot
     }
 
-    /// Records a request that left at `at`.
-    pub fn record(&mut self, at: Millis) {
-        // A request that left a little after its slot (timers fire late, the
-        // in-flight commit takes a moment) does not push the schedule back:
-        // otherwise every send's lateness would add up over a backlog and
-        // drain it below the limit. The window check below still counts the
-        // real times, so the margin covers this slack.
+    /// Continues the even-spacing schedule from `slot`, the schedule slot
+    /// of the last request (see [`Pacer::slot_of`]): the history's request
+    /// times may be a little later than their slots.
+    pub fn after_slot(mut self, slot: Option<Millis>) -> Pacer {
+        if let Some(slot) = slot {
+            self.next_even = slot.saturating_add(self.spacing_ms);
+        }
+        self
+    }
+
+    /// The schedule slot a request leaving at `at` takes.
+    ///
+    /// A request that left a little after its slot (timers fire late, the
+    /// in-flight commit takes a moment) does not push the schedule back:
+    /// otherwise every send's lateness would add up over a backlog and drain
+    /// it below the limit. The window check still counts the real times, so
+    /// the margin covers this slack.
+    pub fn slot_of(&self, at: Millis) -> Millis {
         let late = at.saturating_sub(self.next_even);
-        let from = if (0..=self.margin_ms).contains(&late) {
+        if (0..=self.margin_ms).contains(&late) {
             self.next_even
         } else {
             at
-        };
+        }
+    }
+
+    /// Records a request that left at `at`.
+    pub fn record(&mut self, at: Millis) {
+        let from = self.slot_of(at);
         self.next_even = from.saturating_add(self.spacing_ms);
         self.history.push_back(at);
         let horizon = at.saturating_sub(self.window_ms.saturating_add(self.margin_ms));

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_ambiguous_sends.sql"),
     include_str!("../migrations/0007_decision_rules.sql"),
     include_str!("../migrations/0008_call_warnings.sql"),
+    include_str!("../migrations/0009_shared_claims.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -71,6 +72,9 @@ pub enum StoreError {
     /// Any other SQLite failure.
     #[error("state database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The send is already in flight or no longer queued.
+    #[error("the send of {source_id} is not queued (another instance may be sending it)")]
+    NotClaimable { source_id: String },
     /// The thread running a store operation panicked or was cancelled.
     #[error("a state database task was interrupted: {0}")]
     Interrupted(String),
@@ -222,6 +226,45 @@ pub struct OutboxItem {
     /// Requests of this send whose answer was lost (each may have created
     /// the call in Kendo).
     pub ambiguous: u32,
+    /// The claim this send was taken under ([`Store::claim_send`]): its
+    /// answer is recorded only while that claim still holds it.
+    pub claim: Option<String>,
+}
+
+/// How one Kendo key's requests are paced (see [`crate::pacing::Pacer`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendPacing {
+    pub limit: u32,
+    pub window_ms: Millis,
+    pub margin: f64,
+}
+
+/// What [`Store::claim_send`] asks for.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub team: &'a str,
+    /// The configured key's fingerprint: a pause recorded for another key
+    /// is lifted (the operator replaced the key).
+    pub key_fingerprint: &'a str,
+    pub pacing: SendPacing,
+    /// How long the claim holds: longer than the request can take, so only
+    /// a claim whose instance is gone ever expires.
+    pub lease_ms: Millis,
+    /// Unique to this claim.
+    pub token: &'a str,
+}
+
+/// What a worker may do now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Send this; it is in flight under the request's token.
+    Claimed(OutboxItem),
+    /// A send is due, but the key's window or a 429 holds it until then.
+    Pace(Millis),
+    /// Nothing is due; the next send falls due then, if any is queued.
+    Idle(Option<Millis>),
+    /// The key is paused, for this reason.
+    Paused(String),
 }
 
 /// A webhook delivery as stored.
@@ -545,29 +588,89 @@ impl Store {
              WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
              ORDER BY not_before, id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![team, now, limit], |r| {
-            Ok(OutboxItem {
-                id: r.get(0)?,
-                key: CallKey {
-                    source: r.get(1)?,
-                    source_id: r.get(2)?,
-                    team: r.get(3)?,
-                },
-                payload: r.get(4)?,
-                attempts: r.get(5)?,
-                ambiguous: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![team, now, limit], outbox_item)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Takes the oldest due send of a team if the key's pacing allows one
+    /// now, in one transaction: of several instances sharing this database,
+    /// one gets it, and together they keep the key's window, because the
+    /// pacing is checked against every instance's sends and the send is
+    /// recorded in the same transaction.
+    pub fn claim_send(&mut self, request: &ClaimRequest<'_>, now: Millis) -> Result<Claim> {
+        let team = request.team;
+        let tx = self.write_transaction()?;
+        if let Some(p) = paused_in(&tx, team)? {
+            if p.key_fingerprint == request.key_fingerprint {
+                return Ok(Claim::Paused(p.reason));
+            }
+            // The operator configured another key: try again.
+            tx.execute("DELETE FROM paused_teams WHERE team = ?1", [team])?;
+        }
+        let due = tx
+            .query_row(
+                "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox
+                 WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
+                 ORDER BY not_before, id LIMIT 1",
+                params![team, now],
+                outbox_item,
+            )
+            .optional()?;
+        let Some(mut item) = due else {
+            let next = next_due_in(&tx, team)?;
+            tx.commit()?;
+            return Ok(Claim::Idle(next));
+        };
+        let pacing = request.pacing;
+        let since = now.saturating_sub(pacing.window_ms.saturating_mul(2));
+        let history = sends_since_in(&tx, team, since)?;
+        let last_slot: Option<Millis> = tx.query_row(
+            "SELECT MAX(COALESCE(slot, at)) FROM sends WHERE team = ?1",
+            [team],
+            |r| r.get(0),
+        )?;
+        let blocked: Option<Millis> = tx
+            .query_row(
+                "SELECT until FROM key_blocks WHERE team = ?1",
+                [team],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut pacer =
+            crate::pacing::Pacer::new(pacing.limit, pacing.window_ms, pacing.margin, history)
+                .after_slot(last_slot);
+        if let Some(until) = blocked {
+            pacer.block_until(until);
+        }
+        let slot = pacer.next_slot(now);
+        if slot > now {
+            tx.commit()?;
+            return Ok(Claim::Pace(slot));
+        }
+        let lease_until = now.saturating_add(request.lease_ms);
+        claim_row(
+            &tx,
+            &item,
+            now,
+            Some(request.token),
+            Some(lease_until),
+            pacer.slot_of(now),
+        )?;
+        // Send history older than this no longer paces anything, nor shows
+        // on the status page's last hour.
+        let keep = pacing.window_ms.saturating_mul(2).max(SEND_HISTORY_MS);
+        tx.execute(
+            "DELETE FROM sends WHERE team = ?1 AND at < ?2",
+            params![team, now.saturating_sub(keep)],
+        )?;
+        tx.commit()?;
+        item.claim = Some(request.token.to_string());
+        Ok(Claim::Claimed(item))
     }
 
     /// When the next pending send of `team` falls due, if any is pending.
     pub fn next_due_at(&self, team: &str) -> Result<Option<Millis>> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
-            [team],
-            |r| r.get(0),
-        )?)
+        next_due_in(&self.conn, team)
     }
 
     /// Pending sends of a team (the queue depth).
@@ -579,25 +682,36 @@ impl Store {
         )?)
     }
 
-    /// Marks a send as in flight and records the request in the team's send
-    /// history. Commit this *before* the request leaves.
+    /// Marks one given send as in flight, without pacing or a lease (a
+    /// claim without a lease is recovered at the next start, whoever holds
+    /// it): for single-process tools and tests. Workers use
+    /// [`Store::claim_send`].
     pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
         let tx = self.write_transaction()?;
-        tx.execute(
-            "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1 WHERE id = ?1",
-            params![item.id, now],
-        )?;
-        set_ledger_state(&tx, &item.key, State::Sending, None, None, now)?;
-        tx.execute(
-            "UPDATE ledger SET attempts = attempts + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![item.key.source, item.key.source_id, item.key.team],
-        )?;
-        tx.execute(
-            "INSERT INTO sends (team, at) VALUES (?1, ?2)",
-            params![item.key.team, now],
-        )?;
+        claim_row(&tx, item, now, None, None, now)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// A 429: the send waits for `retry_at`, and so does every other send
+    /// of its key, from every instance.
+    pub fn mark_rate_limited(
+        &mut self,
+        item: &OutboxItem,
+        retry_at: Millis,
+        reason: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let tx = self.write_transaction()?;
+        tx.execute(
+            "INSERT INTO key_blocks (team, until) VALUES (?1, ?2)
+             ON CONFLICT (team) DO UPDATE SET until = MAX(until, excluded.until)",
+            params![item.key.team, retry_at],
+        )?;
+        bump(&tx, &item.key.team, counter::KENDO_429, 1)?;
+        let held = requeue(&tx, item, retry_at, "rate-limited", reason, now)?;
+        tx.commit()?;
+        Ok(held)
     }
 
     /// Kendo has the call: keep its `callId` and never send it again.
@@ -630,17 +744,21 @@ impl Store {
 
     /// A send whose answer was lost goes back to the queue, not before
     /// `not_before`; the call is flagged as possibly duplicated in Kendo.
+    /// False (and nothing changed) when the send's claim no longer holds it:
+    /// see [`Store::mark_retry`].
     pub fn mark_ambiguous_retry(
         &mut self,
         item: &OutboxItem,
         not_before: Millis,
         reason: &str,
         now: Millis,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+    ) -> Result<bool> {
+        let tx = self.write_transaction()?;
+        if !release_claim(&tx, item)? {
+            return Ok(false);
+        }
         tx.execute(
-            "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3,
-                    ambiguous = ambiguous + 1
+            "UPDATE outbox SET not_before = ?2, last_error = ?3, ambiguous = ambiguous + 1
              WHERE id = ?1",
             params![item.id, not_before, reason],
         )?;
@@ -656,7 +774,7 @@ impl Store {
         bump(&tx, &item.key.team, counter::RETRIES, 1)?;
         bump(&tx, &item.key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Parks a send whose answers were lost too often: it leaves the queue
@@ -667,11 +785,13 @@ impl Store {
         item: &OutboxItem,
         reason: &str,
         now: Millis,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+    ) -> Result<bool> {
+        let tx = self.write_transaction()?;
+        if !release_claim(&tx, item)? {
+            return Ok(false);
+        }
         tx.execute(
-            "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?2,
-                    ambiguous = ambiguous + 1
+            "UPDATE outbox SET state = 'parked', last_error = ?2, ambiguous = ambiguous + 1
              WHERE id = ?1",
             params![item.id, reason],
         )?;
@@ -685,7 +805,7 @@ impl Store {
         )?;
         flag_maybe_duplicated(&tx, &item.key)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// The operator found the parked call in Kendo: it is sent, with the
@@ -817,6 +937,10 @@ impl Store {
     }
 
     /// Puts a send back in the queue, not before `not_before`.
+    ///
+    /// False, and nothing changed, when the send's claim no longer holds it:
+    /// its lease ran out (this instance stalled past its own timeout) and
+    /// another instance recovered it, so that one now decides its fate.
     pub fn mark_retry(
         &mut self,
         item: &OutboxItem,
@@ -824,15 +948,11 @@ impl Store {
         code: &str,
         reason: &str,
         now: Millis,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let tx = self.write_transaction()?;
-        tx.execute(
-            "UPDATE outbox SET in_flight_since = NULL, not_before = ?2, last_error = ?3 WHERE id = ?1",
-            params![item.id, not_before, reason],
-        )?;
-        set_ledger_state(&tx, &item.key, State::Queued, Some(code), Some(reason), now)?;
+        let held = requeue(&tx, item, not_before, code, reason, now)?;
         tx.commit()?;
-        Ok(())
+        Ok(held)
     }
 
     /// Ends a send for good: `state` is [`State::Failed`] for a permanent
@@ -845,15 +965,18 @@ impl Store {
         code: &str,
         reason: &str,
         now: Millis,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let tx = self.write_transaction()?;
+        if !release_claim(&tx, item)? {
+            return Ok(false);
+        }
         tx.execute(
-            "UPDATE outbox SET in_flight_since = NULL, state = 'dead', last_error = ?2 WHERE id = ?1",
+            "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
             params![item.id, reason],
         )?;
         set_ledger_state(&tx, &item.key, state, Some(code), Some(reason), now)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// After a crash: sends still marked in flight have an unknown outcome
@@ -863,13 +986,17 @@ impl Store {
     /// the queue and is counted as `resent_after_lost_answer`; past it, the
     /// call is parked as `outcome-unknown`. Both are flagged as possibly
     /// duplicated and returned so the caller can log them.
+    ///
+    /// Only sends whose claim has expired are recovered (and those claimed
+    /// without a lease): a send another live instance holds is its own.
     pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
         let tx = self.write_transaction()?;
         let found: Vec<(CallKey, u32)> = {
             let mut stmt = tx.prepare(
-                "SELECT source, source_id, team, ambiguous FROM outbox WHERE in_flight_since IS NOT NULL",
+                "SELECT source, source_id, team, ambiguous FROM outbox
+                 WHERE in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map([now], |r| {
                 Ok((
                     CallKey {
                         source: r.get(0)?,
@@ -885,7 +1012,8 @@ impl Store {
         for (key, lost) in found {
             if lost < ambiguous_resends {
                 tx.execute(
-                    "UPDATE outbox SET in_flight_since = NULL, not_before = ?4, ambiguous = ambiguous + 1
+                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
+                            not_before = ?4, ambiguous = ambiguous + 1
                      WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                     params![key.source, key.source_id, key.team, now],
                 )?;
@@ -908,8 +1036,8 @@ impl Store {
                     id = key.source_id
                 );
                 tx.execute(
-                    "UPDATE outbox SET in_flight_since = NULL, state = 'parked', last_error = ?4,
-                            ambiguous = ambiguous + 1
+                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
+                            state = 'parked', last_error = ?4, ambiguous = ambiguous + 1
                      WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                     params![key.source, key.source_id, key.team, reason],
                 )?;
@@ -931,11 +1059,7 @@ impl Store {
 
     /// Request times of `team` at or after `since` (the pacing history).
     pub fn sends_since(&self, team: &str, since: Millis) -> Result<Vec<Millis>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at FROM sends WHERE team = ?1 AND at >= ?2 ORDER BY at")?;
-        let rows = stmt.query_map(params![team, since], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        sends_since_in(&self.conn, team, since)
     }
 
     /// Forgets send history older than `before` (it no longer affects pacing).
@@ -966,20 +1090,7 @@ impl Store {
 
     /// Why a team is paused, if it is.
     pub fn paused(&self, team: &str) -> Result<Option<Paused>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT reason, key_fingerprint, paused_at FROM paused_teams WHERE team = ?1",
-                [team],
-                |r| {
-                    Ok(Paused {
-                        reason: r.get(0)?,
-                        key_fingerprint: r.get(1)?,
-                        paused_at: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+        paused_in(&self.conn, team)
     }
 
     /// Lifts a pause. Returns whether there was one.
@@ -1650,6 +1761,116 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
         ai_score: r.get(15)?,
         warnings: r.get(16)?,
     }))
+}
+
+/// How long the send history is kept: pacing needs two windows, the status
+/// page shows the last hour.
+const SEND_HISTORY_MS: Millis = 2 * 60 * 60 * 1000;
+
+fn outbox_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.get(0)?,
+        key: CallKey {
+            source: r.get(1)?,
+            source_id: r.get(2)?,
+            team: r.get(3)?,
+        },
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        ambiguous: r.get(6)?,
+        claim: None,
+    })
+}
+
+fn next_due_in(conn: &Connection, team: &str) -> Result<Option<Millis>> {
+    Ok(conn.query_row(
+        "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
+        [team],
+        |r| r.get(0),
+    )?)
+}
+
+fn sends_since_in(conn: &Connection, team: &str, since: Millis) -> Result<Vec<Millis>> {
+    let mut stmt = conn.prepare("SELECT at FROM sends WHERE team = ?1 AND at >= ?2 ORDER BY at")?;
+    let rows = stmt.query_map(params![team, since], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn paused_in(conn: &Connection, team: &str) -> Result<Option<Paused>> {
+    Ok(conn
+        .query_row(
+            "SELECT reason, key_fingerprint, paused_at FROM paused_teams WHERE team = ?1",
+            [team],
+            |r| {
+                Ok(Paused {
+                    reason: r.get(0)?,
+                    key_fingerprint: r.get(1)?,
+                    paused_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Puts a send in flight (only if nobody else has) and records the request
+/// in the key's send history, in `slot` of the pacing schedule.
+fn claim_row(
+    tx: &Transaction<'_>,
+    item: &OutboxItem,
+    now: Millis,
+    claim: Option<&str>,
+    lease_until: Option<Millis>,
+    slot: Millis,
+) -> Result<()> {
+    let taken = tx.execute(
+        "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1, claim = ?3, lease_until = ?4
+         WHERE id = ?1 AND in_flight_since IS NULL AND state = 'pending'",
+        params![item.id, now, claim, lease_until],
+    )?;
+    if taken == 0 {
+        return Err(StoreError::NotClaimable {
+            source_id: item.key.source_id.clone(),
+        });
+    }
+    set_ledger_state(tx, &item.key, State::Sending, None, None, now)?;
+    tx.execute(
+        "UPDATE ledger SET attempts = attempts + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        params![item.key.source, item.key.source_id, item.key.team],
+    )?;
+    tx.execute(
+        "INSERT INTO sends (team, at, slot) VALUES (?1, ?2, ?3)",
+        params![item.key.team, now, slot],
+    )?;
+    Ok(())
+}
+
+/// Ends the send's claim if `item`'s claim still holds it; false when it
+/// does not (it expired and another instance recovered the send).
+fn release_claim(tx: &Transaction<'_>, item: &OutboxItem) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL
+         WHERE id = ?1 AND in_flight_since IS NOT NULL AND claim IS ?2",
+        params![item.id, item.claim],
+    )? > 0)
+}
+
+fn requeue(
+    tx: &Transaction<'_>,
+    item: &OutboxItem,
+    not_before: Millis,
+    code: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<bool> {
+    if !release_claim(tx, item)? {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE outbox SET not_before = ?2, last_error = ?3 WHERE id = ?1",
+        params![item.id, not_before, reason],
+    )?;
+    set_ledger_state(tx, &item.key, State::Queued, Some(code), Some(reason), now)?;
+    Ok(true)
 }
 
 fn record_call_id(conn: &Connection, key: &CallKey, call_id: &str, now: Millis) -> Result<()> {
@@ -2377,6 +2598,174 @@ mod tests {
                 .health_problem("salesloft", "transcripts", "403", 40)
                 .unwrap()
         );
+    }
+
+    const PACING: SendPacing = SendPacing {
+        limit: 30,
+        window_ms: 60_000,
+        margin: 0.0,
+    };
+
+    fn claim(store: &mut Store, token: &str, now: Millis) -> Claim {
+        store
+            .claim_send(
+                &ClaimRequest {
+                    team: "main",
+                    key_fingerprint: "fp",
+                    pacing: PACING,
+                    lease_ms: 10_000,
+                    token,
+                },
+                now,
+            )
+            .unwrap()
+    }
+
+    fn claimed(c: Claim) -> OutboxItem {
+        match c {
+            Claim::Claimed(item) => item,
+            other => panic!("expected a claim, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_claimed_send_is_not_claimed_again_while_its_lease_holds() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 0).unwrap();
+        let item = claimed(claim(&mut store, "a", 0));
+        assert_eq!(item.claim.as_deref(), Some("a"));
+        assert_eq!(claim(&mut store, "b", 5_000), Claim::Idle(None));
+        assert!(
+            store.recover_in_flight(1, 9_999).unwrap().resent.is_empty(),
+            "a live lease is not recovered"
+        );
+    }
+
+    #[test]
+    fn a_claim_past_its_lease_is_recovered_and_its_late_answer_changes_nothing() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 0).unwrap();
+        let stale = claimed(claim(&mut store, "a", 0));
+        let recovered = store.recover_in_flight(1, 10_001).unwrap();
+        assert_eq!(recovered.resent, vec![key("1")]);
+        let fresh = claimed(claim(&mut store, "b", 12_000));
+        assert_eq!(fresh.ambiguous, 1, "the recovery counts as a lost answer");
+        assert!(
+            !store
+                .mark_retry(&stale, 20_000, "transient", "late", 13_000)
+                .unwrap(),
+            "the expired claim records nothing"
+        );
+        assert_eq!(
+            store.ledger("salesloft", "1").unwrap()[0].state,
+            State::Sending,
+            "the send stays with the claim that holds it"
+        );
+        assert!(
+            store
+                .mark_retry(&fresh, 20_000, "transient", "503", 13_000)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn claims_keep_the_even_spacing_of_the_key() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .intake(&[send("1", "a"), send("2", "a")], None, 0)
+            .unwrap();
+        let paced = |store: &mut Store, token: &str, now: Millis| {
+            store
+                .claim_send(
+                    &ClaimRequest {
+                        team: "main",
+                        key_fingerprint: "fp",
+                        // 2 020 ms apart, and a send up to 600 ms late keeps its slot.
+                        pacing: SendPacing {
+                            margin: 0.01,
+                            ..PACING
+                        },
+                        lease_ms: 10_000,
+                        token,
+                    },
+                    now,
+                )
+                .unwrap()
+        };
+        claimed(paced(&mut store, "a", 1_000));
+        assert_eq!(paced(&mut store, "b", 1_500), Claim::Pace(3_020));
+        // A little late for its slot: the schedule does not slip.
+        claimed(paced(&mut store, "b", 3_030));
+        store.intake(&[send("3", "a")], None, 3_040).unwrap();
+        assert_eq!(paced(&mut store, "c", 3_040), Claim::Pace(5_040));
+    }
+
+    #[test]
+    fn a_429_holds_every_claim_of_the_key_until_retry_after() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .intake(&[send("1", "a"), send("2", "a")], None, 0)
+            .unwrap();
+        let item = claimed(claim(&mut store, "a", 0));
+        assert!(store.mark_rate_limited(&item, 30_000, "429", 100).unwrap());
+        assert_eq!(claim(&mut store, "b", 10_000), Claim::Pace(30_000));
+        assert_eq!(store.counter("main", counter::KENDO_429).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_paused_key_is_not_claimed_until_the_key_changes() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.intake(&[send("1", "a")], None, 0).unwrap();
+        store.pause_team("main", "401", "fp", 0).unwrap();
+        assert_eq!(claim(&mut store, "a", 10), Claim::Paused("401".into()));
+        store.pause_team("main", "401", "old-key", 0).unwrap();
+        claimed(claim(&mut store, "a", 20));
+        assert!(store.paused("main").unwrap().is_none());
+    }
+
+    #[test]
+    fn instances_claiming_at_once_on_one_file_never_take_a_send_twice_or_crowd_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let ids: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        {
+            let mut store = Store::open(&path).unwrap();
+            let calls: Vec<Intake> = ids.iter().map(|id| send(id, "a")).collect();
+            store.intake(&calls, None, 0).unwrap();
+        }
+        // Four instances, each claiming at the same instants of a shared
+        // virtual minute-and-a-half; none records an answer.
+        let threads: Vec<_> = (0..4)
+            .map(|n| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut store = Store::open(&path).unwrap();
+                    let mut mine = Vec::new();
+                    for now in (0..90_000).step_by(100) {
+                        if let Claim::Claimed(item) = claim(&mut store, &format!("{n}-{now}"), now)
+                        {
+                            mine.push((now, item.key.source_id));
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all: Vec<(Millis, String)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort();
+        let mut taken: Vec<&String> = all.iter().map(|(_, id)| id).collect();
+        taken.sort();
+        taken.dedup();
+        assert_eq!(taken.len(), all.len(), "no send claimed twice: {all:?}");
+        let times: Vec<Millis> = all.iter().map(|(t, _)| *t).collect();
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().take_while(|u| **u < t + 60_000).count();
+            assert!(in_window <= 30, "{in_window} claims in the minute from {t}");
+        }
+        assert_eq!(all.len(), 40, "every send was claimed by someone");
     }
 
     #[test]

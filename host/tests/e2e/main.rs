@@ -14,5 +14,6 @@ mod oversize;
 mod pacing;
 mod redecide;
 mod salesloft;
+mod shared_db;
 mod signatures;
 mod visibility;
