@@ -2,7 +2,8 @@
 //!
 //! 1. Draining a Salesloft backlog of N calls into the simulated Kendo at
 //!    its per-key limit (30 per minute, time-scaled): the drain time over
-//!    the theoretical N / limit, and the 429s Kendo answered.
+//!    the theoretical N / limit, and the 429s Kendo answered; by one bridge,
+//!    then by two bridges sharing one state database.
 //! 2. Verified Kendo webhooks durably stored per second on loopback, with
 //!    p50 / p99 latency, from concurrent clients.
 //!
@@ -73,30 +74,42 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     println!("kendo-bridge delivery benchmarks ({cores} cores)");
     rt.block_on(async {
-        drain(args.n).await?;
+        drain(args.n, 1).await?;
+        drain(args.n, 2).await?;
         webhooks(args.webhooks, args.clients).await
     })
 }
 
-/// A stage in a temporary directory with the bridge serving it.
+/// A stage in a temporary directory with bridges serving it, all on its
+/// one state database.
 struct Serving {
     stage: Stage,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), kendo_bridge::engine::EngineError>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), kendo_bridge::engine::EngineError>>>,
     _dir: tempfile::TempDir,
 }
 
-async fn serve(dataset: Dataset, options: StageOptions) -> anyhow::Result<Serving> {
+async fn serve(
+    dataset: Dataset,
+    options: StageOptions,
+    instances: usize,
+) -> anyhow::Result<Serving> {
     let dir = tempfile::tempdir()?;
     let mut stage = Stage::start(dataset, dir.path(), options).await?;
-    let engine = stage.engine(Plugin::embedded()?)?;
-    let listener = stage.listener.take().context("the stage's listener")?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(engine.serve(listener, stopped));
+    let mut tasks = Vec::new();
+    for i in 0..instances.max(1) {
+        let engine = stage.engine(Plugin::embedded()?)?;
+        let listener = match i {
+            0 => stage.listener.take().context("the stage's listener")?,
+            _ => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        };
+        tasks.push(tokio::spawn(engine.serve(listener, stopped.clone())));
+    }
     Ok(Serving {
         stage,
         stop,
-        task,
+        tasks,
         _dir: dir,
     })
 }
@@ -104,19 +117,21 @@ async fn serve(dataset: Dataset, options: StageOptions) -> anyhow::Result<Servin
 impl Serving {
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.task.await??;
+        for task in self.tasks {
+            task.await??;
+        }
         Ok(())
     }
 }
 
-async fn drain(n: usize) -> anyhow::Result<()> {
+async fn drain(n: usize, instances: usize) -> anyhow::Result<()> {
     // ~20 s of drain whatever N is: x30 for 300 calls, faster for more.
     let time_scale = 30.0 * (n as f64 / 300.0).max(1.0);
     let options = StageOptions {
         time_scale,
         ..StageOptions::default()
     };
-    let serving = serve(Dataset::backlog(n, 1), options).await?;
+    let serving = serve(Dataset::backlog(n, 1), options, instances).await?;
     let kendo = serving.stage.sims.kendo.clone();
     let patience = Instant::now() + Duration::from_secs(300);
     while kendo.accepted().len() < n {
@@ -142,7 +157,7 @@ async fn drain(n: usize) -> anyhow::Result<()> {
     let stats = kendo.stats();
     println!();
     println!(
-        "drain of {n} calls into Kendo's limit (30 per minute per key, time x{time_scale:.0}: 30 per {} ms)",
+        "drain of {n} calls by {instances} bridge(s) on one state database into Kendo's limit (30 per minute per key, time x{time_scale:.0}: 30 per {} ms)",
         window.as_millis()
     );
     println!(
@@ -195,7 +210,7 @@ async fn webhooks(total: usize, clients: usize) -> anyhow::Result<()> {
         poll_interval: Duration::ZERO,
         ..StageOptions::default()
     };
-    let serving = serve(Dataset::default(), options).await?;
+    let serving = serve(Dataset::default(), options, 1).await?;
     let url = serving.stage.webhook_url("kendo");
     let http = reqwest::Client::builder().no_proxy().build()?;
     // Signing is the senders' work, not the bridge's: done before the clock starts.

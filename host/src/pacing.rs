@@ -168,6 +168,15 @@ impl Backoff {
         Some(((ceiling as f64 * unit) as Millis).max(1))
     }
 
+    /// The wait before the next attempt after `attempts` failed attempts,
+    /// the last of which may have said when to come back (`Retry-After`,
+    /// see [`retry_after_ms`]); `None` when the attempts are spent. A
+    /// server's own `Retry-After` wins over the back-off: it knows its window.
+    pub fn wait(&self, attempts: u32, retry_after_ms: Option<Millis>, unit: f64) -> Option<Millis> {
+        let backoff = self.delay(attempts, unit)?;
+        Some(retry_after_ms.map_or(backoff, |ms| ms.max(1)))
+    }
+
     /// The ceiling of the wait after `attempts` failures (for documentation
     /// and ETAs).
     pub fn ceiling(&self, attempts: u32) -> Millis {
@@ -176,9 +185,56 @@ impl Backoff {
     }
 }
 
+/// A `Retry-After` value (RFC 9110 section 10.2.3: delay-seconds or an
+/// HTTP-date) as the wait from `now`, never negative; `None` when unreadable.
+pub fn retry_after_ms(value: &str, now: Millis) -> Option<Millis> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| (seconds * 1000.0).ceil().min(Millis::MAX as f64) as Millis);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| Millis::try_from(d.as_millis()).ok())?;
+    Some(at_ms.saturating_sub(now).max(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after_ms("7", 0), Some(7_000));
+        assert_eq!(retry_after_ms(" 1.5 ", 0), Some(1_500));
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        let now = 784_111_777_000 - 30_000;
+        assert_eq!(
+            retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(30_000)
+        );
+        assert_eq!(
+            retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now + 60_000),
+            Some(0),
+            "a date in the past means now"
+        );
+        assert_eq!(retry_after_ms("soon", 0), None);
+        assert_eq!(retry_after_ms("-3", 0), None);
+    }
+
+    #[test]
+    fn a_servers_retry_after_wins_over_the_back_off_until_attempts_run_out() {
+        let backoff = Backoff {
+            base_ms: 1_000,
+            cap_ms: 60_000,
+            max_attempts: 3,
+        };
+        assert_eq!(backoff.wait(1, Some(9_000), 0.5), Some(9_000));
+        assert_eq!(backoff.wait(2, None, 0.5), Some(1_000));
+        assert_eq!(backoff.wait(3, Some(9_000), 0.5), None);
+    }
 
     /// Sends as fast as the pacer allows and returns the send times.
     fn drain(pacer: &mut Pacer, n: usize, start: Millis) -> Vec<Millis> {

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::BridgeConfig;
+use crate::pacing::Backoff;
 use crate::plugin::PluginError;
 use crate::plugin::kendo::PayloadOptions;
 use crate::plugin::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
@@ -192,8 +193,9 @@ pub struct SourceApi {
     http: reqwest::Client,
     clock: Clock,
     store: SharedStore,
-    /// Attempts per request before giving up for this cycle.
-    attempts: u32,
+    /// Attempts per request before giving up for this cycle, and the waits
+    /// between them.
+    retry: Backoff,
     timeout: Duration,
     /// Requests the source limits on their own (HubSpot search).
     pacing: Option<RequestPacing>,
@@ -303,7 +305,13 @@ impl SourceApi {
             http: ctx.http.clone(),
             clock: ctx.clock,
             store: ctx.store.clone(),
-            attempts: 6,
+            // Up to 2, 4, 8, 16 and 32 s between six attempts: a poll cycle
+            // rides out a brief outage; a longer one waits for the next cycle.
+            retry: Backoff {
+                base_ms: 2_000,
+                cap_ms: 60_000,
+                max_attempts: 6,
+            },
             timeout: Duration::from_secs(30),
             pacing: None,
             budget: None,
@@ -386,16 +394,22 @@ impl SourceApi {
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
-            let wait_ms: Millis = match builder.send().await {
+            // A failed attempt: the error it ends in when it is the last,
+            // and the server's `Retry-After`, if it gave one.
+            let (failure, retry_after) = match builder.send().await {
                 Ok(response) => {
                     if let Some(budget) = &self.budget {
                         budget.observe(self.clock.now_ms(), response.headers());
                     }
                     let status = response.status().as_u16();
-                    let retry_after = header_secs(response.headers(), "retry-after");
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::pacing::retry_after_ms(v, self.clock.now_ms()));
                     let remaining = header_secs(response.headers(), "x-ratelimit-remaining-minute");
                     let body = response.text().await.unwrap_or_default();
-                    match status {
+                    let hint = match status {
                         200..=299 => {
                             if remaining == Some(0) {
                                 // Salesloft's budget is shared by the whole
@@ -410,9 +424,9 @@ impl SourceApi {
                             self.store
                                 .run(move |s| s.bump(&scope, counter::SOURCE_429, 1))
                                 .await?;
-                            retry_after.map_or(2_000 * i64::from(attempt), |s| s * 1000)
+                            String::new()
                         }
-                        500..=599 => 1_000 * (1 << attempt.min(6)),
+                        500..=599 => String::new(),
                         _ => {
                             let hint = match status {
                                 401 | 403 => format!(
@@ -430,27 +444,35 @@ impl SourceApi {
                                 hint,
                             });
                         }
-                    }
+                    };
+                    let failure = SourceError::Status {
+                        source_name: self.name,
+                        status,
+                        method: request.method.clone(),
+                        path: request.path.clone(),
+                        body: format!(
+                            "still failing after {attempt} attempt(s): {}",
+                            excerpt(&body)
+                        ),
+                        hint,
+                    };
+                    (failure, retry_after)
                 }
-                Err(e) if attempt >= self.attempts => {
-                    return Err(SourceError::Transport {
+                Err(e) => {
+                    let failure = SourceError::Transport {
                         source_name: self.name,
                         path: request.path.clone(),
                         message: e.to_string(),
-                    });
+                    };
+                    (failure, None)
                 }
-                Err(_) => 1_000 * (1 << attempt.min(6)),
             };
-            if attempt >= self.attempts {
-                return Err(SourceError::Status {
-                    source_name: self.name,
-                    status: 429,
-                    method: request.method.clone(),
-                    path: request.path.clone(),
-                    body: format!("still failing after {attempt} attempts"),
-                    hint: String::new(),
-                });
-            }
+            // The one retry policy of the bridge (Kendo sends use it too):
+            // exponential back-off with full jitter, or the server's
+            // `Retry-After`, within this request's attempts.
+            let Some(wait_ms) = self.retry.wait(attempt, retry_after, rand::random()) else {
+                return Err(failure);
+            };
             tracing::debug!(source = self.name, path = %request.path, wait_ms, "retrying source request");
             self.clock.sleep_until(self.clock.now_ms() + wait_ms).await;
         }
