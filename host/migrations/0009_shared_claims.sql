@@ -19,3 +19,11 @@ CREATE TABLE IF NOT EXISTS key_blocks (
     team  TEXT PRIMARY KEY,
     until INTEGER NOT NULL
 );
+-- Webhook deliveries are claimed the same way, so two instances do not
+-- process one delivery at once, and a delivery that fails for a passing
+-- reason waits for its own next attempt (not_before, attempts, last_error)
+-- while the others go on.
+ALTER TABLE inbox ADD COLUMN lease_until INTEGER;
+ALTER TABLE inbox ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inbox ADD COLUMN last_error TEXT;

@@ -374,7 +374,7 @@ pub async fn run_inbox(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
     loop {
-        let progress = process_inbox(&ctx, &sources).await?;
+        process_inbox(&ctx, &sources).await?;
         if *shutdown.borrow() {
             return Ok(());
         }
@@ -385,11 +385,13 @@ pub async fn run_inbox(
             Some(al) => sweep_aloware(al).await,
             None => None,
         };
-        let retry_later = progress.deferred > 0;
+        // Deferred deliveries, and those another instance claimed and may
+        // have left behind, are looked at again when they fall due.
+        let inbox_at = ctx.store.run(|s| s.inbox_next_due()).await?;
         tokio::select! {
             _ = wake.notified() => {}
             _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)), if retry_later => {}
+            _ = ctx.clock.sleep_until(inbox_at.unwrap_or_default()), if inbox_at.is_some() => {}
             _ = ctx.clock.sleep_until(sweep_at.unwrap_or_default()), if sweep_at.is_some() => {}
         }
     }
@@ -420,11 +422,28 @@ pub struct InboxProgress {
     pub deferred: u32,
 }
 
-/// One pass over the stored deliveries.
+/// How long a claimed delivery is another instance's to leave alone: far
+/// longer than processing one takes, so it ends only if its instance died.
+const INBOX_LEASE_MS: crate::store::Millis = 5 * 60_000;
+
+/// Waits between attempts of a delivery that fails for a passing reason (a
+/// source API down): up to 5 s, doubling to 5 minutes, and never given up
+/// (Aloware does not send a webhook twice, so the stored one is the call).
+const INBOX_RETRY: crate::pacing::Backoff = crate::pacing::Backoff {
+    base_ms: 5_000,
+    cap_ms: 5 * 60_000,
+    max_attempts: u32::MAX,
+};
+
+/// One pass over the stored deliveries due now.
 pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProgress, StoreError> {
     let mut progress = InboxProgress::default();
     loop {
-        let batch = ctx.store.run(|s| s.inbox_pending(64)).await?;
+        let now = ctx.clock.now_ms();
+        let batch = ctx
+            .store
+            .run(move |s| s.inbox_claim(64, INBOX_LEASE_MS, now))
+            .await?;
         if batch.is_empty() {
             return Ok(progress);
         }
@@ -439,11 +458,22 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     progress.processed += 1;
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(source = %entry.source, id, error = %e, "webhook processing deferred");
+                    // This delivery waits for its own next attempt; the
+                    // others go on (the parts of an Aloware call are merged
+                    // whatever order they are processed in).
+                    let wait = INBOX_RETRY
+                        .delay(entry.attempts + 1, rand::random())
+                        .unwrap_or(INBOX_RETRY.cap_ms);
+                    let at = now.saturating_add(wait);
+                    tracing::warn!(
+                        source = %entry.source, id, error = %e,
+                        "webhook processing deferred to {}", crate::timefmt::iso(at)
+                    );
+                    let message = e.to_string();
+                    ctx.store
+                        .run(move |s| s.inbox_defer(id, at, &message))
+                        .await?;
                     progress.deferred += 1;
-                    // Later deliveries may depend on this one (a transcript
-                    // after its call): keep the order, try again later.
-                    return Ok(progress);
                 }
                 Err(e) => {
                     // Answered 2xx already (it was stored): the delivery is

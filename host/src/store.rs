@@ -276,6 +276,8 @@ pub struct InboxEntry {
     pub event: Option<String>,
     pub body: Vec<u8>,
     pub received_at: Millis,
+    /// Earlier attempts that failed for a passing reason.
+    pub attempts: u32,
 }
 
 /// Whether a webhook delivery was new.
@@ -1133,26 +1135,69 @@ impl Store {
     /// Deliveries not processed yet, oldest first.
     pub fn inbox_pending(&self, limit: u32) -> Result<Vec<InboxEntry>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, source, delivery_id, event, body, received_at FROM inbox
+            "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox
              WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(InboxEntry {
-                id: r.get(0)?,
-                source: r.get(1)?,
-                delivery_id: r.get(2)?,
-                event: r.get(3)?,
-                body: r.get(4)?,
-                received_at: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([limit], inbox_entry)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Takes up to `limit` stored deliveries due at `now` for processing,
+    /// oldest first, under a lease of `lease_ms`: another instance sharing
+    /// the database skips them until the lease ends (it ends only if this
+    /// one died, for a delivery's processing is much shorter).
+    pub fn inbox_claim(
+        &mut self,
+        limit: u32,
+        lease_ms: Millis,
+        now: Millis,
+    ) -> Result<Vec<InboxEntry>> {
+        let tx = self.write_transaction()?;
+        let entries: Vec<InboxEntry> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox
+                 WHERE processed_at IS NULL AND not_before <= ?2
+                   AND (lease_until IS NULL OR lease_until < ?2)
+                 ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit, now], inbox_entry)?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for entry in &entries {
+            tx.execute(
+                "UPDATE inbox SET lease_until = ?2 WHERE id = ?1",
+                params![entry.id, now.saturating_add(lease_ms)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(entries)
+    }
+
+    /// A delivery that failed for a passing reason is tried again at
+    /// `not_before`; the others are not held up by it.
+    pub fn inbox_defer(&mut self, id: i64, not_before: Millis, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE inbox SET lease_until = NULL, not_before = ?2, attempts = attempts + 1,
+                    last_error = ?3
+             WHERE id = ?1",
+            params![id, not_before, error],
+        )?;
+        Ok(())
+    }
+
+    /// When the next deferred delivery falls due, if any waits.
+    pub fn inbox_next_due(&self) -> Result<Option<Millis>> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(MAX(not_before, COALESCE(lease_until, 0))) FROM inbox WHERE processed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Marks a delivery processed, with the error that ended it if any.
     pub fn inbox_done(&mut self, id: i64, error: Option<&str>, now: Millis) -> Result<()> {
         self.conn.execute(
-            "UPDATE inbox SET processed_at = ?2, error = ?3 WHERE id = ?1",
+            "UPDATE inbox SET processed_at = ?2, error = ?3, lease_until = NULL WHERE id = ?1",
             params![id, now, error],
         )?;
         Ok(())
@@ -1779,6 +1824,18 @@ fn outbox_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         attempts: r.get(5)?,
         ambiguous: r.get(6)?,
         claim: None,
+    })
+}
+
+fn inbox_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxEntry> {
+    Ok(InboxEntry {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        delivery_id: r.get(2)?,
+        event: r.get(3)?,
+        body: r.get(4)?,
+        received_at: r.get(5)?,
+        attempts: r.get(6)?,
     })
 }
 
@@ -2766,6 +2823,45 @@ mod tests {
             assert!(in_window <= 30, "{in_window} claims in the minute from {t}");
         }
         assert_eq!(all.len(), 40, "every send was claimed by someone");
+    }
+
+    #[test]
+    fn a_deferred_delivery_waits_for_its_own_attempt_while_the_others_go_on() {
+        let mut store = Store::open_in_memory().unwrap();
+        for id in ["d1", "d2"] {
+            store.inbox_insert("aloware", id, None, b"{}", 0).unwrap();
+        }
+        let first = store.inbox_claim(1, 60_000, 10).unwrap();
+        assert_eq!(first[0].delivery_id, "d1");
+        store
+            .inbox_defer(first[0].id, 5_000, "source down")
+            .unwrap();
+        let next = store.inbox_claim(10, 60_000, 20).unwrap();
+        assert_eq!(
+            next.iter()
+                .map(|e| e.delivery_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["d2"],
+            "the deferred one does not hold up the next"
+        );
+        store.inbox_done(next[0].id, None, 30).unwrap();
+        assert_eq!(store.inbox_next_due().unwrap(), Some(5_000));
+        let again = store.inbox_claim(10, 60_000, 5_000).unwrap();
+        assert_eq!(again[0].delivery_id, "d1");
+        assert_eq!(again[0].attempts, 1);
+    }
+
+    #[test]
+    fn a_claimed_delivery_is_left_to_its_instance_until_the_lease_ends() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.inbox_insert("aloware", "d1", None, b"{}", 0).unwrap();
+        assert_eq!(store.inbox_claim(10, 60_000, 10).unwrap().len(), 1);
+        assert!(store.inbox_claim(10, 60_000, 20).unwrap().is_empty());
+        assert_eq!(
+            store.inbox_claim(10, 60_000, 60_011).unwrap().len(),
+            1,
+            "taken over once the lease ended (its instance died)"
+        );
     }
 
     #[test]
