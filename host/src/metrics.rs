@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::store::{State, Store, StoreError, counter};
+use crate::store::{Millis, State, Store, StoreError, counter};
 
 type Labels = Vec<(String, String)>;
 
@@ -20,7 +20,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 /// The exposition text for one scrape.
-pub fn render(store: &Store) -> Result<String, StoreError> {
+/// `now` and `window_ms` (Kendo's rate-limit window) date the pacing gauge.
+pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, StoreError> {
     let mut registry = Registry::with_prefix("kendo_bridge");
 
     let calls = Family::<Labels, Gauge>::default();
@@ -60,6 +61,8 @@ pub fn render(store: &Store) -> Result<String, StoreError> {
     let resent = Family::<Labels, Counter>::default();
     let source_429 = Family::<Labels, Counter>::default();
     let webhooks = Family::<Labels, Counter>::default();
+    let source_requests = Family::<Labels, Counter>::default();
+    let cost_points = Family::<Labels, Counter>::default();
     for (scope, name, value) in store.counters()? {
         let value = value.max(0) as u64;
         let (family, label_set) = match name.as_str() {
@@ -79,6 +82,15 @@ pub fn render(store: &Store) -> Result<String, StoreError> {
                 &webhooks,
                 labels(&[("source", &scope), ("verdict", "duplicate")]),
             ),
+            counter::SOURCE_REQUESTS_OK => (
+                &source_requests,
+                labels(&[("source", &scope), ("outcome", "ok")]),
+            ),
+            counter::SOURCE_REQUESTS_ERROR => (
+                &source_requests,
+                labels(&[("source", &scope), ("outcome", "error")]),
+            ),
+            counter::SOURCE_COST_POINTS => (&cost_points, labels(&[("source", &scope)])),
             _ => continue,
         };
         family.get_or_create(&label_set).inc_by(value);
@@ -103,6 +115,46 @@ pub fn render(store: &Store) -> Result<String, StoreError> {
         "webhook_deliveries",
         "Webhook deliveries by source and verdict (stored, bad_signature, duplicate)",
         webhooks,
+    );
+
+    registry.register(
+        "source_requests",
+        "Source API requests by outcome (ok: 2xx or 404; error: any other status or no answer)",
+        source_requests,
+    );
+    registry.register(
+        "source_cost_points",
+        "Cost points the source reported for the bridge's requests (Salesloft x-ratelimit-endpoint-cost)",
+        cost_points,
+    );
+
+    let by_reason = Family::<Labels, Gauge>::default();
+    for state in [State::Skipped, State::Failed, State::Dead, State::Waiting] {
+        for (reason, count) in store.reasons(state)? {
+            by_reason
+                .get_or_create(&labels(&[("state", state.as_str()), ("reason", &reason)]))
+                .set(count as i64);
+        }
+    }
+    registry.register(
+        "calls_by_reason",
+        "Calls skipped, failed, dead or waiting, by reason code (plugin-trap: the plugin trapped on the record; retries-exhausted: dead letters)",
+        by_reason,
+    );
+
+    let slots = Family::<Labels, Gauge>::default();
+    for team in store.counts()?.iter().map(|c| c.team.clone()) {
+        let used = store
+            .sends_since(&team, now.saturating_sub(window_ms))?
+            .len();
+        slots
+            .get_or_create(&labels(&[("team", &team)]))
+            .set(used as i64);
+    }
+    registry.register(
+        "pacing_slots_used",
+        "Kendo requests of each key in the last rate-limit window (Kendo allows 30 a minute)",
+        slots,
     );
 
     let problem = Family::<Labels, Gauge>::default();
@@ -165,18 +217,40 @@ mod tests {
             },
         };
         store.intake(&[item], None, 10).unwrap();
+        let due = store.due("emea", 10, 1).unwrap().remove(0);
+        store.begin_send(&due, 20).unwrap();
         store.bump("emea", counter::KENDO_429, 2).unwrap();
+        store
+            .bump("salesloft", counter::SOURCE_REQUESTS_ERROR, 3)
+            .unwrap();
+        store
+            .bump("salesloft", counter::SOURCE_COST_POINTS, 7)
+            .unwrap();
         store.bump("aloware", counter::BAD_SIGNATURE, 1).unwrap();
         store
             .health_problem("salesloft", "poll", "401", 10)
             .unwrap();
-        let text = render(&store).unwrap();
+        let text = render(&store, 30, 60_000).unwrap();
         assert!(
-            text.contains(r#"kendo_bridge_calls{team="emea",state="queued"} 1"#),
+            text.contains(r#"kendo_bridge_calls{team="emea",state="sending"} 1"#),
             "{text}"
         );
         assert!(
             text.contains(r#"kendo_bridge_queue_depth{team="emea"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_pacing_slots_used{team="emea"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"kendo_bridge_source_requests_total{source="salesloft",outcome="error"} 3"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_source_cost_points_total{source="salesloft"} 7"#),
             "{text}"
         );
         assert!(

@@ -141,7 +141,14 @@ async fn healthz(State(state): State<ServerState>) -> Response {
 
 /// Prometheus's text format (OpenMetrics), read from the state database.
 async fn metrics(State(state): State<ServerState>) -> Response {
-    match state.ctx.store.run(|s| crate::metrics::render(s)).await {
+    let now = state.ctx.clock.now_ms();
+    let window_ms = state.ctx.config.kendo.window.as_millis() as crate::store::Millis;
+    match state
+        .ctx
+        .store
+        .run(move |s| crate::metrics::render(s, now, window_ms))
+        .await
+    {
         Ok(text) => (
             StatusCode::OK,
             [(

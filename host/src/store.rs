@@ -426,6 +426,14 @@ pub mod counter {
     pub const WEBHOOKS: &str = "webhooks";
     /// Duplicate webhook deliveries (same delivery id) (scope: source).
     pub const DUPLICATE_WEBHOOKS: &str = "duplicate_webhooks";
+    /// Source API requests answered 2xx or 404 (scope: source).
+    pub const SOURCE_REQUESTS_OK: &str = "source_requests_ok";
+    /// Source API requests that failed: any other status, or no answer
+    /// (scope: source).
+    pub const SOURCE_REQUESTS_ERROR: &str = "source_requests_error";
+    /// Cost points the source said its requests cost (Salesloft's
+    /// `x-ratelimit-endpoint-cost`) (scope: source).
+    pub const SOURCE_COST_POINTS: &str = "source_cost_points";
 }
 
 /// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)

@@ -396,7 +396,9 @@ impl SourceApi {
             }
             // A failed attempt: the error it ends in when it is the last,
             // and the server's `Retry-After`, if it gave one.
-            let (failure, retry_after) = match builder.send().await {
+            let sent = builder.send().await;
+            self.count(&sent).await?;
+            let (failure, retry_after) = match sent {
                 Ok(response) => {
                     if let Some(budget) = &self.budget {
                         budget.observe(self.clock.now_ms(), response.headers());
@@ -476,6 +478,40 @@ impl SourceApi {
             tracing::debug!(source = self.name, path = %request.path, wait_ms, "retrying source request");
             self.clock.sleep_until(self.clock.now_ms() + wait_ms).await;
         }
+    }
+}
+
+impl SourceApi {
+    /// Counts a request for `/metrics`: answered or failed, and the cost
+    /// points the source says it cost.
+    async fn count(
+        &self,
+        sent: &Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<(), SourceError> {
+        let (ok, cost) = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let cost = header_secs(response.headers(), "x-ratelimit-endpoint-cost");
+                ((200..300).contains(&status) || status == 404, cost)
+            }
+            Err(_) => (false, None),
+        };
+        let scope = self.name.to_string();
+        self.store
+            .run(move |s| {
+                let name = if ok {
+                    counter::SOURCE_REQUESTS_OK
+                } else {
+                    counter::SOURCE_REQUESTS_ERROR
+                };
+                s.bump(&scope, name, 1)?;
+                if let Some(cost) = cost.filter(|c| *c > 0) {
+                    s.bump(&scope, counter::SOURCE_COST_POINTS, cost)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 }
 
