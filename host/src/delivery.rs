@@ -31,6 +31,9 @@ use crate::store::{
     Claim, ClaimRequest, Millis, OutboxItem, Recovered, SendPacing, SharedStore, State, StoreError,
     counter,
 };
+use kendo_bridge_core::answer::{
+    Action, Answer, AnswerPolicy, RejectionKind as Rejection, Sent, after_answer,
+};
 
 /// A Kendo team and the key that sends its calls.
 #[derive(Clone)]
@@ -95,9 +98,18 @@ impl Default for DeliveryPolicy {
 }
 
 impl DeliveryPolicy {
+    /// The core's view of how answers are handled.
+    pub fn answers(&self) -> AnswerPolicy {
+        AnswerPolicy {
+            backoff: self.backoff,
+            timeout_ms: self.timeout.as_millis().min(i64::MAX as u128) as Millis,
+            ambiguous_resends: self.ambiguous_resends,
+        }
+    }
+
     /// The answer timeout of a request after `lost` lost answers.
     pub fn timeout_after(&self, lost: u32) -> Duration {
-        self.timeout.saturating_mul(1u32 << lost.min(6))
+        Duration::from_millis(self.answers().timeout_after(lost).max(0) as u64)
     }
 }
 
@@ -394,8 +406,8 @@ impl<T: Transport> Worker<T> {
                 self.policy.timeout_after(item.ambiguous),
             )
             .await;
-        let outcome = self.read(answer).await;
-        let delivered = self.record(&item, outcome).await?;
+        let answer = self.read(answer).await;
+        let delivered = self.record(&item, answer).await?;
         Ok(Step::Sent(delivered))
     }
 
@@ -411,11 +423,11 @@ impl<T: Transport> Worker<T> {
     }
 
     /// Asks the plugin what Kendo's answer means.
-    async fn read(&self, answer: Result<RawResponse, TransportError>) -> Outcome {
+    async fn read(&self, answer: Result<RawResponse, TransportError>) -> Answer {
         let response = match answer {
             Ok(response) => response,
-            Err(e @ TransportError::Unsent(_)) => return Outcome::Unsent(e.to_string()),
-            Err(e) => return Outcome::NoAnswer(e.to_string()),
+            Err(e @ TransportError::Unsent(_)) => return Answer::Unsent(e.to_string()),
+            Err(e) => return Answer::NoAnswer(e.to_string()),
         };
         let status = response.status;
         let headers: Vec<Header> = response
@@ -434,45 +446,70 @@ impl<T: Transport> Worker<T> {
             })
             .await;
         match read {
-            Ok(outcome) => Outcome::Read(outcome),
+            Ok(IngestOutcome::Created(call_id)) => Answer::Created(call_id),
+            Ok(IngestOutcome::RetryAfter(seconds)) => Answer::RetryAfter(seconds),
+            Ok(IngestOutcome::Retry(reason)) => Answer::Retry(reason),
+            Ok(IngestOutcome::Rejected(rejection)) => Answer::Rejected {
+                kind: match rejection.kind {
+                    RejectionKind::Unauthorized => Rejection::Unauthorized,
+                    RejectionKind::BadRequest => Rejection::BadRequest,
+                    RejectionKind::TooLarge => Rejection::TooLarge,
+                    RejectionKind::Other => Rejection::Other,
+                },
+                status: rejection.status,
+                reason: rejection.reason,
+            },
             // A 2xx means Kendo holds the call whatever the plugin thinks:
             // sending it again would duplicate it.
-            Err(_) if (200..300).contains(&status) => Outcome::Read(IngestOutcome::Created(None)),
+            Err(_) if (200..300).contains(&status) => Answer::Created(None),
             // Kendo answered something other than 2xx: it did not create the call.
-            Err(e) => Outcome::Unsent(format!("the plugin failed to read Kendo's {status}: {e}")),
+            Err(e) => Answer::Unsent(format!("the plugin failed to read Kendo's {status}: {e}")),
         }
     }
 
+    /// Carries out what the core decides the answer means: the store
+    /// change, the log line, and what the step reports.
     async fn record(
         &mut self,
         item: &OutboxItem,
-        outcome: Outcome,
+        answer: Answer,
     ) -> Result<Delivered, DeliveryError> {
         let now = self.clock.now_ms();
-        let attempts = item.attempts + 1;
         let team = self.key.team.clone();
         let (source, source_id) = (item.key.source.as_str(), item.key.source_id.as_str());
-        let delivered = match outcome {
-            Outcome::Read(IngestOutcome::Created(call_id)) => {
-                let it = item.clone();
+        let sent = Sent {
+            attempts: item.attempts,
+            ambiguous: item.ambiguous,
+        };
+        let action = after_answer(
+            &self.policy.answers(),
+            sent,
+            answer,
+            now,
+            rand::random(),
+            source_id,
+            &team,
+        );
+        let it = item.clone();
+        let delivered = match action {
+            Action::Created {
+                call_id,
+                after_lost_answers,
+            } => {
                 let id = call_id.clone();
                 self.store
                     .run(move |s| s.mark_created(&it, id.as_deref(), now))
                     .await?;
                 tracing::debug!(source, source_id, team = %team, kendo_call_id = ?call_id, "created in Kendo");
-                if item.ambiguous > 0 {
+                if after_lost_answers > 0 {
                     tracing::warn!(
                         source, source_id, team = %team, kendo_call_id = ?call_id,
-                        "created in Kendo after {} lost answer(s): Kendo may hold it more than once (see `kendo-bridge deliveries --maybe-duplicated`)",
-                        item.ambiguous
+                        "created in Kendo after {after_lost_answers} lost answer(s): Kendo may hold it more than once (see `kendo-bridge deliveries --maybe-duplicated`)"
                     );
                 }
                 Delivered::Created(call_id)
             }
-            Outcome::Read(IngestOutcome::RetryAfter(seconds)) => {
-                let retry_at = now + i64::from(seconds.max(1)) * 1000;
-                let it = item.clone();
-                let reason = format!("Kendo answered 429; retrying after {seconds} s");
+            Action::RateLimited { retry_at, reason } => {
                 let held = self
                     .store
                     .run(move |s| s.mark_rate_limited(&it, retry_at, &reason, now))
@@ -480,26 +517,18 @@ impl<T: Transport> Worker<T> {
                 self.claim_kept(held, item);
                 tracing::info!(
                     source, source_id, team = %team,
-                    "Kendo answered 429: the key pauses for {seconds} s; retrying at {}",
+                    "Kendo answered 429: the key pauses for {} s; retrying at {}",
+                    (retry_at - now) / 1000,
                     crate::timefmt::iso(retry_at)
                 );
                 Delivered::RateLimited { retry_at }
             }
-            // Kendo documents no idempotency key: after a lost answer the
-            // call may exist, and every re-send may add a copy. So re-send
-            // rarely, later, and with more patience; then ask the operator.
-            Outcome::NoAnswer(reason) if item.ambiguous < self.policy.ambiguous_resends => {
-                let next_timeout = self.policy.timeout_after(item.ambiguous + 1);
-                let wait = (next_timeout.as_millis() as Millis).max(self.policy.backoff.cap_ms);
-                let retry_at = now + wait;
-                let it = item.clone();
-                let why = format!(
-                    "attempt {attempts}: the answer was lost ({reason}); Kendo may hold the call; re-send {} of {} at {} with a {} s timeout",
-                    item.ambiguous + 1,
-                    self.policy.ambiguous_resends,
-                    crate::timefmt::iso(retry_at),
-                    next_timeout.as_secs_f64()
-                );
+            Action::ResendAfterLostAnswer {
+                retry_at,
+                timeout_ms,
+                reason,
+            } => {
+                let why = format!("{reason}, at {}", crate::timefmt::iso(retry_at));
                 let held = self
                     .store
                     .run(move |s| s.mark_ambiguous_retry(&it, retry_at, &why, now))
@@ -507,120 +536,81 @@ impl<T: Transport> Worker<T> {
                 self.claim_kept(held, item);
                 tracing::warn!(
                     source, source_id, team = %team,
-                    "Kendo's answer was lost ({reason}); re-sending at {} with a {} s timeout (re-send {} of {})",
+                    "{reason}: re-sending at {} with a {} s timeout",
                     crate::timefmt::iso(retry_at),
-                    next_timeout.as_secs_f64(),
-                    item.ambiguous + 1,
-                    self.policy.ambiguous_resends
+                    timeout_ms as f64 / 1000.0
                 );
                 Delivered::WillRetry { retry_at, reason }
             }
-            Outcome::NoAnswer(reason) => {
-                let it = item.clone();
-                let why = format!(
-                    "{} answer(s) lost (last: {reason}); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {source_id}` or `--resend {source_id}`",
-                    item.ambiguous + 1
-                );
-                let shown = why.clone();
+            Action::Park { reason } => {
+                let why = reason.clone();
                 let held = self
                     .store
                     .run(move |s| s.park_outcome_unknown(&it, &why, now))
                     .await?;
                 self.claim_kept(held, item);
-                tracing::warn!(source, source_id, team = %team, "parked as outcome-unknown: {shown}");
-                Delivered::Parked(shown)
+                tracing::warn!(source, source_id, team = %team, "parked as outcome-unknown: {reason}");
+                Delivered::Parked(reason)
             }
-            Outcome::Read(IngestOutcome::Retry(reason)) | Outcome::Unsent(reason) => {
-                let unit: f64 = rand::random();
-                match self.policy.backoff.delay(attempts, unit) {
-                    Some(delay) => {
-                        let retry_at = now + delay;
-                        let it = item.clone();
-                        let why = format!("attempt {attempts} failed: {reason}");
-                        let t = team.clone();
-                        let held = self
-                            .store
-                            .run(move |s| {
-                                s.bump(&t, counter::RETRIES, 1)?;
-                                s.mark_retry(&it, retry_at, "transient", &why, now)
-                            })
-                            .await?;
-                        self.claim_kept(held, item);
-                        tracing::info!(
-                            source, source_id, team = %team,
-                            "attempt {attempts} failed ({reason}); retrying at {}",
-                            crate::timefmt::iso(retry_at)
-                        );
-                        Delivered::WillRetry { retry_at, reason }
-                    }
-                    None => {
-                        let it = item.clone();
-                        let why = format!("gave up after {attempts} attempts; last: {reason}");
-                        let dead = why.clone();
-                        let held = self
-                            .store
-                            .run(move |s| {
-                                s.mark_undeliverable(
-                                    &it,
-                                    State::Dead,
-                                    "retries-exhausted",
-                                    &why,
-                                    now,
-                                )
-                            })
-                            .await?;
-                        self.claim_kept(held, item);
-                        tracing::warn!(
-                            source, source_id, team = %team,
-                            "dead-lettered: {dead} (kendo-bridge replay puts it back)"
-                        );
-                        Delivered::Dead(dead)
-                    }
-                }
+            Action::Retry { retry_at, reason } => {
+                let (why, t) = (reason.clone(), team.clone());
+                let held = self
+                    .store
+                    .run(move |s| {
+                        s.bump(&t, counter::RETRIES, 1)?;
+                        s.mark_retry(&it, retry_at, "transient", &why, now)
+                    })
+                    .await?;
+                self.claim_kept(held, item);
+                tracing::info!(
+                    source, source_id, team = %team,
+                    "{reason}; retrying at {}",
+                    crate::timefmt::iso(retry_at)
+                );
+                Delivered::WillRetry { retry_at, reason }
             }
-            Outcome::Read(IngestOutcome::Rejected(rejection)) => {
-                let reason = format!("Kendo answered {}: {}", rejection.status, rejection.reason);
-                match rejection.kind {
-                    RejectionKind::Unauthorized => {
-                        let it = item.clone();
-                        let fingerprint = self.key.fingerprint();
-                        let why = format!(
-                            "{reason}; sending for team `{team}` is paused until its key is replaced (kendo-bridge resume --team {team})"
-                        );
-                        let shown = why.clone();
-                        tracing::warn!(source, source_id, team = %team, "the key is paused: {why}");
-                        let t = team.clone();
-                        let held = self
-                            .store
-                            .run(move |s| {
-                                s.pause_team(&t, &why, &fingerprint, now)?;
-                                // Not the call's fault: it keeps its place.
-                                s.mark_retry(&it, now, "key-refused", &why, now)
-                            })
-                            .await?;
-                        self.claim_kept(held, item);
-                        Delivered::KeyRefused(shown)
-                    }
-                    RejectionKind::BadRequest | RejectionKind::TooLarge | RejectionKind::Other => {
-                        let code = match rejection.kind {
-                            RejectionKind::BadRequest => "bad-request",
-                            RejectionKind::TooLarge => "too-large",
-                            _ => "rejected",
-                        };
-                        let it = item.clone();
-                        let why = reason.clone();
-                        let held = self
-                            .store
-                            .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
-                            .await?;
-                        self.claim_kept(held, item);
-                        tracing::warn!(
-                            source, source_id, team = %team,
-                            "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
-                        );
-                        Delivered::Rejected(reason)
-                    }
-                }
+            Action::Dead { reason } => {
+                let why = reason.clone();
+                let held = self
+                    .store
+                    .run(move |s| {
+                        s.mark_undeliverable(&it, State::Dead, "retries-exhausted", &why, now)
+                    })
+                    .await?;
+                self.claim_kept(held, item);
+                tracing::warn!(
+                    source, source_id, team = %team,
+                    "dead-lettered: {reason} (kendo-bridge replay puts it back)"
+                );
+                Delivered::Dead(reason)
+            }
+            Action::PauseKey { reason } => {
+                let fingerprint = self.key.fingerprint();
+                let (why, t) = (reason.clone(), team.clone());
+                tracing::warn!(source, source_id, team = %team, "the key is paused: {reason}");
+                let held = self
+                    .store
+                    .run(move |s| {
+                        s.pause_team(&t, &why, &fingerprint, now)?;
+                        // Not the call's fault: it keeps its place.
+                        s.mark_retry(&it, now, "key-refused", &why, now)
+                    })
+                    .await?;
+                self.claim_kept(held, item);
+                Delivered::KeyRefused(reason)
+            }
+            Action::Fail { code, reason } => {
+                let why = reason.clone();
+                let held = self
+                    .store
+                    .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
+                    .await?;
+                self.claim_kept(held, item);
+                tracing::warn!(
+                    source, source_id, team = %team,
+                    "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
+                );
+                Delivered::Rejected(reason)
             }
         };
         Ok(delivered)
@@ -642,14 +632,6 @@ pub fn log_recovered(recovered: &Recovered) {
             "the last run stopped while sending this call and its lost answers allow no re-send: parked as outcome-unknown; check Kendo, then `kendo-bridge settle`"
         );
     }
-}
-
-enum Outcome {
-    Read(IngestOutcome),
-    /// Kendo never saw the request, or answered without creating the call.
-    Unsent(String),
-    /// The request may have created the call; no answer says so.
-    NoAnswer(String),
 }
 
 #[cfg(test)]
@@ -1358,7 +1340,7 @@ mod tests {
             "{paused}"
         );
         assert_names_the_call(paused, "1");
-        let retry = line_with(&lines, "failed (");
+        let retry = line_with(&lines, "attempt 2 failed: ");
         assert!(retry.contains("Internal server error"), "says why: {retry}");
         assert!(retry.contains("retrying at"), "says when: {retry}");
         assert_names_the_call(retry, "1");

@@ -11,7 +11,8 @@ pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod metrics;
-pub mod pacing;
+/// Pacing and back-off: shared with every driver, from the core crate.
+pub use kendo_bridge_core::pacing;
 pub mod plugin;
 pub mod pool;
 pub mod server;

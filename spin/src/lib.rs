@@ -8,6 +8,11 @@
 //! retried by `POST /drain` (call it from a Spin cron trigger or any
 //! scheduler).
 //!
+//! What Kendo's answer means (retry, back-off, re-send after a lost answer,
+//! park, dead-letter, fail, pause the key) is decided by the core crate
+//! shared with the host (`kendo_bridge_core::answer`); this file only
+//! carries it out on the key-value store.
+//!
 //! What the host does and this app does not: polling (Spin apps answer
 //! requests; they do not run loops), pacing across requests (Spin instances
 //! share no memory: keep webhook volume under Kendo's 30 per minute per key,
@@ -18,7 +23,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
-use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
+use kendo_bridge_core::pacing::Backoff;
+use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
+
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
 
@@ -38,7 +46,7 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::Get, "/healthz") => Ok(json(200, r#"{"status":"ok"}"#)),
-        (Method::Post, "/drain") => drain().await,
+        (Method::Post, "/drain") => drain(&req).await,
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
         (Method::Post, "/webhooks/kendo") => kendo(&req),
@@ -307,14 +315,129 @@ async fn settle(
             ));
         }
     };
+    let pending = Pending {
+        payload,
+        attempts: 0,
+        ambiguous: 0,
+        not_before: 0,
+    };
     let pending_key = format!("pending/{source}/{id}");
-    store.set(&pending_key, payload.as_bytes())?;
-    let outcome = send(&payload).await;
-    record(store, &pending_key, &sent_key, outcome)
+    store.set_json(&pending_key, &pending)?;
+    deliver(store, source, id, pending).await
+}
+
+/// A send waiting under `pending/{source}/{id}`, with its history: the
+/// core decides retries and re-sends from it, as it does for the host.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pending {
+    payload: String,
+    attempts: u32,
+    ambiguous: u32,
+    not_before: i64,
+}
+
+/// How sends are retried: the host's defaults (`[kendo.retry]`,
+/// `kendo.timeout`, `kendo.ambiguous_resends`).
+const ANSWERS: AnswerPolicy = AnswerPolicy {
+    backoff: Backoff {
+        base_ms: 2_000,
+        cap_ms: 600_000,
+        max_attempts: 8,
+    },
+    timeout_ms: 30_000,
+    ambiguous_resends: 1,
+};
+
+/// Sends one pending call unless its key is paused, and carries out what
+/// the core decides Kendo's answer means.
+async fn deliver(store: &Store, source: &str, id: &str, mut pending: Pending) -> Result<Response> {
+    let pending_key = format!("pending/{source}/{id}");
+    if let Some(reason) = text(store, "paused")? {
+        return Ok(json(
+            200,
+            serde_json::json!({ "status": "stored; the Kendo key is paused", "reason": reason })
+                .to_string(),
+        ));
+    }
+    let now = now_ms() as i64;
+    let answer = send(&pending.payload).await?;
+    let action = after_answer(
+        &ANSWERS,
+        Sent {
+            attempts: pending.attempts,
+            ambiguous: pending.ambiguous,
+        },
+        answer,
+        now,
+        jitter(),
+        id,
+        "default",
+    );
+    pending.attempts += 1;
+    let status = match action {
+        Action::Created { call_id, .. } => {
+            store.set(
+                &format!("sent/{source}/{id}"),
+                call_id.unwrap_or_default().as_bytes(),
+            )?;
+            store.delete(&pending_key)?;
+            serde_json::json!({ "status": "sent" })
+        }
+        Action::RateLimited { retry_at, reason } | Action::Retry { retry_at, reason } => {
+            pending.not_before = retry_at;
+            store.set_json(&pending_key, &pending)?;
+            serde_json::json!({ "status": "stored; POST /drain retries it", "reason": reason })
+        }
+        Action::ResendAfterLostAnswer {
+            retry_at, reason, ..
+        } => {
+            pending.not_before = retry_at;
+            pending.ambiguous += 1;
+            store.set_json(&pending_key, &pending)?;
+            store.set(&format!("maybe-duplicated/{source}/{id}"), b"1")?;
+            serde_json::json!({ "status": "stored; POST /drain re-sends it", "reason": reason })
+        }
+        Action::PauseKey { reason } => {
+            // Not the call's fault: it keeps its place.
+            store.set("paused", reason.as_bytes())?;
+            store.set_json(&pending_key, &pending)?;
+            serde_json::json!({ "status": "stored; the Kendo key is paused", "reason": reason })
+        }
+        Action::Park { reason } => {
+            store.delete(&pending_key)?;
+            store.set(&format!("outcome-unknown/{source}/{id}"), reason.as_bytes())?;
+            store.set(&format!("maybe-duplicated/{source}/{id}"), b"1")?;
+            serde_json::json!({ "status": "outcome-unknown", "reason": reason })
+        }
+        Action::Dead { reason } => {
+            store.delete(&pending_key)?;
+            store.set(&format!("dead/{source}/{id}"), reason.as_bytes())?;
+            serde_json::json!({ "status": "dead", "reason": reason })
+        }
+        Action::Fail { code, reason } => {
+            store.delete(&pending_key)?;
+            store.set(
+                &format!("failed/{source}/{id}"),
+                format!("{code}: {reason}").as_bytes(),
+            )?;
+            serde_json::json!({ "failed": reason })
+        }
+    };
+    Ok(json(200, status.to_string()))
+}
+
+/// A uniform number in [0, 1) for the back-off's jitter, from WASI's
+/// random source (Spin provides it).
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Sends one payload to Kendo and reads the answer with the plugin.
-async fn send(payload: &str) -> Result<IngestOutcome> {
+async fn send(payload: &str) -> Result<Answer> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
     let request = Request::builder()
@@ -329,8 +452,24 @@ async fn send(payload: &str) -> Result<IngestOutcome> {
         .build();
     let response: Response = match spin_sdk::http::send(request).await {
         Ok(r) => r,
-        Err(e) => return Ok(IngestOutcome::Retry(e.to_string())),
+        // No connection: Kendo never saw the request.
+        Err(SendError::Http(
+            e @ (ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+            | ErrorCode::DestinationNotFound
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::DestinationIpProhibited
+            | ErrorCode::DestinationIpUnroutable
+            | ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_)),
+        )) => return Ok(Answer::Unsent(format!("{e:?}"))),
+        // The request may have reached Kendo.
+        Err(e) => return Ok(Answer::NoAnswer(e.to_string())),
     };
+    let status = *response.status();
     let headers = response
         .headers()
         .map(|(name, value)| Header {
@@ -339,67 +478,65 @@ async fn send(payload: &str) -> Result<IngestOutcome> {
         })
         .collect();
     let body = String::from_utf8_lossy(response.body()).into_owned();
-    Ok(<Plugin as kendo_api::Guest>::read_ingest_response(
-        *response.status(),
-        headers,
-        body,
-        now_ms() / 1000,
-    ))
+    Ok(
+        match <Plugin as kendo_api::Guest>::read_ingest_response(
+            status,
+            headers,
+            body,
+            now_ms() / 1000,
+        ) {
+            IngestOutcome::Created(call_id) => Answer::Created(call_id),
+            IngestOutcome::RetryAfter(seconds) => Answer::RetryAfter(seconds),
+            IngestOutcome::Retry(reason) => Answer::Retry(reason),
+            IngestOutcome::Rejected(r) => Answer::Rejected {
+                kind: match r.kind {
+                    kendo_api::RejectionKind::Unauthorized => RejectionKind::Unauthorized,
+                    kendo_api::RejectionKind::BadRequest => RejectionKind::BadRequest,
+                    kendo_api::RejectionKind::TooLarge => RejectionKind::TooLarge,
+                    kendo_api::RejectionKind::Other => RejectionKind::Other,
+                },
+                status: r.status,
+                reason: r.reason,
+            },
+        },
+    )
 }
 
-fn record(
-    store: &Store,
-    pending_key: &str,
-    sent_key: &str,
-    outcome: Result<IngestOutcome>,
-) -> Result<Response> {
-    match outcome? {
-        IngestOutcome::Created(call_id) => {
-            store.set(sent_key, call_id.unwrap_or_default().as_bytes())?;
-            store.delete(pending_key)?;
-            Ok(json(200, r#"{"status":"sent"}"#))
-        }
-        IngestOutcome::Rejected(rejection) => {
-            store.delete(pending_key)?;
-            store.set(
-                &format!("failed/{}", &sent_key["sent/".len()..]),
-                rejection.reason.as_bytes(),
-            )?;
-            Ok(json(
-                200,
-                serde_json::json!({ "failed": rejection.reason }).to_string(),
-            ))
-        }
-        // Kept under pending/ for POST /drain; the webhook itself is
-        // answered 200 because it is stored.
-        IngestOutcome::RetryAfter(_) | IngestOutcome::Retry(_) => Ok(json(
-            200,
-            r#"{"status":"stored; Kendo busy, POST /drain retries it"}"#,
-        )),
-    }
-}
-
-/// Retries every pending send once.
-async fn drain() -> Result<Response> {
+/// Sends every pending call that is due (after its back-off or a 429's
+/// `Retry-After`), unless the key is paused. `?resume=1` lifts a pause
+/// (after the key was replaced).
+async fn drain(req: &Request) -> Result<Response> {
     let store = Store::open_default()?;
+    if req.query().split('&').any(|p| p == "resume=1") {
+        store.delete("paused")?;
+    }
+    let now = now_ms() as i64;
     let mut sent = 0;
     let mut left = 0;
     for key in store.get_keys()? {
         let Some(rest) = key.strip_prefix("pending/") else {
             continue;
         };
-        let sent_key = format!("sent/{rest}");
-        let Some(payload) = text(&store, &key)? else {
+        let Some((source, id)) = rest.split_once('/') else {
             continue;
         };
-        if store.exists(&sent_key)? {
+        if store.exists(&format!("sent/{rest}"))? {
             store.delete(&key)?;
             continue;
         }
-        let outcome = send(&payload).await;
-        let created = matches!(outcome, Ok(IngestOutcome::Created(_)));
-        record(&store, &key, &sent_key, outcome)?;
-        if created {
+        let Some(bytes) = store.get(&key)? else {
+            continue;
+        };
+        let Ok(pending) = serde_json::from_slice::<Pending>(&bytes) else {
+            left += 1;
+            continue;
+        };
+        if pending.not_before > now || store.exists("paused")? {
+            left += 1;
+            continue;
+        }
+        deliver(&store, source, id, pending).await?;
+        if store.exists(&format!("sent/{rest}"))? {
             sent += 1;
         } else {
             left += 1;

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::store::Millis;
+use crate::Millis;
 
 /// Per-key request pacing over a sliding window.
 #[derive(Debug, Clone)]

@@ -1,0 +1,333 @@
+//! What a Kendo answer means for the call that was sent: the one place
+//! that decides between sent, retried, re-sent, parked, dead, failed and a
+//! paused key. Drivers read the answer with the plugin (which knows Kendo's
+//! status codes and `Retry-After`), hand it here with the send's history,
+//! and carry out the [`Action`].
+
+use crate::Millis;
+use crate::pacing::Backoff;
+
+/// How sends are retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnswerPolicy {
+    /// Back-off for 5xx, 408 and sends that never left.
+    pub backoff: Backoff,
+    /// How long the first request of a send waits for Kendo's answer.
+    pub timeout_ms: Millis,
+    /// Re-sends allowed after lost answers before the call is parked.
+    pub ambiguous_resends: u32,
+}
+
+impl AnswerPolicy {
+    /// The answer timeout of a request after `lost` lost answers: each
+    /// re-send waits twice as long as the one before.
+    pub fn timeout_after(&self, lost: u32) -> Millis {
+        self.timeout_ms.saturating_mul(1 << lost.min(6))
+    }
+
+    /// The longest any request of a send can wait for its answer: a claim
+    /// on a send must outlast it.
+    pub fn longest_timeout(&self) -> Millis {
+        self.timeout_after(self.ambiguous_resends)
+    }
+}
+
+/// Why Kendo refused a call for good, as the plugin read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// 401/403: the key, not the call.
+    Unauthorized,
+    /// 400: the payload.
+    BadRequest,
+    /// 413: the payload's size.
+    TooLarge,
+    /// Any other refusal.
+    Other,
+}
+
+/// What came back from one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// 2xx: Kendo holds the call, with its `callId` if it said.
+    Created(Option<String>),
+    /// 429: wait this many seconds (the plugin read `Retry-After`).
+    RetryAfter(u32),
+    /// 5xx or 408: a passing fault, with the reason.
+    Retry(String),
+    /// Refused for good.
+    Rejected {
+        kind: RejectionKind,
+        status: u16,
+        reason: String,
+    },
+    /// Kendo never saw the request (no connection), or answered without
+    /// creating the call.
+    Unsent(String),
+    /// The request may have created the call, but no answer says so (a
+    /// timeout, a connection dropped after the request left).
+    NoAnswer(String),
+}
+
+/// The send's history before this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Requests made before this one.
+    pub attempts: u32,
+    /// Requests before this one whose answer was lost.
+    pub ambiguous: u32,
+}
+
+/// What the driver does next with the call and its key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Record the call as sent (never send it again). `after_lost_answers`
+    /// above zero: Kendo may hold it more than once.
+    Created {
+        call_id: Option<String>,
+        after_lost_answers: u32,
+    },
+    /// Put the send back for `retry_at` and hold every send of the key
+    /// until then; count a Kendo 429.
+    RateLimited { retry_at: Millis, reason: String },
+    /// Put the send back for `retry_at`, count a lost answer, flag the call
+    /// as possibly duplicated; its next request waits `timeout_ms`.
+    ResendAfterLostAnswer {
+        retry_at: Millis,
+        timeout_ms: Millis,
+        reason: String,
+    },
+    /// Stop sending the call: its outcome is unknown until the operator
+    /// settles it; flag it as possibly duplicated.
+    Park { reason: String },
+    /// Put the send back for `retry_at`; count a retry.
+    Retry { retry_at: Millis, reason: String },
+    /// Retries ran out: a dead letter, for `replay` after the outage.
+    Dead { reason: String },
+    /// Pause the key (until it changes or the operator resumes it); the
+    /// call keeps its place in the queue, due now.
+    PauseKey { reason: String },
+    /// Refused for good with this code (`bad-request`, `too-large`,
+    /// `rejected`), for `replay --include-failed` after fixing the cause.
+    Fail { code: &'static str, reason: String },
+}
+
+/// Decides what `answer` means for the send of `source_id` in `team`.
+/// `unit` is a uniform random number in [0, 1), for the back-off's jitter.
+pub fn after_answer(
+    policy: &AnswerPolicy,
+    sent: Sent,
+    answer: Answer,
+    now: Millis,
+    unit: f64,
+    source_id: &str,
+    team: &str,
+) -> Action {
+    let attempts = sent.attempts + 1;
+    match answer {
+        Answer::Created(call_id) => Action::Created {
+            call_id,
+            after_lost_answers: sent.ambiguous,
+        },
+        Answer::RetryAfter(seconds) => Action::RateLimited {
+            retry_at: now + i64::from(seconds.max(1)) * 1000,
+            reason: format!("Kendo answered 429; retrying after {seconds} s"),
+        },
+        // Kendo documents no idempotency key: after a lost answer the call
+        // may exist, and every re-send may add a copy. So re-send rarely,
+        // later, and with more patience; then ask the operator.
+        Answer::NoAnswer(cause) if sent.ambiguous < policy.ambiguous_resends => {
+            let timeout_ms = policy.timeout_after(sent.ambiguous + 1);
+            let retry_at = now + timeout_ms.max(policy.backoff.cap_ms);
+            Action::ResendAfterLostAnswer {
+                retry_at,
+                timeout_ms,
+                reason: format!(
+                    "attempt {attempts}: the answer was lost ({cause}); Kendo may hold the call; re-send {} of {} with a {} s timeout",
+                    sent.ambiguous + 1,
+                    policy.ambiguous_resends,
+                    timeout_ms as f64 / 1000.0
+                ),
+            }
+        }
+        Answer::NoAnswer(cause) => Action::Park {
+            reason: format!(
+                "{} answer(s) lost (last: {cause}); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {source_id}` or `--resend {source_id}`",
+                sent.ambiguous + 1
+            ),
+        },
+        Answer::Retry(cause) | Answer::Unsent(cause) => {
+            match policy.backoff.delay(attempts, unit) {
+                Some(delay) => Action::Retry {
+                    retry_at: now + delay,
+                    reason: format!("attempt {attempts} failed: {cause}"),
+                },
+                None => Action::Dead {
+                    reason: format!("gave up after {attempts} attempts; last: {cause}"),
+                },
+            }
+        }
+        Answer::Rejected {
+            kind,
+            status,
+            reason,
+        } => {
+            let reason = format!("Kendo answered {status}: {reason}");
+            match kind {
+                RejectionKind::Unauthorized => Action::PauseKey {
+                    reason: format!(
+                        "{reason}; sending for team `{team}` is paused until its key is replaced (kendo-bridge resume --team {team})"
+                    ),
+                },
+                RejectionKind::BadRequest => Action::Fail {
+                    code: "bad-request",
+                    reason,
+                },
+                RejectionKind::TooLarge => Action::Fail {
+                    code: "too-large",
+                    reason,
+                },
+                RejectionKind::Other => Action::Fail {
+                    code: "rejected",
+                    reason,
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: AnswerPolicy = AnswerPolicy {
+        backoff: Backoff {
+            base_ms: 2_000,
+            cap_ms: 600_000,
+            max_attempts: 3,
+        },
+        timeout_ms: 30_000,
+        ambiguous_resends: 1,
+    };
+
+    fn decide(sent: Sent, answer: Answer) -> Action {
+        after_answer(&POLICY, sent, answer, 1_000, 0.5, "42", "main")
+    }
+
+    const FIRST: Sent = Sent {
+        attempts: 0,
+        ambiguous: 0,
+    };
+
+    #[test]
+    fn a_401_pauses_the_key_and_keeps_the_call() {
+        let action = decide(
+            FIRST,
+            Answer::Rejected {
+                kind: RejectionKind::Unauthorized,
+                status: 401,
+                reason: "Invalid API key".into(),
+            },
+        );
+        let Action::PauseKey { reason } = action else {
+            panic!("{action:?}");
+        };
+        assert!(reason.contains("resume --team main"), "{reason}");
+    }
+
+    #[test]
+    fn a_429_waits_for_retry_after_and_never_less_than_a_second() {
+        assert!(matches!(
+            decide(FIRST, Answer::RetryAfter(7)),
+            Action::RateLimited {
+                retry_at: 8_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(FIRST, Answer::RetryAfter(0)),
+            Action::RateLimited {
+                retry_at: 2_000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lost_answer_is_re_sent_once_later_with_a_doubled_timeout_then_parked() {
+        let first = decide(FIRST, Answer::NoAnswer("timeout".into()));
+        assert_eq!(
+            first,
+            Action::ResendAfterLostAnswer {
+                retry_at: 601_000,
+                timeout_ms: 60_000,
+                reason: "attempt 1: the answer was lost (timeout); Kendo may hold the call; re-send 1 of 1 with a 60 s timeout".into(),
+            }
+        );
+        let again = decide(
+            Sent {
+                attempts: 1,
+                ambiguous: 1,
+            },
+            Answer::NoAnswer("timeout".into()),
+        );
+        assert!(matches!(again, Action::Park { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn a_5xx_backs_off_with_jitter_until_the_attempts_run_out() {
+        assert_eq!(
+            decide(FIRST, Answer::Retry("503".into())),
+            Action::Retry {
+                retry_at: 2_000,
+                reason: "attempt 1 failed: 503".into()
+            }
+        );
+        let last = decide(
+            Sent {
+                attempts: 2,
+                ambiguous: 0,
+            },
+            Answer::Retry("503".into()),
+        );
+        assert!(matches!(last, Action::Dead { .. }), "{last:?}");
+    }
+
+    #[test]
+    fn a_400_and_a_413_fail_for_good_with_their_code() {
+        for (kind, code) in [
+            (RejectionKind::BadRequest, "bad-request"),
+            (RejectionKind::TooLarge, "too-large"),
+            (RejectionKind::Other, "rejected"),
+        ] {
+            let action = decide(
+                FIRST,
+                Answer::Rejected {
+                    kind,
+                    status: 400,
+                    reason: "no".into(),
+                },
+            );
+            assert!(
+                matches!(action, Action::Fail { code: c, .. } if c == code),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_created_call_after_lost_answers_says_so() {
+        assert_eq!(
+            decide(
+                Sent {
+                    attempts: 1,
+                    ambiguous: 1
+                },
+                Answer::Created(Some("call_1".into()))
+            ),
+            Action::Created {
+                call_id: Some("call_1".into()),
+                after_lost_answers: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! The rules of a call's delivery that every kendo-bridge driver shares.
+//!
+//! Pure: no I/O and no clock. A driver (the `kendo-bridge` host on tokio
+//! and SQLite, the Spin app on Spin's APIs) passes the time and what
+//! happened, and gets back what to do:
+//!
+//! - [`pacing`]: when the next request of a Kendo key may leave (30 per
+//!   minute, evenly spaced), and the one back-off policy with full jitter,
+//!   used for Kendo sends, source API requests and stored webhooks alike;
+//! - [`answer`]: what a Kendo answer (or its absence) means for the call:
+//!   created, wait for `Retry-After`, back off, re-send after a lost
+//!   answer, park, dead-letter, fail, or pause the key.
+
+pub mod answer;
+pub mod pacing;
+
+/// Milliseconds since the Unix epoch (or a test's own epoch).
+pub type Millis = i64;
