@@ -1,0 +1,296 @@
+//! A test host for kendo-bridge's Spin app, for machines without the Spin
+//! CLI (CI among them).
+//!
+//! It runs the built Spin component (`target/spin/wasm32-wasip2/release/
+//! kendo_bridge_spin.wasm`, what `spin build` builds) the way Spin's HTTP
+//! trigger does: a fresh instance per request through
+//! `wasi:http/incoming-handler`, WASI 0.2, outbound `wasi:http` (to the
+//! simulators on 127.0.0.1), and in-test implementations of the two Spin
+//! interfaces the app imports: `fermyon:spin/key-value@2.0.0` (one store,
+//! `default`, shared by every instance made from one [`SpinApp`] and its
+//! [`SpinApp::instance`]s, as Spin shares a store between instances) and
+//! `fermyon:spin/variables@2.0.0`.
+//!
+//! What it does not model: Spin's manifest checks (allowed outbound hosts,
+//! declared variables beyond a missing one answering `undefined`), its
+//! key-value backends' consistency, and its cron trigger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, Result, Store, bail, format_err};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "spin-imports",
+        with: {
+            "fermyon:spin/key-value.store": super::KvStore,
+        },
+    });
+}
+
+use bindings::fermyon::spin::{key_value, variables};
+
+/// An open key-value store: its label.
+pub struct KvStore {
+    label: String,
+}
+
+/// The contents of every key-value store, by label, shared by instances.
+type Stores = Arc<Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>>;
+
+/// The built Spin app, ready to answer requests.
+#[derive(Clone)]
+pub struct SpinApp {
+    pre: ProxyPre<State>,
+    stores: Stores,
+    variables: Arc<HashMap<String, String>>,
+}
+
+/// Per-request state, as Spin keeps it per instance.
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    stores: Stores,
+    variables: Arc<HashMap<String, String>>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+/// The one store label spin.toml grants the app.
+const DEFAULT_STORE: &str = "default";
+
+impl key_value::Host for State {}
+
+impl key_value::HostStore for State {
+    fn open(&mut self, label: String) -> Result<Resource<KvStore>, key_value::Error> {
+        if label != DEFAULT_STORE {
+            return Err(key_value::Error::NoSuchStore);
+        }
+        self.table
+            .push(KvStore { label })
+            .map_err(|e| key_value::Error::Other(e.to_string()))
+    }
+
+    fn get(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value::Error> {
+        self.with_store(&store, |s| s.get(&key).cloned())
+    }
+
+    fn set(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value::Error> {
+        self.with_store(&store, |s| {
+            s.insert(key, value);
+        })
+    }
+
+    fn delete(&mut self, store: Resource<KvStore>, key: String) -> Result<(), key_value::Error> {
+        self.with_store(&store, |s| {
+            s.remove(&key);
+        })
+    }
+
+    fn exists(&mut self, store: Resource<KvStore>, key: String) -> Result<bool, key_value::Error> {
+        self.with_store(&store, |s| s.contains_key(&key))
+    }
+
+    fn get_keys(&mut self, store: Resource<KvStore>) -> Result<Vec<String>, key_value::Error> {
+        self.with_store(&store, |s| s.keys().cloned().collect())
+    }
+
+    fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+impl State {
+    fn with_store<R>(
+        &mut self,
+        store: &Resource<KvStore>,
+        f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> R,
+    ) -> Result<R, key_value::Error> {
+        let label = self
+            .table
+            .get(store)
+            .map_err(|e| key_value::Error::Other(e.to_string()))?
+            .label
+            .clone();
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| key_value::Error::Other("a test thread panicked".into()))?;
+        Ok(f(stores.entry(label).or_default()))
+    }
+}
+
+impl variables::Host for State {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        self.variables
+            .get(&name)
+            .cloned()
+            .ok_or(variables::Error::Undefined(name))
+    }
+}
+
+/// An answer of the app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl SpinApp {
+    /// Where `spin build` (and `./dev test`) leave the component, from the
+    /// repository root.
+    pub fn built_component() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/spin/wasm32-wasip2/release/kendo_bridge_spin.wasm")
+    }
+
+    /// Loads the component at `path` with these Spin variables.
+    pub fn load(path: &Path, variables: HashMap<String, String>) -> Result<SpinApp> {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, path).map_err(|e| {
+            format_err!(
+                "cannot load the Spin component {}: build it with `./dev lint` (or `spin build`): {e}",
+                path.display()
+            )
+        })?;
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::SpinImports::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(SpinApp {
+            pre,
+            stores: Arc::default(),
+            variables: Arc::new(variables),
+        })
+    }
+
+    /// Another instance of the app sharing this one's key-value store, as
+    /// Spin instances on several nodes share one store.
+    pub fn instance(&self) -> SpinApp {
+        self.clone()
+    }
+
+    /// The keys of the `default` store and their values, as text.
+    pub fn keys(&self) -> BTreeMap<String, String> {
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores
+            .get(DEFAULT_STORE)
+            .map(|s| {
+                s.iter()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One request, answered by a fresh instance.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Answer> {
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://spin.test{path}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(body.into()).map_err(|e: Infallible| -> ErrorCode { match e {} }))?;
+        let mut store = Store::new(
+            self.pre.engine(),
+            State {
+                wasi: WasiCtx::builder().inherit_stderr().build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                stores: self.stores.clone(),
+                variables: self.variables.clone(),
+            },
+        );
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = self.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+        });
+        let response = match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => bail!("the app answered with an error: {e:?}"),
+            Err(_) => {
+                let e = match task.await {
+                    Ok(Ok(())) => format_err!("the app never set a response"),
+                    Ok(Err(e)) => format_err!("the app trapped: {e:?}"),
+                    Err(e) => format_err!("the app's task failed: {e}"),
+                };
+                return Err(e);
+            }
+        };
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format_err!("reading the app's answer: {e:?}"))?
+            .to_bytes();
+        // The guest may still be finishing; its result says if it trapped.
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("the app trapped after answering: {e:?}"),
+            Err(e) => bail!("the app's task failed: {e}"),
+        }
+        Ok(Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! The Spin app, built as `spin build` builds it, run in the test host
+//! against the simulated Kendo: Aloware webhooks in, calls out, and what
+//! Kendo's answers do to them (the core crate's rules, carried out on
+//! Spin's key-value store).
+
+use std::collections::HashMap;
+
+use kendo_bridge_sim::aloware::{
+    AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call,
+};
+use kendo_bridge_sim::{DEMO_KENDO_KEY, SimOptions, Simulators};
+use kendo_bridge_spin_host::SpinApp;
+use serde_json::{Value, json};
+
+const SECRET: &str = "spin-test-aloware-secret";
+const RECORDING: &str = "https://app.aloware.io/static/recording/spin-test";
+
+async fn started() -> (Simulators, SpinApp) {
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        ("aloware_secret".to_string(), SECRET.to_string()),
+        (
+            "rep_directory".to_string(),
+            r#"[{"key": "4242", "email": "sam@yourco.com", "name": "Sam Rivera"}]"#.to_string(),
+        ),
+        ("min_duration_seconds".to_string(), "0".to_string()),
+    ]);
+    let app = SpinApp::load(&SpinApp::built_component(), variables)
+        .expect("the built Spin component loads (./dev test builds it first)");
+    (sims, app)
+}
+
+fn call(id: u64) -> AlowareCall {
+    AlowareCall {
+        id: json!(id),
+        direction: Direction::Outbound,
+        outcome: Outcome::Completed,
+        duration: 66,
+        talk_time: 63,
+        wait_time: 2,
+        disposition: None,
+        has_recording: true,
+        recording_url: None,
+        has_transcription: false,
+        lead_number: "+12025550142".into(),
+        incoming_number: "+14155550199".into(),
+        contact: AlowareContact {
+            id: json!(155_092_004u64),
+            first_name: "Spin".into(),
+            last_name: "Test".into(),
+            phone_number: "+12025550142".into(),
+            email: None,
+            company_name: None,
+        },
+        campaign_id: json!(63_949),
+        user_id: 4_242,
+        notes: None,
+        created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
+        numbers_as_strings: false,
+    }
+}
+
+/// Posts every delivery of the captured sequence of `id` up to the
+/// recording (which makes the call ready), as Aloware sends them.
+async fn deliver_call(app: &SpinApp, id: u64) -> Vec<(u16, String)> {
+    let sequence = captured_completed_call(&call(id), RECORDING, "summary", "Rep: hi");
+    let mut answers = Vec::new();
+    for step in sequence.iter().take(3) {
+        answers.push(post_aloware(app, &step.payload, SECRET).await);
+    }
+    answers
+}
+
+async fn post_aloware(app: &SpinApp, payload: &Value, secret: &str) -> (u16, String) {
+    let bearer = format!("Bearer {secret}");
+    let answer = app
+        .request(
+            "POST",
+            "/webhooks/aloware",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", bearer.as_str()),
+            ],
+            payload.to_string(),
+        )
+        .await
+        .expect("the app answers");
+    (answer.status, answer.body)
+}
+
+async fn drain(app: &SpinApp, query: &str) -> Value {
+    let answer = app
+        .request("POST", &format!("/drain{query}"), &[], "")
+        .await
+        .expect("the app answers");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    serde_json::from_str(&answer.body).expect("drain answers JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aloware_call_reaches_kendo_once_however_often_it_is_delivered() {
+    let (sims, app) = started().await;
+    let answers = deliver_call(&app, 940_868_616).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    assert!(
+        answers[2].1.contains("\"sent\""),
+        "the recording makes the call ready and it is sent: {answers:?}"
+    );
+    // Aloware's `Call-Disposed` repeats the finished call.
+    let again = deliver_call(&app, 940_868_616).await;
+    assert!(again[2].1.contains("already sent"), "{again:?}");
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "one call in Kendo");
+    assert_eq!(accepted[0].source_call_id().as_deref(), Some("940868616"));
+    assert_eq!(accepted[0].field("audioUrl"), Some(RECORDING));
+    assert!(sims.kendo.duplicates().is_empty());
+    assert!(app.keys().contains_key("sent/aloware/940868616"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_with_the_wrong_secret_is_refused_and_sends_nothing() {
+    let (sims, app) = started().await;
+    let sequence = captured_completed_call(&call(7), RECORDING, "s", "t");
+    let (status, body) = post_aloware(&app, &sequence[2].payload, "not-the-secret").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(sims.kendo.requests().is_empty());
+    assert!(app.keys().is_empty(), "nothing stored: {:?}", app.keys());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_pauses_sending_until_drain_resumes_it() {
+    let (sims, app) = started().await;
+    sims.kendo.revoke_key(DEMO_KENDO_KEY);
+    let answers = deliver_call(&app, 11).await;
+    assert!(answers[2].1.contains("paused"), "{answers:?}");
+    let keys = app.keys();
+    assert!(keys.contains_key("paused"), "{keys:?}");
+    assert!(
+        keys.contains_key("pending/aloware/11"),
+        "the call keeps its place: {keys:?}"
+    );
+    assert!(
+        !keys.keys().any(|k| k.starts_with("failed/")),
+        "a refused key does not fail the call: {keys:?}"
+    );
+
+    // Paused: drain sends nothing, even with the key back.
+    sims.kendo.restore_key(DEMO_KENDO_KEY);
+    assert_eq!(drain(&app, "").await["sent"], 0);
+    assert_eq!(sims.kendo.accepted().len(), 0);
+    // The operator resumes after replacing the key.
+    assert_eq!(drain(&app, "?resume=1").await["sent"], 1);
+    assert_eq!(sims.kendo.accepted().len(), 1);
+    assert!(!app.keys().contains_key("paused"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_5xx_waits_for_its_back_off_then_drain_sends_it() {
+    let (sims, app) = started().await;
+    sims.kendo.fail_next(1, 503);
+    let answers = deliver_call(&app, 12).await;
+    assert!(
+        answers[2].1.contains("POST /drain retries it"),
+        "{answers:?}"
+    );
+    let pending: Value =
+        serde_json::from_str(&app.keys()["pending/aloware/12"]).expect("the pending send is JSON");
+    assert_eq!(pending["attempts"], 1);
+    // The first back-off is at most 2 s (full jitter): not due before it.
+    let not_before = pending["not_before"].as_i64().expect("a due time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    assert!(not_before <= now + 2_000, "{pending}");
+    if not_before > now + 50 {
+        assert_eq!(drain(&app, "").await["sent"], 0, "not due yet");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (not_before - now).max(0) as u64 + 50,
+    ))
+    .await;
+    assert_eq!(drain(&app, "").await["sent"], 1);
+    assert_eq!(sims.kendo.accepted().len(), 1);
+    assert!(sims.kendo.duplicates().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_aloware_delivery_is_kept_and_answered_200() {
+    let (_sims, app) = started().await;
+    let answer = app
+        .request(
+            "POST",
+            "/webhooks/aloware",
+            &[("authorization", &format!("Bearer {SECRET}"))],
+            "{not json",
+        )
+        .await
+        .expect("the app answers");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        app.keys()
+            .keys()
+            .any(|k| k.starts_with("unreadable/aloware/")),
+        "{:?}",
+        app.keys()
+    );
+}
