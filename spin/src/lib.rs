@@ -1,7 +1,8 @@
 //! kendo-bridge's webhook path as a Spin app.
 //!
-//! The same plugin logic as the `kendo-bridge` host (linked from the
-//! `kendo-bridge-guest` crate), deployed on a Spin platform: Aloware,
+//! The same plugin component as the `kendo-bridge` host (its interfaces are
+//! imported here; Spin plugs the component in from spin.toml's
+//! `[component.bridge.dependencies]`), deployed on a Spin platform: Aloware,
 //! Salesloft and Kendo webhooks are verified, mapped and sent to Kendo's
 //! Push API, with Spin's key-value store as the ledger (`sent/...` keys make
 //! a call go out once) and `pending/...` keys holding sends that failed,
@@ -30,12 +31,21 @@ use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendErr
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
 
-use kendo_bridge_guest::Plugin;
-use kendo_bridge_guest::aloware_api::{self, Event};
-use kendo_bridge_guest::kendo_api::{self, IngestOutcome, PayloadOptions};
-use kendo_bridge_guest::salesloft_api::{self, CallInputs, WebhookEvent};
-use kendo_bridge_guest::signatures_api::{self, Scheme, SignedRequest};
-use kendo_bridge_guest::types::{Decision, Header, RepEntry, Rules, SyncMethod};
+/// The plugin's interfaces, imported: the plugin component is composed in
+/// by Spin (spin.toml `dependencies`), not linked into this crate.
+mod plugin {
+    wit_bindgen::generate!({
+        path: ["../wit", "wit"],
+        world: "kendo:bridge-spin/spin-app",
+        generate_all,
+    });
+}
+
+use plugin::kendo::bridge::aloware::{self as aloware_api, Event};
+use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
+use plugin::kendo::bridge::salesloft::{self as salesloft_api, CallInputs, WebhookEvent};
+use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
+use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
 
 /// Kendo's body limit.
 const MAX_BODY_BYTES: u64 = 5_000_000;
@@ -127,7 +137,7 @@ fn verify(req: &Request, scheme: Scheme, secret_variable: &str) -> Option<Respon
         headers,
         body: req.body().to_vec(),
     };
-    match <Plugin as signatures_api::Guest>::verify(scheme, secret, request, now_ms()) {
+    match signatures_api::verify(scheme, &secret, &request, now_ms()) {
         Ok(()) => None,
         Err(e) => Some(json(
             401,
@@ -142,7 +152,7 @@ async fn aloware(req: &Request) -> Result<Response> {
     }
     let store = Store::open_default()?;
     let body = String::from_utf8_lossy(req.body()).into_owned();
-    let event = match <Plugin as aloware_api::Guest>::read_event(body) {
+    let event = match aloware_api::read_event(&body) {
         Ok(event) => event,
         Err(e) => {
             // Aloware never retries: a refusal loses the call. Keep the
@@ -168,10 +178,7 @@ async fn aloware(req: &Request) -> Result<Response> {
             let key = format!("held/aloware/{}/body", call.call_id);
             // Only `Recording-Saved` carries `direct_recording_url`, and
             // `Call-Disposed` follows it: merge instead of replacing.
-            let merged = <Plugin as aloware_api::Guest>::merge_bodies(
-                text(&store, &key)?,
-                call.body.clone(),
-            );
+            let merged = aloware_api::merge_bodies(text(&store, &key)?.as_deref(), &call.body);
             store.set(&key, merged.as_bytes())?;
             let transcript = text(&store, &format!("held/aloware/{}/transcript", call.call_id))?;
             (call.call_id, Some(merged), transcript)
@@ -190,11 +197,11 @@ async fn aloware(req: &Request) -> Result<Response> {
     let Some(body) = body else {
         return Ok(json(200, r#"{"status":"held until the call arrives"}"#));
     };
-    let decision = <Plugin as aloware_api::Guest>::map_call(
-        body,
-        transcript,
+    let decision = aloware_api::map_call(
+        &body,
+        transcript.as_deref(),
         false,
-        rules()?,
+        &rules()?,
         SyncMethod::Webhook,
     );
     settle(&store, "aloware", &call_id, decision).await
@@ -211,7 +218,7 @@ async fn salesloft(req: &Request) -> Result<Response> {
         .unwrap_or("")
         .to_string();
     let body = String::from_utf8_lossy(req.body()).into_owned();
-    let call = match <Plugin as salesloft_api::Guest>::read_webhook(event, body) {
+    let call = match salesloft_api::read_webhook(&event, &body) {
         Ok(WebhookEvent::Call(call)) => call,
         Ok(WebhookEvent::Ignore(reason)) => {
             return Ok(json(
@@ -233,8 +240,7 @@ async fn salesloft(req: &Request) -> Result<Response> {
         sentences: Vec::new(),
         call_data_record: None,
     };
-    let decision =
-        <Plugin as salesloft_api::Guest>::map_call(inputs, rules()?, SyncMethod::Webhook);
+    let decision = salesloft_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
     settle(&store, "salesloft", &call.id, decision).await
 }
 
@@ -244,7 +250,7 @@ fn kendo(req: &Request) -> Result<Response> {
     }
     let store = Store::open_default()?;
     let body = String::from_utf8_lossy(req.body()).into_owned();
-    match <Plugin as kendo_api::Guest>::read_webhook(body.clone()) {
+    match kendo_api::read_webhook(&body) {
         Ok(
             kendo_api::WebhookEvent::CallUploaded(r)
             | kendo_api::WebhookEvent::TrainingCompleted(r),
@@ -274,7 +280,7 @@ async fn settle(
     store: &Store,
     source: &str,
     id: &str,
-    decision: Result<Decision, kendo_bridge_guest::types::InputError>,
+    decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
 ) -> Result<Response> {
     let sent_key = format!("sent/{source}/{id}");
     if store.exists(&sent_key)? {
@@ -301,8 +307,8 @@ async fn settle(
             ));
         }
     };
-    let payload = match <Plugin as kendo_api::Guest>::build_ingest(
-        call,
+    let payload = match kendo_api::build_ingest(
+        &call,
         PayloadOptions {
             max_body_bytes: MAX_BODY_BYTES,
         },
@@ -470,7 +476,7 @@ async fn send(payload: &str) -> Result<Answer> {
         Err(e) => return Ok(Answer::NoAnswer(e.to_string())),
     };
     let status = *response.status();
-    let headers = response
+    let headers: Vec<Header> = response
         .headers()
         .map(|(name, value)| Header {
             name: name.to_string(),
@@ -479,12 +485,7 @@ async fn send(payload: &str) -> Result<Answer> {
         .collect();
     let body = String::from_utf8_lossy(response.body()).into_owned();
     Ok(
-        match <Plugin as kendo_api::Guest>::read_ingest_response(
-            status,
-            headers,
-            body,
-            now_ms() / 1000,
-        ) {
+        match kendo_api::read_ingest_response(status, &headers, &body, now_ms() / 1000) {
             IngestOutcome::Created(call_id) => Answer::Created(call_id),
             IngestOutcome::RetryAfter(seconds) => Answer::RetryAfter(seconds),
             IngestOutcome::Retry(reason) => Answer::Retry(reason),

@@ -2,8 +2,9 @@
 //! CLI (CI among them).
 //!
 //! It runs the built Spin component (`target/spin/wasm32-wasip2/release/
-//! kendo_bridge_spin.wasm`, what `spin build` builds) the way Spin's HTTP
-//! trigger does: a fresh instance per request through
+//! kendo_bridge_spin.wasm`, what `spin build` builds), composed with the
+//! plugin component as Spin composes `[component.bridge.dependencies]`
+//! (wac's plug), the way Spin's HTTP trigger runs it: a fresh instance per request through
 //! `wasi:http/incoming-handler`, WASI 0.2, outbound `wasi:http` (to the
 //! simulators on 127.0.0.1), and in-test implementations of the two Spin
 //! interfaces the app imports: `fermyon:spin/key-value@2.0.0` (one store,
@@ -168,6 +169,37 @@ impl variables::Host for State {
     }
 }
 
+/// The app with the plugin plugged into its `kendo:bridge` imports.
+fn compose(app: &Path, plugin: &Path) -> Result<Vec<u8>> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            format_err!(
+                "cannot read the {what} {}: build it with `./dev lint` (or `spin build`): {e}",
+                path.display()
+            )
+        })
+    };
+    let app_bytes = read(app, "Spin component")?;
+    let plugin_bytes = read(plugin, "plugin component")?;
+    let mut graph = wac_graph::CompositionGraph::new();
+    let app = wac_graph::types::Package::from_bytes("app", None, app_bytes, graph.types_mut())
+        .map_err(|e| format_err!("the Spin component: {e:#}"))?;
+    let app = graph
+        .register_package(app)
+        .map_err(|e| format_err!("the Spin component: {e}"))?;
+    let plugin =
+        wac_graph::types::Package::from_bytes("plugin", None, plugin_bytes, graph.types_mut())
+            .map_err(|e| format_err!("the plugin component: {e:#}"))?;
+    let plugin = graph
+        .register_package(plugin)
+        .map_err(|e| format_err!("the plugin component: {e}"))?;
+    wac_graph::plug(&mut graph, vec![plugin], app)
+        .map_err(|e| format_err!("plugging the plugin into the Spin app: {e:#}"))?;
+    graph
+        .encode(wac_graph::EncodeOptions::default())
+        .map_err(|e| format_err!("encoding the composed Spin app: {e:#}"))
+}
+
 /// An answer of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -183,15 +215,22 @@ impl SpinApp {
             .join("../../target/spin/wasm32-wasip2/release/kendo_bridge_spin.wasm")
     }
 
-    /// Loads the component at `path` with these Spin variables.
-    pub fn load(path: &Path, variables: HashMap<String, String>) -> Result<SpinApp> {
+    /// The plugin component the app depends on (spin.toml
+    /// `[component.bridge.dependencies]`), as the host's build leaves it.
+    pub fn built_plugin() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/guest/wasm32-wasip2/release/kendo_bridge_guest.wasm")
+    }
+
+    /// Loads the app at `app`, composed with the plugin at `plugin` the way
+    /// Spin composes a component with its `dependencies`: every import of
+    /// the app that the plugin exports (`kendo:bridge/*`) is plugged with
+    /// that export (wac's "plug"), the rest stay imports for the host.
+    pub fn load(app: &Path, plugin: &Path, variables: HashMap<String, String>) -> Result<SpinApp> {
+        let composed = compose(app, plugin)?;
         let engine = Engine::default();
-        let component = Component::from_file(&engine, path).map_err(|e| {
-            format_err!(
-                "cannot load the Spin component {}: build it with `./dev lint` (or `spin build`): {e}",
-                path.display()
-            )
-        })?;
+        let component = Component::new(&engine, &composed)
+            .map_err(|e| format_err!("cannot load the composed Spin app: {e}"))?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -29,8 +29,12 @@ async fn started() -> (Simulators, SpinApp) {
         ),
         ("min_duration_seconds".to_string(), "0".to_string()),
     ]);
-    let app = SpinApp::load(&SpinApp::built_component(), variables)
-        .expect("the built Spin component loads (./dev test builds it first)");
+    let app = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables,
+    )
+    .expect("the built Spin component and plugin compose and load (./dev test builds both first)");
     (sims, app)
 }
 
@@ -211,5 +215,71 @@ async fn an_unreadable_aloware_delivery_is_kept_and_answered_200() {
             .any(|k| k.starts_with("unreadable/aloware/")),
         "{:?}",
         app.keys()
+    );
+}
+
+/// A team's own plugin replaces the built-in one on Spin as it does in the
+/// host: the app is composed with whatever component the dependency names.
+/// Here the test plugin (`testing/trap-guest`) that panics on a marked
+/// Salesloft call: the request fails, the built-in plugin would have mapped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
+    use hmac::{Hmac, Mac};
+    const SALESLOFT_SECRET: &str = "spin-test-salesloft-secret";
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        ("salesloft_secret".to_string(), SALESLOFT_SECRET.to_string()),
+    ]);
+    let trap_plugin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/guest-trap/wasm32-wasip2/release/kendo_bridge_trap_guest.wasm");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/seed-examples/inputs/salesloft-call.json");
+    let mut call: Value =
+        serde_json::from_slice(&std::fs::read(fixture).expect("the fixture")).expect("JSON");
+    call["note"] = json!("kendo-bridge-test-trap");
+    let body = call.to_string();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SALESLOFT_SECRET.as_bytes()).expect("a key");
+    mac.update(body.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let post = |app: SpinApp| {
+        let (body, signature) = (body.clone(), signature.clone());
+        async move {
+            app.request(
+                "POST",
+                "/webhooks/salesloft",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-salesloft-event", "call_updated"),
+                    ("x-salesloft-signature", signature.as_str()),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+
+    let built_in = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables.clone(),
+    )
+    .expect("the app loads with the built-in plugin");
+    let mapped = post(built_in)
+        .await
+        .expect("the built-in plugin maps the call");
+    assert_eq!(mapped.status, 200, "{}", mapped.body);
+
+    let own = SpinApp::load(&SpinApp::built_component(), &trap_plugin, variables)
+        .expect("the app loads with the team's plugin");
+    let trapped = post(own).await;
+    assert!(
+        trapped
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("trapped")),
+        "the team's plugin ran (and trapped on its marker): {trapped:?}"
     );
 }
