@@ -482,3 +482,65 @@ async fn dead_letters_are_replayed_from_the_page_with_the_operator_token() {
     assert_eq!(bridge.stage.sims.kendo.duplicates(), vec![]);
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_keep_serving_leaves_the_page_up_showing_the_run_until_interrupted() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut command = tokio::process::Command::from(crate::support::kendo_bridge());
+    command
+        .args(["demo", "--keep-serving", "--dir"])
+        .arg(dir.path().join("demo"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut demo = command.spawn().expect("the demo starts");
+    let stdout = demo.stdout.take().expect("the demo's output");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut summary = Vec::new();
+    let last = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("the demo's output reads") {
+            if line.trim_start().starts_with("status page:") {
+                return line;
+            }
+            summary.push(line);
+        }
+        panic!("the demo ended without naming its page: {summary:#?}");
+    })
+    .await
+    .expect("the demo finishes its run");
+    let url = last
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the last line names the page's URL: {last}"))
+        .to_string();
+    assert!(
+        last.contains("until Ctrl-C"),
+        "the summary says the page stays up: {last}"
+    );
+    let accepted: String = summary
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Kendo accepted "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the summary says what Kendo accepted: {summary:#?}"))
+        .to_string();
+
+    // After the run, the page is still served and shows the run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let page = values(&get_text(&url).await);
+    assert_eq!(shown(&page, &format!("team/{TEAM}/sent")), accepted);
+    assert_eq!(shown(&page, &format!("team/{TEAM}/dead")), "0");
+
+    let pid = demo.id().expect("the demo is running");
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = tokio::time::timeout(PATIENCE, demo.wait())
+        .await
+        .expect("the demo stops on Ctrl-C")
+        .expect("the demo's exit status");
+    assert!(status.success(), "the demo exits cleanly: {status:?}");
+}
