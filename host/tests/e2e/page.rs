@@ -544,3 +544,288 @@ async fn demo_keep_serving_leaves_the_page_up_showing_the_run_until_interrupted(
         .expect("the demo's exit status");
     assert!(status.success(), "the demo exits cleanly: {status:?}");
 }
+
+/// A WebDriver session on Debian's chromedriver, spoken over plain HTTP
+/// (the W3C WebDriver protocol is JSON over HTTP: no client crate needed).
+struct Browser {
+    driver: tokio::process::Child,
+    base: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_path = std::env::var_os("KENDO_BRIDGE_CHROMEDRIVER")
+            .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
+        assert!(
+            driver_path.exists(),
+            "KENDO_BRIDGE_BROWSER=1 asks for the browser test, but there is no chromedriver at {}: \
+             install Debian's `chromium-driver` (./dev test does) or set KENDO_BRIDGE_CHROMEDRIVER",
+            driver_path.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = tokio::process::Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let http = client();
+        let root = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let ready = match http.get(format!("{root}/status")).send().await {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver is ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("a browser profile directory");
+        let session = http
+            .post(format!("{root}/session"))
+            .json(&serde_json::json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium(),
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                             "--no-first-run", "--disable-background-networking",
+                             "--disable-component-update", "--disable-sync",
+                             "--disable-dev-shm-usage",
+                             format!("--user-data-dir={}", profile.path().display())],
+                },
+            }}}))
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json::<serde_json::Value>()
+            .await
+            .expect("a JSON answer");
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a browser session: {session}"))
+            .to_string();
+        Browser {
+            driver,
+            base: format!("{root}/session/{id}"),
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        // chromedriver refuses a body on a GET.
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        request
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json::<serde_json::Value>()
+            .await
+            .expect("a JSON answer")
+    }
+
+    async fn open(&self, url: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/url",
+            serde_json::json!({"url": url}),
+        )
+        .await;
+    }
+
+    /// The element `css` selects, if any.
+    async fn find(&self, css: &str) -> Option<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                serde_json::json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Runs `action` on the element `css` selects, again if the page
+    /// redrew it in between (its live update replaces the elements).
+    async fn on(&self, css: &str, action: &str, body: serde_json::Value) {
+        for _ in 0..20 {
+            if let Some(id) = self.find(css).await {
+                let done = self
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/element/{id}/{action}"),
+                        body.clone(),
+                    )
+                    .await;
+                if done["value"].get("error").is_none() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot {action} `{css}`");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let Some(id) = self.find(css).await else {
+            return String::new();
+        };
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{id}/text"),
+            serde_json::Value::Null,
+        )
+        .await["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until the text of `css` satisfies `want`; returns it.
+    async fn wait_text(&self, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self.text(css).await;
+            if want(&text) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting until {what}; `{css}` says `{text}`"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the session, which closes Chromium (killing chromedriver alone
+    /// would leave it running), also when the test failed midway.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let Some(rest) = self.base.strip_prefix("http://") else {
+            return;
+        };
+        let Some((host, path)) = rest.split_once('/') else {
+            return;
+        };
+        if let Ok(mut stream) = std::net::TcpStream::connect(host) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request =
+                format!("DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+            }
+        }
+        let _ = self.driver.start_kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_resume_asks_for_the_operator_token_and_lifts_the_pause() {
+    if std::env::var("KENDO_BRIDGE_BROWSER").as_deref() != Ok("1") {
+        eprintln!("browser part skipped: set KENDO_BRIDGE_BROWSER=1 (./dev test does)");
+        return;
+    }
+    let options = StageOptions {
+        operator_token: Some(OPERATOR_TOKEN.into()),
+        ..StageOptions::default()
+    };
+    let (dir, stage) = staged(Dataset::backlog(3, 8), options).await;
+    stage.sims.kendo.revoke_key(KEY);
+    let bridge = Running::serve(dir, stage);
+    let paused = || {
+        bridge
+            .store
+            .run_here(|s| s.paused(TEAM))
+            .expect("the store reads")
+            .is_some()
+    };
+    eventually("the team is paused", paused).await;
+    bridge.stage.sims.kendo.restore_key(KEY);
+
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/", bridge.stage.bridge_url)).await;
+    browser
+        .wait_text("#live", "the page is live", |t| {
+            t.contains("updates itself")
+        })
+        .await;
+    let resume = "button[data-action=\"resume\"]";
+
+    browser.on(resume, "click", serde_json::json!({})).await;
+    browser
+        .wait_text("#action-result", "the page asks for the token", |t| {
+            t.contains("Enter the operator token")
+        })
+        .await;
+    browser
+        .on(
+            "#token",
+            "value",
+            serde_json::json!({"text": "not-the-token"}),
+        )
+        .await;
+    browser.on(resume, "click", serde_json::json!({})).await;
+    browser
+        .wait_text("#action-result", "a wrong token is refused", |t| {
+            t.starts_with("Refused")
+        })
+        .await;
+    assert!(paused(), "a wrong token changed nothing");
+
+    browser.on("#token", "clear", serde_json::json!({})).await;
+    browser
+        .on(
+            "#token",
+            "value",
+            serde_json::json!({"text": OPERATOR_TOKEN}),
+        )
+        .await;
+    browser.on(resume, "click", serde_json::json!({})).await;
+    browser
+        .wait_text("#action-result", "the resume is confirmed", |t| {
+            t.contains("resumed")
+        })
+        .await;
+    eventually("every call reached Kendo after the resume", || {
+        bridge.stage.missing().is_empty()
+    })
+    .await;
+    browser
+        .wait_text(
+            &format!("[data-k=\"team/{TEAM}/sent\"]"),
+            "the page shows the calls sent",
+            |t| t == "3",
+        )
+        .await;
+    drop(browser);
+    bridge.stop().await;
+}
