@@ -906,10 +906,20 @@ fn render_chart(out: &mut String, chart: &Chart) {
     out.push_str("</section>");
 }
 
+/// The chart comes after the first sections (teams, paused keys): the
+/// numbers an operator looks for first stay on top. `page.js` keeps the
+/// same order.
+const CHART_AFTER: usize = 2;
+
 fn render_view(out: &mut String, view: &View) {
-    render_chart(out, &view.chart);
-    for s in &view.sections {
+    for (i, s) in view.sections.iter().enumerate() {
+        if i == CHART_AFTER {
+            render_chart(out, &view.chart);
+        }
         render_section(out, s, view.operator);
+    }
+    if view.sections.len() <= CHART_AFTER {
+        render_chart(out, &view.chart);
     }
 }
 

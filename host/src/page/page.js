@@ -107,9 +107,13 @@
   }
 
   function render(view) {
+    var CHART_AFTER = 2; // as page.rs: after the teams and the paused keys
     var frag = document.createDocumentFragment();
-    frag.appendChild(chart(view.chart));
-    view.sections.forEach(function (s) { frag.appendChild(section(s, view.operator)); });
+    view.sections.forEach(function (s, i) {
+      if (i === CHART_AFTER) frag.appendChild(chart(view.chart));
+      frag.appendChild(section(s, view.operator));
+    });
+    if (view.sections.length <= CHART_AFTER) frag.appendChild(chart(view.chart));
     main.replaceChildren(frag);
     generated.textContent = view.generatedAt;
   }

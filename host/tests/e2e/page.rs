@@ -104,6 +104,13 @@ async fn populated(options: StageOptions) -> Running {
             == 3
     })
     .await;
+    // Paused as a 401 pauses it: under the configured key's fingerprint
+    // (another fingerprint would mean the key changed, which lifts it).
+    let fingerprint = kendo_bridge::delivery::TeamKey {
+        team: TEAM.into(),
+        api_key: KEY.into(),
+    }
+    .fingerprint();
     let now = crate::support::now_ms();
     bridge
         .store
@@ -111,7 +118,7 @@ async fn populated(options: StageOptions) -> Running {
             s.pause_team(
                 TEAM,
                 "Kendo answered 401: the key was refused",
-                "0a1b2c3d4e5f",
+                &fingerprint,
                 now,
             )
         })
@@ -276,7 +283,30 @@ async fn the_page_shows_the_numbers_the_ledger_holds_without_javascript() {
         "nothing from elsewhere"
     );
     assert_no_secret(&html);
-    assert_no_secret(&get_text(&format!("{url}/api/status")).await);
+    let page = client()
+        .get(format!("{url}/"))
+        .send()
+        .await
+        .expect("the bridge answers");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "the browser may load nothing but the bridge's own files: {csp}"
+    );
+    let api = get_text(&format!("{url}/api/status")).await;
+    assert_no_secret(&api);
+    let api: serde_json::Value = serde_json::from_str(&api).expect("JSON");
+    let cli = crate::support::status_json(&bridge.db());
+    assert_eq!(
+        api["status"]["teams"], cli["teams"],
+        "the page's data is what `status --json` prints"
+    );
+    assert_eq!(api["status"]["skipped"], cli["skipped"]);
     bridge.stop().await;
 }
 
