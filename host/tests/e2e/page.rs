@@ -77,13 +77,21 @@ async fn populated(options: StageOptions) -> Running {
     })
     .await;
     let accepted = stage.sims.kendo.accepted();
-    // Scores for the first three, and one for a call Kendo got elsewhere.
+    // Scores for the three calls sent last (so among the recent deliveries
+    // the page lists), and one for a call Kendo got elsewhere.
+    let latest: Vec<String> = bridge
+        .ledger()
+        .into_iter()
+        .filter_map(|r| r.kendo_call_id)
+        .take(3)
+        .collect();
     let mut events: Vec<_> = accepted
         .iter()
-        .take(3)
+        .filter(|call| latest.contains(&call.call_id))
         .enumerate()
         .map(|(i, call)| stage.sims.kendo.call_uploaded_event(call, 70 + i as u32))
         .collect();
+    assert_eq!(events.len(), 3, "Kendo accepted the calls the ledger sent");
     let mut stranger = accepted[0].clone();
     stranger.call_id = "call_from_another_integration".into();
     events.push(stage.sims.kendo.call_uploaded_event(&stranger, 55));
