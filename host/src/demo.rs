@@ -66,6 +66,9 @@ pub struct StageOptions {
     /// `kendo.ambiguous_resends`: re-sends after a lost answer before a
     /// call is parked as outcome-unknown.
     pub ambiguous_resends: u32,
+    /// `server.operator_token` (kept in a secret file): the status page's
+    /// replay and resume need it. `None` leaves the page read-only.
+    pub operator_token: Option<String>,
 }
 
 impl Default for StageOptions {
@@ -81,6 +84,7 @@ impl Default for StageOptions {
             // came 44 s after the recording.
             aloware_transcript_wait: Duration::from_secs(2),
             ambiguous_resends: 1,
+            operator_token: None,
         }
     }
 }
@@ -143,6 +147,14 @@ impl Stage {
             std::fs::write(&path, value).map_err(|e| io(e, &path))?;
             files.insert(name, toml_path(&path));
         }
+        let operator_token = match &options.operator_token {
+            Some(token) => {
+                let path = dir.join("operator-token.secret");
+                std::fs::write(&path, token).map_err(|e| io(e, &path))?;
+                format!("operator_token = {{ file = \"{}\" }}\n", toml_path(&path))
+            }
+            None => String::new(),
+        };
         let window_ms = (60_000.0 / options.time_scale).round().max(1.0) as u64;
         let mut reps = String::new();
         for entry in dataset.rep_directory() {
@@ -161,7 +173,7 @@ state = "{state}"
 [server]
 listen = "{addr}"
 public_url = "{bridge_url}"
-
+{operator_token}
 [kendo]
 url = "{kendo}"
 requests_per_window = 30
@@ -322,6 +334,8 @@ pub struct Summary {
     pub missing: Vec<(String, String)>,
     pub elapsed: Duration,
     pub dir: PathBuf,
+    /// The bridge's status page.
+    pub page_url: String,
 }
 
 impl Summary {
@@ -331,12 +345,37 @@ impl Summary {
     }
 }
 
+/// The bridge and the simulators of a demo left running (`demo
+/// --keep-serving`), so its status page can be looked at.
+pub struct Kept {
+    /// Kept for the simulators it owns: dropping it stops them.
+    _stage: Stage,
+    stop: watch::Sender<bool>,
+    bridge: tokio::task::JoinHandle<Result<(), EngineError>>,
+}
+
+impl Kept {
+    /// Serves until `signal` completes, then stops the bridge.
+    pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        let _ = self.stop.send(true);
+        let _ = self.bridge.await;
+    }
+}
+
 /// Runs the demonstration in `dir` and returns what happened.
-pub async fn run(
+pub async fn run(dir: &Path, plugin: Plugin, say: impl FnMut(&str)) -> Result<Summary, DemoError> {
+    Ok(run_keeping(dir, plugin, say, false).await?.0)
+}
+
+/// [`run`]; with `keep`, the bridge and the simulators are left running
+/// afterwards (see [`Kept`]).
+pub async fn run_keeping(
     dir: &Path,
     plugin: Plugin,
     mut say: impl FnMut(&str),
-) -> Result<Summary, DemoError> {
+    keep: bool,
+) -> Result<(Summary, Option<Kept>), DemoError> {
     let started = tokio::time::Instant::now();
     let options = StageOptions::default();
     let mut stage = Stage::start(Dataset::demo(7), dir, options.clone()).await?;
@@ -445,8 +484,13 @@ pub async fn run(
     }
     // Let the inbox processor record the scores.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(true);
-    let _ = bridge.await;
+    let running = if keep {
+        Some((stop, bridge))
+    } else {
+        let _ = stop.send(true);
+        let _ = bridge.await;
+        None
+    };
 
     let rows = store.run(|s| s.recent(&[], 100_000)).await?;
     let mut per_source: BTreeMap<String, SourceLine> = BTreeMap::new();
@@ -466,7 +510,7 @@ pub async fn run(
     let skip_reasons = store.run(|s| s.reasons(State::Skipped)).await?;
     let wait_reasons = store.run(|s| s.reasons(State::Waiting)).await?;
     let stats = stage.sims.kendo.stats();
-    Ok(Summary {
+    let summary = Summary {
         per_source,
         skip_reasons,
         wait_reasons,
@@ -479,5 +523,12 @@ pub async fn run(
         missing: stage.missing(),
         elapsed: started.elapsed(),
         dir: dir.to_path_buf(),
-    })
+        page_url: format!("{}/", stage.bridge_url),
+    };
+    let kept = running.map(|(stop, bridge)| Kept {
+        _stage: stage,
+        stop,
+        bridge,
+    });
+    Ok((summary, kept))
 }

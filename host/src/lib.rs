@@ -13,9 +13,11 @@ pub mod engine;
 pub mod metrics;
 /// Pacing and back-off: shared with every driver, from the core crate.
 pub use kendo_bridge_core::pacing;
+pub mod page;
 pub mod plugin;
 pub mod pool;
 pub mod server;
+pub mod snapshot;
 pub mod sources;
 pub mod store;
 pub mod timefmt;

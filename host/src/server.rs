@@ -107,6 +107,7 @@ pub fn router(
         Scheme::Kendo,
         "kendo.webhook_secret",
     )?;
+    let page_ctx = ctx.clone();
     let state = ServerState {
         ctx,
         inbox_wake,
@@ -121,7 +122,8 @@ pub fn router(
         .route("/metrics", get(metrics))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))
-        .with_state(state))
+        .with_state(state)
+        .merge(crate::page::router(&page_ctx)?))
 }
 
 async fn healthz(State(state): State<ServerState>) -> Response {

@@ -2291,6 +2291,57 @@ fn insert_outbox(tx: &Transaction<'_>, key: &CallKey, payload: &str, now: Millis
     Ok(())
 }
 
+// ---- the status page -----------------------------------------------------------
+
+impl Store {
+    /// Requests to Kendo `team` made per `bucket_ms` bucket, for `buckets`
+    /// buckets ending at `now`, oldest first (the newest covers
+    /// `(now - bucket_ms, now]`). Read from the pacing history, which a
+    /// worker prunes to its last two windows when it starts: after a
+    /// restart the chart begins then.
+    pub fn sends_per_bucket(
+        &self,
+        team: &str,
+        now: Millis,
+        bucket_ms: i64,
+        buckets: u32,
+    ) -> Result<Vec<u64>> {
+        let bucket_ms = bucket_ms.max(1);
+        let n = i64::from(buckets);
+        let mut stmt = self.conn.prepare(
+            "SELECT (?2 - at) / ?3, COUNT(*) FROM sends
+              WHERE team = ?1 AND at <= ?2 AND at > ?2 - ?3 * ?4
+              GROUP BY (?2 - at) / ?3",
+        )?;
+        let rows = stmt.query_map(params![team, now, bucket_ms, n], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?))
+        })?;
+        let mut out = vec![0; buckets as usize];
+        for row in rows {
+            let (age, count) = row?;
+            // `age` 0 is the newest bucket, the last one.
+            if let Some(slot) = usize::try_from(n - 1 - age)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+            {
+                *slot += count;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a request to Kendo at `at`, as a send does (for tests of
+    /// what reads the history).
+    #[cfg(test)]
+    pub(crate) fn record_send_for_test(&mut self, team: &str, at: Millis) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sends (team, at) VALUES (?1, ?2)",
+            params![team, at],
+        )?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

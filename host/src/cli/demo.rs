@@ -17,9 +17,17 @@ time sped up 30 times, and prints what happened: calls seen, sent, skipped with 
 duplicates suppressed, and Kendo's own count of duplicates and 429s. No account or
 credential is needed; nothing leaves this machine.
 
+The bridge serves its status page (GET /) while the demo runs; --keep-serving leaves the
+bridge and the simulated services up after the run, with the page showing the run, until
+Ctrl-C. The summary ends with the page's URL.
+
 The state database stays in the demo directory: try
   kendo-bridge status --db <dir>/kendo-bridge.db
-  kendo-bridge deliveries --db <dir>/kendo-bridge.db";
+  kendo-bridge deliveries --db <dir>/kendo-bridge.db
+
+Examples:
+  kendo-bridge demo
+  kendo-bridge demo --keep-serving";
 
 /// Run the bridge end to end against simulated services.
 #[derive(Debug, Args)]
@@ -29,6 +37,10 @@ pub struct DemoArgs {
     /// directory by default).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// After the run, keep the bridge (and the simulated services) up,
+    /// serving its status page, until Ctrl-C.
+    #[arg(long)]
+    keep_serving: bool,
 }
 
 /// This build carries no simulators (a release build): say how to get them.
@@ -54,8 +66,13 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
         )));
     }
     let rt = super::ops::runtime()?;
-    let summary = rt
-        .block_on(demo::run(&dir, plugin, |line| eprintln!("  {line}")))
+    let (summary, kept) = rt
+        .block_on(demo::run_keeping(
+            &dir,
+            plugin,
+            |line| eprintln!("  {line}"),
+            args.keep_serving,
+        ))
         .map_err(|e| Failure::internal(e.into()))?;
 
     println!(
@@ -105,6 +122,22 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
     );
     if summary.ok() {
         println!("  every call that should reach Kendo did, exactly once.");
+    }
+    // The page's URL ends the summary in both modes.
+    match kept {
+        Some(kept) => {
+            println!(
+                "  status page: {} (the bridge and the simulated services stay up until Ctrl-C)",
+                summary.page_url
+            );
+            rt.block_on(kept.serve_until(super::serve::wait_for_signal()));
+        }
+        None => println!(
+            "  status page: it was at {} during the run; `kendo-bridge demo --keep-serving` (or `./dev demo --keep-serving`) keeps it up",
+            summary.page_url
+        ),
+    }
+    if summary.ok() {
         Ok(())
     } else {
         Err(Failure::internal(anyhow::anyhow!(

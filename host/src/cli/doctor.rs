@@ -140,6 +140,10 @@ fn secrets(config: &BridgeConfig) -> Vec<Check> {
     let named = [
         ("kendo.webhook_secret", config.kendo.webhook_secret.as_ref()),
         (
+            "server.operator_token",
+            config.server.operator_token.as_ref(),
+        ),
+        (
             "salesloft.api_key",
             config
                 .salesloft

@@ -11,7 +11,14 @@ const AFTER_HELP: &str = "\
 Runs, in one process: the Salesloft and HubSpot pollers (every poll_interval), the webhook
 server (/webhooks/salesloft, /webhooks/hubspot, /webhooks/aloware, /webhooks/kendo,
 /healthz, and /metrics in Prometheus's text format), and one paced delivery worker per
-Kendo team. Stop it with Ctrl-C or SIGTERM:
+Kendo team.
+
+The status page is at the server's root, http://<listen>/ (e.g. http://127.0.0.1:8787/):
+queues, counts by state with reasons, paused keys, checkpoints, source health, latest
+errors, recent deliveries with Kendo callId and AI score, Kendo results and requests per
+minute against the limit; it updates itself (GET /api/status gives the same as JSON). It
+is read-only unless server.operator_token is set; then its Replay and Resume buttons ask
+for that token. Nothing on it comes from the internet, and no secret is shown. Stop it with Ctrl-C or SIGTERM:
 in-flight work is finished or left safely queued; a SIGKILL loses nothing either (a send
 whose answer was lost is sent again and counted in `status`).
 
@@ -39,7 +46,7 @@ pub fn run(globals: &Globals, args: ServeArgs) -> Result<(), Failure> {
             .map_err(Failure::usage)?;
         let addr = listener.local_addr().unwrap_or(listen);
         eprintln!(
-            "kendo-bridge listening on http://{addr} (teams: {}; state: {})",
+            "kendo-bridge listening on http://{addr} (status page http://{addr}/; teams: {}; state: {})",
             engine
                 .teams
                 .iter()
@@ -61,7 +68,7 @@ pub fn run(globals: &Globals, args: ServeArgs) -> Result<(), Failure> {
     })
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

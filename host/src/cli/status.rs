@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::json;
 
+use kendo_bridge::snapshot::{Snapshot, SnapshotOptions, counter_words, fix_for};
 use kendo_bridge::store::{State, counter};
 use kendo_bridge::timefmt;
 
@@ -48,100 +48,49 @@ pub struct StatusArgs {
 pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     let store = globals.state(args.db)?;
     let now = kendo_bridge::clock::Clock::system().now_ms();
-    let unscored_after_ms = args.unscored_after.as_millis() as i64;
-    let snapshot = store
-        .run_here(|s| {
-            let checkpoints = s.checkpoints()?;
-            let counts = s.counts()?;
-            let mut teams = Vec::new();
-            for tc in &counts {
-                teams.push((tc.clone(), s.queue_depth(&tc.team)?, s.paused(&tc.team)?));
-            }
-            Ok((
-                checkpoints,
-                teams,
-                s.reasons(State::Skipped)?,
-                s.reasons(State::Waiting)?,
-                s.counters()?,
-                s.recent(
-                    &[State::Failed, State::Dead, State::OutcomeUnknown],
-                    args.errors,
-                )?,
-                s.inbox_backlog()?,
-                s.health()?,
-                s.unscored(now - unscored_after_ms)?,
-                s.unmatched_results(5)?,
-            ))
-        })
+    let options = SnapshotOptions {
+        errors: args.errors,
+        unscored_after_ms: args.unscored_after.as_millis() as i64,
+        unmatched: 5,
+        ..SnapshotOptions::default()
+    };
+    let snap = store
+        .run_here(|s| Snapshot::gather(s, now, &options))
         .map_err(|e| Failure::internal(e.into()))?;
-    let (
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&snap.to_json()).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let Snapshot {
         checkpoints,
         teams,
         skipped,
         waiting,
         counters,
         errors,
-        backlog,
+        inbox_backlog: backlog,
         health,
         unscored,
         unmatched,
-    ) = snapshot;
-
-    if args.json {
-        let value = json!({
-            "checkpoints": checkpoints.iter().map(|(s, c, at)| json!({
-                "source": s, "cursor": serde_json::from_str::<serde_json::Value>(c).unwrap_or(json!(c)),
-                "updatedAt": timefmt::iso(*at)})).collect::<Vec<_>>(),
-            "teams": teams.iter().map(|(tc, depth, paused)| json!({
-                "team": tc.team,
-                "queueDepth": depth,
-                "states": State::ALL.iter().map(|st| (st.as_str().to_string(), json!(tc.get(*st)))).collect::<serde_json::Map<_, _>>(),
-                "paused": paused.as_ref().map(|p| p.reason.clone()),
-            })).collect::<Vec<_>>(),
-            "sources": health.iter().map(|h| json!({
-                "source": h.source, "topic": h.topic,
-                "okAt": h.ok_at.map(timefmt::iso),
-                "problem": h.problem, "problemSince": h.problem_since.map(timefmt::iso),
-                "problemCount": h.problem_count})).collect::<Vec<_>>(),
-            "skipped": skipped.iter().map(|(c, n)| json!({"reason": c, "count": n, "fix": fix_for(c)})).collect::<Vec<_>>(),
-            "waiting": waiting.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
-            "counters": counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
-            "inboxBacklog": backlog,
-            "results": {
-                "unscoredAfterSeconds": args.unscored_after.as_secs(),
-                "unscored": unscored.iter().map(|(team, n, oldest)| json!({
-                    "team": team, "count": n, "oldestSentAt": timefmt::iso(*oldest)})).collect::<Vec<_>>(),
-                "unmatched": {
-                    "count": unmatched.0,
-                    "latest": unmatched.1.iter().map(|u| json!({
-                        "eventId": u.event_id, "event": u.event, "callId": u.call_id,
-                        "receivedAt": timefmt::iso(u.received_at)})).collect::<Vec<_>>(),
-                },
-            },
-            "lastErrors": errors.iter().map(|r| json!({
-                "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
-                "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
-                "at": timefmt::iso(r.updated_at)})).collect::<Vec<_>>(),
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-        return Ok(());
-    }
+        ..
+    } = &snap;
 
     println!("Checkpoints");
     if checkpoints.is_empty() {
         println!("  (none yet: no source has been polled)");
     }
-    for (source, cursor, at) in &checkpoints {
+    for (source, cursor, at) in checkpoints {
         println!("  {source:<22} {cursor}  (moved {})", timefmt::iso(*at));
     }
     println!("\nSources");
     if health.is_empty() {
         println!("  (nothing recorded yet: no poll or webhook has run)");
     }
-    for h in &health {
+    for h in health {
         let what = format!("{} {}", h.source, h.topic);
         match (&h.problem, h.problem_since) {
             (Some(problem), since) => println!(
@@ -160,18 +109,14 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     if teams.is_empty() {
         println!("  (no calls recorded yet)");
     }
-    for (tc, depth, paused) in &teams {
+    for t in teams {
+        let (tc, depth, paused) = (&t.counts, t.queue_depth, &t.paused);
         let states: Vec<String> = State::ALL
             .iter()
             .map(|st| format!("{} {}", tc.get(*st), st))
             .collect();
         println!("  {}: queue {depth}; {}", tc.team, states.join(", "));
-        let c = |name: &str| {
-            counters
-                .iter()
-                .find(|(s, n, _)| s == &tc.team && n == name)
-                .map_or(0, |(_, _, v)| *v)
-        };
+        let c = |name: &str| snap.team_counter(&tc.team, name);
         println!(
             "    Kendo 429s {}, retries {}, re-sent after a lost answer {}",
             c(counter::KENDO_429),
@@ -194,13 +139,13 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     }
     if !skipped.is_empty() {
         println!("\nSkipped, by reason");
-        for (code, n) in &skipped {
+        for (code, n) in skipped {
             println!("  {n:>6}  {code}: {}", fix_for(code));
         }
     }
     if !waiting.is_empty() {
         println!("\nWaiting, by reason");
-        for (code, n) in &waiting {
+        for (code, n) in waiting {
             println!("  {n:>6}  {code}");
         }
     }
@@ -216,7 +161,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     }
     if !unscored.is_empty() || unmatched.0 > 0 {
         println!("\nKendo results");
-        for (team, n, oldest) in &unscored {
+        for (team, n, oldest) in unscored {
             println!(
                 "  {team}: {n} call(s) sent over {} ago with no score yet (oldest sent {}); check Kendo's webhook to /webhooks/kendo",
                 humantime::format_duration(args.unscored_after),
@@ -241,7 +186,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     }
     if !errors.is_empty() {
         println!("\nLatest errors");
-        for r in &errors {
+        for r in errors {
             println!(
                 "  {} {} {}/{} [{}] {}",
                 timefmt::iso(r.updated_at),
@@ -254,44 +199,4 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// What an operator can do about calls skipped for `code`.
-fn fix_for(code: &str) -> &'static str {
-    match code {
-        "unknown-rep" => {
-            "no email for the rep: add them to `[[reps]]` (or give the user an email in the source); \
-             these calls are decided again on the next start"
-        }
-        "invalid-rep-email" => {
-            "the rep's email is not an address: map the rep in `[[reps]]` or fix it in the source; \
-             decided again on the next start"
-        }
-        "below-minimum-duration" => {
-            "shorter than `rules.min_duration_seconds`: lower it to keep them; decided again on the next start"
-        }
-        "disposition-filtered" => {
-            "disposition not in `rules.allowed_dispositions`: add it to keep them; decided again on the next start"
-        }
-        "not-completed" => "the call did not connect: nothing to do",
-        "no-media" => "no recording and no transcript at the source: nothing Kendo can analyse",
-        "not-a-call" => "the record is not a call: nothing to do",
-        "archived" => "deleted or archived in the source: nothing to do",
-        _ => "see the README's Operations section",
-    }
-}
-
-/// A counter's name in words, for the text view (`--json` keeps names).
-fn counter_words(name: &str) -> String {
-    match name {
-        counter::SOURCE_429 => "rate-limit answers (429) from the source",
-        counter::BAD_SIGNATURE => "webhooks refused for a bad signature",
-        counter::WEBHOOKS => "webhooks stored",
-        counter::DUPLICATE_WEBHOOKS => "repeated webhook deliveries absorbed",
-        counter::KENDO_429 => "Kendo 429s",
-        counter::RETRIES => "retries",
-        counter::RESENT_AFTER_LOST_ANSWER => "re-sent after a lost answer",
-        other => return other.replace('_', " "),
-    }
-    .to_string()
 }

@@ -116,6 +116,9 @@ pub struct BridgeConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8787))
 }
+fn default_unscored_after() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
 fn default_webhook_body() -> usize {
     8 * 1024 * 1024
 }
@@ -134,6 +137,14 @@ pub struct ServerConfig {
     /// Larger webhook bodies are refused with 413.
     #[serde(default = "default_webhook_body")]
     pub max_body_bytes: usize,
+    /// The token the status page's replay and resume ask for (sent as
+    /// `Authorization: Bearer`). Without it the page is read-only.
+    #[serde(default)]
+    pub operator_token: Option<SecretRef>,
+    /// The status page reports calls Kendo accepted longer ago than this
+    /// that have no score yet.
+    #[serde(default = "default_unscored_after", with = "humantime_serde")]
+    pub unscored_after: Duration,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +153,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             max_body_bytes: default_webhook_body(),
+            operator_token: None,
+            unscored_after: default_unscored_after(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod kendo_faults;
 mod operator;
 mod oversize;
 mod pacing;
+mod page;
 mod redecide;
 mod salesloft;
 mod shared_db;
