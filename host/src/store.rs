@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_ambiguous_sends.sql"),
     include_str!("../migrations/0007_decision_rules.sql"),
     include_str!("../migrations/0008_call_warnings.sql"),
+    include_str!("../migrations/0009_write_backs.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -402,6 +403,8 @@ pub struct SourceHealth {
 /// The state database.
 pub struct Store {
     conn: Connection,
+    /// Sources whose records get write-backs (`[hubspot] write_back`).
+    write_back: write_back::WriteBackSources,
 }
 
 impl Store {
@@ -440,7 +443,10 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            write_back: write_back::WriteBackSources::default(),
+        })
     }
 
     // ---- checkpoints -------------------------------------------------------
@@ -607,6 +613,7 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<()> {
+        let write_back = self.write_back.covers(&item.key.source);
         let tx = self.write_transaction()?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
         tx.execute(
@@ -623,6 +630,9 @@ impl Store {
         )?;
         if let Some(call_id) = kendo_call_id {
             record_call_id(&tx, &item.key, call_id, now)?;
+        }
+        if write_back {
+            write_back::enqueue_sent(&tx, &item.key, kendo_call_id, now)?;
         }
         tx.commit()?;
         Ok(())
@@ -1282,11 +1292,15 @@ impl Store {
         is_test: bool,
         now: Millis,
     ) -> Result<bool> {
-        Ok(self.conn.execute(
-            "INSERT INTO kendo_results (event_id, event, subject_id, ai_score, is_test, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
-            params![event_id, event, subject_id, ai_score, is_test, now],
-        )? == 1)
+        let result = write_back::KendoResult {
+            event_id,
+            event,
+            subject_id,
+            ai_score,
+            is_test,
+            scored_at: None,
+        };
+        self.record_result_and_write_back(&result, now)
     }
 
     /// Per team, calls Kendo accepted before `before` that no (non-test)
@@ -1584,6 +1598,12 @@ impl Store {
         Ok(keys.len())
     }
 }
+
+mod write_back;
+pub use write_back::{
+    KendoResult, WriteBackCounts, WriteBackFields, WriteBackItem, WriteBackState,
+    write_back_counter,
+};
 
 /// The store shared by the bridge's tasks. SQLite calls block (a commit
 /// waits for the disk), so they run on tokio's blocking pool, one at a time.

@@ -14,6 +14,7 @@ pub mod hubspot;
 pub mod kendo;
 pub mod redecide;
 pub mod salesloft;
+pub mod write_back;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -354,6 +355,14 @@ impl SourceApi {
         self
     }
 
+    /// The same client making at most `attempts` attempts per request, for
+    /// callers with a durable back-off of their own (write-backs): a failure
+    /// is returned at once instead of slept over here.
+    pub fn with_attempts(mut self, attempts: u32) -> SourceApi {
+        self.attempts = attempts.max(1);
+        self
+    }
+
     /// Makes a request the plugin planned and returns the body of a 2xx.
     /// A 404 is returned as `Ok(None)`: a deleted record is not an outage.
     /// Listings use [`SourceApi::fetch_list`] instead.
@@ -366,6 +375,9 @@ impl SourceApi {
             }
         })?;
         let mut attempt = 0;
+        // The status of the last retryable answer, for the error when the
+        // attempts run out (a 503 must not be reported as a 429).
+        let mut last_status = 429;
         loop {
             attempt += 1;
             if let Some(pacing) = &self.pacing {
@@ -395,6 +407,7 @@ impl SourceApi {
                     let retry_after = header_secs(response.headers(), "retry-after");
                     let remaining = header_secs(response.headers(), "x-ratelimit-remaining-minute");
                     let body = response.text().await.unwrap_or_default();
+                    last_status = status;
                     match status {
                         200..=299 => {
                             if remaining == Some(0) {
@@ -444,7 +457,7 @@ impl SourceApi {
             if attempt >= self.attempts {
                 return Err(SourceError::Status {
                     source_name: self.name,
-                    status: 429,
+                    status: last_status,
                     method: request.method.clone(),
                     path: request.path.clone(),
                     body: format!("still failing after {attempt} attempts"),
