@@ -66,6 +66,8 @@ pub struct StageOptions {
     /// `kendo.ambiguous_resends`: re-sends after a lost answer before a
     /// call is parked as outcome-unknown.
     pub ambiguous_resends: u32,
+    /// `hubspot.write_back`: Kendo's answers written back to HubSpot calls.
+    pub hubspot_write_back: bool,
 }
 
 impl Default for StageOptions {
@@ -81,6 +83,7 @@ impl Default for StageOptions {
             // came 44 s after the recording.
             aloware_transcript_wait: Duration::from_secs(2),
             ambiguous_resends: 1,
+            hubspot_write_back: false,
         }
     }
 }
@@ -197,6 +200,9 @@ lookback = "30s"
 transcripts = true
 webhook_secret = {{ file = "{hubspot_secret}" }}
 signature = "auto"
+write_back = {hubspot_write_back}
+write_back_per_second = {write_back_per_second}
+write_back_attempts = 20
 
 [aloware]
 webhook_secret = {{ file = "{aloware}" }}
@@ -222,6 +228,9 @@ min_duration_seconds = {min_duration}
             hubspot = sims.hubspot_url(),
             hubspot_token = files["hubspot-token"],
             hubspot_secret = files["hubspot-client-secret"],
+            hubspot_write_back = options.hubspot_write_back,
+            // Two a second of simulated time, as the default is in real time.
+            write_back_per_second = (2.0 * options.time_scale).ceil().max(1.0) as u32,
             aloware = files["aloware-secret"],
             transcript_wait = options.aloware_transcript_wait.as_millis(),
             min_duration = options.min_duration_seconds,

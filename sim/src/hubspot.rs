@@ -545,6 +545,11 @@ impl HubspotSim {
         });
     }
 
+    /// Call PATCHes answer normally again.
+    pub fn heal_patches(&self) {
+        lock(&self.shared.state).patch_fault = None;
+    }
+
     /// The property groups and properties created through the API, by
     /// name.
     pub fn created_properties(&self) -> (Vec<String>, Vec<String>) {

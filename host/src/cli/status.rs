@@ -20,7 +20,9 @@ waiting, skipped, failed, dead, outcome-unknown), paused keys; how many calls ea
 reason holds and what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
 again, refused webhook signatures); Kendo results: calls sent longer ago than
 --unscored-after with no score from Kendo's call.uploaded webhook, per team, and results
-from Kendo about calls this bridge never sent; and the latest errors.
+from Kendo about calls this bridge never sent; write-backs to HubSpot calls
+(`hubspot.write_back`: pending, done, dead and the last error; a refused scope also
+shows under `hubspot write-back`); and the latest errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
@@ -71,6 +73,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                 s.health()?,
                 s.unscored(now - unscored_after_ms)?,
                 s.unmatched_results(5)?,
+                s.write_back_counts()?,
             ))
         })
         .map_err(|e| Failure::internal(e.into()))?;
@@ -85,6 +88,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         health,
         unscored,
         unmatched,
+        write_backs,
     ) = snapshot;
 
     if args.json {
@@ -118,6 +122,10 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                         "receivedAt": timefmt::iso(u.received_at)})).collect::<Vec<_>>(),
                 },
             },
+            "writeBacks": write_backs.iter().map(|w| json!({
+                "source": w.source, "pending": w.pending, "done": w.done, "dead": w.dead,
+                "lastError": w.last_error.as_ref().map(|e| e.0.clone()),
+                "lastErrorAt": w.last_error.as_ref().map(|e| timefmt::iso(e.1))})).collect::<Vec<_>>(),
             "lastErrors": errors.iter().map(|r| json!({
                 "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
                 "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
@@ -236,6 +244,18 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                     u.call_id,
                     u.event_id
                 );
+            }
+        }
+    }
+    if !write_backs.is_empty() {
+        println!("\nWrite-backs to the sources");
+        for w in &write_backs {
+            println!(
+                "  {}: {} pending, {} done, {} dead",
+                w.source, w.pending, w.done, w.dead
+            );
+            if let Some((error, at)) = &w.last_error {
+                println!("    last error {}: {error}", timefmt::iso(*at));
             }
         }
     }

@@ -16,3 +16,4 @@ mod redecide;
 mod salesloft;
 mod signatures;
 mod visibility;
+mod write_back;
