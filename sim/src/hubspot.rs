@@ -1588,10 +1588,11 @@ fn conflict(message: &str) -> Response {
     hs_error(StatusCode::CONFLICT, "CONFLICT", message)
 }
 
-fn required_text<'a>(v: &'a Value, field: &str) -> Result<&'a str, Response> {
+/// A required text field, or HubSpot's 400 naming it.
+fn required_text<'a>(v: &'a Value, field: &str) -> Result<&'a str, String> {
     match v.get(field).and_then(Value::as_str) {
         Some(t) if !t.trim().is_empty() => Ok(t),
-        _ => Err(bad_request(&format!("Missing required field `{field}`."))),
+        _ => Err(format!("Missing required field `{field}`.")),
     }
 }
 
@@ -1671,7 +1672,7 @@ async fn create_group(
     };
     let (name, label) = match (required_text(&v, "name"), required_text(&v, "label")) {
         (Ok(n), Ok(l)) => (n.to_owned(), l.to_owned()),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return bad_request(&m),
     };
     if st.groups.contains_key(&name) || name == DEFAULT_GROUP {
         return conflict(&format!("A property group named {name} already exists."));
@@ -1732,7 +1733,7 @@ async fn create_property(
     for f in ["name", "label", "type", "fieldType", "groupName"] {
         match required_text(&v, f) {
             Ok(t) => fields.push(t.to_owned()),
-            Err(r) => return r,
+            Err(m) => return bad_request(&m),
         }
     }
     let (name, kind, field_type, group) = (&fields[0], &fields[2], &fields[3], &fields[4]);
