@@ -57,6 +57,9 @@ pub const PATCH_SCOPE: &str = "crm.objects.contacts.write";
 /// One of the scopes `POST /crm/v3/properties/calls` (and `/groups`)
 /// accepts: the calls-adjacent one of the spec's alternatives.
 pub const CREATE_SCOPE: &str = "crm.schemas.contacts.write";
+/// One of the scopes reading a property or group accepts, and the one
+/// polling needs anyway.
+pub const READ_SCOPE: &str = "crm.objects.contacts.read";
 
 /// A property the bridge writes: created on first use when missing.
 pub struct PropertySpec {
@@ -270,7 +273,7 @@ impl HubspotWriteBack {
         if !self.ensured.load(Ordering::Acquire) {
             match self.ensure_properties().await {
                 Ok(()) => self.ensured.store(true, Ordering::Release),
-                Err(e) => return self.hold_all(&e, Some(CREATE_SCOPE)).await,
+                Err(e) => return self.hold_all(&e).await,
             }
         }
         let props = property_values(item);
@@ -303,7 +306,7 @@ impl HubspotWriteBack {
                 .await
             }
             Err(e @ SourceError::Status { status, .. }) if status == 401 || status == 403 => {
-                self.hold_all(&e, Some(PATCH_SCOPE)).await
+                self.hold_all(&e).await
             }
             Err(e @ SourceError::Status { status: 400, .. })
                 if e.to_string().contains("PROPERTY_DOESNT_EXIST") =>
@@ -356,31 +359,27 @@ impl HubspotWriteBack {
     /// HubSpot refused something every write-back needs (the credential, a
     /// scope, or the properties could not be made): nothing is written until
     /// it is fixed, and no write-back spends an attempt meanwhile.
-    async fn hold_all(
-        &self,
-        error: &SourceError,
-        scope: Option<&str>,
-    ) -> Result<Attempt, SourceError> {
-        let problem = match (error, scope) {
-            (
-                SourceError::Status {
-                    status: 403,
-                    method,
-                    path,
-                    ..
-                },
-                Some(scope),
-            ) => format!(
-                "HubSpot refused {method} {path} (403): the private app's token lacks a scope; add `{scope}` \
-                 in HubSpot under Settings > Integrations > Private Apps > your app > Scopes{}; \
-                 write-backs wait and continue once it is granted",
-                if scope == CREATE_SCOPE {
-                    " (HubSpot's properties API accepts it among other crm.schemas.*.write scopes; none is specific to calls)"
-                } else {
-                    ""
-                }
-            ),
-            (SourceError::Status { status: 401, .. }, _) => {
+    async fn hold_all(&self, error: &SourceError) -> Result<Attempt, SourceError> {
+        let problem = match error {
+            SourceError::Status {
+                status: 403,
+                method,
+                path,
+                ..
+            } => {
+                let scope = scope_for(method);
+                format!(
+                    "HubSpot refused {method} {path} (403): the private app's token lacks a scope; add `{scope}` \
+                     in HubSpot under Settings > Integrations > Private Apps > your app > Scopes{}; \
+                     write-backs wait and continue once it is granted",
+                    if scope == CREATE_SCOPE {
+                        " (HubSpot's properties API accepts it among other crm.schemas.*.write scopes; none is specific to calls)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            SourceError::Status { status: 401, .. } => {
                 format!("{error}; write-backs wait until HubSpot accepts `hubspot.token` again")
             }
             _ => format!("{error}; write-backs wait and are tried again"),
@@ -457,6 +456,16 @@ impl HubspotWriteBack {
             Ok(_) | Err(SourceError::Status { status: 409, .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The scope HubSpot's specs give for the write-back's requests by method:
+/// PATCH of a call, POST of a property or group, GET of either.
+fn scope_for(method: &str) -> &'static str {
+    match method {
+        "PATCH" => PATCH_SCOPE,
+        "POST" => CREATE_SCOPE,
+        _ => READ_SCOPE,
     }
 }
 

@@ -301,3 +301,33 @@ async fn a_403_on_property_creation_shows_in_status_with_the_scope_to_add() {
     .await;
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_on_writing_a_call_holds_the_write_backs_and_names_the_write_scope() {
+    let (dir, stage) = staged(hubspot_only(), writing_back()).await;
+    stage.sims.hubspot.refuse_call_writes(true);
+    let bridge = Running::serve(dir, stage);
+    let problem = || {
+        bridge
+            .store
+            .run_here(|s| s.health())
+            .expect("health reads")
+            .into_iter()
+            .find(|h| h.source == "hubspot" && h.topic == "write-back")
+            .and_then(|h| h.problem)
+    };
+    eventually("the refused write is a write-back problem", || {
+        problem().is_some()
+    })
+    .await;
+    let text = problem().unwrap_or_default();
+    assert!(text.contains("PATCH"), "{text}");
+    assert!(text.contains("crm.objects.contacts.write"), "{text}");
+    let counts = bridge
+        .store
+        .run_here(|s| s.write_back_counts())
+        .expect("counts read");
+    assert_eq!(counts[0].dead, 0, "held, not given up: {counts:?}");
+    assert!(counts[0].pending >= 1, "{counts:?}");
+    bridge.stop().await;
+}
