@@ -328,6 +328,10 @@ pub struct Summary {
     pub kendo_429: u64,
     pub kendo_requests: u64,
     pub scores: u64,
+    /// HubSpot calls carrying `Kendo Sent`, and those carrying `Kendo AI
+    /// Score`, as the simulated HubSpot has them.
+    pub hubspot_marked_sent: usize,
+    pub hubspot_marked_scored: usize,
     pub missing: Vec<(String, String)>,
     pub elapsed: Duration,
     pub dir: PathBuf,
@@ -347,7 +351,11 @@ pub async fn run(
     mut say: impl FnMut(&str),
 ) -> Result<Summary, DemoError> {
     let started = tokio::time::Instant::now();
-    let options = StageOptions::default();
+    // The loop closed too: Kendo's answers written back to HubSpot calls.
+    let options = StageOptions {
+        hubspot_write_back: true,
+        ..StageOptions::default()
+    };
     let mut stage = Stage::start(Dataset::demo(7), dir, options.clone()).await?;
     say(&format!(
         "simulated Salesloft {}, HubSpot {}, Kendo {}; time runs x{} (Kendo's 30 requests per minute = 30 per {} ms)",
@@ -452,8 +460,19 @@ pub async fn run(
             scores += 1;
         }
     }
-    // Let the inbox processor record the scores.
+    // Let the inbox processor record the scores, and the write-backs reach
+    // HubSpot.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let write_back_deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < write_back_deadline
+        && store
+            .run(|s| s.write_back_counts())
+            .await?
+            .iter()
+            .any(|c| c.pending > 0)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = stop.send(true);
     let _ = bridge.await;
 
@@ -485,8 +504,22 @@ pub async fn run(
         kendo_429: stats.rate_limited_429,
         kendo_requests: stats.requests,
         scores,
+        hubspot_marked_sent: hubspot_marked(&stage, "kendo_sent"),
+        hubspot_marked_scored: hubspot_marked(&stage, "kendo_ai_score"),
         missing: stage.missing(),
         elapsed: started.elapsed(),
         dir: dir.to_path_buf(),
     })
+}
+
+/// How many of the data set's HubSpot calls carry `property` in the
+/// simulated HubSpot.
+fn hubspot_marked(stage: &Stage, property: &str) -> usize {
+    stage
+        .dataset
+        .hubspot_calls
+        .iter()
+        .filter_map(|c| stage.sims.hubspot.call(c.id))
+        .filter(|c| c.properties.contains_key(property))
+        .count()
 }
