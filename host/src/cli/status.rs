@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use kendo_bridge::store::{State, counter};
+use kendo_bridge::store::{State, counter, write_back_counter};
 use kendo_bridge::timefmt;
 
 use super::{Failure, Globals};
@@ -311,6 +311,10 @@ fn counter_words(name: &str) -> String {
         counter::KENDO_429 => "Kendo 429s",
         counter::RETRIES => "retries",
         counter::RESENT_AFTER_LOST_ANSWER => "re-sent after a lost answer",
+        write_back_counter::DONE => "write-backs done",
+        write_back_counter::RETRIED => "write-back attempts retried",
+        write_back_counter::DEAD => "write-backs given up",
+        write_back_counter::HELD => "times write-backs were held for a refused credential or scope",
         other => return other.replace('_', " "),
     }
     .to_string()
