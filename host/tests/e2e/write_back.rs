@@ -331,3 +331,30 @@ async fn a_403_on_writing_a_call_holds_the_write_backs_and_names_the_write_scope
     assert!(counts[0].pending >= 1, "{counts:?}");
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_run_sends_the_calls_then_writes_back_to_hubspot() {
+    let (_dir, stage) = staged(hubspot_only(), writing_back()).await;
+    let engine = stage
+        .engine(kendo_bridge::plugin::Plugin::embedded().expect("the embedded plugin loads"))
+        .expect("the engine opens");
+    engine
+        .sync_once(Duration::from_secs(5), |_| {})
+        .await
+        .expect("the run");
+    let call = stage
+        .sims
+        .kendo
+        .accepted()
+        .into_iter()
+        .find(|c| c.source_call_id() == Some(GUIDE_CALL.to_string()))
+        .expect("the guide's call reached Kendo");
+    let marked = stage
+        .sims
+        .hubspot
+        .call(GUIDE_CALL)
+        .map(|c| c.properties)
+        .unwrap_or_default();
+    assert_eq!(marked.get("kendo_sent").map(String::as_str), Some("true"));
+    assert_eq!(marked.get("kendo_call_id"), Some(&call.call_id));
+}
