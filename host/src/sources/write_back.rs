@@ -50,6 +50,9 @@ use crate::timefmt;
 const SOURCE: &str = "hubspot";
 /// The `source_health` topic `status` shows write-back problems under.
 pub const TOPIC: &str = "write-back";
+/// How long a claimed write-back is not due to anyone else: longer than an
+/// attempt can take (the client's 30 s timeout, plus pacing).
+const CLAIM_LEASE_MS: Millis = 120_000;
 /// The property group the bridge's properties live in.
 pub const GROUP: &str = "kendo";
 /// The scope `PATCH /crm/v3/objects/calls/{callId}` requires.
@@ -209,6 +212,15 @@ impl HubspotWriteBack {
                 return Ok(pass);
             }
             for item in due {
+                let it = item.clone();
+                let claimed = self
+                    .ctx
+                    .store
+                    .run(move |s| s.claim_write_back(&it, CLAIM_LEASE_MS, now))
+                    .await?;
+                if !claimed {
+                    continue;
+                }
                 match self.write(&item).await? {
                     Attempt::Written => pass.written += 1,
                     Attempt::Retried => pass.retried += 1,
@@ -273,7 +285,7 @@ impl HubspotWriteBack {
         if !self.ensured.load(Ordering::Acquire) {
             match self.ensure_properties().await {
                 Ok(()) => self.ensured.store(true, Ordering::Release),
-                Err(e) => return self.hold_all(&e).await,
+                Err(e) => return self.hold_all(item, &e).await,
             }
         }
         let props = property_values(item);
@@ -306,7 +318,7 @@ impl HubspotWriteBack {
                 .await
             }
             Err(e @ SourceError::Status { status, .. }) if status == 401 || status == 403 => {
-                self.hold_all(&e).await
+                self.hold_all(item, &e).await
             }
             Err(e @ SourceError::Status { status: 400, .. })
                 if e.to_string().contains("PROPERTY_DOESNT_EXIST") =>
@@ -359,7 +371,11 @@ impl HubspotWriteBack {
     /// HubSpot refused something every write-back needs (the credential, a
     /// scope, or the properties could not be made): nothing is written until
     /// it is fixed, and no write-back spends an attempt meanwhile.
-    async fn hold_all(&self, error: &SourceError) -> Result<Attempt, SourceError> {
+    async fn hold_all(
+        &self,
+        item: &WriteBackItem,
+        error: &SourceError,
+    ) -> Result<Attempt, SourceError> {
         let problem = match error {
             SourceError::Status {
                 status: 403,
@@ -400,9 +416,10 @@ impl HubspotWriteBack {
             self.backoff.ceiling(2)
         };
         let now = self.ctx.clock.now_ms();
+        let it = item.clone();
         self.ctx
             .store
-            .run(move |s| s.hold_write_backs(SOURCE, now + wait.max(1), &problem, now))
+            .run(move |s| s.hold_write_backs(SOURCE, Some(&it), now + wait.max(1), &problem, now))
             .await?;
         Ok(Attempt::Held)
     }

@@ -259,6 +259,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Claims a due write-back for `lease_ms`: it is not due again (to this
+    /// or another process on the same database) until the lease ends, so
+    /// one attempt is in flight at a time; a process that dies mid-attempt
+    /// leaves it due again when the lease runs out. False when another
+    /// process claimed it first or it is no longer pending.
+    pub fn claim_write_back(
+        &mut self,
+        item: &WriteBackItem,
+        lease_ms: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE write_backs SET not_before = ?2
+              WHERE id = ?1 AND state = 'pending' AND not_before <= ?3",
+            params![item.id, now + lease_ms.max(1), now],
+        )? == 1)
+    }
+
     /// When the next pending write-back is due.
     pub fn next_write_back_at(&self) -> Result<Option<Millis>> {
         Ok(self.conn.query_row(
@@ -335,18 +353,22 @@ impl Store {
     /// spending an attempt: the source refused something no single row can
     /// fix (a missing scope), and each row succeeds once the operator has
     /// fixed it.
+    /// `claimed`, the write-back whose attempt found the problem, waits
+    /// exactly until `until` (its claim's lease ends with the hold).
     pub fn hold_write_backs(
         &mut self,
         source: &str,
+        claimed: Option<&WriteBackItem>,
         until: Millis,
         error: &str,
         now: Millis,
     ) -> Result<usize> {
         let tx = self.write_transaction()?;
         let held = tx.execute(
-            "UPDATE write_backs SET not_before = MAX(not_before, ?2), last_error = ?3, updated_at = ?4
+            "UPDATE write_backs SET not_before = CASE WHEN id = ?5 THEN ?2 ELSE MAX(not_before, ?2) END,
+                    last_error = ?3, updated_at = ?4
               WHERE source = ?1 AND state = 'pending'",
-            params![source, until, error, now],
+            params![source, until, error, now, claimed.map(|c| c.id)],
         )?;
         super::bump(&tx, source, write_back_counter::HELD, 1)?;
         tx.commit()?;
@@ -601,12 +623,42 @@ mod tests {
     }
 
     #[test]
+    fn a_claimed_write_back_is_due_to_no_one_else_until_its_lease_ends() {
+        let mut store = sent(true, "7");
+        let item = store.write_backs_due(20, 10).unwrap().remove(0);
+        assert!(store.claim_write_back(&item, 1_000, 20).unwrap());
+        assert!(!store.claim_write_back(&item, 1_000, 21).unwrap(), "taken");
+        assert!(store.write_backs_due(1_019, 10).unwrap().is_empty());
+        assert_eq!(
+            store.write_backs_due(1_020, 10).unwrap().len(),
+            1,
+            "lease over"
+        );
+        store.write_back_done(&item, 30).unwrap();
+        assert!(
+            !store.claim_write_back(&item, 1_000, 2_000).unwrap(),
+            "done"
+        );
+    }
+
+    #[test]
+    fn a_hold_ends_the_lease_of_the_write_back_that_found_the_problem() {
+        let mut store = sent(true, "7");
+        let item = store.write_backs_due(20, 10).unwrap().remove(0);
+        assert!(store.claim_write_back(&item, 100_000, 20).unwrap());
+        store
+            .hold_write_backs("hubspot", Some(&item), 500, "missing scope", 21)
+            .unwrap();
+        assert_eq!(store.next_write_back_at().unwrap(), Some(500));
+    }
+
+    #[test]
     fn a_hold_delays_every_pending_write_back_of_the_source_without_spending_attempts() {
         let mut store = sent(true, "7");
         score(&mut store, "e1", "call_7", false);
         assert_eq!(
             store
-                .hold_write_backs("hubspot", 500, "missing scope", 40)
+                .hold_write_backs("hubspot", None, 500, "missing scope", 40)
                 .unwrap(),
             2
         );
