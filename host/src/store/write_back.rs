@@ -545,6 +545,24 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_write_back_survives_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.set_write_back_sources(&["hubspot"]);
+            store.intake(&[hubspot_send("7")], None, 10).unwrap();
+            let item = store.due("main", 10, 1).unwrap().remove(0);
+            store.begin_send(&item, 10).unwrap();
+            store.mark_created(&item, Some("call_7"), 20).unwrap();
+        }
+        let reopened = Store::open(&path).unwrap();
+        let due = reopened.write_backs_due(20, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].fields.call_id.as_deref(), Some("call_7"));
+    }
+
+    #[test]
     fn nothing_is_queued_when_write_back_is_off() {
         let mut store = sent(false, "7");
         score(&mut store, "e1", "call_7", false);
