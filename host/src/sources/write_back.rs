@@ -466,6 +466,58 @@ impl HubspotWriteBack {
         Ok(())
     }
 
+    /// `doctor`'s check: reads (never writes) the group and properties
+    /// the write-back uses. The write scopes cannot be checked without
+    /// writing, so the detail names them.
+    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+        let mut missing = Vec::new();
+        let mut outcome = Ok(());
+        let group = HttpRequest {
+            method: "GET".into(),
+            path: format!("/crm/v3/properties/calls/groups/{GROUP}"),
+            headers: Vec::new(),
+            body: None,
+        };
+        match self.api.fetch(&group).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(format!("group `{GROUP}`")),
+            Err(e) => outcome = Err(e),
+        }
+        for spec in &PROPERTIES {
+            if outcome.is_err() {
+                break;
+            }
+            let read = HttpRequest {
+                method: "GET".into(),
+                path: format!("/crm/v3/properties/calls/{}", spec.name),
+                headers: Vec::new(),
+                body: None,
+            };
+            match self.api.fetch(&read).await {
+                Ok(Some(_)) => {}
+                Ok(None) => missing.push(format!("`{}`", spec.name)),
+                Err(e) => outcome = Err(e),
+            }
+        }
+        let detail = outcome.map(|()| {
+            let writes = format!(
+                "writing needs `{PATCH_SCOPE}`, which cannot be checked without writing"
+            );
+            if missing.is_empty() {
+                format!("the Kendo properties exist; {writes}")
+            } else {
+                format!(
+                    "not yet in HubSpot: {}; the first write-back creates them (needs `{CREATE_SCOPE}`); {writes}",
+                    missing.join(", ")
+                )
+            }
+        });
+        vec![(
+            format!("hubspot write-back properties (read: scope {READ_SCOPE})"),
+            detail,
+        )]
+    }
+
     /// A create whose 409 (made meanwhile, by another bridge or a person)
     /// is as good as a 201.
     async fn create(&self, request: &HttpRequest) -> Result<(), SourceError> {

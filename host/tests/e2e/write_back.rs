@@ -358,3 +358,27 @@ async fn one_sync_run_sends_the_calls_then_writes_back_to_hubspot() {
     assert_eq!(marked.get("kendo_sent").map(String::as_str), Some("true"));
     assert_eq!(marked.get("kendo_call_id"), Some(&call.call_id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_the_kendo_properties_and_names_the_scopes_writing_needs() {
+    let (_dir, stage) = staged(hubspot_only(), writing_back()).await;
+    let out = crate::support::kendo_bridge()
+        .args(["doctor", "--config"])
+        .arg(&stage.config_path)
+        .output()
+        .expect("kendo-bridge starts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ok    hubspot write-back properties"))
+        .unwrap_or_default();
+    assert!(line.contains("not yet in HubSpot"), "{text}");
+    assert!(line.contains("crm.schemas.contacts.write"), "{line}");
+    assert!(line.contains("crm.objects.contacts.write"), "{line}");
+    assert_eq!(
+        stage.sims.hubspot.created_properties(),
+        (Vec::new(), Vec::new()),
+        "doctor creates nothing"
+    );
+}
