@@ -560,6 +560,17 @@ impl HubspotSim {
         )
     }
 
+    /// Deletes a created property (a portal admin did), values and all.
+    pub fn delete_property(&self, name: &str) {
+        let mut st = lock(&self.shared.state);
+        if st.created_properties.remove(name).is_some() {
+            st.known.remove(name);
+            for call in st.calls.values_mut() {
+                call.current.props.remove(name);
+            }
+        }
+    }
+
     /// A property as if created before the test (in the portal already).
     pub fn define_property(&self, group: &str, name: &str) {
         let mut st = lock(&self.shared.state);

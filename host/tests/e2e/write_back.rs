@@ -382,3 +382,34 @@ async fn doctor_reads_the_kendo_properties_and_names_the_scopes_writing_needs() 
         "doctor creates nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_deleted_in_hubspot_is_created_again_before_the_next_write() {
+    let bridge = Running::start(hubspot_only(), writing_back()).await;
+    let call = guide_call_sent(&bridge).await;
+    eventually("the first write-back landed", || {
+        property(&bridge, GUIDE_CALL, "kendo_sent").is_some()
+    })
+    .await;
+    bridge.stage.sims.hubspot.delete_property("kendo_ai_score");
+
+    score(&bridge, &call, 71).await;
+    eventually("the score was written once the property was back", || {
+        property(&bridge, GUIDE_CALL, "kendo_ai_score").as_deref() == Some("71")
+    })
+    .await;
+    let patch = format!("/crm/v3/objects/calls/{GUIDE_CALL}");
+    assert!(
+        answered(&bridge, "PATCH", &patch).contains(&400),
+        "the first try found it missing"
+    );
+    assert_eq!(
+        answered(&bridge, "POST", "/crm/v3/properties/calls")
+            .iter()
+            .filter(|s| **s == 201)
+            .count(),
+        5,
+        "four at first, then the deleted one again"
+    );
+    bridge.stop().await;
+}
