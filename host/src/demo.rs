@@ -69,6 +69,8 @@ pub struct StageOptions {
     /// `server.operator_token` (kept in a secret file): the status page's
     /// replay and resume need it. `None` leaves the page read-only.
     pub operator_token: Option<String>,
+    /// `hubspot.write_back`: Kendo's answers written back to HubSpot calls.
+    pub hubspot_write_back: bool,
 }
 
 impl Default for StageOptions {
@@ -85,6 +87,7 @@ impl Default for StageOptions {
             aloware_transcript_wait: Duration::from_secs(2),
             ambiguous_resends: 1,
             operator_token: None,
+            hubspot_write_back: false,
         }
     }
 }
@@ -209,6 +212,9 @@ lookback = "30s"
 transcripts = true
 webhook_secret = {{ file = "{hubspot_secret}" }}
 signature = "auto"
+write_back = {hubspot_write_back}
+write_back_per_second = {write_back_per_second}
+write_back_attempts = 20
 
 [aloware]
 webhook_secret = {{ file = "{aloware}" }}
@@ -234,6 +240,9 @@ min_duration_seconds = {min_duration}
             hubspot = sims.hubspot_url(),
             hubspot_token = files["hubspot-token"],
             hubspot_secret = files["hubspot-client-secret"],
+            hubspot_write_back = options.hubspot_write_back,
+            // Two a second of simulated time, as the default is in real time.
+            write_back_per_second = (2.0 * options.time_scale).ceil().max(1.0) as u32,
             aloware = files["aloware-secret"],
             transcript_wait = options.aloware_transcript_wait.as_millis(),
             min_duration = options.min_duration_seconds,
@@ -331,6 +340,10 @@ pub struct Summary {
     pub kendo_429: u64,
     pub kendo_requests: u64,
     pub scores: u64,
+    /// HubSpot calls carrying `Kendo Sent`, and those carrying `Kendo AI
+    /// Score`, as the simulated HubSpot has them.
+    pub hubspot_marked_sent: usize,
+    pub hubspot_marked_scored: usize,
     pub missing: Vec<(String, String)>,
     pub elapsed: Duration,
     pub dir: PathBuf,
@@ -377,7 +390,11 @@ pub async fn run_keeping(
     keep: bool,
 ) -> Result<(Summary, Option<Kept>), DemoError> {
     let started = tokio::time::Instant::now();
-    let options = StageOptions::default();
+    // The loop closed too: Kendo's answers written back to HubSpot calls.
+    let options = StageOptions {
+        hubspot_write_back: true,
+        ..StageOptions::default()
+    };
     let mut stage = Stage::start(Dataset::demo(7), dir, options.clone()).await?;
     say(&format!(
         "simulated Salesloft {}, HubSpot {}, Kendo {}; time runs x{} (Kendo's 30 requests per minute = 30 per {} ms)",
@@ -482,8 +499,19 @@ pub async fn run_keeping(
             scores += 1;
         }
     }
-    // Let the inbox processor record the scores.
+    // Let the inbox processor record the scores, and the write-backs reach
+    // HubSpot.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let write_back_deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < write_back_deadline
+        && store
+            .run(|s| s.write_back_counts())
+            .await?
+            .iter()
+            .any(|c| c.pending > 0)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let running = if keep {
         Some((stop, bridge))
     } else {
@@ -520,6 +548,8 @@ pub async fn run_keeping(
         kendo_429: stats.rate_limited_429,
         kendo_requests: stats.requests,
         scores,
+        hubspot_marked_sent: hubspot_marked(&stage, "kendo_sent"),
+        hubspot_marked_scored: hubspot_marked(&stage, "kendo_ai_score"),
         missing: stage.missing(),
         elapsed: started.elapsed(),
         dir: dir.to_path_buf(),
@@ -531,4 +561,16 @@ pub async fn run_keeping(
         bridge,
     });
     Ok((summary, kept))
+}
+
+/// How many of the data set's HubSpot calls carry `property` in the
+/// simulated HubSpot.
+fn hubspot_marked(stage: &Stage, property: &str) -> usize {
+    stage
+        .dataset
+        .hubspot_calls
+        .iter()
+        .filter_map(|c| stage.sims.hubspot.call(c.id))
+        .filter(|c| c.properties.contains_key(property))
+        .count()
 }

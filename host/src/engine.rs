@@ -15,6 +15,7 @@ use crate::pacing::Backoff;
 use crate::plugin::{Plugin, PluginError};
 use crate::pool::PluginPool;
 use crate::server;
+use crate::sources::write_back::HubspotWriteBack;
 use crate::sources::{Context, CycleReport, SourceError, Sources};
 use crate::store::{SharedStore, Store, StoreError};
 
@@ -46,6 +47,8 @@ pub struct Engine {
     pub policy: DeliveryPolicy,
     transport: Arc<HttpTransport>,
     inbox_wake: Arc<Notify>,
+    /// Writes Kendo's answers back to HubSpot calls (`hubspot.write_back`).
+    pub write_back: Option<HubspotWriteBack>,
 }
 
 impl Engine {
@@ -53,6 +56,13 @@ impl Engine {
     /// reads every key and secret, and sets up the enabled sources.
     pub fn open(config: BridgeConfig, plugin: Plugin, clock: Clock) -> Result<Engine, EngineError> {
         let mut store = Store::open(&config.state)?;
+        if config
+            .hubspot
+            .as_ref()
+            .is_some_and(|h| h.enabled && h.write_back)
+        {
+            store.set_write_back_sources(&[crate::sources::hubspot::SOURCE]);
+        }
         let recovered = store.recover_in_flight(config.kendo.ambiguous_resends, clock.now_ms())?;
         crate::delivery::log_recovered(&recovered);
         let mut teams = Vec::new();
@@ -93,6 +103,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
         };
         let sources = Sources::new(&ctx)?;
+        let write_back = HubspotWriteBack::new(&ctx)?;
         Ok(Engine {
             ctx,
             sources,
@@ -100,6 +111,7 @@ impl Engine {
             policy,
             transport,
             inbox_wake: Arc::new(Notify::new()),
+            write_back,
         })
     }
 
@@ -199,6 +211,12 @@ impl Engine {
                 ));
             }
         }
+        // Write-backs run on their own: a slow or failing HubSpot never
+        // holds up a Kendo send.
+        if let Some(wb) = self.write_back.clone() {
+            let stop = shutdown.clone();
+            tasks.spawn(async move { Ok(wb.run(stop).await?) });
+        }
         {
             let (ctx, sources, wake, stop) = (
                 self.ctx.clone(),
@@ -274,6 +292,13 @@ impl Engine {
             al.sweep().await?;
         }
         self.deliver(wait, on_event).await?;
+        // After the sends, so a failing HubSpot costs them nothing; its
+        // problems show in `status` and the rest waits for the next run.
+        if let Some(wb) = &self.write_back
+            && let Err(e) = wb.drain(wait).await
+        {
+            failed.push(e);
+        }
         match failed.into_iter().next() {
             Some(e) => Err(e.into()),
             None => Ok(report),

@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::store::{Millis, State, Store, StoreError, counter};
+use crate::store::{Millis, State, Store, StoreError, WriteBackState, counter};
 
 type Labels = Vec<(String, String)>;
 
@@ -187,10 +187,58 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
         backlog,
     );
 
+    register_write_backs(&mut registry, store)?;
+
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _infallible = encode(&mut text, &registry);
     Ok(text)
+}
+
+/// Write-backs to the sources: how many wait (the queue), and every
+/// attempt's outcome.
+fn register_write_backs(registry: &mut Registry, store: &Store) -> Result<(), StoreError> {
+    use crate::store::write_back_counter;
+    let rows = Family::<Labels, Gauge>::default();
+    let depth = Family::<Labels, Gauge>::default();
+    for c in store.write_back_counts()? {
+        for state in WriteBackState::ALL {
+            rows.get_or_create(&labels(&[("source", &c.source), ("state", state.as_str())]))
+                .set(c.get(state) as i64);
+        }
+        depth
+            .get_or_create(&labels(&[("source", &c.source)]))
+            .set(c.pending as i64);
+    }
+    registry.register(
+        "write_back_rows",
+        "Write-backs to source records (Kendo Sent, Call ID, AI score), by source and state",
+        rows,
+    );
+    registry.register(
+        "write_back_queue_depth",
+        "Write-backs waiting to be written, by source",
+        depth,
+    );
+    let outcomes = Family::<Labels, Counter>::default();
+    for (scope, name, value) in store.counters()? {
+        let outcome = match name.as_str() {
+            write_back_counter::DONE => "done",
+            write_back_counter::RETRIED => "retried",
+            write_back_counter::DEAD => "dead",
+            write_back_counter::HELD => "held",
+            _ => continue,
+        };
+        outcomes
+            .get_or_create(&labels(&[("source", &scope), ("outcome", outcome)]))
+            .inc_by(value.max(0) as u64);
+    }
+    registry.register(
+        "write_backs",
+        "Write-back attempts by outcome (done, retried, dead; held: all waiting on a refused credential or scope)",
+        outcomes,
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -268,5 +316,47 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_scrape_shows_the_write_back_queue_and_attempts_by_outcome() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.set_write_back_sources(&["hubspot"]);
+        let item = Intake {
+            key: CallKey {
+                source: "hubspot".into(),
+                source_id: "512".into(),
+                team: "main".into(),
+            },
+            version: "v1".into(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Send {
+                payload: "{}".into(),
+                title: "t".into(),
+                rep_email: None,
+                warnings: None,
+            },
+        };
+        store.intake(&[item], None, 10).unwrap();
+        let out = store.due("main", 10, 1).unwrap().remove(0);
+        store.begin_send(&out, 10).unwrap();
+        store.mark_created(&out, Some("call_1"), 20).unwrap();
+        let wb = store.write_backs_due(20, 1).unwrap().remove(0);
+        store.write_back_retry(&wb, 30, "503", 21).unwrap();
+        let text = render(&store, 0, 60_000).unwrap();
+        assert!(
+            text.contains(r#"kendo_bridge_write_back_queue_depth{source="hubspot"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"kendo_bridge_write_backs_total{source="hubspot",outcome="retried"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kendo_bridge_write_back_rows{source="hubspot",state="pending"} 1"#),
+            "{text}"
+        );
     }
 }

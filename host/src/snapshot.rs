@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::store::{
     LedgerRow, Millis, Paused, SourceHealth, State, Store, StoreError, TeamCounts, UnmatchedResult,
-    counter,
+    WriteBackCounts, counter, write_back_counter,
 };
 use crate::timefmt;
 
@@ -84,6 +84,8 @@ pub struct Snapshot {
     pub unmatched: (u64, Vec<UnmatchedResult>),
     pub recent: Vec<LedgerRow>,
     pub sends: Option<(SendsChart, Vec<TeamSends>)>,
+    /// Write-backs to the sources (`hubspot.write_back`), per source.
+    pub write_backs: Vec<WriteBackCounts>,
 }
 
 impl Snapshot {
@@ -152,6 +154,7 @@ impl Snapshot {
             unmatched: store.unmatched_results(options.unmatched)?,
             recent,
             sends,
+            write_backs: store.write_back_counts()?,
         })
     }
 
@@ -196,6 +199,10 @@ impl Snapshot {
                         "receivedAt": timefmt::iso(u.received_at)})).collect::<Vec<_>>(),
                 },
             },
+            "writeBacks": self.write_backs.iter().map(|w| json!({
+                "source": w.source, "pending": w.pending, "done": w.done, "dead": w.dead,
+                "lastError": w.last_error.as_ref().map(|e| e.0.clone()),
+                "lastErrorAt": w.last_error.as_ref().map(|e| timefmt::iso(e.1))})).collect::<Vec<_>>(),
             "lastErrors": self.errors.iter().map(|r| json!({
                 "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
                 "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,
@@ -274,6 +281,10 @@ pub fn counter_words(name: &str) -> String {
         counter::KENDO_429 => "Kendo 429s",
         counter::RETRIES => "retries",
         counter::RESENT_AFTER_LOST_ANSWER => "re-sent after a lost answer",
+        write_back_counter::DONE => "write-backs done",
+        write_back_counter::RETRIED => "write-back attempts retried",
+        write_back_counter::DEAD => "write-backs given up",
+        write_back_counter::HELD => "times write-backs were held for a refused credential or scope",
         other => return other.replace('_', " "),
     }
     .to_string()

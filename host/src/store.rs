@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_decision_rules.sql"),
     include_str!("../migrations/0008_call_warnings.sql"),
     include_str!("../migrations/0009_shared_claims.sql"),
+    include_str!("../migrations/0010_write_backs.sql"),
 ];
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -455,6 +456,8 @@ pub struct SourceHealth {
 /// The state database.
 pub struct Store {
     conn: Connection,
+    /// Sources whose records get write-backs (`[hubspot] write_back`).
+    write_back: write_back::WriteBackSources,
 }
 
 impl Store {
@@ -493,7 +496,10 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            write_back: write_back::WriteBackSources::default(),
+        })
     }
 
     // ---- checkpoints -------------------------------------------------------
@@ -731,6 +737,7 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<()> {
+        let write_back = self.write_back.covers(&item.key.source);
         let tx = self.write_transaction()?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
         tx.execute(
@@ -747,6 +754,9 @@ impl Store {
         )?;
         if let Some(call_id) = kendo_call_id {
             record_call_id(&tx, &item.key, call_id, now)?;
+        }
+        if write_back {
+            write_back::enqueue_sent(&tx, &item.key, kendo_call_id, now)?;
         }
         tx.commit()?;
         Ok(())
@@ -1446,11 +1456,15 @@ impl Store {
         is_test: bool,
         now: Millis,
     ) -> Result<bool> {
-        Ok(self.conn.execute(
-            "INSERT INTO kendo_results (event_id, event, subject_id, ai_score, is_test, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
-            params![event_id, event, subject_id, ai_score, is_test, now],
-        )? == 1)
+        let result = write_back::KendoResult {
+            event_id,
+            event,
+            subject_id,
+            ai_score,
+            is_test,
+            scored_at: None,
+        };
+        self.record_result_and_write_back(&result, now)
     }
 
     /// Per team, calls Kendo accepted before `before` that no (non-test)
@@ -1748,6 +1762,12 @@ impl Store {
         Ok(keys.len())
     }
 }
+
+mod write_back;
+pub use write_back::{
+    KendoResult, WriteBackCounts, WriteBackFields, WriteBackItem, WriteBackState,
+    write_back_counter,
+};
 
 /// The store shared by the bridge's tasks. SQLite calls block (a commit
 /// waits for the disk), so they run on tokio's blocking pool, one at a time.

@@ -18,6 +18,12 @@
 //!   includes `/calls/v1/dispositions`, a wrong path the bridge once used.
 //! - **Departed reps.** An archived (deactivated) owner is 404 unless asked
 //!   for with `archived=true`, as HubSpot's owners API does.
+//! - **Properties must exist before they are written.** The portal starts
+//!   with HubSpot's call properties only; a PATCH naming any other is a 400
+//!   `PROPERTY_DOESNT_EXIST` until it is created through the properties
+//!   API, where creating a name or group that exists is a 409. Switches
+//!   refuse property creation or call writes with HubSpot's 403
+//!   `MISSING_SCOPES`, or fail PATCHes (5xx or 429) for a while.
 //!
 //! Routes follow HubSpot's OpenAPI specs in
 //! github.com/HubSpot/HubSpot-public-api-spec-collection (paths given next
@@ -91,8 +97,6 @@ const KNOWN_PROPERTIES: &[&str] = &[
     "hs_createdate",
     "hs_lastmodifieddate",
     "hs_object_id",
-    "kendo_sent",
-    "kendo_call_id",
 ];
 
 const READ_ONLY: &[&str] = &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"];
@@ -239,7 +243,23 @@ struct Limits {
     search: SlidingWindow,
 }
 
+/// PATCHes of calls failing with `status` until `until` (real time).
+#[derive(Clone, Copy)]
+struct PatchFault {
+    status: u16,
+    until: Instant,
+}
+
 struct Store {
+    /// Property groups and properties created through the properties API,
+    /// by name, as answered.
+    groups: BTreeMap<String, Value>,
+    created_properties: BTreeMap<String, Value>,
+    /// Whether property (and group) creation answers 403 `MISSING_SCOPES`.
+    refuse_property_creation: bool,
+    /// Whether call PATCHes answer 403 `MISSING_SCOPES`.
+    refuse_call_writes: bool,
+    patch_fault: Option<PatchFault>,
     calls: BTreeMap<u64, Stored>,
     owners: BTreeMap<u64, HubspotOwner>,
     transcripts: BTreeMap<u64, HubspotTranscript>,
@@ -304,6 +324,11 @@ impl HubspotSim {
             app_id: options.app_id,
             base: Mutex::new(String::new()),
             state: Mutex::new(Store {
+                groups: BTreeMap::new(),
+                created_properties: BTreeMap::new(),
+                refuse_property_creation: false,
+                refuse_call_writes: false,
+                patch_fault: None,
                 calls: BTreeMap::new(),
                 owners: BTreeMap::new(),
                 transcripts: BTreeMap::new(),
@@ -329,6 +354,12 @@ impl HubspotSim {
                 "/crm/v3/objects/calls/{id}",
                 get(get_call).patch(patch_call),
             )
+            // PublicApiSpecs/CRM/Properties/Rollouts/145899/v3/properties.json
+            // (`/crm/v3/properties/{objectType}...`, served for `calls`).
+            .route("/crm/v3/properties/calls", post(create_property))
+            .route("/crm/v3/properties/calls/groups", post(create_group))
+            .route("/crm/v3/properties/calls/groups/{name}", get(get_group))
+            .route("/crm/v3/properties/calls/{name}", get(get_property))
             // PublicApiSpecs/CRM/Crm Owners/Rollouts/146888/v3/crmOwners.json
             .route("/crm/v3/owners/{id}", get(get_owner))
             // https://developers.hubspot.com/docs/api-reference/legacy/crm/activities/engagements/get-calling-v1-dispositions
@@ -491,6 +522,67 @@ impl HubspotSim {
             },
         );
         Ok(id)
+    }
+
+    /// Property creation (groups too) answers 403 `MISSING_SCOPES` while
+    /// `refuse` holds: a token without any of the schema-write scopes.
+    pub fn refuse_property_creation(&self, refuse: bool) {
+        lock(&self.shared.state).refuse_property_creation = refuse;
+    }
+
+    /// Call PATCHes answer 403 `MISSING_SCOPES` while `refuse` holds: a
+    /// token without `crm.objects.contacts.write`.
+    pub fn refuse_call_writes(&self, refuse: bool) {
+        lock(&self.shared.state).refuse_call_writes = refuse;
+    }
+
+    /// Call PATCHes answer `status` (a 5xx, or 429 with HubSpot's rate
+    /// limit body) for `real` time from now.
+    pub fn fail_patches(&self, status: u16, real: Duration) {
+        lock(&self.shared.state).patch_fault = Some(PatchFault {
+            status,
+            until: Instant::now() + real,
+        });
+    }
+
+    /// Call PATCHes answer normally again.
+    pub fn heal_patches(&self) {
+        lock(&self.shared.state).patch_fault = None;
+    }
+
+    /// The property groups and properties created through the API, by
+    /// name.
+    pub fn created_properties(&self) -> (Vec<String>, Vec<String>) {
+        let st = lock(&self.shared.state);
+        (
+            st.groups.keys().cloned().collect(),
+            st.created_properties.keys().cloned().collect(),
+        )
+    }
+
+    /// Deletes a created property (a portal admin did), values and all.
+    pub fn delete_property(&self, name: &str) {
+        let mut st = lock(&self.shared.state);
+        if st.created_properties.remove(name).is_some() {
+            st.known.remove(name);
+            for call in st.calls.values_mut() {
+                call.current.props.remove(name);
+            }
+        }
+    }
+
+    /// A property as if created before the test (in the portal already).
+    pub fn define_property(&self, group: &str, name: &str) {
+        let mut st = lock(&self.shared.state);
+        st.groups.entry(group.to_owned()).or_insert_with(
+            || json!({"name": group, "label": group, "displayOrder": -1, "archived": false}),
+        );
+        st.known.insert(name.to_owned());
+        st.created_properties.insert(
+            name.to_owned(),
+            json!({"name": name, "label": name, "type": "string", "fieldType": "text",
+                   "groupName": group, "description": "", "options": []}),
+        );
     }
 
     /// The call as `GET` by id sees it (all properties set).
@@ -1357,8 +1449,44 @@ async fn list_calls(State(sh): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Res
 async fn patch_call(
     State(sh): State<Arc<Shared>>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &["idProperty"]) {
+        return refused;
+    }
+    {
+        let mut st = lock(&sh.state);
+        if st.refuse_call_writes {
+            // calls.json: PATCH /crm/v3/objects/calls/{callId} security
+            // `crm.objects.contacts.write`.
+            return missing_scopes(&["crm.objects.contacts.write"]);
+        }
+        match st.patch_fault {
+            Some(f) if Instant::now() < f.until => {
+                if f.status == 429 {
+                    return json_response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &json!({
+                            "status": "error",
+                            "message": "You have reached your ten_secondly_rolling limit.",
+                            "errorType": "RATE_LIMIT",
+                            "correlationId": correlation_id(),
+                            "policyName": "TEN_SECONDLY_ROLLING",
+                        }),
+                        &[],
+                    );
+                }
+                return hs_error(
+                    StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    "INTERNAL_ERROR",
+                    "internal error",
+                );
+            }
+            Some(_) => st.patch_fault = None,
+            None => {}
+        }
+    }
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return bad_request(&format!("Invalid input JSON on line 1 : {e}")),
@@ -1404,6 +1532,245 @@ async fn patch_call(
         Some(&all),
         &st.known,
     ))
+}
+
+// ------------------------------------------------------------ properties
+
+/// The scopes `POST /crm/v3/properties/{objectType}` (and `/groups`)
+/// accept, any one of them, as its `security` block lists them.
+const PROPERTY_CREATE_SCOPES: &[&str] = &[
+    "crm.objects.carts.write",
+    "crm.objects.orders.write",
+    "crm.objects.tickets.highly_sensitive.write",
+    "crm.objects.tickets.sensitive.write",
+    "crm.objects.users.write",
+    "crm.pipelines.orders.write",
+    "crm.schemas.appointments.write",
+    "crm.schemas.carts.write",
+    "crm.schemas.commercepayments.write",
+    "crm.schemas.companies.write",
+    "crm.schemas.contacts.write",
+    "crm.schemas.courses.write",
+    "crm.schemas.custom.write",
+    "crm.schemas.deals.write",
+    "crm.schemas.invoices.write",
+    "crm.schemas.listings.write",
+    "crm.schemas.orders.write",
+    "crm.schemas.projects.write",
+    "crm.schemas.quotes.write",
+    "crm.schemas.services.write",
+    "crm.schemas.subscriptions.write",
+    "crm.schemas.tickets.write",
+    "e-commerce",
+    "tickets",
+    "tickets.highly_sensitive.v2",
+    "tickets.sensitive.v2",
+];
+
+/// The group HubSpot's own call properties are in.
+const DEFAULT_GROUP: &str = "callinformation";
+
+/// HubSpot's 403 for a token without a scope the call needs (body as
+/// quoted in HubSpot/hubspot-api-nodejs issue #268; the spec's `Error`
+/// example names `missingScopes` in `context`).
+fn missing_scopes(required: &[&str]) -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &json!({
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+            "correlationId": correlation_id(),
+            "errors": [{
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredScopes": required},
+            }],
+            "links": {"scopes": "https://developers.hubspot.com/scopes"},
+            "category": "MISSING_SCOPES",
+        }),
+        &[],
+    )
+}
+
+fn created(v: &Value) -> Response {
+    json_response(StatusCode::CREATED, v, &[])
+}
+
+fn conflict(message: &str) -> Response {
+    hs_error(StatusCode::CONFLICT, "CONFLICT", message)
+}
+
+/// A required text field, or HubSpot's 400 naming it.
+fn required_text<'a>(v: &'a Value, field: &str) -> Result<&'a str, String> {
+    match v.get(field).and_then(Value::as_str) {
+        Some(t) if !t.trim().is_empty() => Ok(t),
+        _ => Err(format!("Missing required field `{field}`.")),
+    }
+}
+
+/// `GET /crm/v3/properties/calls/{propertyName}`: HubSpot's own call
+/// properties and those created through the API; anything else 404.
+async fn get_property(
+    State(sh): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let pairs = query_pairs(q.as_deref());
+    if let Some(refused) = unknown_params(
+        &pairs,
+        &["archived", "dataSensitivity", "locale", "properties"],
+    ) {
+        return refused;
+    }
+    let st = lock(&sh.state);
+    if let Some(def) = st.created_properties.get(&name) {
+        return ok(def);
+    }
+    if KNOWN_PROPERTIES.contains(&name.as_str()) {
+        return ok(&json!({
+            "name": name, "label": name, "type": "string", "fieldType": "text",
+            "groupName": DEFAULT_GROUP, "description": "", "options": [],
+        }));
+    }
+    hs_error(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        &format!("Unable to find property {name} for object type calls"),
+    )
+}
+
+/// `GET /crm/v3/properties/calls/groups/{groupName}`.
+async fn get_group(
+    State(sh): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &["locale"]) {
+        return refused;
+    }
+    let st = lock(&sh.state);
+    if let Some(group) = st.groups.get(&name) {
+        return ok(group);
+    }
+    if name == DEFAULT_GROUP {
+        return ok(
+            &json!({"name": name, "label": "Call information", "displayOrder": -1, "archived": false}),
+        );
+    }
+    hs_error(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        &format!("Unable to find property group {name} for object type calls"),
+    )
+}
+
+/// `POST /crm/v3/properties/calls/groups` (`PropertyGroupCreate`: `name`
+/// and `label` required).
+async fn create_group(
+    State(sh): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &[]) {
+        return refused;
+    }
+    let mut st = lock(&sh.state);
+    if st.refuse_property_creation {
+        return missing_scopes(PROPERTY_CREATE_SCOPES);
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("Invalid input JSON on line 1 : {e}")),
+    };
+    let (name, label) = match (required_text(&v, "name"), required_text(&v, "label")) {
+        (Ok(n), Ok(l)) => (n.to_owned(), l.to_owned()),
+        (Err(m), _) | (_, Err(m)) => return bad_request(&m),
+    };
+    if st.groups.contains_key(&name) || name == DEFAULT_GROUP {
+        return conflict(&format!("A property group named {name} already exists."));
+    }
+    let group = json!({
+        "name": name,
+        "label": label,
+        "displayOrder": v.get("displayOrder").and_then(Value::as_i64).unwrap_or(-1),
+        "archived": false,
+    });
+    st.groups.insert(name, group.clone());
+    created(&group)
+}
+
+/// `POST /crm/v3/properties/calls` (`PropertyCreate`: `name`, `label`,
+/// `type`, `fieldType`, `groupName` required; `type` and `fieldType` from
+/// the spec's enums; options required for enumerations).
+async fn create_property(
+    State(sh): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    const TYPES: &[&str] = &[
+        "bool",
+        "date",
+        "datetime",
+        "enumeration",
+        "number",
+        "phone_number",
+        "string",
+    ];
+    const FIELD_TYPES: &[&str] = &[
+        "booleancheckbox",
+        "calculation_equation",
+        "checkbox",
+        "date",
+        "file",
+        "html",
+        "number",
+        "phonenumber",
+        "radio",
+        "select",
+        "text",
+        "textarea",
+    ];
+    if let Some(refused) = unknown_params(&query_pairs(q.as_deref()), &[]) {
+        return refused;
+    }
+    let mut st = lock(&sh.state);
+    if st.refuse_property_creation {
+        return missing_scopes(PROPERTY_CREATE_SCOPES);
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("Invalid input JSON on line 1 : {e}")),
+    };
+    let mut fields = Vec::new();
+    for f in ["name", "label", "type", "fieldType", "groupName"] {
+        match required_text(&v, f) {
+            Ok(t) => fields.push(t.to_owned()),
+            Err(m) => return bad_request(&m),
+        }
+    }
+    let (name, kind, field_type, group) = (&fields[0], &fields[2], &fields[3], &fields[4]);
+    if !TYPES.contains(&kind.as_str()) {
+        return bad_request(&format!("Invalid property type `{kind}`."));
+    }
+    if !FIELD_TYPES.contains(&field_type.as_str()) {
+        return bad_request(&format!("Invalid fieldType `{field_type}`."));
+    }
+    let options = v.get("options").cloned().unwrap_or_else(|| json!([]));
+    if kind == "enumeration" && options.as_array().is_none_or(Vec::is_empty) {
+        return bad_request("Options are required for enumeration properties.");
+    }
+    if group != DEFAULT_GROUP && !st.groups.contains_key(group) {
+        return bad_request(&format!("Property group {group} does not exist."));
+    }
+    if st.known.contains(name) {
+        return conflict(&format!("Property named '{name}' already exists."));
+    }
+    let mut def = v.clone();
+    def["options"] = options;
+    def["createdAt"] = Value::String(timefmt::millis_z(sh.clock.now_utc()));
+    def["archived"] = Value::Bool(false);
+    st.known.insert(name.clone());
+    st.created_properties.insert(name.clone(), def.clone());
+    created(&def)
 }
 
 async fn get_owner(

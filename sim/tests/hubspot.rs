@@ -376,6 +376,8 @@ async fn unknown_call_is_404() {
 async fn patch_updates_properties_and_bumps_lastmodifieddate() {
     let sim = hubspot(1.0).await;
     seed(&sim, 1);
+    sim.define_property("kendo", "kendo_sent");
+    sim.define_property("kendo", "kendo_call_id");
     let r = client()
         .patch(format!("{}/crm/v3/objects/calls/1", sim.url()))
         .bearer_auth(TOKEN)
@@ -407,6 +409,256 @@ async fn patch_of_an_unknown_property_is_400_and_changes_nothing() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(sim.call(1).unwrap().properties["hs_call_title"], "Call 1");
+}
+
+async fn send(
+    sim: &HubspotSim,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, format!("{}{path}", sim.url()))
+        .bearer_auth(TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn kendo_sent_property() -> Value {
+    json!({"name": "kendo_sent", "label": "Kendo Sent", "type": "bool",
+           "fieldType": "booleancheckbox", "groupName": "kendo",
+           "options": [{"label": "Yes", "value": "true", "hidden": false}]})
+}
+
+#[tokio::test]
+async fn a_custom_property_cannot_be_written_until_it_is_created_in_its_group() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 1);
+    let patch = || json!({"properties": {"kendo_sent": "true"}});
+    let (status, body) = send(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/calls/1",
+        Some(patch()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PROPERTY_DOESNT_EXIST"),
+        "{body}"
+    );
+    let (status, _) = send(
+        &sim,
+        reqwest::Method::GET,
+        "/crm/v3/properties/calls/kendo_sent",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &sim,
+        reqwest::Method::POST,
+        "/crm/v3/properties/calls",
+        Some(kendo_sent_property()),
+    )
+    .await;
+    assert_eq!(status, 400, "its group does not exist yet");
+    let (status, _) = send(
+        &sim,
+        reqwest::Method::POST,
+        "/crm/v3/properties/calls/groups",
+        Some(json!({"name": "kendo", "label": "Kendo"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = send(
+        &sim,
+        reqwest::Method::POST,
+        "/crm/v3/properties/calls",
+        Some(kendo_sent_property()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        &sim,
+        reqwest::Method::GET,
+        "/crm/v3/properties/calls/kendo_sent",
+        None,
+    )
+    .await;
+    assert_eq!((status, body["groupName"].as_str()), (200, Some("kendo")));
+    let (status, _) = send(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/calls/1",
+        Some(patch()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.call(1).unwrap().properties["kendo_sent"], "true");
+}
+
+#[tokio::test]
+async fn creating_a_property_or_group_that_exists_is_409() {
+    let sim = hubspot(1.0).await;
+    let group = json!({"name": "kendo", "label": "Kendo"});
+    let path = "/crm/v3/properties/calls/groups";
+    assert_eq!(
+        send(&sim, reqwest::Method::POST, path, Some(group.clone()))
+            .await
+            .0,
+        201
+    );
+    let (status, body) = send(&sim, reqwest::Method::POST, path, Some(group)).await;
+    assert_eq!((status, body["category"].as_str()), (409, Some("CONFLICT")));
+    let prop = "/crm/v3/properties/calls";
+    assert_eq!(
+        send(
+            &sim,
+            reqwest::Method::POST,
+            prop,
+            Some(kendo_sent_property())
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        send(
+            &sim,
+            reqwest::Method::POST,
+            prop,
+            Some(kendo_sent_property())
+        )
+        .await
+        .0,
+        409
+    );
+    let mut builtin = kendo_sent_property();
+    builtin["name"] = json!("hs_call_title");
+    assert_eq!(
+        send(&sim, reqwest::Method::POST, prop, Some(builtin))
+            .await
+            .0,
+        409
+    );
+}
+
+#[tokio::test]
+async fn a_property_without_a_required_field_or_with_an_unknown_type_is_400() {
+    let sim = hubspot(1.0).await;
+    let prop = "/crm/v3/properties/calls";
+    let mut no_type = kendo_sent_property();
+    no_type["groupName"] = json!("callinformation");
+    no_type.as_object_mut().unwrap().remove("type");
+    assert_eq!(
+        send(&sim, reqwest::Method::POST, prop, Some(no_type))
+            .await
+            .0,
+        400
+    );
+    let mut bad_type = kendo_sent_property();
+    bad_type["groupName"] = json!("callinformation");
+    bad_type["type"] = json!("boolean");
+    assert_eq!(
+        send(&sim, reqwest::Method::POST, prop, Some(bad_type))
+            .await
+            .0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn the_properties_api_needs_the_token_and_refuses_a_missing_scope_with_403() {
+    let sim = hubspot(1.0).await;
+    let r = client()
+        .post(format!("{}/crm/v3/properties/calls/groups", sim.url()))
+        .json(&json!({"name": "kendo", "label": "Kendo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    sim.refuse_property_creation(true);
+    let (status, body) = send(
+        &sim,
+        reqwest::Method::POST,
+        "/crm/v3/properties/calls/groups",
+        Some(json!({"name": "kendo", "label": "Kendo"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["category"].as_str()),
+        (403, Some("MISSING_SCOPES"))
+    );
+    let scopes = body["errors"][0]["context"]["requiredScopes"].to_string();
+    assert!(scopes.contains("crm.schemas.contacts.write"), "{scopes}");
+    assert!(sim.created_properties().0.is_empty());
+}
+
+#[tokio::test]
+async fn patches_fail_while_the_fault_lasts_and_succeed_after_it_heals() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 1);
+    let patch = || Some(json!({"properties": {"hs_call_title": "renamed"}}));
+    sim.fail_patches(503, Duration::from_secs(3_600));
+    assert_eq!(
+        send(
+            &sim,
+            reqwest::Method::PATCH,
+            "/crm/v3/objects/calls/1",
+            patch()
+        )
+        .await
+        .0,
+        503
+    );
+    sim.fail_patches(429, Duration::from_secs(3_600));
+    let (status, body) = send(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/calls/1",
+        patch(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (429, Some("RATE_LIMIT"))
+    );
+    assert_eq!(sim.call(1).unwrap().properties["hs_call_title"], "Call 1");
+    sim.heal_patches();
+    assert_eq!(
+        send(
+            &sim,
+            reqwest::Method::PATCH,
+            "/crm/v3/objects/calls/1",
+            patch()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(sim.call(1).unwrap().properties["hs_call_title"], "renamed");
+}
+
+#[tokio::test]
+async fn a_patch_with_an_undocumented_query_parameter_is_400() {
+    let sim = hubspot(1.0).await;
+    seed(&sim, 1);
+    let (status, _) = send(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/calls/1?propertiesWithHistory=x",
+        Some(json!({"properties": {"hs_call_title": "y"}})),
+    )
+    .await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]

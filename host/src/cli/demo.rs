@@ -117,6 +117,10 @@ pub fn run(globals: &Globals, args: DemoArgs) -> Result<(), Failure> {
         summary.scores
     );
     println!(
+        "  written back to HubSpot calls: Kendo Sent + Call ID on {}, Kendo AI Score on {}",
+        summary.hubspot_marked_sent, summary.hubspot_marked_scored
+    );
+    println!(
         "  look around: kendo-bridge status --db {0}/kendo-bridge.db; kendo-bridge deliveries --db {0}/kendo-bridge.db",
         summary.dir.display()
     );

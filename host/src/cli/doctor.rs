@@ -9,6 +9,7 @@ use kendo_bridge::clock::Clock;
 use kendo_bridge::config::{BridgeConfig, HubspotSignature, SecretRef};
 use kendo_bridge::engine::Engine;
 use kendo_bridge::sources::SourceError;
+use kendo_bridge::sources::write_back::HubspotWriteBack;
 
 use super::{Failure, Globals, ops};
 
@@ -24,8 +25,8 @@ check passes (1 otherwise):
     allow_unauthenticated), and HubSpot workflow signatures (v2/v3, which sign the full
     URL) have server.public_url;
   - each source's credential is accepted for every read the bridge makes (Salesloft calls,
-    call data records, users; HubSpot calls search, owners, dispositions), naming the
-    scope a refused read needs.
+    call data records, users; HubSpot calls search, owners, dispositions; with
+    hubspot.write_back, the Kendo properties), naming the scope a refused read needs.
 
 The live reads use a private in-memory state: a running `serve` on the same database is
 not disturbed, and nothing is sent to Kendo.
@@ -71,7 +72,7 @@ pub fn run(globals: &Globals, _args: DoctorArgs) -> Result<(), Failure> {
         let plugin = globals.plugin()?;
         let rt = ops::runtime()?;
         let live = rt.block_on(async {
-            let (_ctx, sources) = Engine::probe(config.clone(), plugin, Clock::system())
+            let (ctx, sources) = Engine::probe(config.clone(), plugin, Clock::system())
                 .map_err(|e| Failure::internal(e.into()))?;
             let mut found = Vec::new();
             if let Some(sl) = &sources.salesloft {
@@ -79,6 +80,11 @@ pub fn run(globals: &Globals, _args: DoctorArgs) -> Result<(), Failure> {
             }
             if let Some(hs) = &sources.hubspot {
                 found.extend(hs.doctor().await);
+            }
+            match HubspotWriteBack::new(&ctx) {
+                Ok(Some(wb)) => found.extend(wb.doctor().await),
+                Ok(None) => {}
+                Err(e) => found.push(("hubspot write-back".into(), Err(e))),
             }
             Ok::<_, Failure>(found)
         })?;

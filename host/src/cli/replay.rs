@@ -16,11 +16,14 @@ them up within its next idle check, or run `kendo-bridge sync --once`.
 cause (a rep's email in [[reps]], say), or they fail again.
 Calls parked as outcome-unknown (Kendo's answer was lost; Kendo may hold them) are never
 replayed: check Kendo, then use `kendo-bridge settle`.
+--write-backs instead puts dead write-backs to HubSpot (`hubspot.write_back`: retries ran
+out, or the call was gone) back, due now, with fresh attempts.
 
 Examples:
   kendo-bridge replay --config bridge.toml
   kendo-bridge replay --team emea --source hubspot
-  kendo-bridge replay --source salesloft --id 98765432 --include-failed";
+  kendo-bridge replay --source salesloft --id 98765432 --include-failed
+  kendo-bridge replay --write-backs --config bridge.toml";
 
 /// Put dead letters back in the queue.
 #[derive(Debug, Args)]
@@ -38,6 +41,9 @@ pub struct ReplayArgs {
     /// Also replay permanent rejections (failed), not only dead letters.
     #[arg(long)]
     include_failed: bool,
+    /// Replay dead write-backs to HubSpot instead of calls.
+    #[arg(long, conflicts_with_all = ["team", "source", "include_failed"])]
+    write_backs: bool,
     /// Use this state database instead of the configuration's `state`.
     #[arg(long = "db", value_name = "FILE")]
     db: Option<PathBuf>,
@@ -45,13 +51,20 @@ pub struct ReplayArgs {
 
 pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
     let store = globals.state(args.db)?;
+    let now = kendo_bridge::clock::Clock::system().now_ms();
+    if args.write_backs {
+        let n = store
+            .run_here(|s| s.replay_write_backs(now))
+            .map_err(|e| Failure::internal(e.into()))?;
+        println!("{n} write-back(s) put back in the queue");
+        return Ok(());
+    }
     let filter = ReplayFilter {
         team: args.team,
         source: args.source,
         source_id: args.id,
         include_failed: args.include_failed,
     };
-    let now = kendo_bridge::clock::Clock::system().now_ms();
     let n = store
         .run_here(|s| s.replay(&filter, now))
         .map_err(|e| Failure::internal(e.into()))?;

@@ -20,7 +20,9 @@ waiting, skipped, failed, dead, outcome-unknown), paused keys; how many calls ea
 reason holds and what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
 again, refused webhook signatures); Kendo results: calls sent longer ago than
 --unscored-after with no score from Kendo's call.uploaded webhook, per team, and results
-from Kendo about calls this bridge never sent; and the latest errors.
+from Kendo about calls this bridge never sent; write-backs to HubSpot calls
+(`hubspot.write_back`: pending, done, dead and the last error; a refused scope also
+shows under `hubspot write-back`); and the latest errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
@@ -76,6 +78,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         health,
         unscored,
         unmatched,
+        write_backs,
         ..
     } = &snap;
 
@@ -181,6 +184,18 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
                     u.call_id,
                     u.event_id
                 );
+            }
+        }
+    }
+    if !write_backs.is_empty() {
+        println!("\nWrite-backs to the sources");
+        for w in write_backs {
+            println!(
+                "  {}: {} pending, {} done, {} dead",
+                w.source, w.pending, w.done, w.dead
+            );
+            if let Some((error, at)) = &w.last_error {
+                println!("    last error {}: {error}", timefmt::iso(*at));
             }
         }
     }

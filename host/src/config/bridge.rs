@@ -403,6 +403,29 @@ pub struct HubspotConfig {
     pub webhook_secret: Option<SecretRef>,
     #[serde(default)]
     pub signature: HubspotSignature,
+    /// Write Kendo's answer back to each call: `Kendo Sent` and `Kendo Call
+    /// ID` after Kendo's 201, `Kendo AI Score` and `Kendo Scored At` after
+    /// its score webhook (properties created on first use in the group
+    /// `kendo`). Needs the token's write scopes; off by default.
+    #[serde(default)]
+    pub write_back: bool,
+    /// Write-back requests per second, spaced, on top of polling.
+    #[serde(default = "default_hs_write_back_per_second")]
+    pub write_back_per_second: u32,
+    /// Attempts per write-back (5xx, 429, timeouts) before it is given up.
+    #[serde(default = "default_hs_write_back_attempts")]
+    pub write_back_attempts: u32,
+}
+
+/// Two a second is 20 in any 10 s, a fifth of HubSpot's smallest burst
+/// limit for private apps (100 per 10 s; 190 on Professional and
+/// Enterprise: https://developers.hubspot.com/changelog/increasing-our-api-limits),
+/// leaving the rest to polling and the portal's other integrations.
+fn default_hs_write_back_per_second() -> u32 {
+    2
+}
+fn default_hs_write_back_attempts() -> u32 {
+    8
 }
 
 /// Aloware webhooks.

@@ -3,6 +3,7 @@
 
 use super::{Context, SourceError};
 use crate::plugin::kendo::WebhookEvent;
+use crate::store::KendoResult;
 
 /// The inbox's name for Kendo deliveries.
 pub const SOURCE: &str = "kendo";
@@ -31,14 +32,23 @@ pub async fn handle(ctx: &Context, body: &str) -> Result<String, SourceError> {
             ""
         }
     );
+    // Kendo's time for the event, when it can be read, is when the call
+    // was scored; otherwise the time it arrived is close.
+    let scored_at = result
+        .created_at
+        .as_deref()
+        .and_then(|t| crate::timefmt::parse_date(t).ok());
     ctx.store
         .run(move |s| {
-            s.record_result(
-                &result.id,
-                name,
-                &result.subject_id,
-                result.ai_score,
-                result.is_test,
+            s.record_result_and_write_back(
+                &KendoResult {
+                    event_id: &result.id,
+                    event: name,
+                    subject_id: &result.subject_id,
+                    ai_score: result.ai_score,
+                    is_test: result.is_test,
+                    scored_at,
+                },
                 now,
             )
         })

@@ -14,6 +14,7 @@ pub mod hubspot;
 pub mod kendo;
 pub mod redecide;
 pub mod salesloft;
+pub mod write_back;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -362,6 +363,14 @@ impl SourceApi {
         self
     }
 
+    /// The same client making at most `attempts` attempts per request, for
+    /// callers with a durable back-off of their own (write-backs): a failure
+    /// is returned at once instead of slept over here.
+    pub fn with_attempts(mut self, attempts: u32) -> SourceApi {
+        self.retry.max_attempts = attempts.max(1);
+        self
+    }
+
     /// Makes a request the plugin planned and returns the body of a 2xx.
     /// A 404 is returned as `Ok(None)`: a deleted record is not an outage.
     /// Listings use [`SourceApi::fetch_list`] instead.
@@ -374,6 +383,8 @@ impl SourceApi {
             }
         })?;
         let mut attempt = 0;
+        // The status of the last retryable answer, for the error when the
+        // attempts run out (a 503 must not be reported as a 429).
         loop {
             attempt += 1;
             if let Some(pacing) = &self.pacing {

@@ -94,3 +94,65 @@ fn a_call_sent_within_the_wait_is_not_reported_as_unscored() {
         "{status:#}"
     );
 }
+
+/// A database with one HubSpot call Kendo accepted, its write-back retried
+/// once after HubSpot answered 503.
+fn database_with_a_write_back(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).expect("the database opens");
+    store.set_write_back_sources(&["hubspot"]);
+    let item = Intake {
+        key: CallKey {
+            source: "hubspot".into(),
+            source_id: "512".into(),
+            team: "emea".into(),
+        },
+        version: "v1".into(),
+        sync_method: "polling".into(),
+        outcome: Outcome::Send {
+            payload: "{}".into(),
+            title: "t".into(),
+            rep_email: None,
+            warnings: None,
+        },
+    };
+    store.intake(&[item], None, 1_000).expect("intake");
+    let due = store.due("emea", 1_000, 1).expect("due").remove(0);
+    store.begin_send(&due, 1_000).expect("begin");
+    store
+        .mark_created(&due, Some("call_1"), 1_000)
+        .expect("created");
+    let wb = store.write_backs_due(1_000, 1).expect("due").remove(0);
+    store
+        .write_back_retry(&wb, 5_000, "hubspot answered 503 to PATCH", 1_100)
+        .expect("retry");
+    path
+}
+
+#[test]
+fn pending_write_backs_and_their_last_error_are_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_a_write_back(&dir);
+    let status = status_json(&db, "1h");
+    let wb = &status["writeBacks"][0];
+    assert_eq!(wb["source"], "hubspot", "{status:#}");
+    assert_eq!(
+        (wb["pending"].as_u64(), wb["done"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        wb["lastError"], "hubspot answered 503 to PATCH",
+        "{status:#}"
+    );
+
+    let mut command = kendo_bridge();
+    command.args(["status", "--db"]).arg(&db);
+    let output = run(command, None);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(
+        text.contains("hubspot: 1 pending, 0 done, 0 dead"),
+        "{text}"
+    );
+    assert!(text.contains("hubspot answered 503 to PATCH"), "{text}");
+}

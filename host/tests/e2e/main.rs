@@ -18,3 +18,4 @@ mod salesloft;
 mod shared_db;
 mod signatures;
 mod visibility;
+mod write_back;
