@@ -56,12 +56,48 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::Get, "/healthz") => Ok(json(200, r#"{"status":"ok"}"#)),
+        (Method::Get, "/status") => status(),
         (Method::Post, "/drain") => drain(&req).await,
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
         (Method::Post, "/webhooks/kendo") => kendo(&req),
         _ => Ok(json(404, r#"{"error":"no such route"}"#)),
     }
+}
+
+/// Where the app's calls stand, counted from the key-value store: no
+/// secret, no payload. The host's status page needs the host's database;
+/// this is the Spin app's equivalent for a monitor or an operator.
+fn status() -> Result<Response> {
+    let store = Store::open_default()?;
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    const STATES: [&str; 8] = [
+        "pending",
+        "sent",
+        "failed",
+        "dead",
+        "outcome-unknown",
+        "maybe-duplicated",
+        "unreadable",
+        "result",
+    ];
+    for key in store.get_keys()? {
+        let Some((prefix, _)) = key.split_once('/') else {
+            continue;
+        };
+        if let Some(state) = STATES.iter().find(|s| **s == prefix) {
+            // `unreadable/...` keeps a `/reason` beside each delivery.
+            if *state == "unreadable" && key.ends_with("/reason") {
+                continue;
+            }
+            *counts.entry(state).or_default() += 1;
+        }
+    }
+    let body = serde_json::json!({
+        "calls": STATES.iter().map(|s| (s.to_string(), serde_json::json!(counts.get(s).copied().unwrap_or(0)))).collect::<serde_json::Map<_, _>>(),
+        "paused": text(&store, "paused")?,
+    });
+    Ok(json(200, body.to_string()))
 }
 
 fn json(status: u16, body: impl Into<String>) -> Response {

@@ -126,6 +126,14 @@ async fn an_aloware_call_reaches_kendo_once_however_often_it_is_delivered() {
     assert_eq!(accepted[0].field("audioUrl"), Some(RECORDING));
     assert!(sims.kendo.duplicates().is_empty());
     assert!(app.keys().contains_key("sent/aloware/940868616"));
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("the app answers");
+    let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
+    assert_eq!(status["calls"]["sent"], 1, "{status}");
+    assert_eq!(status["calls"]["pending"], 0, "{status}");
+    assert_eq!(status["paused"], Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,6 +157,20 @@ async fn a_refused_key_pauses_sending_until_drain_resumes_it() {
     assert!(
         keys.contains_key("pending/aloware/11"),
         "the call keeps its place: {keys:?}"
+    );
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("the app answers");
+    let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
+    assert_eq!(status["calls"]["pending"], 1, "{status}");
+    assert!(
+        status["paused"].as_str().is_some_and(|p| p.contains("401")),
+        "{status}"
+    );
+    assert!(
+        !status.to_string().contains(DEMO_KENDO_KEY),
+        "no key on the status: {status}"
     );
     assert!(
         !keys.keys().any(|k| k.starts_with("failed/")),
