@@ -57,6 +57,12 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
     match (method, path.as_str()) {
         (Method::Get, "/healthz") => Ok(json(200, r#"{"status":"ok"}"#)),
         (Method::Get, "/status") => status(),
+        (Method::Get, "/") => Ok(page()),
+        (Method::Get, "/page.js") => Ok(Response::builder()
+            .status(200)
+            .header("content-type", "text/javascript; charset=utf-8")
+            .body(include_str!("page/status.js"))
+            .build()),
         (Method::Post, "/drain") => drain(&req).await,
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
@@ -98,6 +104,46 @@ fn status() -> Result<Response> {
         "paused": text(&store, "paused")?,
     });
     Ok(json(200, body.to_string()))
+}
+
+/// The status page: the `/status` numbers, refreshed by a script the app
+/// serves itself, under a policy that allows nothing from elsewhere. The
+/// host's fuller page (queues, reasons, chart) reads the host's database.
+fn page() -> Response {
+    const STATES: [(&str, &str); 8] = [
+        (
+            "pending",
+            "waiting for Kendo (POST /drain sends them when due)",
+        ),
+        ("sent", "in Kendo"),
+        ("failed", "refused by Kendo for good"),
+        ("dead", "retries ran out"),
+        ("outcome-unknown", "answers lost: check Kendo"),
+        ("maybe-duplicated", "Kendo may hold twice"),
+        ("unreadable", "deliveries kept unread"),
+        ("result", "Kendo results stored"),
+    ];
+    let rows: String = STATES
+        .iter()
+        .map(|(k, what)| format!("<tr><th>{k}</th><td data-k=\"{k}\">…</td><td>{what}</td></tr>"))
+        .collect();
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>kendo-bridge on Spin</title></head><body>\
+         <h1>kendo-bridge on Spin</h1><p>Kendo key: <span id=\"paused\">…</span></p>\
+         <table><thead><tr><th>calls</th><th>count</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
+         <p>Updates itself every 5 s from <a href=\"/status\">/status</a>.</p>\
+         <script src=\"/page.js\"></script></body></html>"
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; script-src 'self'; connect-src 'self'",
+        )
+        .body(body)
+        .build()
 }
 
 fn json(status: u16, body: impl Into<String>) -> Response {

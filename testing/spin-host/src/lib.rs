@@ -262,6 +262,61 @@ impl SpinApp {
             .unwrap_or_default()
     }
 
+    /// Serves the app over HTTP/1 on `listener` (for a browser), each
+    /// request answered by a fresh instance, until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let app = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let method = req.method().as_str().to_string();
+                            let path = req
+                                .uri()
+                                .path_and_query()
+                                .map_or("/".to_string(), |p| p.as_str().to_string());
+                            let headers: Vec<(String, String)> = req
+                                .headers()
+                                .iter()
+                                .filter_map(|(k, v)| {
+                                    Some((k.to_string(), v.to_str().ok()?.to_string()))
+                                })
+                                .collect();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let pairs: Vec<(&str, &str)> = headers
+                                .iter()
+                                .map(|(k, v)| (k.as_str(), v.as_str()))
+                                .collect();
+                            let (status, answer_headers, text) =
+                                match app.request_full(&method, &path, &pairs, body).await {
+                                    Ok((answer, headers)) => (answer.status, headers, answer.body),
+                                    Err(e) => (500, Vec::new(), e.to_string()),
+                                };
+                            let mut response = hyper::Response::builder().status(status);
+                            for (name, value) in answer_headers {
+                                response = response.header(name, value);
+                            }
+                            response.body(Full::new(Bytes::from(text)))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(wasmtime_wasi_http::io::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
     /// One request, answered by a fresh instance.
     pub async fn request(
         &self,
@@ -270,6 +325,17 @@ impl SpinApp {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<Answer> {
+        Ok(self.request_full(method, path, headers, body).await?.0)
+    }
+
+    /// One request, with the answer's content type.
+    async fn request_full(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<(Answer, Vec<(String, String)>)> {
         let mut builder = hyper::Request::builder()
             .method(method)
             .uri(format!("http://spin.test{path}"));
@@ -315,6 +381,11 @@ impl SpinApp {
             }
         };
         let status = response.status().as_u16();
+        let answer_headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let body = response
             .into_body()
             .collect()
@@ -327,9 +398,12 @@ impl SpinApp {
             Ok(Err(e)) => bail!("the app trapped after answering: {e:?}"),
             Err(e) => bail!("the app's task failed: {e}"),
         }
-        Ok(Answer {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
+        Ok((
+            Answer {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+            answer_headers,
+        ))
     }
 }

@@ -305,3 +305,78 @@ async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
         "the team's plugin ran (and trapped on its marker): {trapped:?}"
     );
 }
+
+/// The Spin app's status page in a real headless Chromium (Debian's, which
+/// `./dev test` installs; the browser part runs when KENDO_BRIDGE_BROWSER=1):
+/// after one call is sent and one delivery kept unread, the page shows 1 and
+/// 1, filled in by its own script from /status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_the_spin_status_page_shows_the_calls_by_state() {
+    let (_sims, app) = started().await;
+    deliver_call(&app, 21).await;
+    app.request(
+        "POST",
+        "/webhooks/aloware",
+        &[("authorization", &format!("Bearer {SECRET}"))],
+        "{not json",
+    )
+    .await
+    .expect("the app answers");
+    let page = app.request("GET", "/", &[], "").await.expect("the page");
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("http://") && !page.body.contains("https://"),
+        "nothing from elsewhere: {}",
+        page.body
+    );
+
+    if std::env::var("KENDO_BRIDGE_BROWSER").as_deref() != Ok("1") {
+        eprintln!("browser part skipped: set KENDO_BRIDGE_BROWSER=1 (./dev test does)");
+        return;
+    }
+    let chromium = std::env::var_os("KENDO_BRIDGE_CHROMIUM")
+        .map_or_else(|| std::path::PathBuf::from("/usr/bin/chromium"), Into::into);
+    assert!(
+        chromium.exists(),
+        "KENDO_BRIDGE_BROWSER=1 but there is no Chromium at {}: install Debian's chromium (./dev test does)",
+        chromium.display()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listening socket");
+    let url = format!("http://{}/", listener.local_addr().expect("an address"));
+    let server = tokio::spawn(app.clone().serve(listener));
+    let profile = std::env::temp_dir().join(format!("spin-page-{}", std::process::id()));
+    let output = tokio::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("Chromium runs");
+    server.abort();
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        dom.contains("data-updated="),
+        "the page's script ran: {dom}"
+    );
+    assert!(dom.contains(r#"<td data-k="sent">1</td>"#), "{dom}");
+    assert!(dom.contains(r#"<td data-k="unreadable">1</td>"#), "{dom}");
+    assert!(dom.contains(r#"<td data-k="pending">0</td>"#), "{dom}");
+    assert!(dom.contains(">sending<"), "the key is not paused: {dom}");
+}
