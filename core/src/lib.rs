@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod pacing;
+pub mod schema;
 
 /// Milliseconds since the Unix epoch (or a test's own epoch).
 pub type Millis = i64;

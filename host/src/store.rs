@@ -25,21 +25,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 /// Epoch milliseconds.
 pub type Millis = i64;
 
-/// The schema, one numbered file per change under `host/migrations/`.
-/// `PRAGMA user_version` records how many have been applied; a change to
-/// the schema is a new file appended here, never an edit of an old one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_source_health.sql"),
-    include_str!("../migrations/0003_call_data_records.sql"),
-    include_str!("../migrations/0004_first_look_back.sql"),
-    include_str!("../migrations/0005_aloware_transcript_wait.sql"),
-    include_str!("../migrations/0006_ambiguous_sends.sql"),
-    include_str!("../migrations/0007_decision_rules.sql"),
-    include_str!("../migrations/0008_call_warnings.sql"),
-    include_str!("../migrations/0009_shared_claims.sql"),
-    include_str!("../migrations/0010_write_backs.sql"),
-];
+/// The schema: one numbered file per change under `core/migrations/`,
+/// shared with the Spin app, which applies the same files.
+use kendo_bridge_core::schema::MIGRATIONS;
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     rusqlite_migration::Migrations::new(
@@ -2950,7 +2938,7 @@ mod tests {
 
     #[test]
     fn every_migration_file_is_listed_once_in_number_order() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/migrations");
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
