@@ -24,6 +24,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
+mod delivery;
+
+use delivery::{Claim, Db};
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
 use kendo_bridge_core::pacing::Backoff;
 use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
@@ -63,7 +66,7 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
             .header("content-type", "text/javascript; charset=utf-8")
             .body(include_str!("page/status.js"))
             .build()),
-        (Method::Post, "/drain") => drain(&req).await,
+        (Method::Post, "/tick" | "/drain") => tick(&req).await,
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
         (Method::Post, "/webhooks/kendo") => kendo(&req),
@@ -71,40 +74,49 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
     }
 }
 
-/// Where the app's calls stand, counted from the key-value store: no
-/// secret, no payload. The host's status page needs the host's database;
-/// this is the Spin app's equivalent for a monitor or an operator.
+/// Where the app's calls stand: the ledger's states (shared with every
+/// instance), deliveries kept unread and Kendo results stored, and whether
+/// the key is paused. No secret, no payload.
 fn status() -> Result<Response> {
-    let store = Store::open_default()?;
-    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
-    const STATES: [&str; 8] = [
-        "pending",
-        "sent",
-        "failed",
-        "dead",
-        "outcome-unknown",
-        "maybe-duplicated",
-        "unreadable",
-        "result",
-    ];
-    for key in store.get_keys()? {
-        let Some((prefix, _)) = key.split_once('/') else {
-            continue;
-        };
-        if let Some(state) = STATES.iter().find(|s| **s == prefix) {
-            // `unreadable/...` keeps a `/reason` beside each delivery.
-            if *state == "unreadable" && key.ends_with("/reason") {
-                continue;
-            }
-            *counts.entry(state).or_default() += 1;
-        }
+    let db = Db::open()?;
+    let delivery::Counts {
+        by_state,
+        queued,
+        paused,
+    } = db.counts()?;
+    let mut calls = serde_json::Map::new();
+    for state in STATES {
+        calls.insert(state.to_string(), serde_json::json!(0));
     }
+    for (state, count) in by_state {
+        calls.insert(state, serde_json::json!(count));
+    }
+    let store = Store::open_default()?;
+    let keys = store.get_keys()?;
+    let unreadable = keys
+        .iter()
+        .filter(|k| k.starts_with("unreadable/") && !k.ends_with("/reason"))
+        .count();
+    let results = keys.iter().filter(|k| k.starts_with("result/")).count();
     let body = serde_json::json!({
-        "calls": STATES.iter().map(|s| (s.to_string(), serde_json::json!(counts.get(s).copied().unwrap_or(0)))).collect::<serde_json::Map<_, _>>(),
-        "paused": text(&store, "paused")?,
+        "calls": calls,
+        "queued": queued,
+        "unreadable": unreadable,
+        "results": results,
+        "paused": paused,
     });
     Ok(json(200, body.to_string()))
 }
+
+/// The ledger's states, as the host names them.
+const STATES: [&str; 6] = [
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "dead",
+    "outcome-unknown",
+];
 
 /// The status page: the `/status` numbers, refreshed by a script the app
 /// serves itself, under a policy that allows nothing from elsewhere. The
@@ -112,16 +124,16 @@ fn status() -> Result<Response> {
 fn page() -> Response {
     const STATES: [(&str, &str); 8] = [
         (
-            "pending",
-            "waiting for Kendo (POST /drain sends them when due)",
+            "queued",
+            "waiting for their send (POST /tick sends them when due)",
         ),
+        ("sending", "on the wire"),
         ("sent", "in Kendo"),
         ("failed", "refused by Kendo for good"),
         ("dead", "retries ran out"),
         ("outcome-unknown", "answers lost: check Kendo"),
-        ("maybe-duplicated", "Kendo may hold twice"),
         ("unreadable", "deliveries kept unread"),
-        ("result", "Kendo results stored"),
+        ("results", "Kendo results stored"),
     ];
     let rows: String = STATES
         .iter()
@@ -286,14 +298,14 @@ async fn aloware(req: &Request) -> Result<Response> {
         &rules()?,
         SyncMethod::Webhook,
     );
-    settle(&store, "aloware", &call_id, decision).await
+    settle("aloware", &call_id, decision).await
 }
 
 async fn salesloft(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret") {
         return Ok(refused);
     }
-    let store = Store::open_default()?;
+
     let event = req
         .header("x-salesloft-event")
         .and_then(|v| v.as_str())
@@ -323,7 +335,7 @@ async fn salesloft(req: &Request) -> Result<Response> {
         call_data_record: None,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
-    settle(&store, "salesloft", &call.id, decision).await
+    settle("salesloft", &call.id, decision).await
 }
 
 fn kendo(req: &Request) -> Result<Response> {
@@ -359,15 +371,10 @@ fn text(store: &Store, key: &str) -> Result<Option<String>> {
 
 /// Records a decision, and sends a call that is due and not sent yet.
 async fn settle(
-    store: &Store,
     source: &str,
     id: &str,
     decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
 ) -> Result<Response> {
-    let sent_key = format!("sent/{source}/{id}");
-    if store.exists(&sent_key)? {
-        return Ok(json(200, r#"{"status":"already sent"}"#));
-    }
     let call = match decision {
         Ok(Decision::Send(call)) => call,
         Ok(Decision::Skip(reason)) => {
@@ -403,25 +410,22 @@ async fn settle(
             ));
         }
     };
-    let pending = Pending {
-        payload,
-        attempts: 0,
-        ambiguous: 0,
-        not_before: 0,
+    let db = Db::open()?;
+    let now = now_ms() as i64;
+    // One transaction on the shared ledger: of all the instances handed
+    // this call (Aloware's repeated events, retried webhooks), one queues it.
+    let Some(queued) = db.intake(
+        source,
+        id,
+        &payload,
+        &call.title,
+        call.rep_email.as_deref(),
+        now,
+    )?
+    else {
+        return Ok(json(200, r#"{"status":"already sent or queued"}"#));
     };
-    let pending_key = format!("pending/{source}/{id}");
-    store.set_json(&pending_key, &pending)?;
-    deliver(store, source, id, pending).await
-}
-
-/// A send waiting under `pending/{source}/{id}`, with its history: the
-/// core decides retries and re-sends from it, as it does for the host.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Pending {
-    payload: String,
-    attempts: u32,
-    ambiguous: u32,
-    not_before: i64,
+    deliver(&db, queued, now).await
 }
 
 /// How sends are retried: the host's defaults (`[kendo.retry]`,
@@ -436,82 +440,77 @@ const ANSWERS: AnswerPolicy = AnswerPolicy {
     ambiguous_resends: 1,
 };
 
-/// Sends one pending call unless its key is paused, and carries out what
-/// the core decides Kendo's answer means.
-async fn deliver(store: &Store, source: &str, id: &str, mut pending: Pending) -> Result<Response> {
-    let pending_key = format!("pending/{source}/{id}");
-    if let Some(reason) = text(store, "paused")? {
-        return Ok(json(
-            200,
-            serde_json::json!({ "status": "stored; the Kendo key is paused", "reason": reason })
-                .to_string(),
-        ));
-    }
-    let now = now_ms() as i64;
-    let answer = send(&pending.payload).await?;
+/// Claims the queued send `id` (if the key's pacing and pause allow),
+/// sends it, and records what the core decides Kendo's answer means.
+async fn deliver(db: &Db, id: i64, now: i64) -> Result<Response> {
+    let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
+    let fingerprint = fingerprint(&key);
+    let token = format!("{:016x}", (jitter() * u64::MAX as f64) as u64);
+    let sent = match db.claim(id, &fingerprint, &token, now)? {
+        Claim::Claimed(sent) => sent,
+        Claim::Pace(at) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }).to_string(),
+            ));
+        }
+        Claim::Paused(reason) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason })
+                    .to_string(),
+            ));
+        }
+        Claim::Gone => return Ok(json(200, r#"{"status":"already sent or queued"}"#)),
+    };
+    let answer = send(&key, &sent.payload).await?;
     let action = after_answer(
         &ANSWERS,
         Sent {
-            attempts: pending.attempts,
-            ambiguous: pending.ambiguous,
+            attempts: sent.attempts,
+            ambiguous: sent.ambiguous,
         },
         answer,
-        now,
+        now_ms() as i64,
         jitter(),
-        id,
-        "default",
+        &sent.source_id,
+        delivery::TEAM,
     );
-    pending.attempts += 1;
+    if !db.record(&sent, &action, &fingerprint, now_ms() as i64)? {
+        return Ok(json(
+            200,
+            r#"{"status":"the claim expired before the answer; another instance took the send over"}"#,
+        ));
+    }
     let status = match action {
-        Action::Created { call_id, .. } => {
-            store.set(
-                &format!("sent/{source}/{id}"),
-                call_id.unwrap_or_default().as_bytes(),
-            )?;
-            store.delete(&pending_key)?;
-            serde_json::json!({ "status": "sent" })
+        Action::Created { .. } => serde_json::json!({ "status": "sent" }),
+        Action::RateLimited { reason, .. } | Action::Retry { reason, .. } => {
+            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason })
         }
-        Action::RateLimited { retry_at, reason } | Action::Retry { retry_at, reason } => {
-            pending.not_before = retry_at;
-            store.set_json(&pending_key, &pending)?;
-            serde_json::json!({ "status": "stored; POST /drain retries it", "reason": reason })
-        }
-        Action::ResendAfterLostAnswer {
-            retry_at, reason, ..
-        } => {
-            pending.not_before = retry_at;
-            pending.ambiguous += 1;
-            store.set_json(&pending_key, &pending)?;
-            store.set(&format!("maybe-duplicated/{source}/{id}"), b"1")?;
-            serde_json::json!({ "status": "stored; POST /drain re-sends it", "reason": reason })
+        Action::ResendAfterLostAnswer { reason, .. } => {
+            serde_json::json!({ "status": "queued; POST /tick re-sends it", "reason": reason })
         }
         Action::PauseKey { reason } => {
-            // Not the call's fault: it keeps its place.
-            store.set("paused", reason.as_bytes())?;
-            store.set_json(&pending_key, &pending)?;
-            serde_json::json!({ "status": "stored; the Kendo key is paused", "reason": reason })
+            serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason })
         }
         Action::Park { reason } => {
-            store.delete(&pending_key)?;
-            store.set(&format!("outcome-unknown/{source}/{id}"), reason.as_bytes())?;
-            store.set(&format!("maybe-duplicated/{source}/{id}"), b"1")?;
             serde_json::json!({ "status": "outcome-unknown", "reason": reason })
         }
-        Action::Dead { reason } => {
-            store.delete(&pending_key)?;
-            store.set(&format!("dead/{source}/{id}"), reason.as_bytes())?;
-            serde_json::json!({ "status": "dead", "reason": reason })
-        }
-        Action::Fail { code, reason } => {
-            store.delete(&pending_key)?;
-            store.set(
-                &format!("failed/{source}/{id}"),
-                format!("{code}: {reason}").as_bytes(),
-            )?;
-            serde_json::json!({ "failed": reason })
-        }
+        Action::Dead { reason } => serde_json::json!({ "status": "dead", "reason": reason }),
+        Action::Fail { reason, .. } => serde_json::json!({ "failed": reason }),
     };
     Ok(json(200, status.to_string()))
+}
+
+/// A short, non-reversible fingerprint of the key (as the host's): a pause
+/// is lifted when the configured key's fingerprint changes.
+fn fingerprint(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A uniform number in [0, 1) for the back-off's jitter, from WASI's
@@ -525,8 +524,7 @@ fn jitter() -> f64 {
 }
 
 /// Sends one payload to Kendo and reads the answer with the plugin.
-async fn send(payload: &str) -> Result<Answer> {
-    let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
+async fn send(key: &str, payload: &str) -> Result<Answer> {
     let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
     let request = Request::builder()
         .method(Method::Post)
@@ -585,48 +583,35 @@ async fn send(payload: &str) -> Result<Answer> {
     )
 }
 
-/// Sends every pending call that is due (after its back-off or a 429's
-/// `Retry-After`), unless the key is paused. `?resume=1` lifts a pause
-/// (after the key was replaced).
-async fn drain(req: &Request) -> Result<Response> {
-    let store = Store::open_default()?;
+/// Sends every queued call that is due (after its back-off or a 429's
+/// `Retry-After`) while the key's window allows, after taking back sends a
+/// dead instance left in flight. `?resume=1` lifts a pause (after the key
+/// was replaced). For Spin's cron trigger, a platform cron or a Kubernetes
+/// CronJob: `POST /tick` (or its old name `POST /drain`).
+async fn tick(req: &Request) -> Result<Response> {
+    let db = Db::open()?;
     if req.query().split('&').any(|p| p == "resume=1") {
-        store.delete("paused")?;
+        db.resume()?;
     }
     let now = now_ms() as i64;
+    let recovered = db.recover_expired(now)?;
     let mut sent = 0;
-    let mut left = 0;
-    for key in store.get_keys()? {
-        let Some(rest) = key.strip_prefix("pending/") else {
-            continue;
-        };
-        let Some((source, id)) = rest.split_once('/') else {
-            continue;
-        };
-        if store.exists(&format!("sent/{rest}"))? {
-            store.delete(&key)?;
-            continue;
-        }
-        let Some(bytes) = store.get(&key)? else {
-            continue;
-        };
-        let Ok(pending) = serde_json::from_slice::<Pending>(&bytes) else {
-            left += 1;
-            continue;
-        };
-        if pending.not_before > now || store.exists("paused")? {
-            left += 1;
-            continue;
-        }
-        deliver(&store, source, id, pending).await?;
-        if store.exists(&format!("sent/{rest}"))? {
+    let mut held = false;
+    for id in db.due(now)? {
+        let answer = deliver(&db, id, now_ms() as i64).await?;
+        let body = answer.body();
+        let body = String::from_utf8_lossy(body);
+        if body.contains(r#""status":"sent""#) {
             sent += 1;
-        } else {
-            left += 1;
+        } else if body.contains("paused") || body.contains("window allows") {
+            // The key cannot take more now: the rest waits for the next tick.
+            held = true;
+            break;
         }
     }
+    let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
         200,
-        serde_json::json!({ "sent": sent, "pending": left }).to_string(),
+        serde_json::json!({ "sent": sent, "queued": queued, "recovered": recovered, "held": held, "paused": paused }).to_string(),
     ))
 }

@@ -4,9 +4,10 @@
   'use strict';
   function refresh() {
     fetch('/status', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (s) {
-      Object.keys(s.calls).forEach(function (state) {
+      var counts = Object.assign({}, s.calls, { unreadable: s.unreadable, results: s.results });
+      Object.keys(counts).forEach(function (state) {
         var cell = document.querySelector('td[data-k="' + state + '"]');
-        if (cell) cell.textContent = String(s.calls[state]);
+        if (cell) cell.textContent = String(counts[state]);
       });
       var paused = document.getElementById('paused');
       paused.textContent = s.paused ? 'paused: ' + s.paused : 'sending';

@@ -9,7 +9,9 @@
 //! simulators on 127.0.0.1), and in-test implementations of the two Spin
 //! interfaces the app imports: `fermyon:spin/key-value@2.0.0` (one store,
 //! `default`, shared by every instance made from one [`SpinApp`] and its
-//! [`SpinApp::instance`]s, as Spin shares a store between instances) and
+//! [`SpinApp::instance`]s, as Spin shares a store between instances),
+//! `fermyon:spin/sqlite@2.0.0` (the `default` database: one SQLite file,
+//! a connection of its own per open, as on Spin) and
 //! `fermyon:spin/variables@2.0.0`.
 //!
 //! What it does not model: Spin's manifest checks (allowed outbound hosts,
@@ -36,15 +38,21 @@ mod bindings {
         world: "spin-imports",
         with: {
             "fermyon:spin/key-value.store": super::KvStore,
+            "fermyon:spin/sqlite.connection": super::SqliteConnection,
         },
     });
 }
 
-use bindings::fermyon::spin::{key_value, variables};
+use bindings::fermyon::spin::{key_value, sqlite, variables};
 
 /// An open key-value store: its label.
 pub struct KvStore {
     label: String,
+}
+
+/// An open connection to the app's `default` SQLite database.
+pub struct SqliteConnection {
+    conn: rusqlite::Connection,
 }
 
 /// The contents of every key-value store, by label, shared by instances.
@@ -56,6 +64,15 @@ pub struct SpinApp {
     pre: ProxyPre<State>,
     stores: Stores,
     variables: Arc<HashMap<String, String>>,
+    database: Arc<Database>,
+}
+
+/// The app's `default` SQLite database: a file, so that every instance's
+/// connection is a real concurrent one, as on a Spin node (or several
+/// sharing one database).
+struct Database {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 /// Per-request state, as Spin keeps it per instance.
@@ -65,6 +82,7 @@ struct State {
     table: ResourceTable,
     stores: Stores,
     variables: Arc<HashMap<String, String>>,
+    database: Arc<Database>,
 }
 
 impl WasiView for State {
@@ -160,6 +178,80 @@ impl State {
     }
 }
 
+impl sqlite::Host for State {}
+
+impl sqlite::HostConnection for State {
+    fn open(&mut self, database: String) -> Result<Resource<SqliteConnection>, sqlite::Error> {
+        if database != DEFAULT_STORE {
+            return Err(sqlite::Error::NoSuchDatabase);
+        }
+        let io = |e: rusqlite::Error| sqlite::Error::Io(e.to_string());
+        let conn = rusqlite::Connection::open(&self.database.path).map_err(io)?;
+        // Spin's own SQLite waits for a lock the same way.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(io)?;
+        self.table
+            .push(SqliteConnection { conn })
+            .map_err(|e| sqlite::Error::Io(e.to_string()))
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<SqliteConnection>,
+        statement: String,
+        parameters: Vec<sqlite::Value>,
+    ) -> Result<sqlite::QueryResult, sqlite::Error> {
+        let conn = &self
+            .table
+            .get(&connection)
+            .map_err(|_| sqlite::Error::InvalidConnection)?
+            .conn;
+        run_statement(conn, &statement, parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
+    }
+
+    fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+/// One statement with its parameters, every row it yields read back.
+fn run_statement(
+    conn: &rusqlite::Connection,
+    statement: &str,
+    parameters: Vec<sqlite::Value>,
+) -> rusqlite::Result<sqlite::QueryResult> {
+    use rusqlite::types::{Value as Sql, ValueRef};
+    let mut stmt = conn.prepare(statement)?;
+    for (i, value) in parameters.into_iter().enumerate() {
+        let value = match value {
+            sqlite::Value::Integer(v) => Sql::Integer(v),
+            sqlite::Value::Real(v) => Sql::Real(v),
+            sqlite::Value::Text(v) => Sql::Text(v),
+            sqlite::Value::Blob(v) => Sql::Blob(v),
+            sqlite::Value::Null => Sql::Null,
+        };
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    let mut rows = Vec::new();
+    let mut cursor = stmt.raw_query();
+    while let Some(row) = cursor.next()? {
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Integer(v) => sqlite::Value::Integer(v),
+                ValueRef::Real(v) => sqlite::Value::Real(v),
+                ValueRef::Text(v) => sqlite::Value::Text(String::from_utf8_lossy(v).into_owned()),
+                ValueRef::Blob(v) => sqlite::Value::Blob(v.to_vec()),
+                ValueRef::Null => sqlite::Value::Null,
+            });
+        }
+        rows.push(sqlite::RowResult { values });
+    }
+    Ok(sqlite::QueryResult { columns, rows })
+}
+
 impl variables::Host for State {
     fn get(&mut self, name: String) -> Result<String, variables::Error> {
         self.variables
@@ -236,10 +328,17 @@ impl SpinApp {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::SpinImports::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
+        let dir = tempfile::tempdir().map_err(|e| format_err!("a database directory: {e}"))?;
+        let path = dir.path().join("sqlite_db.db");
+        // WAL, as Spin's local SQLite: readers do not wait for a writer.
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)))
+            .map_err(|e| format_err!("the app's database: {e}"))?;
         Ok(SpinApp {
             pre,
             stores: Arc::default(),
             variables: Arc::new(variables),
+            database: Arc::new(Database { path, _dir: dir }),
         })
     }
 
@@ -247,6 +346,30 @@ impl SpinApp {
     /// Spin instances on several nodes share one store.
     pub fn instance(&self) -> SpinApp {
         self.clone()
+    }
+
+    /// Runs a query on the app's database (for tests to look at its state).
+    pub fn query(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let conn = rusqlite::Connection::open(&self.database.path)
+            .map_err(|e| format_err!("the app's database: {e}"))?;
+        let result =
+            run_statement(&conn, sql, Vec::new()).map_err(|e| format_err!("{sql}: {e}"))?;
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.values
+                    .into_iter()
+                    .map(|v| match v {
+                        sqlite::Value::Integer(v) => v.to_string(),
+                        sqlite::Value::Real(v) => v.to_string(),
+                        sqlite::Value::Text(v) => v,
+                        sqlite::Value::Blob(v) => format!("<{} bytes>", v.len()),
+                        sqlite::Value::Null => "NULL".to_string(),
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// The keys of the `default` store and their values, as text.
@@ -352,6 +475,7 @@ impl SpinApp {
                 table: ResourceTable::new(),
                 stores: self.stores.clone(),
                 variables: self.variables.clone(),
+                database: self.database.clone(),
             },
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -13,6 +13,9 @@ use kendo_bridge_spin_host::SpinApp;
 use serde_json::{Value, json};
 
 const SECRET: &str = "spin-test-aloware-secret";
+/// Kendo's key allows a request every 60 s / 30 (+1%): 2 020 ms, and a
+/// little more for the test's own steps.
+const SPACING: std::time::Duration = std::time::Duration::from_millis(2_100);
 const RECORDING: &str = "https://app.aloware.io/static/recording/spin-test";
 
 async fn started() -> (Simulators, SpinApp) {
@@ -96,9 +99,9 @@ async fn post_aloware(app: &SpinApp, payload: &Value, secret: &str) -> (u16, Str
     (answer.status, answer.body)
 }
 
-async fn drain(app: &SpinApp, query: &str) -> Value {
+async fn tick(app: &SpinApp, query: &str) -> Value {
     let answer = app
-        .request("POST", &format!("/drain{query}"), &[], "")
+        .request("POST", &format!("/tick{query}"), &[], "")
         .await
         .expect("the app answers");
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -119,20 +122,26 @@ async fn an_aloware_call_reaches_kendo_once_however_often_it_is_delivered() {
     );
     // Aloware's `Call-Disposed` repeats the finished call.
     let again = deliver_call(&app, 940_868_616).await;
-    assert!(again[2].1.contains("already sent"), "{again:?}");
+    assert!(again[2].1.contains("already sent or queued"), "{again:?}");
     let accepted = sims.kendo.accepted();
     assert_eq!(accepted.len(), 1, "one call in Kendo");
     assert_eq!(accepted[0].source_call_id().as_deref(), Some("940868616"));
     assert_eq!(accepted[0].field("audioUrl"), Some(RECORDING));
     assert!(sims.kendo.duplicates().is_empty());
-    assert!(app.keys().contains_key("sent/aloware/940868616"));
+    assert_eq!(
+        app.query(
+            "SELECT state, kendo_call_id IS NOT NULL FROM ledger WHERE source_id = '940868616'"
+        )
+        .expect("the ledger"),
+        vec![vec!["sent".to_string(), "1".to_string()]]
+    );
     let status = app
         .request("GET", "/status", &[], "")
         .await
         .expect("the app answers");
     let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
     assert_eq!(status["calls"]["sent"], 1, "{status}");
-    assert_eq!(status["calls"]["pending"], 0, "{status}");
+    assert_eq!(status["queued"], 0, "{status}");
     assert_eq!(status["paused"], Value::Null);
 }
 
@@ -147,23 +156,23 @@ async fn a_delivery_with_the_wrong_secret_is_refused_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_key_pauses_sending_until_drain_resumes_it() {
+async fn a_refused_key_pauses_sending_until_a_tick_resumes_it() {
     let (sims, app) = started().await;
     sims.kendo.revoke_key(DEMO_KENDO_KEY);
     let answers = deliver_call(&app, 11).await;
     assert!(answers[2].1.contains("paused"), "{answers:?}");
-    let keys = app.keys();
-    assert!(keys.contains_key("paused"), "{keys:?}");
-    assert!(
-        keys.contains_key("pending/aloware/11"),
-        "the call keeps its place: {keys:?}"
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '11'")
+            .expect("the ledger"),
+        vec![vec!["queued".to_string(), "key-refused".to_string()]],
+        "a refused key does not fail the call: it keeps its place"
     );
     let status = app
         .request("GET", "/status", &[], "")
         .await
         .expect("the app answers");
     let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
-    assert_eq!(status["calls"]["pending"], 1, "{status}");
+    assert_eq!(status["queued"], 1, "{status}");
     assert!(
         status["paused"].as_str().is_some_and(|p| p.contains("401")),
         "{status}"
@@ -172,48 +181,55 @@ async fn a_refused_key_pauses_sending_until_drain_resumes_it() {
         !status.to_string().contains(DEMO_KENDO_KEY),
         "no key on the status: {status}"
     );
-    assert!(
-        !keys.keys().any(|k| k.starts_with("failed/")),
-        "a refused key does not fail the call: {keys:?}"
-    );
 
-    // Paused: drain sends nothing, even with the key back.
+    // Past the key's even spacing (60 s / 30 plus 1%), so only the pause
+    // can hold the call back.
+    tokio::time::sleep(SPACING).await;
+    // Paused: a tick sends nothing, even with the key back.
     sims.kendo.restore_key(DEMO_KENDO_KEY);
-    assert_eq!(drain(&app, "").await["sent"], 0);
+    let held = tick(&app, "").await;
+    assert_eq!(held["sent"], 0, "{held}");
+    assert!(held["paused"].is_string(), "{held}");
     assert_eq!(sims.kendo.accepted().len(), 0);
     // The operator resumes after replacing the key.
-    assert_eq!(drain(&app, "?resume=1").await["sent"], 1);
+    assert_eq!(tick(&app, "?resume=1").await["sent"], 1);
     assert_eq!(sims.kendo.accepted().len(), 1);
-    assert!(!app.keys().contains_key("paused"));
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("status");
+    assert!(status.body.contains(r#""paused":null"#), "{}", status.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kendo_5xx_waits_for_its_back_off_then_drain_sends_it() {
+async fn a_kendo_5xx_waits_for_its_back_off_then_a_tick_sends_it() {
     let (sims, app) = started().await;
     sims.kendo.fail_next(1, 503);
     let answers = deliver_call(&app, 12).await;
     assert!(
-        answers[2].1.contains("POST /drain retries it"),
+        answers[2].1.contains("POST /tick retries it"),
         "{answers:?}"
     );
-    let pending: Value =
-        serde_json::from_str(&app.keys()["pending/aloware/12"]).expect("the pending send is JSON");
-    assert_eq!(pending["attempts"], 1);
+    let row = app
+        .query("SELECT attempts, not_before FROM outbox WHERE source_id = '12'")
+        .expect("the outbox");
+    assert_eq!(row[0][0], "1", "{row:?}");
     // The first back-off is at most 2 s (full jitter): not due before it.
-    let not_before = pending["not_before"].as_i64().expect("a due time");
+    let not_before: i64 = row[0][1].parse().expect("a due time");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as i64;
-    assert!(not_before <= now + 2_000, "{pending}");
+    assert!(not_before <= now + 2_000, "{row:?}");
     if not_before > now + 50 {
-        assert_eq!(drain(&app, "").await["sent"], 0, "not due yet");
+        assert_eq!(tick(&app, "").await["sent"], 0, "not due yet");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(
-        (not_before - now).max(0) as u64 + 50,
-    ))
+    // Due, and past the key's even spacing since the failed request.
+    tokio::time::sleep(
+        std::time::Duration::from_millis((not_before - now).max(0) as u64).max(SPACING),
+    )
     .await;
-    assert_eq!(drain(&app, "").await["sent"], 1);
+    assert_eq!(tick(&app, "").await["sent"], 1);
     assert_eq!(sims.kendo.accepted().len(), 1);
     assert!(sims.kendo.duplicates().is_empty());
 }
@@ -377,6 +393,63 @@ async fn in_a_real_browser_the_spin_status_page_shows_the_calls_by_state() {
     );
     assert!(dom.contains(r#"<td data-k="sent">1</td>"#), "{dom}");
     assert!(dom.contains(r#"<td data-k="unreadable">1</td>"#), "{dom}");
-    assert!(dom.contains(r#"<td data-k="pending">0</td>"#), "{dom}");
+    assert!(dom.contains(r#"<td data-k="queued">0</td>"#), "{dom}");
     assert!(dom.contains(">sending<"), "the key is not paused: {dom}");
+}
+
+/// Spin runs instances side by side (and, scaled out, on several nodes
+/// sharing one database): the same call delivered ten times at once goes
+/// to Kendo once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_deliveries_of_one_call_reach_kendo_once() {
+    let (sims, app) = started().await;
+    let sequence = captured_completed_call(&call(31), RECORDING, "s", "t");
+    for step in sequence.iter().take(2) {
+        post_aloware(&app, &step.payload, SECRET).await;
+    }
+    let ready = sequence[2].payload.clone();
+    let deliveries: Vec<_> = (0..10)
+        .map(|_| {
+            let (app, ready) = (app.instance(), ready.clone());
+            tokio::spawn(async move { post_aloware(&app, &ready, SECRET).await })
+        })
+        .collect();
+    for d in deliveries {
+        let (status, body) = d.await.expect("the delivery task");
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(sims.kendo.accepted().len(), 1, "one call in Kendo");
+    assert!(sims.kendo.duplicates().is_empty());
+}
+
+/// Forty calls arriving at once, across instances: the key's window admits
+/// thirty (paced in the shared database), none draws a 429, and the rest
+/// wait queued for a later tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_together_keep_the_keys_thirty_a_minute() {
+    let (sims, app) = started().await;
+    let deliveries: Vec<_> = (0..40u64)
+        .map(|n| {
+            let app = app.instance();
+            tokio::spawn(async move { deliver_call(&app, 1_000 + n).await })
+        })
+        .collect();
+    for d in deliveries {
+        d.await.expect("the delivery task");
+    }
+    assert_eq!(sims.kendo.stats().rate_limited_429, 0, "no 429 from Kendo");
+    let accepted = sims.kendo.accepted().len();
+    assert!(accepted <= 30, "{accepted} requests in one minute");
+    assert!(accepted >= 1, "the first calls went out");
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("status");
+    let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
+    assert_eq!(
+        status["queued"].as_u64().unwrap_or(0) + accepted as u64,
+        40,
+        "every call is sent or queued: {status}"
+    );
+    assert!(sims.kendo.duplicates().is_empty());
 }
