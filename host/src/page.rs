@@ -124,16 +124,16 @@ async fn page(AxumState(state): AxumState<PageState>) -> Response {
         Err(r) => return r,
     };
     let view = View::of(&snap, state.token.is_some());
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        render_page(&view),
+    no_store(
+        (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+            ],
+            render_page(&view),
+        )
+            .into_response(),
     )
-        .into_response();
-    response = no_store(response);
-    response
 }
 
 async fn api_status(AxumState(state): AxumState<PageState>) -> Response {

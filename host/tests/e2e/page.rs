@@ -112,6 +112,10 @@ async fn populated(options: StageOptions) -> Running {
             == 3
     })
     .await;
+    eventually("the result for an unknown call is recorded", || {
+        sql_count(&bridge.db(), "SELECT COUNT(*) FROM kendo_results") == 4
+    })
+    .await;
     // Paused as a 401 pauses it: under the configured key's fingerprint
     // (another fingerprint would mean the key changed, which lifts it).
     let fingerprint = kendo_bridge::delivery::TeamKey {
