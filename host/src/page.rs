@@ -439,10 +439,15 @@ impl View {
                             format!("team/{name}/{name_}"),
                         ));
                     }
-                    Row {
-                        cells,
-                        action: None,
-                    }
+                    // All of a team's dead letters at once, as
+                    // `kendo-bridge replay --team T` (failed calls are
+                    // replayed one by one, after fixing their cause).
+                    let action = (t.counts.get(State::Dead) > 0).then(|| Action {
+                        kind: "replay",
+                        label: "Replay dead letters",
+                        body: json!({"team": name}),
+                    });
+                    Row { cells, action }
                 })
                 .collect(),
         });

@@ -507,8 +507,8 @@ async fn dead_letters_are_replayed_from_the_page_with_the_operator_token() {
     let html = get_text(&format!("{}/", bridge.stage.bridge_url)).await;
     assert_eq!(
         html.matches("data-action=\"replay\"").count(),
-        2,
-        "each dead letter has a Replay button"
+        3,
+        "each dead letter has a Replay button, and the team one for all"
     );
     bridge.stage.sims.kendo.clear_faults();
     let url = format!("{}/api/replay", bridge.stage.bridge_url);
