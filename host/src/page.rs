@@ -523,6 +523,27 @@ impl View {
         });
 
         sections.push(Section {
+            id: "errors-by-reason",
+            title: "Failed, dead and outcome-unknown, by reason".into(),
+            summary: None,
+            note: None,
+            empty: "none",
+            columns: vec!["state", "reason", "calls"],
+            rows: snap
+                .errors_by_reason
+                .iter()
+                .map(|(state, code, n)| Row {
+                    cells: vec![
+                        cell(state.as_str()).tone("bad"),
+                        cell(code),
+                        keyed(n, format!("errors/{}/{code}", state.as_str())),
+                    ],
+                    action: None,
+                })
+                .collect(),
+        });
+
+        sections.push(Section {
             id: "sources",
             title: "Sources".into(),
             summary: None,

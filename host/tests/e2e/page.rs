@@ -510,6 +510,11 @@ async fn dead_letters_are_replayed_from_the_page_with_the_operator_token() {
         3,
         "each dead letter has a Replay button, and the team one for all"
     );
+    assert_eq!(
+        shown(&values(&html), "errors/dead/retries-exhausted"),
+        "2",
+        "the page says why they are dead"
+    );
     bridge.stage.sims.kendo.clear_faults();
     let url = format!("{}/api/replay", bridge.stage.bridge_url);
     let (status, _) = post(&url, Some("not-the-token"), "{}").await;
