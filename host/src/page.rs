@@ -124,16 +124,16 @@ async fn page(AxumState(state): AxumState<PageState>) -> Response {
         Err(r) => return r,
     };
     let view = View::of(&snap, state.token.is_some());
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        render_page(&view),
+    no_store(
+        (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+            ],
+            render_page(&view),
+        )
+            .into_response(),
     )
-        .into_response();
-    response = no_store(response);
-    response
 }
 
 async fn api_status(AxumState(state): AxumState<PageState>) -> Response {
@@ -439,10 +439,15 @@ impl View {
                             format!("team/{name}/{name_}"),
                         ));
                     }
-                    Row {
-                        cells,
-                        action: None,
-                    }
+                    // All of a team's dead letters at once, as
+                    // `kendo-bridge replay --team T` (failed calls are
+                    // replayed one by one, after fixing their cause).
+                    let action = (t.counts.get(State::Dead) > 0).then(|| Action {
+                        kind: "replay",
+                        label: "Replay dead letters",
+                        body: json!({"team": name}),
+                    });
+                    Row { cells, action }
                 })
                 .collect(),
         });
@@ -512,6 +517,27 @@ impl View {
                 .iter()
                 .map(|(code, n)| Row {
                     cells: vec![cell(code), keyed(n, format!("waiting/{code}"))],
+                    action: None,
+                })
+                .collect(),
+        });
+
+        sections.push(Section {
+            id: "errors-by-reason",
+            title: "Failed, dead and outcome-unknown, by reason".into(),
+            summary: None,
+            note: None,
+            empty: "none",
+            columns: vec!["state", "reason", "calls"],
+            rows: snap
+                .errors_by_reason
+                .iter()
+                .map(|(state, code, n)| Row {
+                    cells: vec![
+                        cell(state.as_str()).tone("bad"),
+                        cell(code),
+                        keyed(n, format!("errors/{}/{code}", state.as_str())),
+                    ],
                     action: None,
                 })
                 .collect(),

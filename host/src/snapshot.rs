@@ -74,6 +74,8 @@ pub struct Snapshot {
     /// `(reason code, count)`.
     pub skipped: Vec<(String, u64)>,
     pub waiting: Vec<(String, u64)>,
+    /// `(state, reason code, count)` for failed, dead and outcome-unknown.
+    pub errors_by_reason: Vec<(State, String, u64)>,
     /// `(scope, name, value)`.
     pub counters: Vec<(String, String, i64)>,
     pub errors: Vec<LedgerRow>,
@@ -136,8 +138,15 @@ impl Snapshot {
             }
             None => None,
         };
+        let mut errors_by_reason = Vec::new();
+        for state in [State::Failed, State::Dead, State::OutcomeUnknown] {
+            for (code, n) in store.reasons(state)? {
+                errors_by_reason.push((state, code, n));
+            }
+        }
         Ok(Snapshot {
             now,
+            errors_by_reason,
             unscored_after_ms: options.unscored_after_ms,
             checkpoints: store.checkpoints()?,
             teams,
@@ -186,6 +195,7 @@ impl Snapshot {
                 "problemCount": h.problem_count})).collect::<Vec<_>>(),
             "skipped": self.skipped.iter().map(|(c, n)| json!({"reason": c, "count": n, "fix": fix_for(c)})).collect::<Vec<_>>(),
             "waiting": self.waiting.iter().map(|(c, n)| json!({"reason": c, "count": n})).collect::<Vec<_>>(),
+            "errorsByReason": self.errors_by_reason.iter().map(|(st, c, n)| json!({"state": st.as_str(), "reason": c, "count": n})).collect::<Vec<_>>(),
             "counters": self.counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
             "inboxBacklog": self.inbox_backlog,
             "results": {

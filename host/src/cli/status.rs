@@ -17,7 +17,7 @@ dispositions, associations, webhook) with when it last worked or, when it is fai
 since when, how often and what to check (a 401 names the key setting, a 404 the
 `api_url`); each team's queue depth and its calls by state (queued, sending, sent,
 waiting, skipped, failed, dead, outcome-unknown), paused keys; how many calls each skip
-reason holds and what fixes it; counters (Kendo 429s, retries, sends whose answer was lost and were sent
+reason holds and what fixes it; failed, dead and outcome-unknown calls by reason; counters (Kendo 429s, retries, sends whose answer was lost and were sent
 again, refused webhook signatures); Kendo results: calls sent longer ago than
 --unscored-after with no score from Kendo's call.uploaded webhook, per team, and results
 from Kendo about calls this bridge never sent; write-backs to HubSpot calls
@@ -144,6 +144,12 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         println!("\nSkipped, by reason");
         for (code, n) in skipped {
             println!("  {n:>6}  {code}: {}", fix_for(code));
+        }
+    }
+    if !snap.errors_by_reason.is_empty() {
+        println!("\nFailed, dead and outcome-unknown, by reason");
+        for (state, code, n) in &snap.errors_by_reason {
+            println!("  {n:>6}  {state} {code}");
         }
     }
     if !waiting.is_empty() {

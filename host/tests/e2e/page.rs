@@ -112,6 +112,10 @@ async fn populated(options: StageOptions) -> Running {
             == 3
     })
     .await;
+    eventually("the result for an unknown call is recorded", || {
+        sql_count(&bridge.db(), "SELECT COUNT(*) FROM kendo_results") == 4
+    })
+    .await;
     // Paused as a 401 pauses it: under the configured key's fingerprint
     // (another fingerprint would mean the key changed, which lifts it).
     let fingerprint = kendo_bridge::delivery::TeamKey {
@@ -503,8 +507,13 @@ async fn dead_letters_are_replayed_from_the_page_with_the_operator_token() {
     let html = get_text(&format!("{}/", bridge.stage.bridge_url)).await;
     assert_eq!(
         html.matches("data-action=\"replay\"").count(),
-        2,
-        "each dead letter has a Replay button"
+        3,
+        "each dead letter has a Replay button, and the team one for all"
+    );
+    assert_eq!(
+        shown(&values(&html), "errors/dead/retries-exhausted"),
+        "2",
+        "the page says why they are dead"
     );
     bridge.stage.sims.kendo.clear_faults();
     let url = format!("{}/api/replay", bridge.stage.bridge_url);
