@@ -363,7 +363,14 @@ where
     Fut: std::future::Future<Output = Result<CycleReport, SourceError>> + Send,
 {
     loop {
-        let outcome = poll().await;
+        // A stop ends a cycle mid-way (a source request may be waiting out a
+        // back-off of up to 32 s): every step of a cycle commits on its own
+        // and the checkpoint moves only with the calls it covers, so the
+        // next start reads the rest again.
+        let outcome = tokio::select! {
+            outcome = poll() => outcome,
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        };
         if let Err(e) = ctx.poll_health(name, &outcome).await {
             tracing::warn!(source = name, error = %e, "could not record the poll's health");
         }
