@@ -453,3 +453,32 @@ async fn instances_together_keep_the_keys_thirty_a_minute() {
     );
     assert!(sims.kendo.duplicates().is_empty());
 }
+
+/// An instance that died between claiming a send and recording Kendo's
+/// answer leaves the send in flight; once its claim's lease ends, the next
+/// tick (in any instance) sends it again and flags it as possibly in Kendo
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_left_in_flight_by_a_dead_instance_is_sent_again_after_its_lease() {
+    let (sims, app) = started().await;
+    sims.kendo.fail_next(1, 503);
+    deliver_call(&app, 41).await;
+    // What a crash right after the claim leaves: in flight, under a claim
+    // whose lease ended a moment ago.
+    app.query(
+        "UPDATE outbox SET in_flight_since = 1, claim = 'dead-instance', lease_until = 2, not_before = 0
+         WHERE source_id = '41' RETURNING id",
+    )
+    .expect("the outbox");
+    tokio::time::sleep(SPACING).await;
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["recovered"], 1, "{ticked}");
+    assert_eq!(ticked["sent"], 1, "{ticked}");
+    assert_eq!(sims.kendo.accepted().len(), 1);
+    assert_eq!(
+        app.query("SELECT state, maybe_duplicated FROM ledger WHERE source_id = '41'")
+            .expect("the ledger"),
+        vec![vec!["sent".to_string(), "1".to_string()]],
+        "sent, and flagged: the dead instance's request may have reached Kendo"
+    );
+}
