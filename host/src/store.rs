@@ -481,9 +481,22 @@ impl Store {
             return Err(StoreError::NewerSchema { found, known });
         }
         let mut conn = conn;
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let mut attempt = 0u64;
+        // Another process on the same file (a second `serve`, a CLI command
+        // at its start) may be migrating it at this moment: the migration
+        // that loses the race rolls back whole (one transaction), and the
+        // schema it finds after a moment is the one it wanted.
+        while let Err(e) = migrations().to_latest(&mut conn) {
+            let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if now == known {
+                break;
+            }
+            attempt += 1;
+            if attempt >= 5 {
+                return Err(StoreError::Migration(e.to_string()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+        }
         Ok(Store {
             conn,
             write_back: write_back::WriteBackSources::default(),
@@ -2929,6 +2942,25 @@ mod tests {
             1,
             "taken over once the lease ended (its instance died)"
         );
+    }
+
+    #[test]
+    fn processes_opening_a_new_file_at_once_all_get_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for o in opened {
+            assert_eq!(o.join().unwrap(), Ok(()));
+        }
     }
 
     #[test]

@@ -55,3 +55,62 @@ async fn two_instances_on_one_database_send_each_call_once_within_the_keys_limit
         .expect("the second bridge ended without an error");
     first.stop().await;
 }
+
+/// Two `kendo-bridge serve` processes on one state file (a rolling restart,
+/// a standby): the second starts (no "database is locked"), both keep
+/// running, and the backlog reaches Kendo once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_share_one_state_file() {
+    use crate::support::{kendo_bridge, staged};
+    use std::process::Stdio;
+
+    let (dir, mut stage) = staged(Dataset::backlog(60, 41), StageOptions::default()).await;
+    // The binaries listen on the configured addresses themselves.
+    drop(stage.listener.take());
+    let config = std::fs::read_to_string(&stage.config_path).expect("the staged configuration");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let second_addr = free.local_addr().expect("an address");
+    drop(free);
+    let first_addr = stage.bridge_url.trim_start_matches("http://").to_string();
+    let second_config = dir.path().join("second.toml");
+    std::fs::write(
+        &second_config,
+        config.replace(&first_addr, &second_addr.to_string()),
+    )
+    .expect("the second configuration");
+    let start = |path: &std::path::Path, log: &str| {
+        let out = std::fs::File::create(dir.path().join(log)).expect("a log file");
+        let err = out.try_clone().expect("the log file, again");
+        kendo_bridge()
+            .args(["serve", "--config"])
+            .arg(path)
+            .env("RUST_LOG", "kendo_bridge=info")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("kendo-bridge serve starts")
+    };
+    let mut first = start(&stage.config_path, "serve-1.log");
+    let mut second = start(&second_config, "serve-2.log");
+
+    let kendo = stage.sims.kendo.clone();
+    eventually("the whole backlog reached Kendo", || {
+        stage.missing().is_empty()
+    })
+    .await;
+    let first_alive = first.try_wait().expect("the first process").is_none();
+    let second_alive = second.try_wait().expect("the second process").is_none();
+    let _ = first.kill();
+    let _ = second.kill();
+    let _ = first.wait();
+    let _ = second.wait();
+    let log = std::fs::read_to_string(dir.path().join("serve-2.log")).unwrap_or_default();
+    assert!(
+        first_alive && second_alive,
+        "both bridges kept running:\n{log}"
+    );
+    assert!(!log.contains("database is locked"), "{log}");
+    assert_eq!(kendo.duplicates(), vec![], "no call reached Kendo twice");
+    assert_eq!(kendo.stats().rate_limited_429, 0);
+    assert!(kendo.max_requests_in_any_window(KEY) <= 30);
+}
