@@ -14,6 +14,7 @@
 pub mod answer;
 pub mod pacing;
 pub mod schema;
+pub mod webhooks;
 
 /// Milliseconds since the Unix epoch (or a test's own epoch).
 pub type Millis = i64;

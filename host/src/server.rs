@@ -298,25 +298,22 @@ async fn webhook(
     }
 }
 
-/// The HubSpot signature scheme a request's headers announce. v3 (with its
-/// timestamp, so a replay is refused) wins when present; otherwise
-/// `X-HubSpot-Signature-Version` names v1 (CRM webhooks) or v2 (workflow
-/// actions). https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
+/// The HubSpot signature scheme a request's headers announce (the core's
+/// rule, shared with the Spin app).
 fn hubspot_scheme(headers: &HeaderMap) -> Option<Scheme> {
-    if header(headers, "x-hubspot-signature-v3").is_some()
-        && header(headers, "x-hubspot-request-timestamp").is_some()
-    {
-        return Some(Scheme::HubspotV3);
-    }
-    header(headers, "x-hubspot-signature")?;
-    match header(headers, "x-hubspot-signature-version")?
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "v1" => Some(Scheme::HubspotV1),
-        "v2" => Some(Scheme::HubspotV2),
-        _ => None,
-    }
+    use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    Some(match hubspot_signature(header)? {
+        HubspotSignature::V1 => Scheme::HubspotV1,
+        HubspotSignature::V2 => Scheme::HubspotV2,
+        HubspotSignature::V3 => Scheme::HubspotV3,
+    })
 }
 
 fn to_headers(headers: &HeaderMap) -> Vec<Header> {

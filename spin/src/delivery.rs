@@ -447,6 +447,79 @@ impl Db {
             .collect())
     }
 
+    /// Keeps a webhook delivery in the inbox: `ended` with its reason when
+    /// it can never be processed, else pending for `POST /tick`. The same
+    /// delivery twice is kept once.
+    pub fn inbox_keep(
+        &self,
+        source: &str,
+        body: &[u8],
+        reason: &str,
+        ended: bool,
+        now: Millis,
+    ) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let digest: String = Sha256::digest(body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.exec(
+            "INSERT INTO inbox (source, delivery_id, body, received_at, processed_at, error, attempts, last_error)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?)
+             ON CONFLICT (source, delivery_id) DO NOTHING",
+            &[
+                text(source),
+                text(&format!("sha256:{digest}")),
+                Value::Blob(body.to_vec()),
+                Value::Integer(now),
+                if ended { Value::Integer(now) } else { Value::Null },
+                if ended { text(reason) } else { Value::Null },
+                text(reason),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Deliveries of `source` kept for a later attempt.
+    pub fn inbox_pending(&self, source: &str) -> Result<Vec<(i64, Vec<u8>)>> {
+        let rows = self.exec(
+            "SELECT id, body FROM inbox WHERE source = ? AND processed_at IS NULL ORDER BY id",
+            &[text(source)],
+        )?;
+        Ok((0..rows.rows.len())
+            .filter_map(|r| {
+                let id = int(&rows, r, 0)?;
+                match rows.rows.get(r)?.values.get(1)? {
+                    Value::Blob(b) => Some((id, b.clone())),
+                    Value::Text(t) => Some((id, t.clone().into_bytes())),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// A kept delivery is done (with the reason it ended unread, if so).
+    pub fn inbox_done(&self, id: i64, error: Option<&str>, now: Millis) -> Result<()> {
+        self.exec(
+            "UPDATE inbox SET processed_at = ?, error = ? WHERE id = ?",
+            &[
+                Value::Integer(now),
+                error.map_or(Value::Null, text),
+                Value::Integer(id),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A kept delivery failed again for a passing reason.
+    pub fn inbox_failed(&self, id: i64, reason: &str) -> Result<()> {
+        self.exec(
+            "UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            &[text(reason), Value::Integer(id)],
+        )?;
+        Ok(())
+    }
+
     /// Lifts a pause (the operator replaced the key).
     pub fn resume(&self) -> Result<()> {
         self.exec("DELETE FROM paused_teams WHERE team = ?", &[text(TEAM)])?;

@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 mod delivery;
+mod hubspot;
 
 use delivery::{Claim, Db};
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
@@ -69,6 +70,7 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
         (Method::Post, "/tick" | "/drain") => tick(&req).await,
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
+        (Method::Post, "/webhooks/hubspot") => hubspot::webhook(&req).await,
         (Method::Post, "/webhooks/kendo") => kendo(&req),
         _ => Ok(json(404, r#"{"error":"no such route"}"#)),
     }
@@ -209,9 +211,9 @@ fn rules() -> Result<Rules> {
     })
 }
 
-/// Verifies a request with the plugin; None when it is genuine, else the
-/// 401 to answer.
-fn verify(req: &Request, scheme: Scheme, secret_variable: &str) -> Option<Response> {
+/// Verifies a request with the plugin (as signed for `uri`); None when it
+/// is genuine, else the 401 to answer.
+fn verify(req: &Request, scheme: Scheme, secret_variable: &str, uri: &str) -> Option<Response> {
     let Some(secret) = variable(secret_variable) else {
         return Some(json(
             401,
@@ -227,7 +229,7 @@ fn verify(req: &Request, scheme: Scheme, secret_variable: &str) -> Option<Respon
         .collect();
     let request = SignedRequest {
         method: "POST".into(),
-        uri: req.uri().to_string(),
+        uri: uri.to_string(),
         headers,
         body: req.body().to_vec(),
     };
@@ -241,7 +243,7 @@ fn verify(req: &Request, scheme: Scheme, secret_variable: &str) -> Option<Respon
 }
 
 async fn aloware(req: &Request) -> Result<Response> {
-    if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret") {
+    if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret", req.uri()) {
         return Ok(refused);
     }
     let store = Store::open_default()?;
@@ -302,7 +304,7 @@ async fn aloware(req: &Request) -> Result<Response> {
 }
 
 async fn salesloft(req: &Request) -> Result<Response> {
-    if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret") {
+    if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret", req.uri()) {
         return Ok(refused);
     }
 
@@ -339,7 +341,7 @@ async fn salesloft(req: &Request) -> Result<Response> {
 }
 
 fn kendo(req: &Request) -> Result<Response> {
-    if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret") {
+    if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret", req.uri()) {
         return Ok(refused);
     }
     let store = Store::open_default()?;
@@ -592,6 +594,18 @@ async fn tick(req: &Request) -> Result<Response> {
     let db = Db::open()?;
     if req.query().split('&').any(|p| p == "resume=1") {
         db.resume()?;
+    }
+    // HubSpot deliveries that could not be processed when they came.
+    for (id, body) in db.inbox_pending("hubspot")? {
+        let body = String::from_utf8_lossy(&body).into_owned();
+        match hubspot::process(&body).await {
+            Ok(hubspot::Processed::Calls(_)) => db.inbox_done(id, None, now_ms() as i64)?,
+            Ok(hubspot::Processed::Unreadable(reason)) => {
+                db.inbox_done(id, Some(&reason), now_ms() as i64)?
+            }
+            // Still failing: the next tick tries again.
+            Err(e) => db.inbox_failed(id, &format!("{e:#}"))?,
+        }
     }
     let now = now_ms() as i64;
     let recovered = db.recover_expired(now)?;

@@ -482,3 +482,191 @@ async fn a_send_left_in_flight_by_a_dead_instance_is_sent_again_after_its_lease(
         "sent, and flagged: the dead instance's request may have reached Kendo"
     );
 }
+
+/// A HubSpot CRM webhook (signed v1) names a call: the app reads it and its
+/// owner from HubSpot's API (the simulator) and sends it once; a
+/// workflow delivery about a contact is answered and not read as a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
+    use kendo_bridge_sim::DEMO_HUBSPOT_TOKEN;
+    use kendo_bridge_sim::hubspot::HubspotOwner;
+    use sha2::{Digest, Sha256};
+    const CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.hubspot.add_owner(HubspotOwner {
+        id: 77,
+        email: "sam@yourco.com".into(),
+        first_name: "Sam".into(),
+        last_name: "Rivera".into(),
+        user_id: 7_700,
+        archived: false,
+    });
+    let call_id = sims.hubspot.create_call(&[
+        ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
+        ("hs_call_title", "Discovery"),
+        ("hs_call_status", "COMPLETED"),
+        ("hs_call_direction", "OUTBOUND"),
+        ("hs_call_duration", "63000"),
+        ("hubspot_owner_id", "77"),
+        (
+            "hs_call_recording_url",
+            "https://recordings.example/hubspot-77.mp3",
+        ),
+    ]);
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        (
+            "hubspot_client_secret".to_string(),
+            CLIENT_SECRET.to_string(),
+        ),
+        ("hubspot_token".to_string(), DEMO_HUBSPOT_TOKEN.to_string()),
+        ("hubspot_api_url".to_string(), sims.hubspot_url()),
+    ]);
+    let app = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables,
+    )
+    .expect("the app loads");
+    let post = |body: String| {
+        let app = app.clone();
+        async move {
+            let signature: String = Sha256::digest(format!("{CLIENT_SECRET}{body}").as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            app.request(
+                "POST",
+                "/webhooks/hubspot",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-hubspot-signature", signature.as_str()),
+                    ("x-hubspot-signature-version", "v1"),
+                ],
+                body,
+            )
+            .await
+            .expect("the app answers")
+        }
+    };
+    let event = json!([{
+        "eventId": 1, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
+        "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
+        "attemptNumber": 0, "objectId": call_id, "objectTypeId": "0-48",
+        "changeSource": "CRM_UI", "changeFlag": "CREATED",
+    }])
+    .to_string();
+    let answer = post(event.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains(r#""status":"sent""#),
+        "{}",
+        answer.body
+    );
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].source(), Some("hubspot"));
+    assert_eq!(accepted[0].field("repEmail"), Some("sam@yourco.com"));
+    // HubSpot sends the event again (a retry): nothing new goes out.
+    let again = post(event).await;
+    assert!(
+        again.body.contains("already sent or queued"),
+        "{}",
+        again.body
+    );
+    assert_eq!(sims.kendo.accepted().len(), 1);
+
+    let contact =
+        post(json!({"hs_object_id": "501", "email": "alex@acme.example"}).to_string()).await;
+    assert_eq!(contact.status, 200, "{}", contact.body);
+    assert!(contact.body.contains("ignored"), "{}", contact.body);
+    assert_eq!(sims.kendo.accepted().len(), 1);
+
+    let forged = app
+        .request(
+            "POST",
+            "/webhooks/hubspot",
+            &[
+                ("x-hubspot-signature", "00"),
+                ("x-hubspot-signature-version", "v1"),
+            ],
+            "[]",
+        )
+        .await
+        .expect("the app answers");
+    assert_eq!(forged.status, 401, "{}", forged.body);
+}
+
+/// HubSpot's API refusing the app (a wrong token here) does not lose the
+/// delivery: it is kept in the inbox and each tick tries it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_delivery_that_cannot_be_read_now_is_kept_for_the_next_tick() {
+    use sha2::{Digest, Sha256};
+    const CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        (
+            "hubspot_client_secret".to_string(),
+            CLIENT_SECRET.to_string(),
+        ),
+        (
+            "hubspot_token".to_string(),
+            "pat-not-a-valid-token".to_string(),
+        ),
+        ("hubspot_api_url".to_string(), sims.hubspot_url()),
+    ]);
+    let app = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables,
+    )
+    .expect("the app loads");
+    let body = json!([{"eventId": 9, "subscriptionType": "object.creation", "objectId": 4242,
+        "objectTypeId": "0-48", "occurredAt": 1_776_870_000_000_i64}])
+    .to_string();
+    let signature: String = Sha256::digest(format!("{CLIENT_SECRET}{body}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let answer = app
+        .request(
+            "POST",
+            "/webhooks/hubspot",
+            &[
+                ("x-hubspot-signature", signature.as_str()),
+                ("x-hubspot-signature-version", "v1"),
+            ],
+            body,
+        )
+        .await
+        .expect("the app answers");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("POST /tick processes it"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("401"),
+        "the reason names HubSpot's answer: {}",
+        answer.body
+    );
+    let kept = "SELECT attempts FROM inbox WHERE source = 'hubspot' AND processed_at IS NULL";
+    assert_eq!(
+        app.query(kept).expect("the inbox"),
+        vec![vec!["1".to_string()]]
+    );
+    tick(&app, "").await;
+    assert_eq!(
+        app.query(kept).expect("the inbox"),
+        vec![vec!["2".to_string()]],
+        "still kept, tried again"
+    );
+}
