@@ -52,6 +52,18 @@ pub struct Claimed {
     pub token: String,
 }
 
+/// A call the plugin decided to send.
+#[derive(Clone, Copy)]
+pub struct Decided<'a> {
+    pub source: &'a str,
+    pub source_id: &'a str,
+    /// `webhook` or `polling`.
+    pub via: &'a str,
+    pub payload: &'a str,
+    pub title: &'a str,
+    pub rep_email: Option<&'a str>,
+}
+
 /// Where the calls stand.
 pub struct Counts {
     /// `(ledger state, calls)`.
@@ -128,27 +140,29 @@ impl Db {
 
     /// Queues a decided call, once: `None` when the ledger already has it
     /// (sent, queued or ended, by this instance or another).
-    pub fn intake(
-        &self,
-        source: &str,
-        source_id: &str,
-        payload: &str,
-        title: &str,
-        rep_email: Option<&str>,
-        now: Millis,
-    ) -> Result<Option<i64>> {
+    pub fn intake(&self, call: &Decided<'_>, now: Millis) -> Result<Option<i64>> {
+        let Decided {
+            source,
+            source_id,
+            via,
+            payload,
+            title,
+            rep_email,
+        } = *call;
         self.exec("BEGIN IMMEDIATE", &[])?;
         let result = (|| {
             let inserted = self.exec(
                 "INSERT INTO ledger (source, source_id, team, state, version, sync_method, title,
                                      rep_email, first_seen_at, updated_at)
-                 VALUES (?, ?, ?, 'queued', 'webhook', 'webhook', ?, ?, ?, ?)
+                 VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (source, source_id, team) DO UPDATE SET seen_count = seen_count + 1
                  RETURNING seen_count",
                 &[
                     text(source),
                     text(source_id),
                     text(TEAM),
+                    text(via),
+                    text(via),
                     text(title),
                     rep_email.map_or(Value::Null, text),
                     Value::Integer(now),
@@ -516,6 +530,25 @@ impl Db {
         self.exec(
             "UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             &[text(reason), Value::Integer(id)],
+        )?;
+        Ok(())
+    }
+
+    /// A source's stored cursor.
+    pub fn checkpoint(&self, source: &str) -> Result<Option<String>> {
+        let rows = self.exec(
+            "SELECT cursor FROM checkpoints WHERE source = ?",
+            &[text(source)],
+        )?;
+        Ok(string(&rows, 0, 0))
+    }
+
+    /// Moves a source's cursor.
+    pub fn set_checkpoint(&self, source: &str, cursor: &str, now: Millis) -> Result<()> {
+        self.exec(
+            "INSERT INTO checkpoints (source, cursor, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            &[text(source), text(cursor), Value::Integer(now)],
         )?;
         Ok(())
     }

@@ -7,6 +7,12 @@
 //! processed again by `POST /tick`; one that can never be read is kept
 //! with its reason.
 //!
+//! `POST /tick` also polls HubSpot's calls search when `hubspot_poll` is
+//! `true`: the host's cursor (same checkpoint row and JSON), the same
+//! defaults (a day back on the first run, 30 s look-back, 200 a page), at
+//! most a few pages a tick, one search request at a time (HubSpot allows 4
+//! a second per token).
+//!
 //! What the host does and this does not: dispositions (HubSpot's defaults
 //! are known to the plugin without them), call transcripts, association
 //! batch reads (the call object's own associations are used), caching.
@@ -16,7 +22,9 @@ use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::delivery::Db;
-use crate::plugin::kendo::bridge::hubspot::{self as hubspot_api, CallInputs};
+use crate::plugin::kendo::bridge::hubspot::{
+    self as hubspot_api, CallInputs, Cursor, ListedCall, SearchOptions,
+};
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
@@ -112,32 +120,119 @@ pub async fn process(body: &str) -> Result<Processed> {
                 continue;
             }
         };
-        let mut owner = None;
-        if let Some(owner_id) = &call.owner_id {
-            // A rep who left is a deactivated owner: the plain lookup
-            // answers 404 for them, the archived one finds them.
-            for archived in [false, true] {
-                owner = fetch(&hubspot_api::owner_request(owner_id, archived)).await?;
-                if owner.is_some() {
-                    break;
-                }
-            }
-        }
-        let inputs = CallInputs {
-            call: call.json.clone(),
-            owner,
-            dispositions: None,
-            transcript: None,
-            contacts: None,
-            deals: None,
-        };
-        let decision = hubspot_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
-        let answer = settle("hubspot", &call.id, decision).await?;
-        let status: serde_json::Value =
-            serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null);
-        statuses.push(serde_json::json!({ "call": call.id, "outcome": status }));
+        statuses.push(decide(&call, SyncMethod::Webhook).await?);
     }
     Ok(Processed::Calls(statuses))
+}
+
+/// Reads a listed call's owner and decides the call.
+async fn decide(call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value> {
+    let mut owner = None;
+    if let Some(owner_id) = &call.owner_id {
+        // A rep who left is a deactivated owner: the plain lookup
+        // answers 404 for them, the archived one finds them.
+        for archived in [false, true] {
+            owner = fetch(&hubspot_api::owner_request(owner_id, archived)).await?;
+            if owner.is_some() {
+                break;
+            }
+        }
+    }
+    let inputs = CallInputs {
+        call: call.json.clone(),
+        owner,
+        dispositions: None,
+        transcript: None,
+        contacts: None,
+        deals: None,
+    };
+    let decision = hubspot_api::map_call(&inputs, &rules()?, via);
+    let via_name = match via {
+        SyncMethod::Polling => "polling",
+        _ => "webhook",
+    };
+    let answer = settle("hubspot", &call.id, decision, via_name).await?;
+    let status: serde_json::Value =
+        serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null);
+    Ok(serde_json::json!({ "call": call.id, "outcome": status }))
+}
+
+/// The host's HubSpot checkpoint JSON, so either driver can continue the
+/// other's search.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCursor {
+    since_ms: Option<u64>,
+    after: Option<String>,
+    high_water_ms: Option<u64>,
+}
+
+/// The host's defaults (`hubspot.initial_lookback`, `lookback`, `page_size`).
+const INITIAL_LOOKBACK_MS: u64 = 24 * 3600 * 1000;
+const OPTIONS: SearchOptions = SearchOptions {
+    limit: 200,
+    lookback_ms: 30_000,
+};
+/// Pages read per tick: a tick is one HTTP request, with the platform's
+/// time limit; the next tick goes on from the checkpoint.
+const PAGES_PER_TICK: usize = 5;
+
+/// What a poll read.
+pub struct Polled {
+    pub pages: usize,
+    pub calls: usize,
+    pub rejected: usize,
+}
+
+/// Reads up to [`PAGES_PER_TICK`] pages of HubSpot's calls search from the
+/// checkpoint and decides each call; the checkpoint moves after each page.
+pub async fn poll(db: &Db) -> Result<Polled> {
+    let now = now_ms();
+    let mut at = match db.checkpoint("hubspot")? {
+        Some(json) => {
+            let c: StoredCursor =
+                serde_json::from_str(&json).context("the HubSpot checkpoint is not a cursor")?;
+            Cursor {
+                since_ms: c.since_ms,
+                after: c.after,
+                high_water_ms: c.high_water_ms,
+            }
+        }
+        None => Cursor {
+            since_ms: Some(now.saturating_sub(INITIAL_LOOKBACK_MS)),
+            after: None,
+            high_water_ms: None,
+        },
+    };
+    let mut polled = Polled {
+        pages: 0,
+        calls: 0,
+        rejected: 0,
+    };
+    while polled.pages < PAGES_PER_TICK {
+        let request = hubspot_api::search_request(&at, OPTIONS);
+        let body = fetch(&request)
+            .await?
+            .context("HubSpot's calls search answered 404: check hubspot_api_url")?;
+        let page = hubspot_api::read_search(&at, OPTIONS, &body)
+            .map_err(|e| anyhow::anyhow!("HubSpot's search page cannot be read: {e:?}"))?;
+        for call in &page.calls {
+            decide(call, SyncMethod::Polling).await?;
+        }
+        polled.pages += 1;
+        polled.calls += page.calls.len();
+        polled.rejected += page.rejected.len();
+        let stored = StoredCursor {
+            since_ms: page.next.since_ms,
+            after: page.next.after.clone(),
+            high_water_ms: page.next.high_water_ms,
+        };
+        db.set_checkpoint("hubspot", &serde_json::to_string(&stored)?, now_ms() as i64)?;
+        at = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    Ok(polled)
 }
 
 /// Makes a request the plugin planned against HubSpot's API: the body of a

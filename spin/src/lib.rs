@@ -300,7 +300,7 @@ async fn aloware(req: &Request) -> Result<Response> {
         &rules()?,
         SyncMethod::Webhook,
     );
-    settle("aloware", &call_id, decision).await
+    settle("aloware", &call_id, decision, "webhook").await
 }
 
 async fn salesloft(req: &Request) -> Result<Response> {
@@ -337,7 +337,7 @@ async fn salesloft(req: &Request) -> Result<Response> {
         call_data_record: None,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
-    settle("salesloft", &call.id, decision).await
+    settle("salesloft", &call.id, decision, "webhook").await
 }
 
 fn kendo(req: &Request) -> Result<Response> {
@@ -376,6 +376,7 @@ async fn settle(
     source: &str,
     id: &str,
     decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
+    via: &str,
 ) -> Result<Response> {
     let call = match decision {
         Ok(Decision::Send(call)) => call,
@@ -417,11 +418,14 @@ async fn settle(
     // One transaction on the shared ledger: of all the instances handed
     // this call (Aloware's repeated events, retried webhooks), one queues it.
     let Some(queued) = db.intake(
-        source,
-        id,
-        &payload,
-        &call.title,
-        call.rep_email.as_deref(),
+        &delivery::Decided {
+            source,
+            source_id: id,
+            via,
+            payload: &payload,
+            title: &call.title,
+            rep_email: call.rep_email.as_deref(),
+        },
         now,
     )?
     else {
@@ -607,6 +611,19 @@ async fn tick(req: &Request) -> Result<Response> {
             Err(e) => db.inbox_failed(id, &format!("{e:#}"))?,
         }
     }
+    // HubSpot's calls search, when asked for.
+    let polled = if variable("hubspot_poll").is_some_and(|v| v == "true") {
+        match hubspot::poll(&db).await {
+            Ok(p) => {
+                serde_json::json!({ "pages": p.pages, "calls": p.calls, "rejected": p.rejected })
+            }
+            // The checkpoint did not move past what failed: the next tick
+            // reads it again.
+            Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+        }
+    } else {
+        serde_json::Value::Null
+    };
     let now = now_ms() as i64;
     let recovered = db.recover_expired(now)?;
     let mut sent = 0;
@@ -626,6 +643,6 @@ async fn tick(req: &Request) -> Result<Response> {
     let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
         200,
-        serde_json::json!({ "sent": sent, "queued": queued, "recovered": recovered, "held": held, "paused": paused }).to_string(),
+        serde_json::json!({ "sent": sent, "queued": queued, "recovered": recovered, "held": held, "paused": paused, "hubspotPoll": polled }).to_string(),
     ))
 }

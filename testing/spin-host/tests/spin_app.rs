@@ -670,3 +670,82 @@ async fn a_hubspot_delivery_that_cannot_be_read_now_is_kept_for_the_next_tick() 
         "still kept, tried again"
     );
 }
+
+/// With `hubspot_poll`, each tick reads HubSpot's calls search from the
+/// checkpoint (the host's cursor) and sends what it finds once; the next
+/// tick goes on from the checkpoint and sends nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
+    use kendo_bridge_sim::DEMO_HUBSPOT_TOKEN;
+    use kendo_bridge_sim::hubspot::HubspotOwner;
+    let sims = Simulators::start(SimOptions {
+        // Search sees a write at once here.
+        hubspot_search_lag: std::time::Duration::ZERO,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("the simulators start");
+    sims.hubspot.add_owner(HubspotOwner {
+        id: 78,
+        email: "robin@yourco.com".into(),
+        first_name: "Robin".into(),
+        last_name: "Lee".into(),
+        user_id: 7_800,
+        archived: false,
+    });
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a timestamp");
+    for n in 0..3 {
+        sims.hubspot.create_call(&[
+            ("hs_timestamp", now.as_str()),
+            ("hs_call_title", &format!("Polled {n}")),
+            ("hs_call_status", "COMPLETED"),
+            ("hs_call_direction", "OUTBOUND"),
+            ("hs_call_duration", "63000"),
+            ("hubspot_owner_id", "78"),
+            (
+                "hs_call_recording_url",
+                "https://recordings.example/polled.mp3",
+            ),
+        ]);
+    }
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        ("hubspot_token".to_string(), DEMO_HUBSPOT_TOKEN.to_string()),
+        ("hubspot_api_url".to_string(), sims.hubspot_url()),
+        ("hubspot_poll".to_string(), "true".to_string()),
+    ]);
+    let app = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables,
+    )
+    .expect("the app loads");
+    let first = tick(&app, "").await;
+    assert_eq!(first["hubspotPoll"]["calls"], 3, "{first}");
+    // The key's even spacing lets one out now; the others wait queued.
+    assert_eq!(sims.kendo.accepted().len(), 1);
+    assert_eq!(first["queued"], 2, "{first}");
+    let checkpoint = app
+        .query("SELECT cursor FROM checkpoints WHERE source = 'hubspot'")
+        .expect("the checkpoint");
+    assert!(
+        checkpoint[0][0].contains("high_water_ms"),
+        "the host's cursor shape: {checkpoint:?}"
+    );
+    for _ in 0..2 {
+        tokio::time::sleep(SPACING).await;
+        let next = tick(&app, "").await;
+        assert!(next["hubspotPoll"]["error"].is_null(), "{next}");
+        assert_eq!(next["sent"], 1, "one a slot: {next}");
+    }
+    assert_eq!(sims.kendo.accepted().len(), 3, "each polled call once");
+    assert!(sims.kendo.duplicates().is_empty());
+    assert_eq!(
+        app.query("SELECT COUNT(*) FROM ledger WHERE sync_method = 'polling' AND state = 'sent'")
+            .expect("the ledger"),
+        vec![vec!["3".to_string()]]
+    );
+}
