@@ -7,6 +7,10 @@
 use crate::Millis;
 use crate::pacing::Backoff;
 
+/// What a claim's lease adds to the longest request: the host's store
+/// waits up to 10 s for a lock before it records an answer.
+const CLAIM_GRACE_MS: Millis = 15_000;
+
 /// How sends are retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnswerPolicy {
@@ -25,10 +29,13 @@ impl AnswerPolicy {
         self.timeout_ms.saturating_mul(1 << lost.min(6))
     }
 
-    /// The longest any request of a send can wait for its answer: a claim
-    /// on a send must outlast it.
-    pub fn longest_timeout(&self) -> Millis {
+    /// How long a claim on a send holds: past the longest any request of
+    /// the send can wait for its answer, plus time to record the answer
+    /// (which may wait for another instance's write), so only a claim whose
+    /// instance is gone ever expires.
+    pub fn lease_ms(&self) -> Millis {
         self.timeout_after(self.ambiguous_resends)
+            .saturating_add(CLAIM_GRACE_MS)
     }
 }
 

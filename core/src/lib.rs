@@ -18,3 +18,15 @@ pub mod webhooks;
 
 /// Milliseconds since the Unix epoch (or a test's own epoch).
 pub type Millis = i64;
+
+/// A short, non-reversible fingerprint of a Kendo key, safe to store and
+/// print: a pause recorded under one key is lifted when the configured
+/// key's fingerprint differs.
+pub fn key_fingerprint(api_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(api_key.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

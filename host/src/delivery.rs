@@ -46,9 +46,7 @@ impl TeamKey {
     /// A short, non-reversible fingerprint of the key, safe to store and
     /// print: a pause is lifted when the configured key's fingerprint changes.
     pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(self.api_key.as_bytes());
-        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+        kendo_bridge_core::key_fingerprint(&self.api_key)
     }
 }
 
@@ -272,11 +270,6 @@ pub struct Worker<T: Transport> {
     wake: Arc<Notify>,
 }
 
-/// How long past a claim's longest possible request its lease lasts: the
-/// answer still has to be recorded, which may wait for another instance's
-/// write (the store's busy timeout is 10 s).
-const CLAIM_GRACE_MS: Millis = 15_000;
-
 impl<T: Transport> Worker<T> {
     /// A worker for one key. Pacing and claims live in the store, so any
     /// number of workers for the same key, in any number of processes
@@ -363,11 +356,7 @@ impl<T: Transport> Worker<T> {
             window_ms: self.policy.window_ms,
             margin: self.policy.margin,
         };
-        let lease_ms = (self
-            .policy
-            .timeout_after(self.policy.ambiguous_resends)
-            .as_millis() as Millis)
-            .saturating_add(CLAIM_GRACE_MS);
+        let lease_ms = self.policy.answers().lease_ms();
         let ambiguous_resends = self.policy.ambiguous_resends;
         let token = format!("{:016x}", rand::random::<u64>());
         let (recovered, claim) = self

@@ -1011,6 +1011,18 @@ impl Store {
     /// Only sends whose claim has expired are recovered (and those claimed
     /// without a lease): a send another live instance holds is its own.
     pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
+        // Workers call this before every claim: almost always there is
+        // nothing to recover, and a read says so without taking the lock
+        // every instance's writes wait for.
+        let expired: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox
+                 WHERE in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1))",
+            [now],
+            |r| r.get(0),
+        )?;
+        if !expired {
+            return Ok(Recovered::default());
+        }
         let tx = self.write_transaction()?;
         let found: Vec<(CallKey, u32)> = {
             let mut stmt = tx.prepare(
@@ -1081,13 +1093,6 @@ impl Store {
     /// Request times of `team` at or after `since` (the pacing history).
     pub fn sends_since(&self, team: &str, since: Millis) -> Result<Vec<Millis>> {
         sends_since_in(&self.conn, team, since)
-    }
-
-    /// Forgets send history older than `before` (it no longer affects pacing).
-    pub fn prune_sends(&mut self, before: Millis) -> Result<usize> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM sends WHERE at < ?1", [before])?)
     }
 
     // ---- paused keys ---------------------------------------------------------

@@ -25,10 +25,6 @@ const LIMIT: u32 = 30;
 const WINDOW_MS: Millis = 60_000;
 const MARGIN: f64 = 0.01;
 
-/// A claim holds for the longest request (30 s doubled once after a lost
-/// answer) and the time to record its answer.
-const LEASE_MS: Millis = 60_000 + 15_000;
-
 /// What a claim attempt found.
 pub enum Claim {
     /// In flight under this claim: send it.
@@ -189,7 +185,14 @@ impl Db {
     }
 
     /// Claims the send `id` if the key's pacing allows a request now.
-    pub fn claim(&self, id: i64, key_fingerprint: &str, token: &str, now: Millis) -> Result<Claim> {
+    pub fn claim(
+        &self,
+        id: i64,
+        key_fingerprint: &str,
+        token: &str,
+        lease_ms: Millis,
+        now: Millis,
+    ) -> Result<Claim> {
         self.exec("BEGIN IMMEDIATE", &[])?;
         let result = (|| {
             let paused = self.exec(
@@ -234,7 +237,7 @@ impl Db {
                 &[
                     Value::Integer(now),
                     text(token),
-                    Value::Integer(now + LEASE_MS),
+                    Value::Integer(now + lease_ms),
                     Value::Integer(id),
                     Value::Integer(now),
                 ],

@@ -1,29 +1,28 @@
-//! kendo-bridge's webhook path as a Spin app.
+//! kendo-bridge on Spin.
 //!
 //! The same plugin component as the `kendo-bridge` host (its interfaces are
 //! imported here; Spin plugs the component in from spin.toml's
-//! `[component.bridge.dependencies]`), deployed on a Spin platform: Aloware,
-//! Salesloft and Kendo webhooks are verified, mapped and sent to Kendo's
-//! Push API, with Spin's key-value store as the ledger (`sent/...` keys make
-//! a call go out once) and `pending/...` keys holding sends that failed,
-//! retried by `POST /drain` (call it from a Spin cron trigger or any
-//! scheduler).
+//! `[component.bridge.dependencies]`). Aloware, Salesloft, HubSpot and Kendo
+//! webhooks are verified, mapped and sent to Kendo's Push API; the ledger
+//! and the send queue are the host's schema on Spin's SQLite
+//! (`delivery.rs`), so a call goes out once and the key's 30 a minute hold
+//! across instances. `POST /tick` (for a cron) sends what is due and, when
+//! asked, polls HubSpot (`hubspot.rs`).
 //!
 //! What Kendo's answer means (retry, back-off, re-send after a lost answer,
 //! park, dead-letter, fail, pause the key) is decided by the core crate
-//! shared with the host (`kendo_bridge_core::answer`); this file only
-//! carries it out on the key-value store.
+//! shared with the host (`kendo_bridge_core::answer`); this app carries it
+//! out.
 //!
-//! What the host does and this app does not: polling (Spin apps answer
-//! requests; they do not run loops), pacing across requests (Spin instances
-//! share no memory: keep webhook volume under Kendo's 30 per minute per key,
-//! or run the host), and transactional guarantees (Spin's key-value store
-//! has none: a crash between Kendo's 201 and the `sent/` write can send a
-//! call twice).
+//! What the host does and this app does not: polling Salesloft, and the
+//! HubSpot reads beyond the call and its owner (see `hubspot.rs`).
+//! Aloware's partial deliveries, unreadable deliveries and Kendo results
+//! are kept in Spin's key-value store.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
+
 mod delivery;
 mod hubspot;
 
@@ -431,7 +430,8 @@ async fn settle(
     else {
         return Ok(json(200, r#"{"status":"already sent or queued"}"#));
     };
-    deliver(&db, queued, now).await
+    let delivered = deliver(&db, queued, now).await?;
+    Ok(json(200, delivered.status.to_string()))
 }
 
 /// How sends are retried: the host's defaults (`[kendo.retry]`,
@@ -446,28 +446,54 @@ const ANSWERS: AnswerPolicy = AnswerPolicy {
     ambiguous_resends: 1,
 };
 
+/// What one delivery attempt came to: the status a webhook answers with,
+/// and whether the key can take more now (for `POST /tick`).
+struct Delivered {
+    status: serde_json::Value,
+    progress: Progress,
+}
+
+enum Progress {
+    /// Kendo has the call.
+    Sent,
+    /// The key's window, a 429 or a pause holds every send of the key.
+    KeyHeld,
+    /// Anything else: the next send may go.
+    Other,
+}
+
+impl Delivered {
+    fn new(progress: Progress, status: serde_json::Value) -> Delivered {
+        Delivered { status, progress }
+    }
+}
+
 /// Claims the queued send `id` (if the key's pacing and pause allow),
 /// sends it, and records what the core decides Kendo's answer means.
-async fn deliver(db: &Db, id: i64, now: i64) -> Result<Response> {
+async fn deliver(db: &Db, id: i64, now: i64) -> Result<Delivered> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
-    let fingerprint = fingerprint(&key);
-    let token = format!("{:016x}", (jitter() * u64::MAX as f64) as u64);
-    let sent = match db.claim(id, &fingerprint, &token, now)? {
+    let fingerprint = kendo_bridge_core::key_fingerprint(&key);
+    let token = format!("{:016x}", random_u64());
+    let sent = match db.claim(id, &fingerprint, &token, ANSWERS.lease_ms(), now)? {
         Claim::Claimed(sent) => sent,
         Claim::Pace(at) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }).to_string(),
+            return Ok(Delivered::new(
+                Progress::KeyHeld,
+                serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }),
             ));
         }
         Claim::Paused(reason) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason })
-                    .to_string(),
+            return Ok(Delivered::new(
+                Progress::KeyHeld,
+                serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
             ));
         }
-        Claim::Gone => return Ok(json(200, r#"{"status":"already sent or queued"}"#)),
+        Claim::Gone => {
+            return Ok(Delivered::new(
+                Progress::Other,
+                serde_json::json!({ "status": "already sent or queued" }),
+            ));
+        }
     };
     let answer = send(&key, &sent.payload).await?;
     let action = after_answer(
@@ -483,50 +509,57 @@ async fn deliver(db: &Db, id: i64, now: i64) -> Result<Response> {
         delivery::TEAM,
     );
     if !db.record(&sent, &action, &fingerprint, now_ms() as i64)? {
-        return Ok(json(
-            200,
-            r#"{"status":"the claim expired before the answer; another instance took the send over"}"#,
+        return Ok(Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "status": "the claim expired before the answer; another instance took the send over" }),
         ));
     }
-    let status = match action {
-        Action::Created { .. } => serde_json::json!({ "status": "sent" }),
-        Action::RateLimited { reason, .. } | Action::Retry { reason, .. } => {
-            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason })
+    Ok(match action {
+        Action::Created { .. } => {
+            Delivered::new(Progress::Sent, serde_json::json!({ "status": "sent" }))
         }
-        Action::ResendAfterLostAnswer { reason, .. } => {
-            serde_json::json!({ "status": "queued; POST /tick re-sends it", "reason": reason })
+        Action::RateLimited { reason, .. } => Delivered::new(
+            Progress::KeyHeld,
+            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason }),
+        ),
+        Action::Retry { reason, .. } => Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason }),
+        ),
+        Action::ResendAfterLostAnswer { reason, .. } => Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "status": "queued; POST /tick re-sends it", "reason": reason }),
+        ),
+        Action::PauseKey { reason } => Delivered::new(
+            Progress::KeyHeld,
+            serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
+        ),
+        Action::Park { reason } => Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "status": "outcome-unknown", "reason": reason }),
+        ),
+        Action::Dead { reason } => Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "status": "dead", "reason": reason }),
+        ),
+        Action::Fail { reason, .. } => {
+            Delivered::new(Progress::Other, serde_json::json!({ "failed": reason }))
         }
-        Action::PauseKey { reason } => {
-            serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason })
-        }
-        Action::Park { reason } => {
-            serde_json::json!({ "status": "outcome-unknown", "reason": reason })
-        }
-        Action::Dead { reason } => serde_json::json!({ "status": "dead", "reason": reason }),
-        Action::Fail { reason, .. } => serde_json::json!({ "failed": reason }),
-    };
-    Ok(json(200, status.to_string()))
+    })
 }
 
-/// A short, non-reversible fingerprint of the key (as the host's): a pause
-/// is lifted when the configured key's fingerprint changes.
-fn fingerprint(key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A uniform number in [0, 1) for the back-off's jitter, from WASI's
-/// random source (Spin provides it).
-fn jitter() -> f64 {
+/// 64 random bits from WASI's random source (Spin provides it).
+fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+    // Without randomness the value only spreads retries and names claims:
+    // a fixed one is still correct, if less even.
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// A uniform number in [0, 1) for the back-off's jitter.
+fn jitter() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Sends one payload to Kendo and reads the answer with the plugin.
@@ -629,15 +662,14 @@ async fn tick(req: &Request) -> Result<Response> {
     let mut sent = 0;
     let mut held = false;
     for id in db.due(now)? {
-        let answer = deliver(&db, id, now_ms() as i64).await?;
-        let body = answer.body();
-        let body = String::from_utf8_lossy(body);
-        if body.contains(r#""status":"sent""#) {
-            sent += 1;
-        } else if body.contains("paused") || body.contains("window allows") {
+        match deliver(&db, id, now_ms() as i64).await?.progress {
+            Progress::Sent => sent += 1,
             // The key cannot take more now: the rest waits for the next tick.
-            held = true;
-            break;
+            Progress::KeyHeld => {
+                held = true;
+                break;
+            }
+            Progress::Other => {}
         }
     }
     let delivery::Counts { queued, paused, .. } = db.counts()?;
