@@ -9,9 +9,13 @@
 //!   used for Kendo sends, source API requests and stored webhooks alike;
 //! - [`answer`]: what a Kendo answer (or its absence) means for the call:
 //!   created, wait for `Retry-After`, back off, re-send after a lost
-//!   answer, park, dead-letter, fail, or pause the key.
+//!   answer, park, dead-letter, fail, or pause the key;
+//! - [`ledger`]: a call's life in the state database (intake, claim,
+//!   record the answer, recover, inbox, holds, checkpoints), written once
+//!   over the small [`ledger::Database`] interface each driver implements.
 
 pub mod answer;
+pub mod ledger;
 pub mod pacing;
 pub mod schema;
 pub mod webhooks;

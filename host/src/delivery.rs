@@ -28,8 +28,7 @@ use crate::plugin::api::kendo::{IngestOutcome, RejectionKind};
 use crate::plugin::api::types::Header;
 use crate::pool::PluginPool;
 use crate::store::{
-    Claim, ClaimRequest, Millis, OutboxItem, Recovered, SendPacing, SharedStore, State, StoreError,
-    counter,
+    Claim, ClaimRequest, Millis, OutboxItem, Recovered, SendPacing, SharedStore, StoreError,
 };
 use kendo_bridge_core::answer::{
     Action, Answer, AnswerPolicy, RejectionKind as Rejection, Sent, after_answer,
@@ -400,17 +399,6 @@ impl<T: Transport> Worker<T> {
         Ok(Step::Sent(delivered))
     }
 
-    /// Says when an answer came back after this send's claim expired: the
-    /// instance that recovered the send decides what becomes of it.
-    fn claim_kept(&self, held: bool, item: &OutboxItem) {
-        if !held {
-            tracing::warn!(
-                source = %item.key.source, source_id = %item.key.source_id, team = %self.key.team,
-                "Kendo's answer came after this send's claim expired; another instance recovered the send and decides what becomes of it"
-            );
-        }
-    }
-
     /// Asks the plugin what Kendo's answer means.
     async fn read(&self, answer: Result<RawResponse, TransportError>) -> Answer {
         let response = match answer {
@@ -479,16 +467,22 @@ impl<T: Transport> Worker<T> {
             source_id,
             &team,
         );
-        let it = item.clone();
+        let (it, recorded, fingerprint) = (item.clone(), action.clone(), self.key.fingerprint());
+        let held = self
+            .store
+            .run(move |s| s.record(&it, &recorded, &fingerprint, now))
+            .await?;
+        if !held {
+            tracing::warn!(
+                source, source_id, team = %team,
+                "Kendo's answer came after this send's claim expired; another instance recovered the send and decides what becomes of it"
+            );
+        }
         let delivered = match action {
             Action::Created {
                 call_id,
                 after_lost_answers,
             } => {
-                let id = call_id.clone();
-                self.store
-                    .run(move |s| s.mark_created(&it, id.as_deref(), now))
-                    .await?;
                 tracing::debug!(source, source_id, team = %team, kendo_call_id = ?call_id, "created in Kendo");
                 if after_lost_answers > 0 {
                     tracing::warn!(
@@ -498,12 +492,7 @@ impl<T: Transport> Worker<T> {
                 }
                 Delivered::Created(call_id)
             }
-            Action::RateLimited { retry_at, reason } => {
-                let held = self
-                    .store
-                    .run(move |s| s.mark_rate_limited(&it, retry_at, &reason, now))
-                    .await?;
-                self.claim_kept(held, item);
+            Action::RateLimited { retry_at, .. } => {
                 tracing::info!(
                     source, source_id, team = %team,
                     "Kendo answered 429: the key pauses for {} s; retrying at {}",
@@ -517,12 +506,6 @@ impl<T: Transport> Worker<T> {
                 timeout_ms,
                 reason,
             } => {
-                let why = format!("{reason}, at {}", crate::timefmt::iso(retry_at));
-                let held = self
-                    .store
-                    .run(move |s| s.mark_ambiguous_retry(&it, retry_at, &why, now))
-                    .await?;
-                self.claim_kept(held, item);
                 tracing::warn!(
                     source, source_id, team = %team,
                     "{reason}: re-sending at {} with a {} s timeout",
@@ -532,25 +515,10 @@ impl<T: Transport> Worker<T> {
                 Delivered::WillRetry { retry_at, reason }
             }
             Action::Park { reason } => {
-                let why = reason.clone();
-                let held = self
-                    .store
-                    .run(move |s| s.park_outcome_unknown(&it, &why, now))
-                    .await?;
-                self.claim_kept(held, item);
                 tracing::warn!(source, source_id, team = %team, "parked as outcome-unknown: {reason}");
                 Delivered::Parked(reason)
             }
             Action::Retry { retry_at, reason } => {
-                let (why, t) = (reason.clone(), team.clone());
-                let held = self
-                    .store
-                    .run(move |s| {
-                        s.bump(&t, counter::RETRIES, 1)?;
-                        s.mark_retry(&it, retry_at, "transient", &why, now)
-                    })
-                    .await?;
-                self.claim_kept(held, item);
                 tracing::info!(
                     source, source_id, team = %team,
                     "{reason}; retrying at {}",
@@ -559,14 +527,6 @@ impl<T: Transport> Worker<T> {
                 Delivered::WillRetry { retry_at, reason }
             }
             Action::Dead { reason } => {
-                let why = reason.clone();
-                let held = self
-                    .store
-                    .run(move |s| {
-                        s.mark_undeliverable(&it, State::Dead, "retries-exhausted", &why, now)
-                    })
-                    .await?;
-                self.claim_kept(held, item);
                 tracing::warn!(
                     source, source_id, team = %team,
                     "dead-lettered: {reason} (kendo-bridge replay puts it back)"
@@ -574,27 +534,10 @@ impl<T: Transport> Worker<T> {
                 Delivered::Dead(reason)
             }
             Action::PauseKey { reason } => {
-                let fingerprint = self.key.fingerprint();
-                let (why, t) = (reason.clone(), team.clone());
                 tracing::warn!(source, source_id, team = %team, "the key is paused: {reason}");
-                let held = self
-                    .store
-                    .run(move |s| {
-                        s.pause_team(&t, &why, &fingerprint, now)?;
-                        // Not the call's fault: it keeps its place.
-                        s.mark_retry(&it, now, "key-refused", &why, now)
-                    })
-                    .await?;
-                self.claim_kept(held, item);
                 Delivered::KeyRefused(reason)
             }
-            Action::Fail { code, reason } => {
-                let why = reason.clone();
-                let held = self
-                    .store
-                    .run(move |s| s.mark_undeliverable(&it, State::Failed, code, &why, now))
-                    .await?;
-                self.claim_kept(held, item);
+            Action::Fail { reason, .. } => {
                 tracing::warn!(
                     source, source_id, team = %team,
                     "failed for good: {reason} (`kendo-bridge replay --include-failed` after fixing the cause)"
@@ -834,7 +777,7 @@ mod tests {
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert_eq!(row(&store, "2").await.state, State::Sent);
         let refused = store
-            .run(|s| s.counter(TEAM, counter::KENDO_429))
+            .run(|s| s.counter(TEAM, crate::store::counter::KENDO_429))
             .await
             .unwrap();
         assert_eq!(refused, 1);
@@ -869,7 +812,7 @@ mod tests {
         assert_eq!(dead.attempts, 3);
         assert_eq!(dead.reason_code.as_deref(), Some("retries-exhausted"));
         let retries = store
-            .run(|s| s.counter(TEAM, counter::RETRIES))
+            .run(|s| s.counter(TEAM, crate::store::counter::RETRIES))
             .await
             .unwrap();
         assert_eq!(retries, 2);
@@ -895,7 +838,7 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER))
+            .run(|s| s.counter(TEAM, crate::store::counter::RESENT_AFTER_LOST_ANSWER))
             .await
             .unwrap();
         assert_eq!(
@@ -922,7 +865,7 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER))
+            .run(|s| s.counter(TEAM, crate::store::counter::RESENT_AFTER_LOST_ANSWER))
             .await
             .unwrap();
         assert_eq!(counted, 0, "Kendo never saw the first request");
@@ -1004,7 +947,14 @@ mod tests {
         store
             .run(move |s| {
                 s.begin_send(&item, T0)?;
-                s.mark_undeliverable(&item, State::Dead, "retries-exhausted", "503 x8", T0)
+                s.record(
+                    &item,
+                    &Action::Dead {
+                        reason: "503 x8".into(),
+                    },
+                    "",
+                    T0,
+                )
             })
             .await
             .unwrap();

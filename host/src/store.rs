@@ -29,6 +29,19 @@ pub type Millis = i64;
 /// shared with the Spin app, which applies the same files.
 use kendo_bridge_core::schema::MIGRATIONS;
 
+/// A call's life in the database is the core's ([`kendo_bridge_core::ledger`]),
+/// run here on this connection; this store adds what only the host has
+/// (operator commands, the status page, source health, write-backs).
+use kendo_bridge_core::answer::Action;
+pub use kendo_bridge_core::ledger::hold::HeldCall;
+pub use kendo_bridge_core::ledger::inbox::{InboxEntry, InboxInsert};
+pub use kendo_bridge_core::ledger::intake::{Intake, IntakeReport, Outcome};
+pub use kendo_bridge_core::ledger::send::{
+    Claim, ClaimRequest, OutboxItem, Paused, Recovered, SendPacing,
+};
+pub use kendo_bridge_core::ledger::{CallKey, LedgerError, State, counter};
+use kendo_bridge_core::ledger::{self, bump, record_call_id, set_state};
+
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     rusqlite_migration::Migrations::new(
         MIGRATIONS
@@ -61,221 +74,15 @@ pub enum StoreError {
     /// Any other SQLite failure.
     #[error("state database error: {0}")]
     Sql(#[from] rusqlite::Error),
-    /// The send is already in flight or no longer queued.
-    #[error("the send of {source_id} is not queued (another instance may be sending it)")]
-    NotClaimable { source_id: String },
+    /// A rule of the call's life could not be carried out.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// The thread running a store operation panicked or was cancelled.
     #[error("a state database task was interrupted: {0}")]
     Interrupted(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
-
-/// Where a call stands in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum State {
-    /// Not ready yet (recording processing, transcript pending); the source
-    /// will bring it back when it changes.
-    Waiting,
-    /// Not to be sent; the reason is kept.
-    Skipped,
-    /// In the outbox, waiting for its turn (or its retry time).
-    Queued,
-    /// A request is (or was, before a crash) in flight.
-    Sending,
-    /// Kendo answered 2xx. Never sent again.
-    Sent,
-    /// Kendo rejected it for good (400, 413), or it could not be mapped.
-    Failed,
-    /// Retries ran out. `replay` puts it back in the queue.
-    Dead,
-    /// Kendo's answer was lost more often than `kendo.ambiguous_resends`
-    /// allows: Kendo may hold the call. Never sent again by itself; the
-    /// operator checks Kendo and runs `settle --sent` or `settle --resend`.
-    OutcomeUnknown,
-}
-
-impl State {
-    /// Every state, in the order `status` shows them.
-    pub const ALL: [State; 8] = [
-        State::Queued,
-        State::Sending,
-        State::OutcomeUnknown,
-        State::Sent,
-        State::Waiting,
-        State::Skipped,
-        State::Failed,
-        State::Dead,
-    ];
-
-    /// The name stored in the database and shown to operators.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Waiting => "waiting",
-            State::Skipped => "skipped",
-            State::Queued => "queued",
-            State::Sending => "sending",
-            State::Sent => "sent",
-            State::Failed => "failed",
-            State::Dead => "dead",
-            State::OutcomeUnknown => "outcome-unknown",
-        }
-    }
-
-    /// Reads a stored name.
-    pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Identifies one call for one Kendo team.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CallKey {
-    pub source: String,
-    pub source_id: String,
-    pub team: String,
-}
-
-/// What the plugin decided about one record, ready to be stored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Send this ingest body.
-    Send {
-        payload: String,
-        title: String,
-        rep_email: Option<String>,
-        /// Optional fields left out because they could not be read, one
-        /// `field: why` per line; `None` when there were none.
-        warnings: Option<String>,
-    },
-    /// Do not send; `code` is the plugin's skip code.
-    Skip { code: String, detail: String },
-    /// Not ready; `code` is the plugin's wait code.
-    Wait { code: String, detail: String },
-    /// The record could not be mapped or built (bad input, a plugin trap).
-    Fail { code: String, detail: String },
-    /// A sighting of a record already settled (see [`Store::is_settled`]):
-    /// counted as a duplicate, changes nothing.
-    Seen,
-}
-
-/// One decided record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Intake {
-    pub key: CallKey,
-    /// What was mapped: the source's `updated_at`, a zero-padded
-    /// modification time or a delivery sequence. Must sort in time order:
-    /// an older version never overwrites a newer one.
-    pub version: String,
-    /// `polling`, `webhook` or `workflow`.
-    pub sync_method: String,
-    pub outcome: Outcome,
-}
-
-/// What [`Store::intake`] did with a batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IntakeReport {
-    /// New sends put in the outbox.
-    pub enqueued: u32,
-    /// Queued sends whose payload a newer version replaced.
-    pub updated: u32,
-    /// Records already queued, in flight or sent (or seen at this version):
-    /// not queued again.
-    pub duplicates: u32,
-    pub skipped: u32,
-    pub waiting: u32,
-    pub failed: u32,
-}
-
-impl IntakeReport {
-    pub fn add(&mut self, other: IntakeReport) {
-        self.enqueued += other.enqueued;
-        self.updated += other.updated;
-        self.duplicates += other.duplicates;
-        self.skipped += other.skipped;
-        self.waiting += other.waiting;
-        self.failed += other.failed;
-    }
-}
-
-/// A send waiting in the outbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxItem {
-    pub id: i64,
-    pub key: CallKey,
-    pub payload: String,
-    /// Requests already made for it.
-    pub attempts: u32,
-    /// Requests of this send whose answer was lost (each may have created
-    /// the call in Kendo).
-    pub ambiguous: u32,
-    /// The claim this send was taken under ([`Store::claim_send`]): its
-    /// answer is recorded only while that claim still holds it.
-    pub claim: Option<String>,
-}
-
-/// How one Kendo key's requests are paced (see [`crate::pacing::Pacer`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SendPacing {
-    pub limit: u32,
-    pub window_ms: Millis,
-    pub margin: f64,
-}
-
-/// What [`Store::claim_send`] asks for.
-#[derive(Debug, Clone)]
-pub struct ClaimRequest<'a> {
-    pub team: &'a str,
-    /// The configured key's fingerprint: a pause recorded for another key
-    /// is lifted (the operator replaced the key).
-    pub key_fingerprint: &'a str,
-    pub pacing: SendPacing,
-    /// How long the claim holds: longer than the request can take, so only
-    /// a claim whose instance is gone ever expires.
-    pub lease_ms: Millis,
-    /// Unique to this claim.
-    pub token: &'a str,
-}
-
-/// What a worker may do now.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// Send this; it is in flight under the request's token.
-    Claimed(OutboxItem),
-    /// A send is due, but the key's window or a 429 holds it until then.
-    Pace(Millis),
-    /// Nothing is due; the next send falls due then, if any is queued.
-    Idle(Option<Millis>),
-    /// The key is paused, for this reason.
-    Paused(String),
-}
-
-/// A webhook delivery as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InboxEntry {
-    pub id: i64,
-    pub source: String,
-    pub delivery_id: String,
-    pub event: Option<String>,
-    pub body: Vec<u8>,
-    pub received_at: Millis,
-    /// Earlier attempts that failed for a passing reason.
-    pub attempts: u32,
-}
-
-/// Whether a webhook delivery was new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxInsert {
-    Stored(i64),
-    /// The same delivery id was stored before.
-    Duplicate,
-}
 
 /// A ledger row as `status` and `deliveries` show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -321,16 +128,6 @@ pub struct PossibleDuplicate {
     pub call_ids: Vec<(String, Millis)>,
 }
 
-/// What [`Store::recover_in_flight`] did with the sends a crash left in
-/// flight.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recovered {
-    /// Back in the queue: they will be sent again.
-    pub resent: Vec<CallKey>,
-    /// Their budget of lost answers was spent: parked as `outcome-unknown`.
-    pub parked: Vec<CallKey>,
-}
-
 /// Which parked call `settle` acts on: a source id, narrowed by source and
 /// team when it is ambiguous.
 #[derive(Debug, Clone, Default)]
@@ -357,15 +154,6 @@ impl TeamCounts {
     }
 }
 
-/// A team whose key Kendo refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paused {
-    pub reason: String,
-    /// A fingerprint of the key that was refused: a new key lifts the pause.
-    pub key_fingerprint: String,
-    pub paused_at: Millis,
-}
-
 /// Which dead letters `replay` puts back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayFilter {
@@ -376,17 +164,6 @@ pub struct ReplayFilter {
     pub include_failed: bool,
 }
 
-/// A call's source record kept until it can be sent (Aloware's call body,
-/// waiting for its transcript, or the transcript waiting for the call).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeldCall {
-    pub body: Option<String>,
-    pub transcript: Option<String>,
-    /// When the wait for a transcript ends (epoch ms); `Some(0)` once it
-    /// is over, `None` before it started.
-    pub transcript_due_at: Option<Millis>,
-}
-
 /// A held call whose wait for its transcript ran out while it waits for
 /// one (see [`Store::transcript_waits_due`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,34 +172,6 @@ pub struct TranscriptWaitDue {
     pub body: String,
     /// The ledger row's version, which a new decision must exceed.
     pub version: String,
-}
-
-/// Counter names kept in `counters`.
-pub mod counter {
-    /// Kendo answered 429 although the bridge paced (scope: team).
-    pub const KENDO_429: &str = "kendo_429";
-    /// Sends whose answer was lost (the process crashed, the request timed
-    /// out, the connection dropped before the answer) and that were sent
-    /// again: each may be a duplicate in Kendo (scope: team).
-    pub const RESENT_AFTER_LOST_ANSWER: &str = "resent_after_lost_answer";
-    /// Retries after a 5xx or a timeout (scope: team).
-    pub const RETRIES: &str = "retries";
-    /// 429s from a source API (scope: source).
-    pub const SOURCE_429: &str = "source_429";
-    /// Webhook deliveries refused for their signature (scope: source).
-    pub const BAD_SIGNATURE: &str = "bad_signature";
-    /// Webhook deliveries stored (scope: source).
-    pub const WEBHOOKS: &str = "webhooks";
-    /// Duplicate webhook deliveries (same delivery id) (scope: source).
-    pub const DUPLICATE_WEBHOOKS: &str = "duplicate_webhooks";
-    /// Source API requests answered 2xx or 404 (scope: source).
-    pub const SOURCE_REQUESTS_OK: &str = "source_requests_ok";
-    /// Source API requests that failed: any other status, or no answer
-    /// (scope: source).
-    pub const SOURCE_REQUESTS_ERROR: &str = "source_requests_error";
-    /// Cost points the source said its requests cost (Salesloft's
-    /// `x-ratelimit-endpoint-cost`) (scope: source).
-    pub const SOURCE_COST_POINTS: &str = "source_cost_points";
 }
 
 /// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
@@ -507,228 +256,98 @@ impl Store {
 
     /// The stored cursor of a source (its JSON), if any.
     pub fn checkpoint(&self, source: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT cursor FROM checkpoints WHERE source = ?1",
-                [source],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(ledger::checkpoint::get(&self.conn, source)?)
     }
 
     /// Every checkpoint with the time it last moved.
     pub fn checkpoints(&self) -> Result<Vec<(String, String, Millis)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT source, cursor, updated_at FROM checkpoints ORDER BY source")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::checkpoint::all(&self.conn)?)
     }
 
     /// Forgets a source's checkpoint (the next poll starts from its initial
     /// look-back).
     pub fn reset_checkpoint(&mut self, source: &str) -> Result<bool> {
-        self.conn.execute(
-            "DELETE FROM first_look_back WHERE checkpoint = ?1",
-            [source],
-        )?;
-        Ok(self
-            .conn
-            .execute("DELETE FROM checkpoints WHERE source = ?1", [source])?
-            > 0)
+        Ok(ledger::checkpoint::reset(&self.conn, source)?)
     }
 
-    /// The lower bound of `checkpoint`'s first look-back: `candidate` the
-    /// first time it is asked, the same value on every later call until
-    /// the checkpoint is reset, however long the first polls keep failing.
+    /// See [`ledger::checkpoint::first_look_back`].
     pub fn first_look_back(&mut self, checkpoint: &str, candidate: Millis) -> Result<Millis> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO first_look_back (checkpoint, since_ms) VALUES (?1, ?2)",
-            params![checkpoint, candidate],
-        )?;
-        Ok(self.conn.query_row(
-            "SELECT since_ms FROM first_look_back WHERE checkpoint = ?1",
-            [checkpoint],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::checkpoint::first_look_back(&self.conn, checkpoint, candidate)?)
     }
 
     // ---- intake --------------------------------------------------------------
 
     /// Records decided records and, in the same transaction, moves `source`'s
-    /// checkpoint to `cursor`.
+    /// checkpoint to `cursor` ([`ledger::intake::intake`]).
     pub fn intake(
         &mut self,
         items: &[Intake],
         checkpoint: Option<(&str, &str)>,
         now: Millis,
     ) -> Result<IntakeReport> {
-        let tx = self.write_transaction()?;
-        let mut report = IntakeReport::default();
-        for item in items {
-            report.add(intake_one(&tx, item, now)?);
-        }
-        if let Some((source, cursor)) = checkpoint {
-            tx.execute(
-                "INSERT INTO checkpoints (source, cursor, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                params![source, cursor, now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(report)
+        Ok(ledger::intake::intake(&self.conn, items, checkpoint, now)?)
     }
 
-    /// Whether a call is already sent, queued or in flight for some team, so
-    /// a poller can spare the API calls that mapping it again would cost.
-    /// `version` is the source's version; a newer one is not settled.
+    /// See [`ledger::intake::is_settled`].
     pub fn is_settled(&self, source: &str, source_id: &str, version: &str) -> Result<bool> {
-        let settled: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM ledger WHERE source = ?1 AND source_id = ?2
-                   AND (state IN ('sent', 'sending') OR version >= ?3) LIMIT 1",
-                params![source, source_id, version],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(settled.is_some())
+        Ok(ledger::intake::is_settled(&self.conn, source, source_id, version)?)
     }
 
     // ---- delivery ----------------------------------------------------------
 
     /// Sends of `team` due at `now`, oldest first.
     pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox
-             WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
-             ORDER BY not_before, id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![team, now, limit], outbox_item)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::send::due(&self.conn, team, now, limit)?)
     }
 
     /// Takes the oldest due send of a team if the key's pacing allows one
-    /// now, in one transaction: of several instances sharing this database,
-    /// one gets it, and together they keep the key's window, because the
-    /// pacing is checked against every instance's sends and the send is
-    /// recorded in the same transaction.
+    /// now ([`ledger::send::claim_send`]).
     pub fn claim_send(&mut self, request: &ClaimRequest<'_>, now: Millis) -> Result<Claim> {
-        let team = request.team;
-        let tx = self.write_transaction()?;
-        if let Some(p) = paused_in(&tx, team)? {
-            if p.key_fingerprint == request.key_fingerprint {
-                return Ok(Claim::Paused(p.reason));
-            }
-            // The operator configured another key: try again.
-            tx.execute("DELETE FROM paused_teams WHERE team = ?1", [team])?;
-        }
-        let due = tx
-            .query_row(
-                "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox
-                 WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL AND not_before <= ?2
-                 ORDER BY not_before, id LIMIT 1",
-                params![team, now],
-                outbox_item,
-            )
-            .optional()?;
-        let Some(mut item) = due else {
-            let next = next_due_in(&tx, team)?;
-            tx.commit()?;
-            return Ok(Claim::Idle(next));
-        };
-        let pacing = request.pacing;
-        let since = now.saturating_sub(pacing.window_ms.saturating_mul(2));
-        let history = sends_since_in(&tx, team, since)?;
-        let last_slot: Option<Millis> = tx.query_row(
-            "SELECT MAX(COALESCE(slot, at)) FROM sends WHERE team = ?1",
-            [team],
-            |r| r.get(0),
-        )?;
-        let blocked: Option<Millis> = tx
-            .query_row(
-                "SELECT until FROM key_blocks WHERE team = ?1",
-                [team],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut pacer =
-            crate::pacing::Pacer::new(pacing.limit, pacing.window_ms, pacing.margin, history)
-                .after_slot(last_slot);
-        if let Some(until) = blocked {
-            pacer.block_until(until);
-        }
-        let slot = pacer.next_slot(now);
-        if slot > now {
-            tx.commit()?;
-            return Ok(Claim::Pace(slot));
-        }
-        let lease_until = now.saturating_add(request.lease_ms);
-        claim_row(
-            &tx,
-            &item,
-            now,
-            Some(request.token),
-            Some(lease_until),
-            pacer.slot_of(now),
-        )?;
-        // Send history older than this no longer paces anything, nor shows
-        // on the status page's last hour.
-        let keep = pacing.window_ms.saturating_mul(2).max(SEND_HISTORY_MS);
-        tx.execute(
-            "DELETE FROM sends WHERE team = ?1 AND at < ?2",
-            params![team, now.saturating_sub(keep)],
-        )?;
-        tx.commit()?;
-        item.claim = Some(request.token.to_string());
-        Ok(Claim::Claimed(item))
+        Ok(ledger::send::claim_send(&self.conn, request, now)?)
     }
 
     /// When the next pending send of `team` falls due, if any is pending.
     pub fn next_due_at(&self, team: &str) -> Result<Option<Millis>> {
-        next_due_in(&self.conn, team)
+        Ok(ledger::send::next_due_at(&self.conn, team)?)
     }
 
     /// Pending sends of a team (the queue depth).
     pub fn queue_depth(&self, team: &str) -> Result<u64> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE team = ?1 AND state = 'pending'",
-            [team],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::send::queue_depth(&self.conn, team)?)
     }
 
-    /// Marks one given send as in flight, without pacing or a lease (a
-    /// claim without a lease is recovered at the next start, whoever holds
-    /// it): for single-process tools and tests. Workers use
-    /// [`Store::claim_send`].
+    /// Marks one given send as in flight, without pacing or a lease: for
+    /// single-process tools and tests ([`ledger::send::begin_send`]).
     pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
-        let tx = self.write_transaction()?;
-        claim_row(&tx, item, now, None, None, now)?;
-        tx.commit()?;
-        Ok(())
+        Ok(ledger::send::begin_send(&self.conn, item, now)?)
     }
 
-    /// A 429: the send waits for `retry_at`, and so does every other send
-    /// of its key, from every instance.
-    pub fn mark_rate_limited(
+    /// Carries out what Kendo's answer means for a send
+    /// ([`ledger::record::record`]); a 201 also queues the call's
+    /// write-backs, in the same transaction. False (and nothing changed)
+    /// when the send's claim no longer holds it.
+    pub fn record(
         &mut self,
         item: &OutboxItem,
-        retry_at: Millis,
-        reason: &str,
+        action: &Action,
+        key_fingerprint: &str,
         now: Millis,
     ) -> Result<bool> {
-        let tx = self.write_transaction()?;
-        tx.execute(
-            "INSERT INTO key_blocks (team, until) VALUES (?1, ?2)
-             ON CONFLICT (team) DO UPDATE SET until = MAX(until, excluded.until)",
-            params![item.key.team, retry_at],
-        )?;
-        bump(&tx, &item.key.team, counter::KENDO_429, 1)?;
-        let held = requeue(&tx, item, retry_at, "rate-limited", reason, now)?;
-        tx.commit()?;
-        Ok(held)
+        let write_back = self.write_back.covers(&item.key.source);
+        Ok(ledger::record::record(
+            &self.conn,
+            item,
+            action,
+            key_fingerprint,
+            now,
+            |conn, key, call_id| {
+                if write_back {
+                    write_back::enqueue_sent(conn, key, call_id, now)
+                        .map_err(|e| LedgerError::Database(Box::new(e)))?;
+                }
+                Ok(())
+            },
+        )?)
     }
 
     /// Kendo has the call: keep its `callId` and never send it again.
@@ -738,95 +357,12 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        let write_back = self.write_back.covers(&item.key.source);
-        let tx = self.write_transaction()?;
-        tx.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
-        tx.execute(
-            "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
-                    reason_code = NULL, reason = NULL
-             WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![
-                item.key.source,
-                item.key.source_id,
-                item.key.team,
-                kendo_call_id,
-                now
-            ],
-        )?;
-        if let Some(call_id) = kendo_call_id {
-            record_call_id(&tx, &item.key, call_id, now)?;
-        }
-        if write_back {
-            write_back::enqueue_sent(&tx, &item.key, kendo_call_id, now)?;
-        }
-        tx.commit()?;
+        let created = Action::Created {
+            call_id: kendo_call_id.map(str::to_string),
+            after_lost_answers: 0,
+        };
+        self.record(item, &created, "", now)?;
         Ok(())
-    }
-
-    /// A send whose answer was lost goes back to the queue, not before
-    /// `not_before`; the call is flagged as possibly duplicated in Kendo.
-    /// False (and nothing changed) when the send's claim no longer holds it:
-    /// see [`Store::mark_retry`].
-    pub fn mark_ambiguous_retry(
-        &mut self,
-        item: &OutboxItem,
-        not_before: Millis,
-        reason: &str,
-        now: Millis,
-    ) -> Result<bool> {
-        let tx = self.write_transaction()?;
-        if !release_claim(&tx, item)? {
-            return Ok(false);
-        }
-        tx.execute(
-            "UPDATE outbox SET not_before = ?2, last_error = ?3, ambiguous = ambiguous + 1
-             WHERE id = ?1",
-            params![item.id, not_before, reason],
-        )?;
-        set_ledger_state(
-            &tx,
-            &item.key,
-            State::Queued,
-            Some("answer-lost"),
-            Some(reason),
-            now,
-        )?;
-        flag_maybe_duplicated(&tx, &item.key)?;
-        bump(&tx, &item.key.team, counter::RETRIES, 1)?;
-        bump(&tx, &item.key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
-        tx.commit()?;
-        Ok(true)
-    }
-
-    /// Parks a send whose answers were lost too often: it leaves the queue
-    /// (outbox state `parked`, out of reach of `replay`) until the operator
-    /// settles it.
-    pub fn park_outcome_unknown(
-        &mut self,
-        item: &OutboxItem,
-        reason: &str,
-        now: Millis,
-    ) -> Result<bool> {
-        let tx = self.write_transaction()?;
-        if !release_claim(&tx, item)? {
-            return Ok(false);
-        }
-        tx.execute(
-            "UPDATE outbox SET state = 'parked', last_error = ?2, ambiguous = ambiguous + 1
-             WHERE id = ?1",
-            params![item.id, reason],
-        )?;
-        set_ledger_state(
-            &tx,
-            &item.key,
-            State::OutcomeUnknown,
-            Some("outcome-unknown"),
-            Some(reason),
-            now,
-        )?;
-        flag_maybe_duplicated(&tx, &item.key)?;
-        tx.commit()?;
-        Ok(true)
     }
 
     /// The operator found the parked call in Kendo: it is sent, with the
@@ -852,7 +388,7 @@ impl Store {
                 params![key.source, key.source_id, key.team, kendo_call_id, now],
             )?;
             if let Some(call_id) = kendo_call_id {
-                record_call_id(&tx, key, call_id, now)?;
+                record_call_id(&*tx, key, call_id, now)?;
             }
         }
         tx.commit()?;
@@ -870,8 +406,8 @@ impl Store {
                  WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                 params![key.source, key.source_id, key.team, now],
             )?;
-            set_ledger_state(
-                &tx,
+            set_state(
+                &*tx,
                 key,
                 State::Queued,
                 Some("settled-resend"),
@@ -957,142 +493,14 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Puts a send back in the queue, not before `not_before`.
-    ///
-    /// False, and nothing changed, when the send's claim no longer holds it:
-    /// its lease ran out (this instance stalled past its own timeout) and
-    /// another instance recovered it, so that one now decides its fate.
-    pub fn mark_retry(
-        &mut self,
-        item: &OutboxItem,
-        not_before: Millis,
-        code: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<bool> {
-        let tx = self.write_transaction()?;
-        let held = requeue(&tx, item, not_before, code, reason, now)?;
-        tx.commit()?;
-        Ok(held)
-    }
-
-    /// Ends a send for good: `state` is [`State::Failed`] for a permanent
-    /// rejection or [`State::Dead`] when retries ran out. The payload stays
-    /// in the outbox (as a dead letter) so `replay` can send it again.
-    pub fn mark_undeliverable(
-        &mut self,
-        item: &OutboxItem,
-        state: State,
-        code: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<bool> {
-        let tx = self.write_transaction()?;
-        if !release_claim(&tx, item)? {
-            return Ok(false);
-        }
-        tx.execute(
-            "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
-            params![item.id, reason],
-        )?;
-        set_ledger_state(&tx, &item.key, state, Some(code), Some(reason), now)?;
-        tx.commit()?;
-        Ok(true)
-    }
-
-    /// After a crash: sends still marked in flight have an unknown outcome
-    /// (the request may have created the call before the process died). A
-    /// crash mid-send is a lost answer and spends the same budget of
-    /// `ambiguous_resends` a timeout does: within it, the send goes back to
-    /// the queue and is counted as `resent_after_lost_answer`; past it, the
-    /// call is parked as `outcome-unknown`. Both are flagged as possibly
-    /// duplicated and returned so the caller can log them.
-    ///
-    /// Only sends whose claim has expired are recovered (and those claimed
-    /// without a lease): a send another live instance holds is its own.
+    /// Sends a dead instance left in flight ([`ledger::send::recover_in_flight`]).
     pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
-        // Workers call this before every claim: almost always there is
-        // nothing to recover, and a read says so without taking the lock
-        // every instance's writes wait for.
-        let expired: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM outbox
-                 WHERE in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1))",
-            [now],
-            |r| r.get(0),
-        )?;
-        if !expired {
-            return Ok(Recovered::default());
-        }
-        let tx = self.write_transaction()?;
-        let found: Vec<(CallKey, u32)> = {
-            let mut stmt = tx.prepare(
-                "SELECT source, source_id, team, ambiguous FROM outbox
-                 WHERE in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)",
-            )?;
-            let rows = stmt.query_map([now], |r| {
-                Ok((
-                    CallKey {
-                        source: r.get(0)?,
-                        source_id: r.get(1)?,
-                        team: r.get(2)?,
-                    },
-                    r.get(3)?,
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let mut recovered = Recovered::default();
-        for (key, lost) in found {
-            if lost < ambiguous_resends {
-                tx.execute(
-                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
-                            not_before = ?4, ambiguous = ambiguous + 1
-                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                    params![key.source, key.source_id, key.team, now],
-                )?;
-                set_ledger_state(
-                    &tx,
-                    &key,
-                    State::Queued,
-                    Some("unknown-outcome"),
-                    Some(
-                        "the bridge stopped while this call was being sent; sending it again (Kendo may now hold it twice)",
-                    ),
-                    now,
-                )?;
-                bump(&tx, &key.team, counter::RESENT_AFTER_LOST_ANSWER, 1)?;
-                flag_maybe_duplicated(&tx, &key)?;
-                recovered.resent.push(key);
-            } else {
-                let reason = format!(
-                    "the bridge stopped while this call was being sent, after {lost} lost answer(s); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {id}` or `--resend {id}`",
-                    id = key.source_id
-                );
-                tx.execute(
-                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
-                            state = 'parked', last_error = ?4, ambiguous = ambiguous + 1
-                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                    params![key.source, key.source_id, key.team, reason],
-                )?;
-                set_ledger_state(
-                    &tx,
-                    &key,
-                    State::OutcomeUnknown,
-                    Some("outcome-unknown"),
-                    Some(&reason),
-                    now,
-                )?;
-                flag_maybe_duplicated(&tx, &key)?;
-                recovered.parked.push(key);
-            }
-        }
-        tx.commit()?;
-        Ok(recovered)
+        Ok(ledger::send::recover_in_flight(&self.conn, ambiguous_resends, now)?)
     }
 
     /// Request times of `team` at or after `since` (the pacing history).
     pub fn sends_since(&self, team: &str, since: Millis) -> Result<Vec<Millis>> {
-        sends_since_in(&self.conn, team, since)
+        Ok(ledger::send::sends_since(&self.conn, team, since)?)
     }
 
     // ---- paused keys ---------------------------------------------------------
@@ -1105,26 +513,17 @@ impl Store {
         key_fingerprint: &str,
         now: Millis,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO paused_teams (team, reason, key_fingerprint, paused_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (team) DO UPDATE SET reason = excluded.reason,
-                key_fingerprint = excluded.key_fingerprint, paused_at = excluded.paused_at",
-            params![team, reason, key_fingerprint, now],
-        )?;
-        Ok(())
+        Ok(ledger::send::pause(&self.conn, team, reason, key_fingerprint, now)?)
     }
 
     /// Why a team is paused, if it is.
     pub fn paused(&self, team: &str) -> Result<Option<Paused>> {
-        paused_in(&self.conn, team)
+        Ok(ledger::send::paused(&self.conn, team)?)
     }
 
     /// Lifts a pause. Returns whether there was one.
     pub fn resume_team(&mut self, team: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM paused_teams WHERE team = ?1", [team])?
-            > 0)
+        Ok(ledger::send::resume(&self.conn, team)?)
     }
 
     // ---- webhook inbox -------------------------------------------------------
@@ -1139,101 +538,44 @@ impl Store {
         body: &[u8],
         now: Millis,
     ) -> Result<InboxInsert> {
-        let tx = self.write_transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, delivery_id) DO NOTHING",
-            params![source, delivery_id, event, body, now],
-        )?;
-        let result = if inserted == 1 {
-            bump(&tx, source, counter::WEBHOOKS, 1)?;
-            InboxInsert::Stored(tx.last_insert_rowid())
-        } else {
-            bump(&tx, source, counter::DUPLICATE_WEBHOOKS, 1)?;
-            InboxInsert::Duplicate
-        };
-        tx.commit()?;
-        Ok(result)
+        Ok(ledger::inbox::insert(&self.conn, source, delivery_id, event, body, now)?)
     }
 
     /// Deliveries not processed yet, oldest first.
     pub fn inbox_pending(&self, limit: u32) -> Result<Vec<InboxEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox
-             WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit], inbox_entry)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::inbox::pending(&self.conn, limit)?)
     }
 
-    /// Takes up to `limit` stored deliveries due at `now` for processing,
-    /// oldest first, under a lease of `lease_ms`: another instance sharing
-    /// the database skips them until the lease ends (it ends only if this
-    /// one died, for a delivery's processing is much shorter).
+    /// Takes stored deliveries due at `now` under a lease
+    /// ([`ledger::inbox::claim`]).
     pub fn inbox_claim(
         &mut self,
         limit: u32,
         lease_ms: Millis,
         now: Millis,
     ) -> Result<Vec<InboxEntry>> {
-        let tx = self.write_transaction()?;
-        let entries: Vec<InboxEntry> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox
-                 WHERE processed_at IS NULL AND not_before <= ?2
-                   AND (lease_until IS NULL OR lease_until < ?2)
-                 ORDER BY id LIMIT ?1",
-            )?;
-            let rows = stmt.query_map(params![limit, now], inbox_entry)?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for entry in &entries {
-            tx.execute(
-                "UPDATE inbox SET lease_until = ?2 WHERE id = ?1",
-                params![entry.id, now.saturating_add(lease_ms)],
-            )?;
-        }
-        tx.commit()?;
-        Ok(entries)
+        Ok(ledger::inbox::claim(&self.conn, limit, lease_ms, now)?)
     }
 
     /// A delivery that failed for a passing reason is tried again at
     /// `not_before`; the others are not held up by it.
     pub fn inbox_defer(&mut self, id: i64, not_before: Millis, error: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE inbox SET lease_until = NULL, not_before = ?2, attempts = attempts + 1,
-                    last_error = ?3
-             WHERE id = ?1",
-            params![id, not_before, error],
-        )?;
-        Ok(())
+        Ok(ledger::inbox::defer(&self.conn, id, not_before, error)?)
     }
 
     /// When the next deferred delivery falls due, if any waits.
     pub fn inbox_next_due(&self) -> Result<Option<Millis>> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(MAX(not_before, COALESCE(lease_until, 0))) FROM inbox WHERE processed_at IS NULL",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::inbox::next_due(&self.conn)?)
     }
 
     /// Marks a delivery processed, with the error that ended it if any.
     pub fn inbox_done(&mut self, id: i64, error: Option<&str>, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE inbox SET processed_at = ?2, error = ?3, lease_until = NULL WHERE id = ?1",
-            params![id, now, error],
-        )?;
-        Ok(())
+        Ok(ledger::inbox::done(&self.conn, id, error, now)?)
     }
 
     /// Deliveries stored but not processed yet.
     pub fn inbox_backlog(&self) -> Result<u64> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::inbox::backlog(&self.conn)?)
     }
 
     // ---- re-deciding ------------------------------------------------------------
@@ -1291,8 +633,8 @@ impl Store {
 
     // ---- held source records (Aloware) ----------------------------------------
 
-    /// Merges what a delivery brought (a call body, a transcript) into what
-    /// is held for the call, and returns the merged record.
+    /// Keeps what a delivery brought with what is held for the call
+    /// ([`ledger::hold::hold`]).
     pub fn hold(
         &mut self,
         source: &str,
@@ -1301,46 +643,12 @@ impl Store {
         transcript: Option<&str>,
         now: Millis,
     ) -> Result<HeldCall> {
-        let tx = self.write_transaction()?;
-        tx.execute(
-            "INSERT INTO held_calls (source, source_id, body, transcript, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, source_id) DO UPDATE SET
-                body = COALESCE(excluded.body, held_calls.body),
-                transcript = COALESCE(excluded.transcript, held_calls.transcript),
-                updated_at = excluded.updated_at",
-            params![source, source_id, body, transcript, now],
-        )?;
-        let held = tx.query_row(
-            "SELECT body, transcript, transcript_due_at FROM held_calls WHERE source = ?1 AND source_id = ?2",
-            params![source, source_id],
-            |r| {
-                Ok(HeldCall {
-                    body: r.get(0)?,
-                    transcript: r.get(1)?,
-                    transcript_due_at: r.get(2)?,
-                })
-            },
-        )?;
-        tx.commit()?;
-        Ok(held)
+        Ok(ledger::hold::hold(&self.conn, source, source_id, body, transcript, now)?)
     }
 
     /// What is held for a call.
     pub fn held(&self, source: &str, source_id: &str) -> Result<Option<HeldCall>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT body, transcript, transcript_due_at FROM held_calls WHERE source = ?1 AND source_id = ?2",
-                params![source, source_id],
-                |r| {
-                    Ok(HeldCall {
-                        body: r.get(0)?,
-                        transcript: r.get(1)?,
-                        transcript_due_at: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(ledger::hold::held(&self.conn, source, source_id)?)
     }
 
     // ---- call data records (Salesloft) ------------------------------------------
@@ -1515,7 +823,7 @@ impl Store {
 
     /// Adds to a counter.
     pub fn bump(&mut self, scope: &str, name: &str, by: i64) -> Result<()> {
-        bump(&self.conn, scope, name, by)
+        Ok(ledger::bump(&self.conn, scope, name, by)?)
     }
 
     /// A counter's value (0 when never bumped).
@@ -1842,144 +1150,6 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
     }))
 }
 
-/// How long the send history is kept: pacing needs two windows, the status
-/// page shows the last hour.
-const SEND_HISTORY_MS: Millis = 2 * 60 * 60 * 1000;
-
-fn outbox_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
-    Ok(OutboxItem {
-        id: r.get(0)?,
-        key: CallKey {
-            source: r.get(1)?,
-            source_id: r.get(2)?,
-            team: r.get(3)?,
-        },
-        payload: r.get(4)?,
-        attempts: r.get(5)?,
-        ambiguous: r.get(6)?,
-        claim: None,
-    })
-}
-
-fn inbox_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxEntry> {
-    Ok(InboxEntry {
-        id: r.get(0)?,
-        source: r.get(1)?,
-        delivery_id: r.get(2)?,
-        event: r.get(3)?,
-        body: r.get(4)?,
-        received_at: r.get(5)?,
-        attempts: r.get(6)?,
-    })
-}
-
-fn next_due_in(conn: &Connection, team: &str) -> Result<Option<Millis>> {
-    Ok(conn.query_row(
-        "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
-        [team],
-        |r| r.get(0),
-    )?)
-}
-
-fn sends_since_in(conn: &Connection, team: &str, since: Millis) -> Result<Vec<Millis>> {
-    let mut stmt = conn.prepare("SELECT at FROM sends WHERE team = ?1 AND at >= ?2 ORDER BY at")?;
-    let rows = stmt.query_map(params![team, since], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn paused_in(conn: &Connection, team: &str) -> Result<Option<Paused>> {
-    Ok(conn
-        .query_row(
-            "SELECT reason, key_fingerprint, paused_at FROM paused_teams WHERE team = ?1",
-            [team],
-            |r| {
-                Ok(Paused {
-                    reason: r.get(0)?,
-                    key_fingerprint: r.get(1)?,
-                    paused_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
-}
-
-/// Puts a send in flight (only if nobody else has) and records the request
-/// in the key's send history, in `slot` of the pacing schedule.
-fn claim_row(
-    tx: &Transaction<'_>,
-    item: &OutboxItem,
-    now: Millis,
-    claim: Option<&str>,
-    lease_until: Option<Millis>,
-    slot: Millis,
-) -> Result<()> {
-    let taken = tx.execute(
-        "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1, claim = ?3, lease_until = ?4
-         WHERE id = ?1 AND in_flight_since IS NULL AND state = 'pending'",
-        params![item.id, now, claim, lease_until],
-    )?;
-    if taken == 0 {
-        return Err(StoreError::NotClaimable {
-            source_id: item.key.source_id.clone(),
-        });
-    }
-    set_ledger_state(tx, &item.key, State::Sending, None, None, now)?;
-    tx.execute(
-        "UPDATE ledger SET attempts = attempts + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-        params![item.key.source, item.key.source_id, item.key.team],
-    )?;
-    tx.execute(
-        "INSERT INTO sends (team, at, slot) VALUES (?1, ?2, ?3)",
-        params![item.key.team, now, slot],
-    )?;
-    Ok(())
-}
-
-/// Ends the send's claim if `item`'s claim still holds it; false when it
-/// does not (it expired and another instance recovered the send).
-fn release_claim(tx: &Transaction<'_>, item: &OutboxItem) -> Result<bool> {
-    Ok(tx.execute(
-        "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL
-         WHERE id = ?1 AND in_flight_since IS NOT NULL AND claim IS ?2",
-        params![item.id, item.claim],
-    )? > 0)
-}
-
-fn requeue(
-    tx: &Transaction<'_>,
-    item: &OutboxItem,
-    not_before: Millis,
-    code: &str,
-    reason: &str,
-    now: Millis,
-) -> Result<bool> {
-    if !release_claim(tx, item)? {
-        return Ok(false);
-    }
-    tx.execute(
-        "UPDATE outbox SET not_before = ?2, last_error = ?3 WHERE id = ?1",
-        params![item.id, not_before, reason],
-    )?;
-    set_ledger_state(tx, &item.key, State::Queued, Some(code), Some(reason), now)?;
-    Ok(true)
-}
-
-fn record_call_id(conn: &Connection, key: &CallKey, call_id: &str, now: Millis) -> Result<()> {
-    conn.execute(
-        "INSERT INTO kendo_call_ids (source, source_id, team, kendo_call_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![key.source, key.source_id, key.team, call_id, now],
-    )?;
-    Ok(())
-}
-
-fn flag_maybe_duplicated(conn: &Connection, key: &CallKey) -> Result<()> {
-    conn.execute(
-        "UPDATE ledger SET maybe_duplicated = 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-        params![key.source, key.source_id, key.team],
-    )?;
-    Ok(())
-}
-
 /// The parked sends a settle filter names.
 fn parked_keys(conn: &Connection, filter: &SettleFilter) -> Result<Vec<CallKey>> {
     let mut stmt = conn.prepare(
@@ -1995,326 +1165,6 @@ fn parked_keys(conn: &Connection, filter: &SettleFilter) -> Result<Vec<CallKey>>
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn bump(conn: &Connection, scope: &str, name: &str, by: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO counters (scope, name, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value",
-        params![scope, name, by],
-    )?;
-    Ok(())
-}
-
-fn set_ledger_state(
-    tx: &Transaction<'_>,
-    key: &CallKey,
-    state: State,
-    code: Option<&str>,
-    reason: Option<&str>,
-    now: Millis,
-) -> Result<()> {
-    tx.execute(
-        "UPDATE ledger SET state = ?4, reason_code = COALESCE(?5, reason_code),
-            reason = COALESCE(?6, reason), updated_at = ?7
-         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-        params![
-            key.source,
-            key.source_id,
-            key.team,
-            state.as_str(),
-            code,
-            reason,
-            now
-        ],
-    )?;
-    Ok(())
-}
-
-fn intake_one(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<IntakeReport> {
-    let key = &item.key;
-    let mut report = IntakeReport::default();
-
-    if item.outcome == Outcome::Seen {
-        // A sighting counts on the call's row whatever team it is under.
-        let rows = tx.execute(
-            "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2",
-            params![key.source, key.source_id],
-        )?;
-        if rows > 0 {
-            report.duplicates += 1;
-        }
-        return Ok(report);
-    }
-    let existing: Option<(String, String)> = tx
-        .query_row(
-            "SELECT state, version FROM ledger WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![key.source, key.source_id, key.team],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let existing = match existing {
-        Some(row) => Some(row),
-        None => match follow_team_change(tx, key)? {
-            OtherTeam::None => None,
-            OtherTeam::Moved { state, version } => Some((state, version)),
-            OtherTeam::Sent => {
-                // A call reaches Kendo once, whichever team routing names
-                // today.
-                report.duplicates += 1;
-                return Ok(report);
-            }
-        },
-    };
-    let Some((state, version)) = existing else {
-        insert_new(tx, item, now)?;
-        count(&mut report, &item.outcome);
-        return Ok(report);
-    };
-    let state = State::parse(&state).ok_or(StoreError::Corrupt {
-        what: "ledger state",
-        value: state,
-    })?;
-    tx.execute(
-        "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-        params![key.source, key.source_id, key.team],
-    )?;
-    let newer = item.version > version;
-    match state {
-        // Once sent or on the wire, no later sighting may send it again.
-        // A call Kendo may hold is never queued again by a new arrival.
-        State::Sent | State::Sending | State::OutcomeUnknown => report.duplicates += 1,
-        _ if !newer => report.duplicates += 1,
-        State::Queued => {
-            // Not sent yet: the newest source data wins.
-            match &item.outcome {
-                Outcome::Send {
-                    payload,
-                    title,
-                    rep_email,
-                    warnings,
-                } => {
-                    tx.execute(
-                        "UPDATE outbox SET payload = ?4 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                        params![key.source, key.source_id, key.team, payload],
-                    )?;
-                    tx.execute(
-                        "UPDATE ledger SET version = ?4, title = ?5, rep_email = ?6, updated_at = ?7,
-                             warnings = ?8
-                         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                        params![
-                            key.source,
-                            key.source_id,
-                            key.team,
-                            item.version,
-                            title,
-                            rep_email,
-                            now,
-                            warnings
-                        ],
-                    )?;
-                    report.updated += 1;
-                }
-                other => {
-                    tx.execute(
-                        "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                        params![key.source, key.source_id, key.team],
-                    )?;
-                    replace(tx, item, now)?;
-                    count(&mut report, other);
-                }
-            }
-        }
-        State::Waiting | State::Skipped | State::Failed | State::Dead => {
-            // A newer version of a record that was not sent: decide afresh.
-            tx.execute(
-                "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                params![key.source, key.source_id, key.team],
-            )?;
-            replace(tx, item, now)?;
-            if let Outcome::Send { payload, .. } = &item.outcome {
-                insert_outbox(tx, key, payload, now)?;
-            }
-            count(&mut report, &item.outcome);
-        }
-    }
-    Ok(report)
-}
-
-/// What [`follow_team_change`] found under other teams.
-enum OtherTeam {
-    None,
-    /// An unsent row, now moved to the new team: its state and version.
-    Moved {
-        state: String,
-        version: String,
-    },
-    /// The call was sent, or is being sent, for another team; the sighting
-    /// is counted there.
-    Sent,
-}
-
-/// Keeps one ledger row per source call when its team changes, for a call
-/// with no row under `key.team`. Skips and waits are routed by source alone
-/// (no rep is known yet), a send by its rep too, so a call first skipped and
-/// later sent may change team. An unsent row (and its queued send) moves to
-/// the new team.
-fn follow_team_change(tx: &Transaction<'_>, key: &CallKey) -> Result<OtherTeam> {
-    let elsewhere: Option<(String, String, String)> = tx
-        .query_row(
-            "SELECT team, state, version FROM ledger WHERE source = ?1 AND source_id = ?2
-             ORDER BY state IN ('sent', 'sending') DESC, updated_at DESC LIMIT 1",
-            params![key.source, key.source_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((team, state, version)) = elsewhere else {
-        return Ok(OtherTeam::None);
-    };
-    if matches!(
-        State::parse(&state),
-        Some(State::Sent | State::Sending | State::OutcomeUnknown)
-    ) {
-        tx.execute(
-            "UPDATE ledger SET seen_count = seen_count + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-            params![key.source, key.source_id, team],
-        )?;
-        return Ok(OtherTeam::Sent);
-    }
-    for table in ["ledger", "outbox"] {
-        tx.execute(
-            &format!(
-                "UPDATE {table} SET team = ?4 WHERE source = ?1 AND source_id = ?2 AND team = ?3"
-            ),
-            params![key.source, key.source_id, team, key.team],
-        )?;
-    }
-    Ok(OtherTeam::Moved { state, version })
-}
-
-fn count(report: &mut IntakeReport, outcome: &Outcome) {
-    match outcome {
-        Outcome::Send { .. } => report.enqueued += 1,
-        Outcome::Skip { .. } => report.skipped += 1,
-        Outcome::Wait { .. } => report.waiting += 1,
-        Outcome::Fail { .. } => report.failed += 1,
-        Outcome::Seen => report.duplicates += 1,
-    }
-}
-
-struct Row<'a> {
-    state: State,
-    code: Option<&'a str>,
-    reason: Option<&'a str>,
-    title: Option<&'a str>,
-    rep_email: Option<&'a str>,
-    warnings: Option<&'a str>,
-}
-
-fn describe(outcome: &Outcome) -> Row<'_> {
-    match outcome {
-        Outcome::Send {
-            title,
-            rep_email,
-            warnings,
-            ..
-        } => Row {
-            state: State::Queued,
-            code: None,
-            reason: None,
-            title: Some(title),
-            rep_email: rep_email.as_deref(),
-            warnings: warnings.as_deref(),
-        },
-        Outcome::Skip { code, detail } => Row {
-            state: State::Skipped,
-            code: Some(code),
-            reason: Some(detail),
-            title: None,
-            rep_email: None,
-            warnings: None,
-        },
-        Outcome::Wait { code, detail } => Row {
-            state: State::Waiting,
-            code: Some(code),
-            reason: Some(detail),
-            title: None,
-            rep_email: None,
-            warnings: None,
-        },
-        Outcome::Fail { code, detail } => Row {
-            state: State::Failed,
-            code: Some(code),
-            reason: Some(detail),
-            title: None,
-            rep_email: None,
-            warnings: None,
-        },
-        // Handled before any row is written; kept total for the compiler.
-        Outcome::Seen => Row {
-            state: State::Skipped,
-            code: None,
-            reason: None,
-            title: None,
-            rep_email: None,
-            warnings: None,
-        },
-    }
-}
-
-/// Both statements take the same numbered parameters (see [`write_row`]).
-const INSERT_ROW: &str =
-    "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
-                     title, rep_email, first_seen_at, updated_at, warnings)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)";
-const REPLACE_ROW: &str = "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
-        title = COALESCE(?9, title), rep_email = COALESCE(?10, rep_email), attempts = 0, updated_at = ?11,
-        warnings = ?12
- WHERE source = ?1 AND source_id = ?2 AND team = ?3";
-
-fn insert_new(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
-    write_row(tx, INSERT_ROW, item, now)?;
-    if let Outcome::Send { payload, .. } = &item.outcome {
-        insert_outbox(tx, &item.key, payload, now)?;
-    }
-    Ok(())
-}
-
-fn replace(tx: &Transaction<'_>, item: &Intake, now: Millis) -> Result<()> {
-    write_row(tx, REPLACE_ROW, item, now)
-}
-
-/// Runs `sql` with the ledger row of `item`: ?1-?3 the key, ?4 the state,
-/// ?5 the version, ?6 the sync method, ?7-?10 reason code, reason, title and
-/// rep email, ?11 the time, ?12 the warnings.
-fn write_row(tx: &Transaction<'_>, sql: &str, item: &Intake, now: Millis) -> Result<()> {
-    let row = describe(&item.outcome);
-    tx.execute(
-        sql,
-        params![
-            item.key.source,
-            item.key.source_id,
-            item.key.team,
-            row.state.as_str(),
-            item.version,
-            item.sync_method,
-            row.code,
-            row.reason,
-            row.title,
-            row.rep_email,
-            now,
-            row.warnings
-        ],
-    )?;
-    Ok(())
-}
-
-fn insert_outbox(tx: &Transaction<'_>, key: &CallKey, payload: &str, now: Millis) -> Result<()> {
-    tx.execute(
-        "INSERT INTO outbox (source, source_id, team, payload, not_before) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![key.source, key.source_id, key.team, payload, now],
-    )?;
-    Ok(())
 }
 
 // ---- the status page -----------------------------------------------------------
@@ -2371,6 +1221,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn retry(retry_at: Millis, reason: &str) -> Action {
+        Action::Retry {
+            retry_at,
+            reason: reason.into(),
+        }
+    }
 
     fn key(id: &str) -> CallKey {
         CallKey {
@@ -2571,7 +1428,7 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .mark_retry(&item, 5_000, "rate-limited", "429", 11)
+            .record(&item, &retry(5_000, "429"), "", 11)
             .unwrap();
         assert!(store.due("main", 4_999, 10).unwrap().is_empty());
         assert_eq!(store.next_due_at("main").unwrap(), Some(5_000));
@@ -2585,7 +1442,7 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .mark_undeliverable(&item, State::Dead, "retries-exhausted", "500 x8", 11)
+            .record(&item, &Action::Dead { reason: "500 x8".into() }, "", 11)
             .unwrap();
         assert_eq!(store.queue_depth("main").unwrap(), 0);
         assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 1);
@@ -2603,7 +1460,15 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .mark_undeliverable(&item, State::Failed, "bad-request", "invalid email", 11)
+            .record(
+                &item,
+                &Action::Fail {
+                    code: "bad-request",
+                    reason: "invalid email".into(),
+                },
+                "",
+                11,
+            )
             .unwrap();
         assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 0);
         let all = ReplayFilter {
@@ -2794,7 +1659,7 @@ mod tests {
         assert_eq!(fresh.ambiguous, 1, "the recovery counts as a lost answer");
         assert!(
             !store
-                .mark_retry(&stale, 20_000, "transient", "late", 13_000)
+                .record(&stale, &retry(20_000, "late"), "", 13_000)
                 .unwrap(),
             "the expired claim records nothing"
         );
@@ -2805,7 +1670,7 @@ mod tests {
         );
         assert!(
             store
-                .mark_retry(&fresh, 20_000, "transient", "503", 13_000)
+                .record(&fresh, &retry(20_000, "503"), "", 13_000)
                 .unwrap()
         );
     }
@@ -2849,7 +1714,17 @@ mod tests {
             .intake(&[send("1", "a"), send("2", "a")], None, 0)
             .unwrap();
         let item = claimed(claim(&mut store, "a", 0));
-        assert!(store.mark_rate_limited(&item, 30_000, "429", 100).unwrap());
+        assert!(store
+                .record(
+                    &item,
+                    &Action::RateLimited {
+                        retry_at: 30_000,
+                        reason: "429".into(),
+                    },
+                    "",
+                    100,
+                )
+                .unwrap());
         assert_eq!(claim(&mut store, "b", 10_000), Claim::Pace(30_000));
         assert_eq!(store.counter("main", counter::KENDO_429).unwrap(), 1);
     }
@@ -3037,7 +1912,14 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .park_outcome_unknown(&item, "no answer within 30s", 11)
+            .record(
+                &item,
+                &Action::Park {
+                    reason: "no answer within 30s".into(),
+                },
+                "",
+                11,
+            )
             .unwrap();
     }
 
@@ -3164,7 +2046,16 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .record(
+                &item,
+                &Action::ResendAfterLostAnswer {
+                    retry_at: 100,
+                    timeout_ms: 60_000,
+                    reason: "no answer within 30s".into(),
+                },
+                "",
+                11,
+            )
             .unwrap();
         let item = store.due("main", 100, 1).unwrap().remove(0);
         store.begin_send(&item, 100).unwrap();
@@ -3182,7 +2073,16 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .mark_ambiguous_retry(&item, 100, "no answer within 30s", 11)
+            .record(
+                &item,
+                &Action::ResendAfterLostAnswer {
+                    retry_at: 100,
+                    timeout_ms: 60_000,
+                    reason: "no answer within 30s".into(),
+                },
+                "",
+                11,
+            )
             .unwrap();
         let item = store.due("main", 100, 1).unwrap().remove(0);
         store.begin_send(&item, 100).unwrap();

@@ -4,7 +4,7 @@
 //! in [`Store::record_result_and_write_back`]), so a crash loses none; the
 //! writer task claims due rows and records each attempt's outcome here.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{CallKey, Millis, Result, Store, StoreError};
@@ -136,7 +136,7 @@ pub struct KendoResult<'a> {
 /// Queues `Kendo Sent` (and the `callId`) for a call Kendo just created.
 /// Runs inside [`Store::mark_created`]'s transaction.
 pub(super) fn enqueue_sent(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &CallKey,
     kendo_call_id: Option<&str>,
     now: Millis,
@@ -344,7 +344,7 @@ impl Store {
     ) -> Result<()> {
         let tx = self.write_transaction()?;
         tx.execute(sql, values)?;
-        super::bump(&tx, &item.source, counter, 1)?;
+        super::bump(&*tx, &item.source, counter, 1)?;
         tx.commit()?;
         Ok(())
     }
@@ -370,7 +370,7 @@ impl Store {
               WHERE source = ?1 AND state = 'pending'",
             params![source, until, error, now, claimed.map(|c| c.id)],
         )?;
-        super::bump(&tx, source, write_back_counter::HELD, 1)?;
+        super::bump(&*tx, source, write_back_counter::HELD, 1)?;
         tx.commit()?;
         Ok(held)
     }

@@ -1,0 +1,72 @@
+//! Parts of one call that arrive apart, held until the call can be
+//! decided: Aloware sends a call's body (in several events, each with some
+//! fields) and its transcript separately, in any order, and never again.
+
+use super::{Database, LedgerError, write};
+use crate::Millis;
+
+/// What is held for a call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldCall {
+    pub body: Option<String>,
+    pub transcript: Option<String>,
+    /// When the wait for a transcript ends (epoch ms); `Some(0)` once it
+    /// is over, `None` before it started.
+    pub transcript_due_at: Option<Millis>,
+}
+
+/// Keeps what a delivery brought (a call body, already merged by the
+/// plugin with the one held; a transcript) with what is held for the call,
+/// and returns what is held now, in one transaction.
+///
+/// The driver reads the held body, has the plugin merge, then calls this:
+/// two instances handed two events of one call at the same moment could
+/// each merge without the other's fields (the later write wins). Aloware
+/// spaces a call's events by seconds; merging inside this transaction
+/// would need the plugin called synchronously from the database thread.
+pub fn hold<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    source_id: &str,
+    body: Option<&str>,
+    transcript: Option<&str>,
+    now: Millis,
+) -> Result<HeldCall, LedgerError> {
+    write(db, |db| {
+        db.run(
+            "INSERT INTO held_calls (source, source_id, body, transcript, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, source_id) DO UPDATE SET
+                body = COALESCE(excluded.body, held_calls.body),
+                transcript = COALESCE(excluded.transcript, held_calls.transcript),
+                updated_at = excluded.updated_at",
+            &[
+                source.into(),
+                source_id.into(),
+                body.into(),
+                transcript.into(),
+                now.into(),
+            ],
+        )?;
+        Ok(held(db, source, source_id)?.unwrap_or_default())
+    })
+}
+
+/// What is held for a call.
+pub fn held<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    source_id: &str,
+) -> Result<Option<HeldCall>, LedgerError> {
+    db.first(
+        "SELECT body, transcript, transcript_due_at FROM held_calls WHERE source = ?1 AND source_id = ?2",
+        &[source.into(), source_id.into()],
+    )?
+    .map(|r| {
+        Ok(HeldCall {
+            body: r.opt_text(0)?,
+            transcript: r.opt_text(1)?,
+            transcript_due_at: r.opt_int(2)?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,167 @@
+//! A verified webhook delivery, stored (committed) before it is answered:
+//! then processed under a lease, so of the instances sharing the database
+//! one works on it; a delivery that fails for a passing reason waits for
+//! its own next attempt while the others go on.
+
+use super::{Database, LedgerError, bump, counter, write};
+use crate::Millis;
+
+/// A webhook delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    pub id: i64,
+    pub source: String,
+    pub delivery_id: String,
+    pub event: Option<String>,
+    pub body: Vec<u8>,
+    pub received_at: Millis,
+    /// Earlier attempts that failed for a passing reason.
+    pub attempts: u32,
+}
+
+/// Whether a webhook delivery was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxInsert {
+    Stored(i64),
+    /// The same delivery id was stored before.
+    Duplicate,
+}
+
+const ENTRY: &str =
+    "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox";
+
+fn entry(r: &super::Row) -> Result<InboxEntry, LedgerError> {
+    Ok(InboxEntry {
+        id: r.int(0)?,
+        source: r.text(1)?,
+        delivery_id: r.text(2)?,
+        event: r.opt_text(3)?,
+        body: r.blob(4)?,
+        received_at: r.int(5)?,
+        attempts: r.count(6)?,
+    })
+}
+
+/// Stores a verified delivery, once per `(source, delivery_id)`.
+pub fn insert<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    delivery_id: &str,
+    event: Option<&str>,
+    body: &[u8],
+    now: Millis,
+) -> Result<InboxInsert, LedgerError> {
+    write(db, |db| {
+        let stored = db.first(
+            "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+            &[source.into(), delivery_id.into(), event.into(), body.into(), now.into()],
+        )?;
+        Ok(match stored {
+            Some(row) => {
+                bump(db, source, counter::WEBHOOKS, 1)?;
+                InboxInsert::Stored(row.int(0)?)
+            }
+            None => {
+                bump(db, source, counter::DUPLICATE_WEBHOOKS, 1)?;
+                InboxInsert::Duplicate
+            }
+        })
+    })
+}
+
+/// Deliveries not processed yet, oldest first.
+pub fn pending<D: Database + ?Sized>(db: &D, limit: u32) -> Result<Vec<InboxEntry>, LedgerError> {
+    db.run(
+        &format!("{ENTRY} WHERE processed_at IS NULL ORDER BY id LIMIT ?1"),
+        &[limit.into()],
+    )?
+    .iter()
+    .map(entry)
+    .collect()
+}
+
+/// Takes up to `limit` stored deliveries due at `now` for processing,
+/// oldest first, under a lease of `lease_ms`: another instance skips them
+/// until the lease ends (it ends only if this one died, for a delivery's
+/// processing is much shorter).
+pub fn claim<D: Database + ?Sized>(
+    db: &D,
+    limit: u32,
+    lease_ms: Millis,
+    now: Millis,
+) -> Result<Vec<InboxEntry>, LedgerError> {
+    write(db, |db| {
+        let entries = db
+            .run(
+                &format!(
+                    "{ENTRY} WHERE processed_at IS NULL AND not_before <= ?2
+                       AND (lease_until IS NULL OR lease_until < ?2)
+                     ORDER BY id LIMIT ?1"
+                ),
+                &[limit.into(), now.into()],
+            )?
+            .iter()
+            .map(entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        for e in &entries {
+            db.run(
+                "UPDATE inbox SET lease_until = ?2 WHERE id = ?1",
+                &[e.id.into(), now.saturating_add(lease_ms).into()],
+            )?;
+        }
+        Ok(entries)
+    })
+}
+
+/// A delivery that failed for a passing reason is tried again at
+/// `not_before`; the others are not held up by it.
+pub fn defer<D: Database + ?Sized>(
+    db: &D,
+    id: i64,
+    not_before: Millis,
+    error: &str,
+) -> Result<(), LedgerError> {
+    db.run(
+        "UPDATE inbox SET lease_until = NULL, not_before = ?2, attempts = attempts + 1,
+                last_error = ?3
+         WHERE id = ?1",
+        &[id.into(), not_before.into(), error.into()],
+    )?;
+    Ok(())
+}
+
+/// When the next deferred delivery falls due, if any waits.
+pub fn next_due<D: Database + ?Sized>(db: &D) -> Result<Option<Millis>, LedgerError> {
+    Ok(db
+        .first(
+            "SELECT MIN(MAX(not_before, COALESCE(lease_until, 0))) FROM inbox WHERE processed_at IS NULL",
+            &[],
+        )?
+        .map(|r| r.opt_int(0))
+        .transpose()?
+        .flatten())
+}
+
+/// Marks a delivery processed, with the error that ended it if any (it
+/// stays stored, with its reason, for the operator).
+pub fn done<D: Database + ?Sized>(
+    db: &D,
+    id: i64,
+    error: Option<&str>,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    db.run(
+        "UPDATE inbox SET processed_at = ?2, error = ?3, lease_until = NULL WHERE id = ?1",
+        &[id.into(), now.into(), error.into()],
+    )?;
+    Ok(())
+}
+
+/// Deliveries stored but not processed yet.
+pub fn backlog<D: Database + ?Sized>(db: &D) -> Result<u64, LedgerError> {
+    let n = db
+        .first("SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL", &[])?
+        .map_or(Ok(0), |r| r.int(0))?;
+    Ok(n.max(0) as u64)
+}

@@ -1,0 +1,389 @@
+//! The ledger driven in memory: every rule of a call's life, without HTTP,
+//! on the schema every driver applies.
+
+use super::inbox::{self, InboxInsert};
+use super::intake::{Intake, Outcome, intake};
+use super::record::record;
+use super::send::{
+    Claim, ClaimRequest, OutboxItem, SendPacing, claim_send, paused, recover_in_flight,
+};
+use super::*;
+use crate::answer::Action;
+use crate::schema::{MIGRATIONS, statements};
+
+const TEAM: &str = "t";
+const KEY: &str = "fp-1";
+const LEASE: Millis = 45_000;
+
+fn db() -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    for sql in MIGRATIONS {
+        for statement in statements(sql) {
+            conn.execute_batch(&statement).unwrap();
+        }
+    }
+    conn
+}
+
+fn key(id: &str) -> CallKey {
+    CallKey {
+        source: "aloware".into(),
+        source_id: id.into(),
+        team: TEAM.into(),
+    }
+}
+
+fn send(id: &str, version: &str) -> Intake {
+    Intake {
+        key: key(id),
+        version: version.into(),
+        sync_method: "webhook".into(),
+        outcome: Outcome::Send {
+            payload: format!("{{\"id\":\"{id}\",\"v\":\"{version}\"}}"),
+            title: format!("call {id}"),
+            rep_email: None,
+            warnings: None,
+        },
+    }
+}
+
+fn claim(db: &rusqlite::Connection, token: &str, now: Millis) -> Claim {
+    claim_with(db, token, KEY, now)
+}
+
+fn claim_with(db: &rusqlite::Connection, token: &str, fingerprint: &str, now: Millis) -> Claim {
+    claim_send(
+        db,
+        &ClaimRequest {
+            team: TEAM,
+            key_fingerprint: fingerprint,
+            pacing: SendPacing::KENDO,
+            lease_ms: LEASE,
+            token,
+        },
+        now,
+    )
+    .unwrap()
+}
+
+fn claimed(c: Claim) -> OutboxItem {
+    match c {
+        Claim::Claimed(item) => item,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+fn state(db: &rusqlite::Connection, id: &str) -> (State, Option<String>, bool) {
+    let row = db
+        .first(
+            "SELECT state, reason_code, maybe_duplicated FROM ledger WHERE source_id = ?1",
+            &[id.into()],
+        )
+        .unwrap()
+        .unwrap();
+    (
+        State::read(row.text(0).unwrap()).unwrap(),
+        row.opt_text(1).unwrap(),
+        row.int(2).unwrap() == 1,
+    )
+}
+
+fn apply(db: &rusqlite::Connection, item: &OutboxItem, action: Action, now: Millis) -> bool {
+    record(db, item, &action, KEY, now, |_, _, _| Ok(())).unwrap()
+}
+
+fn counter_value(db: &rusqlite::Connection, name: &str) -> i64 {
+    db.first(
+        "SELECT value FROM counters WHERE scope = ?1 AND name = ?2",
+        &[TEAM.into(), name.into()],
+    )
+    .unwrap()
+    .map_or(0, |r| r.int(0).unwrap())
+}
+
+#[test]
+fn a_call_arriving_many_times_is_queued_once() {
+    let db = db();
+    let first = intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let again = intake(&db, &[send("1", "a"), send("1", "a")], None, 1).unwrap();
+    assert_eq!((first.enqueued, again.duplicates), (1, 2));
+    assert_eq!(send::queue_depth(&db, TEAM).unwrap(), 1);
+}
+
+#[test]
+fn a_newer_version_replaces_a_queued_payload_and_an_older_one_does_not() {
+    let db = db();
+    intake(&db, &[send("1", "b")], None, 0).unwrap();
+    let older = intake(&db, &[send("1", "a")], None, 1).unwrap();
+    let newer = intake(&db, &[send("1", "c")], None, 2).unwrap();
+    assert_eq!((older.duplicates, newer.updated), (1, 1));
+    let item = claimed(claim(&db, "x", 10));
+    assert!(item.payload.contains("\"v\":\"c\""), "{}", item.payload);
+}
+
+#[test]
+fn a_skipped_call_is_recorded_with_its_reason_and_never_queued() {
+    let db = db();
+    let mut skip = send("1", "a");
+    skip.outcome = Outcome::Skip {
+        code: "too-short".into(),
+        detail: "3 s".into(),
+    };
+    intake(&db, &[skip], Some(("aloware", "cursor-1")), 0).unwrap();
+    assert_eq!(state(&db, "1").0, State::Skipped);
+    assert_eq!(claim(&db, "x", 10), Claim::Idle(None));
+    assert_eq!(
+        checkpoint::get(&db, "aloware").unwrap().as_deref(),
+        Some("cursor-1")
+    );
+}
+
+#[test]
+fn a_claimed_send_is_not_claimed_again_while_its_lease_holds() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    claimed(claim(&db, "x", 10));
+    assert_eq!(claim(&db, "y", 3_000), Claim::Idle(None));
+    assert_eq!(state(&db, "1").0, State::Sending);
+}
+
+#[test]
+fn claims_keep_the_keys_thirty_a_minute_evenly_spaced() {
+    let db = db();
+    let calls: Vec<Intake> = (0..40).map(|i| send(&i.to_string(), "a")).collect();
+    intake(&db, &calls, None, 0).unwrap();
+    let mut now = 0;
+    let mut at = Vec::new();
+    while now < 60_000 {
+        match claim(&db, &format!("t{now}"), now) {
+            Claim::Claimed(item) => {
+                at.push(now);
+                assert!(apply(&db, &item, created(), now));
+            }
+            Claim::Pace(slot) => now = slot,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(at.len() <= 30, "{} sends in the first minute", at.len());
+    assert!(at.windows(2).all(|w| w[1] - w[0] >= 1_900), "{at:?}");
+}
+
+fn created() -> Action {
+    Action::Created {
+        call_id: Some("call_1".into()),
+        after_lost_answers: 0,
+    }
+}
+
+#[test]
+fn a_created_call_is_sent_for_good_with_its_call_id() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 10));
+    assert!(apply(&db, &item, created(), 20));
+    assert_eq!(state(&db, "1").0, State::Sent);
+    // However often it comes back, it is never queued again.
+    let again = intake(&db, &[send("1", "z")], None, 30).unwrap();
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(claim(&db, "y", 40), Claim::Idle(None));
+}
+
+#[test]
+fn a_429_holds_every_send_of_the_key_until_retry_after_and_is_counted() {
+    let db = db();
+    intake(&db, &[send("1", "a"), send("2", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    let action = Action::RateLimited {
+        retry_at: 30_000,
+        reason: "429".into(),
+    };
+    assert!(apply(&db, &item, action, 100));
+    assert_eq!(state(&db, "1"), (State::Queued, Some("rate-limited".into()), false));
+    assert_eq!(claim(&db, "y", 5_000), Claim::Pace(30_000));
+    assert_eq!(counter_value(&db, counter::KENDO_429), 1);
+    claimed(claim(&db, "z", 30_000));
+}
+
+#[test]
+fn a_retry_waits_for_its_own_time_while_the_next_send_goes() {
+    let db = db();
+    intake(&db, &[send("1", "a"), send("2", "a")], None, 0).unwrap();
+    let first = claimed(claim(&db, "x", 0));
+    let action = Action::Retry {
+        retry_at: 50_000,
+        reason: "503".into(),
+    };
+    assert!(apply(&db, &first, action, 100));
+    let next = claimed(claim(&db, "y", 2_100));
+    assert_eq!(next.key.source_id, "2");
+    assert_eq!(counter_value(&db, counter::RETRIES), 1);
+}
+
+#[test]
+fn a_lost_answer_requeues_the_call_flagged_as_possibly_duplicated() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    let action = Action::ResendAfterLostAnswer {
+        retry_at: 10_000,
+        timeout_ms: 60_000,
+        reason: "timed out".into(),
+    };
+    assert!(apply(&db, &item, action, 100));
+    assert_eq!(state(&db, "1"), (State::Queued, Some("answer-lost".into()), true));
+    let again = claimed(claim(&db, "y", 10_000));
+    assert_eq!((again.attempts, again.ambiguous), (1, 1));
+    assert_eq!(counter_value(&db, counter::RESENT_AFTER_LOST_ANSWER), 1);
+}
+
+#[test]
+fn a_refused_key_pauses_every_send_until_the_key_changes() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    let action = Action::PauseKey {
+        reason: "401".into(),
+    };
+    assert!(apply(&db, &item, action, 100));
+    assert_eq!(claim(&db, "y", 5_000), Claim::Paused("401".into()));
+    assert!(paused(&db, TEAM).unwrap().is_some());
+    claimed(claim_with(&db, "z", "fp-2", 5_000));
+}
+
+#[test]
+fn a_parked_call_leaves_the_queue_until_the_operator_settles_it() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    let action = Action::Park {
+        reason: "two lost answers".into(),
+    };
+    assert!(apply(&db, &item, action, 100));
+    assert_eq!(state(&db, "1").0, State::OutcomeUnknown);
+    assert_eq!(claim(&db, "y", 100_000), Claim::Idle(None));
+    // A new arrival never queues a call Kendo may hold.
+    assert_eq!(intake(&db, &[send("1", "b")], None, 200).unwrap().duplicates, 1);
+}
+
+#[test]
+fn dead_and_failed_sends_end_with_their_codes() {
+    let db = db();
+    intake(&db, &[send("1", "a"), send("2", "a")], None, 0).unwrap();
+    let one = claimed(claim(&db, "x", 0));
+    let dead = Action::Dead {
+        reason: "503 x8".into(),
+    };
+    assert!(apply(&db, &one, dead, 100));
+    let two = claimed(claim(&db, "y", 2_100));
+    let fail = Action::Fail {
+        code: "bad-request",
+        reason: "400".into(),
+    };
+    assert!(apply(&db, &two, fail, 2_200));
+    assert_eq!(state(&db, "1"), (State::Dead, Some("retries-exhausted".into()), false));
+    assert_eq!(state(&db, "2"), (State::Failed, Some("bad-request".into()), false));
+    assert_eq!(claim(&db, "z", 100_000), Claim::Idle(None));
+}
+
+#[test]
+fn an_answer_after_the_claim_expired_changes_nothing_but_a_201_is_kept() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let stale = claimed(claim(&db, "x", 0));
+    let recovered = recover_in_flight(&db, 1, LEASE + 1).unwrap();
+    assert_eq!(recovered.resent, vec![key("1")]);
+    let fresh = claimed(claim(&db, "y", LEASE + 1));
+    let late = Action::Retry {
+        retry_at: 0,
+        reason: "503".into(),
+    };
+    assert!(!apply(&db, &stale, late, LEASE + 2));
+    assert_eq!(state(&db, "1").0, State::Sending);
+    // Kendo created it on the stale request: it is sent whatever the claim.
+    assert!(apply(&db, &stale, created(), LEASE + 3));
+    assert_eq!(state(&db, "1").0, State::Sent);
+    assert!(!apply(&db, &fresh, late_retry(), LEASE + 4));
+}
+
+fn late_retry() -> Action {
+    Action::Retry {
+        retry_at: 0,
+        reason: "503".into(),
+    }
+}
+
+#[test]
+fn a_send_left_in_flight_is_resent_within_its_budget_then_parked() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    claimed(claim(&db, "x", 0));
+    let first = recover_in_flight(&db, 1, LEASE + 1).unwrap();
+    assert_eq!((first.resent.len(), first.parked.len()), (1, 0));
+    assert_eq!(state(&db, "1"), (State::Queued, Some("unknown-outcome".into()), true));
+    claimed(claim(&db, "y", LEASE + 1));
+    let second = recover_in_flight(&db, 1, 3 * LEASE).unwrap();
+    assert_eq!((second.resent.len(), second.parked.len()), (0, 1));
+    assert_eq!(state(&db, "1").0, State::OutcomeUnknown);
+}
+
+#[test]
+fn a_live_claim_is_not_recovered() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    claimed(claim(&db, "x", 0));
+    assert_eq!(recover_in_flight(&db, 1, LEASE - 1).unwrap(), Default::default());
+}
+
+#[test]
+fn a_failing_step_after_a_201_rolls_the_whole_record_back() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    let failed = record(&db, &item, &created(), KEY, 10, |_, _, _| {
+        Err(LedgerError::Corrupt {
+            what: "test",
+            value: "hook".into(),
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(state(&db, "1").0, State::Sending);
+    // The connection is usable again: nothing was left half-open.
+    assert!(apply(&db, &item, created(), 20));
+}
+
+#[test]
+fn a_webhook_delivery_is_stored_once() {
+    let db = db();
+    let first = inbox::insert(&db, "hubspot", "d1", None, b"{}", 0).unwrap();
+    let again = inbox::insert(&db, "hubspot", "d1", None, b"{}", 1).unwrap();
+    assert!(matches!(first, InboxInsert::Stored(_)));
+    assert_eq!(again, InboxInsert::Duplicate);
+    assert_eq!(inbox::backlog(&db).unwrap(), 1);
+}
+
+#[test]
+fn a_deferred_delivery_waits_for_its_own_attempt_while_the_others_go_on() {
+    let db = db();
+    for id in ["d1", "d2"] {
+        inbox::insert(&db, "hubspot", id, None, b"{}", 0).unwrap();
+    }
+    let taken = inbox::claim(&db, 10, 30_000, 0).unwrap();
+    assert_eq!(taken.len(), 2);
+    // Another instance finds both leased.
+    assert!(inbox::claim(&db, 10, 30_000, 1).unwrap().is_empty());
+    inbox::defer(&db, taken[0].id, 60_000, "HubSpot 503").unwrap();
+    inbox::done(&db, taken[1].id, None, 2).unwrap();
+    assert!(inbox::claim(&db, 10, 30_000, 59_999).unwrap().is_empty());
+    assert_eq!(inbox::next_due(&db).unwrap(), Some(60_000));
+    let retried = inbox::claim(&db, 10, 30_000, 60_000).unwrap();
+    assert_eq!((retried.len(), retried[0].attempts), (1, 1));
+}
+
+#[test]
+fn held_parts_of_a_call_merge_in_either_order() {
+    let db = db();
+    hold::hold(&db, "aloware", "9", None, Some("hello"), 0).unwrap();
+    let held = hold::hold(&db, "aloware", "9", Some("{\"id\":9}"), None, 1).unwrap();
+    assert_eq!(held.body.as_deref(), Some("{\"id\":9}"));
+    assert_eq!(held.transcript.as_deref(), Some("hello"));
+}
