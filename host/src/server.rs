@@ -428,18 +428,7 @@ pub struct InboxProgress {
     pub deferred: u32,
 }
 
-/// How long a claimed delivery is another instance's to leave alone: far
-/// longer than processing one takes, so it ends only if its instance died.
-const INBOX_LEASE_MS: crate::store::Millis = 5 * 60_000;
-
-/// Waits between attempts of a delivery that fails for a passing reason (a
-/// source API down): up to 5 s, doubling to 5 minutes, and never given up
-/// (Aloware does not send a webhook twice, so the stored one is the call).
-const INBOX_RETRY: crate::pacing::Backoff = crate::pacing::Backoff {
-    base_ms: 5_000,
-    cap_ms: 5 * 60_000,
-    max_attempts: u32::MAX,
-};
+use kendo_bridge_core::ledger::inbox::{LEASE_MS as INBOX_LEASE_MS, retry_at};
 
 /// One pass over the stored deliveries due now.
 pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProgress, StoreError> {
@@ -467,10 +456,7 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     // This delivery waits for its own next attempt; the
                     // others go on (the parts of an Aloware call are merged
                     // whatever order they are processed in).
-                    let wait = INBOX_RETRY
-                        .delay(entry.attempts + 1, rand::random())
-                        .unwrap_or(INBOX_RETRY.cap_ms);
-                    let at = now.saturating_add(wait);
+                    let at = retry_at(entry.attempts + 1, rand::random(), now);
                     tracing::warn!(
                         source = %entry.source, id, error = %e,
                         "webhook processing deferred to {}", crate::timefmt::iso(at)

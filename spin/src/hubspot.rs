@@ -21,7 +21,9 @@ use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
+use crate::Processed;
 use crate::delivery::Db;
+use kendo_bridge_core::ledger::checkpoint;
 use crate::plugin::kendo::bridge::hubspot::{
     self as hubspot_api, CallInputs, Cursor, ListedCall, SearchOptions,
 };
@@ -61,44 +63,12 @@ pub async fn webhook(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, scheme, "hubspot_client_secret", &uri) {
         return Ok(refused);
     }
-    let body = String::from_utf8_lossy(req.body()).into_owned();
-    let db = Db::open()?;
-    match process(&body).await {
-        Ok(Processed::Calls(statuses)) => Ok(json(
-            200,
-            serde_json::json!({ "calls": statuses }).to_string(),
-        )),
-        Ok(Processed::Unreadable(reason)) => {
-            db.inbox_keep("hubspot", req.body(), &reason, true, now_ms() as i64)?;
-            Ok(json(
-                200,
-                serde_json::json!({ "status": "kept, unreadable", "error": reason }).to_string(),
-            ))
-        }
-        Err(e) => {
-            // HubSpot is not asked to send it again: the inbox keeps it.
-            let reason = format!("{e:#}");
-            db.inbox_keep("hubspot", req.body(), &reason, false, now_ms() as i64)?;
-            Ok(json(
-                200,
-                serde_json::json!({ "status": "stored; POST /tick processes it", "error": reason })
-                    .to_string(),
-            ))
-        }
-    }
-}
-
-/// What processing a delivery came to.
-pub enum Processed {
-    /// Each named call's outcome, as its webhook answer would say it.
-    Calls(Vec<serde_json::Value>),
-    /// The delivery can never be read: why.
-    Unreadable(String),
+    crate::receive("hubspot", None, req.body()).await
 }
 
 /// Reads the calls a delivery names and decides each. An `Err` is a
 /// passing failure (HubSpot's API): the delivery is worth trying again.
-pub async fn process(body: &str) -> Result<Processed> {
+pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
     let delivery = match hubspot_api::read_webhook(body) {
         Ok(delivery) => delivery,
         Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
@@ -120,13 +90,13 @@ pub async fn process(body: &str) -> Result<Processed> {
                 continue;
             }
         };
-        statuses.push(decide(&call, SyncMethod::Webhook).await?);
+        statuses.push(decide(db, &call, SyncMethod::Webhook).await?);
     }
-    Ok(Processed::Calls(statuses))
+    Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
 }
 
 /// Reads a listed call's owner and decides the call.
-async fn decide(call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value> {
+async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value> {
     let mut owner = None;
     if let Some(owner_id) = &call.owner_id {
         // A rep who left is a deactivated owner: the plain lookup
@@ -151,9 +121,9 @@ async fn decide(call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value>
         SyncMethod::Polling => "polling",
         _ => "webhook",
     };
-    let answer = settle("hubspot", &call.id, decision, via_name).await?;
-    let status: serde_json::Value =
-        serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null);
+    // The host's version: the modification time, zero-padded.
+    let version = format!("{:015}", call.modified_ms);
+    let status = settle(db, "hubspot", &call.id, &version, decision, via_name).await?;
     Ok(serde_json::json!({ "call": call.id, "outcome": status }))
 }
 
@@ -187,7 +157,7 @@ pub struct Polled {
 /// checkpoint and decides each call; the checkpoint moves after each page.
 pub async fn poll(db: &Db) -> Result<Polled> {
     let now = now_ms();
-    let mut at = match db.checkpoint("hubspot")? {
+    let mut at = match checkpoint::get(db, "hubspot")? {
         Some(json) => {
             let c: StoredCursor =
                 serde_json::from_str(&json).context("the HubSpot checkpoint is not a cursor")?;
@@ -216,7 +186,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         let page = hubspot_api::read_search(&at, OPTIONS, &body)
             .map_err(|e| anyhow::anyhow!("HubSpot's search page cannot be read: {e:?}"))?;
         for call in &page.calls {
-            decide(call, SyncMethod::Polling).await?;
+            decide(db, call, SyncMethod::Polling).await?;
         }
         polled.pages += 1;
         polled.calls += page.calls.len();
@@ -226,7 +196,12 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             after: page.next.after.clone(),
             high_water_ms: page.next.high_water_ms,
         };
-        db.set_checkpoint("hubspot", &serde_json::to_string(&stored)?, now_ms() as i64)?;
+        checkpoint::set(
+            db,
+            "hubspot",
+            &serde_json::to_string(&stored)?,
+            now_ms() as i64,
+        )?;
         at = page.next;
         if !page.more {
             break;

@@ -26,8 +26,12 @@ use anyhow::{Context as _, Result};
 mod delivery;
 mod hubspot;
 
-use delivery::{Claim, Db};
+use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
+use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
+use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
+use kendo_bridge_core::ledger::{CallKey, hold, record};
 use kendo_bridge_core::pacing::Backoff;
 use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
 
@@ -83,6 +87,7 @@ fn status() -> Result<Response> {
     let delivery::Counts {
         by_state,
         queued,
+        unreadable,
         paused,
     } = db.counts()?;
     let mut calls = serde_json::Map::new();
@@ -94,10 +99,6 @@ fn status() -> Result<Response> {
     }
     let store = Store::open_default()?;
     let keys = store.get_keys()?;
-    let unreadable = keys
-        .iter()
-        .filter(|k| k.starts_with("unreadable/") && !k.ends_with("/reason"))
-        .count();
     let results = keys.iter().filter(|k| k.starts_with("result/")).count();
     let body = serde_json::json!({
         "calls": calls,
@@ -245,88 +246,166 @@ async fn aloware(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret", req.uri()) {
         return Ok(refused);
     }
-    let store = Store::open_default()?;
-    let body = String::from_utf8_lossy(req.body()).into_owned();
-    let event = match aloware_api::read_event(&body) {
-        Ok(event) => event,
-        Err(e) => {
-            // Aloware never retries: a refusal loses the call. Keep the
-            // delivery with its reason and acknowledge it.
-            let key = format!("unreadable/aloware/{}", now_ms());
-            store.set(&key, req.body())?;
-            store.set(&format!("{key}/reason"), format!("{e:?}").as_bytes())?;
-            return Ok(json(
-                200,
-                serde_json::json!({"status": "stored", "key": key, "error": format!("{e:?}")})
-                    .to_string(),
-            ));
-        }
-    };
-    let (call_id, body, transcript) = match event {
-        Event::Ignore(reason) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "ignored": reason.detail }).to_string(),
-            ));
-        }
-        Event::Call(call) => {
-            let key = format!("held/aloware/{}/body", call.call_id);
-            // Only `Recording-Saved` carries `direct_recording_url`, and
-            // `Call-Disposed` follows it: merge instead of replacing.
-            let merged = aloware_api::merge_bodies(text(&store, &key)?.as_deref(), &call.body);
-            store.set(&key, merged.as_bytes())?;
-            let transcript = text(&store, &format!("held/aloware/{}/transcript", call.call_id))?;
-            (call.call_id, Some(merged), transcript)
-        }
-        Event::Transcript(t) => {
-            if let Some(text) = &t.transcript {
-                store.set(
-                    &format!("held/aloware/{}/transcript", t.call_id),
-                    text.as_bytes(),
-                )?;
-            }
-            let body = text(&store, &format!("held/aloware/{}/body", t.call_id))?;
-            (t.call_id, body, t.transcript)
-        }
-    };
-    let Some(body) = body else {
-        return Ok(json(200, r#"{"status":"held until the call arrives"}"#));
-    };
-    let decision = aloware_api::map_call(
-        &body,
-        transcript.as_deref(),
-        false,
-        &rules()?,
-        SyncMethod::Webhook,
-    );
-    settle("aloware", &call_id, decision, "webhook").await
+    receive("aloware", None, req.body()).await
 }
 
 async fn salesloft(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret", req.uri()) {
         return Ok(refused);
     }
-
     let event = req
         .header("x-salesloft-event")
         .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
-    let body = String::from_utf8_lossy(req.body()).into_owned();
-    let call = match salesloft_api::read_webhook(&event, &body) {
+        .map(str::to_string);
+    receive("salesloft", event.as_deref(), req.body()).await
+}
+
+/// Keeps a verified delivery in the shared inbox (committed before the
+/// answer: Aloware never sends one again), then processes it. One that
+/// cannot be processed now stays for `POST /tick`; one that can never be
+/// read stays with its reason. The same body delivered again is kept once.
+pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> Result<Response> {
+    let db = Db::open()?;
+    let now = now_ms() as i64;
+    let id = match inbox::insert(&db, source, &delivery_id(body), event, body, now)? {
+        InboxInsert::Stored(id) => id,
+        InboxInsert::Duplicate => {
+            return Ok(json(200, r#"{"status":"this delivery was received before"}"#));
+        }
+    };
+    let entry = InboxEntry {
+        id,
+        source: source.to_string(),
+        delivery_id: String::new(),
+        event: event.map(str::to_string),
+        body: body.to_vec(),
+        received_at: now,
+        attempts: 0,
+    };
+    Ok(match process(&db, &entry).await {
+        Ok(answer) => json(200, answer.to_string()),
+        Err(e) => {
+            let reason = format!("{e:#}");
+            defer(&db, &entry, &reason)?;
+            json(
+                200,
+                serde_json::json!({ "status": "stored; POST /tick processes it", "error": reason })
+                    .to_string(),
+            )
+        }
+    })
+}
+
+/// A delivery's id: its body's digest (none of the sources sends an id
+/// the app can trust across retries).
+fn delivery_id(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{digest}")
+}
+
+/// Processes a stored delivery: decides the calls it brings, records each
+/// decision, sends what is due. `Err` is a passing failure (a source API,
+/// the database): the delivery is tried again at its own next attempt.
+async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
+    let body = String::from_utf8_lossy(&entry.body).into_owned();
+    let outcome = match entry.source.as_str() {
+        "aloware" => process_aloware(db, entry.id, &body).await?,
+        "salesloft" => process_salesloft(entry, &body).await?,
+        "hubspot" => hubspot::process(db, &body).await?,
+        other => Processed::Unreadable(format!("no processor for source {other}")),
+    };
+    let now = now_ms() as i64;
+    Ok(match outcome {
+        Processed::Answer(answer) => {
+            inbox::done(db, entry.id, None, now)?;
+            answer
+        }
+        Processed::Unreadable(reason) => {
+            inbox::done(db, entry.id, Some(&reason), now)?;
+            serde_json::json!({ "status": "kept, unreadable", "error": reason })
+        }
+    })
+}
+
+/// What processing a delivery came to.
+pub(crate) enum Processed {
+    /// What became of the calls it names, as the webhook answers it.
+    Answer(serde_json::Value),
+    /// The delivery can never be read: why.
+    Unreadable(String),
+}
+
+/// A delivery that failed for a passing reason waits for its own next
+/// attempt (the one back-off policy); the others go on.
+fn defer(db: &Db, entry: &InboxEntry, reason: &str) -> Result<()> {
+    let at = inbox::retry_at(entry.attempts + 1, jitter(), now_ms() as i64);
+    inbox::defer(db, entry.id, at, reason)?;
+    Ok(())
+}
+
+/// Aloware sends a call's body (in several events) and its transcript
+/// apart, and never again: what arrives is held in the ledger and merged
+/// (by the plugin) until the call can be decided.
+async fn process_aloware(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
+    let event = match aloware_api::read_event(body) {
+        Ok(event) => event,
+        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
+    };
+    let now = now_ms() as i64;
+    let (call_id, held) = match event {
+        Event::Ignore(reason) => {
+            return Ok(Processed::Answer(
+                serde_json::json!({ "ignored": reason.detail }),
+            ));
+        }
+        Event::Call(call) => {
+            let before = hold::held(db, "aloware", &call.call_id)?.and_then(|h| h.body);
+            // Only `Recording-Saved` carries `direct_recording_url`, and
+            // `Call-Disposed` follows it: merge instead of replacing.
+            let merged = aloware_api::merge_bodies(before.as_deref(), &call.body);
+            let held = hold::hold(db, "aloware", &call.call_id, Some(&merged), None, now)?;
+            (call.call_id, held)
+        }
+        Event::Transcript(t) => {
+            let Some(text) = t.transcript else {
+                return Ok(Processed::Answer(
+                    serde_json::json!({ "ignored": "a summary is not a transcript" }),
+                ));
+            };
+            let held = hold::hold(db, "aloware", &t.call_id, None, Some(&text), now)?;
+            (t.call_id, held)
+        }
+    };
+    let Some(body) = held.body else {
+        return Ok(Processed::Answer(
+            serde_json::json!({ "status": "held until the call arrives" }),
+        ));
+    };
+    let decision = aloware_api::map_call(
+        &body,
+        held.transcript.as_deref(),
+        false,
+        &rules()?,
+        SyncMethod::Webhook,
+    );
+    let version = format!("{sequence:020}");
+    Ok(Processed::Answer(
+        settle(db, "aloware", &call_id, &version, decision, "webhook").await?,
+    ))
+}
+
+async fn process_salesloft(entry: &InboxEntry, body: &str) -> Result<Processed> {
+    let event = entry.event.as_deref().unwrap_or_default();
+    let call = match salesloft_api::read_webhook(event, body) {
         Ok(WebhookEvent::Call(call)) => call,
         Ok(WebhookEvent::Ignore(reason)) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "ignored": reason }).to_string(),
-            ));
+            return Ok(Processed::Answer(serde_json::json!({ "ignored": reason })));
         }
-        Err(e) => {
-            return Ok(json(
-                400,
-                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
-            ));
-        }
+        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
     };
     // No API key here: the rep comes from the rep directory.
     let inputs = CallInputs {
@@ -336,7 +415,11 @@ async fn salesloft(req: &Request) -> Result<Response> {
         call_data_record: None,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
-    settle("salesloft", &call.id, decision, "webhook").await
+    let db = Db::open()?;
+    let version = format!("{:020}", entry.id);
+    Ok(Processed::Answer(
+        settle(&db, "salesloft", &call.id, &version, decision, "webhook").await?,
+    ))
 }
 
 fn kendo(req: &Request) -> Result<Response> {
@@ -364,74 +447,110 @@ fn kendo(req: &Request) -> Result<Response> {
     }
 }
 
-fn text(store: &Store, key: &str) -> Result<Option<String>> {
-    Ok(store
-        .get(key)?
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-/// Records a decision, and sends a call that is due and not sent yet.
-async fn settle(
+/// Records the plugin's decision about a call in the shared ledger (the
+/// core's intake: once per call, whichever instance and path brings it),
+/// then sends what is due. Returns what the webhook answers.
+pub(crate) async fn settle(
+    db: &Db,
     source: &str,
     id: &str,
+    version: &str,
     decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
     via: &str,
-) -> Result<Response> {
-    let call = match decision {
-        Ok(Decision::Send(call)) => call,
-        Ok(Decision::Skip(reason)) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "skipped": reason.detail }).to_string(),
-            ));
+) -> Result<serde_json::Value> {
+    let outcome = match decision {
+        Ok(Decision::Send(call)) => {
+            let warnings = (!call.warnings.is_empty()).then(|| {
+                call.warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.field, w.detail))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            let options = PayloadOptions {
+                max_body_bytes: MAX_BODY_BYTES,
+            };
+            match kendo_api::build_ingest(&call, options) {
+                Ok(request) => Outcome::Send {
+                    payload: request.body,
+                    title: call.title,
+                    rep_email: call.rep_email,
+                    warnings,
+                },
+                Err(e) => Outcome::Fail {
+                    code: build_error_code(&e).into(),
+                    detail: format!("{e:?}"),
+                },
+            }
         }
-        Ok(Decision::Wait(reason)) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "waiting": reason.detail }).to_string(),
-            ));
-        }
-        Err(e) => {
-            return Ok(json(
-                400,
-                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
-            ));
-        }
-    };
-    let payload = match kendo_api::build_ingest(
-        &call,
-        PayloadOptions {
-            max_body_bytes: MAX_BODY_BYTES,
+        Ok(Decision::Skip(reason)) => Outcome::Skip {
+            code: wit_name(&reason.code),
+            detail: reason.detail,
         },
-    ) {
-        Ok(request) => request.body,
-        Err(e) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "failed": format!("{e:?}") }).to_string(),
-            ));
-        }
-    };
-    let db = Db::open()?;
-    let now = now_ms() as i64;
-    // One transaction on the shared ledger: of all the instances handed
-    // this call (Aloware's repeated events, retried webhooks), one queues it.
-    let Some(queued) = db.intake(
-        &delivery::Decided {
-            source,
-            source_id: id,
-            via,
-            payload: &payload,
-            title: &call.title,
-            rep_email: call.rep_email.as_deref(),
+        Ok(Decision::Wait(reason)) => Outcome::Wait {
+            code: wit_name(&reason.code),
+            detail: reason.detail,
         },
-        now,
-    )?
-    else {
-        return Ok(json(200, r#"{"status":"already sent or queued"}"#));
+        Err(e) => Outcome::Fail {
+            code: "unreadable".into(),
+            detail: format!("{e:?}"),
+        },
     };
-    let delivered = deliver(&db, queued, now).await?;
-    Ok(json(200, delivered.status.to_string()))
+    let answer = match &outcome {
+        Outcome::Skip { detail, .. } => serde_json::json!({ "skipped": detail }),
+        Outcome::Wait { detail, .. } => serde_json::json!({ "waiting": detail }),
+        Outcome::Fail { detail, .. } => serde_json::json!({ "failed": detail }),
+        Outcome::Send { .. } | Outcome::Seen => serde_json::Value::Null,
+    };
+    let item = Intake {
+        key: CallKey {
+            source: source.into(),
+            source_id: id.into(),
+            team: delivery::TEAM.into(),
+        },
+        version: version.into(),
+        sync_method: via.into(),
+        outcome,
+    };
+    let report = intake::intake(db, &[item], None, now_ms() as i64)?;
+    if !answer.is_null() {
+        return Ok(answer);
+    }
+    if report.enqueued + report.updated == 0 {
+        return Ok(serde_json::json!({ "status": "already sent or queued" }));
+    }
+    Ok(deliver(db).await?.status)
+}
+
+/// A WIT enum case's name (`too-short`), as the host stores reason codes:
+/// from the binding's `Debug` (`TooShort`, or `SkipCode::TooShort`).
+fn wit_name(case: &impl std::fmt::Debug) -> String {
+    let debug = format!("{case:?}");
+    let name = debug.rsplit("::").next().unwrap_or(&debug);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The ledger's reason code for a payload that cannot be built: the
+/// plugin's `build-error` case names, as the host stores them.
+fn build_error_code(error: &kendo_api::BuildError) -> &'static str {
+    match error {
+        kendo_api::BuildError::NoMedia => "no-media",
+        kendo_api::BuildError::MissingRepEmail => "missing-rep-email",
+        kendo_api::BuildError::InvalidRepEmail(_) => "invalid-rep-email",
+        kendo_api::BuildError::InvalidCallDate(_) => "invalid-call-date",
+        kendo_api::BuildError::TooLarge(_) => "too-large",
+    }
 }
 
 /// How sends are retried: the host's defaults (`[kendo.retry]`,
@@ -458,6 +577,8 @@ enum Progress {
     Sent,
     /// The key's window, a 429 or a pause holds every send of the key.
     KeyHeld,
+    /// Nothing is due.
+    Idle,
     /// Anything else: the next send may go.
     Other,
 }
@@ -468,14 +589,22 @@ impl Delivered {
     }
 }
 
-/// Claims the queued send `id` (if the key's pacing and pause allow),
+/// Claims the oldest due send (the core's claim: one instance gets it, and
+/// only when the key's pacing across every instance and its pause allow),
 /// sends it, and records what the core decides Kendo's answer means.
-async fn deliver(db: &Db, id: i64, now: i64) -> Result<Delivered> {
+async fn deliver(db: &Db) -> Result<Delivered> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let fingerprint = kendo_bridge_core::key_fingerprint(&key);
     let token = format!("{:016x}", random_u64());
-    let sent = match db.claim(id, &fingerprint, &token, ANSWERS.lease_ms(), now)? {
-        Claim::Claimed(sent) => sent,
+    let request = ClaimRequest {
+        team: delivery::TEAM,
+        key_fingerprint: &fingerprint,
+        pacing: SendPacing::KENDO,
+        lease_ms: ANSWERS.lease_ms(),
+        token: &token,
+    };
+    let item = match send::claim_send(db, &request, now_ms() as i64)? {
+        Claim::Claimed(item) => item,
         Claim::Pace(at) => {
             return Ok(Delivered::new(
                 Progress::KeyHeld,
@@ -488,63 +617,66 @@ async fn deliver(db: &Db, id: i64, now: i64) -> Result<Delivered> {
                 serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
             ));
         }
-        Claim::Gone => {
+        Claim::Idle(_) => {
             return Ok(Delivered::new(
-                Progress::Other,
-                serde_json::json!({ "status": "already sent or queued" }),
+                Progress::Idle,
+                serde_json::json!({ "status": "queued; another instance is sending it, or POST /tick will" }),
             ));
         }
     };
-    let answer = send(&key, &sent.payload).await?;
+    let answer = post_ingest(&key, &item.payload).await?;
     let action = after_answer(
         &ANSWERS,
         Sent {
-            attempts: sent.attempts,
-            ambiguous: sent.ambiguous,
+            attempts: item.attempts,
+            ambiguous: item.ambiguous,
         },
         answer,
         now_ms() as i64,
         jitter(),
-        &sent.source_id,
+        &item.key.source_id,
         delivery::TEAM,
     );
-    if !db.record(&sent, &action, &fingerprint, now_ms() as i64)? {
+    let call = item.key.source_id.clone();
+    if !record::record(db, &item, &action, &fingerprint, now_ms() as i64, |_, _, _| Ok(()))? {
         return Ok(Delivered::new(
             Progress::Other,
-            serde_json::json!({ "status": "the claim expired before the answer; another instance took the send over" }),
+            serde_json::json!({ "call": call, "status": "the claim expired before the answer; another instance took the send over" }),
         ));
     }
     Ok(match action {
-        Action::Created { .. } => {
-            Delivered::new(Progress::Sent, serde_json::json!({ "status": "sent" }))
-        }
+        Action::Created { .. } => Delivered::new(
+            Progress::Sent,
+            serde_json::json!({ "call": call, "status": "sent" }),
+        ),
         Action::RateLimited { reason, .. } => Delivered::new(
             Progress::KeyHeld,
-            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "queued; POST /tick retries it", "reason": reason }),
         ),
         Action::Retry { reason, .. } => Delivered::new(
             Progress::Other,
-            serde_json::json!({ "status": "queued; POST /tick retries it", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "queued; POST /tick retries it", "reason": reason }),
         ),
         Action::ResendAfterLostAnswer { reason, .. } => Delivered::new(
             Progress::Other,
-            serde_json::json!({ "status": "queued; POST /tick re-sends it", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "queued; POST /tick re-sends it", "reason": reason }),
         ),
         Action::PauseKey { reason } => Delivered::new(
             Progress::KeyHeld,
-            serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "queued; the Kendo key is paused", "reason": reason }),
         ),
         Action::Park { reason } => Delivered::new(
             Progress::Other,
-            serde_json::json!({ "status": "outcome-unknown", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "outcome-unknown", "reason": reason }),
         ),
         Action::Dead { reason } => Delivered::new(
             Progress::Other,
-            serde_json::json!({ "status": "dead", "reason": reason }),
+            serde_json::json!({ "call": call, "status": "dead", "reason": reason }),
         ),
-        Action::Fail { reason, .. } => {
-            Delivered::new(Progress::Other, serde_json::json!({ "failed": reason }))
-        }
+        Action::Fail { reason, .. } => Delivered::new(
+            Progress::Other,
+            serde_json::json!({ "call": call, "failed": reason }),
+        ),
     })
 }
 
@@ -563,7 +695,7 @@ fn jitter() -> f64 {
 }
 
 /// Sends one payload to Kendo and reads the answer with the plugin.
-async fn send(key: &str, payload: &str) -> Result<Answer> {
+async fn post_ingest(key: &str, payload: &str) -> Result<Answer> {
     let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
     let request = Request::builder()
         .method(Method::Post)
@@ -622,26 +754,25 @@ async fn send(key: &str, payload: &str) -> Result<Answer> {
     )
 }
 
-/// Sends every queued call that is due (after its back-off or a 429's
-/// `Retry-After`) while the key's window allows, after taking back sends a
-/// dead instance left in flight. `?resume=1` lifts a pause (after the key
-/// was replaced). For Spin's cron trigger, a platform cron or a Kubernetes
+/// Processes stored deliveries due now (each at its own next attempt),
+/// polls HubSpot when `hubspot_poll` is `true`, takes back sends a dead
+/// instance left in flight, and sends every queued call that is due while
+/// the key's window allows. `?resume=1` lifts a pause (after the key was
+/// replaced). For Spin's cron trigger, a platform cron or a Kubernetes
 /// CronJob: `POST /tick` (or its old name `POST /drain`).
 async fn tick(req: &Request) -> Result<Response> {
     let db = Db::open()?;
     if req.query().split('&').any(|p| p == "resume=1") {
-        db.resume()?;
+        send::resume(&db, delivery::TEAM)?;
     }
-    // HubSpot deliveries that could not be processed when they came.
-    for (id, body) in db.inbox_pending("hubspot")? {
-        let body = String::from_utf8_lossy(&body).into_owned();
-        match hubspot::process(&body).await {
-            Ok(hubspot::Processed::Calls(_)) => db.inbox_done(id, None, now_ms() as i64)?,
-            Ok(hubspot::Processed::Unreadable(reason)) => {
-                db.inbox_done(id, Some(&reason), now_ms() as i64)?
+    let (mut processed, mut deferred) = (0, 0);
+    for entry in inbox::claim(&db, INBOX_BATCH, inbox::LEASE_MS, now_ms() as i64)? {
+        match process(&db, &entry).await {
+            Ok(_) => processed += 1,
+            Err(e) => {
+                defer(&db, &entry, &format!("{e:#}"))?;
+                deferred += 1;
             }
-            // Still failing: the next tick tries again.
-            Err(e) => db.inbox_failed(id, &format!("{e:#}"))?,
         }
     }
     // HubSpot's calls search, when asked for.
@@ -657,24 +788,37 @@ async fn tick(req: &Request) -> Result<Response> {
     } else {
         serde_json::Value::Null
     };
-    let now = now_ms() as i64;
-    let recovered = db.recover_expired(now)?;
+    let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
     let mut sent = 0;
     let mut held = false;
-    for id in db.due(now)? {
-        match deliver(&db, id, now_ms() as i64).await?.progress {
+    loop {
+        match deliver(&db).await?.progress {
             Progress::Sent => sent += 1,
+            Progress::Other => {}
+            Progress::Idle => break,
             // The key cannot take more now: the rest waits for the next tick.
             Progress::KeyHeld => {
                 held = true;
                 break;
             }
-            Progress::Other => {}
         }
     }
     let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
         200,
-        serde_json::json!({ "sent": sent, "queued": queued, "recovered": recovered, "held": held, "paused": paused, "hubspotPoll": polled }).to_string(),
+        serde_json::json!({
+            "sent": sent,
+            "queued": queued,
+            "recovered": recovered.resent.len() + recovered.parked.len(),
+            "held": held,
+            "paused": paused,
+            "inbox": { "processed": processed, "deferred": deferred },
+            "hubspotPoll": polled,
+        })
+        .to_string(),
     ))
 }
+
+/// Stored deliveries a tick takes at most (a tick is one request, with
+/// the platform's time limit).
+const INBOX_BATCH: u32 = 20;

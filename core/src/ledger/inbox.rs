@@ -5,6 +5,26 @@
 
 use super::{Database, LedgerError, bump, counter, write};
 use crate::Millis;
+use crate::pacing::Backoff;
+
+/// How long a claimed delivery is another instance's to leave alone: far
+/// longer than processing one takes, so it ends only if its instance died.
+pub const LEASE_MS: Millis = 5 * 60_000;
+
+/// Waits between attempts of a delivery that fails for a passing reason (a
+/// source API down): 5 s, doubling to 5 minutes, never given up (Aloware
+/// does not send a webhook twice, so the stored one is the call).
+pub const RETRY: Backoff = Backoff {
+    base_ms: 5_000,
+    cap_ms: 5 * 60_000,
+    max_attempts: u32::MAX,
+};
+
+/// When a delivery that failed its `attempts`-th time is tried again
+/// (`unit`: a uniform random number in [0, 1), the back-off's jitter).
+pub fn retry_at(attempts: u32, unit: f64, now: Millis) -> Millis {
+    now.saturating_add(RETRY.delay(attempts, unit).unwrap_or(RETRY.cap_ms))
+}
 
 /// A webhook delivery as stored.
 #[derive(Debug, Clone, PartialEq)]
