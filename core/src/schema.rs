@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_call_warnings.sql"),
     include_str!("../migrations/0009_shared_claims.sql"),
     include_str!("../migrations/0010_write_backs.sql"),
+    include_str!("../migrations/0011_inbox_claims.sql"),
 ];
 
 /// The statements of one migration, for APIs that run one statement per

@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 
 use crate::config::HubspotSignature;
@@ -352,21 +351,12 @@ fn event_name(source: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> 
     }
 }
 
-/// The id that makes a repeated delivery recognisable: Kendo's delivery id,
-/// or, for senders without one, a hash of what was delivered.
+/// The id that makes a repeated delivery recognisable (the core's rule).
 fn delivery_id(source: &str, headers: &HeaderMap, event: Option<&str>, body: &[u8]) -> String {
-    if source == "kendo"
-        && let Some(id) = header(headers, "x-kendo-delivery-id")
-    {
-        return id;
-    }
-    let mut digest = Sha256::new();
-    digest.update(event.unwrap_or("").as_bytes());
-    digest.update([0]);
-    digest.update(body);
-    let hash = digest.finalize();
-    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let kendo_id = (source == "kendo")
+        .then(|| header(headers, "x-kendo-delivery-id"))
+        .flatten();
+    kendo_bridge_core::ledger::inbox::delivery_id(kendo_id.as_deref(), event, body)
 }
 
 /// Processes stored deliveries until `shutdown`, woken by new ones. A

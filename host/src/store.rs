@@ -39,8 +39,8 @@ pub use kendo_bridge_core::ledger::intake::{Intake, IntakeReport, Outcome};
 pub use kendo_bridge_core::ledger::send::{
     Claim, ClaimRequest, OutboxItem, Paused, Recovered, SendPacing,
 };
-pub use kendo_bridge_core::ledger::{CallKey, LedgerError, State, counter};
 use kendo_bridge_core::ledger::{self, bump, record_call_id, set_state};
+pub use kendo_bridge_core::ledger::{CallKey, LedgerError, State, counter};
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     rusqlite_migration::Migrations::new(
@@ -272,7 +272,9 @@ impl Store {
 
     /// See [`ledger::checkpoint::first_look_back`].
     pub fn first_look_back(&mut self, checkpoint: &str, candidate: Millis) -> Result<Millis> {
-        Ok(ledger::checkpoint::first_look_back(&self.conn, checkpoint, candidate)?)
+        Ok(ledger::checkpoint::first_look_back(
+            &self.conn, checkpoint, candidate,
+        )?)
     }
 
     // ---- intake --------------------------------------------------------------
@@ -290,7 +292,9 @@ impl Store {
 
     /// See [`ledger::intake::is_settled`].
     pub fn is_settled(&self, source: &str, source_id: &str, version: &str) -> Result<bool> {
-        Ok(ledger::intake::is_settled(&self.conn, source, source_id, version)?)
+        Ok(ledger::intake::is_settled(
+            &self.conn, source, source_id, version,
+        )?)
     }
 
     // ---- delivery ----------------------------------------------------------
@@ -495,7 +499,11 @@ impl Store {
 
     /// Sends a dead instance left in flight ([`ledger::send::recover_in_flight`]).
     pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
-        Ok(ledger::send::recover_in_flight(&self.conn, ambiguous_resends, now)?)
+        Ok(ledger::send::recover_in_flight(
+            &self.conn,
+            ambiguous_resends,
+            now,
+        )?)
     }
 
     /// Request times of `team` at or after `since` (the pacing history).
@@ -513,7 +521,13 @@ impl Store {
         key_fingerprint: &str,
         now: Millis,
     ) -> Result<()> {
-        Ok(ledger::send::pause(&self.conn, team, reason, key_fingerprint, now)?)
+        Ok(ledger::send::pause(
+            &self.conn,
+            team,
+            reason,
+            key_fingerprint,
+            now,
+        )?)
     }
 
     /// Why a team is paused, if it is.
@@ -538,7 +552,14 @@ impl Store {
         body: &[u8],
         now: Millis,
     ) -> Result<InboxInsert> {
-        Ok(ledger::inbox::insert(&self.conn, source, delivery_id, event, body, now)?)
+        Ok(ledger::inbox::insert(
+            &self.conn,
+            source,
+            delivery_id,
+            event,
+            body,
+            now,
+        )?)
     }
 
     /// Deliveries not processed yet, oldest first.
@@ -643,7 +664,9 @@ impl Store {
         transcript: Option<&str>,
         now: Millis,
     ) -> Result<HeldCall> {
-        Ok(ledger::hold::hold(&self.conn, source, source_id, body, transcript, now)?)
+        Ok(ledger::hold::hold(
+            &self.conn, source, source_id, body, transcript, now,
+        )?)
     }
 
     /// What is held for a call.
@@ -1427,9 +1450,7 @@ mod tests {
         store.intake(&[send("1", "a")], None, 10).unwrap();
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
-        store
-            .record(&item, &retry(5_000, "429"), "", 11)
-            .unwrap();
+        store.record(&item, &retry(5_000, "429"), "", 11).unwrap();
         assert!(store.due("main", 4_999, 10).unwrap().is_empty());
         assert_eq!(store.next_due_at("main").unwrap(), Some(5_000));
         assert_eq!(store.due("main", 5_000, 10).unwrap()[0].attempts, 1);
@@ -1442,7 +1463,14 @@ mod tests {
         let item = store.due("main", 10, 1).unwrap().remove(0);
         store.begin_send(&item, 10).unwrap();
         store
-            .record(&item, &Action::Dead { reason: "500 x8".into() }, "", 11)
+            .record(
+                &item,
+                &Action::Dead {
+                    reason: "500 x8".into(),
+                },
+                "",
+                11,
+            )
             .unwrap();
         assert_eq!(store.queue_depth("main").unwrap(), 0);
         assert_eq!(store.replay(&ReplayFilter::default(), 12).unwrap(), 1);
@@ -1714,7 +1742,8 @@ mod tests {
             .intake(&[send("1", "a"), send("2", "a")], None, 0)
             .unwrap();
         let item = claimed(claim(&mut store, "a", 0));
-        assert!(store
+        assert!(
+            store
                 .record(
                     &item,
                     &Action::RateLimited {
@@ -1724,7 +1753,8 @@ mod tests {
                     "",
                     100,
                 )
-                .unwrap());
+                .unwrap()
+        );
         assert_eq!(claim(&mut store, "b", 10_000), Claim::Pace(30_000));
         assert_eq!(store.counter("main", counter::KENDO_429).unwrap(), 1);
     }

@@ -138,9 +138,8 @@ impl Db {
             .iter()
             .map(|r| Ok((r.text(0)?, r.int(1)?)))
             .collect::<Result<_, LedgerError>>()?;
-        let count = |sql: &str| -> Result<i64> {
-            Ok(self.first(sql, &[])?.map_or(Ok(0), |r| r.int(0))?)
-        };
+        let count =
+            |sql: &str| -> Result<i64> { Ok(self.first(sql, &[])?.map_or(Ok(0), |r| r.int(0))?) };
         Ok(Counts {
             by_state,
             queued: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,

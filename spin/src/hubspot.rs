@@ -23,13 +23,13 @@ use spin_sdk::http::{Method, Request, Response};
 
 use crate::Processed;
 use crate::delivery::Db;
-use kendo_bridge_core::ledger::checkpoint;
 use crate::plugin::kendo::bridge::hubspot::{
     self as hubspot_api, CallInputs, Cursor, ListedCall, SearchOptions,
 };
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
+use kendo_bridge_core::ledger::checkpoint;
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {

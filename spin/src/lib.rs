@@ -267,10 +267,17 @@ async fn salesloft(req: &Request) -> Result<Response> {
 pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> Result<Response> {
     let db = Db::open()?;
     let now = now_ms() as i64;
-    let id = match inbox::insert(&db, source, &delivery_id(body), event, body, now)? {
+    let id = match inbox::insert(
+        &db,
+        source,
+        &inbox::delivery_id(None, event, body),
+        event,
+        body,
+        now,
+    )? {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
-            return Ok(json(200, r#"{"status":"this delivery was received before"}"#));
+            return Ok(json(200, r#"{"status":"duplicate"}"#));
         }
     };
     let entry = InboxEntry {
@@ -294,17 +301,6 @@ pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> R
             )
         }
     })
-}
-
-/// A delivery's id: its body's digest (none of the sources sends an id
-/// the app can trust across retries).
-fn delivery_id(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest: String = Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{digest}")
 }
 
 /// Processes a stored delivery: decides the calls it brings, records each
@@ -638,7 +634,14 @@ async fn deliver(db: &Db) -> Result<Delivered> {
         delivery::TEAM,
     );
     let call = item.key.source_id.clone();
-    if !record::record(db, &item, &action, &fingerprint, now_ms() as i64, |_, _, _| Ok(()))? {
+    if !record::record(
+        db,
+        &item,
+        &action,
+        &fingerprint,
+        now_ms() as i64,
+        |_, _, _| Ok(()),
+    )? {
         return Ok(Delivered::new(
             Progress::Other,
             serde_json::json!({ "call": call, "status": "the claim expired before the answer; another instance took the send over" }),

@@ -8,9 +8,12 @@ use crate::Millis;
 
 /// The stored cursor of `source`, if any.
 pub fn get<D: Database + ?Sized>(db: &D, source: &str) -> Result<Option<String>, LedgerError> {
-    db.first("SELECT cursor FROM checkpoints WHERE source = ?1", &[source.into()])?
-        .map(|r| r.text(0))
-        .transpose()
+    db.first(
+        "SELECT cursor FROM checkpoints WHERE source = ?1",
+        &[source.into()],
+    )?
+    .map(|r| r.text(0))
+    .transpose()
 }
 
 /// Every checkpoint with the time it last moved.

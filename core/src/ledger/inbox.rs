@@ -20,6 +20,34 @@ pub const RETRY: Backoff = Backoff {
     max_attempts: u32::MAX,
 };
 
+/// The id that makes a repeated delivery recognisable: Kendo's delivery id
+/// (`x-kendo-delivery-id`), or, for senders without one, a digest of the
+/// event name and the body. The same delivery twice is stored once.
+pub fn delivery_id(kendo_delivery_id: Option<&str>, event: Option<&str>, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    if let Some(id) = kendo_delivery_id {
+        return id.to_string();
+    }
+    let mut digest = Sha256::new();
+    digest.update(event.unwrap_or("").as_bytes());
+    digest.update([0]);
+    digest.update(body);
+    let hex: String = digest
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// How many times a delivery's processor may stop while holding it (it
+/// was taken, and neither finished nor deferred it) before the delivery is
+/// closed with that reason: a delivery that crashes whatever processes it
+/// (a plugin trap takes a Spin instance down with it) costs that one
+/// delivery, not every later pass.
+pub const MAX_ABANDONED: u32 = 3;
+
 /// When a delivery that failed its `attempts`-th time is tried again
 /// (`unit`: a uniform random number in [0, 1), the back-off's jitter).
 pub fn retry_at(attempts: u32, unit: f64, now: Millis) -> Millis {
@@ -47,8 +75,7 @@ pub enum InboxInsert {
     Duplicate,
 }
 
-const ENTRY: &str =
-    "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox";
+const ENTRY: &str = "SELECT id, source, delivery_id, event, body, received_at, attempts FROM inbox";
 
 fn entry(r: &super::Row) -> Result<InboxEntry, LedgerError> {
     Ok(InboxEntry {
@@ -112,23 +139,42 @@ pub fn claim<D: Database + ?Sized>(
     now: Millis,
 ) -> Result<Vec<InboxEntry>, LedgerError> {
     write(db, |db| {
-        let entries = db
-            .run(
-                &format!(
-                    "{ENTRY} WHERE processed_at IS NULL AND not_before <= ?2
-                       AND (lease_until IS NULL OR lease_until < ?2)
-                     ORDER BY id LIMIT ?1"
-                ),
-                &[limit.into(), now.into()],
-            )?
-            .iter()
-            .map(entry)
-            .collect::<Result<Vec<_>, _>>()?;
-        for e in &entries {
-            db.run(
-                "UPDATE inbox SET lease_until = ?2 WHERE id = ?1",
-                &[e.id.into(), now.saturating_add(lease_ms).into()],
+        let mut entries = Vec::new();
+        // Deliveries closed here leave room in the batch for the next ones.
+        while (entries.len() as u32) < limit {
+            let rows = db.run(
+                "SELECT id, source, delivery_id, event, body, received_at, attempts, claims FROM inbox
+                 WHERE processed_at IS NULL AND not_before <= ?2
+                   AND (lease_until IS NULL OR lease_until < ?2)
+                 ORDER BY id LIMIT ?1",
+                &[(limit - entries.len() as u32).into(), now.into()],
             )?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut closed = false;
+            for row in &rows {
+                let e = entry(row)?;
+                // Every earlier taking ended in `done`, `defer`, or nothing:
+                // those that ended in nothing stopped their processor.
+                let abandoned = row.count(7)?.saturating_sub(e.attempts);
+                if abandoned >= MAX_ABANDONED {
+                    let reason = format!(
+                        "processing stopped {abandoned} times without finishing (a plugin trap or a crash on this delivery); closed so the others go on"
+                    );
+                    done(db, e.id, Some(&reason), now)?;
+                    closed = true;
+                    continue;
+                }
+                db.run(
+                    "UPDATE inbox SET lease_until = ?2, claims = claims + 1 WHERE id = ?1",
+                    &[e.id.into(), now.saturating_add(lease_ms).into()],
+                )?;
+                entries.push(e);
+            }
+            if !closed {
+                break;
+            }
         }
         Ok(entries)
     })

@@ -217,7 +217,10 @@ fn intake_one<D: Database + ?Sized>(
 enum OtherTeam {
     None,
     /// An unsent row, now moved to the new team: its state and version.
-    Moved { state: String, version: String },
+    Moved {
+        state: String,
+        version: String,
+    },
     /// The call was sent, or is being sent, for another team; the sighting
     /// is counted there.
     Sent,
@@ -279,7 +282,8 @@ fn count(report: &mut IntakeReport, outcome: &Outcome) {
 }
 
 /// Both statements take the same numbered parameters (see [`write_row`]).
-const INSERT_ROW: &str = "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
+const INSERT_ROW: &str =
+    "INSERT INTO ledger (source, source_id, team, state, version, sync_method, reason_code, reason,
                      title, rep_email, first_seen_at, updated_at, warnings)
  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)";
 const REPLACE_ROW: &str = "UPDATE ledger SET state = ?4, version = ?5, sync_method = ?6, reason_code = ?7, reason = ?8,
@@ -310,9 +314,15 @@ fn write_row<D: Database + ?Sized>(
             rep_email.as_deref(),
             warnings.as_deref(),
         ),
-        Outcome::Skip { code, detail } => (State::Skipped, Some(code), Some(detail), None, None, None),
-        Outcome::Wait { code, detail } => (State::Waiting, Some(code), Some(detail), None, None, None),
-        Outcome::Fail { code, detail } => (State::Failed, Some(code), Some(detail), None, None, None),
+        Outcome::Skip { code, detail } => {
+            (State::Skipped, Some(code), Some(detail), None, None, None)
+        }
+        Outcome::Wait { code, detail } => {
+            (State::Waiting, Some(code), Some(detail), None, None, None)
+        }
+        Outcome::Fail { code, detail } => {
+            (State::Failed, Some(code), Some(detail), None, None, None)
+        }
         // Handled before any row is written.
         Outcome::Seen => return Ok(()),
     };

@@ -215,7 +215,10 @@ pub fn set_state<D: Database + ?Sized>(
 }
 
 /// Kendo may hold the call more than once.
-pub fn flag_maybe_duplicated<D: Database + ?Sized>(db: &D, key: &CallKey) -> Result<(), LedgerError> {
+pub fn flag_maybe_duplicated<D: Database + ?Sized>(
+    db: &D,
+    key: &CallKey,
+) -> Result<(), LedgerError> {
     db.run(
         "UPDATE ledger SET maybe_duplicated = 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
         &key.params(),

@@ -4,7 +4,9 @@
 //! whose instance died in flight is recovered when its lease ends; a key
 //! Kendo refused is paused until it changes.
 
-use super::{CallKey, Database, LedgerError, State, bump, counter, flag_maybe_duplicated, set_state, write};
+use super::{
+    CallKey, Database, LedgerError, State, bump, counter, flag_maybe_duplicated, set_state, write,
+};
 use crate::Millis;
 use crate::pacing::Pacer;
 
@@ -93,7 +95,8 @@ pub struct Paused {
 /// page shows the last hour.
 pub const SEND_HISTORY_MS: Millis = 2 * 60 * 60 * 1000;
 
-const OUTBOX_ITEM: &str = "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox";
+const OUTBOX_ITEM: &str =
+    "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox";
 
 fn outbox_item(r: &super::Row) -> Result<OutboxItem, LedgerError> {
     Ok(OutboxItem {
@@ -160,7 +163,11 @@ pub fn claim_send<D: Database + ?Sized>(
         };
         let mut item = outbox_item(&row)?;
         let pacing = request.pacing;
-        let history = sends_since(db, team, now.saturating_sub(pacing.window_ms.saturating_mul(2)))?;
+        let history = sends_since(
+            db,
+            team,
+            now.saturating_sub(pacing.window_ms.saturating_mul(2)),
+        )?;
         let last_slot = db
             .first(
                 "SELECT MAX(COALESCE(slot, at)) FROM sends WHERE team = ?1",
@@ -170,11 +177,14 @@ pub fn claim_send<D: Database + ?Sized>(
             .transpose()?
             .flatten();
         let blocked = db
-            .first("SELECT until FROM key_blocks WHERE team = ?1", &[team.into()])?
+            .first(
+                "SELECT until FROM key_blocks WHERE team = ?1",
+                &[team.into()],
+            )?
             .map(|r| r.int(0))
             .transpose()?;
-        let mut pacer =
-            Pacer::new(pacing.limit, pacing.window_ms, pacing.margin, history).after_slot(last_slot);
+        let mut pacer = Pacer::new(pacing.limit, pacing.window_ms, pacing.margin, history)
+            .after_slot(last_slot);
         if let Some(until) = blocked {
             pacer.block_until(until);
         }
@@ -248,7 +258,10 @@ fn claim_row<D: Database + ?Sized>(
 }
 
 /// When the next pending send of `team` falls due, if any is pending.
-pub fn next_due_at<D: Database + ?Sized>(db: &D, team: &str) -> Result<Option<Millis>, LedgerError> {
+pub fn next_due_at<D: Database + ?Sized>(
+    db: &D,
+    team: &str,
+) -> Result<Option<Millis>, LedgerError> {
     Ok(db
         .first(
             "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
@@ -299,7 +312,8 @@ pub fn recover_in_flight<D: Database + ?Sized>(
     ambiguous_resends: u32,
     now: Millis,
 ) -> Result<Recovered, LedgerError> {
-    const EXPIRED: &str = "in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)";
+    const EXPIRED: &str =
+        "in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)";
     // Workers call this before every claim: almost always there is nothing
     // to recover, and a read says so without taking the lock every
     // instance's writes wait for.

@@ -198,7 +198,10 @@ fn a_429_holds_every_send_of_the_key_until_retry_after_and_is_counted() {
         reason: "429".into(),
     };
     assert!(apply(&db, &item, action, 100));
-    assert_eq!(state(&db, "1"), (State::Queued, Some("rate-limited".into()), false));
+    assert_eq!(
+        state(&db, "1"),
+        (State::Queued, Some("rate-limited".into()), false)
+    );
     assert_eq!(claim(&db, "y", 5_000), Claim::Pace(30_000));
     assert_eq!(counter_value(&db, counter::KENDO_429), 1);
     claimed(claim(&db, "z", 30_000));
@@ -230,7 +233,10 @@ fn a_lost_answer_requeues_the_call_flagged_as_possibly_duplicated() {
         reason: "timed out".into(),
     };
     assert!(apply(&db, &item, action, 100));
-    assert_eq!(state(&db, "1"), (State::Queued, Some("answer-lost".into()), true));
+    assert_eq!(
+        state(&db, "1"),
+        (State::Queued, Some("answer-lost".into()), true)
+    );
     let again = claimed(claim(&db, "y", 10_000));
     assert_eq!((again.attempts, again.ambiguous), (1, 1));
     assert_eq!(counter_value(&db, counter::RESENT_AFTER_LOST_ANSWER), 1);
@@ -262,7 +268,12 @@ fn a_parked_call_leaves_the_queue_until_the_operator_settles_it() {
     assert_eq!(state(&db, "1").0, State::OutcomeUnknown);
     assert_eq!(claim(&db, "y", 100_000), Claim::Idle(None));
     // A new arrival never queues a call Kendo may hold.
-    assert_eq!(intake(&db, &[send("1", "b")], None, 200).unwrap().duplicates, 1);
+    assert_eq!(
+        intake(&db, &[send("1", "b")], None, 200)
+            .unwrap()
+            .duplicates,
+        1
+    );
 }
 
 #[test]
@@ -280,8 +291,14 @@ fn dead_and_failed_sends_end_with_their_codes() {
         reason: "400".into(),
     };
     assert!(apply(&db, &two, fail, 2_200));
-    assert_eq!(state(&db, "1"), (State::Dead, Some("retries-exhausted".into()), false));
-    assert_eq!(state(&db, "2"), (State::Failed, Some("bad-request".into()), false));
+    assert_eq!(
+        state(&db, "1"),
+        (State::Dead, Some("retries-exhausted".into()), false)
+    );
+    assert_eq!(
+        state(&db, "2"),
+        (State::Failed, Some("bad-request".into()), false)
+    );
     assert_eq!(claim(&db, "z", 100_000), Claim::Idle(None));
 }
 
@@ -319,7 +336,10 @@ fn a_send_left_in_flight_is_resent_within_its_budget_then_parked() {
     claimed(claim(&db, "x", 0));
     let first = recover_in_flight(&db, 1, LEASE + 1).unwrap();
     assert_eq!((first.resent.len(), first.parked.len()), (1, 0));
-    assert_eq!(state(&db, "1"), (State::Queued, Some("unknown-outcome".into()), true));
+    assert_eq!(
+        state(&db, "1"),
+        (State::Queued, Some("unknown-outcome".into()), true)
+    );
     claimed(claim(&db, "y", LEASE + 1));
     let second = recover_in_flight(&db, 1, 3 * LEASE).unwrap();
     assert_eq!((second.resent.len(), second.parked.len()), (0, 1));
@@ -331,7 +351,10 @@ fn a_live_claim_is_not_recovered() {
     let db = db();
     intake(&db, &[send("1", "a")], None, 0).unwrap();
     claimed(claim(&db, "x", 0));
-    assert_eq!(recover_in_flight(&db, 1, LEASE - 1).unwrap(), Default::default());
+    assert_eq!(
+        recover_in_flight(&db, 1, LEASE - 1).unwrap(),
+        Default::default()
+    );
 }
 
 #[test]
@@ -386,4 +409,38 @@ fn held_parts_of_a_call_merge_in_either_order() {
     let held = hold::hold(&db, "aloware", "9", Some("{\"id\":9}"), None, 1).unwrap();
     assert_eq!(held.body.as_deref(), Some("{\"id\":9}"));
     assert_eq!(held.transcript.as_deref(), Some("hello"));
+}
+
+#[test]
+fn a_delivery_whose_processor_keeps_stopping_is_closed_with_that_reason() {
+    let db = db();
+    inbox::insert(&db, "aloware", "d1", None, b"{}", 0).unwrap();
+    inbox::insert(&db, "aloware", "d2", None, b"{}", 0).unwrap();
+    let mut now = 0;
+    for _ in 0..inbox::MAX_ABANDONED {
+        let taken = inbox::claim(&db, 1, 1_000, now).unwrap();
+        assert_eq!(taken[0].delivery_id, "d1");
+        // The processor died holding it: no done, no defer.
+        now += 1_001;
+    }
+    let next = inbox::claim(&db, 1, 1_000, now).unwrap();
+    assert_eq!(next[0].delivery_id, "d2", "the others go on");
+    let closed = db
+        .first("SELECT error FROM inbox WHERE delivery_id = 'd1'", &[])
+        .unwrap()
+        .unwrap()
+        .text(0)
+        .unwrap();
+    assert!(closed.contains("stopped 3 times"), "{closed}");
+}
+
+#[test]
+fn a_deferred_delivery_is_not_counted_as_abandoned() {
+    let db = db();
+    inbox::insert(&db, "hubspot", "d1", None, b"{}", 0).unwrap();
+    for i in 0..5 {
+        let taken = inbox::claim(&db, 1, 1_000, i * 10_000).unwrap();
+        assert_eq!(taken.len(), 1, "attempt {i}");
+        inbox::defer(&db, taken[0].id, i * 10_000 + 1, "HubSpot 503").unwrap();
+    }
 }

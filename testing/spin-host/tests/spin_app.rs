@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use kendo_bridge_sim::aloware::{
-    AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call,
+    AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call, captured_failed_dial,
 };
 use kendo_bridge_sim::{DEMO_KENDO_KEY, SimOptions, Simulators};
 use kendo_bridge_spin_host::SpinApp;
@@ -120,9 +120,17 @@ async fn an_aloware_call_reaches_kendo_once_however_often_it_is_delivered() {
         answers[2].1.contains("\"sent\""),
         "the recording makes the call ready and it is sent: {answers:?}"
     );
-    // Aloware's `Call-Disposed` repeats the finished call.
+    // The same deliveries again (a replayed webhook) are recognised.
     let again = deliver_call(&app, 940_868_616).await;
-    assert!(again[2].1.contains("already sent or queued"), "{again:?}");
+    assert!(
+        again.iter().all(|(_, body)| body.contains("duplicate")),
+        "{again:?}"
+    );
+    // Aloware's `Call-Disposed` repeats the finished call in a new
+    // delivery: the ledger has it already.
+    let sequence = captured_completed_call(&call(940_868_616), RECORDING, "summary", "Rep: hi");
+    let (_, repeated) = post_aloware(&app, &sequence[3].payload, SECRET).await;
+    assert!(repeated.contains("already sent or queued"), "{repeated}");
     let accepted = sims.kendo.accepted();
     assert_eq!(accepted.len(), 1, "one call in Kendo");
     assert_eq!(accepted[0].source_call_id().as_deref(), Some("940868616"));
@@ -234,6 +242,23 @@ async fn a_kendo_5xx_waits_for_its_back_off_then_a_tick_sends_it() {
     assert!(sims.kendo.duplicates().is_empty());
 }
 
+/// A call the rules skip is recorded with the plugin's reason code, as
+/// the host records it, and never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_captured_failed_dial_is_skipped_with_its_reason_and_never_sent() {
+    let (sims, app) = started().await;
+    for step in captured_failed_dial(&call(77)) {
+        let (status, body) = post_aloware(&app, &step.payload, SECRET).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '77'")
+            .expect("the ledger"),
+        vec![vec!["skipped".to_string(), "not-completed".into()]]
+    );
+    assert!(sims.kendo.accepted().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_aloware_delivery_is_kept_and_answered_200() {
     let (_sims, app) = started().await;
@@ -247,12 +272,14 @@ async fn an_unreadable_aloware_delivery_is_kept_and_answered_200() {
         .await
         .expect("the app answers");
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(
-        app.keys()
-            .keys()
-            .any(|k| k.starts_with("unreadable/aloware/")),
-        "{:?}",
-        app.keys()
+    assert!(answer.body.contains("kept, unreadable"), "{}", answer.body);
+    let kept = app
+        .query("SELECT source, body IS NOT NULL, error IS NOT NULL FROM inbox")
+        .expect("the inbox");
+    assert_eq!(
+        kept,
+        vec![vec!["aloware".to_string(), "1".into(), "1".into()]],
+        "kept in the shared inbox with its reason"
     );
 }
 
@@ -313,13 +340,35 @@ async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
 
     let own = SpinApp::load(&SpinApp::built_component(), &trap_plugin, variables)
         .expect("the app loads with the team's plugin");
-    let trapped = post(own).await;
+    let trapped = post(own.clone()).await;
     assert!(
         trapped
             .as_ref()
             .is_err_and(|e| e.to_string().contains("trapped")),
         "the team's plugin ran (and trapped on its marker): {trapped:?}"
     );
+
+    // A trap takes the instance down, but the delivery was stored first:
+    // each tick takes it again until its processor has stopped three
+    // times, then it is closed with that reason and costs only itself.
+    let kept = "SELECT processed_at IS NOT NULL, error FROM inbox";
+    for attempt in 0..3 {
+        let ticked = own.request("POST", "/tick", &[], "").await;
+        assert!(ticked.is_err(), "attempt {attempt} traps: {ticked:?}");
+        // Its lease would end in 5 minutes: moved here, as the test
+        // cannot wait for the clock.
+        own.query("UPDATE inbox SET lease_until = 0")
+            .expect("the inbox");
+    }
+    let ticked = own
+        .request("POST", "/tick", &[], "")
+        .await
+        .expect("the fourth tick closes the delivery instead of trapping");
+    assert_eq!(ticked.status, 200, "{}", ticked.body);
+    let rows = own.query(kept).expect("the inbox");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], "1", "closed: {rows:?}");
+    assert!(rows[0][1].contains("stopped 3 times"), "{rows:?}");
 }
 
 /// The Spin app's status page in a real headless Chromium (Debian's, which
@@ -407,17 +456,26 @@ async fn ten_concurrent_deliveries_of_one_call_reach_kendo_once() {
     for step in sequence.iter().take(2) {
         post_aloware(&app, &step.payload, SECRET).await;
     }
-    let ready = sequence[2].payload.clone();
+    // Ten different deliveries that each make the call ready (a field the
+    // mapping ignores tells them apart), so the inbox keeps all ten and
+    // the ledger alone must send the call once.
     let deliveries: Vec<_> = (0..10)
-        .map(|_| {
-            let (app, ready) = (app.instance(), ready.clone());
+        .map(|n| {
+            let mut ready = sequence[2 + n % 2].payload.clone();
+            ready["delivery"] = json!(n);
+            let app = app.instance();
             tokio::spawn(async move { post_aloware(&app, &ready, SECRET).await })
         })
         .collect();
     for d in deliveries {
         let (status, body) = d.await.expect("the delivery task");
         assert_eq!(status, 200, "{body}");
+        assert!(!body.contains("duplicate"), "{body}");
     }
+    assert_eq!(
+        app.query("SELECT COUNT(*) FROM inbox").expect("the inbox"),
+        vec![vec!["12".to_string()]]
+    );
     assert_eq!(sims.kendo.accepted().len(), 1, "one call in Kendo");
     assert!(sims.kendo.duplicates().is_empty());
 }
@@ -570,13 +628,9 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].source(), Some("hubspot"));
     assert_eq!(accepted[0].field("repEmail"), Some("sam@yourco.com"));
-    // HubSpot sends the event again (a retry): nothing new goes out.
+    // HubSpot sends the event again (a retry): recognised, nothing new.
     let again = post(event).await;
-    assert!(
-        again.body.contains("already sent or queued"),
-        "{}",
-        again.body
-    );
+    assert!(again.body.contains("duplicate"), "{}", again.body);
     assert_eq!(sims.kendo.accepted().len(), 1);
 
     let contact =
@@ -663,7 +717,18 @@ async fn a_hubspot_delivery_that_cannot_be_read_now_is_kept_for_the_next_tick() 
         app.query(kept).expect("the inbox"),
         vec![vec!["1".to_string()]]
     );
+    // It waits for its own next attempt (the back-off), not the next tick.
     tick(&app, "").await;
+    assert_eq!(
+        app.query(kept).expect("the inbox"),
+        vec![vec!["1".to_string()]],
+        "not tried before its back-off ends"
+    );
+    // Its time comes (moved here, as the test cannot wait for the clock).
+    app.query("UPDATE inbox SET not_before = 0")
+        .expect("the inbox");
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["inbox"]["deferred"], 1, "{ticked}");
     assert_eq!(
         app.query(kept).expect("the inbox"),
         vec![vec!["2".to_string()]],
