@@ -406,7 +406,7 @@ impl Store {
         let keys = parked_keys(&tx, filter)?;
         for key in &keys {
             tx.execute(
-                "UPDATE outbox SET state = 'pending', not_before = ?4, ambiguous = 0, in_flight_since = NULL
+                "UPDATE outbox SET not_before = ?4, ambiguous = 0, claim = NULL, lease_until = NULL
                  WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                 params![key.source, key.source_id, key.team, now],
             )?;
@@ -1057,7 +1057,7 @@ impl Store {
             let mut stmt = tx.prepare(
                 "SELECT o.source, o.source_id, o.team, l.state FROM outbox o
                  JOIN ledger l ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team
-                 WHERE o.state = 'dead'
+                 WHERE l.state IN ('dead', 'failed')
                    AND (?1 IS NULL OR o.team = ?1)
                    AND (?2 IS NULL OR o.source = ?2)
                    AND (?3 IS NULL OR o.source_id = ?3)",
@@ -1084,7 +1084,7 @@ impl Store {
         };
         for key in &keys {
             tx.execute(
-                "UPDATE outbox SET state = 'pending', not_before = ?4, attempts = 0, in_flight_since = NULL
+                "UPDATE outbox SET not_before = ?4, attempts = 0, claim = NULL, lease_until = NULL
                  WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                 params![key.source, key.source_id, key.team, now],
             )?;
@@ -1176,9 +1176,10 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerRow>> {
 /// The parked sends a settle filter names.
 fn parked_keys(conn: &Connection, filter: &SettleFilter) -> Result<Vec<CallKey>> {
     let mut stmt = conn.prepare(
-        "SELECT source, source_id, team FROM outbox
-         WHERE state = 'parked' AND source_id = ?1
-           AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR team = ?3)",
+        "SELECT o.source, o.source_id, o.team FROM outbox o
+           JOIN ledger l ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team
+         WHERE l.state = 'outcome-unknown' AND o.source_id = ?1
+           AND (?2 IS NULL OR o.source = ?2) AND (?3 IS NULL OR o.team = ?3)",
     )?;
     let rows = stmt.query_map(params![filter.source_id, filter.source, filter.team], |r| {
         Ok(CallKey {

@@ -142,7 +142,7 @@ impl Db {
             |sql: &str| -> Result<i64> { Ok(self.first(sql, &[])?.map_or(Ok(0), |r| r.int(0))?) };
         Ok(Counts {
             by_state,
-            queued: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
+            queued: count("SELECT COUNT(*) FROM ledger WHERE state = 'queued'")?,
             unreadable: count("SELECT COUNT(*) FROM inbox WHERE error IS NOT NULL")?,
             paused: kendo_bridge_core::ledger::send::paused(self, TEAM)?.map(|p| p.reason),
         })

@@ -61,8 +61,11 @@ pub fn record<D: Database + ?Sized>(
         }
         // The claim ends here, if it is still this send's.
         let held = db.run(
-            "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL
-             WHERE id = ?1 AND in_flight_since IS NOT NULL AND claim IS ?2 RETURNING id",
+            "UPDATE outbox SET claim = NULL, lease_until = NULL
+             WHERE id = ?1 AND claim IS ?2
+               AND EXISTS (SELECT 1 FROM ledger l WHERE l.source = outbox.source
+                   AND l.source_id = outbox.source_id AND l.team = outbox.team AND l.state = 'sending')
+             RETURNING id",
             &[item.id.into(), item.claim.as_deref().into()],
         )?;
         if held.is_empty() {
@@ -95,8 +98,7 @@ pub fn record<D: Database + ?Sized>(
             }
             Action::Park { reason } => {
                 db.run(
-                    "UPDATE outbox SET state = 'parked', last_error = ?2, ambiguous = ambiguous + 1
-                     WHERE id = ?1",
+                    "UPDATE outbox SET last_error = ?2, ambiguous = ambiguous + 1 WHERE id = ?1",
                     &[item.id.into(), reason.into()],
                 )?;
                 set_state(
@@ -147,7 +149,7 @@ fn dead_letter<D: Database + ?Sized>(
     now: Millis,
 ) -> Result<(), LedgerError> {
     db.run(
-        "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1",
+        "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
         &[item.id.into(), reason.into()],
     )?;
     set_state(db, &item.key, state, Some(code), Some(reason), now)

@@ -95,8 +95,9 @@ pub struct Paused {
 /// page shows the last hour.
 pub const SEND_HISTORY_MS: Millis = 2 * 60 * 60 * 1000;
 
-const OUTBOX_ITEM: &str =
-    "SELECT id, source, source_id, team, payload, attempts, ambiguous FROM outbox";
+/// A send with its call's ledger row (`l`): the call's one state is there.
+const OUTBOX_ITEM: &str = "SELECT o.id, o.source, o.source_id, o.team, o.payload, o.attempts, o.ambiguous
+     FROM outbox o JOIN ledger l ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team";
 
 fn outbox_item(r: &super::Row) -> Result<OutboxItem, LedgerError> {
     Ok(OutboxItem {
@@ -122,8 +123,8 @@ pub fn due<D: Database + ?Sized>(
 ) -> Result<Vec<OutboxItem>, LedgerError> {
     db.run(
         &format!(
-            "{OUTBOX_ITEM} WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL
-             AND not_before <= ?2 ORDER BY not_before, id LIMIT ?3"
+            "{OUTBOX_ITEM} WHERE o.team = ?1 AND l.state = 'queued' AND o.not_before <= ?2
+             ORDER BY o.not_before, o.id LIMIT ?3"
         ),
         &[team.into(), now.into(), limit.into()],
     )?
@@ -153,8 +154,8 @@ pub fn claim_send<D: Database + ?Sized>(
         }
         let Some(row) = db.first(
             &format!(
-                "{OUTBOX_ITEM} WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL
-                 AND not_before <= ?2 ORDER BY not_before, id LIMIT 1"
+                "{OUTBOX_ITEM} WHERE o.team = ?1 AND l.state = 'queued' AND o.not_before <= ?2
+                 ORDER BY o.not_before, o.id LIMIT 1"
             ),
             &[team.into(), now.into()],
         )?
@@ -235,20 +236,20 @@ fn claim_row<D: Database + ?Sized>(
     lease_until: Option<Millis>,
     slot: Millis,
 ) -> Result<(), LedgerError> {
+    let [source, source_id, team] = item.key.params();
     let taken = db.run(
-        "UPDATE outbox SET in_flight_since = ?2, attempts = attempts + 1, claim = ?3, lease_until = ?4
-         WHERE id = ?1 AND in_flight_since IS NULL AND state = 'pending' RETURNING id",
-        &[item.id.into(), now.into(), claim.into(), lease_until.into()],
+        "UPDATE ledger SET state = 'sending', attempts = attempts + 1, updated_at = ?4
+         WHERE source = ?1 AND source_id = ?2 AND team = ?3 AND state = 'queued' RETURNING 1",
+        &[source, source_id, team, now.into()],
     )?;
     if taken.is_empty() {
         return Err(LedgerError::NotClaimable {
             source_id: item.key.source_id.clone(),
         });
     }
-    set_state(db, &item.key, State::Sending, None, None, now)?;
     db.run(
-        "UPDATE ledger SET attempts = attempts + 1 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-        &item.key.params(),
+        "UPDATE outbox SET attempts = attempts + 1, claim = ?2, lease_until = ?3 WHERE id = ?1",
+        &[item.id.into(), claim.into(), lease_until.into()],
     )?;
     db.run(
         "INSERT INTO sends (team, at, slot) VALUES (?1, ?2, ?3)",
@@ -264,7 +265,9 @@ pub fn next_due_at<D: Database + ?Sized>(
 ) -> Result<Option<Millis>, LedgerError> {
     Ok(db
         .first(
-            "SELECT MIN(not_before) FROM outbox WHERE team = ?1 AND state = 'pending' AND in_flight_since IS NULL",
+            "SELECT MIN(o.not_before) FROM outbox o JOIN ledger l
+                 ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team
+              WHERE o.team = ?1 AND l.state = 'queued'",
             &[team.into()],
         )?
         .map(|r| r.opt_int(0))
@@ -276,7 +279,7 @@ pub fn next_due_at<D: Database + ?Sized>(
 pub fn queue_depth<D: Database + ?Sized>(db: &D, team: &str) -> Result<u64, LedgerError> {
     let n = db
         .first(
-            "SELECT COUNT(*) FROM outbox WHERE team = ?1 AND state = 'pending'",
+            "SELECT COUNT(*) FROM ledger WHERE team = ?1 AND state IN ('queued', 'sending')",
             &[team.into()],
         )?
         .map_or(Ok(0), |r| r.int(0))?;
@@ -312,14 +315,15 @@ pub fn recover_in_flight<D: Database + ?Sized>(
     ambiguous_resends: u32,
     now: Millis,
 ) -> Result<Recovered, LedgerError> {
-    const EXPIRED: &str =
-        "in_flight_since IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)";
+    const EXPIRED: &str = "l.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < ?1)";
+    const IN_FLIGHT: &str = "outbox o JOIN ledger l
+         ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team";
     // Workers call this before every claim: almost always there is nothing
     // to recover, and a read says so without taking the lock every
     // instance's writes wait for.
     if db
         .first(
-            &format!("SELECT 1 FROM outbox WHERE {EXPIRED} LIMIT 1"),
+            &format!("SELECT 1 FROM {IN_FLIGHT} WHERE {EXPIRED} LIMIT 1"),
             &[now.into()],
         )?
         .is_none()
@@ -328,7 +332,9 @@ pub fn recover_in_flight<D: Database + ?Sized>(
     }
     write(db, |db| {
         let found = db.run(
-            &format!("SELECT source, source_id, team, ambiguous FROM outbox WHERE {EXPIRED}"),
+            &format!(
+                "SELECT o.source, o.source_id, o.team, o.ambiguous FROM {IN_FLIGHT} WHERE {EXPIRED}"
+            ),
             &[now.into()],
         )?;
         let mut recovered = Recovered::default();
@@ -342,7 +348,7 @@ pub fn recover_in_flight<D: Database + ?Sized>(
             let [source, source_id, team] = key.params();
             if lost < ambiguous_resends {
                 db.run(
-                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
+                    "UPDATE outbox SET claim = NULL, lease_until = NULL,
                             not_before = ?4, ambiguous = ambiguous + 1
                      WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                     &[source, source_id, team, now.into()],
@@ -366,8 +372,8 @@ pub fn recover_in_flight<D: Database + ?Sized>(
                     id = key.source_id
                 );
                 db.run(
-                    "UPDATE outbox SET in_flight_since = NULL, claim = NULL, lease_until = NULL,
-                            state = 'parked', last_error = ?4, ambiguous = ambiguous + 1
+                    "UPDATE outbox SET claim = NULL, lease_until = NULL,
+                            last_error = ?4, ambiguous = ambiguous + 1
                      WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                     &[source, source_id, team, (&reason).into()],
                 )?;

@@ -444,3 +444,34 @@ fn a_deferred_delivery_is_not_counted_as_abandoned() {
         inbox::defer(&db, taken[0].id, i * 10_000 + 1, "HubSpot 503").unwrap();
     }
 }
+
+#[test]
+fn a_send_in_flight_before_the_one_state_migration_is_sending_after_it() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let at = MIGRATIONS
+        .iter()
+        .position(|m| m.contains("DROP COLUMN in_flight_since"))
+        .unwrap();
+    let (before, after) = MIGRATIONS.split_at(at);
+    for sql in before {
+        for statement in statements(sql) {
+            conn.execute_batch(&statement).unwrap();
+        }
+    }
+    conn.execute_batch(
+        "INSERT INTO ledger (source, source_id, team, state, version, sync_method, first_seen_at, updated_at)
+         VALUES ('aloware', '1', 't', 'queued', 'a', 'webhook', 0, 0);
+         INSERT INTO outbox (source, source_id, team, payload, not_before, in_flight_since)
+         VALUES ('aloware', '1', 't', '{}', 0, 5);",
+    )
+    .unwrap();
+    for sql in after {
+        for statement in statements(sql) {
+            conn.execute_batch(&statement).unwrap();
+        }
+    }
+    assert_eq!(state(&conn, "1").0, State::Sending);
+    // And it is recovered as any send left in flight.
+    let recovered = recover_in_flight(&conn, 1, 10).unwrap();
+    assert_eq!(recovered.resent, vec![key("1")]);
+}

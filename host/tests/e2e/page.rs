@@ -180,7 +180,7 @@ fn expected(bridge: &Running) -> Expected {
         rows,
         queue: sql_count(
             &bridge.db(),
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            "SELECT COUNT(*) FROM ledger WHERE state IN ('queued', 'sending')",
         ),
         requests: sql_count(&bridge.db(), "SELECT COUNT(*) FROM sends"),
     }

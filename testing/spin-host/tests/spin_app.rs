@@ -524,10 +524,12 @@ async fn a_send_left_in_flight_by_a_dead_instance_is_sent_again_after_its_lease(
     // What a crash right after the claim leaves: in flight, under a claim
     // whose lease ended a moment ago.
     app.query(
-        "UPDATE outbox SET in_flight_since = 1, claim = 'dead-instance', lease_until = 2, not_before = 0
+        "UPDATE outbox SET claim = 'dead-instance', lease_until = 2, not_before = 0
          WHERE source_id = '41' RETURNING id",
     )
     .expect("the outbox");
+    app.query("UPDATE ledger SET state = 'sending' WHERE source_id = '41' RETURNING 1")
+        .expect("the ledger");
     tokio::time::sleep(SPACING).await;
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["recovered"], 1, "{ticked}");
