@@ -12,12 +12,16 @@
 //!   answer, park, dead-letter, fail, or pause the key;
 //! - [`ledger`]: a call's life in the state database (intake, claim,
 //!   record the answer, recover, inbox, holds, checkpoints), written once
-//!   over the small [`ledger::Database`] interface each driver implements.
+//!   over the small [`ledger::Database`] interface each driver implements;
+//! - [`sources`]: each source's workflow (which request next, what is
+//!   cached, what a failed request costs), for the plugin to plan and the
+//!   driver to carry out.
 
 pub mod answer;
 pub mod ledger;
 pub mod pacing;
 pub mod schema;
+pub mod sources;
 pub mod webhooks;
 
 /// Milliseconds since the Unix epoch (or a test's own epoch).

@@ -876,13 +876,7 @@ impl Store {
     /// Records that `topic` of `source` (`poll`, `transcripts`,
     /// `dispositions`, ...) worked at `now`, clearing its problem.
     pub fn health_ok(&mut self, source: &str, topic: &str, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO source_health (source, topic, ok_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (source, topic) DO UPDATE SET ok_at = excluded.ok_at,
-                 problem = NULL, problem_since = NULL, problem_count = 0",
-            params![source, topic, now],
-        )?;
-        Ok(())
+        Ok(ledger::health::ok(&self.conn, source, topic, now)?)
     }
 
     /// Records a problem with `topic` of `source`. Returns true when it is
@@ -895,25 +889,9 @@ impl Store {
         problem: &str,
         now: Millis,
     ) -> Result<bool> {
-        let previous: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT problem FROM source_health WHERE source = ?1 AND topic = ?2",
-                params![source, topic],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let is_new = previous.flatten().as_deref() != Some(problem);
-        self.conn.execute(
-            "INSERT INTO source_health (source, topic, problem, problem_since, problem_count)
-             VALUES (?1, ?2, ?3, ?4, 1)
-             ON CONFLICT (source, topic) DO UPDATE SET problem = excluded.problem,
-                 problem_since = CASE WHEN source_health.problem IS excluded.problem
-                     THEN source_health.problem_since ELSE excluded.problem_since END,
-                 problem_count = source_health.problem_count + 1",
-            params![source, topic, problem, now],
-        )?;
-        Ok(is_new)
+        Ok(ledger::health::problem(
+            &self.conn, source, topic, problem, now,
+        )?)
     }
 
     /// Every source topic's health, by source and topic.

@@ -13,9 +13,15 @@
 //! most a few pages a tick, one search request at a time (HubSpot allows 4
 //! a second per token).
 //!
-//! What the host does and this does not: dispositions (HubSpot's defaults
-//! are known to the plugin without them), call transcripts, association
-//! batch reads (the call object's own associations are used), caching.
+//! Which reads a call needs, in which order, and what a failed one costs
+//! is the core's workflow (`kendo_bridge_core::sources::hubspot`), the one
+//! the host follows: owner (archived too), dispositions, transcript when
+//! `hubspot_transcripts` is `true`.
+//!
+//! What the host does and this does not: association batch reads per
+//! search page (the call object's own associations are used), and caching
+//! owners and dispositions across requests (each request is a fresh
+//! instance; a cache would need the key-value store).
 
 use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
@@ -29,7 +35,9 @@ use crate::plugin::kendo::bridge::hubspot::{
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
-use kendo_bridge_core::ledger::checkpoint;
+use kendo_bridge_core::ledger::{self, checkpoint};
+use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::hubspot::{self, CallRead, CallRef, Need};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {
@@ -73,11 +81,13 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
         Ok(delivery) => delivery,
         Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
     };
-    let mut statuses: Vec<serde_json::Value> = delivery
-        .ignored
-        .iter()
-        .map(|why| serde_json::json!({ "ignored": why }))
-        .collect();
+    let mut statuses = Vec::new();
+    for why in &delivery.ignored {
+        // As the host does: an event the app is not subscribed for says
+        // the HubSpot app's subscriptions need a look.
+        ledger::health::problem(db, "hubspot", "webhook", why, now_ms() as i64)?;
+        statuses.push(serde_json::json!({ "ignored": why }));
+    }
     for id in delivery.call_ids {
         let Some(call_body) = fetch(&hubspot_api::call_request(&id)).await? else {
             statuses.push(serde_json::json!({ "call": id, "status": "not in HubSpot (deleted)" }));
@@ -95,24 +105,38 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
     Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
 }
 
-/// Reads a listed call's owner and decides the call.
+/// Reads what mapping a call needs besides the call (its owner, the
+/// dispositions, its transcript when `hubspot_transcripts` is `true`) in
+/// the order, and with the failure rules, of the core's workflow (the one
+/// the host follows), then decides the call.
 async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value> {
-    let mut owner = None;
-    if let Some(owner_id) = &call.owner_id {
-        // A rep who left is a deactivated owner: the plain lookup
-        // answers 404 for them, the archived one finds them.
-        for archived in [false, true] {
-            owner = fetch(&hubspot_api::owner_request(owner_id, archived)).await?;
-            if owner.is_some() {
-                break;
+    let (owners, dispositions) = (Lookups::default(), Lookups::default());
+    let reference = CallRef {
+        id: call.id.clone(),
+        owner_id: call.owner_id.clone(),
+        transcription_id: call.transcription_id.clone(),
+    };
+    let transcripts = variable("hubspot_transcripts").is_some_and(|v| v == "true");
+    let mut read = CallRead::new(reference, transcripts, &owners, &dispositions, 0);
+    let inputs = loop {
+        let request = match read.next() {
+            Need::Map(inputs) => break inputs,
+            Need::Owner { owner_id, archived } => hubspot_api::owner_request(&owner_id, archived),
+            Need::Dispositions => hubspot_api::dispositions_request(),
+            Need::Transcript { transcription_id } => {
+                hubspot_api::transcript_request(&transcription_id)
             }
-        }
+        };
+        read.fetched(&request.path, fetch(&request).await)?;
+    };
+    for health in read.health() {
+        ledger::health::record(db, "hubspot", health, now_ms() as i64)?;
     }
     let inputs = CallInputs {
         call: call.json.clone(),
-        owner,
-        dispositions: None,
-        transcript: None,
+        owner: inputs.owner,
+        dispositions: inputs.dispositions,
+        transcript: inputs.transcript,
         contacts: None,
         deals: None,
     };
@@ -121,8 +145,7 @@ async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_jso
         SyncMethod::Polling => "polling",
         _ => "webhook",
     };
-    // The host's version: the modification time, zero-padded.
-    let version = format!("{:015}", call.modified_ms);
+    let version = hubspot::version(call.modified_ms);
     let status = settle(db, "hubspot", &call.id, &version, decision, via_name).await?;
     Ok(serde_json::json!({ "call": call.id, "outcome": status }))
 }

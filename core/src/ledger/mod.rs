@@ -16,6 +16,7 @@
 //! - [`send`]: a send claimed under a lease, in the key's pacing, across
 //!   every instance sharing the database; sends a dead instance left in
 //!   flight recovered; the key paused and resumed;
+//! - [`health`]: how each part of a source is doing, for `status`;
 //! - [`record`]: what Kendo's answer means ([`crate::answer::Action`])
 //!   carried out on the ledger and the outbox.
 //!
@@ -27,6 +28,7 @@
 
 pub mod checkpoint;
 pub mod database;
+pub mod health;
 pub mod hold;
 pub mod inbox;
 pub mod intake;

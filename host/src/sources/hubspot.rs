@@ -13,6 +13,8 @@ use crate::plugin::hubspot::{
 };
 use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
 use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
+use kendo_bridge_core::sources::Health;
+use kendo_bridge_core::sources::hubspot::{CallRead, CallRef, Inputs, Need};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "hubspot";
@@ -313,7 +315,7 @@ impl Hubspot {
     /// The ledger version of a call: its modification time, zero-padded so
     /// that versions sort in time order as strings.
     fn version(call: &ListedCall) -> String {
-        format!("{:015}", call.modified_ms)
+        kendo_bridge_core::sources::hubspot::version(call.modified_ms)
     }
 
     async fn map(
@@ -327,24 +329,12 @@ impl Hubspot {
         if self.settled(call, &version).await? {
             return Ok(self.ctx.seen(SOURCE, &call.id, &version, via));
         }
-        let owner = match &call.owner_id {
-            Some(id) => self.owner(id).await?,
-            None => None,
-        };
-        let dispositions = self.dispositions().await?;
-        let transcript = match (&call.transcription_id, self.transcripts) {
-            (Some(id), true) => self.transcript(id).await.unwrap_or_else(|e| {
-                // A transcript must never hold up the recording.
-                tracing::warn!(call = %call.id, error = %e, "hubspot transcript not fetched");
-                None
-            }),
-            _ => None,
-        };
+        let read = self.read(call).await?;
         let inputs = CallInputs {
             call: call.json.clone(),
-            owner,
-            dispositions,
-            transcript,
+            owner: read.owner,
+            dispositions: read.dispositions,
+            transcript: read.transcript,
             contacts: associations.contacts,
             deals: associations.deals,
         };
@@ -360,92 +350,66 @@ impl Hubspot {
         Ok(decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await)
     }
 
-    async fn owner(&self, owner_id: &str) -> Result<Option<String>, SourceError> {
+    /// Reads what mapping `call` needs besides the call (its owner, the
+    /// dispositions, its transcript), in the order and with the caching and
+    /// failure rules of the core's workflow; the plugin plans each request.
+    async fn read(&self, call: &ListedCall) -> Result<Inputs, SourceError> {
         let now = self.ctx.clock.now_ms();
-        if let Some(cached) = self.owners.get(owner_id, now) {
-            return Ok(cached);
-        }
-        let Some(api) = &self.api else {
-            return Ok(None);
+        let reference = CallRef {
+            id: call.id.clone(),
+            owner_id: call.owner_id.clone(),
+            transcription_id: call.transcription_id.clone(),
         };
-        let mut body = None;
-        // A rep who left is a deactivated owner: the plain lookup answers
-        // 404 for them, the archived one finds them.
-        for archived in [false, true] {
-            let id = owner_id.to_string();
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_owner_request(s, &id, archived)
-                })
-                .await?;
-            body = api.fetch(&request).await?;
-            if body.is_some() {
-                break;
+        let mut read = self.owners.with(|owners| {
+            self.dispositions.with(|dispositions| {
+                CallRead::new(reference, self.transcripts, owners, dispositions, now)
+            })
+        });
+        let inputs = loop {
+            let request = match read.next() {
+                Need::Map(inputs) => break inputs,
+                Need::Owner { owner_id, archived } => {
+                    self.ctx
+                        .plugin
+                        .call(move |b, s| {
+                            b.kendo_bridge_hubspot()
+                                .call_owner_request(s, &owner_id, archived)
+                        })
+                        .await?
+                }
+                Need::Dispositions => {
+                    self.ctx
+                        .plugin
+                        .call(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
+                        .await?
+                }
+                Need::Transcript { transcription_id } => {
+                    self.ctx
+                        .plugin
+                        .call(move |b, s| {
+                            b.kendo_bridge_hubspot()
+                                .call_transcript_request(s, &transcription_id)
+                        })
+                        .await?
+                }
+            };
+            let answer = match &self.api {
+                Some(api) => api.fetch(&request).await,
+                None => Err(SourceError::NoCredentials(SOURCE)),
+            };
+            read.fetched(&request.path, answer)?;
+        };
+        self.owners.with(|owners| {
+            self.dispositions
+                .with(|dispositions| read.remember(owners, dispositions, now))
+        });
+        for health in read.health() {
+            match health {
+                Health::Ok(topic) => self.health_ok(topic).await?,
+                Health::Problem(topic, problem) => self.health_problem(topic, problem).await?,
             }
         }
-        self.owners.put(owner_id, body.clone(), now);
-        Ok(body)
-    }
-
-    async fn dispositions(&self) -> Result<Option<String>, SourceError> {
-        let now = self.ctx.clock.now_ms();
-        if let Some(cached) = self.dispositions.get("all", now) {
-            return Ok(cached);
-        }
-        let Some(api) = &self.api else {
-            return Ok(None);
-        };
-        let request = self
-            .ctx
-            .plugin
-            .call(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
-            .await?;
-        // The plugin knows HubSpot's default labels; a portal whose
-        // dispositions cannot be read still maps (custom outcomes are left
-        // out with a warning), and `status` shows why.
-        let body = match api.fetch(&request).await {
-            Ok(Some(body)) => {
-                self.health_ok("dispositions").await?;
-                Some(body)
-            }
-            Ok(None) => {
-                self.health_problem(
-                    "dispositions",
-                    &format!(
-                        "{} answered 404: custom call outcomes cannot be named",
-                        request.path
-                    ),
-                )
-                .await?;
-                None
-            }
-            Err(e) => {
-                self.health_problem(
-                    "dispositions",
-                    &format!("{e}: custom call outcomes cannot be named"),
-                )
-                .await?;
-                None
-            }
-        };
-        self.dispositions.put("all", body.clone(), now);
-        Ok(body)
-    }
-
-    async fn transcript(&self, transcription_id: &str) -> Result<Option<String>, SourceError> {
-        let Some(api) = &self.api else {
-            return Ok(None);
-        };
-        let id = transcription_id.to_string();
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_transcript_request(s, &id))
-            .await?;
-        api.fetch(&request).await
+        Ok(inputs)
     }
 
     /// `doctor`'s live checks: each read the bridge needs, once, sending
@@ -476,7 +440,15 @@ impl Hubspot {
         if let Some(owner_id) = owner {
             checks.push((
                 "hubspot owners (scope crm.objects.owners.read)".into(),
-                self.owner(&owner_id).await.map(|email| match email {
+                self.read(&ListedCall {
+                    id: String::new(),
+                    modified_ms: 0,
+                    owner_id: Some(owner_id.clone()),
+                    transcription_id: None,
+                    json: String::new(),
+                })
+                .await
+                .map(|inputs| match inputs.owner {
                     Some(_) => format!("read owner {owner_id}"),
                     None => format!("owner {owner_id} not found"),
                 }),

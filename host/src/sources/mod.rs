@@ -16,7 +16,7 @@ pub mod redecide;
 pub mod salesloft;
 pub mod write_back;
 
-use std::collections::HashMap;
+use kendo_bridge_core::sources::Lookups;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -555,32 +555,30 @@ fn excerpt(body: &str) -> String {
     }
 }
 
-/// A cached lookup: when it was fetched, and the body (None: not found).
-type Cached = (Millis, Option<String>);
-
-/// A cache of looked-up records (Salesloft users, HubSpot owners): reps make
-/// many calls, and every lookup spends the source's rate budget.
+/// A cache of looked-up records (Salesloft users, HubSpot owners and
+/// dispositions), shared by the source's tasks: reps make many calls, and
+/// every lookup spends the source's rate budget. The caching rule is the
+/// core's ([`kendo_bridge_core::sources::Lookups`]).
 #[derive(Clone, Default)]
 pub struct LookupCache {
-    entries: Arc<Mutex<HashMap<String, Cached>>>,
+    entries: Arc<Mutex<Lookups>>,
 }
 
 impl LookupCache {
-    /// How long an entry is trusted.
-    pub const TTL_MS: Millis = 3_600_000;
-
     /// The cached body for `id` (Some(None): known to be missing).
     pub fn get(&self, id: &str, now: Millis) -> Option<Option<String>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(id)
-            .filter(|(at, _)| now - at < Self::TTL_MS)
-            .map(|(_, body)| body.clone())
+        self.with(|l| l.get(id, now))
     }
 
     pub fn put(&self, id: &str, body: Option<String>, now: Millis) {
+        self.with(|l| l.put(id, body, now));
+    }
+
+    /// Runs `f` on the cache (never across an await: the lock is a plain
+    /// mutex).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Lookups) -> R) -> R {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(id.to_string(), (now, body));
+        f(&mut entries)
     }
 }
 

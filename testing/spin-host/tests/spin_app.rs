@@ -575,6 +575,20 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
             "https://recordings.example/hubspot-77.mp3",
         ),
     ]);
+    // The portal transcribed the call: with `hubspot_transcripts` the app
+    // reads the transcript, as the host does with `[hubspot] transcripts`.
+    sims.hubspot
+        .transcribe(
+            call_id,
+            vec![kendo_bridge_sim::hubspot::Utterance {
+                speaker_name: "Sam Rivera".into(),
+                speaker_email: Some("sam@yourco.com".into()),
+                text: "Thanks for taking the call.".into(),
+                start_ms: 0,
+                end_ms: 2_000,
+            }],
+        )
+        .expect("the call is transcribed");
     let variables = HashMap::from([
         ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
         ("kendo_url".to_string(), sims.kendo_url()),
@@ -584,6 +598,7 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
         ),
         ("hubspot_token".to_string(), DEMO_HUBSPOT_TOKEN.to_string()),
         ("hubspot_api_url".to_string(), sims.hubspot_url()),
+        ("hubspot_transcripts".to_string(), "true".to_string()),
     ]);
     let app = SpinApp::load(
         &SpinApp::built_component(),
@@ -630,6 +645,22 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].source(), Some("hubspot"));
     assert_eq!(accepted[0].field("repEmail"), Some("sam@yourco.com"));
+    assert!(
+        accepted[0]
+            .field("transcript")
+            .is_some_and(|t| t.contains("Thanks for taking the call.")),
+        "{:?}",
+        accepted[0].field("transcript")
+    );
+    // The dispositions were read (the core's workflow), and say so.
+    assert_eq!(
+        app.query("SELECT topic, problem IS NULL FROM source_health WHERE source = 'hubspot' ORDER BY topic")
+            .expect("the health"),
+        vec![
+            vec!["dispositions".to_string(), "1".into()],
+            vec!["transcripts".to_string(), "1".into()]
+        ]
+    );
     // HubSpot sends the event again (a retry): recognised, nothing new.
     let again = post(event).await;
     assert!(again.body.contains("duplicate"), "{}", again.body);
