@@ -1,23 +1,26 @@
-//! kendo-bridge on Spin.
+//! kendo-bridge on Spin: a driver of the core, as the host is.
 //!
 //! The same plugin component as the `kendo-bridge` host (its interfaces are
 //! imported here; Spin plugs the component in from spin.toml's
-//! `[component.bridge.dependencies]`). Aloware, Salesloft, HubSpot and Kendo
-//! webhooks are verified, mapped and sent to Kendo's Push API; the ledger
-//! and the send queue are the host's schema on Spin's SQLite
-//! (`delivery.rs`), so a call goes out once and the key's 30 a minute hold
-//! across instances. `POST /tick` (for a cron) sends what is due and, when
-//! asked, polls HubSpot (`hubspot.rs`).
+//! `[component.bridge.dependencies]`). Every rule of a call's life is the
+//! core crate's (`kendo_bridge_core`): the ledger (intake once, claims
+//! under a lease and the key's pacing across instances, what Kendo's
+//! answer means, recovery, the inbox, Aloware's held parts, Kendo's
+//! results, source health) on Spin's SQLite in the host's schema
+//! (`delivery.rs` runs its statements), and the HubSpot call read
+//! (`hubspot.rs`). This app verifies, has the plugin map, makes the
+//! requests, and answers.
 //!
-//! What Kendo's answer means (retry, back-off, re-send after a lost answer,
-//! park, dead-letter, fail, pause the key) is decided by the core crate
-//! shared with the host (`kendo_bridge_core::answer`); this app carries it
-//! out.
+//! Every Aloware, Salesloft and HubSpot delivery is kept in the shared
+//! inbox before it is processed, so a delivery is never lost to a failure
+//! (Aloware never sends one twice). `POST /tick` (for a cron) processes
+//! deliveries due again, polls HubSpot when asked, and sends what is due.
 //!
-//! What the host does and this app does not: polling Salesloft, and the
-//! HubSpot reads beyond the call and its owner (see `hubspot.rs`).
-//! Aloware's partial deliveries, unreadable deliveries and Kendo results
-//! are kept in Spin's key-value store.
+//! What the host does and this app does not: polling Salesloft (its call
+//! data record and transcript sweeps), HubSpot's association batch reads,
+//! Aloware's wait for a late transcript, write-backs, and the operator
+//! commands (`replay`, `settle`, `redecide`), which run on the host against
+//! the same database.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,13 +33,13 @@ use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
 use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
 use kendo_bridge_core::ledger::{CallKey, hold, record};
 use kendo_bridge_core::pacing::Backoff;
 use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
 
 use spin_sdk::http_component;
-use spin_sdk::key_value::Store;
 
 /// The plugin's interfaces, imported: the plugin component is composed in
 /// by Spin (spin.toml `dependencies`), not linked into this crate.
@@ -97,9 +100,7 @@ fn status() -> Result<Response> {
     for (state, count) in by_state {
         calls.insert(state, serde_json::json!(count));
     }
-    let store = Store::open_default()?;
-    let keys = store.get_keys()?;
-    let results = keys.iter().filter(|k| k.starts_with("result/")).count();
+    let results = results::count(&db)?;
     let body = serde_json::json!({
         "calls": calls,
         "queued": queued,
@@ -418,29 +419,47 @@ async fn process_salesloft(entry: &InboxEntry, body: &str) -> Result<Processed> 
     ))
 }
 
+/// Kendo's result webhooks: each result kept once in the shared ledger,
+/// matched to the call by the callId Kendo returned (the core's rule).
 fn kendo(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret", req.uri()) {
         return Ok(refused);
     }
-    let store = Store::open_default()?;
     let body = String::from_utf8_lossy(req.body()).into_owned();
-    match kendo_api::read_webhook(&body) {
-        Ok(
-            kendo_api::WebhookEvent::CallUploaded(r)
-            | kendo_api::WebhookEvent::TrainingCompleted(r),
-        ) => {
-            store.set(&format!("result/{}", r.id), body.as_bytes())?;
-            Ok(json(200, r#"{"status":"stored"}"#))
+    let (name, result) = match kendo_api::read_webhook(&body) {
+        Ok(kendo_api::WebhookEvent::CallUploaded(r)) => ("call.uploaded", r),
+        Ok(kendo_api::WebhookEvent::TrainingCompleted(r)) => ("ai.training.completed", r),
+        Ok(kendo_api::WebhookEvent::Unknown(name)) => {
+            return Ok(json(
+                200,
+                serde_json::json!({ "ignored": name }).to_string(),
+            ));
         }
-        Ok(kendo_api::WebhookEvent::Unknown(name)) => Ok(json(
-            200,
-            serde_json::json!({ "ignored": name }).to_string(),
-        )),
-        Err(e) => Ok(json(
-            400,
-            serde_json::json!({ "error": format!("{e:?}") }).to_string(),
-        )),
-    }
+        Err(e) => {
+            return Ok(json(
+                400,
+                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+            ));
+        }
+    };
+    let db = Db::open()?;
+    let new = results::record(
+        &db,
+        &KendoResult {
+            event_id: &result.id,
+            event: name,
+            subject_id: &result.subject_id,
+            ai_score: result.ai_score,
+            is_test: result.is_test,
+            scored_at: None,
+        },
+        now_ms() as i64,
+        |_, _, _, _, _| Ok(()),
+    )?;
+    Ok(json(
+        200,
+        serde_json::json!({ "status": if new { "stored" } else { "duplicate" } }).to_string(),
+    ))
 }
 
 /// Records the plugin's decision about a call in the shared ledger (the

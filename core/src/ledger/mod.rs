@@ -18,7 +18,8 @@
 //!   flight recovered; the key paused and resumed;
 //! - [`health`]: how each part of a source is doing, for `status`;
 //! - [`record`]: what Kendo's answer means ([`crate::answer::Action`])
-//!   carried out on the ledger and the outbox.
+//!   carried out on the ledger and the outbox;
+//! - [`results`]: Kendo's scores of the calls it received, matched to them.
 //!
 //! Every function takes the [`Database`] the driver implements: the host on
 //! rusqlite (feature `rusqlite`), the Spin app on Spin's SQLite API, tests
@@ -33,6 +34,7 @@ pub mod hold;
 pub mod inbox;
 pub mod intake;
 pub mod record;
+pub mod results;
 pub mod send;
 #[cfg(any(feature = "rusqlite", test))]
 pub mod sqlite;

@@ -7,7 +7,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{CallKey, Millis, Result, Store, StoreError};
+use super::{CallKey, LedgerError, Millis, Result, Store, StoreError};
+pub use kendo_bridge_core::ledger::results::KendoResult;
 
 /// Counters of write-back attempts (scope: source), for `/metrics`.
 pub mod write_back_counter {
@@ -119,20 +120,6 @@ impl WriteBackCounts {
     }
 }
 
-/// A Kendo webhook result, as [`Store::record_result_and_write_back`]
-/// records it.
-#[derive(Debug, Clone, Copy)]
-pub struct KendoResult<'a> {
-    pub event_id: &'a str,
-    pub event: &'a str,
-    /// Kendo's `callId` (or `trainingId`).
-    pub subject_id: &'a str,
-    pub ai_score: Option<f64>,
-    pub is_test: bool,
-    /// When Kendo scored it, if the event says.
-    pub scored_at: Option<Millis>,
-}
-
 /// Queues `Kendo Sent` (and the `callId`) for a call Kendo just created.
 /// Runs inside [`Store::mark_created`]'s transaction.
 pub(super) fn enqueue_sent(
@@ -190,37 +177,23 @@ impl Store {
         now: Millis,
     ) -> Result<bool> {
         let covered = self.write_back.clone();
-        let tx = self.write_transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO kendo_results (event_id, event, subject_id, ai_score, is_test, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
-            params![
-                result.event_id,
-                result.event,
-                result.subject_id,
-                result.ai_score,
-                result.is_test,
-                now
-            ],
-        )? == 1;
-        if inserted
-            && !result.is_test
-            && result.event == "call.uploaded"
-            && let Some(score) = result.ai_score
-        {
-            let fields = WriteBackFields {
-                ai_score: Some(score),
-                scored_at: Some(result.scored_at.unwrap_or(now)),
-                ..WriteBackFields::default()
-            };
-            for (source, source_id) in calls_with_kendo_id(&tx, result.subject_id)? {
-                if covered.covers(&source) {
-                    enqueue(&tx, &source, &source_id, "score", &fields, now)?;
+        Ok(kendo_bridge_core::ledger::results::record(
+            &self.conn,
+            result,
+            now,
+            |conn, source, source_id, score, scored_at| {
+                if covered.covers(source) {
+                    let fields = WriteBackFields {
+                        ai_score: Some(score),
+                        scored_at: Some(scored_at),
+                        ..WriteBackFields::default()
+                    };
+                    enqueue(conn, source, source_id, "score", &fields, now)
+                        .map_err(|e| LedgerError::Database(Box::new(e)))?;
                 }
-            }
-        }
-        tx.commit()?;
-        Ok(inserted)
+                Ok(())
+            },
+        )?)
     }
 
     /// Pending write-backs due at `now`, oldest first.
@@ -463,15 +436,6 @@ impl Store {
 
 /// The source records Kendo knows under `kendo_call_id`: the ledger's
 /// latest id and every id a re-send was given.
-fn calls_with_kendo_id(conn: &Connection, kendo_call_id: &str) -> Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT source, source_id FROM ledger WHERE kendo_call_id = ?1
-         UNION
-         SELECT source, source_id FROM kendo_call_ids WHERE kendo_call_id = ?1",
-    )?;
-    let rows = stmt.query_map([kendo_call_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
 
 #[cfg(test)]
 mod tests {

@@ -19,10 +19,16 @@ const SPACING: std::time::Duration = std::time::Duration::from_millis(2_100);
 const RECORDING: &str = "https://app.aloware.io/static/recording/spin-test";
 
 async fn started() -> (Simulators, SpinApp) {
+    started_with(&[]).await
+}
+
+/// The app with the simulators, the Aloware secret and a rep directory,
+/// and `extra` variables.
+async fn started_with(extra: &[(&str, &str)]) -> (Simulators, SpinApp) {
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    let variables = HashMap::from([
+    let mut variables = HashMap::from([
         ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
         ("kendo_url".to_string(), sims.kendo_url()),
         ("aloware_secret".to_string(), SECRET.to_string()),
@@ -32,6 +38,9 @@ async fn started() -> (Simulators, SpinApp) {
         ),
         ("min_duration_seconds".to_string(), "0".to_string()),
     ]);
+    for (name, value) in extra {
+        variables.insert(name.to_string(), value.to_string());
+    }
     let app = SpinApp::load(
         &SpinApp::built_component(),
         &SpinApp::built_plugin(),
@@ -240,6 +249,41 @@ async fn a_kendo_5xx_waits_for_its_back_off_then_a_tick_sends_it() {
     assert_eq!(tick(&app, "").await["sent"], 1);
     assert_eq!(sims.kendo.accepted().len(), 1);
     assert!(sims.kendo.duplicates().is_empty());
+}
+
+/// Kendo's signed `call.uploaded` for a call the app sent: kept once in
+/// the shared ledger (a repeat is recognised) and matched to the call by
+/// the callId Kendo returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_to_it() {
+    const KENDO_SECRET: &str = "spin-test-kendo-webhook-secret";
+    let (sims, app) = started_with(&[("kendo_webhook_secret", KENDO_SECRET)]).await;
+    deliver_call(&app, 55).await;
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1);
+    let event = sims.kendo.call_uploaded_event(&accepted[0], 87);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listening socket");
+    let url = format!(
+        "http://{}/webhooks/kendo",
+        listener.local_addr().expect("an address")
+    );
+    let server = tokio::spawn(app.clone().serve(listener));
+    for _ in 0..2 {
+        let delivery = sims.kendo.send_webhook(&url, KENDO_SECRET, &event).await;
+        assert!(delivery.delivered, "{:?}", delivery.attempts);
+    }
+    server.abort();
+    assert_eq!(
+        app.query(
+            "SELECT r.ai_score FROM kendo_results r JOIN ledger l ON l.kendo_call_id = r.subject_id
+              WHERE l.source_id = '55'"
+        )
+        .expect("the results"),
+        vec![vec!["87".to_string()]],
+        "one result, the call's"
+    );
 }
 
 /// A call the rules skip is recorded with the plugin's reason code, as

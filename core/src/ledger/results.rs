@@ -1,0 +1,77 @@
+//! Kendo's results about the calls it received (its `call.uploaded` and
+//! `ai.training.completed` webhooks): kept once per event, matched to the
+//! calls by the callId Kendo returned for them.
+
+use super::{Database, LedgerError, write};
+use crate::Millis;
+
+/// A Kendo webhook result.
+#[derive(Debug, Clone, Copy)]
+pub struct KendoResult<'a> {
+    pub event_id: &'a str,
+    pub event: &'a str,
+    /// Kendo's `callId` (or `trainingId`).
+    pub subject_id: &'a str,
+    pub ai_score: Option<f64>,
+    pub is_test: bool,
+    /// When Kendo scored it, if the event says.
+    pub scored_at: Option<Millis>,
+}
+
+/// Records a result, once per event id (false: seen before). For a new
+/// score of a call (not a test), `on_scored` runs in the same transaction
+/// with each `(source, source_id)` Kendo's callId belongs to and the time
+/// it was scored: the host queues its write-backs there.
+pub fn record<D: Database + ?Sized>(
+    db: &D,
+    result: &KendoResult<'_>,
+    now: Millis,
+    mut on_scored: impl FnMut(&D, &str, &str, f64, Millis) -> Result<(), LedgerError>,
+) -> Result<bool, LedgerError> {
+    write(db, |db| {
+        let inserted = !db
+            .run(
+                "INSERT INTO kendo_results (event_id, event, subject_id, ai_score, is_test, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+                &[
+                    result.event_id.into(),
+                    result.event.into(),
+                    result.subject_id.into(),
+                    result.ai_score.map_or(super::Value::Null, super::Value::Real),
+                    result.is_test.into(),
+                    now.into(),
+                ],
+            )?
+            .is_empty();
+        if inserted
+            && !result.is_test
+            && result.event == "call.uploaded"
+            && let Some(score) = result.ai_score
+        {
+            let calls = db.run(
+                "SELECT source, source_id FROM ledger WHERE kendo_call_id = ?1
+                 UNION
+                 SELECT source, source_id FROM kendo_call_ids WHERE kendo_call_id = ?1",
+                &[result.subject_id.into()],
+            )?;
+            for call in calls {
+                on_scored(
+                    db,
+                    &call.text(0)?,
+                    &call.text(1)?,
+                    score,
+                    result.scored_at.unwrap_or(now),
+                )?;
+            }
+        }
+        Ok(inserted)
+    })
+}
+
+/// Results stored (tests included).
+pub fn count<D: Database + ?Sized>(db: &D) -> Result<u64, LedgerError> {
+    let n = db
+        .first("SELECT COUNT(*) FROM kendo_results", &[])?
+        .map_or(Ok(0), |r| r.int(0))?;
+    Ok(n.max(0) as u64)
+}
