@@ -434,9 +434,6 @@ impl Store {
     }
 }
 
-/// The source records Kendo knows under `kendo_call_id`: the ledger's
-/// latest id and every id a re-send was given.
-
 #[cfg(test)]
 mod tests {
     use super::*;
