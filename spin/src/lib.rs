@@ -28,6 +28,7 @@ use anyhow::{Context as _, Result};
 
 mod delivery;
 mod hubspot;
+mod salesloft;
 
 use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
@@ -53,7 +54,6 @@ mod plugin {
 
 use plugin::kendo::bridge::aloware::{self as aloware_api, Event};
 use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
-use plugin::kendo::bridge::salesloft::{self as salesloft_api, CallInputs, WebhookEvent};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
 use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
 
@@ -311,7 +311,7 @@ async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
     let body = String::from_utf8_lossy(&entry.body).into_owned();
     let outcome = match entry.source.as_str() {
         "aloware" => process_aloware(db, entry.id, &body).await?,
-        "salesloft" => process_salesloft(entry, &body).await?,
+        "salesloft" => salesloft::process(db, entry, &body).await?,
         "hubspot" => hubspot::process(db, &body).await?,
         other => Processed::Unreadable(format!("no processor for source {other}")),
     };
@@ -392,30 +392,6 @@ async fn process_aloware(db: &Db, sequence: i64, body: &str) -> Result<Processed
     let version = format!("{sequence:020}");
     Ok(Processed::Answer(
         settle(db, "aloware", &call_id, &version, decision, "webhook").await?,
-    ))
-}
-
-async fn process_salesloft(entry: &InboxEntry, body: &str) -> Result<Processed> {
-    let event = entry.event.as_deref().unwrap_or_default();
-    let call = match salesloft_api::read_webhook(event, body) {
-        Ok(WebhookEvent::Call(call)) => call,
-        Ok(WebhookEvent::Ignore(reason)) => {
-            return Ok(Processed::Answer(serde_json::json!({ "ignored": reason })));
-        }
-        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
-    };
-    // No API key here: the rep comes from the rep directory.
-    let inputs = CallInputs {
-        call: call.json,
-        user: None,
-        sentences: Vec::new(),
-        call_data_record: None,
-    };
-    let decision = salesloft_api::map_call(&inputs, &rules()?, SyncMethod::Webhook);
-    let db = Db::open()?;
-    let version = format!("{:020}", entry.id);
-    Ok(Processed::Answer(
-        settle(&db, "salesloft", &call.id, &version, decision, "webhook").await?,
     ))
 }
 
@@ -810,6 +786,18 @@ async fn tick(req: &Request) -> Result<Response> {
     } else {
         serde_json::Value::Null
     };
+    // Salesloft's calls list, when asked for.
+    let salesloft_polled = if variable("salesloft_poll").is_some_and(|v| v == "true") {
+        match salesloft::poll(&db).await {
+            Ok(p) => serde_json::json!({
+                "pages": p.pages, "calls": p.calls, "rejected": p.rejected,
+                "budgetSpent": p.budget_spent,
+            }),
+            Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+        }
+    } else {
+        serde_json::Value::Null
+    };
     let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
     let mut sent = 0;
     let mut held = false;
@@ -836,6 +824,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "paused": paused,
             "inbox": { "processed": processed, "deferred": deferred },
             "hubspotPoll": polled,
+            "salesloftPoll": salesloft_polled,
         })
         .to_string(),
     ))

@@ -5,10 +5,13 @@
 //! plans and reads each request; the drivers only carry them.
 
 pub mod hubspot;
+pub mod salesloft;
 
 use std::collections::HashMap;
 
 use crate::Millis;
+use crate::ledger::CallKey;
+use crate::ledger::intake::{Intake, Outcome};
 
 /// Bodies read from a source API, kept for an hour: a rep's owner record,
 /// the portal's dispositions. `Some(None)` is a lookup known to be missing
@@ -42,4 +45,36 @@ pub enum Health {
     Ok(&'static str),
     /// `topic` has this problem, in words an operator can act on.
     Problem(&'static str, String),
+}
+
+/// A listed record the plugin could not read, kept as a failed ledger row
+/// with the reason: under its id when it was read, else under a synthetic
+/// id naming where it was (`unreadable:<position>:<index>`). Its version is
+/// the lowest (`0`, zero-padded to the source's version width), so the
+/// record, once readable again, replaces this row.
+pub fn rejected(
+    source: &str,
+    team: &str,
+    id: Option<&str>,
+    position: &str,
+    index: usize,
+    version_width: usize,
+    detail: String,
+) -> Intake {
+    Intake {
+        key: CallKey {
+            source: source.to_string(),
+            source_id: match id {
+                Some(id) => id.to_string(),
+                None => format!("unreadable:{position}:{index}"),
+            },
+            team: team.to_string(),
+        },
+        version: format!("{:0width$}", 0, width = version_width.max(1)),
+        sync_method: "polling".to_string(),
+        outcome: Outcome::Fail {
+            code: "unreadable".into(),
+            detail,
+        },
+    }
 }

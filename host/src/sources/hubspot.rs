@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Context, CycleReport, LookupCache, Page, RequestPacing, SourceApi, SourceError, decide,
-    read_pages, sync_method_name,
+    read_pages,
 };
 use crate::plugin::hubspot::{
     AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions, SearchPage,
 };
 use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
-use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
+use crate::store::{Intake, IntakeReport, Millis};
 use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::hubspot::{CallRead, CallRef, Inputs, Need};
 
@@ -223,33 +223,23 @@ impl Hubspot {
     /// A search result that could not be read, as a failed ledger row with
     /// the reason, under its id (or a synthetic one naming where it was).
     fn rejected(&self, at: &Cursor, index: usize, rejected: &RejectedRecord) -> Intake {
-        let id = match &rejected.id {
-            Some(id) => id.clone(),
-            None => {
-                let id = format!(
-                    "unreadable:{}-{}:{index}",
-                    at.since_ms.unwrap_or_default(),
-                    at.after.as_deref().unwrap_or("0"),
-                );
-                tracing::warn!(%id, at = %rejected.at, "hubspot search result without a readable id");
-                id
-            }
-        };
-        Intake {
-            key: CallKey {
-                source: SOURCE.to_string(),
-                source_id: id,
-                team: self.ctx.config.route(SOURCE, None).to_string(),
-            },
-            // Its modification date was not read: the lowest version, so
-            // the record once readable again replaces this row.
-            version: format!("{:015}", 0),
-            sync_method: sync_method_name(SyncMethod::Polling).to_string(),
-            outcome: Outcome::Fail {
-                code: "unreadable".into(),
-                detail: format!("{} (at {})", rejected.error.explain(), rejected.at),
-            },
+        let position = format!(
+            "{}-{}",
+            at.since_ms.unwrap_or_default(),
+            at.after.as_deref().unwrap_or("0"),
+        );
+        if rejected.id.is_none() {
+            tracing::warn!(%position, index, at = %rejected.at, "hubspot search result without a readable id");
         }
+        kendo_bridge_core::sources::rejected(
+            SOURCE,
+            self.ctx.config.route(SOURCE, None),
+            rejected.id.as_deref(),
+            &position,
+            index,
+            15,
+            format!("{} (at {})", rejected.error.explain(), rejected.at),
+        )
     }
 
     /// Contact and deal associations of a page of calls: one batch read

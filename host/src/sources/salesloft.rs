@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::budget::ShareBudget;
+use kendo_bridge_core::sources::salesloft::{CallRead, Need};
+
 use super::{
     Context, CycleReport, LookupCache, Page, RateBudget, SourceApi, SourceError, decide,
     read_pages, sync_method_name,
@@ -13,7 +15,6 @@ use super::{
 use crate::plugin::salesloft::{CallInputs, CallPage, Cursor, ListedCall, Listing, WebhookEvent};
 use crate::plugin::types::{Decision, RejectedRecord, SyncMethod};
 use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome, State};
-use crate::timefmt;
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "salesloft";
@@ -85,9 +86,10 @@ impl RateBudget for TeamBudget {
 
 /// A cursor at the first page of calls updated since `since_ms`.
 fn cursor_since(since_ms: Millis) -> Cursor {
+    let (updated_since, page) = kendo_bridge_core::sources::salesloft::start(since_ms);
     Cursor {
-        updated_since: Some(timefmt::micros(since_ms)),
-        page: 1,
+        updated_since: Some(updated_since),
+        page,
     }
 }
 
@@ -416,33 +418,23 @@ impl Salesloft {
     /// A listed call that could not be read, as a failed ledger row with
     /// the reason, under its id (or a synthetic one naming where it was).
     fn rejected(&self, at: &Cursor, index: usize, rejected: &RejectedRecord) -> Intake {
-        let id = match &rejected.id {
-            Some(id) => id.clone(),
-            None => {
-                let id = format!(
-                    "unreadable:{}-{}:{index}",
-                    at.updated_since.as_deref().unwrap_or("start"),
-                    at.page,
-                );
-                tracing::warn!(%id, at = %rejected.at, "salesloft call without a readable id");
-                id
-            }
-        };
-        Intake {
-            key: CallKey {
-                source: SOURCE.to_string(),
-                source_id: id,
-                team: self.ctx.config.route(SOURCE, None).to_string(),
-            },
-            // Its `updated_at` was not read: the lowest version, so the
-            // record once readable again replaces this row.
-            version: "0".to_string(),
-            sync_method: sync_method_name(SyncMethod::Polling).to_string(),
-            outcome: Outcome::Fail {
-                code: "unreadable".into(),
-                detail: format!("{} (at {})", rejected.error.explain(), rejected.at),
-            },
+        let position = format!(
+            "{}-{}",
+            at.updated_since.as_deref().unwrap_or("start"),
+            at.page,
+        );
+        if rejected.id.is_none() {
+            tracing::warn!(%position, index, at = %rejected.at, "salesloft call without a readable id");
         }
+        kendo_bridge_core::sources::rejected(
+            SOURCE,
+            self.ctx.config.route(SOURCE, None),
+            rejected.id.as_deref(),
+            &position,
+            index,
+            1,
+            format!("{} (at {})", rejected.error.explain(), rejected.at),
+        )
     }
 
     /// Reads the page of a list the cursor points at.
@@ -491,10 +483,7 @@ impl Salesloft {
             // spend a user lookup).
             return Ok(self.ctx.seen(SOURCE, &id, &version, via));
         }
-        let user = match &call.user_id {
-            Some(user_id) => self.user(user_id).await?,
-            None => None,
-        };
+        let user = self.user(call.user_id.as_deref()).await?;
         let call_data_record = {
             let id = id.clone();
             self.ctx
@@ -566,24 +555,33 @@ impl Salesloft {
         Ok(intake)
     }
 
-    async fn user(&self, user_id: &str) -> Result<Option<String>, SourceError> {
+    /// The call's user record, read (and cached) as the core's workflow
+    /// says; without an API key the rep comes from the rep directory.
+    async fn user(&self, user_id: Option<&str>) -> Result<Option<String>, SourceError> {
         let now = self.ctx.clock.now_ms();
-        if let Some(cached) = self.users.get(user_id, now) {
-            return Ok(cached);
+        let mut read = self.users.with(|users| {
+            CallRead::new(user_id.map(str::to_string), self.api.is_some(), users, now)
+        });
+        loop {
+            match read.next() {
+                Need::Map { user } => {
+                    self.users.with(|users| read.remember(users, now));
+                    return Ok(user);
+                }
+                Need::User { user_id } => {
+                    let request = self
+                        .ctx
+                        .plugin
+                        .call(move |b, s| b.kendo_bridge_salesloft().call_user_request(s, &user_id))
+                        .await?;
+                    let answer = match &self.api {
+                        Some(api) => api.fetch(&request).await,
+                        None => Err(SourceError::NoCredentials(SOURCE)),
+                    };
+                    read.fetched(answer)?;
+                }
+            }
         }
-        let Some(api) = &self.api else {
-            // Webhook-only deployments rely on the rep directory.
-            return Ok(None);
-        };
-        let id = user_id.to_string();
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_user_request(s, &id))
-            .await?;
-        let body = api.fetch(&request).await?;
-        self.users.put(user_id, body.clone(), now);
-        Ok(body)
     }
 
     /// Collects transcripts that appeared since the last sweep and keeps
@@ -769,7 +767,7 @@ impl Salesloft {
         if let Some(user_id) = user {
             checks.push((
                 "salesloft users (scope team:read)".into(),
-                self.user(&user_id).await.map(|email| match email {
+                self.user(Some(&user_id)).await.map(|email| match email {
                     Some(_) => format!("read user {user_id}"),
                     None => format!("user {user_id} not found"),
                 }),

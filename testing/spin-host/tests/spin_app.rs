@@ -891,3 +891,93 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
         vec![vec!["3".to_string()]]
     );
 }
+
+/// With `salesloft_poll`, each tick reads Salesloft's calls list from the
+/// checkpoint (the host's cursor), reads each call's user once (the core's
+/// workflow), and sends each call once; a later tick sends nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
+    use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
+    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall, SalesloftUser};
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.salesloft.add_user(SalesloftUser {
+        id: 3_101,
+        guid: "c8f1d2e4-3a5b-4c6d-8e9f-0a1b2c3d4e5f".into(),
+        first_name: "Robin".into(),
+        last_name: "Lee".into(),
+        email: "robin@yourco.com".into(),
+        active: true,
+    });
+    let now = time::OffsetDateTime::now_utc();
+    for n in 0..3u64 {
+        sims.salesloft.add_call(SalesloftCall {
+            id: 61_000 + n,
+            to: Some("+12025550142".into()),
+            duration: Some(95),
+            disposition: Some("Connected".into()),
+            sentiment: None,
+            created_at: now - time::Duration::minutes(10),
+            updated_at: now - time::Duration::minutes(5) + time::Duration::seconds(n as i64),
+            recordings: vec![Recording {
+                url: Some(format!("https://recordings.example/salesloft-{n}.mp3")),
+                status: "completed".into(),
+                recording_status: "completed".into(),
+            }],
+            user_id: Some(3_101),
+            action_id: None,
+            called_person_id: None,
+            crm_activity_id: None,
+            note_id: None,
+            cadence_id: None,
+            step_id: None,
+        });
+    }
+    let variables = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+        (
+            "salesloft_api_key".to_string(),
+            DEMO_SALESLOFT_KEY.to_string(),
+        ),
+        ("salesloft_api_url".to_string(), sims.salesloft_url()),
+        ("salesloft_poll".to_string(), "true".to_string()),
+    ]);
+    let app = SpinApp::load(
+        &SpinApp::built_component(),
+        &SpinApp::built_plugin(),
+        variables,
+    )
+    .expect("the app loads");
+    let first = tick(&app, "").await;
+    assert_eq!(first["salesloftPoll"]["calls"], 3, "{first}");
+    assert_eq!(sims.kendo.accepted().len(), 1, "one a slot: {first}");
+    let checkpoint = app
+        .query("SELECT cursor FROM checkpoints WHERE source = 'salesloft'")
+        .expect("the checkpoint");
+    assert!(
+        checkpoint[0][0].contains("updated_since"),
+        "the host's cursor shape: {checkpoint:?}"
+    );
+    for _ in 0..2 {
+        tokio::time::sleep(SPACING).await;
+        let next = tick(&app, "").await;
+        assert!(next["salesloftPoll"]["error"].is_null(), "{next}");
+        assert_eq!(next["sent"], 1, "one a slot: {next}");
+    }
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 3, "each polled call once");
+    assert!(sims.kendo.duplicates().is_empty());
+    assert!(
+        accepted
+            .iter()
+            .all(|c| c.field("repEmail") == Some("robin@yourco.com")),
+        "the rep from the user record"
+    );
+    assert_eq!(
+        app.query("SELECT COUNT(*) FROM ledger WHERE source = 'salesloft' AND state = 'sent'")
+            .expect("the ledger"),
+        vec![vec!["3".to_string()]]
+    );
+}

@@ -1,0 +1,300 @@
+//! Salesloft on Spin, as the host does it: webhooks (`call_created`,
+//! `call_updated`) and, when `salesloft_poll` is `true`, the calls list on
+//! `POST /tick` from the host's checkpoint (same row, same cursor JSON, the
+//! same first look-back of a day). Each call's user is read as the core's
+//! workflow says (`kendo_bridge_core::sources::salesloft`); without
+//! `salesloft_api_key` the rep comes from the rep directory alone.
+//!
+//! What the host does and this does not: the call data record sweep
+//! (which gives a call its direction: calls go without one, as on a host
+//! that does not poll records), the transcript sweep (off by default on
+//! the host too), and the team's cost-point budget, for which a tick here
+//! makes at most [`REQUESTS_PER_TICK`] requests instead.
+
+use anyhow::{Context as _, Result, bail};
+use kendo_bridge_core::ledger::inbox::InboxEntry;
+use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::{CallKey, checkpoint};
+use kendo_bridge_core::sources::salesloft::{CallRead, Need, start};
+use kendo_bridge_core::sources::{Lookups, rejected};
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::delivery::{Db, TEAM};
+use crate::plugin::kendo::bridge::salesloft::{
+    self as salesloft_api, CallInputs, Cursor, ListedCall, Listing, WebhookEvent,
+};
+use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
+use crate::{Processed, now_ms, rules, settle, variable};
+
+/// The ledger's name for this source.
+const SOURCE: &str = "salesloft";
+
+/// How far back the first poll reads (the host's `initial_lookback`).
+const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
+
+/// Requests a tick makes at most: list pages and user lookups. A tick
+/// each minute then spends at most a tenth of Salesloft's 600 cost points
+/// a minute, which the team's other integrations share.
+pub const REQUESTS_PER_TICK: u32 = 60;
+
+/// The host's Salesloft checkpoint JSON, so either driver can continue the
+/// other's poll.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCursor {
+    updated_since: Option<String>,
+    page: u32,
+}
+
+/// Processes a stored `call_created` / `call_updated` delivery.
+pub async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processed> {
+    let event = entry.event.as_deref().unwrap_or_default();
+    let call = match salesloft_api::read_webhook(event, body) {
+        Ok(WebhookEvent::Call(call)) => call,
+        Ok(WebhookEvent::Ignore(reason)) => {
+            return Ok(Processed::Answer(serde_json::json!({ "ignored": reason })));
+        }
+        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
+    };
+    let mut reads = Reads::new();
+    let user = reads.user(call.user_id.clone()).await?;
+    let version = format!("{:020}", entry.id);
+    Ok(Processed::Answer(
+        decide(
+            db,
+            &call.id,
+            &call.json,
+            user,
+            &version,
+            SyncMethod::Webhook,
+        )
+        .await?,
+    ))
+}
+
+/// What a poll read.
+pub struct Polled {
+    pub pages: usize,
+    pub calls: usize,
+    pub rejected: usize,
+    /// The tick's request budget ran out before Salesloft had nothing newer.
+    pub budget_spent: bool,
+}
+
+/// Reads Salesloft's calls list from the checkpoint, a few pages a tick;
+/// the checkpoint moves after each page read whole.
+pub async fn poll(db: &Db) -> Result<Polled> {
+    let now = now_ms() as i64;
+    let mut at = match checkpoint::get(db, SOURCE)? {
+        Some(json) => {
+            let c: StoredCursor =
+                serde_json::from_str(&json).context("the Salesloft checkpoint is not a cursor")?;
+            Cursor {
+                updated_since: c.updated_since,
+                page: c.page.max(1),
+            }
+        }
+        None => {
+            let since = checkpoint::first_look_back(db, SOURCE, now - INITIAL_LOOKBACK_MS)?;
+            let (updated_since, page) = start(since);
+            Cursor {
+                updated_since: Some(updated_since),
+                page,
+            }
+        }
+    };
+    let mut reads = Reads::new();
+    let mut polled = Polled {
+        pages: 0,
+        calls: 0,
+        rejected: 0,
+        budget_spent: false,
+    };
+    loop {
+        if reads.requests >= REQUESTS_PER_TICK {
+            polled.budget_spent = true;
+            break;
+        }
+        let request = salesloft_api::next_request(Listing::Calls, &at);
+        let body = reads
+            .fetch(&request)
+            .await?
+            .context("Salesloft's calls list answered 404: check salesloft_api_url")?;
+        let page = salesloft_api::read_page(&at, &body)
+            .map_err(|e| anyhow::anyhow!("Salesloft's calls page cannot be read: {e:?}"))?;
+        for call in &page.calls {
+            if reads.requests >= REQUESTS_PER_TICK {
+                // The page is read again next tick; the calls decided now
+                // are settled then and cost no lookup.
+                polled.budget_spent = true;
+                return Ok(polled);
+            }
+            decide_listed(db, &mut reads, call).await?;
+        }
+        let position = format!(
+            "{}-{}",
+            at.updated_since.as_deref().unwrap_or("start"),
+            at.page
+        );
+        let failed: Vec<Intake> = page
+            .rejected
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                rejected(
+                    SOURCE,
+                    TEAM,
+                    r.id.as_deref(),
+                    &position,
+                    index,
+                    1,
+                    format!("{:?} (at {})", r.error, r.at),
+                )
+            })
+            .collect();
+        let stored = StoredCursor {
+            updated_since: page.next.updated_since.clone(),
+            page: page.next.page,
+        };
+        // The rejected records and the cursor past them, together.
+        intake::intake(
+            db,
+            &failed,
+            Some((SOURCE, &serde_json::to_string(&stored)?)),
+            now_ms() as i64,
+        )?;
+        polled.pages += 1;
+        polled.calls += page.calls.len();
+        polled.rejected += page.rejected.len();
+        at = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    Ok(polled)
+}
+
+/// A listed call: a sighting when the ledger has it at this version (no
+/// lookup spent), else read and decided.
+async fn decide_listed(db: &Db, reads: &mut Reads, call: &ListedCall) -> Result<()> {
+    if intake::is_settled(db, SOURCE, &call.id, &call.updated_at)? {
+        let seen = Intake {
+            key: CallKey {
+                source: SOURCE.into(),
+                source_id: call.id.clone(),
+                team: TEAM.into(),
+            },
+            version: call.updated_at.clone(),
+            sync_method: "polling".into(),
+            outcome: Outcome::Seen,
+        };
+        intake::intake(db, &[seen], None, now_ms() as i64)?;
+        return Ok(());
+    }
+    let user = reads.user(call.user_id.clone()).await?;
+    decide(
+        db,
+        &call.id,
+        &call.json,
+        user,
+        &call.updated_at,
+        SyncMethod::Polling,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn decide(
+    db: &Db,
+    id: &str,
+    json: &str,
+    user: Option<String>,
+    version: &str,
+    via: SyncMethod,
+) -> Result<serde_json::Value> {
+    let inputs = CallInputs {
+        call: json.to_string(),
+        user,
+        sentences: Vec::new(),
+        call_data_record: None,
+    };
+    let decision = salesloft_api::map_call(&inputs, &rules()?, via);
+    let via_name = match via {
+        SyncMethod::Polling => "polling",
+        _ => "webhook",
+    };
+    settle(db, SOURCE, id, version, decision, via_name).await
+}
+
+/// The requests of one tick or delivery: counted, and users cached.
+struct Reads {
+    users: Lookups,
+    requests: u32,
+}
+
+impl Reads {
+    fn new() -> Reads {
+        Reads {
+            users: Lookups::default(),
+            requests: 0,
+        }
+    }
+
+    /// The user's record, as the core's workflow reads it.
+    async fn user(&mut self, user_id: Option<String>) -> Result<Option<String>> {
+        let now = now_ms() as i64;
+        let can_read = variable("salesloft_api_key").is_some();
+        let mut read = CallRead::new(user_id, can_read, &self.users, now);
+        loop {
+            match read.next() {
+                Need::Map { user } => {
+                    read.remember(&mut self.users, now);
+                    return Ok(user);
+                }
+                Need::User { user_id } => {
+                    let request = salesloft_api::user_request(&user_id);
+                    let answer = self.fetch(&request).await;
+                    read.fetched(answer)?;
+                }
+            }
+        }
+    }
+
+    /// Makes a request the plugin planned against Salesloft's API: the
+    /// body of a 2xx, `None` for a 404, an error for anything else.
+    async fn fetch(&mut self, planned: &HttpRequest) -> Result<Option<String>> {
+        self.requests += 1;
+        let key = variable("salesloft_api_key").context("variable salesloft_api_key is not set")?;
+        let base =
+            variable("salesloft_api_url").unwrap_or_else(|| "https://api.salesloft.com".into());
+        let method = match planned.method.as_str() {
+            "GET" => Method::Get,
+            other => bail!("the plugin planned HTTP method {other} for Salesloft"),
+        };
+        let mut builder = Request::builder();
+        builder
+            .method(method)
+            .uri(format!("{}{}", base.trim_end_matches('/'), planned.path))
+            .header("authorization", format!("Bearer {key}"));
+        for h in &planned.headers {
+            builder.header(h.name.as_str(), h.value.as_str());
+        }
+        let request = builder.body(Vec::new()).build();
+        let response: Response = spin_sdk::http::send(request)
+            .await
+            .with_context(|| format!("Salesloft {} {}", planned.method, planned.path))?;
+        match *response.status() {
+            200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
+            404 => Ok(None),
+            status => bail!(
+                "Salesloft answered {status} to {} {}{}",
+                planned.method,
+                planned.path,
+                match status {
+                    401 | 403 => " (check the salesloft_api_key variable and its scopes)",
+                    429 => " (the team's cost points are spent; the next tick goes on)",
+                    _ => "",
+                }
+            ),
+        }
+    }
+}
