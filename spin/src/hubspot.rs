@@ -28,16 +28,18 @@ use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::Processed;
-use crate::delivery::Db;
+use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::hubspot::{
     self as hubspot_api, CallInputs, Cursor, ListedCall, SearchOptions,
 };
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
+use kendo_bridge_core::ledger::CallKey;
+use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::ledger::{self, checkpoint};
-use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{self, CallRead, CallRef, Need};
+use kendo_bridge_core::sources::{Lookups, rejected};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {
@@ -209,8 +211,42 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         let page = hubspot_api::read_search(&at, OPTIONS, &body)
             .map_err(|e| anyhow::anyhow!("HubSpot's search page cannot be read: {e:?}"))?;
         for call in &page.calls {
+            let version = hubspot::version(call.modified_ms);
+            if intake::is_settled(db, "hubspot", &call.id, &version)? {
+                // Already sent or decided at this version: the sighting is
+                // counted, the owner and dispositions reads spared.
+                let key = CallKey {
+                    source: "hubspot".into(),
+                    source_id: call.id.clone(),
+                    team: TEAM.into(),
+                };
+                let seen = Intake::seen(key, &version, "polling");
+                intake::intake(db, &[seen], None, now_ms() as i64)?;
+                continue;
+            }
             decide(db, call, SyncMethod::Polling).await?;
         }
+        let position = format!(
+            "{}-{}",
+            at.since_ms.unwrap_or_default(),
+            at.after.as_deref().unwrap_or("0")
+        );
+        let failed: Vec<Intake> = page
+            .rejected
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                rejected(
+                    "hubspot",
+                    TEAM,
+                    r.id.as_deref(),
+                    &position,
+                    index,
+                    15,
+                    format!("{:?} (at {})", r.error, r.at),
+                )
+            })
+            .collect();
         polled.pages += 1;
         polled.calls += page.calls.len();
         polled.rejected += page.rejected.len();
@@ -219,10 +255,11 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             after: page.next.after.clone(),
             high_water_ms: page.next.high_water_ms,
         };
-        checkpoint::set(
+        // The rejected records and the cursor past them, together.
+        intake::intake(
             db,
-            "hubspot",
-            &serde_json::to_string(&stored)?,
+            &failed,
+            Some(("hubspot", &serde_json::to_string(&stored)?)),
             now_ms() as i64,
         )?;
         at = page.next;

@@ -13,7 +13,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::ledger::inbox::InboxEntry;
-use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::ledger::{CallKey, checkpoint};
 use kendo_bridge_core::sources::salesloft::{CallRead, Need, start};
 use kendo_bridge_core::sources::{Lookups, rejected};
@@ -177,16 +177,12 @@ pub async fn poll(db: &Db) -> Result<Polled> {
 /// lookup spent), else read and decided.
 async fn decide_listed(db: &Db, reads: &mut Reads, call: &ListedCall) -> Result<()> {
     if intake::is_settled(db, SOURCE, &call.id, &call.updated_at)? {
-        let seen = Intake {
-            key: CallKey {
-                source: SOURCE.into(),
-                source_id: call.id.clone(),
-                team: TEAM.into(),
-            },
-            version: call.updated_at.clone(),
-            sync_method: "polling".into(),
-            outcome: Outcome::Seen,
+        let key = CallKey {
+            source: SOURCE.into(),
+            source_id: call.id.clone(),
+            team: TEAM.into(),
         };
+        let seen = Intake::seen(key, &call.updated_at, "polling");
         intake::intake(db, &[seen], None, now_ms() as i64)?;
         return Ok(());
     }

@@ -42,6 +42,19 @@ pub struct Intake {
     pub outcome: Outcome,
 }
 
+impl Intake {
+    /// A sighting of a call already settled at `version` (see
+    /// [`is_settled`]): counted on its row, mapping it again spared.
+    pub fn seen(key: CallKey, version: &str, sync_method: &str) -> Intake {
+        Intake {
+            key,
+            version: version.to_string(),
+            sync_method: sync_method.to_string(),
+            outcome: Outcome::Seen,
+        }
+    }
+}
+
 /// What [`intake`] did with a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IntakeReport {

@@ -120,16 +120,12 @@ impl Context {
 impl Context {
     /// An intake that only records a sighting of a record already settled.
     pub fn seen(&self, source: &str, source_id: &str, version: &str, via: SyncMethod) -> Intake {
-        Intake {
-            key: CallKey {
-                source: source.to_string(),
-                source_id: source_id.to_string(),
-                team: self.config.route(source, None).to_string(),
-            },
-            version: version.to_string(),
-            sync_method: sync_method_name(via).to_string(),
-            outcome: Outcome::Seen,
-        }
+        let key = CallKey {
+            source: source.to_string(),
+            source_id: source_id.to_string(),
+            team: self.config.route(source, None).to_string(),
+        };
+        Intake::seen(key, version, sync_method_name(via))
     }
 }
 

@@ -911,7 +911,7 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
         active: true,
     });
     let now = time::OffsetDateTime::now_utc();
-    for n in 0..3u64 {
+    for n in 0..4u64 {
         sims.salesloft.add_call(SalesloftCall {
             id: 61_000 + n,
             to: Some("+12025550142".into()),
@@ -934,6 +934,11 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
             step_id: None,
         });
     }
+    // A fourth call whose `id` is not a number: it costs that record only,
+    // kept as failed with the reason under an id naming where it was.
+    let mut poison = sims.salesloft.call_json(61_003).expect("the call");
+    poison["id"] = json!({ "value": 61_003 });
+    sims.salesloft.poison_call(61_003, poison);
     let variables = HashMap::from([
         ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
         ("kendo_url".to_string(), sims.kendo_url()),
@@ -951,7 +956,24 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     )
     .expect("the app loads");
     let first = tick(&app, "").await;
+    eprintln!(
+        "DEBUG {}",
+        String::from_utf8_lossy(
+            &std::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-H",
+                    &format!("Authorization: Bearer {DEMO_SALESLOFT_KEY}"),
+                    &format!("{}/v2/activities/calls?per_page=100", sims.salesloft_url())
+                ])
+                .output()
+                .unwrap()
+                .stdout
+        )
+    );
     assert_eq!(first["salesloftPoll"]["calls"], 3, "{first}");
+    assert_eq!(first["salesloftPoll"]["rejected"], 1, "{first}");
+    assert_eq!(first["salesloftPoll"]["rejected"], 1, "{first}");
     assert_eq!(sims.kendo.accepted().len(), 1, "one a slot: {first}");
     let checkpoint = app
         .query("SELECT cursor FROM checkpoints WHERE source = 'salesloft'")
@@ -979,5 +1001,19 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
         app.query("SELECT COUNT(*) FROM ledger WHERE source = 'salesloft' AND state = 'sent'")
             .expect("the ledger"),
         vec![vec!["3".to_string()]]
+    );
+    // Without a readable id it is kept under one naming where it was read;
+    // the cursor re-reads the newest records at each cycle's end, so the
+    // same record may be kept once more under that position (not again
+    // and again: the same position makes the same id).
+    let failed = app
+        .query("SELECT source_id, reason_code FROM ledger WHERE state = 'failed'")
+        .expect("the ledger");
+    assert!((1..=2).contains(&failed.len()), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|f| f[0].starts_with("unreadable:") && f[1] == "unreadable"),
+        "{failed:?}"
     );
 }
