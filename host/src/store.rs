@@ -33,7 +33,7 @@ use kendo_bridge_core::schema::MIGRATIONS;
 /// run here on this connection; this store adds what only the host has
 /// (operator commands, the status page, source health, write-backs).
 use kendo_bridge_core::answer::Action;
-pub use kendo_bridge_core::ledger::hold::HeldCall;
+pub use kendo_bridge_core::ledger::hold::{HeldCall, TranscriptWaitDue};
 pub use kendo_bridge_core::ledger::inbox::{InboxEntry, InboxInsert};
 pub use kendo_bridge_core::ledger::intake::{Intake, IntakeReport, Outcome};
 pub use kendo_bridge_core::ledger::send::{
@@ -162,16 +162,6 @@ pub struct ReplayFilter {
     pub source_id: Option<String>,
     /// Also replay permanent rejections (`failed`), not only `dead`.
     pub include_failed: bool,
-}
-
-/// A held call whose wait for its transcript ran out while it waits for
-/// one (see [`Store::transcript_waits_due`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranscriptWaitDue {
-    pub source_id: String,
-    pub body: String,
-    /// The ledger row's version, which a new decision must exceed.
-    pub version: String,
 }
 
 /// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
@@ -421,6 +411,12 @@ impl Store {
         }
         tx.commit()?;
         Ok(keys)
+    }
+
+    /// The connection, for the core's rules that read and write several
+    /// tables in one of their own transactions.
+    pub fn database(&self) -> &Connection {
+        &self.conn
     }
 
     /// Whether this database takes writes now: a write transaction is
@@ -734,49 +730,24 @@ impl Store {
 
     /// Sets when a held call's wait for its transcript ends (0: over).
     pub fn set_transcript_due(&mut self, source: &str, source_id: &str, at: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE held_calls SET transcript_due_at = ?3 WHERE source = ?1 AND source_id = ?2",
-            params![source, source_id, at],
-        )?;
-        Ok(())
+        Ok(ledger::hold::set_transcript_due(
+            &self.conn, source, source_id, at,
+        )?)
     }
 
-    /// Held calls of `source` still waiting for a transcript (ledger state
-    /// `waiting`, code `transcript-pending`) whose wait ended by `now`.
+    /// Held calls of `source` whose wait for a transcript ran out by `now`.
     pub fn transcript_waits_due(
         &self,
         source: &str,
         now: Millis,
     ) -> Result<Vec<TranscriptWaitDue>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT h.source_id, h.body, l.version FROM held_calls h
-               JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
-              WHERE h.source = ?1 AND h.body IS NOT NULL
-                AND h.transcript_due_at > 0 AND h.transcript_due_at <= ?2
-                AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'
-              ORDER BY h.transcript_due_at",
-        )?;
-        let rows = stmt.query_map(params![source, now], |r| {
-            Ok(TranscriptWaitDue {
-                source_id: r.get(0)?,
-                body: r.get(1)?,
-                version: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::hold::transcript_waits_due(&self.conn, source, now)?)
     }
 
     /// When the next wait for a transcript of `source` ends, if any call
     /// still waits for one.
     pub fn next_transcript_due(&self, source: &str) -> Result<Option<Millis>> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(h.transcript_due_at) FROM held_calls h
-               JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
-              WHERE h.source = ?1 AND h.transcript_due_at > 0
-                AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'",
-            [source],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::hold::next_transcript_due(&self.conn, source)?)
     }
 
     // ---- Kendo results ---------------------------------------------------------

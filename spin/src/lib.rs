@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 
+mod aloware;
 mod delivery;
 mod hubspot;
 mod salesloft;
@@ -36,7 +37,7 @@ use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
-use kendo_bridge_core::ledger::{CallKey, hold, record};
+use kendo_bridge_core::ledger::{CallKey, record};
 use kendo_bridge_core::pacing::Backoff;
 use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
 
@@ -52,10 +53,9 @@ mod plugin {
     });
 }
 
-use plugin::kendo::bridge::aloware::{self as aloware_api, Event};
 use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
-use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
+use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules};
 
 /// Kendo's body limit.
 const MAX_BODY_BYTES: u64 = 5_000_000;
@@ -310,7 +310,7 @@ pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> R
 async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
     let body = String::from_utf8_lossy(&entry.body).into_owned();
     let outcome = match entry.source.as_str() {
-        "aloware" => process_aloware(db, entry.id, &body).await?,
+        "aloware" => aloware::process(db, entry.id, &body).await?,
         "salesloft" => salesloft::process(db, entry, &body).await?,
         "hubspot" => hubspot::process(db, &body).await?,
         other => Processed::Unreadable(format!("no processor for source {other}")),
@@ -342,57 +342,6 @@ fn defer(db: &Db, entry: &InboxEntry, reason: &str) -> Result<()> {
     let at = inbox::retry_at(entry.attempts + 1, jitter(), now_ms() as i64);
     inbox::defer(db, entry.id, at, reason)?;
     Ok(())
-}
-
-/// Aloware sends a call's body (in several events) and its transcript
-/// apart, and never again: what arrives is held in the ledger and merged
-/// (by the plugin) until the call can be decided.
-async fn process_aloware(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
-    let event = match aloware_api::read_event(body) {
-        Ok(event) => event,
-        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
-    };
-    let now = now_ms() as i64;
-    let (call_id, held) = match event {
-        Event::Ignore(reason) => {
-            return Ok(Processed::Answer(
-                serde_json::json!({ "ignored": reason.detail }),
-            ));
-        }
-        Event::Call(call) => {
-            let before = hold::held(db, "aloware", &call.call_id)?.and_then(|h| h.body);
-            // Only `Recording-Saved` carries `direct_recording_url`, and
-            // `Call-Disposed` follows it: merge instead of replacing.
-            let merged = aloware_api::merge_bodies(before.as_deref(), &call.body);
-            let held = hold::hold(db, "aloware", &call.call_id, Some(&merged), None, now)?;
-            (call.call_id, held)
-        }
-        Event::Transcript(t) => {
-            let Some(text) = t.transcript else {
-                return Ok(Processed::Answer(
-                    serde_json::json!({ "ignored": "a summary is not a transcript" }),
-                ));
-            };
-            let held = hold::hold(db, "aloware", &t.call_id, None, Some(&text), now)?;
-            (t.call_id, held)
-        }
-    };
-    let Some(body) = held.body else {
-        return Ok(Processed::Answer(
-            serde_json::json!({ "status": "held until the call arrives" }),
-        ));
-    };
-    let decision = aloware_api::map_call(
-        &body,
-        held.transcript.as_deref(),
-        false,
-        &rules()?,
-        SyncMethod::Webhook,
-    );
-    let version = format!("{sequence:020}");
-    Ok(Processed::Answer(
-        settle(db, "aloware", &call_id, &version, decision, "webhook").await?,
-    ))
 }
 
 /// Kendo's result webhooks: each result kept once in the shared ledger,
@@ -786,6 +735,8 @@ async fn tick(req: &Request) -> Result<Response> {
     } else {
         serde_json::Value::Null
     };
+    // Aloware calls whose wait for a transcript is over.
+    let transcript_waits_over = aloware::sweep(&db).await?;
     // Salesloft's calls list, when asked for.
     let salesloft_polled = if variable("salesloft_poll").is_some_and(|v| v == "true") {
         match salesloft::poll(&db).await {
@@ -825,6 +776,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "inbox": { "processed": processed, "deferred": deferred },
             "hubspotPoll": polled,
             "salesloftPoll": salesloft_polled,
+            "transcriptWaitsOver": transcript_waits_over,
         })
         .to_string(),
     ))

@@ -70,3 +70,89 @@ pub fn held<D: Database + ?Sized>(
     })
     .transpose()
 }
+
+/// A held call whose wait for its transcript ran out while it waits for
+/// one (see [`transcript_waits_due`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptWaitDue {
+    pub source_id: String,
+    pub body: String,
+    /// The ledger row's version, which a new decision must exceed.
+    pub version: String,
+}
+
+/// Starts a held call's wait for its transcript, ending at `due`. The wait
+/// starts once: a later delivery does not extend it.
+pub fn start_transcript_wait<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    source_id: &str,
+    due: Millis,
+) -> Result<(), LedgerError> {
+    db.run(
+        "UPDATE held_calls SET transcript_due_at = ?3
+         WHERE source = ?1 AND source_id = ?2 AND transcript_due_at IS NULL",
+        &[source.into(), source_id.into(), due.into()],
+    )?;
+    Ok(())
+}
+
+/// Sets when a held call's wait for its transcript ends (0: it is over).
+pub fn set_transcript_due<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    source_id: &str,
+    at: Millis,
+) -> Result<(), LedgerError> {
+    db.run(
+        "UPDATE held_calls SET transcript_due_at = ?3 WHERE source = ?1 AND source_id = ?2",
+        &[source.into(), source_id.into(), at.into()],
+    )?;
+    Ok(())
+}
+
+/// Held calls of `source` still waiting for a transcript (ledger state
+/// `waiting`, code `transcript-pending`) whose wait ended by `now`.
+pub fn transcript_waits_due<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    now: Millis,
+) -> Result<Vec<TranscriptWaitDue>, LedgerError> {
+    db.run(
+        "SELECT h.source_id, h.body, l.version FROM held_calls h
+           JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
+          WHERE h.source = ?1 AND h.body IS NOT NULL
+            AND h.transcript_due_at > 0 AND h.transcript_due_at <= ?2
+            AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'
+          ORDER BY h.transcript_due_at",
+        &[source.into(), now.into()],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(TranscriptWaitDue {
+            source_id: r.text(0)?,
+            body: r.text(1)?,
+            version: r.text(2)?,
+        })
+    })
+    .collect()
+}
+
+/// When the next wait for a transcript of `source` ends, if any call still
+/// waits for one.
+pub fn next_transcript_due<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+) -> Result<Option<Millis>, LedgerError> {
+    Ok(db
+        .first(
+            "SELECT MIN(h.transcript_due_at) FROM held_calls h
+               JOIN ledger l ON l.source = h.source AND l.source_id = h.source_id
+              WHERE h.source = ?1 AND h.transcript_due_at > 0
+                AND l.state = 'waiting' AND l.reason_code = 'transcript-pending'",
+            &[source.into()],
+        )?
+        .map(|r| r.opt_int(0))
+        .transpose()?
+        .flatten())
+}

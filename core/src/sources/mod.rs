@@ -4,6 +4,7 @@
 //! plan that request and makes it, and passes the answer back. The plugin
 //! plans and reads each request; the drivers only carry them.
 
+pub mod aloware;
 pub mod hubspot;
 pub mod salesloft;
 

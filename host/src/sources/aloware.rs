@@ -16,7 +16,8 @@
 use super::{Context, SourceError, decide};
 use crate::plugin::aloware::Event;
 use crate::plugin::types::{Decision, SyncMethod, WaitCode};
-use crate::store::{Intake, IntakeReport, Millis, Outcome};
+use crate::store::{Intake, IntakeReport, Millis};
+use kendo_bridge_core::sources::aloware::{self, Next};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "aloware";
@@ -121,29 +122,38 @@ impl Aloware {
                 (t.call_id, held)
             }
         };
-        let Some(call_body) = held.body else {
-            return Ok(Handled::Held);
-        };
-        let version = format!("{sequence:020}");
-        let settled = {
-            let (id, v) = (call_id.clone(), version.clone());
+        let team = self.ctx.config.route(SOURCE, None).to_string();
+        let wait = self.transcript_wait_ms;
+        let next = {
+            let id = call_id.clone();
             self.ctx
                 .store
-                .run(move |s| s.is_settled(SOURCE, &id, &v))
+                .run(move |s| {
+                    Ok(aloware::after_hold(
+                        s.database(),
+                        &team,
+                        sequence,
+                        &id,
+                        held,
+                        wait,
+                        now,
+                    )?)
+                })
                 .await?
         };
-        if settled {
-            let seen = self
-                .ctx
-                .seen(SOURCE, &call_id, &version, SyncMethod::Webhook);
-            return Ok(Handled::Decided(self.ctx.intake(vec![seen], None).await?));
-        }
-        let awaiting = held.transcript.is_none()
-            && self.transcript_wait_ms > 0
-            && held.transcript_due_at.is_none_or(|due| now < due);
-        let intake = self
-            .decide(&call_id, call_body, held.transcript, awaiting, &version)
-            .await?;
+        let intake = match next {
+            Next::Held => return Ok(Handled::Held),
+            Next::Seen(seen) => seen,
+            Next::Decide {
+                body,
+                transcript,
+                awaiting,
+                version,
+            } => {
+                self.decide(&call_id, body, transcript, awaiting, &version)
+                    .await?
+            }
+        };
         Ok(Handled::Decided(self.ctx.intake(vec![intake], None).await?))
     }
 
@@ -155,13 +165,13 @@ impl Aloware {
         let due = self
             .ctx
             .store
-            .run(move |s| s.transcript_waits_due(SOURCE, now))
+            .run(move |s| Ok(aloware::waits_due(s.database(), now)?))
             .await?;
         let mut report = IntakeReport::default();
         for call in due {
             // Newer than the waiting row, older than any later delivery
             // (`...05+` sorts after `...05` and before `...06`).
-            let version = format!("{}+transcript-wait-over", call.version);
+            let version = aloware::version_after_wait(&call.version);
             let intake = self
                 .decide(&call.source_id, call.body, None, false, &version)
                 .await?;
@@ -176,7 +186,7 @@ impl Aloware {
             let id = call.source_id.clone();
             self.ctx
                 .store
-                .run(move |s| s.set_transcript_due(SOURCE, &id, 0))
+                .run(move |s| Ok(aloware::wait_over(s.database(), &id)?))
                 .await?;
             report.enqueued += r.enqueued;
             report.updated += r.updated;
@@ -264,28 +274,28 @@ impl Aloware {
                 );
             }
         }
-        if awaiting
-            && let Ok(Ok(Decision::Wait(reason))) = &decision
-            && reason.code == WaitCode::TranscriptPending
-        {
-            let (id, due) = (
-                call_id.to_string(),
-                self.ctx.clock.now_ms() + self.transcript_wait_ms,
-            );
-            self.ctx
-                .store
-                .run(move |s| {
-                    // The wait starts once: later deliveries do not extend it.
-                    if s.held(SOURCE, &id)?
-                        .and_then(|h| h.transcript_due_at)
-                        .is_none()
-                    {
-                        s.set_transcript_due(SOURCE, &id, due)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-        }
+        let waits_for_transcript = matches!(
+            &decision,
+            Ok(Ok(Decision::Wait(reason))) if reason.code == WaitCode::TranscriptPending
+        );
+        let (id, wait, now) = (
+            call_id.to_string(),
+            self.transcript_wait_ms,
+            self.ctx.clock.now_ms(),
+        );
+        self.ctx
+            .store
+            .run(move |s| {
+                Ok(aloware::after_decision(
+                    s.database(),
+                    &id,
+                    awaiting,
+                    waits_for_transcript,
+                    wait,
+                    now,
+                )?)
+            })
+            .await?;
         Ok(decide(
             &self.ctx,
             SOURCE,
@@ -306,62 +316,22 @@ impl Aloware {
         body: &str,
         reason: String,
     ) -> Result<Handled, SourceError> {
-        let synthetic = format!("unreadable:inbox-{sequence}");
-        let id = match call_id_hint(body) {
-            // A call already in the ledger (queued, say) keeps its row: a
-            // broken repeat must not cancel it.
-            Some(id) => {
-                let known = {
-                    let id = id.clone();
-                    self.ctx.store.run(move |s| s.ledger(SOURCE, &id)).await?
-                };
-                if known.is_empty() { id } else { synthetic }
-            }
-            None => synthetic,
-        };
-        let mut intake =
-            self.ctx
-                .seen(SOURCE, &id, &format!("{sequence:020}"), SyncMethod::Webhook);
-        intake.outcome = Outcome::Fail {
-            code: "unreadable".into(),
-            detail: reason.clone(),
-        };
-        self.ctx.intake(vec![intake], None).await?;
+        let team = self.ctx.config.route(SOURCE, None).to_string();
+        let (body, why, now) = (body.to_string(), reason.clone(), self.ctx.clock.now_ms());
+        let id = self
+            .ctx
+            .store
+            .run(move |s| {
+                Ok(aloware::reject(
+                    s.database(),
+                    &team,
+                    sequence,
+                    &body,
+                    &why,
+                    now,
+                )?)
+            })
+            .await?;
         Ok(Handled::Rejected { id, reason })
-    }
-}
-
-/// The call id of a delivery the plugin could not read, when its JSON has
-/// one (`body.id`, or `body.communication.id` on transcript events), so the
-/// failure is recorded against the call.
-fn call_id_hint(body: &str) -> Option<String> {
-    use serde_json::Value;
-    let value: Value = serde_json::from_str(body).ok()?;
-    let inner = value.get("body")?;
-    let id = inner
-        .get("id")
-        .or_else(|| inner.get("communication").and_then(|c| c.get("id")))?;
-    match id {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_call_id_of_an_unreadable_delivery_is_found_when_present() {
-        assert_eq!(
-            call_id_hint(r#"{"body":{"id":940868616,"created_at":"x"}}"#).as_deref(),
-            Some("940868616")
-        );
-        assert_eq!(
-            call_id_hint(r#"{"body":{"communication":{"id":"cw_1"}}}"#).as_deref(),
-            Some("cw_1")
-        );
-        assert_eq!(call_id_hint("not json"), None);
     }
 }

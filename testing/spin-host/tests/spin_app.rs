@@ -37,6 +37,12 @@ async fn started_with(extra: &[(&str, &str)]) -> (Simulators, SpinApp) {
             r#"[{"key": "4242", "email": "sam@yourco.com", "name": "Sam Rivera"}]"#.to_string(),
         ),
         ("min_duration_seconds".to_string(), "0".to_string()),
+        // Most tests send a call as soon as its recording is ready; the
+        // wait for a transcript has its own test.
+        (
+            "aloware_transcript_wait_seconds".to_string(),
+            "0".to_string(),
+        ),
     ]);
     for (name, value) in extra {
         variables.insert(name.to_string(), value.to_string());
@@ -286,6 +292,51 @@ async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_to_it() {
     );
 }
 
+/// A call ready with its recording waits for its transcript (the host's
+/// `aloware.transcript_wait`); when none arrives in time, a tick sends it
+/// with its recording alone, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aloware_call_waits_for_its_transcript_then_goes_with_its_recording() {
+    let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "1")]).await;
+    let answers = deliver_call(&app, 88).await;
+    assert!(answers[2].1.contains("waits a bounded time"), "{answers:?}");
+    assert!(sims.kendo.accepted().is_empty(), "not before the wait ends");
+    let early = tick(&app, "").await;
+    assert_eq!(early["transcriptWaitsOver"], 0, "{early}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["transcriptWaitsOver"], 1, "{ticked}");
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "{ticked}");
+    assert_eq!(accepted[0].field("audioUrl"), Some(RECORDING));
+    assert_eq!(accepted[0].field("transcript"), None);
+    let again = tick(&app, "").await;
+    assert_eq!(
+        again["transcriptWaitsOver"], 0,
+        "the wait ends once: {again}"
+    );
+}
+
+/// A transcript that arrives within the wait goes with the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aloware_transcript_within_the_wait_goes_with_the_call() {
+    let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "300")]).await;
+    let sequence = captured_completed_call(&call(89), RECORDING, "summary", "Rep: hello there");
+    for step in &sequence {
+        let (status, body) = post_aloware(&app, &step.payload, SECRET).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert!(
+        accepted[0]
+            .field("transcript")
+            .is_some_and(|t| t.contains("hello there")),
+        "{:?}",
+        accepted[0].field("transcript")
+    );
+}
+
 /// A call the rules skip is recorded with the plugin's reason code, as
 /// the host records it, and never sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,6 +375,16 @@ async fn an_unreadable_aloware_delivery_is_kept_and_answered_200() {
         kept,
         vec![vec!["aloware".to_string(), "1".into(), "1".into()]],
         "kept in the shared inbox with its reason"
+    );
+    // And a failed ledger row, as the host records it: it shows in status.
+    assert_eq!(
+        app.query("SELECT source_id, state, reason_code FROM ledger")
+            .expect("the ledger"),
+        vec![vec![
+            "unreadable:inbox-1".to_string(),
+            "failed".into(),
+            "unreadable".into()
+        ]]
     );
 }
 

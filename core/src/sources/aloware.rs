@@ -1,0 +1,194 @@
+//! Aloware's workflow: webhook deliveries only, each stored in the inbox
+//! first (its inbox id, the order of arrival, versions it: deliveries carry
+//! no id or time of their own). A call's body (in several events, merged
+//! by the plugin) and its transcript arrive apart and are held; a call
+//! ready with its recording waits a bounded time for its transcript, then
+//! goes with its recording alone. A delivery that cannot be read costs
+//! that delivery only: it is a failed ledger row, under its call id when
+//! the JSON names one the ledger does not have yet.
+
+use crate::Millis;
+use crate::ledger::hold::{self, HeldCall, TranscriptWaitDue};
+use crate::ledger::intake::{self, Intake, Outcome};
+use crate::ledger::{CallKey, Database, LedgerError};
+
+/// The ledger's name for this source.
+pub const SOURCE: &str = "aloware";
+
+/// The ledger version of what the delivery `sequence` brought.
+pub fn version(sequence: i64) -> String {
+    format!("{sequence:020}")
+}
+
+/// What to do once a delivery's part of a call is held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// The call's body has not arrived: nothing to decide yet.
+    Held,
+    /// The ledger has the call at this version already: a sighting.
+    Seen(Intake),
+    /// Have the plugin map the call (`awaiting`: it may wait for its
+    /// transcript) and record its decision at `version`.
+    Decide {
+        body: String,
+        transcript: Option<String>,
+        awaiting: bool,
+        version: String,
+    },
+}
+
+/// Decides what follows the delivery `sequence` for `call_id`, with what is
+/// held for the call now. `transcript_wait_ms` is how long a call ready
+/// with its recording waits for its transcript (0: never).
+pub fn after_hold<D: Database + ?Sized>(
+    db: &D,
+    team: &str,
+    sequence: i64,
+    call_id: &str,
+    held: HeldCall,
+    transcript_wait_ms: Millis,
+    now: Millis,
+) -> Result<Next, LedgerError> {
+    let Some(body) = held.body else {
+        return Ok(Next::Held);
+    };
+    let version = version(sequence);
+    if intake::is_settled(db, SOURCE, call_id, &version)? {
+        let key = CallKey {
+            source: SOURCE.into(),
+            source_id: call_id.into(),
+            team: team.into(),
+        };
+        return Ok(Next::Seen(Intake::seen(key, &version, "webhook")));
+    }
+    let awaiting = held.transcript.is_none()
+        && transcript_wait_ms > 0
+        && held.transcript_due_at.is_none_or(|due| now < due);
+    Ok(Next::Decide {
+        body,
+        transcript: held.transcript,
+        awaiting,
+        version,
+    })
+}
+
+/// After the plugin decided: a call that now waits for its transcript
+/// (`awaiting` and a `transcript-pending` wait) starts its wait, once.
+pub fn after_decision<D: Database + ?Sized>(
+    db: &D,
+    call_id: &str,
+    awaiting: bool,
+    waits_for_transcript: bool,
+    transcript_wait_ms: Millis,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    if awaiting && waits_for_transcript {
+        hold::start_transcript_wait(db, SOURCE, call_id, now + transcript_wait_ms)?;
+    }
+    Ok(())
+}
+
+/// Calls whose wait for a transcript ran out by `now`: each is decided
+/// again without waiting, at [`TranscriptWaitDue::version`] made newer by
+/// [`version_after_wait`], then [`wait_over`].
+pub fn waits_due<D: Database + ?Sized>(
+    db: &D,
+    now: Millis,
+) -> Result<Vec<TranscriptWaitDue>, LedgerError> {
+    hold::transcript_waits_due(db, SOURCE, now)
+}
+
+/// Newer than the waiting row, older than any later delivery (`...05+`
+/// sorts after `...05` and before `...06`).
+pub fn version_after_wait(version: &str) -> String {
+    format!("{version}+transcript-wait-over")
+}
+
+/// The wait of `call_id` is over (only once its new decision is recorded:
+/// a sweep that failed before finds the call again).
+pub fn wait_over<D: Database + ?Sized>(db: &D, call_id: &str) -> Result<(), LedgerError> {
+    hold::set_transcript_due(db, SOURCE, call_id, 0)
+}
+
+/// Records a delivery that cannot be read as a failed ledger row, so it
+/// costs that delivery only and shows in `status`: under the call id its
+/// JSON names, unless the ledger has that call already (a broken repeat
+/// must not cancel a queued call), else under `unreadable:inbox-<sequence>`.
+/// Returns the id it was recorded under.
+pub fn reject<D: Database + ?Sized>(
+    db: &D,
+    team: &str,
+    sequence: i64,
+    body: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<String, LedgerError> {
+    let synthetic = format!("unreadable:inbox-{sequence}");
+    let id = match call_id_hint(body) {
+        Some(id) => {
+            let known = db
+                .first(
+                    "SELECT 1 FROM ledger WHERE source = ?1 AND source_id = ?2",
+                    &[SOURCE.into(), (&id).into()],
+                )?
+                .is_some();
+            if known { synthetic } else { id }
+        }
+        None => synthetic,
+    };
+    let failed = Intake {
+        key: CallKey {
+            source: SOURCE.into(),
+            source_id: id.clone(),
+            team: team.into(),
+        },
+        version: version(sequence),
+        sync_method: "webhook".into(),
+        outcome: Outcome::Fail {
+            code: "unreadable".into(),
+            detail: reason.to_string(),
+        },
+    };
+    intake::intake(db, &[failed], None, now)?;
+    Ok(id)
+}
+
+/// The call id of a delivery the plugin could not read, when its JSON has
+/// one (`body.id`, or `body.communication.id` on transcript events).
+pub fn call_id_hint(body: &str) -> Option<String> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(body).ok()?;
+    let inner = value.get("body")?;
+    let id = inner
+        .get("id")
+        .or_else(|| inner.get("communication").and_then(|c| c.get("id")))?;
+    match id {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_call_id_of_an_unreadable_delivery_is_found_when_present() {
+        assert_eq!(
+            call_id_hint(r#"{"body":{"id":940868616,"created_at":"x"}}"#).as_deref(),
+            Some("940868616")
+        );
+        assert_eq!(
+            call_id_hint(r#"{"body":{"communication":{"id":"cw_1"}}}"#).as_deref(),
+            Some("cw_1")
+        );
+        assert_eq!(call_id_hint("not json"), None);
+    }
+
+    #[test]
+    fn the_version_after_a_wait_sorts_between_deliveries() {
+        let waited = version_after_wait(&version(5));
+        assert!(version(5) < waited && waited < version(6));
+    }
+}
