@@ -38,8 +38,8 @@ use crate::{json, now_ms, rules, settle, variable, verify};
 use kendo_bridge_core::ledger::CallKey;
 use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::ledger::{self, checkpoint};
+use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{self, CallRead, CallRef, Need};
-use kendo_bridge_core::sources::{Lookups, rejected};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {
@@ -231,22 +231,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             at.since_ms.unwrap_or_default(),
             at.after.as_deref().unwrap_or("0")
         );
-        let failed: Vec<Intake> = page
-            .rejected
-            .iter()
-            .enumerate()
-            .map(|(index, r)| {
-                rejected(
-                    "hubspot",
-                    TEAM,
-                    r.id.as_deref(),
-                    &position,
-                    index,
-                    15,
-                    format!("{:?} (at {})", r.error, r.at),
-                )
-            })
-            .collect();
+        let failed = crate::rejected_rows("hubspot", &position, 15, &page.rejected);
         polled.pages += 1;
         polled.calls += page.calls.len();
         polled.rejected += page.rejected.len();

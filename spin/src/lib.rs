@@ -400,13 +400,11 @@ pub(crate) async fn settle(
 ) -> Result<serde_json::Value> {
     let outcome = match decision {
         Ok(Decision::Send(call)) => {
-            let warnings = (!call.warnings.is_empty()).then(|| {
+            let warnings = intake::warnings_text(
                 call.warnings
                     .iter()
-                    .map(|w| format!("{}: {}", w.field, w.detail))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+                    .map(|w| (w.field.as_str(), w.detail.as_str())),
+            );
             let options = PayloadOptions {
                 max_body_bytes: MAX_BODY_BYTES,
             };
@@ -479,6 +477,31 @@ fn wit_name(case: &impl std::fmt::Debug) -> String {
         }
     }
     out
+}
+
+/// The records of a listed page the plugin could not read, as failed
+/// ledger rows (the core's rule).
+pub(crate) fn rejected_rows(
+    source: &str,
+    position: &str,
+    version_width: usize,
+    rejected: &[plugin::kendo::bridge::types::RejectedRecord],
+) -> Vec<Intake> {
+    rejected
+        .iter()
+        .enumerate()
+        .map(|(index, r)| {
+            kendo_bridge_core::sources::rejected(
+                source,
+                delivery::TEAM,
+                r.id.as_deref(),
+                position,
+                index,
+                version_width,
+                format!("{:?} (at {})", r.error, r.at),
+            )
+        })
+        .collect()
 }
 
 /// The ledger's reason code for a payload that cannot be built: the

@@ -15,8 +15,8 @@ use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::ledger::{CallKey, checkpoint};
+use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::salesloft::{CallRead, Need, start};
-use kendo_bridge_core::sources::{Lookups, rejected};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::delivery::{Db, TEAM};
@@ -135,22 +135,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             at.updated_since.as_deref().unwrap_or("start"),
             at.page
         );
-        let failed: Vec<Intake> = page
-            .rejected
-            .iter()
-            .enumerate()
-            .map(|(index, r)| {
-                rejected(
-                    SOURCE,
-                    TEAM,
-                    r.id.as_deref(),
-                    &position,
-                    index,
-                    1,
-                    format!("{:?} (at {})", r.error, r.at),
-                )
-            })
-            .collect();
+        let failed = crate::rejected_rows(SOURCE, &position, 1, &page.rejected);
         let stored = StoredCursor {
             updated_since: page.next.updated_since.clone(),
             page: page.next.page,

@@ -55,6 +55,16 @@ impl Intake {
     }
 }
 
+/// The optional fields a send goes without, one `field: why` per line, as
+/// the ledger keeps them (`None` when there are none).
+pub fn warnings_text<'a>(warnings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let lines: Vec<String> = warnings
+        .into_iter()
+        .map(|(field, why)| format!("{field}: {why}"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 /// What [`intake`] did with a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IntakeReport {

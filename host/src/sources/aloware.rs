@@ -188,12 +188,7 @@ impl Aloware {
                 .store
                 .run(move |s| Ok(aloware::wait_over(s.database(), &id)?))
                 .await?;
-            report.enqueued += r.enqueued;
-            report.updated += r.updated;
-            report.duplicates += r.duplicates;
-            report.skipped += r.skipped;
-            report.waiting += r.waiting;
-            report.failed += r.failed;
+            report.add(r);
         }
         Ok(report)
     }

@@ -628,13 +628,11 @@ pub async fn decide(
                 .to_string();
             let title = call.title.clone();
             let rep_email = call.rep_email.clone();
-            let warnings = (!call.warnings.is_empty()).then(|| {
+            let warnings = kendo_bridge_core::ledger::intake::warnings_text(
                 call.warnings
                     .iter()
-                    .map(|w| format!("{}: {}", w.field, w.detail))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+                    .map(|w| (w.field.as_str(), w.detail.as_str())),
+            );
             if let Some(text) = &warnings {
                 tracing::info!(
                     source, source_id, warnings = %text,
