@@ -164,6 +164,14 @@ pub struct ReplayFilter {
     pub include_failed: bool,
 }
 
+/// SQLite's "database is locked" or "busy".
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
 /// is doing, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,11 +205,24 @@ impl Store {
             // "unable to open database file".
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Store::init(conn)
+        let mut attempt = 0u64;
+        loop {
+            let conn = Connection::open(path).map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            match Store::init(conn) {
+                // Processes opening a new file together: switching it to WAL
+                // needs the whole file, and SQLite answers "database is
+                // locked" at once (without waiting out the busy timeout)
+                // to the one that loses; it finds WAL set a moment later.
+                Err(StoreError::Sql(e)) if is_locked(&e) && attempt < 20 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A private in-memory database, for tests and `map`-style dry runs.

@@ -1078,3 +1078,86 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
         "{failed:?}"
     );
 }
+
+/// Kendo answers 429: the send waits for `Retry-After`, and so does every
+/// send of the key, from every instance (the core's key block); the 429 is
+/// counted; once the block ends a tick sends the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_429_holds_the_key_until_retry_after_then_a_tick_sends_it() {
+    let (sims, app) = started().await;
+    sims.kendo.fail_next(1, 429);
+    let answers = deliver_call(&app, 13).await;
+    assert!(answers[2].1.contains("429"), "{answers:?}");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '13'")
+            .expect("the ledger"),
+        vec![vec!["queued".to_string(), "rate-limited".into()]]
+    );
+    assert_eq!(
+        app.query("SELECT value FROM counters WHERE name = 'kendo_429'")
+            .expect("the counters"),
+        vec![vec!["1".to_string()]]
+    );
+    // Another call of the key, due now, waits for the block too.
+    let requests = sims.kendo.stats().requests;
+    let other = deliver_call(&app, 15).await;
+    assert!(other[2].1.contains("window allows"), "{other:?}");
+    let held = tick(&app, "").await;
+    assert_eq!(held["held"], true, "{held}");
+    assert_eq!(held["sent"], 0, "{held}");
+    assert_eq!(
+        sims.kendo.stats().requests,
+        requests,
+        "no request during the block"
+    );
+    // Its Retry-After passes (moved here, as the test cannot wait for it).
+    app.query("UPDATE key_blocks SET until = 0")
+        .expect("the key blocks");
+    app.query("UPDATE outbox SET not_before = 0")
+        .expect("the outbox");
+    tokio::time::sleep(SPACING).await;
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["sent"], 1, "one a slot: {ticked}");
+    tokio::time::sleep(SPACING).await;
+    let last = tick(&app, "").await;
+    assert_eq!(last["sent"], 1, "{last}");
+    assert_eq!(sims.kendo.accepted().len(), 2);
+}
+
+/// Kendo creates the call but its answer is lost (the connection closes):
+/// the call may be in Kendo, so it is flagged and counted, and re-sent
+/// once (Kendo documents no idempotency key); that is the one way a call
+/// reaches Kendo twice, and `deliveries --maybe-duplicated` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_is_flagged_and_the_call_re_sent_once() {
+    let (sims, app) = started().await;
+    sims.kendo.drop_after_create_next(1);
+    let answers = deliver_call(&app, 14).await;
+    assert!(answers[2].1.contains("re-sends it"), "{answers:?}");
+    assert_eq!(
+        app.query("SELECT state, reason_code, maybe_duplicated FROM ledger WHERE source_id = '14'")
+            .expect("the ledger"),
+        vec![vec!["queued".to_string(), "answer-lost".into(), "1".into()]]
+    );
+    // Its re-send time comes (moved here: it is minutes away).
+    app.query("UPDATE outbox SET not_before = 0")
+        .expect("the outbox");
+    tokio::time::sleep(SPACING).await;
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["sent"], 1, "{ticked}");
+    assert_eq!(
+        sims.kendo.accepted().len(),
+        2,
+        "created twice: the lost one and the re-send"
+    );
+    assert_eq!(
+        app.query("SELECT state, maybe_duplicated FROM ledger WHERE source_id = '14'")
+            .expect("the ledger"),
+        vec![vec!["sent".to_string(), "1".into()]]
+    );
+    assert_eq!(
+        app.query("SELECT value FROM counters WHERE name = 'resent_after_lost_answer'")
+            .expect("the counters"),
+        vec![vec!["1".to_string()]]
+    );
+}
