@@ -228,18 +228,7 @@ impl Hubspot {
             at.since_ms.unwrap_or_default(),
             at.after.as_deref().unwrap_or("0"),
         );
-        if rejected.id.is_none() {
-            tracing::warn!(%position, index, at = %rejected.at, "hubspot search result without a readable id");
-        }
-        kendo_bridge_core::sources::rejected(
-            SOURCE,
-            self.ctx.config.route(SOURCE, None),
-            rejected.id.as_deref(),
-            &position,
-            index,
-            15,
-            format!("{} (at {})", rejected.error.explain(), rejected.at),
-        )
+        super::rejected(&self.ctx, SOURCE, &position, index, 15, rejected)
     }
 
     /// Contact and deal associations of a page of calls: one batch read

@@ -578,6 +578,30 @@ impl LookupCache {
     }
 }
 
+/// A listed record the plugin could not read, as a failed ledger row (the
+/// core's rule), logged when it has no id of its own.
+pub fn rejected(
+    ctx: &Context,
+    source: &str,
+    position: &str,
+    index: usize,
+    version_width: usize,
+    rejected: &crate::plugin::types::RejectedRecord,
+) -> Intake {
+    if rejected.id.is_none() {
+        tracing::warn!(source, %position, index, at = %rejected.at, "a listed record without a readable id");
+    }
+    kendo_bridge_core::sources::rejected(
+        source,
+        ctx.config.route(source, None),
+        rejected.id.as_deref(),
+        position,
+        index,
+        version_width,
+        format!("{} (at {})", rejected.error.explain(), rejected.at),
+    )
+}
+
 /// Turns a plugin decision about one record into a ledger intake: a send
 /// gets its Kendo payload built (by the plugin) and its team routed; a skip
 /// or wait keeps its reason; an unreadable record or a trap becomes a

@@ -423,18 +423,7 @@ impl Salesloft {
             at.updated_since.as_deref().unwrap_or("start"),
             at.page,
         );
-        if rejected.id.is_none() {
-            tracing::warn!(%position, index, at = %rejected.at, "salesloft call without a readable id");
-        }
-        kendo_bridge_core::sources::rejected(
-            SOURCE,
-            self.ctx.config.route(SOURCE, None),
-            rejected.id.as_deref(),
-            &position,
-            index,
-            1,
-            format!("{} (at {})", rejected.error.explain(), rejected.at),
-        )
+        super::rejected(&self.ctx, SOURCE, &position, index, 1, rejected)
     }
 
     /// Reads the page of a list the cursor points at.

@@ -22,37 +22,39 @@ async fn started() -> (Simulators, SpinApp) {
     started_with(&[]).await
 }
 
+/// The app sending to the simulated Kendo, with these variables besides.
+fn loaded(sims: &Simulators, variables: &[(&str, &str)]) -> SpinApp {
+    let mut all = HashMap::from([
+        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
+        ("kendo_url".to_string(), sims.kendo_url()),
+    ]);
+    for (name, value) in variables {
+        all.insert(name.to_string(), value.to_string());
+    }
+    SpinApp::load(&SpinApp::built_component(), &SpinApp::built_plugin(), all).expect(
+        "the built Spin component and plugin compose and load (./dev test builds both first)",
+    )
+}
+
 /// The app with the simulators, the Aloware secret and a rep directory,
 /// and `extra` variables.
 async fn started_with(extra: &[(&str, &str)]) -> (Simulators, SpinApp) {
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    let mut variables = HashMap::from([
-        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
-        ("kendo_url".to_string(), sims.kendo_url()),
-        ("aloware_secret".to_string(), SECRET.to_string()),
+    let mut variables = vec![
+        ("aloware_secret", SECRET),
         (
-            "rep_directory".to_string(),
-            r#"[{"key": "4242", "email": "sam@yourco.com", "name": "Sam Rivera"}]"#.to_string(),
+            "rep_directory",
+            r#"[{"key": "4242", "email": "sam@yourco.com", "name": "Sam Rivera"}]"#,
         ),
-        ("min_duration_seconds".to_string(), "0".to_string()),
+        ("min_duration_seconds", "0"),
         // Most tests send a call as soon as its recording is ready; the
         // wait for a transcript has its own test.
-        (
-            "aloware_transcript_wait_seconds".to_string(),
-            "0".to_string(),
-        ),
-    ]);
-    for (name, value) in extra {
-        variables.insert(name.to_string(), value.to_string());
-    }
-    let app = SpinApp::load(
-        &SpinApp::built_component(),
-        &SpinApp::built_plugin(),
-        variables,
-    )
-    .expect("the built Spin component and plugin compose and load (./dev test builds both first)");
+        ("aloware_transcript_wait_seconds", "0"),
+    ];
+    variables.extend_from_slice(extra);
+    let app = loaded(&sims, &variables);
     (sims, app)
 }
 
@@ -694,23 +696,15 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
             }],
         )
         .expect("the call is transcribed");
-    let variables = HashMap::from([
-        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
-        ("kendo_url".to_string(), sims.kendo_url()),
-        (
-            "hubspot_client_secret".to_string(),
-            CLIENT_SECRET.to_string(),
-        ),
-        ("hubspot_token".to_string(), DEMO_HUBSPOT_TOKEN.to_string()),
-        ("hubspot_api_url".to_string(), sims.hubspot_url()),
-        ("hubspot_transcripts".to_string(), "true".to_string()),
-    ]);
-    let app = SpinApp::load(
-        &SpinApp::built_component(),
-        &SpinApp::built_plugin(),
-        variables,
-    )
-    .expect("the app loads");
+    let app = loaded(
+        &sims,
+        &[
+            ("hubspot_client_secret", CLIENT_SECRET),
+            ("hubspot_token", DEMO_HUBSPOT_TOKEN),
+            ("hubspot_api_url", &sims.hubspot_url()),
+            ("hubspot_transcripts", "true"),
+        ],
+    );
     let post = |body: String| {
         let app = app.clone();
         async move {
@@ -801,25 +795,14 @@ async fn a_hubspot_delivery_that_cannot_be_read_now_is_kept_for_the_next_tick() 
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    let variables = HashMap::from([
-        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
-        ("kendo_url".to_string(), sims.kendo_url()),
-        (
-            "hubspot_client_secret".to_string(),
-            CLIENT_SECRET.to_string(),
-        ),
-        (
-            "hubspot_token".to_string(),
-            "pat-not-a-valid-token".to_string(),
-        ),
-        ("hubspot_api_url".to_string(), sims.hubspot_url()),
-    ]);
-    let app = SpinApp::load(
-        &SpinApp::built_component(),
-        &SpinApp::built_plugin(),
-        variables,
-    )
-    .expect("the app loads");
+    let app = loaded(
+        &sims,
+        &[
+            ("hubspot_client_secret", CLIENT_SECRET),
+            ("hubspot_token", "pat-not-a-valid-token"),
+            ("hubspot_api_url", &sims.hubspot_url()),
+        ],
+    );
     let body = json!([{"eventId": 9, "subscriptionType": "object.creation", "objectId": 4242,
         "objectTypeId": "0-48", "occurredAt": 1_776_870_000_000_i64}])
     .to_string();
@@ -913,19 +896,14 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
             ),
         ]);
     }
-    let variables = HashMap::from([
-        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
-        ("kendo_url".to_string(), sims.kendo_url()),
-        ("hubspot_token".to_string(), DEMO_HUBSPOT_TOKEN.to_string()),
-        ("hubspot_api_url".to_string(), sims.hubspot_url()),
-        ("hubspot_poll".to_string(), "true".to_string()),
-    ]);
-    let app = SpinApp::load(
-        &SpinApp::built_component(),
-        &SpinApp::built_plugin(),
-        variables,
-    )
-    .expect("the app loads");
+    let app = loaded(
+        &sims,
+        &[
+            ("hubspot_token", DEMO_HUBSPOT_TOKEN),
+            ("hubspot_api_url", &sims.hubspot_url()),
+            ("hubspot_poll", "true"),
+        ],
+    );
     let first = tick(&app, "").await;
     assert_eq!(first["hubspotPoll"]["calls"], 3, "{first}");
     // The key's even spacing lets one out now; the others wait queued.
@@ -1000,38 +978,15 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     let mut poison = sims.salesloft.call_json(61_003).expect("the call");
     poison["id"] = json!({ "value": 61_003 });
     sims.salesloft.poison_call(61_003, poison);
-    let variables = HashMap::from([
-        ("kendo_api_key".to_string(), DEMO_KENDO_KEY.to_string()),
-        ("kendo_url".to_string(), sims.kendo_url()),
-        (
-            "salesloft_api_key".to_string(),
-            DEMO_SALESLOFT_KEY.to_string(),
-        ),
-        ("salesloft_api_url".to_string(), sims.salesloft_url()),
-        ("salesloft_poll".to_string(), "true".to_string()),
-    ]);
-    let app = SpinApp::load(
-        &SpinApp::built_component(),
-        &SpinApp::built_plugin(),
-        variables,
-    )
-    .expect("the app loads");
-    let first = tick(&app, "").await;
-    eprintln!(
-        "DEBUG {}",
-        String::from_utf8_lossy(
-            &std::process::Command::new("curl")
-                .args([
-                    "-s",
-                    "-H",
-                    &format!("Authorization: Bearer {DEMO_SALESLOFT_KEY}"),
-                    &format!("{}/v2/activities/calls?per_page=100", sims.salesloft_url())
-                ])
-                .output()
-                .unwrap()
-                .stdout
-        )
+    let app = loaded(
+        &sims,
+        &[
+            ("salesloft_api_key", DEMO_SALESLOFT_KEY),
+            ("salesloft_api_url", &sims.salesloft_url()),
+            ("salesloft_poll", "true"),
+        ],
     );
+    let first = tick(&app, "").await;
     assert_eq!(first["salesloftPoll"]["calls"], 3, "{first}");
     assert_eq!(first["salesloftPoll"]["rejected"], 1, "{first}");
     assert_eq!(first["salesloftPoll"]["rejected"], 1, "{first}");
