@@ -735,6 +735,10 @@ async fn tick(req: &Request) -> Result<Response> {
     if req.query().split('&').any(|p| p == "resume=1") {
         send::resume(&db, delivery::TEAM)?;
     }
+    // What is queued goes first: a plugin trap later in the tick (it takes
+    // the instance down) must not hold up sends that are due.
+    let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
+    let (sent_first, _) = send_due(&db).await?;
     let (mut processed, mut deferred) = (0, 0);
     for entry in inbox::claim(&db, INBOX_BATCH, inbox::LEASE_MS, now_ms() as i64)? {
         match process(&db, &entry).await {
@@ -772,21 +776,9 @@ async fn tick(req: &Request) -> Result<Response> {
     } else {
         serde_json::Value::Null
     };
-    let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
-    let mut sent = 0;
-    let mut held = false;
-    loop {
-        match deliver(&db).await?.progress {
-            Progress::Sent => sent += 1,
-            Progress::Other => {}
-            Progress::Idle => break,
-            // The key cannot take more now: the rest waits for the next tick.
-            Progress::KeyHeld => {
-                held = true;
-                break;
-            }
-        }
-    }
+    // And what the deliveries and polls queued.
+    let (sent_last, held) = send_due(&db).await?;
+    let sent = sent_first + sent_last;
     let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
         200,
@@ -803,6 +795,21 @@ async fn tick(req: &Request) -> Result<Response> {
         })
         .to_string(),
     ))
+}
+
+/// Sends what is due while the key's window allows: how many went, and
+/// whether the key holds the rest back (its window, a 429, a pause).
+async fn send_due(db: &Db) -> Result<(u32, bool)> {
+    let mut sent = 0;
+    loop {
+        match deliver(db).await?.progress {
+            Progress::Sent => sent += 1,
+            Progress::Other => {}
+            Progress::Idle => return Ok((sent, false)),
+            // The key cannot take more now: the rest waits for the next tick.
+            Progress::KeyHeld => return Ok((sent, true)),
+        }
+    }
 }
 
 /// Stored deliveries a tick takes at most (a tick is one request, with
