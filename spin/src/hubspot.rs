@@ -182,10 +182,13 @@ pub struct Polled {
 /// checkpoint and decides each call; the checkpoint moves after each page.
 pub async fn poll(db: &Db) -> Result<Polled> {
     let now = now_ms();
-    let mut at = match checkpoint::get(db, "hubspot")? {
+    // The checkpoint as this tick found it: each page moves it on only
+    // from there, so instances ticking at once never move it back.
+    let mut from = checkpoint::get(db, "hubspot")?;
+    let mut at = match &from {
         Some(json) => {
             let c: StoredCursor =
-                serde_json::from_str(&json).context("the HubSpot checkpoint is not a cursor")?;
+                serde_json::from_str(json).context("the HubSpot checkpoint is not a cursor")?;
             Cursor {
                 since_ms: c.since_ms,
                 after: c.after,
@@ -241,12 +244,20 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             high_water_ms: page.next.high_water_ms,
         };
         // The rejected records and the cursor past them, together.
-        intake::intake(
+        let to = serde_json::to_string(&stored)?;
+        let (_, moved) = intake::intake_advancing(
             db,
             &failed,
-            Some(("hubspot", &serde_json::to_string(&stored)?)),
+            "hubspot",
+            from.as_deref(),
+            &to,
             now_ms() as i64,
         )?;
+        if !moved {
+            // Another instance polls too; it goes on from where it is.
+            break;
+        }
+        from = Some(to);
         at = page.next;
         if !page.more {
             break;

@@ -84,10 +84,13 @@ pub struct Polled {
 /// the checkpoint moves after each page read whole.
 pub async fn poll(db: &Db) -> Result<Polled> {
     let now = now_ms() as i64;
-    let mut at = match checkpoint::get(db, SOURCE)? {
+    // The checkpoint as this tick found it: each page moves it on only
+    // from there, so instances ticking at once never move it back.
+    let mut from = checkpoint::get(db, SOURCE)?;
+    let mut at = match &from {
         Some(json) => {
             let c: StoredCursor =
-                serde_json::from_str(&json).context("the Salesloft checkpoint is not a cursor")?;
+                serde_json::from_str(json).context("the Salesloft checkpoint is not a cursor")?;
             Cursor {
                 updated_since: c.updated_since,
                 page: c.page.max(1),
@@ -141,12 +144,14 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             page: page.next.page,
         };
         // The rejected records and the cursor past them, together.
-        intake::intake(
-            db,
-            &failed,
-            Some((SOURCE, &serde_json::to_string(&stored)?)),
-            now_ms() as i64,
-        )?;
+        let to = serde_json::to_string(&stored)?;
+        let (_, moved) =
+            intake::intake_advancing(db, &failed, SOURCE, from.as_deref(), &to, now_ms() as i64)?;
+        if !moved {
+            // Another instance polls too; it goes on from where it is.
+            break;
+        }
+        from = Some(to);
         polled.pages += 1;
         polled.calls += page.calls.len();
         polled.rejected += page.rejected.len();

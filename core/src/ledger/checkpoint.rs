@@ -43,6 +43,33 @@ pub fn set<D: Database + ?Sized>(
     Ok(())
 }
 
+/// Moves `source`'s cursor from `from` (what this poll read, or last
+/// wrote; `None`: there was none) to `to`. False, and nothing moved, when
+/// another instance moved it meanwhile: two instances polling one source
+/// never move its checkpoint back; the one that finds it moved ends its
+/// cycle (what it read is in the ledger whatever the checkpoint says).
+pub fn advance<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    from: Option<&str>,
+    to: &str,
+    now: Millis,
+) -> Result<bool, LedgerError> {
+    let moved = match from {
+        None => db.run(
+            "INSERT INTO checkpoints (source, cursor, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source) DO NOTHING RETURNING 1",
+            &[source.into(), to.into(), now.into()],
+        )?,
+        Some(from) => db.run(
+            "UPDATE checkpoints SET cursor = ?3, updated_at = ?4
+             WHERE source = ?1 AND cursor = ?2 RETURNING 1",
+            &[source.into(), from.into(), to.into(), now.into()],
+        )?,
+    };
+    Ok(!moved.is_empty())
+}
+
 /// Forgets `source`'s checkpoint and its first look-back: the next poll
 /// starts from its initial look-back. Whether there was one.
 pub fn reset<D: Database + ?Sized>(db: &D, source: &str) -> Result<bool, LedgerError> {

@@ -112,6 +112,28 @@ pub fn intake<D: Database + ?Sized>(
     })
 }
 
+/// Records decided records and, in the same transaction, moves the
+/// checkpoint `name` from `from` to `to` if no other instance moved it
+/// meanwhile ([`checkpoint::advance`]). The records are kept either way;
+/// the flag says whether the checkpoint moved.
+pub fn intake_advancing<D: Database + ?Sized>(
+    db: &D,
+    items: &[Intake],
+    name: &str,
+    from: Option<&str>,
+    to: &str,
+    now: Millis,
+) -> Result<(IntakeReport, bool), LedgerError> {
+    write(db, |db| {
+        let mut report = IntakeReport::default();
+        for item in items {
+            report.add(intake_one(db, item, now)?);
+        }
+        let moved = checkpoint::advance(db, name, from, to, now)?;
+        Ok((report, moved))
+    })
+}
+
 /// Whether a call is already sent, queued or in flight for some team, so
 /// a poller can spare the API calls that mapping it again would cost.
 /// `version` is the source's version; a newer one is not settled.

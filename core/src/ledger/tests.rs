@@ -2,7 +2,7 @@
 //! on the schema every driver applies.
 
 use super::inbox::{self, InboxInsert};
-use super::intake::{Intake, Outcome, intake};
+use super::intake::{self, Intake, Outcome, intake};
 use super::record::record;
 use super::send::{
     Claim, ClaimRequest, OutboxItem, SendPacing, claim_send, paused, recover_in_flight,
@@ -474,4 +474,28 @@ fn a_send_in_flight_before_the_one_state_migration_is_sending_after_it() {
     // And it is recovered as any send left in flight.
     let recovered = recover_in_flight(&conn, 1, 10).unwrap();
     assert_eq!(recovered.resent, vec![key("1")]);
+}
+
+#[test]
+fn a_checkpoint_moved_by_another_instance_is_not_moved_back() {
+    let db = db();
+    // Two instances read the same (absent) checkpoint and poll.
+    let (_, first) =
+        intake::intake_advancing(&db, &[send("1", "a")], "salesloft", None, "p1", 0).unwrap();
+    let (report, second) =
+        intake::intake_advancing(&db, &[send("1", "a")], "salesloft", None, "p1-late", 1).unwrap();
+    assert!(first && !second, "only the first moves it");
+    assert_eq!(
+        report.duplicates, 1,
+        "what the second read is still recorded"
+    );
+    // The first goes on from what it wrote; the second would start over.
+    let (_, third) = intake::intake_advancing(&db, &[], "salesloft", Some("p1"), "p2", 2).unwrap();
+    let (_, stale) =
+        intake::intake_advancing(&db, &[], "salesloft", Some("p1"), "p2-stale", 3).unwrap();
+    assert!(third && !stale);
+    assert_eq!(
+        checkpoint::get(&db, "salesloft").unwrap().as_deref(),
+        Some("p2")
+    );
 }

@@ -94,6 +94,36 @@ impl Context {
 
     /// Records decided records (and moves a checkpoint with them), then wakes
     /// the delivery workers if anything was queued.
+    /// Records a page's decisions and moves `checkpoint` from `from` to
+    /// `to` unless another instance moved it meanwhile (then false).
+    pub async fn intake_advancing(
+        &self,
+        items: Vec<Intake>,
+        checkpoint: &str,
+        from: Option<String>,
+        to: String,
+    ) -> Result<(crate::store::IntakeReport, bool), StoreError> {
+        let now = self.clock.now_ms();
+        let name = checkpoint.to_string();
+        let (report, moved) = self
+            .store
+            .run(move |s| {
+                Ok(kendo_bridge_core::ledger::intake::intake_advancing(
+                    s.database(),
+                    &items,
+                    &name,
+                    from.as_deref(),
+                    &to,
+                    now,
+                )?)
+            })
+            .await?;
+        if report.enqueued + report.updated > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok((report, moved))
+    }
+
     pub async fn intake(
         &self,
         items: Vec<Intake>,
@@ -785,20 +815,35 @@ where
     Fut: std::future::Future<Output = Result<Page<C>, SourceError>>,
 {
     let mut cycle = CycleReport::default();
+    // The checkpoint as this cycle found it: each page moves it on only
+    // from there (the core's rule), so another instance polling the same
+    // source never has it moved back.
+    let mut from = {
+        let name = checkpoint.to_string();
+        ctx.store.run(move |s| s.checkpoint(&name)).await?
+    };
     loop {
         let page = read_page(cursor).await?;
         cycle.pages += 1;
         cycle.records += page.records;
         let next = serde_json::to_string(&S::from(&page.next))
             .map_err(|e| SourceError::Checkpoint(e.to_string()))?;
-        let report = ctx
-            .intake(page.items, Some((checkpoint.to_string(), next)))
+        let (report, moved) = ctx
+            .intake_advancing(page.items, checkpoint, from.clone(), next.clone())
             .await?;
         cycle.add(report);
         on_page(&cycle);
+        if !moved {
+            tracing::info!(
+                checkpoint,
+                "another instance moved this checkpoint meanwhile; it goes on from there, this cycle ends"
+            );
+            return Ok(cycle);
+        }
         if !page.more {
             return Ok(cycle);
         }
+        from = Some(next);
         cursor = page.next;
     }
 }
