@@ -693,8 +693,7 @@ impl Store {
 
     // ---- call data records (Salesloft) ------------------------------------------
 
-    /// Keeps a call's call data record (its newest by `updated_at`, the
-    /// record's own text in UTC with microseconds, so it compares as text).
+    /// Keeps a call's call data record (see [`ledger::records::put`]).
     pub fn put_call_data_record(
         &mut self,
         source: &str,
@@ -703,50 +702,28 @@ impl Store {
         updated_at: &str,
         now: Millis,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO call_data_records (source, call_id, record, updated_at, stored_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, call_id) DO UPDATE SET record = excluded.record,
-                 updated_at = excluded.updated_at, stored_at = excluded.stored_at
-             WHERE excluded.updated_at >= call_data_records.updated_at",
-            params![source, call_id, record, updated_at, now],
-        )?;
-        Ok(())
+        Ok(ledger::records::put(
+            &self.conn, source, call_id, record, updated_at, now,
+        )?)
     }
 
     /// A call's call data record, if one was read.
     pub fn call_data_record(&self, source: &str, call_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT record FROM call_data_records WHERE source = ?1 AND call_id = ?2",
-                params![source, call_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(ledger::records::get(&self.conn, source, call_id)?)
     }
 
-    /// Forgets call data records stored before `before` (their calls were
-    /// decided long ago).
+    /// Forgets call data records stored before `before`.
     pub fn prune_call_data_records(&mut self, before: Millis) -> Result<usize> {
-        Ok(self.conn.execute(
-            "DELETE FROM call_data_records WHERE stored_at < ?1",
-            [before],
-        )?)
+        Ok(ledger::records::prune(&self.conn, before)?)
     }
 
     /// Calls of `source` waiting with reason `code`, and when each was
     /// decided so: `(source_id, version, decided_at)`, oldest first.
     pub fn waiting_with(&self, source: &str, code: &str) -> Result<Vec<(String, String, Millis)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT source_id, version, updated_at FROM ledger
-             WHERE source = ?1 AND state = 'waiting' AND reason_code = ?2
-             ORDER BY updated_at, source_id",
-        )?;
-        let rows = stmt.query_map(params![source, code], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::intake::waiting(&self.conn, source, code)?
+            .into_iter()
+            .map(|(id, version, _, at)| (id, version, at))
+            .collect())
     }
 
     /// Sets when a held call's wait for its transcript ends (0: over).

@@ -152,6 +152,24 @@ pub fn is_settled<D: Database + ?Sized>(
         .is_some())
 }
 
+/// Calls of `source` waiting with reason `code`, and when each was decided
+/// so: `(source_id, version, sync_method, decided_at)`, oldest first.
+pub fn waiting<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    code: &str,
+) -> Result<Vec<(String, String, String, Millis)>, LedgerError> {
+    db.run(
+        "SELECT source_id, version, sync_method, updated_at FROM ledger
+         WHERE source = ?1 AND state = 'waiting' AND reason_code = ?2
+         ORDER BY updated_at, source_id",
+        &[source.into(), code.into()],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.int(3)?)))
+    .collect()
+}
+
 fn intake_one<D: Database + ?Sized>(
     db: &D,
     item: &Intake,

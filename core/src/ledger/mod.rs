@@ -34,6 +34,7 @@ pub mod hold;
 pub mod inbox;
 pub mod intake;
 pub mod record;
+pub mod records;
 pub mod results;
 pub mod send;
 #[cfg(any(feature = "rusqlite", test))]

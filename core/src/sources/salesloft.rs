@@ -3,9 +3,97 @@
 //! many calls, and every request spends the team's cost points. A user
 //! that cannot be read fails the call's read (it is read again: without
 //! the user the call would go to no rep).
+//!
+//! A call's direction is in its call data record, listed apart (no filter
+//! by call): a poll reads the records changed since its own checkpoint and
+//! keeps each by its call ([`crate::ledger::records`]). A finished call
+//! whose record has not been read waits for it, a bounded time; the
+//! record's arrival, or the end of the wait, releases it.
 
 use super::Lookups;
 use crate::Millis;
+use crate::ledger::{Database, LedgerError, hold, intake, records};
+
+/// The ledger's name for this source.
+pub const SOURCE: &str = "salesloft";
+
+/// The checkpoint of the call data records read for polling.
+pub const CALL_DATA_RECORDS: &str = "salesloft-call-data-records";
+
+/// The wait reason of a finished call whose call data record (its
+/// direction) has not been read yet.
+pub const AWAITING_CALL_DATA_RECORD: &str = "call-data-record-pending";
+
+/// Call data records are kept this long after they were read: a call is
+/// decided within minutes of its record, and re-reads bring it back.
+pub const CALL_DATA_RECORD_TTL_MS: Millis = 7 * 24 * 3_600_000;
+
+/// Whether a call the plugin would send without a direction waits for its
+/// call data record instead: only where records are read (`wait_ms` above
+/// zero), only the first time (`may_wait`), and only while none was read.
+pub fn waits_for_direction(
+    may_wait: bool,
+    has_record: bool,
+    wait_ms: Millis,
+    sent_without_direction: bool,
+) -> bool {
+    may_wait && !has_record && wait_ms > 0 && sent_without_direction
+}
+
+/// The reason a call waits for its record.
+pub fn direction_wait_detail(call_id: &str, wait_ms: Millis) -> String {
+    format!(
+        "Salesloft call {call_id} waits up to {} s for its call data record, which gives its direction.",
+        wait_ms / 1000
+    )
+}
+
+/// A call decided again with its record: newer than the wait's version, so
+/// the ledger decides afresh.
+pub fn version_with_record(updated_at: &str) -> String {
+    format!("{updated_at}+cdr")
+}
+
+/// A call waiting for its record, ready to be decided again: its sync
+/// method and the call record held for it. `None` when it does not wait.
+pub fn waiting_for_record<D: Database + ?Sized>(
+    db: &D,
+    call_id: &str,
+) -> Result<Option<(String, String)>, LedgerError> {
+    let waiting = intake::waiting(db, SOURCE, AWAITING_CALL_DATA_RECORD)?;
+    let Some((_, _, via, _)) = waiting.into_iter().find(|(id, ..)| id == call_id) else {
+        return Ok(None);
+    };
+    Ok(hold::held(db, SOURCE, call_id)?
+        .and_then(|h| h.body)
+        .map(|body| (via, body)))
+}
+
+/// Calls whose wait for a record ended by `now`: they go without a
+/// direction.
+pub fn waits_over<D: Database + ?Sized>(
+    db: &D,
+    wait_ms: Millis,
+    now: Millis,
+) -> Result<Vec<String>, LedgerError> {
+    let cutoff = now - wait_ms;
+    Ok(intake::waiting(db, SOURCE, AWAITING_CALL_DATA_RECORD)?
+        .into_iter()
+        .take_while(|(_, _, _, decided_at)| *decided_at <= cutoff)
+        .map(|(id, ..)| id)
+        .collect())
+}
+
+/// Keeps a call data record by its call and forgets those kept too long.
+pub fn keep_record<D: Database + ?Sized>(
+    db: &D,
+    call_id: &str,
+    record: &str,
+    updated_at: &str,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    records::put(db, SOURCE, call_id, record, updated_at, now)
+}
 
 /// The next request the read needs (the plugin's `user-request`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,22 +14,17 @@ use super::{
 };
 use crate::plugin::salesloft::{CallInputs, CallPage, Cursor, ListedCall, Listing, WebhookEvent};
 use crate::plugin::types::{Decision, RejectedRecord, SyncMethod};
-use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome, State};
+use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
 
-/// The ledger's name for this source.
-pub const SOURCE: &str = "salesloft";
+pub use kendo_bridge_core::sources::salesloft::{AWAITING_CALL_DATA_RECORD, SOURCE};
+use kendo_bridge_core::sources::salesloft::{
+    CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, direction_wait_detail, version_with_record,
+    waiting_for_record, waits_for_direction, waits_over,
+};
 /// The checkpoint of the transcript sweep.
 const TRANSCRIPTS: &str = "salesloft-transcripts";
-/// The checkpoint of the call data records read for polling, and for a
-/// backfill.
-const CALL_DATA_RECORDS: &str = "salesloft-call-data-records";
+/// The checkpoint of the call data records read for a backfill.
 const BACKFILL_CALL_DATA_RECORDS: &str = "salesloft-backfill-call-data-records";
-/// The wait reason of a finished call whose call data record (its
-/// direction) has not been read yet.
-pub const AWAITING_CALL_DATA_RECORD: &str = "call-data-record-pending";
-/// Call data records are kept this long after they were read: a call is
-/// decided within minutes of its record, and re-reads bring it back.
-const CALL_DATA_RECORD_TTL_MS: Millis = 7 * 24 * 3_600_000;
 
 /// The cursor as persisted in the checkpoint table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -309,17 +304,12 @@ impl Salesloft {
     /// None when the call is not waiting for one.
     async fn release(&self, call_id: &str) -> Result<Option<Intake>, SourceError> {
         let id = call_id.to_string();
-        let (rows, held) = self
+        let waiting = self
             .ctx
             .store
-            .run(move |s| Ok((s.ledger(SOURCE, &id)?, s.held(SOURCE, &id)?)))
+            .run(move |s| Ok(waiting_for_record(s.database(), &id)?))
             .await?;
-        let Some(row) = rows.into_iter().find(|r| {
-            r.state == State::Waiting && r.reason_code.as_deref() == Some(AWAITING_CALL_DATA_RECORD)
-        }) else {
-            return Ok(None);
-        };
-        let Some(body) = held.and_then(|h| h.body) else {
+        let Some((sync_method, body)) = waiting else {
             return Ok(None);
         };
         let read = self
@@ -333,29 +323,25 @@ impl Salesloft {
         let Ok(WebhookEvent::Call(call)) = read else {
             return Ok(None);
         };
-        let via = match row.sync_method.as_str() {
+        let via = match sync_method.as_str() {
             "webhook" => SyncMethod::Webhook,
             _ => SyncMethod::Polling,
         };
-        // A newer version than the wait's, so the ledger decides afresh.
-        let version = format!("{}+cdr", call.updated_at);
+        let version = version_with_record(&call.updated_at);
         Ok(Some(self.map(&call, via, Some(version), false).await?))
     }
 
     /// Sends without a direction the calls whose call data record did not
     /// arrive within `direction_wait`.
     async fn release_expired_waits(&self) -> Result<(), SourceError> {
-        let cutoff = self.ctx.clock.now_ms() - self.direction_wait_ms;
+        let (wait, now) = (self.direction_wait_ms, self.ctx.clock.now_ms());
         let waiting = self
             .ctx
             .store
-            .run(|s| s.waiting_with(SOURCE, AWAITING_CALL_DATA_RECORD))
+            .run(move |s| Ok(waits_over(s.database(), wait, now)?))
             .await?;
         let mut items = Vec::new();
-        for (call_id, _, decided_at) in waiting {
-            if decided_at > cutoff {
-                break;
-            }
+        for call_id in waiting {
             tracing::info!(call = %call_id, "salesloft call data record did not arrive; sent without a direction");
             if let Some(intake) = self.release(&call_id).await? {
                 items.push(intake);
@@ -480,7 +466,7 @@ impl Salesloft {
                 .run(move |s| s.call_data_record(SOURCE, &id))
                 .await?
         };
-        let awaiting = may_wait && call_data_record.is_none() && self.direction_wait_ms > 0;
+        let has_record = call_data_record.is_some();
         let sentences: Vec<String> = held
             .and_then(|h| h.transcript)
             .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
@@ -500,7 +486,14 @@ impl Salesloft {
                     .call_map_call(s, &inputs, &rules, via)
             })
             .await;
-        if awaiting && matches!(&decision, Ok(Ok(Decision::Send(c))) if c.direction.is_none()) {
+        let sent_without_direction =
+            matches!(&decision, Ok(Ok(Decision::Send(c))) if c.direction.is_none());
+        if waits_for_direction(
+            may_wait,
+            has_record,
+            self.direction_wait_ms,
+            sent_without_direction,
+        ) {
             // Its call data record, read with the next pages of records,
             // gives the direction; `release` decides it again then, or
             // without one once `direction_wait` is over.
@@ -519,12 +512,7 @@ impl Salesloft {
                 sync_method: sync_method_name(via).to_string(),
                 outcome: Outcome::Wait {
                     code: AWAITING_CALL_DATA_RECORD.into(),
-                    detail: format!(
-                        "Salesloft call {} waits up to {} s for its call data record, \
-                         which gives its direction.",
-                        call.id,
-                        self.direction_wait_ms / 1000
-                    ),
+                    detail: direction_wait_detail(&call.id, self.direction_wait_ms),
                 },
             });
         }
