@@ -1,33 +1,37 @@
-//! Salesloft on Spin, as the host does it: webhooks (`call_created`,
-//! `call_updated`) and, when `salesloft_poll` is `true`, the calls list on
-//! `POST /tick` from the host's checkpoint (same row, same cursor JSON, the
-//! same first look-back of a day). Each call's user is read as the core's
-//! workflow says (`kendo_bridge_core::sources::salesloft`); without
-//! `salesloft_api_key` the rep comes from the rep directory alone.
+//! Salesloft on Spin, as the host does it, by the core's workflow
+//! (`kendo_bridge_core::sources::salesloft`): webhooks (`call_created`,
+//! `call_updated`) and, when `salesloft_poll` is `true`, on `POST /tick`
+//! the call data records (which give a call its direction) and then the
+//! calls list, each from the host's checkpoint (same rows, same cursor
+//! JSON, the same first look-back of a day). Each call's user is read and
+//! cached; without `salesloft_api_key` the rep comes from the rep directory
+//! alone. A finished call whose record has not been read waits for it up
+//! to `salesloft_direction_wait_seconds` (the host's `direction_wait`,
+//! 300 s), then goes without a direction.
 //!
-//! What the host does and this does not: the call data record sweep
-//! (which gives a call its direction: calls go without one, as on a host
-//! that does not poll records), the transcript sweep (off by default on
-//! the host too), and the team's cost-point budget, for which a tick here
-//! makes at most [`REQUESTS_PER_TICK`] requests instead.
+//! What the host does and this does not: the transcript sweep (off by
+//! default on the host too), and the team's cost-point budget, for which a
+//! tick here makes at most [`REQUESTS_PER_TICK`] requests instead (a third
+//! of them for the records).
 
 use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::ledger::inbox::InboxEntry;
-use kendo_bridge_core::ledger::intake::{self, Intake};
-use kendo_bridge_core::ledger::{CallKey, checkpoint};
+use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::{CallKey, checkpoint, hold, records};
 use kendo_bridge_core::sources::Lookups;
-use kendo_bridge_core::sources::salesloft::{CallRead, Need, start};
+use kendo_bridge_core::sources::salesloft::{
+    AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
+    direction_wait_detail, keep_record, start, version_with_record, waiting_for_record,
+    waits_for_direction, waits_over,
+};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::salesloft::{
     self as salesloft_api, CallInputs, Cursor, ListedCall, Listing, WebhookEvent,
 };
-use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
+use crate::plugin::kendo::bridge::types::{Decision, HttpRequest, SyncMethod};
 use crate::{Processed, now_ms, rules, settle, variable};
-
-/// The ledger's name for this source.
-const SOURCE: &str = "salesloft";
 
 /// How far back the first poll reads (the host's `initial_lookback`).
 const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
@@ -57,15 +61,16 @@ pub async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processe
     };
     let mut reads = Reads::new();
     let user = reads.user(call.user_id.clone()).await?;
-    let version = format!("{:020}", entry.id);
+    // The call's `updated_at` versions it, as on the host and in a poll.
     Ok(Processed::Answer(
         decide(
             db,
             &call.id,
             &call.json,
             user,
-            &version,
+            &call.updated_at,
             SyncMethod::Webhook,
+            true,
         )
         .await?,
     ))
@@ -106,6 +111,8 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         }
     };
     let mut reads = Reads::new();
+    // Before the calls, so a call listed with its record is joined at once.
+    sweep_records(db, &mut reads, REQUESTS_PER_TICK / 3).await?;
     let mut polled = Polled {
         pages: 0,
         calls: 0,
@@ -160,6 +167,10 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             break;
         }
     }
+    // Calls whose record did not come in time go without a direction.
+    for call_id in waits_over(db, direction_wait_ms(), now_ms() as i64)? {
+        release(db, &mut reads, &call_id).await?;
+    }
     Ok(polled)
 }
 
@@ -184,11 +195,111 @@ async fn decide_listed(db: &Db, reads: &mut Reads, call: &ListedCall) -> Result<
         user,
         &call.updated_at,
         SyncMethod::Polling,
+        true,
     )
     .await?;
     Ok(())
 }
 
+/// How long a finished call waits for its call data record: only where a
+/// poll reads the records (the host's `direction_wait`, 300 s).
+fn direction_wait_ms() -> i64 {
+    if variable("salesloft_poll").is_none_or(|v| v != "true") {
+        return 0;
+    }
+    variable("salesloft_direction_wait_seconds")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(300_000, |s| s.max(0) * 1000)
+}
+
+/// Reads the call data records changed since their checkpoint (at most
+/// `budget` requests) and keeps each by its call; a call waiting for its
+/// record is decided again with it.
+async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
+    let now = now_ms() as i64;
+    records::prune(db, now - CALL_DATA_RECORD_TTL_MS)?;
+    let mut from = checkpoint::get(db, CALL_DATA_RECORDS)?;
+    let mut at = match &from {
+        Some(json) => {
+            let c: StoredCursor = serde_json::from_str(json)
+                .context("the Salesloft call data record checkpoint is not a cursor")?;
+            Cursor {
+                updated_since: c.updated_since,
+                page: c.page.max(1),
+            }
+        }
+        None => {
+            let (updated_since, page) = start(now - INITIAL_LOOKBACK_MS);
+            Cursor {
+                updated_since: Some(updated_since),
+                page,
+            }
+        }
+    };
+    let limit = reads.requests + budget;
+    while reads.requests < limit {
+        let request = salesloft_api::next_request(Listing::CallDataRecords, &at);
+        let body = reads
+            .fetch(&request)
+            .await?
+            .context("Salesloft's call data records answered 404: check salesloft_api_url")?;
+        let page = salesloft_api::read_call_data_records(&at, &body).map_err(|e| {
+            anyhow::anyhow!("Salesloft's call data records page cannot be read: {e:?}")
+        })?;
+        // A record that cannot be read lends no direction: its call waits,
+        // then goes without one.
+        for record in &page.records {
+            let Some(call_id) = &record.call_id else {
+                continue;
+            };
+            keep_record(
+                db,
+                call_id,
+                &record.json,
+                &record.updated_at,
+                now_ms() as i64,
+            )?;
+            release(db, reads, call_id).await?;
+        }
+        let stored = StoredCursor {
+            updated_since: page.next.updated_since.clone(),
+            page: page.next.page,
+        };
+        let to = serde_json::to_string(&stored)?;
+        if !checkpoint::advance(db, CALL_DATA_RECORDS, from.as_deref(), &to, now_ms() as i64)? {
+            break;
+        }
+        from = Some(to);
+        at = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Decides again a call waiting for its call data record: with it when it
+/// was read, without it once the wait is over.
+async fn release(db: &Db, reads: &mut Reads, call_id: &str) -> Result<()> {
+    let Some((via, body)) = waiting_for_record(db, call_id)? else {
+        return Ok(());
+    };
+    let Ok(WebhookEvent::Call(call)) = salesloft_api::read_webhook("call_updated", &body) else {
+        return Ok(());
+    };
+    let via = match via.as_str() {
+        "webhook" => SyncMethod::Webhook,
+        _ => SyncMethod::Polling,
+    };
+    let user = reads.user(call.user_id.clone()).await?;
+    let version = version_with_record(&call.updated_at);
+    decide(db, &call.id, &call.json, user, &version, via, false).await?;
+    Ok(())
+}
+
+/// Maps a call with its user and its call data record, if read; with
+/// `may_wait`, a call that would go without a direction waits for its
+/// record instead (the core's rule).
 async fn decide(
     db: &Db,
     id: &str,
@@ -196,18 +307,44 @@ async fn decide(
     user: Option<String>,
     version: &str,
     via: SyncMethod,
+    may_wait: bool,
 ) -> Result<serde_json::Value> {
+    let record = records::get(db, SOURCE, id)?;
+    let has_record = record.is_some();
     let inputs = CallInputs {
         call: json.to_string(),
         user,
         sentences: Vec::new(),
-        call_data_record: None,
+        call_data_record: record,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, via);
     let via_name = match via {
         SyncMethod::Polling => "polling",
         _ => "webhook",
     };
+    let wait = direction_wait_ms();
+    let sent_without_direction =
+        matches!(&decision, Ok(Decision::Send(c)) if c.direction.is_none());
+    if waits_for_direction(may_wait, has_record, wait, sent_without_direction) {
+        let now = now_ms() as i64;
+        hold::hold(db, SOURCE, id, Some(json), None, now)?;
+        let detail = direction_wait_detail(id, wait);
+        let waiting = Intake {
+            key: CallKey {
+                source: SOURCE.into(),
+                source_id: id.into(),
+                team: TEAM.into(),
+            },
+            version: version.into(),
+            sync_method: via_name.into(),
+            outcome: Outcome::Wait {
+                code: AWAITING_CALL_DATA_RECORD.into(),
+                detail: detail.clone(),
+            },
+        };
+        intake::intake(db, &[waiting], None, now)?;
+        return Ok(serde_json::json!({ "waiting": detail }));
+    }
     settle(db, SOURCE, id, version, decision, via_name).await
 }
 

@@ -937,7 +937,7 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
-    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall, SalesloftUser};
+    use kendo_bridge_sim::salesloft::{CallDataRecord, Recording, SalesloftCall, SalesloftUser};
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
@@ -971,6 +971,23 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
             note_id: None,
             cadence_id: None,
             step_id: None,
+        });
+    }
+    // Each call's direction is in its call data record, listed apart.
+    for n in 0..3u64 {
+        sims.salesloft.add_call_data_record(CallDataRecord {
+            id: 71_000 + n,
+            call_id: 61_000 + n,
+            direction: if n == 1 { "inbound" } else { "outbound" }.into(),
+            from: "+14155550100".into(),
+            to: "+12025550142".into(),
+            status: "completed".into(),
+            duration: Some(95),
+            user_id: Some(3_101),
+            called_person_id: None,
+            recording: None,
+            created_at: now - time::Duration::minutes(10),
+            updated_at: now - time::Duration::minutes(6),
         });
     }
     // A fourth call whose `id` is not a number: it costs that record only,
@@ -1012,6 +1029,28 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
             .iter()
             .all(|c| c.field("repEmail") == Some("robin@yourco.com")),
         "the rep from the user record"
+    );
+    let mut directions: Vec<(String, String)> = accepted
+        .iter()
+        .map(|c| {
+            (
+                c.source_call_id().unwrap_or_default(),
+                c.body["metadata"]["salesloftDirection"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    directions.sort();
+    assert_eq!(
+        directions,
+        vec![
+            ("61000".to_string(), "outbound".to_string()),
+            ("61001".into(), "inbound".into()),
+            ("61002".into(), "outbound".into()),
+        ],
+        "each call's direction from its own record"
     );
     assert_eq!(
         app.query("SELECT COUNT(*) FROM ledger WHERE source = 'salesloft' AND state = 'sent'")
@@ -1115,4 +1154,72 @@ async fn a_lost_answer_is_flagged_and_the_call_re_sent_once() {
             .expect("the counters"),
         vec![vec!["1".to_string()]]
     );
+}
+
+/// A polled Salesloft call whose call data record has not been read waits
+/// for it a bounded time (the host's `direction_wait`), then goes without a
+/// direction, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesloft_call_without_its_record_waits_then_goes_without_a_direction() {
+    use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
+    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall, SalesloftUser};
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.salesloft.add_user(SalesloftUser {
+        id: 3_102,
+        guid: "d9f1d2e4-3a5b-4c6d-8e9f-0a1b2c3d4e5f".into(),
+        first_name: "Sam".into(),
+        last_name: "Rivera".into(),
+        email: "sam@yourco.com".into(),
+        active: true,
+    });
+    let now = time::OffsetDateTime::now_utc();
+    sims.salesloft.add_call(SalesloftCall {
+        id: 62_000,
+        to: Some("+12025550142".into()),
+        duration: Some(95),
+        disposition: Some("Connected".into()),
+        sentiment: None,
+        created_at: now - time::Duration::minutes(10),
+        updated_at: now - time::Duration::minutes(5),
+        recordings: vec![Recording {
+            url: Some("https://recordings.example/salesloft-62000.mp3".into()),
+            status: "completed".into(),
+            recording_status: "completed".into(),
+        }],
+        user_id: Some(3_102),
+        action_id: None,
+        called_person_id: None,
+        crm_activity_id: None,
+        note_id: None,
+        cadence_id: None,
+        step_id: None,
+    });
+    let app = loaded(
+        &sims,
+        &[
+            ("salesloft_api_key", DEMO_SALESLOFT_KEY),
+            ("salesloft_api_url", &sims.salesloft_url()),
+            ("salesloft_poll", "true"),
+            ("salesloft_direction_wait_seconds", "1"),
+        ],
+    );
+    tick(&app, "").await;
+    assert!(sims.kendo.accepted().is_empty(), "it waits for its record");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '62000'")
+            .expect("the ledger"),
+        vec![vec![
+            "waiting".to_string(),
+            "call-data-record-pending".into()
+        ]]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    tick(&app, "").await;
+    let ticked = tick(&app, "").await;
+    assert!(ticked["salesloftPoll"]["error"].is_null(), "{ticked}");
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "{ticked}");
+    assert!(accepted[0].body["metadata"]["salesloftDirection"].is_null());
 }
