@@ -931,47 +931,71 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
     );
 }
 
+/// A finished, recorded Salesloft call of `user`, updated `updated_ago`
+/// before `now`.
+fn salesloft_call(
+    id: u64,
+    user: u64,
+    now: time::OffsetDateTime,
+    updated_ago: time::Duration,
+) -> kendo_bridge_sim::salesloft::SalesloftCall {
+    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall};
+    SalesloftCall {
+        id,
+        to: Some("+12025550142".into()),
+        duration: Some(95),
+        disposition: Some("Connected".into()),
+        sentiment: None,
+        created_at: now - time::Duration::minutes(10),
+        updated_at: now - updated_ago,
+        recordings: vec![Recording {
+            url: Some(format!("https://recordings.example/salesloft-{id}.mp3")),
+            status: "completed".into(),
+            recording_status: "completed".into(),
+        }],
+        user_id: Some(user),
+        action_id: None,
+        called_person_id: None,
+        crm_activity_id: None,
+        note_id: None,
+        cadence_id: None,
+        step_id: None,
+    }
+}
+
+/// A Salesloft user (a rep).
+fn salesloft_user(
+    id: u64,
+    name: (&str, &str),
+    email: &str,
+) -> kendo_bridge_sim::salesloft::SalesloftUser {
+    kendo_bridge_sim::salesloft::SalesloftUser {
+        id,
+        guid: format!("00000000-0000-4000-8000-{id:012}"),
+        first_name: name.0.into(),
+        last_name: name.1.into(),
+        email: email.into(),
+        active: true,
+    }
+}
+
 /// With `salesloft_poll`, each tick reads Salesloft's calls list from the
 /// checkpoint (the host's cursor), reads each call's user once (the core's
 /// workflow), and sends each call once; a later tick sends nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
-    use kendo_bridge_sim::salesloft::{CallDataRecord, Recording, SalesloftCall, SalesloftUser};
+    use kendo_bridge_sim::salesloft::CallDataRecord;
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    sims.salesloft.add_user(SalesloftUser {
-        id: 3_101,
-        guid: "c8f1d2e4-3a5b-4c6d-8e9f-0a1b2c3d4e5f".into(),
-        first_name: "Robin".into(),
-        last_name: "Lee".into(),
-        email: "robin@yourco.com".into(),
-        active: true,
-    });
+    sims.salesloft
+        .add_user(salesloft_user(3_101, ("Robin", "Lee"), "robin@yourco.com"));
     let now = time::OffsetDateTime::now_utc();
     for n in 0..4u64 {
-        sims.salesloft.add_call(SalesloftCall {
-            id: 61_000 + n,
-            to: Some("+12025550142".into()),
-            duration: Some(95),
-            disposition: Some("Connected".into()),
-            sentiment: None,
-            created_at: now - time::Duration::minutes(10),
-            updated_at: now - time::Duration::minutes(5) + time::Duration::seconds(n as i64),
-            recordings: vec![Recording {
-                url: Some(format!("https://recordings.example/salesloft-{n}.mp3")),
-                status: "completed".into(),
-                recording_status: "completed".into(),
-            }],
-            user_id: Some(3_101),
-            action_id: None,
-            called_person_id: None,
-            crm_activity_id: None,
-            note_id: None,
-            cadence_id: None,
-            step_id: None,
-        });
+        let updated_ago = time::Duration::minutes(5) - time::Duration::seconds(n as i64);
+        sims.salesloft
+            .add_call(salesloft_call(61_000 + n, 3_101, now, updated_ago));
     }
     // Each call's direction is in its call data record, listed apart.
     for n in 0..3u64 {
@@ -1162,40 +1186,19 @@ async fn a_lost_answer_is_flagged_and_the_call_re_sent_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_salesloft_call_without_its_record_waits_then_goes_without_a_direction() {
     use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
-    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall, SalesloftUser};
+
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    sims.salesloft.add_user(SalesloftUser {
-        id: 3_102,
-        guid: "d9f1d2e4-3a5b-4c6d-8e9f-0a1b2c3d4e5f".into(),
-        first_name: "Sam".into(),
-        last_name: "Rivera".into(),
-        email: "sam@yourco.com".into(),
-        active: true,
-    });
+    sims.salesloft
+        .add_user(salesloft_user(3_102, ("Sam", "Rivera"), "sam@yourco.com"));
     let now = time::OffsetDateTime::now_utc();
-    sims.salesloft.add_call(SalesloftCall {
-        id: 62_000,
-        to: Some("+12025550142".into()),
-        duration: Some(95),
-        disposition: Some("Connected".into()),
-        sentiment: None,
-        created_at: now - time::Duration::minutes(10),
-        updated_at: now - time::Duration::minutes(5),
-        recordings: vec![Recording {
-            url: Some("https://recordings.example/salesloft-62000.mp3".into()),
-            status: "completed".into(),
-            recording_status: "completed".into(),
-        }],
-        user_id: Some(3_102),
-        action_id: None,
-        called_person_id: None,
-        crm_activity_id: None,
-        note_id: None,
-        cadence_id: None,
-        step_id: None,
-    });
+    sims.salesloft.add_call(salesloft_call(
+        62_000,
+        3_102,
+        now,
+        time::Duration::minutes(5),
+    ));
     let app = loaded(
         &sims,
         &[
