@@ -17,6 +17,10 @@ use crate::plugin::kendo::bridge::aloware::{self as aloware_api, Event};
 use crate::plugin::kendo::bridge::types::{Decision, SyncMethod, WaitCode};
 use crate::{Processed, now_ms, rules, settle, variable};
 
+/// Merges tried before a body is kept as merged last: another instance
+/// would have to change it between every read and write.
+const MERGE_ATTEMPTS: u32 = 10;
+
 /// How long a call ready with its recording waits for its transcript.
 fn transcript_wait_ms() -> i64 {
     variable("aloware_transcript_wait_seconds")
@@ -44,11 +48,25 @@ pub async fn process(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
             ));
         }
         Event::Call(call) => {
-            let before = hold::held(db, SOURCE, &call.call_id)?.and_then(|h| h.body);
             // The plugin merges: `Recording-Saved` alone carries
-            // `direct_recording_url`, and `Call-Disposed` follows it.
-            let merged = aloware_api::merge_bodies(before.as_deref(), &call.body);
-            let held = hold::hold(db, SOURCE, &call.call_id, Some(&merged), None, now)?;
+            // `direct_recording_url`, and `Call-Disposed` follows it. Kept
+            // only if no other instance changed the body meanwhile (else
+            // merged again with what it kept).
+            let mut attempts = 0;
+            let held = loop {
+                attempts += 1;
+                let before = hold::held(db, SOURCE, &call.call_id)?.and_then(|h| h.body);
+                let merged = aloware_api::merge_bodies(before.as_deref(), &call.body);
+                if attempts >= MERGE_ATTEMPTS {
+                    // Changing under every attempt: kept as merged last.
+                    break hold::hold(db, SOURCE, &call.call_id, Some(&merged), None, now)?;
+                }
+                if let Some(held) =
+                    hold::merge_body(db, SOURCE, &call.call_id, before.as_deref(), &merged, now)?
+                {
+                    break held;
+                }
+            };
             (call.call_id, held)
         }
         Event::Transcript(t) => {

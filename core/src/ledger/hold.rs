@@ -15,15 +15,10 @@ pub struct HeldCall {
     pub transcript_due_at: Option<Millis>,
 }
 
-/// Keeps what a delivery brought (a call body, already merged by the
-/// plugin with the one held; a transcript) with what is held for the call,
-/// and returns what is held now, in one transaction.
-///
-/// The driver reads the held body, has the plugin merge, then calls this:
-/// two instances handed two events of one call at the same moment could
-/// each merge without the other's fields (the later write wins). Aloware
-/// spaces a call's events by seconds; merging inside this transaction
-/// would need the plugin called synchronously from the database thread.
+/// Keeps what a delivery brought (a call body, a transcript) with what is
+/// held for the call, and returns what is held now, in one transaction. A
+/// body replaces the held one: a driver merging a new body into the held
+/// one uses [`merge_body`], which refuses a merge made from a stale read.
 pub fn hold<D: Database + ?Sized>(
     db: &D,
     source: &str,
@@ -155,4 +150,46 @@ pub fn next_transcript_due<D: Database + ?Sized>(
         .map(|r| r.opt_int(0))
         .transpose()?
         .flatten())
+}
+
+/// Keeps `merged` as the call's held body if the held body is still
+/// `before` (what the plugin merged the new body into), and returns what
+/// is held now; `None`, and nothing changed, when another instance changed
+/// the body meanwhile: read it again and merge again. Two events of one
+/// call processed at the same moment by two instances then both count.
+pub fn merge_body<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    source_id: &str,
+    before: Option<&str>,
+    merged: &str,
+    now: Millis,
+) -> Result<Option<HeldCall>, LedgerError> {
+    write(db, |db| {
+        let kept = match before {
+            None => db.run(
+                "INSERT INTO held_calls (source, source_id, body, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (source, source_id) DO UPDATE SET body = excluded.body,
+                     updated_at = excluded.updated_at
+                 WHERE held_calls.body IS NULL
+                 RETURNING 1",
+                &[source.into(), source_id.into(), merged.into(), now.into()],
+            )?,
+            Some(before) => db.run(
+                "UPDATE held_calls SET body = ?4, updated_at = ?5
+                 WHERE source = ?1 AND source_id = ?2 AND body = ?3 RETURNING 1",
+                &[
+                    source.into(),
+                    source_id.into(),
+                    before.into(),
+                    merged.into(),
+                    now.into(),
+                ],
+            )?,
+        };
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        held(db, source, source_id)
+    })
 }

@@ -499,3 +499,36 @@ fn a_checkpoint_moved_by_another_instance_is_not_moved_back() {
         Some("p2")
     );
 }
+
+#[test]
+fn a_body_merged_from_a_stale_read_is_refused_so_no_event_is_lost() {
+    let db = db();
+    let first = hold::merge_body(&db, "aloware", "9", None, "{\"a\":1}", 0).unwrap();
+    assert_eq!(first.unwrap().body.as_deref(), Some("{\"a\":1}"));
+    // Another instance read nothing held either, and merged alone: refused.
+    assert_eq!(
+        hold::merge_body(&db, "aloware", "9", None, "{\"b\":2}", 1).unwrap(),
+        None
+    );
+    // Merged into what is held now: kept.
+    let merged = hold::merge_body(
+        &db,
+        "aloware",
+        "9",
+        Some("{\"a\":1}"),
+        "{\"a\":1,\"b\":2}",
+        2,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(merged.body.as_deref(), Some("{\"a\":1,\"b\":2}"));
+    // A transcript held first leaves room for the first body.
+    hold::hold(&db, "aloware", "10", None, Some("hi"), 3).unwrap();
+    let body = hold::merge_body(&db, "aloware", "10", None, "{}", 4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (body.body.as_deref(), body.transcript.as_deref()),
+        (Some("{}"), Some("hi"))
+    );
+}

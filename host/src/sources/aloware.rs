@@ -39,6 +39,10 @@ pub enum Handled {
     },
 }
 
+/// Merges tried before a body is kept as merged last: another instance
+/// would have to change it between every read and write.
+const MERGE_ATTEMPTS: u32 = 10;
+
 /// The Aloware side of the bridge.
 #[derive(Clone)]
 pub struct Aloware {
@@ -81,27 +85,54 @@ impl Aloware {
             Event::Ignore(reason) => return Ok(Handled::Ignored(reason.to_string())),
             Event::Call(call) => {
                 let (id, body) = (call.call_id.clone(), call.body);
-                let before = {
+                // The plugin merges (the same rule in every host); the
+                // merge is kept only if no other instance changed the body
+                // meanwhile, else merged again with what it kept.
+                let mut attempts = 0;
+                let held = loop {
+                    attempts += 1;
+                    let before = {
+                        let id = id.clone();
+                        self.ctx
+                            .store
+                            .run(move |s| Ok(s.held(SOURCE, &id)?.and_then(|h| h.body)))
+                            .await?
+                    };
+                    let (merge_before, body) = (before.clone(), body.clone());
+                    let merged = self
+                        .ctx
+                        .plugin
+                        .call(move |b, s| {
+                            b.kendo_bridge_aloware().call_merge_bodies(
+                                s,
+                                merge_before.as_deref(),
+                                &body,
+                            )
+                        })
+                        .await?;
                     let id = id.clone();
-                    self.ctx
+                    let kept = self
+                        .ctx
                         .store
-                        .run(move |s| Ok(s.held(SOURCE, &id)?.and_then(|h| h.body)))
-                        .await?
+                        .run(move |s| {
+                            if attempts >= MERGE_ATTEMPTS {
+                                // Changing under every attempt: kept as merged last.
+                                return Ok(Some(s.hold(SOURCE, &id, Some(&merged), None, now)?));
+                            }
+                            Ok(kendo_bridge_core::ledger::hold::merge_body(
+                                s.database(),
+                                SOURCE,
+                                &id,
+                                before.as_deref(),
+                                &merged,
+                                now,
+                            )?)
+                        })
+                        .await?;
+                    if let Some(held) = kept {
+                        break held;
+                    }
                 };
-                // The plugin merges: the same rule in every host.
-                let merged = self
-                    .ctx
-                    .plugin
-                    .call(move |b, s| {
-                        b.kendo_bridge_aloware()
-                            .call_merge_bodies(s, before.as_deref(), &body)
-                    })
-                    .await?;
-                let held = self
-                    .ctx
-                    .store
-                    .run(move |s| s.hold(SOURCE, &id, Some(&merged), None, now))
-                    .await?;
                 (call.call_id, held)
             }
             Event::Transcript(t) => {
