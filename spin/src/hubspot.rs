@@ -35,11 +35,12 @@ use crate::plugin::kendo::bridge::hubspot::{
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
+use kendo_bridge_core::ledger;
 use kendo_bridge_core::ledger::CallKey;
 use kendo_bridge_core::ledger::intake::{self, Intake};
-use kendo_bridge_core::ledger::{self, checkpoint};
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{self, CallRead, CallRef, Need};
+use kendo_bridge_core::sources::poll::{After, Cycle};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {
@@ -182,10 +183,10 @@ pub struct Polled {
 /// checkpoint and decides each call; the checkpoint moves after each page.
 pub async fn poll(db: &Db) -> Result<Polled> {
     let now = now_ms();
-    // The checkpoint as this tick found it: each page moves it on only
-    // from there, so instances ticking at once never move it back.
-    let mut from = checkpoint::get(db, "hubspot")?;
-    let mut at = match &from {
+    // The core's cycle: each page's decisions and the checkpoint moved past
+    // it together, moved on only from where this tick found it.
+    let (mut cycle, stored) = Cycle::start(db, "hubspot", PAGES_PER_TICK as u32)?;
+    let mut at = match &stored {
         Some(json) => {
             let c: StoredCursor =
                 serde_json::from_str(json).context("the HubSpot checkpoint is not a cursor")?;
@@ -206,7 +207,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         calls: 0,
         rejected: 0,
     };
-    while polled.pages < PAGES_PER_TICK {
+    loop {
         let request = hubspot_api::search_request(&at, OPTIONS);
         let body = fetch(&request)
             .await?
@@ -244,23 +245,11 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             high_water_ms: page.next.high_water_ms,
         };
         // The rejected records and the cursor past them, together.
-        let to = serde_json::to_string(&stored)?;
-        let (_, moved) = intake::intake_advancing(
-            db,
-            &failed,
-            "hubspot",
-            from.as_deref(),
-            &to,
-            now_ms() as i64,
-        )?;
-        if !moved {
-            // Another instance polls too; it goes on from where it is.
-            break;
-        }
-        from = Some(to);
-        at = page.next;
-        if !page.more {
-            break;
+        let next = serde_json::to_string(&stored)?;
+        match cycle.page(db, &failed, next, page.more, now_ms() as i64)?.1 {
+            After::Next => at = page.next,
+            // Done, or another instance polls too and goes on from there.
+            After::Done | After::Moved => break,
         }
     }
     Ok(polled)

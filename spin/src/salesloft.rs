@@ -19,6 +19,7 @@ use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::{CallKey, checkpoint, hold, records};
 use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::poll::{After, Cycle};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
     direction_wait_detail, keep_record, start, version_with_record, waiting_for_record,
@@ -89,10 +90,10 @@ pub struct Polled {
 /// the checkpoint moves after each page read whole.
 pub async fn poll(db: &Db) -> Result<Polled> {
     let now = now_ms() as i64;
-    // The checkpoint as this tick found it: each page moves it on only
-    // from there, so instances ticking at once never move it back.
-    let mut from = checkpoint::get(db, SOURCE)?;
-    let mut at = match &from {
+    // The core's cycle: each page's decisions and the checkpoint moved past
+    // it together, moved on only from where this tick found it.
+    let (mut cycle, stored) = Cycle::start(db, SOURCE, u32::MAX)?;
+    let mut at = match &stored {
         Some(json) => {
             let c: StoredCursor =
                 serde_json::from_str(json).context("the Salesloft checkpoint is not a cursor")?;
@@ -150,21 +151,15 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             updated_since: page.next.updated_since.clone(),
             page: page.next.page,
         };
-        // The rejected records and the cursor past them, together.
-        let to = serde_json::to_string(&stored)?;
-        let (_, moved) =
-            intake::intake_advancing(db, &failed, SOURCE, from.as_deref(), &to, now_ms() as i64)?;
-        if !moved {
-            // Another instance polls too; it goes on from where it is.
-            break;
-        }
-        from = Some(to);
         polled.pages += 1;
         polled.calls += page.calls.len();
         polled.rejected += page.rejected.len();
-        at = page.next;
-        if !page.more {
-            break;
+        // The rejected records and the cursor past them, together.
+        let next = serde_json::to_string(&stored)?;
+        match cycle.page(db, &failed, next, page.more, now_ms() as i64)?.1 {
+            After::Next => at = page.next,
+            // Done, or another instance polls too and goes on from there.
+            After::Done | After::Moved => break,
         }
     }
     // Calls whose record did not come in time go without a direction.
@@ -218,8 +213,8 @@ fn direction_wait_ms() -> i64 {
 async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
     let now = now_ms() as i64;
     records::prune(db, now - CALL_DATA_RECORD_TTL_MS)?;
-    let mut from = checkpoint::get(db, CALL_DATA_RECORDS)?;
-    let mut at = match &from {
+    let (mut cycle, stored) = Cycle::start(db, CALL_DATA_RECORDS, u32::MAX)?;
+    let mut at = match &stored {
         Some(json) => {
             let c: StoredCursor = serde_json::from_str(json)
                 .context("the Salesloft call data record checkpoint is not a cursor")?;
@@ -265,14 +260,10 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
             updated_since: page.next.updated_since.clone(),
             page: page.next.page,
         };
-        let to = serde_json::to_string(&stored)?;
-        if !checkpoint::advance(db, CALL_DATA_RECORDS, from.as_deref(), &to, now_ms() as i64)? {
-            break;
-        }
-        from = Some(to);
-        at = page.next;
-        if !page.more {
-            break;
+        let next = serde_json::to_string(&stored)?;
+        match cycle.page(db, &[], next, page.more, now_ms() as i64)?.1 {
+            After::Next => at = page.next,
+            After::Done | After::Moved => break,
         }
     }
     Ok(())

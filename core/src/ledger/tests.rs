@@ -532,3 +532,43 @@ fn a_body_merged_from_a_stale_read_is_refused_so_no_event_is_lost() {
         (Some("{}"), Some("hi"))
     );
 }
+
+#[test]
+fn a_poll_cycle_moves_its_checkpoint_page_by_page_until_another_instance_does() {
+    use crate::sources::poll::{After, Cycle};
+    let db = db();
+    let (mut mine, stored) = Cycle::start(&db, "hubspot", 10).unwrap();
+    assert_eq!(stored, None);
+    let (mut theirs, _) = Cycle::start(&db, "hubspot", 10).unwrap();
+    let (_, after) = mine
+        .page(&db, &[send("1", "a")], "p1".into(), true, 0)
+        .unwrap();
+    assert_eq!(after, After::Next);
+    // The other instance read the same first page: its cycle ends there.
+    let (report, after) = theirs
+        .page(&db, &[send("1", "a")], "p1".into(), true, 1)
+        .unwrap();
+    assert_eq!((after, report.duplicates), (After::Moved, 1));
+    let (_, after) = mine.page(&db, &[], "p2".into(), false, 2).unwrap();
+    assert_eq!(after, After::Done);
+    assert_eq!(
+        checkpoint::get(&db, "hubspot").unwrap().as_deref(),
+        Some("p2")
+    );
+}
+
+#[test]
+fn a_poll_cycle_ends_after_its_pages() {
+    use crate::sources::poll::{After, Cycle};
+    let db = db();
+    let (mut cycle, _) = Cycle::start(&db, "salesloft", 2).unwrap();
+    assert_eq!(
+        cycle.page(&db, &[], "p1".into(), true, 0).unwrap().1,
+        After::Next
+    );
+    assert_eq!(
+        cycle.page(&db, &[], "p2".into(), true, 1).unwrap().1,
+        After::Done
+    );
+    assert_eq!(cycle.pages(), 2);
+}

@@ -6,6 +6,7 @@
 
 pub mod aloware;
 pub mod hubspot;
+pub mod poll;
 pub mod salesloft;
 
 use std::collections::HashMap;

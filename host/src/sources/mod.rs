@@ -16,7 +16,7 @@ pub mod redecide;
 pub mod salesloft;
 pub mod write_back;
 
-use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::{Lookups, poll};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,34 +94,27 @@ impl Context {
 
     /// Records decided records (and moves a checkpoint with them), then wakes
     /// the delivery workers if anything was queued.
-    /// Records a page's decisions and moves `checkpoint` from `from` to
-    /// `to` unless another instance moved it meanwhile (then false).
-    pub async fn intake_advancing(
+    /// Records a polled page in `cycle` (the core's rule): its decisions,
+    /// and its checkpoint moved past it.
+    pub async fn poll_page(
         &self,
+        mut cycle: poll::Cycle,
         items: Vec<Intake>,
-        checkpoint: &str,
-        from: Option<String>,
-        to: String,
-    ) -> Result<(crate::store::IntakeReport, bool), StoreError> {
+        next: String,
+        more: bool,
+    ) -> Result<(poll::Cycle, crate::store::IntakeReport, poll::After), StoreError> {
         let now = self.clock.now_ms();
-        let name = checkpoint.to_string();
-        let (report, moved) = self
+        let (cycle, report, after) = self
             .store
             .run(move |s| {
-                Ok(kendo_bridge_core::ledger::intake::intake_advancing(
-                    s.database(),
-                    &items,
-                    &name,
-                    from.as_deref(),
-                    &to,
-                    now,
-                )?)
+                let (report, after) = cycle.page(s.database(), &items, next, more, now)?;
+                Ok((cycle, report, after))
             })
             .await?;
         if report.enqueued + report.updated > 0 {
             self.wake.notify_waiters();
         }
-        Ok((report, moved))
+        Ok((cycle, report, after))
     }
 
     pub async fn intake(
@@ -815,12 +808,13 @@ where
     Fut: std::future::Future<Output = Result<Page<C>, SourceError>>,
 {
     let mut cycle = CycleReport::default();
-    // The checkpoint as this cycle found it: each page moves it on only
-    // from there (the core's rule), so another instance polling the same
-    // source never has it moved back.
-    let mut from = {
+    // The core's cycle: each page's decisions and the checkpoint moved past
+    // it in one transaction, moved on only from where this cycle found it.
+    let mut pages = {
         let name = checkpoint.to_string();
-        ctx.store.run(move |s| s.checkpoint(&name)).await?
+        ctx.store
+            .run(move |s| Ok(poll::Cycle::start(s.database(), &name, u32::MAX)?.0))
+            .await?
     };
     loop {
         let page = read_page(cursor).await?;
@@ -828,23 +822,21 @@ where
         cycle.records += page.records;
         let next = serde_json::to_string(&S::from(&page.next))
             .map_err(|e| SourceError::Checkpoint(e.to_string()))?;
-        let (report, moved) = ctx
-            .intake_advancing(page.items, checkpoint, from.clone(), next.clone())
-            .await?;
+        let (moved_on, report, after) = ctx.poll_page(pages, page.items, next, page.more).await?;
+        pages = moved_on;
         cycle.add(report);
         on_page(&cycle);
-        if !moved {
-            tracing::info!(
-                checkpoint,
-                "another instance moved this checkpoint meanwhile; it goes on from there, this cycle ends"
-            );
-            return Ok(cycle);
+        match after {
+            poll::After::Next => cursor = page.next,
+            poll::After::Done => return Ok(cycle),
+            poll::After::Moved => {
+                tracing::info!(
+                    checkpoint,
+                    "another instance moved this checkpoint meanwhile; it goes on from there, this cycle ends"
+                );
+                return Ok(cycle);
+            }
         }
-        if !page.more {
-            return Ok(cycle);
-        }
-        from = Some(next);
-        cursor = page.next;
     }
 }
 
