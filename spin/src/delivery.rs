@@ -6,7 +6,7 @@
 //! Kendo's answer means, recovery, the inbox, holds) is the core's; this
 //! file only runs statements, and reads the counts `/status` shows.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use kendo_bridge_core::ledger::{Database, LedgerError, Row, Value};
 use kendo_bridge_core::schema::{MIGRATIONS, statements};
 use spin_sdk::sqlite::{Connection, Value as SpinValue};
@@ -99,10 +99,7 @@ impl Db {
         // Instances starting together: one migrates, the others then find
         // the version moved and skip.
         kendo_bridge_core::ledger::write(self, |db| {
-            let found = db.user_version().map_err(|e| LedgerError::Corrupt {
-                what: "schema version",
-                value: e.to_string(),
-            })? as usize;
+            let found = db.user_version()? as usize;
             if found > MIGRATIONS.len() {
                 return Err(LedgerError::Corrupt {
                     what: "schema version (written by a newer kendo-bridge)",
@@ -120,11 +117,9 @@ impl Db {
         Ok(())
     }
 
-    fn user_version(&self) -> Result<i64> {
-        match self.first("PRAGMA user_version", &[])? {
-            Some(row) => Ok(row.int(0)?),
-            None => bail!("SQLite answered no user_version"),
-        }
+    fn user_version(&self) -> Result<i64, LedgerError> {
+        self.first("PRAGMA user_version", &[])?
+            .map_or(Ok(0), |row| row.int(0))
     }
 
     /// Calls by ledger state, queued sends, unreadable deliveries, and the

@@ -18,10 +18,11 @@
 //! the host follows: owner (archived too), dispositions, transcript when
 //! `hubspot_transcripts` is `true`.
 //!
-//! What the host does and this does not: association batch reads per
-//! search page (the call object's own associations are used), and caching
-//! owners and dispositions across requests (each request is a fresh
-//! instance; a cache would need the key-value store).
+//! Owners and dispositions are cached for the calls of one delivery or one
+//! tick's poll. What the host does and this does not: association batch
+//! reads per search page (the call object's own associations are used),
+//! and caching owners and dispositions across requests (each request is a
+//! fresh instance).
 
 use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
@@ -85,6 +86,7 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
         Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
     };
     let mut statuses = Vec::new();
+    let mut cache = Cache::default();
     for why in &delivery.ignored {
         // As the host does: an event the app is not subscribed for says
         // the HubSpot app's subscriptions need a look.
@@ -103,7 +105,7 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
                 continue;
             }
         };
-        statuses.push(decide(db, &call, SyncMethod::Webhook).await?);
+        statuses.push(decide(db, &mut cache, &call, SyncMethod::Webhook).await?);
     }
     Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
 }
@@ -112,15 +114,26 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
 /// dispositions, its transcript when `hubspot_transcripts` is `true`) in
 /// the order, and with the failure rules, of the core's workflow (the one
 /// the host follows), then decides the call.
-async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_json::Value> {
-    let (owners, dispositions) = (Lookups::default(), Lookups::default());
+async fn decide(
+    db: &Db,
+    cache: &mut Cache,
+    call: &ListedCall,
+    via: SyncMethod,
+) -> Result<serde_json::Value> {
+    let now = now_ms() as i64;
     let reference = CallRef {
         id: call.id.clone(),
         owner_id: call.owner_id.clone(),
         transcription_id: call.transcription_id.clone(),
     };
     let transcripts = variable("hubspot_transcripts").is_some_and(|v| v == "true");
-    let mut read = CallRead::new(reference, transcripts, &owners, &dispositions, 0);
+    let mut read = CallRead::new(
+        reference,
+        transcripts,
+        &cache.owners,
+        &cache.dispositions,
+        now,
+    );
     let inputs = loop {
         let request = match read.next() {
             Need::Map(inputs) => break inputs,
@@ -132,6 +145,7 @@ async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_jso
         };
         read.fetched(&request.path, fetch(&request).await)?;
     };
+    read.remember(&mut cache.owners, &mut cache.dispositions, now);
     for health in read.health() {
         ledger::health::record(db, "hubspot", health, now_ms() as i64)?;
     }
@@ -151,6 +165,13 @@ async fn decide(db: &Db, call: &ListedCall, via: SyncMethod) -> Result<serde_jso
     let version = hubspot::version(call.modified_ms);
     let status = settle(db, "hubspot", &call.id, &version, decision, via_name).await?;
     Ok(serde_json::json!({ "call": call.id, "outcome": status }))
+}
+
+/// Owners and dispositions read for the calls of one delivery or poll.
+#[derive(Default)]
+struct Cache {
+    owners: Lookups,
+    dispositions: Lookups,
 }
 
 /// The host's HubSpot checkpoint JSON, so either driver can continue the
@@ -207,6 +228,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         calls: 0,
         rejected: 0,
     };
+    let mut cache = Cache::default();
     loop {
         let request = hubspot_api::search_request(&at, OPTIONS);
         let body = fetch(&request)
@@ -228,7 +250,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
                 intake::intake(db, &[seen], None, now_ms() as i64)?;
                 continue;
             }
-            decide(db, call, SyncMethod::Polling).await?;
+            decide(db, &mut cache, call, SyncMethod::Polling).await?;
         }
         let position = format!(
             "{}-{}",

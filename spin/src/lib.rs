@@ -268,14 +268,8 @@ async fn salesloft(req: &Request) -> Result<Response> {
 pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> Result<Response> {
     let db = Db::open()?;
     let now = now_ms() as i64;
-    let id = match inbox::insert(
-        &db,
-        source,
-        &inbox::delivery_id(None, event, body),
-        event,
-        body,
-        now,
-    )? {
+    let delivery_id = inbox::delivery_id(None, event, body);
+    let id = match inbox::insert(&db, source, &delivery_id, event, body, now)? {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
             return Ok(json(200, r#"{"status":"duplicate"}"#));
@@ -284,7 +278,7 @@ pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> R
     let entry = InboxEntry {
         id,
         source: source.to_string(),
-        delivery_id: String::new(),
+        delivery_id,
         event: event.map(str::to_string),
         body: body.to_vec(),
         received_at: now,

@@ -22,8 +22,8 @@ use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::poll::{After, Cycle};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
-    direction_wait_detail, keep_record, start, version_with_record, waiting_for_record,
-    waits_for_direction, waits_over,
+    direction_wait_detail, start, version_with_record, waiting_for_record, waits_for_direction,
+    waits_over,
 };
 use spin_sdk::http::{Method, Request, Response};
 
@@ -247,8 +247,9 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
             let Some(call_id) = &record.call_id else {
                 continue;
             };
-            keep_record(
+            records::put(
                 db,
+                SOURCE,
                 call_id,
                 &record.json,
                 &record.updated_at,

@@ -6,13 +6,13 @@
 //!
 //! A call's direction is in its call data record, listed apart (no filter
 //! by call): a poll reads the records changed since its own checkpoint and
-//! keeps each by its call ([`crate::ledger::records`]). A finished call
+//! keeps each by its call ([`crate::ledger::records::put`]). A finished call
 //! whose record has not been read waits for it, a bounded time; the
 //! record's arrival, or the end of the wait, releases it.
 
 use super::Lookups;
 use crate::Millis;
-use crate::ledger::{Database, LedgerError, hold, intake, records};
+use crate::ledger::{Database, LedgerError, hold, intake};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "salesloft";
@@ -82,17 +82,6 @@ pub fn waits_over<D: Database + ?Sized>(
         .take_while(|(_, _, _, decided_at)| *decided_at <= cutoff)
         .map(|(id, ..)| id)
         .collect())
-}
-
-/// Keeps a call data record by its call and forgets those kept too long.
-pub fn keep_record<D: Database + ?Sized>(
-    db: &D,
-    call_id: &str,
-    record: &str,
-    updated_at: &str,
-    now: Millis,
-) -> Result<(), LedgerError> {
-    records::put(db, SOURCE, call_id, record, updated_at, now)
 }
 
 /// The next request the read needs (the plugin's `user-request`).
