@@ -18,20 +18,21 @@
 //! the host follows: owner (archived too), dispositions, transcript when
 //! `hubspot_transcripts` is `true`.
 //!
-//! Owners and dispositions are cached for the calls of one delivery or one
-//! tick's poll. What the host does and this does not: association batch
-//! reads per search page (the call object's own associations are used),
-//! and caching owners and dispositions across requests (each request is a
-//! fresh instance).
+//! Each search page's contact and deal associations are read in one batch
+//! read per kind, as the core's `PageRead` says (the host's rule). Owners
+//! and dispositions are cached for the calls of one delivery or one tick's
+//! poll. What the host does and this does not: caching owners and
+//! dispositions across requests (each request is a fresh instance), and
+//! spacing searches (one search at a time here, a few pages a tick).
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::Processed;
 use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::hubspot::{
-    self as hubspot_api, CallInputs, Cursor, ListedCall, SearchOptions,
+    self as hubspot_api, AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions,
 };
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
@@ -40,7 +41,9 @@ use kendo_bridge_core::ledger;
 use kendo_bridge_core::ledger::CallKey;
 use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::sources::Lookups;
-use kendo_bridge_core::sources::hubspot::{self, CallRead, CallRef, Need};
+use kendo_bridge_core::sources::hubspot::{
+    self, Association, Associations, CallRead, CallRef, Need, PageNeed, PageRead,
+};
 use kendo_bridge_core::sources::poll::{After, Cycle};
 
 /// `POST /webhooks/hubspot`.
@@ -105,7 +108,10 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
                 continue;
             }
         };
-        statuses.push(decide(db, &mut cache, &call, SyncMethod::Webhook).await?);
+        // A webhook names one call at a time: the call object's own
+        // associations are what the plugin reads, as on the host.
+        let none = Associations::default();
+        statuses.push(decide(db, &mut cache, &call, &none, SyncMethod::Webhook).await?);
     }
     Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
 }
@@ -118,6 +124,7 @@ async fn decide(
     db: &Db,
     cache: &mut Cache,
     call: &ListedCall,
+    associations: &Associations,
     via: SyncMethod,
 ) -> Result<serde_json::Value> {
     let now = now_ms() as i64;
@@ -154,8 +161,8 @@ async fn decide(
         owner: inputs.owner,
         dispositions: inputs.dispositions,
         transcript: inputs.transcript,
-        contacts: None,
-        deals: None,
+        contacts: associations.contacts.clone(),
+        deals: associations.deals.clone(),
     };
     let decision = hubspot_api::map_call(&inputs, &rules()?, via);
     let via_name = match via {
@@ -236,9 +243,17 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             .context("HubSpot's calls search answered 404: check hubspot_api_url")?;
         let page = hubspot_api::read_search(&at, OPTIONS, &body)
             .map_err(|e| anyhow::anyhow!("HubSpot's search page cannot be read: {e:?}"))?;
+        let mut unsettled = Vec::new();
         for call in &page.calls {
             let version = hubspot::version(call.modified_ms);
-            if intake::is_settled(db, "hubspot", &call.id, &version)? {
+            if !intake::is_settled(db, "hubspot", &call.id, &version)? {
+                unsettled.push(call.id.clone());
+            }
+        }
+        let associations = associations(db, unsettled.clone()).await?;
+        for call in &page.calls {
+            let version = hubspot::version(call.modified_ms);
+            if !unsettled.contains(&call.id) {
                 // Already sent or decided at this version: the sighting is
                 // counted, the owner and dispositions reads spared.
                 let key = CallKey {
@@ -250,7 +265,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
                 intake::intake(db, &[seen], None, now_ms() as i64)?;
                 continue;
             }
-            decide(db, &mut cache, call, SyncMethod::Polling).await?;
+            decide(db, &mut cache, call, &associations, SyncMethod::Polling).await?;
         }
         let position = format!(
             "{}-{}",
@@ -277,15 +292,47 @@ pub async fn poll(db: &Db) -> Result<Polled> {
     Ok(polled)
 }
 
+/// Contact and deal associations of a page's unsettled calls, read as the
+/// core's [`PageRead`] says (the host's rule): one batch read per kind; a
+/// passing failure fails the page (read again next tick), any other is a
+/// health problem and the calls go without.
+async fn associations(db: &Db, call_ids: Vec<String>) -> Result<Associations> {
+    let mut read = PageRead::new(call_ids);
+    let found = loop {
+        let request = match read.next() {
+            PageNeed::Map(found) => break found,
+            PageNeed::Associations { kind, call_ids } => {
+                let kind = match kind {
+                    Association::Contacts => AssociationKind::Contacts,
+                    Association::Deals => AssociationKind::Deals,
+                };
+                hubspot_api::associations_request(kind, &call_ids)
+            }
+        };
+        let answer = fetch(&request).await;
+        let passing = answer.as_ref().is_err_and(|e| e.passing);
+        read.fetched(answer, passing)?;
+    };
+    for health in read.health() {
+        ledger::health::record(db, "hubspot", health, now_ms() as i64)?;
+    }
+    Ok(found)
+}
+
 /// Makes a request the plugin planned against HubSpot's API: the body of a
-/// 2xx, `None` for a 404 (deleted), an error for anything else.
-async fn fetch(planned: &HttpRequest) -> Result<Option<String>> {
-    let token = variable("hubspot_token").context("variable hubspot_token is not set")?;
+/// 2xx, `None` for a 404 (deleted), a [`Failed`] for anything else.
+async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
+    let token = variable("hubspot_token")
+        .ok_or_else(|| Failed::lasting("variable hubspot_token is not set".into()))?;
     let base = variable("hubspot_api_url").unwrap_or_else(|| "https://api.hubapi.com".into());
     let method = match planned.method.as_str() {
         "GET" => Method::Get,
         "POST" => Method::Post,
-        other => bail!("the plugin planned HTTP method {other}"),
+        other => {
+            return Err(Failed::lasting(format!(
+                "the plugin planned HTTP method {other}"
+            )));
+        }
     };
     let mut builder = Request::builder();
     builder
@@ -298,21 +345,43 @@ async fn fetch(planned: &HttpRequest) -> Result<Option<String>> {
     let request = builder
         .body(planned.body.clone().unwrap_or_default())
         .build();
-    let response: Response = spin_sdk::http::send(request)
-        .await
-        .with_context(|| format!("HubSpot {} {}", planned.method, planned.path))?;
+    let response: Response = spin_sdk::http::send(request).await.map_err(|e| Failed {
+        message: format!("HubSpot {} {}: {e}", planned.method, planned.path),
+        passing: true,
+    })?;
     match *response.status() {
         200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
         404 => Ok(None),
-        status => bail!(
-            "HubSpot answered {status} to {} {}{}",
-            planned.method,
-            planned.path,
-            if matches!(status, 401 | 403) {
-                " (check the hubspot_token variable and its scopes)"
-            } else {
-                ""
-            }
-        ),
+        status => Err(Failed {
+            message: format!(
+                "HubSpot answered {status} to {} {}{}",
+                planned.method,
+                planned.path,
+                if matches!(status, 401 | 403) {
+                    " (check the hubspot_token variable and its scopes)"
+                } else {
+                    ""
+                }
+            ),
+            passing: kendo_bridge_core::sources::passing(status),
+        }),
+    }
+}
+
+/// A HubSpot request that failed, and whether trying again later may work
+/// (the core's [`kendo_bridge_core::sources::passing`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Failed {
+    message: String,
+    passing: bool,
+}
+
+impl Failed {
+    fn lasting(message: String) -> Failed {
+        Failed {
+            message,
+            passing: false,
+        }
     }
 }

@@ -215,6 +215,115 @@ impl CallRead {
     }
 }
 
+/// Which associations a batch read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Association {
+    Contacts,
+    Deals,
+}
+
+/// What a search page's association batch reads found: the answers as
+/// HubSpot gave them, for the plugin's `map-call` of each call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Associations {
+    pub contacts: Option<String>,
+    pub deals: Option<String>,
+}
+
+/// The next batch read a search page needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageNeed {
+    /// One v4 batch read of `kind` for these calls (`associations-request`).
+    Associations {
+        kind: Association,
+        call_ids: Vec<String>,
+    },
+    /// Everything is read: map each call with these.
+    Map(Associations),
+}
+
+/// The association reads of one search page: one batch read per kind for
+/// the page's calls not yet settled, whatever the page size (a call
+/// already sent at its version needs none).
+///
+/// What a failed read costs: a passing failure (transport, 429, 5xx)
+/// fails the page, which is read again next cycle, since without its
+/// associations a call would reach Kendo with no contact or deal; any
+/// other (a missing scope) is a health problem and the calls go without,
+/// since waiting would not fix it.
+#[derive(Debug, Clone)]
+pub struct PageRead {
+    call_ids: Vec<String>,
+    next: Option<Association>,
+    found: Associations,
+    health: Vec<Health>,
+}
+
+impl PageRead {
+    /// The reads for a page whose unsettled calls are `call_ids`.
+    pub fn new(call_ids: Vec<String>) -> PageRead {
+        PageRead {
+            next: (!call_ids.is_empty()).then_some(Association::Contacts),
+            call_ids,
+            found: Associations::default(),
+            health: Vec::new(),
+        }
+    }
+
+    /// What to fetch next, or what to map the page's calls with.
+    pub fn next(&self) -> PageNeed {
+        match self.next {
+            Some(kind) => PageNeed::Associations {
+                kind,
+                call_ids: self.call_ids.clone(),
+            },
+            None => PageNeed::Map(self.found.clone()),
+        }
+    }
+
+    /// Takes the answer to the last [`PageNeed::Associations`]: a body,
+    /// `None` for a 404, or the driver's error with whether it is
+    /// passing ([`super::passing`]). A passing error is handed back, to
+    /// fail the page.
+    pub fn fetched<E: std::fmt::Display>(
+        &mut self,
+        answer: Result<Option<String>, E>,
+        passing: bool,
+    ) -> Result<(), E> {
+        let Some(kind) = self.next else {
+            return Ok(());
+        };
+        let body = match answer {
+            Ok(body) => {
+                self.health.push(Health::Ok("associations"));
+                body
+            }
+            Err(e) if passing => return Err(e),
+            Err(e) => {
+                self.health
+                    .push(Health::Problem("associations", e.to_string()));
+                None
+            }
+        };
+        match kind {
+            Association::Contacts => {
+                self.found.contacts = body;
+                self.next = Some(Association::Deals);
+            }
+            Association::Deals => {
+                self.found.deals = body;
+                self.next = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// How the reads did, for `status`.
+    pub fn health(&self) -> &[Health] {
+        &self.health
+    }
+}
+
 /// The ledger version of a HubSpot call: its modification time,
 /// zero-padded so that versions sort in time order as text.
 pub fn version(modified_ms: u64) -> String {
@@ -318,6 +427,71 @@ mod tests {
             Lookups::TTL_MS,
         );
         assert!(matches!(later.next(), Need::Owner { .. }));
+    }
+
+    /// Runs a page's association reads against canned answers.
+    fn associations(
+        ids: &[&str],
+        mut answer: impl FnMut(Association) -> (Result<Option<String>, String>, bool),
+    ) -> (Vec<Association>, Result<Associations, String>, PageRead) {
+        let mut read = PageRead::new(ids.iter().map(|s| s.to_string()).collect());
+        let mut asked = Vec::new();
+        loop {
+            match read.next() {
+                PageNeed::Map(found) => return (asked, Ok(found), read),
+                PageNeed::Associations { kind, call_ids } => {
+                    assert_eq!(call_ids.len(), ids.len());
+                    asked.push(kind);
+                    let (got, passing) = answer(kind);
+                    if let Err(e) = read.fetched(got, passing) {
+                        return (asked, Err(e), read);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_reads_contacts_then_deals_once_for_all_its_calls() {
+        let (asked, found, read) = associations(&["1", "2", "3"], |kind| {
+            (Ok(Some(format!("{kind:?}"))), false)
+        });
+        assert_eq!(asked, vec![Association::Contacts, Association::Deals]);
+        let found = found.unwrap();
+        assert_eq!(found.contacts.as_deref(), Some("Contacts"));
+        assert_eq!(found.deals.as_deref(), Some("Deals"));
+        assert!(read.health().iter().all(|h| matches!(h, Health::Ok(_))));
+    }
+
+    #[test]
+    fn a_page_with_every_call_settled_reads_no_associations() {
+        let (asked, found, _) = associations(&[], |_| unreachable!());
+        assert!(asked.is_empty());
+        assert_eq!(found.unwrap(), Associations::default());
+    }
+
+    #[test]
+    fn a_passing_association_failure_fails_the_page() {
+        let (asked, found, _) =
+            associations(&["1"], |_| (Err("HubSpot answered 503".into()), true));
+        assert_eq!(asked, vec![Association::Contacts]);
+        assert_eq!(found.unwrap_err(), "HubSpot answered 503");
+    }
+
+    #[test]
+    fn a_lasting_association_failure_is_a_health_problem_and_the_calls_go_without() {
+        let (asked, found, read) = associations(&["1"], |kind| match kind {
+            Association::Contacts => (Err("HubSpot answered 403".into()), false),
+            Association::Deals => (Ok(Some("deals".into())), false),
+        });
+        assert_eq!(asked.len(), 2);
+        let found = found.unwrap();
+        assert_eq!(found.contacts, None);
+        assert_eq!(found.deals.as_deref(), Some("deals"));
+        assert_eq!(
+            read.health()[0],
+            Health::Problem("associations", "HubSpot answered 403".into())
+        );
     }
 
     #[test]

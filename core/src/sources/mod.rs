@@ -40,6 +40,13 @@ impl Lookups {
     }
 }
 
+/// Whether a source API's answer is a passing failure, worth the same
+/// request again later: a 429 or a 5xx (transport failures are passing
+/// too). Anything else (401, 403, 400) is fixed only by a person.
+pub fn passing(status: u16) -> bool {
+    status == 429 || status >= 500
+}
+
 /// How a best-effort part of a source did, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {

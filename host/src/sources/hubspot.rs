@@ -14,7 +14,9 @@ use crate::plugin::hubspot::{
 use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
 use crate::store::{Intake, IntakeReport, Millis};
 use kendo_bridge_core::sources::Health;
-use kendo_bridge_core::sources::hubspot::{CallRead, CallRef, Inputs, Need};
+use kendo_bridge_core::sources::hubspot::{
+    Association, Associations, CallRead, CallRef, Inputs, Need, PageNeed, PageRead,
+};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "hubspot";
@@ -64,14 +66,6 @@ fn is_search(request: &HttpRequest) -> bool {
 /// Spaces searches to `per_second`.
 fn search_pacing(per_second: u32) -> RequestPacing {
     RequestPacing::new(per_second.max(1), 1_000, is_search)
-}
-
-/// A call's contact and deal associations, as the v4 batch reads answered
-/// for its page.
-#[derive(Default, Clone)]
-struct PageAssociations {
-    contacts: Option<String>,
-    deals: Option<String>,
 }
 
 /// The HubSpot side of the bridge.
@@ -201,7 +195,7 @@ impl Hubspot {
                 unsettled.push(call.id.clone());
             }
         }
-        let associations = self.associations(api, &unsettled).await?;
+        let associations = self.associations(api, unsettled).await?;
         let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
         for call in &page.calls {
             items.push(
@@ -231,21 +225,24 @@ impl Hubspot {
         super::rejected(&self.ctx, SOURCE, &position, index, 15, rejected)
     }
 
-    /// Contact and deal associations of a page of calls: one batch read
-    /// each, whatever the page size. A transient failure fails the page (it
-    /// is read again next cycle); any other is recorded as a health
-    /// problem and the calls go without them.
+    /// Contact and deal associations of a page's unsettled calls, read
+    /// as the core's [`PageRead`] says (one batch read per kind; a passing
+    /// failure fails the page, any other is a health problem).
     async fn associations(
         &self,
         api: &SourceApi,
-        call_ids: &[String],
-    ) -> Result<PageAssociations, SourceError> {
-        if call_ids.is_empty() {
-            return Ok(PageAssociations::default());
-        }
-        let mut found = PageAssociations::default();
-        for kind in [AssociationKind::Contacts, AssociationKind::Deals] {
-            let ids = call_ids.to_vec();
+        call_ids: Vec<String>,
+    ) -> Result<Associations, SourceError> {
+        let mut read = PageRead::new(call_ids);
+        let found = loop {
+            let (kind, ids) = match read.next() {
+                PageNeed::Map(found) => break found,
+                PageNeed::Associations { kind, call_ids } => (kind, call_ids),
+            };
+            let kind = match kind {
+                Association::Contacts => AssociationKind::Contacts,
+                Association::Deals => AssociationKind::Deals,
+            };
             let request = self
                 .ctx
                 .plugin
@@ -254,20 +251,14 @@ impl Hubspot {
                         .call_associations_request(s, kind, &ids)
                 })
                 .await?;
-            let body = match api.fetch(&request).await {
-                Ok(body) => {
-                    self.health_ok("associations").await?;
-                    body
-                }
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => {
-                    self.health_problem("associations", &e.to_string()).await?;
-                    None
-                }
-            };
-            match kind {
-                AssociationKind::Contacts => found.contacts = body,
-                AssociationKind::Deals => found.deals = body,
+            let answer = api.fetch(&request).await;
+            let passing = answer.as_ref().is_err_and(SourceError::is_transient);
+            read.fetched(answer, passing)?;
+        };
+        for health in read.health() {
+            match health {
+                Health::Ok(topic) => self.health_ok(topic).await?,
+                Health::Problem(topic, problem) => self.health_problem(topic, problem).await?,
             }
         }
         Ok(found)
@@ -301,7 +292,7 @@ impl Hubspot {
         &self,
         call: &ListedCall,
         via: SyncMethod,
-        associations: PageAssociations,
+        associations: Associations,
         version: Option<String>,
     ) -> Result<Intake, SourceError> {
         let version = version.unwrap_or_else(|| Self::version(call));
@@ -489,7 +480,7 @@ impl Hubspot {
             self.map(
                 &listed,
                 SyncMethod::Polling,
-                PageAssociations::default(),
+                Associations::default(),
                 Some(version),
             )
             .await?,
@@ -524,7 +515,7 @@ impl Hubspot {
                 continue;
             };
             items.push(
-                self.map(&listed, via, PageAssociations::default(), None)
+                self.map(&listed, via, Associations::default(), None)
                     .await?,
             );
         }

@@ -281,7 +281,7 @@ impl SourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             SourceError::Transport { .. } | SourceError::Store(_) => true,
-            SourceError::Status { status, .. } => *status == 429 || *status >= 500,
+            SourceError::Status { status, .. } => kendo_bridge_core::sources::passing(*status),
             _ => false,
         }
     }

@@ -882,8 +882,9 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a timestamp");
+    let mut ids = Vec::new();
     for n in 0..3 {
-        sims.hubspot.create_call(&[
+        ids.push(sims.hubspot.create_call(&[
             ("hs_timestamp", now.as_str()),
             ("hs_call_title", &format!("Polled {n}")),
             ("hs_call_status", "COMPLETED"),
@@ -894,8 +895,12 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
                 "hs_call_recording_url",
                 "https://recordings.example/polled.mp3",
             ),
-        ]);
+        ]));
     }
+    // Search answers no associations: the page's batch reads find them.
+    sims.hubspot
+        .associate(ids[0], &[51, 52], &[123_456])
+        .expect("the call exists");
     let app = loaded(
         &sims,
         &[
@@ -924,6 +929,20 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
     }
     assert_eq!(sims.kendo.accepted().len(), 3, "each polled call once");
     assert!(sims.kendo.duplicates().is_empty());
+    let associated = sims
+        .kendo
+        .accepted()
+        .into_iter()
+        .find(|c| c.source_call_id() == Some(ids[0].to_string()))
+        .expect("the associated call was sent");
+    assert_eq!(
+        associated.body.pointer("/metadata/hubspotContactIds"),
+        Some(&json!("51,52"))
+    );
+    assert_eq!(
+        associated.body.pointer("/metadata/hubspotDealIds"),
+        Some(&json!("123456"))
+    );
     assert_eq!(
         app.query("SELECT COUNT(*) FROM ledger WHERE sync_method = 'polling' AND state = 'sent'")
             .expect("the ledger"),
