@@ -16,11 +16,10 @@
 //! (Aloware never sends one twice). `POST /tick` (for a cron) processes
 //! deliveries due again, polls HubSpot when asked, and sends what is due.
 //!
-//! What the host does and this app does not: polling Salesloft (its call
-//! data record and transcript sweeps), HubSpot's association batch reads,
-//! Aloware's wait for a late transcript, write-backs, and the operator
-//! commands (`replay`, `settle`, `redecide`), which run on the host against
-//! the same database.
+//! What the host does and this app does not: Salesloft's transcript sweep
+//! (off by default on the host too) and cost-point budget (a tick caps its
+//! requests instead), write-backs, and the operator commands (`replay`,
+//! `settle`, `redecide`), which run on the host against the same database.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
