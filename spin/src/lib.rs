@@ -391,7 +391,15 @@ pub(crate) async fn settle(
     decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
     via: &str,
 ) -> Result<serde_json::Value> {
-    let outcome = match decision {
+    settle_outcome(db, source, id, version, outcome_of(decision), via).await
+}
+
+/// What the plugin's decision is in the ledger's terms: a send carries the
+/// payload the plugin builds.
+pub(crate) fn outcome_of(
+    decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
+) -> Outcome {
+    match decision {
         Ok(Decision::Send(call)) => {
             let warnings = intake::warnings_text(
                 call.warnings
@@ -426,7 +434,18 @@ pub(crate) async fn settle(
             code: "unreadable".into(),
             detail: format!("{e:?}"),
         },
-    };
+    }
+}
+
+/// Records a decision already in the ledger's terms ([`settle`]).
+pub(crate) async fn settle_outcome(
+    db: &Db,
+    source: &str,
+    id: &str,
+    version: &str,
+    outcome: Outcome,
+    via: &str,
+) -> Result<serde_json::Value> {
     let answer = match &outcome {
         Outcome::Skip { detail, .. } => serde_json::json!({ "skipped": detail }),
         Outcome::Wait { detail, .. } => serde_json::json!({ "waiting": detail }),

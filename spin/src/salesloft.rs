@@ -22,8 +22,8 @@ use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::poll::{After, Cycle};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
-    direction_wait_detail, start, version_with_record, waiting_for_record, waits_for_direction,
-    waits_over,
+    direction_wait_detail, keeps_record, start, version_with_record, waiting_for_record,
+    waits_for_direction, waits_over,
 };
 use spin_sdk::http::{Method, Request, Response};
 
@@ -32,7 +32,7 @@ use crate::plugin::kendo::bridge::salesloft::{
     self as salesloft_api, CallInputs, Cursor, ListedCall, Listing, WebhookEvent,
 };
 use crate::plugin::kendo::bridge::types::{Decision, HttpRequest, SyncMethod};
-use crate::{Processed, now_ms, rules, settle, variable};
+use crate::{Processed, now_ms, outcome_of, rules, settle_outcome, variable};
 
 /// How far back the first poll reads (the host's `initial_lookback`).
 const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
@@ -337,7 +337,13 @@ async fn decide(
         intake::intake(db, &[waiting], None, now)?;
         return Ok(serde_json::json!({ "waiting": detail }));
     }
-    settle(db, SOURCE, id, version, decision, via_name).await
+    let outcome = outcome_of(decision);
+    // A skip a change of configuration can fix keeps its record, so the
+    // host's `redecide` (or its start under new rules) decides it again.
+    if keeps_record(&outcome, false) {
+        hold::hold(db, SOURCE, id, Some(json), None, now_ms() as i64)?;
+    }
+    settle_outcome(db, SOURCE, id, version, outcome, via_name).await
 }
 
 /// The requests of one tick or delivery: counted, and users cached.

@@ -35,6 +35,7 @@ pub mod inbox;
 pub mod intake;
 pub mod record;
 pub mod records;
+pub mod redecide;
 pub mod results;
 pub mod send;
 #[cfg(any(feature = "rusqlite", test))]

@@ -5,6 +5,7 @@
 //! plans and reads each request; the drivers only carry them.
 
 pub mod aloware;
+pub mod budget;
 pub mod hubspot;
 pub mod poll;
 pub mod salesloft;

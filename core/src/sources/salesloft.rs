@@ -149,6 +149,112 @@ impl CallRead {
     }
 }
 
+/// The checkpoint of the transcript sweep.
+pub const TRANSCRIPTS: &str = "salesloft-transcripts";
+
+/// Sentence pages (of 100) read for one transcript at most: five thousand
+/// sentences, hours of talk; a longer transcript goes cut, never holds up
+/// the sweep.
+pub const MAX_SENTENCE_PAGES: u32 = 50;
+
+/// A call decided again with its transcript: newer than the version
+/// decided without it.
+pub fn version_with_transcript(updated_at: &str) -> String {
+    format!("{updated_at}+transcript")
+}
+
+/// Whether a polled call's record is kept after its decision, so it can be
+/// decided again without another request: a skip a change of configuration
+/// can fix, or (with the transcript sweep on) anything not sent, which a
+/// transcript that comes later may turn into a send.
+pub fn keeps_record(outcome: &intake::Outcome, transcripts: bool) -> bool {
+    crate::ledger::redecide::fixable(outcome)
+        || (transcripts && !matches!(outcome, intake::Outcome::Send { .. }))
+}
+
+/// The next request of a transcript's read (the plugin plans each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscriptNeed {
+    /// The transcription's conversation, which names its call
+    /// (`conversation-request`, then `read-conversation`).
+    Conversation { conversation_id: String },
+    /// A page of its sentences (`sentences-request`, then
+    /// `sentences-has-more`).
+    Sentences { transcription_id: String, page: u32 },
+    /// Read: hold `pages` (a JSON list of sentence pages) as the call's
+    /// transcript, and decide the call again if its record is held.
+    Hold { call_id: String, pages: String },
+    /// The chain cannot be followed (no conversation, or one naming no
+    /// call): nothing to keep. The call goes with its audio alone.
+    Nothing,
+}
+
+/// The read of one listed transcription: its conversation (for the call it
+/// belongs to, which Salesloft does not put on the transcription), then its
+/// sentence pages until the last or [`MAX_SENTENCE_PAGES`].
+#[derive(Debug, Clone)]
+pub struct TranscriptRead {
+    transcription_id: String,
+    conversation_id: Option<String>,
+    /// `None` until the conversation is read; `Some(None)` when it names
+    /// no call.
+    call_id: Option<Option<String>>,
+    pages: Vec<String>,
+    done: bool,
+}
+
+impl TranscriptRead {
+    /// Starts the read of a transcription as listed.
+    pub fn new(transcription_id: String, conversation_id: Option<String>) -> TranscriptRead {
+        TranscriptRead {
+            transcription_id,
+            conversation_id,
+            call_id: None,
+            pages: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// What to fetch next, or what to keep.
+    pub fn next(&self) -> TranscriptNeed {
+        let Some(conversation_id) = &self.conversation_id else {
+            return TranscriptNeed::Nothing;
+        };
+        match &self.call_id {
+            None => TranscriptNeed::Conversation {
+                conversation_id: conversation_id.clone(),
+            },
+            Some(None) => TranscriptNeed::Nothing,
+            Some(Some(call_id)) if self.done => TranscriptNeed::Hold {
+                call_id: call_id.clone(),
+                pages: serde_json::to_string(&self.pages).unwrap_or_else(|_| "[]".into()),
+            },
+            Some(Some(_)) => TranscriptNeed::Sentences {
+                transcription_id: self.transcription_id.clone(),
+                page: self.pages.len() as u32 + 1,
+            },
+        }
+    }
+
+    /// Takes the conversation's call id (`None`: no conversation, or one
+    /// naming no call).
+    pub fn conversation(&mut self, call_id: Option<String>) {
+        self.call_id = Some(call_id);
+    }
+
+    /// Takes a sentence page (`None`: Salesloft has no such page) and
+    /// whether another follows.
+    pub fn sentences(&mut self, page: Option<String>, more: bool) {
+        match page {
+            Some(page) => {
+                self.pages.push(page);
+                self.done = !more || self.pages.len() as u32 >= MAX_SENTENCE_PAGES;
+            }
+            None => self.done = true,
+        }
+    }
+}
+
 /// Where a first poll starts: calls updated since `since_ms`, as
 /// Salesloft's filter takes it (RFC 3339 in UTC with microseconds), page 1.
 pub fn start(since_ms: Millis) -> (String, u32) {
@@ -195,6 +301,95 @@ mod tests {
     fn a_user_that_cannot_be_read_fails_the_read() {
         let mut read = CallRead::new(Some("9".into()), true, &Lookups::default(), 0);
         assert_eq!(read.fetched(Err("503")), Err("503"));
+    }
+
+    #[test]
+    fn a_transcript_is_read_from_its_conversation_then_its_sentence_pages() {
+        let mut read = TranscriptRead::new("t1".into(), Some("c1".into()));
+        assert_eq!(
+            read.next(),
+            TranscriptNeed::Conversation {
+                conversation_id: "c1".into()
+            }
+        );
+        read.conversation(Some("77".into()));
+        assert_eq!(
+            read.next(),
+            TranscriptNeed::Sentences {
+                transcription_id: "t1".into(),
+                page: 1
+            }
+        );
+        read.sentences(Some("{\"p\":1}".into()), true);
+        assert_eq!(
+            read.next(),
+            TranscriptNeed::Sentences {
+                transcription_id: "t1".into(),
+                page: 2
+            }
+        );
+        read.sentences(Some("{\"p\":2}".into()), false);
+        assert_eq!(
+            read.next(),
+            TranscriptNeed::Hold {
+                call_id: "77".into(),
+                pages: r#"["{\"p\":1}","{\"p\":2}"]"#.into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_transcription_without_a_conversation_keeps_nothing() {
+        let read = TranscriptRead::new("t1".into(), None);
+        assert_eq!(read.next(), TranscriptNeed::Nothing);
+    }
+
+    #[test]
+    fn a_conversation_naming_no_call_keeps_nothing() {
+        let mut read = TranscriptRead::new("t1".into(), Some("c1".into()));
+        read.conversation(None);
+        assert_eq!(read.next(), TranscriptNeed::Nothing);
+    }
+
+    #[test]
+    fn a_transcript_stops_at_the_page_limit() {
+        let mut read = TranscriptRead::new("t1".into(), Some("c1".into()));
+        read.conversation(Some("77".into()));
+        for _ in 0..MAX_SENTENCE_PAGES {
+            assert!(matches!(read.next(), TranscriptNeed::Sentences { .. }));
+            read.sentences(Some("{}".into()), true);
+        }
+        assert!(matches!(read.next(), TranscriptNeed::Hold { .. }));
+    }
+
+    #[test]
+    fn a_missing_sentence_page_ends_the_transcript_with_the_pages_read() {
+        let mut read = TranscriptRead::new("t1".into(), Some("c1".into()));
+        read.conversation(Some("77".into()));
+        read.sentences(Some("{}".into()), true);
+        read.sentences(None, true);
+        assert_eq!(
+            read.next(),
+            TranscriptNeed::Hold {
+                call_id: "77".into(),
+                pages: r#"["{}"]"#.into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_fixable_skip_keeps_the_record_and_a_send_does_not() {
+        let skip = intake::Outcome::Skip {
+            code: "unknown-rep".into(),
+            detail: String::new(),
+        };
+        let no_media = intake::Outcome::Skip {
+            code: "no-media".into(),
+            detail: String::new(),
+        };
+        assert!(keeps_record(&skip, false));
+        assert!(!keeps_record(&no_media, false));
+        assert!(keeps_record(&no_media, true));
     }
 
     #[test]

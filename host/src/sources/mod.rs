@@ -9,7 +9,6 @@
 //! turns a plugin decision into a ledger [`Intake`].
 
 pub mod aloware;
-pub mod budget;
 pub mod hubspot;
 pub mod kendo;
 pub mod redecide;

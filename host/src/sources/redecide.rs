@@ -9,19 +9,11 @@
 use sha2::{Digest, Sha256};
 
 use super::{Context, SourceError, Sources};
-use crate::store::{CallKey, Intake, IntakeReport, Millis, State, StoreError};
+use crate::store::{CallKey, Intake, IntakeReport, State, StoreError};
 
-/// Skip reasons a change of configuration can fix.
-pub const FIXABLE_SKIPS: [&str; 4] = [
-    "unknown-rep",
-    "invalid-rep-email",
-    "below-minimum-duration",
-    "disposition-filtered",
-];
-
-/// Failure reasons a new plugin (`--plugin`) or a fixed source record can
-/// fix; re-decided only on demand.
-pub const RETRYABLE_FAILURES: [&str; 2] = ["unreadable", "plugin-trap"];
+pub use kendo_bridge_core::ledger::redecide::{
+    FIXABLE_SKIPS, RETRYABLE_FAILURES, redecided_version,
+};
 
 /// What a re-decision did.
 #[derive(Debug, Default, Clone)]
@@ -36,14 +28,6 @@ pub struct Redecided {
     /// Calls that could not be decided again now (a source error), with why:
     /// unchanged, tried again next time.
     pub errors: Vec<(CallKey, String)>,
-}
-
-/// The ledger version of a re-decision: newer than `old`, so the ledger
-/// takes the new decision, and older than any later version from the source
-/// (which differs from `old` before the suffix).
-pub fn redecided_version(old: &str, now: Millis) -> String {
-    let base = old.split("~r").next().unwrap_or(old);
-    format!("{base}~r{now:015}")
 }
 
 /// A digest of everything a decision depends on besides the source record:
@@ -153,22 +137,5 @@ impl Sources {
             );
         }
         Ok(Some(done))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_redecided_version_is_newer_than_the_old_and_older_than_the_next_source_version() {
-        let old = "2026-04-01T13:00:00.000001Z";
-        let next = "2026-04-01T13:00:00.000002Z";
-        let first = redecided_version(old, 1_000);
-        assert!(first.as_str() > old);
-        assert!(first.as_str() < next);
-        let second = redecided_version(&first, 2_000);
-        assert!(second > first, "{second} > {first}");
-        assert!(second.as_str() < next);
     }
 }

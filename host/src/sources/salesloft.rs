@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::budget::ShareBudget;
+use kendo_bridge_core::sources::budget::ShareBudget;
 use kendo_bridge_core::sources::salesloft::{CallRead, Need};
 
 use super::{
@@ -18,11 +18,11 @@ use crate::store::{CallKey, Intake, IntakeReport, Millis, Outcome};
 
 pub use kendo_bridge_core::sources::salesloft::{AWAITING_CALL_DATA_RECORD, SOURCE};
 use kendo_bridge_core::sources::salesloft::{
-    CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, direction_wait_detail, version_with_record,
+    CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, TRANSCRIPTS, TranscriptNeed, TranscriptRead,
+    direction_wait_detail, keeps_record, version_with_record, version_with_transcript,
     waiting_for_record, waits_for_direction, waits_over,
 };
-/// The checkpoint of the transcript sweep.
-const TRANSCRIPTS: &str = "salesloft-transcripts";
+
 /// The checkpoint of the call data records read for a backfill.
 const BACKFILL_CALL_DATA_RECORDS: &str = "salesloft-backfill-call-data-records";
 
@@ -517,9 +517,7 @@ impl Salesloft {
             });
         }
         let intake = decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await;
-        let fixable = matches!(&intake.outcome, Outcome::Skip { code, .. }
-            if super::redecide::FIXABLE_SKIPS.contains(&code.as_str()));
-        if fixable || (self.transcripts && !matches!(intake.outcome, Outcome::Send { .. })) {
+        if keeps_record(&intake.outcome, self.transcripts) {
             // A transcript may still turn this call into a send, and a
             // change of configuration may fix a skip; keep the record so it
             // can be decided again without another request.
@@ -621,71 +619,79 @@ impl Salesloft {
         })
     }
 
+    /// Follows one transcription to its call, as the core's workflow says,
+    /// and keeps its sentences for that call.
     async fn collect_transcript(
         &self,
         api: &SourceApi,
         t: &crate::plugin::salesloft::ListedTranscription,
     ) -> Result<(), SourceError> {
-        let Some(conversation) = t.conversation_id.clone() else {
-            return Ok(());
-        };
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_conversation_request(s, &conversation)
-            })
-            .await?;
-        let Some(body) = api.fetch(&request).await? else {
-            return Ok(());
-        };
-        let call_id = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_salesloft().call_read_conversation(s, &body))
-            .await?
-            .ok()
-            .flatten();
-        let Some(call_id) = call_id else {
-            return Ok(());
-        };
-        let mut pages = Vec::new();
-        for page in 1..=50u32 {
-            let tid = t.id.clone();
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_salesloft()
-                        .call_sentences_request(s, &tid, page)
-                })
-                .await?;
-            let Some(body) = api.fetch(&request).await? else {
-                break;
-            };
-            let probe = body.clone();
-            let more = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_salesloft()
-                        .call_sentences_has_more(s, &probe)
-                })
-                .await?
-                .unwrap_or(false);
-            pages.push(body);
-            if !more {
-                break;
+        let mut read = TranscriptRead::new(t.id.clone(), t.conversation_id.clone());
+        let (call_id, pages) = loop {
+            match read.next() {
+                TranscriptNeed::Nothing => return Ok(()),
+                TranscriptNeed::Conversation { conversation_id } => {
+                    let request = self
+                        .ctx
+                        .plugin
+                        .call(move |b, s| {
+                            b.kendo_bridge_salesloft()
+                                .call_conversation_request(s, &conversation_id)
+                        })
+                        .await?;
+                    let call_id = match api.fetch(&request).await? {
+                        Some(body) => self
+                            .ctx
+                            .plugin
+                            .call(move |b, s| {
+                                b.kendo_bridge_salesloft().call_read_conversation(s, &body)
+                            })
+                            .await?
+                            .ok()
+                            .flatten(),
+                        None => None,
+                    };
+                    read.conversation(call_id);
+                }
+                TranscriptNeed::Sentences {
+                    transcription_id,
+                    page,
+                } => {
+                    let request = self
+                        .ctx
+                        .plugin
+                        .call(move |b, s| {
+                            b.kendo_bridge_salesloft().call_sentences_request(
+                                s,
+                                &transcription_id,
+                                page,
+                            )
+                        })
+                        .await?;
+                    let body = api.fetch(&request).await?;
+                    let more = match body.clone() {
+                        Some(probe) => self
+                            .ctx
+                            .plugin
+                            .call(move |b, s| {
+                                b.kendo_bridge_salesloft()
+                                    .call_sentences_has_more(s, &probe)
+                            })
+                            .await?
+                            .unwrap_or(false),
+                        None => false,
+                    };
+                    read.sentences(body, more);
+                }
+                TranscriptNeed::Hold { call_id, pages } => break (call_id, pages),
             }
-        }
-        let json = serde_json::to_string(&pages).unwrap_or_default();
+        };
         let now = self.ctx.clock.now_ms();
         let id = call_id.clone();
         let held = self
             .ctx
             .store
-            .run(move |s| s.hold(SOURCE, &id, None, Some(&json), now))
+            .run(move |s| s.hold(SOURCE, &id, None, Some(&pages), now))
             .await?;
         // A call already decided without its transcript (no recording, so
         // skipped as no-media) is decided again now.
@@ -701,7 +707,7 @@ impl Salesloft {
             })
             .await?;
         if let Ok(WebhookEvent::Call(call)) = read {
-            let version = format!("{}+transcript", call.updated_at);
+            let version = version_with_transcript(&call.updated_at);
             let intake = self
                 .map(&call, SyncMethod::Polling, Some(version), true)
                 .await?;

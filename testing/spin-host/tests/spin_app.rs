@@ -1116,6 +1116,51 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     );
 }
 
+/// A polled Salesloft call skipped for a reason a change of configuration
+/// can fix (here the minimum duration) keeps its record, as on the host, so
+/// the host's `redecide` can decide it again from the shared database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesloft_call_skipped_for_a_fixable_reason_keeps_its_record() {
+    use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.salesloft
+        .add_user(salesloft_user(3_101, ("Robin", "Lee"), "robin@yourco.com"));
+    let now = time::OffsetDateTime::now_utc();
+    sims.salesloft.add_call(salesloft_call(
+        62_000,
+        3_101,
+        now,
+        time::Duration::minutes(5),
+    ));
+    let app = loaded(
+        &sims,
+        &[
+            ("salesloft_api_key", DEMO_SALESLOFT_KEY),
+            ("salesloft_api_url", &sims.salesloft_url()),
+            ("salesloft_poll", "true"),
+            ("min_duration_seconds", "120"),
+        ],
+    );
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["salesloftPoll"]["calls"], 1, "{ticked}");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '62000'")
+            .expect("the ledger"),
+        vec![vec![
+            "skipped".to_string(),
+            "below-minimum-duration".to_string()
+        ]]
+    );
+    let held = app
+        .query("SELECT body FROM held_calls WHERE source = 'salesloft' AND source_id = '62000'")
+        .expect("the held records");
+    assert_eq!(held.len(), 1, "the record is kept");
+    assert!(held[0][0].contains("62000"), "{held:?}");
+    assert!(sims.kendo.accepted().is_empty());
+}
+
 /// Kendo answers 429: the send waits for `Retry-After`, and so does every
 /// send of the key, from every instance (the core's key block); the 429 is
 /// counted; once the block ends a tick sends the call.

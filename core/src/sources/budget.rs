@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use crate::store::Millis;
+use crate::Millis;
 
 /// Added to the spacing and to the window: a request reserved for a slot
 /// may leave a little late, and must not land in the next window's count.
