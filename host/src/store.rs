@@ -39,7 +39,7 @@ pub use kendo_bridge_core::ledger::intake::{Intake, IntakeReport, Outcome};
 pub use kendo_bridge_core::ledger::send::{
     Claim, ClaimRequest, OutboxItem, Paused, Recovered, SendPacing,
 };
-use kendo_bridge_core::ledger::{self, bump, record_call_id, set_state};
+use kendo_bridge_core::ledger::{self, record_call_id, set_state};
 pub use kendo_bridge_core::ledger::{CallKey, LedgerError, State, counter};
 
 fn migrations() -> rusqlite_migration::Migrations<'static> {
@@ -357,8 +357,7 @@ impl Store {
             now,
             |conn, key, call_id| {
                 if write_back {
-                    write_back::enqueue_sent(conn, key, call_id, now)
-                        .map_err(|e| LedgerError::Database(Box::new(e)))?;
+                    write_back::enqueue_sent(conn, key, call_id, now)?;
                 }
                 Ok(())
             },

@@ -40,6 +40,7 @@ pub mod results;
 pub mod send;
 #[cfg(any(feature = "rusqlite", test))]
 pub mod sqlite;
+pub mod write_back;
 
 pub use database::{Database, Row, Value, write};
 

@@ -1,27 +1,14 @@
-//! Write-backs: what the bridge writes to a source record after Kendo
-//! answered for it (migration 0009). A write-back is inserted in the same
-//! transaction as its cause (the 201 in [`Store::mark_created`], the score
-//! in [`Store::record_result_and_write_back`]), so a crash loses none; the
-//! writer task claims due rows and records each attempt's outcome here.
+//! Write-backs on the host's store: the rules and statements are the
+//! core's ([`kendo_bridge_core::ledger::write_back`]); the store adds which
+//! sources have write-back turned on (`[hubspot] write_back = true`) and
+//! queues them in the transaction of their cause.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
-use super::{CallKey, LedgerError, Millis, Result, Store, StoreError};
+use super::{CallKey, LedgerError, Millis, Result, Store};
 pub use kendo_bridge_core::ledger::results::KendoResult;
-
-/// Counters of write-back attempts (scope: source), for `/metrics`.
-pub mod write_back_counter {
-    /// Written.
-    pub const DONE: &str = "write_back_done";
-    /// Failed and scheduled again.
-    pub const RETRIED: &str = "write_back_retried";
-    /// Given up.
-    pub const DEAD: &str = "write_back_dead";
-    /// Every pending write-back held back because the source refused the
-    /// credential or a scope.
-    pub const HELD: &str = "write_back_held";
-}
+use kendo_bridge_core::ledger::write_back as ledger;
+pub use kendo_bridge_core::ledger::write_back::{
+    WriteBackCounts, WriteBackFields, WriteBackItem, WriteBackState, counter as write_back_counter,
+};
 
 /// The sources whose records get write-backs. Off for all by default: a
 /// source's write-back is opt-in (`[hubspot] write_back = true`).
@@ -34,131 +21,15 @@ impl WriteBackSources {
     }
 }
 
-/// A write-back's state: one of these per row, never anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteBackState {
-    /// To be written at `not_before` or later.
-    Pending,
-    /// Written.
-    Done,
-    /// Given up: its attempts ran out, or the source refused it for good
-    /// (the record is gone); `last_error` says why.
-    Dead,
-}
-
-impl WriteBackState {
-    pub const ALL: [WriteBackState; 3] = [
-        WriteBackState::Pending,
-        WriteBackState::Done,
-        WriteBackState::Dead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteBackState::Pending => "pending",
-            WriteBackState::Done => "done",
-            WriteBackState::Dead => "dead",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<WriteBackState> {
-        WriteBackState::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-/// What a write-back carries, by meaning; the source's writer names the
-/// fields as its API wants them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WriteBackFields {
-    /// Kendo created the call (its 201).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent: Option<bool>,
-    /// Kendo's `callId` for it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call_id: Option<String>,
-    /// The AI score from Kendo's `call.uploaded` webhook.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ai_score: Option<f64>,
-    /// When Kendo scored it (the event's `createdAt`, else when the bridge
-    /// received it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scored_at: Option<Millis>,
-}
-
-/// A write-back due now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WriteBackItem {
-    pub id: i64,
-    pub source: String,
-    pub source_id: String,
-    /// `sent` or `score`.
-    pub kind: String,
-    pub fields: WriteBackFields,
-    /// Attempts made so far.
-    pub attempts: u32,
-}
-
-/// Write-backs of one source, for `status` and `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WriteBackCounts {
-    pub source: String,
-    pub pending: u64,
-    pub done: u64,
-    pub dead: u64,
-    /// The newest error recorded on any of its rows, and when.
-    pub last_error: Option<(String, Millis)>,
-}
-
-impl WriteBackCounts {
-    pub fn get(&self, state: WriteBackState) -> u64 {
-        match state {
-            WriteBackState::Pending => self.pending,
-            WriteBackState::Done => self.done,
-            WriteBackState::Dead => self.dead,
-        }
-    }
-}
-
 /// Queues `Kendo Sent` (and the `callId`) for a call Kendo just created.
-/// Runs inside [`Store::mark_created`]'s transaction.
+/// Runs inside [`Store::record`]'s transaction.
 pub(super) fn enqueue_sent(
-    tx: &Connection,
+    tx: &rusqlite::Connection,
     key: &CallKey,
     kendo_call_id: Option<&str>,
     now: Millis,
-) -> Result<()> {
-    let fields = WriteBackFields {
-        sent: Some(true),
-        call_id: kendo_call_id.map(str::to_string),
-        ..WriteBackFields::default()
-    };
-    enqueue(tx, &key.source, &key.source_id, "sent", &fields, now)
-}
-
-fn enqueue(
-    conn: &Connection,
-    source: &str,
-    source_id: &str,
-    kind: &str,
-    fields: &WriteBackFields,
-    now: Millis,
-) -> Result<()> {
-    let text = serde_json::to_string(fields).map_err(|e| StoreError::Corrupt {
-        what: "write-back fields",
-        value: e.to_string(),
-    })?;
-    // A later event of the same kind (a call re-scored) carries the newer
-    // values: the row is written again, from a fresh set of attempts.
-    conn.execute(
-        "INSERT INTO write_backs (source, source_id, kind, fields, not_before, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)
-         ON CONFLICT (source, source_id, kind) DO UPDATE SET fields = excluded.fields,
-             state = 'pending', attempts = 0, not_before = excluded.not_before,
-             last_error = NULL, updated_at = excluded.updated_at",
-        params![source, source_id, kind, text, now],
-    )?;
-    Ok(())
+) -> std::result::Result<(), LedgerError> {
+    ledger::enqueue_sent(tx, key, kendo_call_id, now)
 }
 
 impl Store {
@@ -183,13 +54,7 @@ impl Store {
             now,
             |conn, source, source_id, score, scored_at| {
                 if covered.covers(source) {
-                    let fields = WriteBackFields {
-                        ai_score: Some(score),
-                        scored_at: Some(scored_at),
-                        ..WriteBackFields::default()
-                    };
-                    enqueue(conn, source, source_id, "score", &fields, now)
-                        .map_err(|e| LedgerError::Database(Box::new(e)))?;
+                    ledger::enqueue_score(conn, source, source_id, score, scored_at, now)?;
                 }
                 Ok(())
             },
@@ -198,77 +63,27 @@ impl Store {
 
     /// Pending write-backs due at `now`, oldest first.
     pub fn write_backs_due(&self, now: Millis, limit: u32) -> Result<Vec<WriteBackItem>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, source, source_id, kind, fields, attempts FROM write_backs
-              WHERE state = 'pending' AND not_before <= ?1
-              ORDER BY not_before, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, u32>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, source, source_id, kind, fields, attempts) = row?;
-            let fields = serde_json::from_str(&fields).map_err(|_| StoreError::Corrupt {
-                what: "write-back fields",
-                value: fields,
-            })?;
-            out.push(WriteBackItem {
-                id,
-                source,
-                source_id,
-                kind,
-                fields,
-                attempts,
-            });
-        }
-        Ok(out)
+        Ok(ledger::due(&self.conn, now, limit)?)
     }
 
-    /// Claims a due write-back for `lease_ms`: it is not due again (to this
-    /// or another process on the same database) until the lease ends, so
-    /// one attempt is in flight at a time; a process that dies mid-attempt
-    /// leaves it due again when the lease runs out. False when another
-    /// process claimed it first or it is no longer pending.
+    /// Claims a due write-back for `lease_ms` ([`ledger::claim`]).
     pub fn claim_write_back(
         &mut self,
         item: &WriteBackItem,
         lease_ms: Millis,
         now: Millis,
     ) -> Result<bool> {
-        Ok(self.conn.execute(
-            "UPDATE write_backs SET not_before = ?2
-              WHERE id = ?1 AND state = 'pending' AND not_before <= ?3",
-            params![item.id, now + lease_ms.max(1), now],
-        )? == 1)
+        Ok(ledger::claim(&self.conn, item, lease_ms, now)?)
     }
 
     /// When the next pending write-back is due.
     pub fn next_write_back_at(&self) -> Result<Option<Millis>> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(not_before) FROM write_backs WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(ledger::next_at(&self.conn)?)
     }
 
     /// The source has the values.
     pub fn write_back_done(&mut self, item: &WriteBackItem, now: Millis) -> Result<()> {
-        self.settle_write_back(
-            item,
-            "UPDATE write_backs SET state = 'done', attempts = attempts + 1, last_error = NULL,
-                    updated_at = ?2
-              WHERE id = ?1 AND state = 'pending'",
-            params![item.id, now],
-            write_back_counter::DONE,
-        )
+        Ok(ledger::done(&self.conn, item, now)?)
     }
 
     /// An attempt failed in a way worth trying again, not before
@@ -280,14 +95,7 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> Result<()> {
-        self.settle_write_back(
-            item,
-            "UPDATE write_backs SET attempts = attempts + 1, not_before = ?2, last_error = ?3,
-                    updated_at = ?4
-              WHERE id = ?1 AND state = 'pending'",
-            params![item.id, not_before, error, now],
-            write_back_counter::RETRIED,
-        )
+        Ok(ledger::retry(&self.conn, item, not_before, error, now)?)
     }
 
     /// Gives a write-back up, with the reason.
@@ -297,37 +105,11 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> Result<()> {
-        self.settle_write_back(
-            item,
-            "UPDATE write_backs SET state = 'dead', attempts = attempts + 1, last_error = ?2,
-                    updated_at = ?3
-              WHERE id = ?1 AND state = 'pending'",
-            params![item.id, error, now],
-            write_back_counter::DEAD,
-        )
+        Ok(ledger::dead(&self.conn, item, error, now)?)
     }
 
-    /// Records one attempt's outcome and counts it, in one transaction.
-    fn settle_write_back(
-        &mut self,
-        item: &WriteBackItem,
-        sql: &str,
-        values: &[&dyn rusqlite::ToSql],
-        counter: &str,
-    ) -> Result<()> {
-        let tx = self.write_transaction()?;
-        tx.execute(sql, values)?;
-        super::bump(&*tx, &item.source, counter, 1)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Holds every pending write-back of `source` until `until` without
-    /// spending an attempt: the source refused something no single row can
-    /// fix (a missing scope), and each row succeeds once the operator has
-    /// fixed it.
-    /// `claimed`, the write-back whose attempt found the problem, waits
-    /// exactly until `until` (its claim's lease ends with the hold).
+    /// Holds every pending write-back of `source` until `until`
+    /// ([`ledger::hold`]).
     pub fn hold_write_backs(
         &mut self,
         source: &str,
@@ -336,101 +118,29 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> Result<usize> {
-        let tx = self.write_transaction()?;
-        let held = tx.execute(
-            "UPDATE write_backs SET not_before = CASE WHEN id = ?5 THEN ?2 ELSE MAX(not_before, ?2) END,
-                    last_error = ?3, updated_at = ?4
-              WHERE source = ?1 AND state = 'pending'",
-            params![source, until, error, now, claimed.map(|c| c.id)],
-        )?;
-        super::bump(&*tx, source, write_back_counter::HELD, 1)?;
-        tx.commit()?;
-        Ok(held)
+        Ok(ledger::hold(
+            &self.conn, source, claimed, until, error, now,
+        )?)
     }
 
     /// Dead write-backs back to pending, due at `now`, with fresh attempts.
     pub fn replay_write_backs(&mut self, now: Millis) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE write_backs SET state = 'pending', attempts = 0, not_before = ?1, updated_at = ?1
-              WHERE state = 'dead'",
-            [now],
-        )?)
+        Ok(ledger::replay(&self.conn, now)?)
     }
 
     /// Write-backs per source by state, with the newest error.
     pub fn write_back_counts(&self) -> Result<Vec<WriteBackCounts>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT source, state, COUNT(*) FROM write_backs GROUP BY source, state ORDER BY source",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u64>(2)?,
-            ))
-        })?;
-        let mut out: Vec<WriteBackCounts> = Vec::new();
-        for row in rows {
-            let (source, state, n) = row?;
-            let state = WriteBackState::parse(&state).ok_or(StoreError::Corrupt {
-                what: "write-back state",
-                value: state,
-            })?;
-            if out.last().is_none_or(|c| c.source != source) {
-                out.push(WriteBackCounts {
-                    source: source.clone(),
-                    ..WriteBackCounts::default()
-                });
-            }
-            if let Some(c) = out.last_mut() {
-                match state {
-                    WriteBackState::Pending => c.pending = n,
-                    WriteBackState::Done => c.done = n,
-                    WriteBackState::Dead => c.dead = n,
-                }
-            }
-        }
-        for c in &mut out {
-            c.last_error = self
-                .conn
-                .query_row(
-                    "SELECT last_error, updated_at FROM write_backs
-                      WHERE source = ?1 AND last_error IS NOT NULL
-                      ORDER BY updated_at DESC, id DESC LIMIT 1",
-                    [&c.source],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-        }
-        Ok(out)
+        Ok(ledger::counts(&self.conn)?)
     }
 
-    /// One write-back's state, attempts and last error (for tests and
-    /// `deliveries`-style lookups).
+    /// One write-back's state, attempts and last error.
     pub fn write_back_state(
         &self,
         source: &str,
         source_id: &str,
         kind: &str,
     ) -> Result<Option<(WriteBackState, u32, Option<String>)>> {
-        let row: Option<(String, u32, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT state, attempts, last_error FROM write_backs
-                  WHERE source = ?1 AND source_id = ?2 AND kind = ?3",
-                params![source, source_id, kind],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        row.map(|(state, attempts, error)| {
-            WriteBackState::parse(&state)
-                .map(|st| (st, attempts, error))
-                .ok_or(StoreError::Corrupt {
-                    what: "write-back state",
-                    value: state,
-                })
-        })
-        .transpose()
+        Ok(ledger::state(&self.conn, source, source_id, kind)?)
     }
 }
 
