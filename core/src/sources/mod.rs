@@ -9,6 +9,7 @@ pub mod budget;
 pub mod hubspot;
 pub mod poll;
 pub mod salesloft;
+pub mod write_back;
 
 use std::collections::HashMap;
 

@@ -1,133 +1,25 @@
-//! HubSpot write-back: after Kendo's 201 the call gets `Kendo Sent` and
-//! `Kendo Call ID`; after Kendo's score webhook, `Kendo AI Score` and
-//! `Kendo Scored At`. With `Kendo Sent` on every call the bridge delivered,
-//! a HubSpot workflow can enrol only calls where it is not true, the
-//! idempotency guard Kendo's HubSpot guide recommends.
-//!
-//! The rows come from the store (queued in the transaction of their
-//! cause); this writer runs in a task of its own, paced under HubSpot's
-//! limits, so a slow or failing HubSpot never holds up a Kendo send. Each
-//! failure is retried with the project's back-off and given up after a
-//! bounded number of attempts; a refused credential or scope holds every
-//! write-back (no attempt spent) and shows in `status` under `hubspot
-//! write-back` with the scope to add.
-//!
-//! The requests are fixed property writes with no record to interpret, so
-//! the host builds them itself rather than asking the plugin. HubSpot API
-//! facts (HubSpot's OpenAPI specs, repo
-//! HubSpot/HubSpot-public-api-spec-collection @ 99893791383254f5,
-//! `PublicApiSpecs/CRM/`):
-//!
-//! - `PATCH /crm/v3/objects/calls/{callId}` body `{properties}`: scope
-//!   `crm.objects.contacts.write` (`Calls/Rollouts/424/v3/calls.json`; the
-//!   same in the 2026-03 spec).
-//! - `GET /crm/v3/properties/calls/groups/{groupName}`, `POST
-//!   /crm/v3/properties/calls/groups` (`PropertyGroupCreate`: `name`,
-//!   `label`, `displayOrder`), `GET /crm/v3/properties/calls/{propertyName}`,
-//!   `POST /crm/v3/properties/calls` (`PropertyCreate`: `name`, `label`,
-//!   `type`, `fieldType`, `groupName`, `description`, `options`)
-//!   (`Properties/Rollouts/145899/v3/properties.json`). Creating accepts any
-//!   one of 26 scopes, among them `crm.schemas.contacts.write`; none is
-//!   specific to calls. Reading accepts `crm.objects.contacts.read`.
-//! - Creating a property or group that exists answers 409 (third-party:
-//!   `thiscovery_lib` ContactPropertyAndGroupManager treats HTTP CONFLICT as
-//!   "already there"); the spec documents only 201 and an error default.
+//! HubSpot write-back, driven: the workflow (which requests make the
+//! properties exist, the write, what each answer means) is the core's
+//! ([`kendo_bridge_core::sources::write_back`]), the rows the core ledger's.
+//! This writer runs in a task of its own, paced under HubSpot's limits, so
+//! a slow or failing HubSpot never holds up a Kendo send.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use kendo_bridge_core::sources::write_back::{
+    self as workflow, CLAIM_LEASE_MS, CREATE_SCOPE, Ensure, EnsureNeed, Failure, GROUP,
+    PATCH_SCOPE, PROPERTIES, READ_SCOPE, Request, SOURCE, WriteAction,
+};
 use tokio::sync::watch;
+
+pub use kendo_bridge_core::sources::write_back::TOPIC;
 
 use super::{Context, RequestPacing, SourceApi, SourceError};
 use crate::pacing::Backoff;
 use crate::plugin::types::{Header, HttpRequest};
 use crate::store::{Millis, WriteBackItem};
-use crate::timefmt;
-
-/// The ledger's name for the source written to.
-const SOURCE: &str = "hubspot";
-/// The `source_health` topic `status` shows write-back problems under.
-pub const TOPIC: &str = "write-back";
-/// How long a claimed write-back is not due to anyone else: longer than an
-/// attempt can take (the client's 30 s timeout, plus pacing).
-const CLAIM_LEASE_MS: Millis = 120_000;
-/// The property group the bridge's properties live in.
-pub const GROUP: &str = "kendo";
-/// The scope `PATCH /crm/v3/objects/calls/{callId}` requires.
-pub const PATCH_SCOPE: &str = "crm.objects.contacts.write";
-/// One of the scopes `POST /crm/v3/properties/calls` (and `/groups`)
-/// accepts: the calls-adjacent one of the spec's alternatives.
-pub const CREATE_SCOPE: &str = "crm.schemas.contacts.write";
-/// One of the scopes reading a property or group accepts, and the one
-/// polling needs anyway.
-pub const READ_SCOPE: &str = "crm.objects.contacts.read";
-
-/// A property the bridge writes: created on first use when missing.
-pub struct PropertySpec {
-    pub name: &'static str,
-    pub label: &'static str,
-    /// `PropertyCreate.type`.
-    pub kind: &'static str,
-    /// `PropertyCreate.fieldType`.
-    pub field_type: &'static str,
-    pub description: &'static str,
-}
-
-/// The call properties the bridge writes, in the order they are created.
-pub const PROPERTIES: [PropertySpec; 4] = [
-    PropertySpec {
-        name: "kendo_sent",
-        label: "Kendo Sent",
-        kind: "bool",
-        field_type: "booleancheckbox",
-        description: "Set by kendo-bridge when Kendo accepted this call.",
-    },
-    PropertySpec {
-        name: "kendo_call_id",
-        label: "Kendo Call ID",
-        kind: "string",
-        field_type: "text",
-        description: "Kendo's callId for this call, set by kendo-bridge.",
-    },
-    PropertySpec {
-        name: "kendo_ai_score",
-        label: "Kendo AI Score",
-        kind: "number",
-        field_type: "number",
-        description: "The AI score from Kendo's call.uploaded webhook, set by kendo-bridge.",
-    },
-    PropertySpec {
-        name: "kendo_scored_at",
-        label: "Kendo Scored At",
-        kind: "datetime",
-        field_type: "date",
-        description: "When Kendo scored this call, set by kendo-bridge.",
-    },
-];
-
-/// The HubSpot property values a write-back sets. HubSpot takes every
-/// value as a string (`SimplePublicObjectInput.properties` is a map of
-/// strings); a datetime as ISO 8601 or epoch milliseconds (calls guide,
-/// `hs_timestamp`).
-pub fn property_values(item: &WriteBackItem) -> Map<String, Value> {
-    let mut props = Map::new();
-    let f = &item.fields;
-    if let Some(sent) = f.sent {
-        props.insert("kendo_sent".into(), Value::String(sent.to_string()));
-    }
-    if let Some(id) = &f.call_id {
-        props.insert("kendo_call_id".into(), Value::String(id.clone()));
-    }
-    if let Some(score) = f.ai_score {
-        props.insert("kendo_ai_score".into(), Value::String(score.to_string()));
-    }
-    if let Some(at) = f.scored_at {
-        props.insert("kendo_scored_at".into(), Value::String(timefmt::iso(at)));
-    }
-    props
-}
 
 /// What one pass over the due write-backs did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -282,23 +174,39 @@ impl HubspotWriteBack {
     }
 
     async fn write(&self, item: &WriteBackItem) -> Result<Attempt, SourceError> {
+        let now = self.ctx.clock.now_ms();
         if !self.ensured.load(Ordering::Acquire) {
             match self.ensure_properties().await {
                 Ok(()) => self.ensured.store(true, Ordering::Release),
-                Err(e) => return self.hold_all(item, &e).await,
+                Err(e) => {
+                    let action =
+                        with_failure(&e, |f| workflow::after_ensure(f, &self.backoff, now));
+                    return self.carry_out(item, action).await;
+                }
             }
         }
-        let props = property_values(item);
-        let request = HttpRequest {
-            method: "PATCH".into(),
-            path: format!("/crm/v3/objects/calls/{}", encode_segment(&item.source_id)),
-            headers: json_headers(),
-            body: Some(json!({ "properties": props }).to_string()),
+        let answer = self.api.fetch(&http(workflow::patch(item))).await;
+        let action = match &answer {
+            Ok(body) => {
+                workflow::after_write(item, Ok(body.is_some()), &self.backoff, now, rand::random())
+            }
+            Err(e) => with_failure(e, |f| {
+                workflow::after_write(item, Err(f), &self.backoff, now, rand::random())
+            }),
         };
+        self.carry_out(item, action).await
+    }
+
+    /// Carries out what the core says an answer means.
+    async fn carry_out(
+        &self,
+        item: &WriteBackItem,
+        action: WriteAction,
+    ) -> Result<Attempt, SourceError> {
         let now = self.ctx.clock.now_ms();
-        match self.api.fetch(&request).await {
-            Ok(Some(_)) => {
-                let it = item.clone();
+        let it = item.clone();
+        match action {
+            WriteAction::Done => {
                 self.ctx
                     .store
                     .run(move |s| s.write_back_done(&it, now))
@@ -307,163 +215,65 @@ impl HubspotWriteBack {
                 tracing::debug!(source_id = %item.source_id, kind = %item.kind, "written back to hubspot");
                 Ok(Attempt::Written)
             }
-            Ok(None) => {
-                self.dead(
-                    item,
-                    &format!(
-                        "HubSpot call {} no longer exists (404 on PATCH): nothing to write to",
-                        item.source_id
-                    ),
-                )
-                .await
-            }
-            Err(e @ SourceError::Status { status, .. }) if status == 401 || status == 403 => {
-                self.hold_all(item, &e).await
-            }
-            Err(e @ SourceError::Status { status: 400, .. })
-                if e.to_string().contains("PROPERTY_DOESNT_EXIST") =>
-            {
-                // Someone deleted a property since it was made: make it
-                // again before the next attempt.
-                self.ensured.store(false, Ordering::Release);
-                self.retry(item, &e.to_string()).await
-            }
-            Err(e) if e.is_transient() => self.retry(item, &e.to_string()).await,
-            Err(e) => {
-                let reason = e.to_string();
-                self.ctx.health_problem(SOURCE, TOPIC, &reason).await?;
-                self.dead(item, &reason).await
-            }
-        }
-    }
-
-    async fn retry(&self, item: &WriteBackItem, error: &str) -> Result<Attempt, SourceError> {
-        let attempts = item.attempts + 1;
-        let Some(delay) = self.backoff.delay(attempts, rand::random()) else {
-            return self
-                .dead(
-                    item,
-                    &format!("gave up after {attempts} attempts; last: {error}"),
-                )
-                .await;
-        };
-        let now = self.ctx.clock.now_ms();
-        let (it, text) = (item.clone(), error.to_string());
-        self.ctx
-            .store
-            .run(move |s| s.write_back_retry(&it, now + delay, &text, now))
-            .await?;
-        tracing::debug!(source_id = %item.source_id, attempts, delay_ms = delay, error, "hubspot write-back will be retried");
-        Ok(Attempt::Retried)
-    }
-
-    async fn dead(&self, item: &WriteBackItem, reason: &str) -> Result<Attempt, SourceError> {
-        let now = self.ctx.clock.now_ms();
-        let (it, text) = (item.clone(), reason.to_string());
-        self.ctx
-            .store
-            .run(move |s| s.write_back_dead(&it, &text, now))
-            .await?;
-        tracing::warn!(source_id = %item.source_id, kind = %item.kind, reason, "hubspot write-back given up");
-        Ok(Attempt::Dead)
-    }
-
-    /// HubSpot refused something every write-back needs (the credential, a
-    /// scope, or the properties could not be made): nothing is written until
-    /// it is fixed, and no write-back spends an attempt meanwhile.
-    async fn hold_all(
-        &self,
-        item: &WriteBackItem,
-        error: &SourceError,
-    ) -> Result<Attempt, SourceError> {
-        let problem = match error {
-            SourceError::Status {
-                status: 403,
-                method,
-                path,
-                ..
+            WriteAction::Retry {
+                at,
+                error,
+                remake_properties,
             } => {
-                let scope = scope_for(method);
-                format!(
-                    "HubSpot refused {method} {path} (403): the private app's token lacks a scope; add `{scope}` \
-                     in HubSpot under Settings > Integrations > Private Apps > your app > Scopes{}; \
-                     write-backs wait and continue once it is granted",
-                    if scope == CREATE_SCOPE {
-                        " (HubSpot's properties API accepts it among other crm.schemas.*.write scopes; none is specific to calls)"
-                    } else {
-                        ""
-                    }
-                )
+                if remake_properties {
+                    self.ensured.store(false, Ordering::Release);
+                }
+                tracing::debug!(source_id = %item.source_id, attempts = item.attempts + 1, not_before = at, %error, "hubspot write-back will be retried");
+                self.ctx
+                    .store
+                    .run(move |s| s.write_back_retry(&it, at, &error, now))
+                    .await?;
+                Ok(Attempt::Retried)
             }
-            SourceError::Status { status: 401, .. } => {
-                format!("{error}; write-backs wait until HubSpot accepts `hubspot.token` again")
+            WriteAction::Dead {
+                reason,
+                health_problem,
+            } => {
+                if health_problem {
+                    self.ctx.health_problem(SOURCE, TOPIC, &reason).await?;
+                }
+                tracing::warn!(source_id = %item.source_id, kind = %item.kind, %reason, "hubspot write-back given up");
+                self.ctx
+                    .store
+                    .run(move |s| s.write_back_dead(&it, &reason, now))
+                    .await?;
+                Ok(Attempt::Dead)
             }
-            _ => format!("{error}; write-backs wait and are tried again"),
-        };
-        self.ctx.health_problem(SOURCE, TOPIC, &problem).await?;
-        // A refused credential or scope needs a person: wait the longest
-        // back-off. Anything else (HubSpot failing while the properties were
-        // made) is tried again sooner.
-        let wait = if matches!(
-            error,
-            SourceError::Status {
-                status: 401 | 403,
-                ..
+            WriteAction::HoldAll { until, problem } => {
+                self.ctx.health_problem(SOURCE, TOPIC, &problem).await?;
+                self.ctx
+                    .store
+                    .run(move |s| s.hold_write_backs(SOURCE, Some(&it), until, &problem, now))
+                    .await?;
+                Ok(Attempt::Held)
             }
-        ) {
-            self.backoff.cap_ms
-        } else {
-            self.backoff.ceiling(2)
-        };
-        let now = self.ctx.clock.now_ms();
-        let it = item.clone();
-        self.ctx
-            .store
-            .run(move |s| s.hold_write_backs(SOURCE, Some(&it), now + wait.max(1), &problem, now))
-            .await?;
-        Ok(Attempt::Held)
+        }
     }
 
-    /// Makes the group and each property unless HubSpot already has them.
+    /// Makes the group and each property unless HubSpot already has them,
+    /// in the order the core's [`Ensure`] asks.
     async fn ensure_properties(&self) -> Result<(), SourceError> {
-        let group = HttpRequest {
-            method: "GET".into(),
-            path: format!("/crm/v3/properties/calls/groups/{GROUP}"),
-            headers: Vec::new(),
-            body: None,
-        };
-        if self.api.fetch(&group).await?.is_none() {
-            let create = HttpRequest {
-                method: "POST".into(),
-                path: "/crm/v3/properties/calls/groups".into(),
-                headers: json_headers(),
-                body: Some(
-                    json!({"name": GROUP, "label": "Kendo", "displayOrder": -1}).to_string(),
-                ),
-            };
-            self.create(&create).await?;
-            tracing::info!(group = GROUP, "created the HubSpot call property group");
-        }
-        for spec in &PROPERTIES {
-            let read = HttpRequest {
-                method: "GET".into(),
-                path: format!("/crm/v3/properties/calls/{}", spec.name),
-                headers: Vec::new(),
-                body: None,
-            };
-            if self.api.fetch(&read).await?.is_some() {
-                continue;
+        let mut ensure = Ensure::new();
+        loop {
+            match ensure.next() {
+                EnsureNeed::Done => return Ok(()),
+                EnsureNeed::Read(request) => {
+                    let exists = self.api.fetch(&http(request)).await?.is_some();
+                    ensure.read(exists);
+                }
+                EnsureNeed::Create(request) => {
+                    let path = request.path.clone();
+                    self.create(&http(request)).await?;
+                    tracing::info!(%path, "created a HubSpot call property or group");
+                    ensure.created();
+                }
             }
-            let create = HttpRequest {
-                method: "POST".into(),
-                path: "/crm/v3/properties/calls".into(),
-                headers: json_headers(),
-                body: Some(property_create_body(spec).to_string()),
-            };
-            self.create(&create).await?;
-            tracing::info!(property = spec.name, "created the HubSpot call property");
         }
-        Ok(())
     }
 
     /// `doctor`'s check: reads (never writes) the group and properties
@@ -528,115 +338,41 @@ impl HubspotWriteBack {
     }
 }
 
-/// The scope HubSpot's specs give for the write-back's requests by method:
-/// PATCH of a call, POST of a property or group, GET of either.
-fn scope_for(method: &str) -> &'static str {
-    match method {
-        "PATCH" => PATCH_SCOPE,
-        "POST" => CREATE_SCOPE,
-        _ => READ_SCOPE,
+/// The core's planned request as the source client makes it.
+fn http(request: Request) -> HttpRequest {
+    let headers = if request.body.is_some() {
+        vec![Header {
+            name: "Content-Type".into(),
+            value: "application/json".into(),
+        }]
+    } else {
+        Vec::new()
+    };
+    HttpRequest {
+        method: request.method.into(),
+        path: request.path,
+        headers,
+        body: request.body,
     }
 }
 
-/// `PropertyCreate` for one of the bridge's properties. A bool property
-/// carries its two options (`OptionInput` requires `label`, `value`,
-/// `hidden`).
-pub fn property_create_body(spec: &PropertySpec) -> Value {
-    let mut body = json!({
-        "name": spec.name,
-        "label": spec.label,
-        "type": spec.kind,
-        "fieldType": spec.field_type,
-        "groupName": GROUP,
-        "description": spec.description,
-    });
-    if spec.kind == "bool" {
-        body["options"] = json!([
-            {"label": "Yes", "value": "true", "hidden": false, "displayOrder": 1},
-            {"label": "No", "value": "false", "hidden": false, "displayOrder": 2},
-        ]);
-    }
-    body
-}
-
-fn json_headers() -> Vec<Header> {
-    vec![Header {
-        name: "Content-Type".into(),
-        value: "application/json".into(),
-    }]
-}
-
-/// A call id as one path segment: HubSpot's ids are digits, but a record
-/// id from elsewhere must not change the path.
-fn encode_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::WriteBackFields;
-
-    fn item(fields: WriteBackFields) -> WriteBackItem {
-        WriteBackItem {
-            id: 1,
-            source: SOURCE.into(),
-            source_id: "512".into(),
-            kind: "sent".into(),
-            fields,
-            attempts: 0,
-        }
-    }
-
-    #[test]
-    fn a_sent_write_back_sets_kendo_sent_and_the_call_id_as_strings() {
-        let props = property_values(&item(WriteBackFields {
-            sent: Some(true),
-            call_id: Some("call_abc".into()),
-            ..WriteBackFields::default()
-        }));
-        assert_eq!(
-            Value::Object(props),
-            json!({"kendo_sent": "true", "kendo_call_id": "call_abc"})
-        );
-    }
-
-    #[test]
-    fn a_score_write_back_sets_the_score_and_an_iso_time() {
-        let props = property_values(&item(WriteBackFields {
-            ai_score: Some(82.5),
-            scored_at: Some(1_776_871_800_000),
-            ..WriteBackFields::default()
-        }));
-        assert_eq!(
-            Value::Object(props),
-            json!({"kendo_ai_score": "82.5", "kendo_scored_at": "2026-04-22T15:30:00Z"})
-        );
-    }
-
-    #[test]
-    fn the_bool_property_is_created_with_its_two_options_in_the_kendo_group() {
-        let body = property_create_body(&PROPERTIES[0]);
-        assert_eq!(body["groupName"], GROUP);
-        assert_eq!(body["type"], "bool");
-        assert_eq!(body["options"][0]["value"], "true");
-        assert!(
-            property_create_body(&PROPERTIES[1])
-                .get("options")
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn an_id_is_one_path_segment() {
-        assert_eq!(encode_segment("512"), "512");
-        assert_eq!(encode_segment("a/b?c"), "a%2Fb%3Fc");
-    }
+/// A source client's error as the core's workflow reads it.
+fn with_failure<T>(error: &SourceError, f: impl FnOnce(Failure<'_>) -> T) -> T {
+    let message = error.to_string();
+    let (status, method, path) = match error {
+        SourceError::Status {
+            status,
+            method,
+            path,
+            ..
+        } => (Some(*status), method.as_str(), path.as_str()),
+        _ => (None, "", ""),
+    };
+    f(Failure {
+        status,
+        passing: error.is_transient(),
+        method,
+        path,
+        message: &message,
+    })
 }

@@ -1,0 +1,627 @@
+//! HubSpot write-back, the workflow: after Kendo's 201 the call gets
+//! `Kendo Sent` and `Kendo Call ID`; after Kendo's score webhook, `Kendo AI
+//! Score` and `Kendo Scored At`. With `Kendo Sent` on every call the bridge
+//! delivered, a HubSpot workflow can enrol only calls where it is not true,
+//! the idempotency guard Kendo's HubSpot guide recommends.
+//!
+//! The rows are the ledger's ([`crate::ledger::write_back`]). This module
+//! says which requests make the properties exist ([`Ensure`]), the write
+//! itself ([`patch`]), and what each answer means ([`after_write`],
+//! [`after_ensure`]): a failure is retried with the project's back-off and
+//! given up after a bounded number of attempts; a refused credential or
+//! scope holds every write-back (no attempt spent) and names the scope to
+//! add. The drivers make the requests and carry the actions out.
+//!
+//! The requests are fixed property writes with no record to interpret, so
+//! they are planned here rather than by the plugin. HubSpot API facts
+//! (HubSpot's OpenAPI specs, repo HubSpot/HubSpot-public-api-spec-collection
+//! @ 99893791383254f5, `PublicApiSpecs/CRM/`):
+//!
+//! - `PATCH /crm/v3/objects/calls/{callId}` body `{properties}`: scope
+//!   `crm.objects.contacts.write` (`Calls/Rollouts/424/v3/calls.json`; the
+//!   same in the 2026-03 spec).
+//! - `GET /crm/v3/properties/calls/groups/{groupName}`, `POST
+//!   /crm/v3/properties/calls/groups` (`PropertyGroupCreate`: `name`,
+//!   `label`, `displayOrder`), `GET /crm/v3/properties/calls/{propertyName}`,
+//!   `POST /crm/v3/properties/calls` (`PropertyCreate`: `name`, `label`,
+//!   `type`, `fieldType`, `groupName`, `description`, `options`)
+//!   (`Properties/Rollouts/145899/v3/properties.json`). Creating accepts any
+//!   one of 26 scopes, among them `crm.schemas.contacts.write`; none is
+//!   specific to calls. Reading accepts `crm.objects.contacts.read`.
+//! - Creating a property or group that exists answers 409 (third-party:
+//!   `thiscovery_lib` ContactPropertyAndGroupManager treats HTTP CONFLICT as
+//!   "already there"); the spec documents only 201 and an error default.
+
+use serde_json::{Map, Value, json};
+
+use crate::Millis;
+use crate::ledger::write_back::{WriteBackFields, WriteBackItem};
+use crate::pacing::Backoff;
+
+/// The ledger's name for the source written to.
+pub const SOURCE: &str = "hubspot";
+/// The `source_health` topic `status` shows write-back problems under.
+pub const TOPIC: &str = "write-back";
+/// How long a claimed write-back is not due to anyone else: longer than an
+/// attempt can take (a client's 30 s timeout, plus pacing).
+pub const CLAIM_LEASE_MS: Millis = 120_000;
+/// The property group the bridge's properties live in.
+pub const GROUP: &str = "kendo";
+/// The scope `PATCH /crm/v3/objects/calls/{callId}` requires.
+pub const PATCH_SCOPE: &str = "crm.objects.contacts.write";
+/// One of the scopes `POST /crm/v3/properties/calls` (and `/groups`)
+/// accepts: the calls-adjacent one of the spec's alternatives.
+pub const CREATE_SCOPE: &str = "crm.schemas.contacts.write";
+/// One of the scopes reading a property or group accepts, and the one
+/// polling needs anyway.
+pub const READ_SCOPE: &str = "crm.objects.contacts.read";
+
+/// A property the bridge writes: created on first use when missing.
+pub struct PropertySpec {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `PropertyCreate.type`.
+    pub kind: &'static str,
+    /// `PropertyCreate.fieldType`.
+    pub field_type: &'static str,
+    pub description: &'static str,
+}
+
+/// The call properties the bridge writes, in the order they are created.
+pub const PROPERTIES: [PropertySpec; 4] = [
+    PropertySpec {
+        name: "kendo_sent",
+        label: "Kendo Sent",
+        kind: "bool",
+        field_type: "booleancheckbox",
+        description: "Set by kendo-bridge when Kendo accepted this call.",
+    },
+    PropertySpec {
+        name: "kendo_call_id",
+        label: "Kendo Call ID",
+        kind: "string",
+        field_type: "text",
+        description: "Kendo's callId for this call, set by kendo-bridge.",
+    },
+    PropertySpec {
+        name: "kendo_ai_score",
+        label: "Kendo AI Score",
+        kind: "number",
+        field_type: "number",
+        description: "The AI score from Kendo's call.uploaded webhook, set by kendo-bridge.",
+    },
+    PropertySpec {
+        name: "kendo_scored_at",
+        label: "Kendo Scored At",
+        kind: "datetime",
+        field_type: "date",
+        description: "When Kendo scored this call, set by kendo-bridge.",
+    },
+];
+
+/// A request the driver makes against HubSpot's API, with the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: &'static str,
+    pub path: String,
+    /// A JSON body (sent with `Content-Type: application/json`).
+    pub body: Option<String>,
+}
+
+impl Request {
+    fn get(path: String) -> Request {
+        Request {
+            method: "GET",
+            path,
+            body: None,
+        }
+    }
+
+    fn send(method: &'static str, path: String, body: Value) -> Request {
+        Request {
+            method,
+            path,
+            body: Some(body.to_string()),
+        }
+    }
+}
+
+/// The HubSpot property values a write-back sets. HubSpot takes every
+/// value as a string (`SimplePublicObjectInput.properties` is a map of
+/// strings); a datetime as ISO 8601 or epoch milliseconds (calls guide,
+/// `hs_timestamp`).
+pub fn property_values(fields: &WriteBackFields) -> Map<String, Value> {
+    let mut props = Map::new();
+    if let Some(sent) = fields.sent {
+        props.insert("kendo_sent".into(), Value::String(sent.to_string()));
+    }
+    if let Some(id) = &fields.call_id {
+        props.insert("kendo_call_id".into(), Value::String(id.clone()));
+    }
+    if let Some(score) = fields.ai_score {
+        props.insert("kendo_ai_score".into(), Value::String(score.to_string()));
+    }
+    if let Some(at) = fields.scored_at {
+        props.insert("kendo_scored_at".into(), Value::String(iso(at)));
+    }
+    props
+}
+
+fn iso(ms: Millis) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    at.format(&format).unwrap_or_default()
+}
+
+/// The write of one write-back: its values on the call.
+pub fn patch(item: &WriteBackItem) -> Request {
+    Request::send(
+        "PATCH",
+        format!("/crm/v3/objects/calls/{}", encode_segment(&item.source_id)),
+        json!({ "properties": property_values(&item.fields) }),
+    )
+}
+
+/// `PropertyCreate` for one of the bridge's properties. A bool property
+/// carries its two options (`OptionInput` requires `label`, `value`,
+/// `hidden`).
+pub fn property_create_body(spec: &PropertySpec) -> Value {
+    let mut body = json!({
+        "name": spec.name,
+        "label": spec.label,
+        "type": spec.kind,
+        "fieldType": spec.field_type,
+        "groupName": GROUP,
+        "description": spec.description,
+    });
+    if spec.kind == "bool" {
+        body["options"] = json!([
+            {"label": "Yes", "value": "true", "hidden": false, "displayOrder": 1},
+            {"label": "No", "value": "false", "hidden": false, "displayOrder": 2},
+        ]);
+    }
+    body
+}
+
+/// A call id as one path segment: HubSpot's ids are digits, but a record
+/// id from elsewhere must not change the path.
+pub fn encode_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What to do next to make the group and every property exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnsureNeed {
+    /// Read it: a 2xx means it exists ([`Ensure::read`] with `true`), a
+    /// 404 that it does not.
+    Read(Request),
+    /// Create it: a 2xx or a 409 (made meanwhile, by another bridge or a
+    /// person) is done ([`Ensure::created`]).
+    Create(Request),
+    /// Everything exists.
+    Done,
+}
+
+/// Making the group and each property exist unless HubSpot already has
+/// them: the group first, then each property in [`PROPERTIES`]' order.
+#[derive(Debug, Clone, Default)]
+pub struct Ensure {
+    /// 0 is the group, `n` the property `n - 1`.
+    step: usize,
+    /// The current step's read found it missing.
+    missing: bool,
+}
+
+impl Ensure {
+    pub fn new() -> Ensure {
+        Ensure::default()
+    }
+
+    /// The next request, or done.
+    pub fn next(&self) -> EnsureNeed {
+        if self.step == 0 {
+            return if self.missing {
+                EnsureNeed::Create(Request::send(
+                    "POST",
+                    "/crm/v3/properties/calls/groups".into(),
+                    json!({"name": GROUP, "label": "Kendo", "displayOrder": -1}),
+                ))
+            } else {
+                EnsureNeed::Read(Request::get(format!(
+                    "/crm/v3/properties/calls/groups/{GROUP}"
+                )))
+            };
+        }
+        let Some(spec) = PROPERTIES.get(self.step - 1) else {
+            return EnsureNeed::Done;
+        };
+        if self.missing {
+            EnsureNeed::Create(Request::send(
+                "POST",
+                "/crm/v3/properties/calls".into(),
+                property_create_body(spec),
+            ))
+        } else {
+            EnsureNeed::Read(Request::get(format!(
+                "/crm/v3/properties/calls/{}",
+                spec.name
+            )))
+        }
+    }
+
+    /// The read's answer: it exists, or not.
+    pub fn read(&mut self, exists: bool) {
+        if exists {
+            self.step += 1;
+        } else {
+            self.missing = true;
+        }
+    }
+
+    /// The create succeeded (or answered 409).
+    pub fn created(&mut self) {
+        self.missing = false;
+        self.step += 1;
+    }
+}
+
+/// A request that failed: HubSpot's status, if it answered, and the error
+/// as the driver tells it (HubSpot's error body included: a deleted
+/// property shows there as `PROPERTY_DOESNT_EXIST`).
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    pub status: Option<u16>,
+    /// Worth trying again: no answer, a 429, a 5xx ([`super::passing`]).
+    pub passing: bool,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub message: &'a str,
+}
+
+/// What a write's answer means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteAction {
+    /// Written: the row is done, the topic healthy.
+    Done,
+    /// Try again at `at`; with `remake_properties`, make the properties
+    /// exist first (someone deleted one).
+    Retry {
+        at: Millis,
+        error: String,
+        remake_properties: bool,
+    },
+    /// Given up, with the reason; with `health_problem`, shown in `status`.
+    Dead {
+        reason: String,
+        health_problem: bool,
+    },
+    /// Every pending write-back of the source waits until `until`, no
+    /// attempt spent; `problem` is shown in `status`.
+    HoldAll { until: Millis, problem: String },
+}
+
+/// What the answer to [`patch`] means. `Ok(false)` is a 404: the call is
+/// gone. `unit` is a random number in [0, 1) for the back-off's jitter.
+pub fn after_write(
+    item: &WriteBackItem,
+    answer: Result<bool, Failure<'_>>,
+    backoff: &Backoff,
+    now: Millis,
+    unit: f64,
+) -> WriteAction {
+    let failure = match answer {
+        Ok(true) => return WriteAction::Done,
+        Ok(false) => {
+            return WriteAction::Dead {
+                reason: format!(
+                    "HubSpot call {} no longer exists (404 on PATCH): nothing to write to",
+                    item.source_id
+                ),
+                health_problem: false,
+            };
+        }
+        Err(failure) => failure,
+    };
+    match failure.status {
+        Some(401 | 403) => after_ensure(failure, backoff, now),
+        // Someone deleted a property since it was made: make it again
+        // before the next attempt.
+        Some(400) if failure.message.contains("PROPERTY_DOESNT_EXIST") => {
+            retry(item, failure.message, true, backoff, now, unit)
+        }
+        _ if failure.passing => retry(item, failure.message, false, backoff, now, unit),
+        _ => WriteAction::Dead {
+            reason: failure.message.to_string(),
+            health_problem: true,
+        },
+    }
+}
+
+fn retry(
+    item: &WriteBackItem,
+    error: &str,
+    remake_properties: bool,
+    backoff: &Backoff,
+    now: Millis,
+    unit: f64,
+) -> WriteAction {
+    let attempts = item.attempts + 1;
+    match backoff.delay(attempts, unit) {
+        Some(delay) => WriteAction::Retry {
+            at: now + delay,
+            error: error.to_string(),
+            remake_properties,
+        },
+        None => WriteAction::Dead {
+            reason: format!("gave up after {attempts} attempts; last: {error}"),
+            health_problem: false,
+        },
+    }
+}
+
+/// HubSpot refused something every write-back needs (the credential, a
+/// scope), or the properties could not be made: nothing is written until it
+/// is fixed, and no write-back spends an attempt meanwhile. A refused
+/// credential or scope needs a person: it waits the longest back-off;
+/// anything else is tried again sooner.
+pub fn after_ensure(failure: Failure<'_>, backoff: &Backoff, now: Millis) -> WriteAction {
+    let (problem, wait) = match failure.status {
+        Some(403) => {
+            let scope = scope_for(failure.method);
+            (
+                format!(
+                    "HubSpot refused {} {} (403): the private app's token lacks a scope; add `{scope}` \
+                     in HubSpot under Settings > Integrations > Private Apps > your app > Scopes{}; \
+                     write-backs wait and continue once it is granted",
+                    failure.method,
+                    failure.path,
+                    if scope == CREATE_SCOPE {
+                        " (HubSpot's properties API accepts it among other crm.schemas.*.write scopes; none is specific to calls)"
+                    } else {
+                        ""
+                    }
+                ),
+                backoff.cap_ms,
+            )
+        }
+        Some(401) => (
+            format!(
+                "{}; write-backs wait until HubSpot accepts the token again",
+                failure.message
+            ),
+            backoff.cap_ms,
+        ),
+        _ => (
+            format!("{}; write-backs wait and are tried again", failure.message),
+            backoff.ceiling(2),
+        ),
+    };
+    WriteAction::HoldAll {
+        until: now + wait.max(1),
+        problem,
+    }
+}
+
+/// The scope HubSpot's specs give for the write-back's requests by method:
+/// PATCH of a call, POST of a property or group, GET of either.
+pub fn scope_for(method: &str) -> &'static str {
+    match method {
+        "PATCH" => PATCH_SCOPE,
+        "POST" => CREATE_SCOPE,
+        _ => READ_SCOPE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(fields: WriteBackFields) -> WriteBackItem {
+        WriteBackItem {
+            id: 1,
+            source: SOURCE.into(),
+            source_id: "512".into(),
+            kind: "sent".into(),
+            fields,
+            attempts: 0,
+        }
+    }
+
+    const BACKOFF: Backoff = Backoff {
+        base_ms: 1_000,
+        cap_ms: 60_000,
+        max_attempts: 3,
+    };
+
+    fn failure(status: Option<u16>, passing: bool, message: &str) -> Failure<'_> {
+        Failure {
+            status,
+            passing,
+            method: "PATCH",
+            path: "/crm/v3/objects/calls/512",
+            message,
+        }
+    }
+
+    #[test]
+    fn a_sent_write_back_sets_kendo_sent_and_the_call_id_as_strings() {
+        let props = property_values(&WriteBackFields {
+            sent: Some(true),
+            call_id: Some("call_abc".into()),
+            ..WriteBackFields::default()
+        });
+        assert_eq!(
+            Value::Object(props),
+            json!({"kendo_sent": "true", "kendo_call_id": "call_abc"})
+        );
+    }
+
+    #[test]
+    fn a_score_write_back_sets_the_score_and_an_iso_time() {
+        let props = property_values(&WriteBackFields {
+            ai_score: Some(82.5),
+            scored_at: Some(1_776_871_800_000),
+            ..WriteBackFields::default()
+        });
+        assert_eq!(
+            Value::Object(props),
+            json!({"kendo_ai_score": "82.5", "kendo_scored_at": "2026-04-22T15:30:00Z"})
+        );
+    }
+
+    #[test]
+    fn the_bool_property_is_created_with_its_two_options_in_the_kendo_group() {
+        let body = property_create_body(&PROPERTIES[0]);
+        assert_eq!(body["groupName"], GROUP);
+        assert_eq!(body["type"], "bool");
+        assert_eq!(body["options"][0]["value"], "true");
+        assert!(
+            property_create_body(&PROPERTIES[1])
+                .get("options")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_id_is_one_path_segment() {
+        assert_eq!(encode_segment("512"), "512");
+        assert_eq!(encode_segment("a/b?c"), "a%2Fb%3Fc");
+        assert_eq!(
+            patch(&item(WriteBackFields::default())).path,
+            "/crm/v3/objects/calls/512"
+        );
+    }
+
+    #[test]
+    fn ensuring_reads_the_group_then_each_property_and_creates_only_what_is_missing() {
+        let mut ensure = Ensure::new();
+        let mut seen = Vec::new();
+        loop {
+            match ensure.next() {
+                EnsureNeed::Read(r) => {
+                    seen.push(format!("GET {}", r.path));
+                    // The group and the score property are missing.
+                    let missing =
+                        r.path.ends_with("/groups/kendo") || r.path.ends_with("kendo_ai_score");
+                    ensure.read(!missing);
+                }
+                EnsureNeed::Create(r) => {
+                    seen.push(format!("POST {}", r.path));
+                    ensure.created();
+                }
+                EnsureNeed::Done => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "GET /crm/v3/properties/calls/groups/kendo",
+                "POST /crm/v3/properties/calls/groups",
+                "GET /crm/v3/properties/calls/kendo_sent",
+                "GET /crm/v3/properties/calls/kendo_call_id",
+                "GET /crm/v3/properties/calls/kendo_ai_score",
+                "POST /crm/v3/properties/calls",
+                "GET /crm/v3/properties/calls/kendo_scored_at",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_written_call_is_done_and_a_gone_call_is_dead_without_a_health_problem() {
+        let it = item(WriteBackFields::default());
+        assert_eq!(
+            after_write(&it, Ok(true), &BACKOFF, 0, 0.5),
+            WriteAction::Done
+        );
+        assert!(matches!(
+            after_write(&it, Ok(false), &BACKOFF, 0, 0.5),
+            WriteAction::Dead {
+                health_problem: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_missing_scope_holds_every_write_back_for_the_longest_back_off_and_names_the_scope() {
+        let it = item(WriteBackFields::default());
+        match after_write(
+            &it,
+            Err(failure(Some(403), false, "403")),
+            &BACKOFF,
+            10,
+            0.5,
+        ) {
+            WriteAction::HoldAll { until, problem } => {
+                assert_eq!(until, 10 + 60_000);
+                assert!(problem.contains(PATCH_SCOPE), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_passing_failure_is_retried_until_the_attempts_run_out() {
+        let mut it = item(WriteBackFields::default());
+        assert!(matches!(
+            after_write(&it, Err(failure(Some(503), true, "503")), &BACKOFF, 0, 0.5),
+            WriteAction::Retry {
+                remake_properties: false,
+                ..
+            }
+        ));
+        it.attempts = 2;
+        assert!(matches!(
+            after_write(&it, Err(failure(Some(503), true, "503")), &BACKOFF, 0, 0.5),
+            WriteAction::Dead {
+                health_problem: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_deleted_property_is_made_again_before_the_retry() {
+        let it = item(WriteBackFields::default());
+        assert!(matches!(
+            after_write(
+                &it,
+                Err(failure(Some(400), false, "400 PROPERTY_DOESNT_EXIST")),
+                &BACKOFF,
+                0,
+                0.5
+            ),
+            WriteAction::Retry {
+                remake_properties: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lasting_refusal_is_dead_and_shown_as_a_health_problem() {
+        let it = item(WriteBackFields::default());
+        assert!(matches!(
+            after_write(
+                &it,
+                Err(failure(Some(400), false, "400 bad")),
+                &BACKOFF,
+                0,
+                0.5
+            ),
+            WriteAction::Dead {
+                health_problem: true,
+                ..
+            }
+        ));
+    }
+}
