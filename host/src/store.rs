@@ -172,21 +172,7 @@ fn is_locked(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
-/// is doing, for `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceHealth {
-    pub source: String,
-    pub topic: String,
-    /// When it last worked.
-    pub ok_at: Option<Millis>,
-    /// What is wrong now, in words an operator can act on.
-    pub problem: Option<String>,
-    /// Since when that problem has lasted.
-    pub problem_since: Option<Millis>,
-    /// How many times in a row it was seen.
-    pub problem_count: i64,
-}
+pub use kendo_bridge_core::ledger::health::SourceHealth;
 
 /// The state database.
 pub struct Store {
@@ -864,21 +850,7 @@ impl Store {
 
     /// Every source topic's health, by source and topic.
     pub fn health(&self) -> Result<Vec<SourceHealth>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT source, topic, ok_at, problem, problem_since, problem_count
-             FROM source_health ORDER BY source, topic",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SourceHealth {
-                source: r.get(0)?,
-                topic: r.get(1)?,
-                ok_at: r.get(2)?,
-                problem: r.get(3)?,
-                problem_since: r.get(4)?,
-                problem_count: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(ledger::health::all(&self.conn)?)
     }
 
     // ---- reporting -----------------------------------------------------------------

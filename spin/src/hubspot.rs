@@ -319,15 +319,17 @@ async fn associations(db: &Db, call_ids: Vec<String>) -> Result<Associations> {
     Ok(found)
 }
 
-/// Makes a request the plugin planned against HubSpot's API: the body of a
-/// 2xx, `None` for a 404 (deleted), a [`Failed`] for anything else.
-async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
+/// Makes a request the plugin (or the core's write-back) planned against
+/// HubSpot's API: the body of a 2xx, `None` for a 404 (deleted), a
+/// [`Failed`] for anything else.
+pub(crate) async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
     let token = variable("hubspot_token")
         .ok_or_else(|| Failed::lasting("variable hubspot_token is not set".into()))?;
     let base = variable("hubspot_api_url").unwrap_or_else(|| "https://api.hubapi.com".into());
     let method = match planned.method.as_str() {
         "GET" => Method::Get,
         "POST" => Method::Post,
+        "PATCH" => Method::Patch,
         other => {
             return Err(Failed::lasting(format!(
                 "the plugin planned HTTP method {other}"
@@ -348,6 +350,9 @@ async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
     let response: Response = spin_sdk::http::send(request).await.map_err(|e| Failed {
         message: format!("HubSpot {} {}: {e}", planned.method, planned.path),
         passing: true,
+        status: None,
+        method: planned.method.clone(),
+        path: planned.path.clone(),
     })?;
     match *response.status() {
         200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
@@ -358,12 +363,23 @@ async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
                 planned.method,
                 planned.path,
                 if matches!(status, 401 | 403) {
-                    " (check the hubspot_token variable and its scopes)"
+                    " (check the hubspot_token variable and its scopes)".to_string()
                 } else {
-                    ""
+                    // HubSpot's error body says what was wrong (a deleted
+                    // property shows as PROPERTY_DOESNT_EXIST).
+                    let body = String::from_utf8_lossy(response.body());
+                    let body: String = body.chars().take(300).collect();
+                    if body.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {body}")
+                    }
                 }
             ),
             passing: kendo_bridge_core::sources::passing(status),
+            status: Some(status),
+            method: planned.method.clone(),
+            path: planned.path.clone(),
         }),
     }
 }
@@ -372,9 +388,14 @@ async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
 /// (the core's [`kendo_bridge_core::sources::passing`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-struct Failed {
-    message: String,
-    passing: bool,
+pub(crate) struct Failed {
+    pub(crate) message: String,
+    pub(crate) passing: bool,
+    /// HubSpot's status, when it answered.
+    pub(crate) status: Option<u16>,
+    /// The request's method and path (for the scope a 403 asks for).
+    pub(crate) method: String,
+    pub(crate) path: String,
 }
 
 impl Failed {
@@ -382,6 +403,9 @@ impl Failed {
         Failed {
             message,
             passing: false,
+            status: None,
+            method: String::new(),
+            path: String::new(),
         }
     }
 }

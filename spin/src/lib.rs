@@ -16,10 +16,14 @@
 //! (Aloware never sends one twice). `POST /tick` (for a cron) processes
 //! deliveries due again, polls HubSpot when asked, and sends what is due.
 //!
+//! HubSpot write-backs (`write_back.rs`) are queued in the transaction of
+//! their cause and written on `POST /tick`.
+//!
 //! What the host does and this app does not: Salesloft's transcript sweep
 //! (off by default on the host too) and cost-point budget (a tick caps its
-//! requests instead), write-backs, and the operator commands (`replay`,
-//! `settle`, `redecide`), which run on the host against the same database.
+//! requests instead), pacing write-backs per second (a tick writes at most
+//! twenty), and the operator commands (`replay`, `settle`, `redecide`),
+//! which run on the host against the same database.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +33,7 @@ mod aloware;
 mod delivery;
 mod hubspot;
 mod salesloft;
+mod write_back;
 
 use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
@@ -82,8 +87,9 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
 }
 
 /// Where the app's calls stand: the ledger's states (shared with every
-/// instance), deliveries kept unread and Kendo results stored, and whether
-/// the key is paused. No secret, no payload.
+/// instance), deliveries kept unread and Kendo results stored, whether the
+/// key is paused, each source part's current problem, and the write-backs.
+/// No secret, no payload.
 fn status() -> Result<Response> {
     let db = Db::open()?;
     let delivery::Counts {
@@ -100,12 +106,35 @@ fn status() -> Result<Response> {
         calls.insert(state, serde_json::json!(count));
     }
     let results = results::count(&db)?;
+    // What needs a person: each source part's current problem (a refused
+    // token, a missing scope), and the write-backs by state.
+    let problems: Vec<serde_json::Value> = kendo_bridge_core::ledger::health::all(&db)?
+        .into_iter()
+        .filter_map(|h| {
+            let problem = h.problem?;
+            Some(serde_json::json!({
+                "source": h.source, "topic": h.topic, "problem": problem,
+                "since": h.problem_since,
+            }))
+        })
+        .collect();
+    let write_backs: Vec<serde_json::Value> = kendo_bridge_core::ledger::write_back::counts(&db)?
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "source": c.source, "pending": c.pending, "done": c.done,
+                "dead": c.dead, "lastError": c.last_error.map(|e| e.0),
+            })
+        })
+        .collect();
     let body = serde_json::json!({
         "calls": calls,
         "queued": queued,
         "unreadable": unreadable,
         "results": results,
         "paused": paused,
+        "problems": problems,
+        "writeBacks": write_backs,
     });
     Ok(json(200, body.to_string()))
 }
@@ -369,10 +398,10 @@ fn kendo(req: &Request) -> Result<Response> {
             subject_id: &result.subject_id,
             ai_score: result.ai_score,
             is_test: result.is_test,
-            scored_at: None,
+            scored_at: results::scored_at(result.created_at.as_deref()),
         },
         now_ms() as i64,
-        |_, _, _, _, _| Ok(()),
+        write_back::on_scored,
     )?;
     Ok(json(
         200,
@@ -530,7 +559,7 @@ fn build_error_code(error: &kendo_api::BuildError) -> &'static str {
 
 /// How sends are retried: the host's defaults (`[kendo.retry]`,
 /// `kendo.timeout`, `kendo.ambiguous_resends`).
-const ANSWERS: AnswerPolicy = AnswerPolicy {
+pub(crate) const ANSWERS: AnswerPolicy = AnswerPolicy {
     backoff: Backoff {
         base_ms: 2_000,
         cap_ms: 600_000,
@@ -619,7 +648,7 @@ async fn deliver(db: &Db) -> Result<Delivered> {
         &action,
         &fingerprint,
         now_ms() as i64,
-        |_, _, _| Ok(()),
+        write_back::on_created,
     )? {
         return Ok(Delivered::new(
             Progress::Other,
@@ -672,7 +701,7 @@ fn random_u64() -> u64 {
 }
 
 /// A uniform number in [0, 1) for the back-off's jitter.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -790,6 +819,13 @@ async fn tick(req: &Request) -> Result<Response> {
     };
     // And what the deliveries and polls queued.
     let (sent_last, held) = send_due(&db).await?;
+    // HubSpot write-backs, when asked for: after the sends, so a slow or
+    // failing HubSpot never holds one up.
+    let written_back = if write_back::enabled() {
+        serde_json::to_value(write_back::pass(&db).await?)?
+    } else {
+        serde_json::Value::Null
+    };
     let sent = sent_first + sent_last;
     let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
@@ -803,6 +839,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "inbox": { "processed": processed, "deferred": deferred },
             "hubspotPoll": polled,
             "salesloftPoll": salesloft_polled,
+            "writeBack": written_back,
             "transcriptWaitsOver": transcript_waits_over,
         })
         .to_string(),

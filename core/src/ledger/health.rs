@@ -6,6 +6,43 @@ use super::{Database, LedgerError};
 use crate::Millis;
 use crate::sources::Health;
 
+/// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
+/// is doing, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub source: String,
+    pub topic: String,
+    /// When it last worked.
+    pub ok_at: Option<Millis>,
+    /// What is wrong now, in words an operator can act on.
+    pub problem: Option<String>,
+    /// Since when that problem has lasted.
+    pub problem_since: Option<Millis>,
+    /// How many times in a row it was seen.
+    pub problem_count: i64,
+}
+
+/// Every source topic's health, by source and topic.
+pub fn all<D: Database + ?Sized>(db: &D) -> Result<Vec<SourceHealth>, LedgerError> {
+    db.run(
+        "SELECT source, topic, ok_at, problem, problem_since, problem_count
+         FROM source_health ORDER BY source, topic",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(SourceHealth {
+            source: r.text(0)?,
+            topic: r.text(1)?,
+            ok_at: r.opt_int(2)?,
+            problem: r.opt_text(3)?,
+            problem_since: r.opt_int(4)?,
+            problem_count: r.opt_int(5)?.unwrap_or(0),
+        })
+    })
+    .collect()
+}
+
 /// Records that `topic` of `source` worked at `now`, clearing its problem.
 pub fn ok<D: Database + ?Sized>(
     db: &D,

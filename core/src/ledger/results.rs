@@ -5,6 +5,15 @@
 use super::{Database, LedgerError, write};
 use crate::Millis;
 
+/// When Kendo scored a call: the event's `createdAt` (RFC 3339) when it
+/// can be read; `None` otherwise, and the time it arrived stands in.
+pub fn scored_at(created_at: Option<&str>) -> Option<Millis> {
+    let text = created_at?.trim();
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// A Kendo webhook result.
 #[derive(Debug, Clone, Copy)]
 pub struct KendoResult<'a> {
@@ -74,4 +83,19 @@ pub fn count<D: Database + ?Sized>(db: &D) -> Result<u64, LedgerError> {
         .first("SELECT COUNT(*) FROM kendo_results", &[])?
         .map_or(Ok(0), |r| r.int(0))?;
     Ok(n.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_s_time_is_the_event_s_created_at_when_it_reads() {
+        assert_eq!(
+            scored_at(Some("2026-04-22T15:30:00Z")),
+            Some(1_776_871_800_000)
+        );
+        assert_eq!(scored_at(Some("yesterday")), None);
+        assert_eq!(scored_at(None), None);
+    }
 }

@@ -34,10 +34,7 @@ pub async fn handle(ctx: &Context, body: &str) -> Result<String, SourceError> {
     );
     // Kendo's time for the event, when it can be read, is when the call
     // was scored; otherwise the time it arrived is close.
-    let scored_at = result
-        .created_at
-        .as_deref()
-        .and_then(|t| crate::timefmt::parse_date(t).ok());
+    let scored_at = kendo_bridge_core::ledger::results::scored_at(result.created_at.as_deref());
     ctx.store
         .run(move |s| {
             s.record_result_and_write_back(

@@ -786,6 +786,155 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
     assert_eq!(forged.status, 401, "{}", forged.body);
 }
 
+/// The app with write-back on and one HubSpot call (owner 77, recorded)
+/// delivered by a signed webhook and sent to Kendo.
+async fn hubspot_call_sent_with_write_back() -> (Simulators, SpinApp, u64) {
+    use kendo_bridge_sim::DEMO_HUBSPOT_TOKEN;
+    use kendo_bridge_sim::hubspot::HubspotOwner;
+    use sha2::{Digest, Sha256};
+    const CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.hubspot.add_owner(HubspotOwner {
+        id: 77,
+        email: "sam@yourco.com".into(),
+        first_name: "Sam".into(),
+        last_name: "Rivera".into(),
+        user_id: 7_700,
+        archived: false,
+    });
+    let call_id = sims.hubspot.create_call(&[
+        ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
+        ("hs_call_title", "Discovery"),
+        ("hs_call_status", "COMPLETED"),
+        ("hs_call_direction", "OUTBOUND"),
+        ("hs_call_duration", "63000"),
+        ("hubspot_owner_id", "77"),
+        (
+            "hs_call_recording_url",
+            "https://recordings.example/hubspot-77.mp3",
+        ),
+    ]);
+    let app = loaded(
+        &sims,
+        &[
+            ("hubspot_client_secret", CLIENT_SECRET),
+            ("hubspot_token", DEMO_HUBSPOT_TOKEN),
+            ("hubspot_api_url", &sims.hubspot_url()),
+            ("hubspot_write_back", "true"),
+            ("kendo_webhook_secret", KENDO_WEBHOOK_SECRET),
+        ],
+    );
+    let body = json!([{
+        "eventId": 1, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
+        "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
+        "attemptNumber": 0, "objectId": call_id, "objectTypeId": "0-48",
+        "changeSource": "CRM_UI", "changeFlag": "CREATED",
+    }])
+    .to_string();
+    let signature: String = Sha256::digest(format!("{CLIENT_SECRET}{body}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let answer = app
+        .request(
+            "POST",
+            "/webhooks/hubspot",
+            &[
+                ("content-type", "application/json"),
+                ("x-hubspot-signature", signature.as_str()),
+                ("x-hubspot-signature-version", "v1"),
+            ],
+            body,
+        )
+        .await
+        .expect("the app answers");
+    assert!(
+        answer.body.contains(r#""status":"sent""#),
+        "{}",
+        answer.body
+    );
+    (sims, app, call_id)
+}
+
+const KENDO_WEBHOOK_SECRET: &str = "spin-test-kendo-webhook-secret";
+
+/// With `hubspot_write_back`, Kendo's 201 and its score become properties
+/// on the HubSpot call, written by a tick as the core's workflow says: the
+/// group and properties made first, then `Kendo Sent`, its callId, the
+/// score and when it was scored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scored_hubspot_call_gets_kendo_sent_its_call_id_and_its_score_written_back() {
+    let (sims, app, call_id) = hubspot_call_sent_with_write_back().await;
+    let accepted = sims.kendo.accepted();
+    let event = sims.kendo.call_uploaded_event(&accepted[0], 87);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listening socket");
+    let url = format!(
+        "http://{}/webhooks/kendo",
+        listener.local_addr().expect("an address")
+    );
+    let server = tokio::spawn(app.clone().serve(listener));
+    let delivery = sims
+        .kendo
+        .send_webhook(&url, KENDO_WEBHOOK_SECRET, &event)
+        .await;
+    assert!(delivery.delivered, "{:?}", delivery.attempts);
+    server.abort();
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["writeBack"]["written"], 2, "{ticked}");
+    let call = sims.hubspot.call(call_id).expect("the call");
+    let property = |name: &str| call.properties.get(name).cloned();
+    assert_eq!(property("kendo_sent").as_deref(), Some("true"));
+    assert_eq!(
+        property("kendo_call_id"),
+        Some(accepted[0].call_id.clone()),
+        "Kendo's callId"
+    );
+    assert_eq!(property("kendo_ai_score").as_deref(), Some("87"));
+    assert!(property("kendo_scored_at").is_some());
+    let (groups, properties) = sims.hubspot.created_properties();
+    assert!(groups.iter().any(|g| g == "kendo"), "{groups:?}");
+    assert_eq!(properties.len(), 4, "{properties:?}");
+    // Nothing is written twice.
+    let again = tick(&app, "").await;
+    assert_eq!(again["writeBack"]["written"], 0, "{again}");
+}
+
+/// HubSpot refusing the write for a missing scope holds every write-back
+/// (no attempt spent) and `status` names the scope to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_refused_for_a_scope_waits_and_names_the_scope() {
+    let (sims, app, _) = hubspot_call_sent_with_write_back().await;
+    sims.hubspot.refuse_call_writes(true);
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["writeBack"]["held"], true, "{ticked}");
+    assert_eq!(
+        app.query("SELECT state, attempts FROM write_backs")
+            .expect("the write-backs"),
+        vec![vec!["pending".to_string(), "0".into()]]
+    );
+    let problem = app
+        .query(
+            "SELECT problem FROM source_health WHERE source = 'hubspot' AND topic = 'write-back'",
+        )
+        .expect("the health");
+    assert!(
+        problem[0][0].contains("crm.objects.contacts.write"),
+        "{problem:?}"
+    );
+    // And `GET /status` says so, with the write-back waiting.
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("the app answers");
+    let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
+    assert_eq!(status["problems"][0]["topic"], "write-back", "{status}");
+    assert_eq!(status["writeBacks"][0]["pending"], 1, "{status}");
+}
+
 /// HubSpot's API refusing the app (a wrong token here) does not lose the
 /// delivery: it is kept in the inbox and each tick tries it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
