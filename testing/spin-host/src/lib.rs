@@ -65,6 +65,33 @@ pub struct SpinApp {
     stores: Stores,
     variables: Arc<HashMap<String, String>>,
     database: Arc<Database>,
+    clock: AppClock,
+}
+
+/// The app's wall clock (`wasi:clocks/wall-clock`, which the app's
+/// `SystemTime::now()` reads): real time plus what a test moved it on by,
+/// shared by every instance, so a test waits for a lease, a back-off or a
+/// pacing slot by moving the clock instead of sleeping.
+#[derive(Clone, Default)]
+struct AppClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl AppClock {
+    fn now(&self) -> std::time::Duration {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        real + std::time::Duration::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for AppClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        AppClock::now(self)
+    }
 }
 
 /// The app's `default` SQLite database: a file, so that every instance's
@@ -339,7 +366,21 @@ impl SpinApp {
             stores: Arc::default(),
             variables: Arc::new(variables),
             database: Arc::new(Database { path, _dir: dir }),
+            clock: AppClock::default(),
         })
+    }
+
+    /// Moves the app's clock (every instance's) on by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.0.fetch_add(
+            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The app's clock now, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock.now().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Another instance of the app sharing this one's key-value store, as
@@ -470,7 +511,10 @@ impl SpinApp {
         let mut store = Store::new(
             self.pre.engine(),
             State {
-                wasi: WasiCtx::builder().inherit_stderr().build(),
+                wasi: WasiCtx::builder()
+                    .inherit_stderr()
+                    .wall_clock(self.clock.clone())
+                    .build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 stores: self.stores.clone(),

@@ -209,7 +209,7 @@ async fn a_refused_key_pauses_sending_until_a_tick_resumes_it() {
 
     // Past the key's even spacing (60 s / 30 plus 1%), so only the pause
     // can hold the call back.
-    tokio::time::sleep(SPACING).await;
+    app.advance(SPACING);
     // Paused: a tick sends nothing, even with the key back.
     sims.kendo.restore_key(DEMO_KENDO_KEY);
     let held = tick(&app, "").await;
@@ -241,19 +241,13 @@ async fn a_kendo_5xx_waits_for_its_back_off_then_a_tick_sends_it() {
     assert_eq!(row[0][0], "1", "{row:?}");
     // The first back-off is at most 2 s (full jitter): not due before it.
     let not_before: i64 = row[0][1].parse().expect("a due time");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as i64;
+    let now = app.now_ms();
     assert!(not_before <= now + 2_000, "{row:?}");
     if not_before > now + 50 {
         assert_eq!(tick(&app, "").await["sent"], 0, "not due yet");
     }
     // Due, and past the key's even spacing since the failed request.
-    tokio::time::sleep(
-        std::time::Duration::from_millis((not_before - now).max(0) as u64).max(SPACING),
-    )
-    .await;
+    app.advance(std::time::Duration::from_millis((not_before - now).max(0) as u64).max(SPACING));
     assert_eq!(tick(&app, "").await["sent"], 1);
     assert_eq!(sims.kendo.accepted().len(), 1);
     assert!(sims.kendo.duplicates().is_empty());
@@ -299,13 +293,13 @@ async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_to_it() {
 /// with its recording alone, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aloware_call_waits_for_its_transcript_then_goes_with_its_recording() {
-    let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "1")]).await;
+    let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "300")]).await;
     let answers = deliver_call(&app, 88).await;
     assert!(answers[2].1.contains("waits a bounded time"), "{answers:?}");
     assert!(sims.kendo.accepted().is_empty(), "not before the wait ends");
     let early = tick(&app, "").await;
     assert_eq!(early["transcriptWaitsOver"], 0, "{early}");
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.advance(std::time::Duration::from_secs(301));
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["transcriptWaitsOver"], 1, "{ticked}");
     let accepted = sims.kendo.accepted();
@@ -637,7 +631,7 @@ async fn a_send_left_in_flight_by_a_dead_instance_is_sent_again_after_its_lease(
     .expect("the outbox");
     app.query("UPDATE ledger SET state = 'sending' WHERE source_id = '41' RETURNING 1")
         .expect("the ledger");
-    tokio::time::sleep(SPACING).await;
+    app.advance(SPACING);
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["recovered"], 1, "{ticked}");
     assert_eq!(ticked["sent"], 1, "{ticked}");
@@ -1071,7 +1065,7 @@ async fn a_tick_polls_hubspot_from_its_checkpoint_and_sends_each_call_once() {
         "the host's cursor shape: {checkpoint:?}"
     );
     for _ in 0..2 {
-        tokio::time::sleep(SPACING).await;
+        app.advance(SPACING);
         let next = tick(&app, "").await;
         assert!(next["hubspotPoll"]["error"].is_null(), "{next}");
         assert_eq!(next["sent"], 1, "one a slot: {next}");
@@ -1208,7 +1202,7 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
         "the host's cursor shape: {checkpoint:?}"
     );
     for _ in 0..2 {
-        tokio::time::sleep(SPACING).await;
+        app.advance(SPACING);
         let next = tick(&app, "").await;
         assert!(next["salesloftPoll"]["error"].is_null(), "{next}");
         assert_eq!(next["sent"], 1, "one a slot: {next}");
@@ -1346,10 +1340,10 @@ async fn a_kendo_429_holds_the_key_until_retry_after_then_a_tick_sends_it() {
         .expect("the key blocks");
     app.query("UPDATE outbox SET not_before = 0")
         .expect("the outbox");
-    tokio::time::sleep(SPACING).await;
+    app.advance(SPACING);
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["sent"], 1, "one a slot: {ticked}");
-    tokio::time::sleep(SPACING).await;
+    app.advance(SPACING);
     let last = tick(&app, "").await;
     assert_eq!(last["sent"], 1, "{last}");
     assert_eq!(sims.kendo.accepted().len(), 2);
@@ -1373,7 +1367,7 @@ async fn a_lost_answer_is_flagged_and_the_call_re_sent_once() {
     // Its re-send time comes (moved here: it is minutes away).
     app.query("UPDATE outbox SET not_before = 0")
         .expect("the outbox");
-    tokio::time::sleep(SPACING).await;
+    app.advance(SPACING);
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["sent"], 1, "{ticked}");
     assert_eq!(
@@ -1418,7 +1412,7 @@ async fn a_salesloft_call_without_its_record_waits_then_goes_without_a_direction
             ("salesloft_api_key", DEMO_SALESLOFT_KEY),
             ("salesloft_api_url", &sims.salesloft_url()),
             ("salesloft_poll", "true"),
-            ("salesloft_direction_wait_seconds", "1"),
+            ("salesloft_direction_wait_seconds", "300"),
         ],
     );
     tick(&app, "").await;
@@ -1431,7 +1425,7 @@ async fn a_salesloft_call_without_its_record_waits_then_goes_without_a_direction
             "call-data-record-pending".into()
         ]]
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.advance(std::time::Duration::from_secs(301));
     tick(&app, "").await;
     let ticked = tick(&app, "").await;
     assert!(ticked["salesloftPoll"]["error"].is_null(), "{ticked}");
