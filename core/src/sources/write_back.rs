@@ -109,6 +109,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// The `Content-Type` header's value: JSON when there is a body.
+    pub fn content_type(&self) -> Option<&'static str> {
+        self.body.as_ref().map(|_| "application/json")
+    }
+
     fn get(path: String) -> Request {
         Request {
             method: "GET",

@@ -340,18 +340,14 @@ impl HubspotWriteBack {
 
 /// The core's planned request as the source client makes it.
 fn http(request: Request) -> HttpRequest {
-    let headers = if request.body.is_some() {
-        vec![Header {
-            name: "Content-Type".into(),
-            value: "application/json".into(),
-        }]
-    } else {
-        Vec::new()
+    let header = |value: &str| Header {
+        name: "Content-Type".into(),
+        value: value.into(),
     };
     HttpRequest {
         method: request.method.into(),
+        headers: request.content_type().map(header).into_iter().collect(),
         path: request.path,
-        headers,
         body: request.body,
     }
 }

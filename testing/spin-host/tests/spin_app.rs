@@ -644,15 +644,12 @@ async fn a_send_left_in_flight_by_a_dead_instance_is_sent_again_after_its_lease(
     );
 }
 
-/// A HubSpot CRM webhook (signed v1) names a call: the app reads it and its
-/// owner from HubSpot's API (the simulator) and sends it once; a
-/// workflow delivery about a contact is answered and not read as a call.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
-    use kendo_bridge_sim::DEMO_HUBSPOT_TOKEN;
+const HUBSPOT_CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
+
+/// The simulators with HubSpot owner 77 (sam@yourco.com) and one finished,
+/// recorded call of theirs; the call's id.
+async fn hubspot_with_a_call() -> (Simulators, u64) {
     use kendo_bridge_sim::hubspot::HubspotOwner;
-    use sha2::{Digest, Sha256};
-    const CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
@@ -676,6 +673,60 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
             "https://recordings.example/hubspot-77.mp3",
         ),
     ]);
+    (sims, call_id)
+}
+
+/// The app reading HubSpot (the simulator) with the demo token, with these
+/// variables besides.
+fn hubspot_app(sims: &Simulators, extra: &[(&str, &str)]) -> SpinApp {
+    let url = sims.hubspot_url();
+    let mut variables = vec![
+        ("hubspot_client_secret", HUBSPOT_CLIENT_SECRET),
+        ("hubspot_token", kendo_bridge_sim::DEMO_HUBSPOT_TOKEN),
+        ("hubspot_api_url", url.as_str()),
+    ];
+    variables.extend_from_slice(extra);
+    loaded(sims, &variables)
+}
+
+/// Posts `body` to the HubSpot webhook, signed v1 with the client secret.
+async fn post_hubspot(app: &SpinApp, body: String) -> kendo_bridge_spin_host::Answer {
+    use sha2::{Digest, Sha256};
+    let signature: String = Sha256::digest(format!("{HUBSPOT_CLIENT_SECRET}{body}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    app.request(
+        "POST",
+        "/webhooks/hubspot",
+        &[
+            ("content-type", "application/json"),
+            ("x-hubspot-signature", signature.as_str()),
+            ("x-hubspot-signature-version", "v1"),
+        ],
+        body,
+    )
+    .await
+    .expect("the app answers")
+}
+
+/// HubSpot's CRM webhook event for a created call.
+fn call_created_event(call_id: u64) -> String {
+    json!([{
+        "eventId": 1, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
+        "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
+        "attemptNumber": 0, "objectId": call_id, "objectTypeId": "0-48",
+        "changeSource": "CRM_UI", "changeFlag": "CREATED",
+    }])
+    .to_string()
+}
+
+/// A HubSpot CRM webhook (signed v1) names a call: the app reads it and its
+/// owner from HubSpot's API (the simulator) and sends it once; a
+/// workflow delivery about a contact is answered and not read as a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
+    let (sims, call_id) = hubspot_with_a_call().await;
     // The portal transcribed the call: with `hubspot_transcripts` the app
     // reads the transcript, as the host does with `[hubspot] transcripts`.
     sims.hubspot
@@ -690,43 +741,12 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
             }],
         )
         .expect("the call is transcribed");
-    let app = loaded(
-        &sims,
-        &[
-            ("hubspot_client_secret", CLIENT_SECRET),
-            ("hubspot_token", DEMO_HUBSPOT_TOKEN),
-            ("hubspot_api_url", &sims.hubspot_url()),
-            ("hubspot_transcripts", "true"),
-        ],
-    );
+    let app = hubspot_app(&sims, &[("hubspot_transcripts", "true")]);
     let post = |body: String| {
         let app = app.clone();
-        async move {
-            let signature: String = Sha256::digest(format!("{CLIENT_SECRET}{body}").as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            app.request(
-                "POST",
-                "/webhooks/hubspot",
-                &[
-                    ("content-type", "application/json"),
-                    ("x-hubspot-signature", signature.as_str()),
-                    ("x-hubspot-signature-version", "v1"),
-                ],
-                body,
-            )
-            .await
-            .expect("the app answers")
-        }
+        async move { post_hubspot(&app, body).await }
     };
-    let event = json!([{
-        "eventId": 1, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
-        "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
-        "attemptNumber": 0, "objectId": call_id, "objectTypeId": "0-48",
-        "changeSource": "CRM_UI", "changeFlag": "CREATED",
-    }])
-    .to_string();
+    let event = call_created_event(call_id);
     let answer = post(event.clone()).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(
@@ -783,67 +803,15 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
 /// The app with write-back on and one HubSpot call (owner 77, recorded)
 /// delivered by a signed webhook and sent to Kendo.
 async fn hubspot_call_sent_with_write_back() -> (Simulators, SpinApp, u64) {
-    use kendo_bridge_sim::DEMO_HUBSPOT_TOKEN;
-    use kendo_bridge_sim::hubspot::HubspotOwner;
-    use sha2::{Digest, Sha256};
-    const CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
-    let sims = Simulators::start(SimOptions::default())
-        .await
-        .expect("the simulators start");
-    sims.hubspot.add_owner(HubspotOwner {
-        id: 77,
-        email: "sam@yourco.com".into(),
-        first_name: "Sam".into(),
-        last_name: "Rivera".into(),
-        user_id: 7_700,
-        archived: false,
-    });
-    let call_id = sims.hubspot.create_call(&[
-        ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
-        ("hs_call_title", "Discovery"),
-        ("hs_call_status", "COMPLETED"),
-        ("hs_call_direction", "OUTBOUND"),
-        ("hs_call_duration", "63000"),
-        ("hubspot_owner_id", "77"),
-        (
-            "hs_call_recording_url",
-            "https://recordings.example/hubspot-77.mp3",
-        ),
-    ]);
-    let app = loaded(
+    let (sims, call_id) = hubspot_with_a_call().await;
+    let app = hubspot_app(
         &sims,
         &[
-            ("hubspot_client_secret", CLIENT_SECRET),
-            ("hubspot_token", DEMO_HUBSPOT_TOKEN),
-            ("hubspot_api_url", &sims.hubspot_url()),
             ("hubspot_write_back", "true"),
             ("kendo_webhook_secret", KENDO_WEBHOOK_SECRET),
         ],
     );
-    let body = json!([{
-        "eventId": 1, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
-        "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
-        "attemptNumber": 0, "objectId": call_id, "objectTypeId": "0-48",
-        "changeSource": "CRM_UI", "changeFlag": "CREATED",
-    }])
-    .to_string();
-    let signature: String = Sha256::digest(format!("{CLIENT_SECRET}{body}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let answer = app
-        .request(
-            "POST",
-            "/webhooks/hubspot",
-            &[
-                ("content-type", "application/json"),
-                ("x-hubspot-signature", signature.as_str()),
-                ("x-hubspot-signature-version", "v1"),
-            ],
-            body,
-        )
-        .await
-        .expect("the app answers");
+    let answer = post_hubspot(&app, call_created_event(call_id)).await;
     assert!(
         answer.body.contains(r#""status":"sent""#),
         "{}",
@@ -1259,33 +1227,44 @@ async fn a_tick_polls_salesloft_from_its_checkpoint_and_sends_each_call_once() {
     );
 }
 
+/// The simulators with one finished, recorded Salesloft call (62000) of
+/// user 3102 (sam@yourco.com), updated five minutes ago.
+async fn salesloft_with_a_call() -> Simulators {
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    sims.salesloft
+        .add_user(salesloft_user(3_102, ("Sam", "Rivera"), "sam@yourco.com"));
+    let now = time::OffsetDateTime::now_utc();
+    sims.salesloft.add_call(salesloft_call(
+        62_000,
+        3_102,
+        now,
+        time::Duration::minutes(5),
+    ));
+    sims
+}
+
+/// The app polling Salesloft (the simulator) on each tick, with these
+/// variables besides.
+fn salesloft_polling_app(sims: &Simulators, extra: &[(&str, &str)]) -> SpinApp {
+    let url = sims.salesloft_url();
+    let mut variables = vec![
+        ("salesloft_api_key", kendo_bridge_sim::DEMO_SALESLOFT_KEY),
+        ("salesloft_api_url", url.as_str()),
+        ("salesloft_poll", "true"),
+    ];
+    variables.extend_from_slice(extra);
+    loaded(sims, &variables)
+}
+
 /// A polled Salesloft call skipped for a reason a change of configuration
 /// can fix (here the minimum duration) keeps its record, as on the host, so
 /// the host's `redecide` can decide it again from the shared database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_salesloft_call_skipped_for_a_fixable_reason_keeps_its_record() {
-    use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
-    let sims = Simulators::start(SimOptions::default())
-        .await
-        .expect("the simulators start");
-    sims.salesloft
-        .add_user(salesloft_user(3_101, ("Robin", "Lee"), "robin@yourco.com"));
-    let now = time::OffsetDateTime::now_utc();
-    sims.salesloft.add_call(salesloft_call(
-        62_000,
-        3_101,
-        now,
-        time::Duration::minutes(5),
-    ));
-    let app = loaded(
-        &sims,
-        &[
-            ("salesloft_api_key", DEMO_SALESLOFT_KEY),
-            ("salesloft_api_url", &sims.salesloft_url()),
-            ("salesloft_poll", "true"),
-            ("min_duration_seconds", "120"),
-        ],
-    );
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(&sims, &[("min_duration_seconds", "120")]);
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["salesloftPoll"]["calls"], 1, "{ticked}");
     assert_eq!(
@@ -1392,29 +1371,8 @@ async fn a_lost_answer_is_flagged_and_the_call_re_sent_once() {
 /// direction, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_salesloft_call_without_its_record_waits_then_goes_without_a_direction() {
-    use kendo_bridge_sim::DEMO_SALESLOFT_KEY;
-
-    let sims = Simulators::start(SimOptions::default())
-        .await
-        .expect("the simulators start");
-    sims.salesloft
-        .add_user(salesloft_user(3_102, ("Sam", "Rivera"), "sam@yourco.com"));
-    let now = time::OffsetDateTime::now_utc();
-    sims.salesloft.add_call(salesloft_call(
-        62_000,
-        3_102,
-        now,
-        time::Duration::minutes(5),
-    ));
-    let app = loaded(
-        &sims,
-        &[
-            ("salesloft_api_key", DEMO_SALESLOFT_KEY),
-            ("salesloft_api_url", &sims.salesloft_url()),
-            ("salesloft_poll", "true"),
-            ("salesloft_direction_wait_seconds", "300"),
-        ],
-    );
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(&sims, &[("salesloft_direction_wait_seconds", "300")]);
     tick(&app, "").await;
     assert!(sims.kendo.accepted().is_empty(), "it waits for its record");
     assert_eq!(
