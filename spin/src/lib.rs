@@ -19,9 +19,8 @@
 //! HubSpot write-backs (`write_back.rs`) are queued in the transaction of
 //! their cause and written on `POST /tick`.
 //!
-//! What the host does and this app does not: Salesloft's transcript sweep
-//! (off by default on the host too) and cost-point budget (a tick caps its
-//! requests instead), pacing write-backs per second (a tick writes at most
+//! What the host does and this app does not: Salesloft's cost-point budget
+//! (a tick caps its requests instead), pacing write-backs per second (a tick writes at most
 //! twenty), and the operator commands (`replay`, `settle`, `redecide`),
 //! which run on the host against the same database.
 

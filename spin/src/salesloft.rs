@@ -9,27 +9,34 @@
 //! to `salesloft_direction_wait_seconds` (the host's `direction_wait`,
 //! 300 s), then goes without a direction.
 //!
-//! What the host does and this does not: the transcript sweep (off by
-//! default on the host too), and the team's cost-point budget, for which a
-//! tick here makes at most [`REQUESTS_PER_TICK`] requests instead (a third
-//! of them for the records).
+//! With `salesloft_transcripts`, a tick first collects new transcripts
+//! (the core's `TranscriptRead`: the conversation names the call, then the
+//! sentence pages), at most [`TRANSCRIPT_REQUESTS`] started a tick, the
+//! checkpoint keeping how far into a page it got.
+//!
+//! What the host does and this does not: the team's cost-point budget, for
+//! which a tick here makes at most [`REQUESTS_PER_TICK`] requests to the
+//! calls and records instead (a third of them for the records).
 
 use anyhow::{Context as _, Result, bail};
 use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
-use kendo_bridge_core::ledger::{CallKey, checkpoint, hold, records};
+use kendo_bridge_core::ledger::{self, CallKey, checkpoint, hold, records};
+use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::poll::{After, Cycle};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
-    direction_wait_detail, keeps_record, start, version_with_record, waiting_for_record,
-    waits_for_direction, waits_over,
+    TRANSCRIPTS, TranscriptNeed, TranscriptRead, direction_wait_detail, keeps_record, start,
+    version_with_record, version_with_transcript, waiting_for_record, waits_for_direction,
+    waits_over,
 };
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::salesloft::{
-    self as salesloft_api, CallInputs, Cursor, ListedCall, Listing, WebhookEvent,
+    self as salesloft_api, CallInputs, Cursor, ListedCall, ListedTranscription, Listing,
+    WebhookEvent,
 };
 use crate::plugin::kendo::bridge::types::{Decision, HttpRequest, SyncMethod};
 use crate::{Processed, now_ms, outcome_of, rules, settle_outcome, variable};
@@ -42,12 +49,152 @@ const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
 /// a minute, which the team's other integrations share.
 pub const REQUESTS_PER_TICK: u32 = 60;
 
+/// Requests the transcript sweep starts within a tick; a transcript under
+/// way is finished (its sentence pages, up to the core's
+/// `MAX_SENTENCE_PAGES`), so a tick may go past it by that much.
+pub const TRANSCRIPT_REQUESTS: u32 = 20;
+
 /// The host's Salesloft checkpoint JSON, so either driver can continue the
 /// other's poll.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredCursor {
     updated_since: Option<String>,
     page: u32,
+    /// Transcriptions of this page already collected: a tick's budget may
+    /// end inside a page (the host, without this field, reads the page
+    /// from its start; collecting a transcript again changes nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done: Option<usize>,
+}
+
+/// Whether the transcript sweep is on (`salesloft_transcripts = "true"`,
+/// off by default as on the host; with `salesloft_poll`).
+fn transcripts_on() -> bool {
+    variable("salesloft_transcripts").is_some_and(|v| v == "true")
+}
+
+/// Collects transcripts that appeared since the sweep's checkpoint (at
+/// most `budget` requests started) and keeps each for its call; a call
+/// already decided without it is decided again with it.
+async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
+    let now = now_ms() as i64;
+    let (mut cycle, stored) = Cycle::start(db, TRANSCRIPTS, u32::MAX)?;
+    let (mut at, mut done) = match &stored {
+        Some(json) => {
+            let c: StoredCursor = serde_json::from_str(json)
+                .context("the Salesloft transcript checkpoint is not a cursor")?;
+            let at = Cursor {
+                updated_since: c.updated_since,
+                page: c.page.max(1),
+            };
+            (at, c.done.unwrap_or(0))
+        }
+        None => {
+            let since = checkpoint::first_look_back(db, TRANSCRIPTS, now - INITIAL_LOOKBACK_MS)?;
+            let (updated_since, page) = start(since);
+            let at = Cursor {
+                updated_since: Some(updated_since),
+                page,
+            };
+            (at, 0)
+        }
+    };
+    let limit = reads.requests + budget;
+    while reads.requests < limit {
+        let request = salesloft_api::next_request(Listing::Transcriptions, &at);
+        let body = reads
+            .fetch(&request)
+            .await?
+            .context("Salesloft's transcriptions answered 404: check salesloft_api_url")?;
+        let page = salesloft_api::read_transcriptions(&at, &body).map_err(|e| {
+            anyhow::anyhow!("Salesloft's transcriptions page cannot be read: {e:?}")
+        })?;
+        let cursor = |at: &Cursor, done: Option<usize>| {
+            serde_json::to_string(&StoredCursor {
+                updated_since: at.updated_since.clone(),
+                page: at.page,
+                done,
+            })
+        };
+        for (i, t) in page.transcriptions.iter().enumerate().skip(done) {
+            if reads.requests >= limit {
+                // The rest of this page waits for the next tick.
+                cycle.page(db, &[], cursor(&at, Some(i))?, true, now_ms() as i64)?;
+                return Ok(());
+            }
+            // A transcript whose chain cannot be followed is skipped: it
+            // must never hold up the call's audio.
+            if let Err(e) = collect_transcript(db, reads, t).await {
+                eprintln!("salesloft transcription {} not collected: {e:#}", t.id);
+            }
+        }
+        match cycle
+            .page(
+                db,
+                &[],
+                cursor(&page.next, None)?,
+                page.more,
+                now_ms() as i64,
+            )?
+            .1
+        {
+            After::Next => (at, done) = (page.next, 0),
+            After::Done | After::Moved => break,
+        }
+    }
+    Ok(())
+}
+
+/// Follows one transcription to its call, as the core's workflow says,
+/// keeps its sentences for that call, and decides again a call whose
+/// record is kept.
+async fn collect_transcript(db: &Db, reads: &mut Reads, t: &ListedTranscription) -> Result<()> {
+    let mut read = TranscriptRead::new(t.id.clone(), t.conversation_id.clone());
+    let (call_id, pages) = loop {
+        match read.next() {
+            TranscriptNeed::Nothing => return Ok(()),
+            TranscriptNeed::Conversation { conversation_id } => {
+                let request = salesloft_api::conversation_request(&conversation_id);
+                let call_id = match reads.fetch(&request).await? {
+                    Some(body) => salesloft_api::read_conversation(&body).ok().flatten(),
+                    None => None,
+                };
+                read.conversation(call_id);
+            }
+            TranscriptNeed::Sentences {
+                transcription_id,
+                page,
+            } => {
+                let request = salesloft_api::sentences_request(&transcription_id, page);
+                let body = reads.fetch(&request).await?;
+                let more = body
+                    .as_deref()
+                    .is_some_and(|b| salesloft_api::sentences_has_more(b).unwrap_or(false));
+                read.sentences(body, more);
+            }
+            TranscriptNeed::Hold { call_id, pages } => break (call_id, pages),
+        }
+    };
+    let held = hold::hold(db, SOURCE, &call_id, None, Some(&pages), now_ms() as i64)?;
+    let Some(body) = held.body else {
+        return Ok(());
+    };
+    let Ok(WebhookEvent::Call(call)) = salesloft_api::read_webhook("call_updated", &body) else {
+        return Ok(());
+    };
+    let user = reads.user(call.user_id.clone()).await?;
+    let version = version_with_transcript(&call.updated_at);
+    decide(
+        db,
+        &call.id,
+        &call.json,
+        user,
+        &version,
+        SyncMethod::Polling,
+        true,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Processes a stored `call_created` / `call_updated` delivery.
@@ -112,6 +259,16 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         }
     };
     let mut reads = Reads::new();
+    if transcripts_on() {
+        // Best effort, as on the host: a failing sweep (403 without the
+        // scope, a 5xx) never stops call polling or holds up the audio.
+        let swept = sweep_transcripts(db, &mut reads, TRANSCRIPT_REQUESTS).await;
+        let health = match &swept {
+            Ok(()) => Health::Ok("transcripts"),
+            Err(e) => Health::Problem("transcripts", format!("{e:#}")),
+        };
+        ledger::health::record(db, SOURCE, &health, now_ms() as i64)?;
+    }
     // Before the calls, so a call listed with its record is joined at once.
     sweep_records(db, &mut reads, REQUESTS_PER_TICK / 3).await?;
     let mut polled = Polled {
@@ -150,6 +307,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         let stored = StoredCursor {
             updated_since: page.next.updated_since.clone(),
             page: page.next.page,
+            done: None,
         };
         polled.pages += 1;
         polled.calls += page.calls.len();
@@ -260,6 +418,7 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
         let stored = StoredCursor {
             updated_since: page.next.updated_since.clone(),
             page: page.next.page,
+            done: None,
         };
         let next = serde_json::to_string(&stored)?;
         match cycle.page(db, &[], next, page.more, now_ms() as i64)?.1 {
@@ -303,10 +462,15 @@ async fn decide(
 ) -> Result<serde_json::Value> {
     let record = records::get(db, SOURCE, id)?;
     let has_record = record.is_some();
+    // A transcript the sweep kept for the call (its sentence pages).
+    let sentences = hold::held(db, SOURCE, id)?
+        .and_then(|h| h.transcript)
+        .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+        .unwrap_or_default();
     let inputs = CallInputs {
         call: json.to_string(),
         user,
-        sentences: Vec::new(),
+        sentences,
         call_data_record: record,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, via);
@@ -339,8 +503,10 @@ async fn decide(
     }
     let outcome = outcome_of(decision);
     // A skip a change of configuration can fix keeps its record, so the
-    // host's `redecide` (or its start under new rules) decides it again.
-    if keeps_record(&outcome, false) {
+    // host's `redecide` (or its start under new rules) decides it again;
+    // with the transcript sweep on, so does anything not sent, which a
+    // transcript may yet turn into a send.
+    if keeps_record(&outcome, transcripts_on()) {
         hold::hold(db, SOURCE, id, Some(json), None, now_ms() as i64)?;
     }
     settle_outcome(db, SOURCE, id, version, outcome, via_name).await

@@ -1258,6 +1258,94 @@ fn salesloft_polling_app(sims: &Simulators, extra: &[(&str, &str)]) -> SpinApp {
     loaded(sims, &variables)
 }
 
+/// With `salesloft_transcripts`, a tick reads new transcriptions first,
+/// follows each to its call through its conversation (the core's
+/// `TranscriptRead`), and the call goes to Kendo with its transcript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesloft_transcript_read_by_the_sweep_goes_with_its_call() {
+    let sims = salesloft_with_a_call().await;
+    sims.salesloft
+        .transcribe(
+            62_000,
+            &[
+                ("Sam Rivera", "Thanks for taking the call."),
+                ("Alex", "Sure."),
+            ],
+        )
+        .expect("the call is transcribed");
+    let app = salesloft_polling_app(
+        &sims,
+        &[
+            ("salesloft_transcripts", "true"),
+            ("salesloft_direction_wait_seconds", "0"),
+        ],
+    );
+    let ticked = tick(&app, "").await;
+    assert!(ticked["salesloftPoll"]["error"].is_null(), "{ticked}");
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "{ticked}");
+    assert!(
+        accepted[0]
+            .field("transcript")
+            .is_some_and(|t| t.contains("Thanks for taking the call.")),
+        "{:?}",
+        accepted[0].field("transcript")
+    );
+    assert_eq!(
+        app.query(
+            "SELECT problem IS NULL FROM source_health WHERE source = 'salesloft' AND topic = 'transcripts'"
+        )
+        .expect("the health"),
+        vec![vec!["1".to_string()]]
+    );
+}
+
+/// A tick starts at most `TRANSCRIPT_REQUESTS` requests of the sweep: a
+/// page of transcriptions longer than that is finished over several
+/// ticks, the checkpoint keeping how far into the page it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_transcripts_is_read_over_several_ticks_from_where_the_last_stopped() {
+    let sims = salesloft_with_a_call().await;
+    let now = time::OffsetDateTime::now_utc();
+    for n in 1..15u64 {
+        sims.salesloft.add_call(salesloft_call(
+            62_000 + n,
+            3_102,
+            now,
+            time::Duration::minutes(5),
+        ));
+    }
+    for n in 0..15u64 {
+        sims.salesloft
+            .transcribe(62_000 + n, &[("Sam Rivera", "Hello.")])
+            .expect("the call is transcribed");
+    }
+    let app = salesloft_polling_app(&sims, &[("salesloft_transcripts", "true")]);
+    let held = |app: &SpinApp| {
+        app.query(
+            "SELECT COUNT(*) FROM held_calls WHERE source = 'salesloft' AND transcript IS NOT NULL",
+        )
+        .expect("the held transcripts")[0][0]
+            .parse::<u32>()
+            .expect("a count")
+    };
+    tick(&app, "").await;
+    let first = held(&app);
+    assert!(
+        (1..15).contains(&first),
+        "{first} transcripts in the first tick"
+    );
+    let checkpoint = app
+        .query("SELECT cursor FROM checkpoints WHERE source = 'salesloft-transcripts'")
+        .expect("the checkpoint");
+    assert!(
+        checkpoint[0][0].contains(&format!("\"done\":{first}")),
+        "{checkpoint:?}"
+    );
+    tick(&app, "").await;
+    assert_eq!(held(&app), 15, "the rest of the page in the next tick");
+}
+
 /// A polled Salesloft call skipped for a reason a change of configuration
 /// can fix (here the minimum duration) keeps its record, as on the host, so
 /// the host's `redecide` can decide it again from the shared database.
