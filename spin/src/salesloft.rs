@@ -24,6 +24,7 @@ use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::{self, CallKey, checkpoint, hold, records};
 use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::budget::{SALESLOFT_TEAM_POINTS, leave_to_others};
 use kendo_bridge_core::sources::poll::{After, Cycle};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
@@ -100,7 +101,7 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
         }
     };
     let limit = reads.requests + budget;
-    while reads.requests < limit {
+    while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::Transcriptions, &at);
         let body = reads
             .fetch(&request)
@@ -117,7 +118,7 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
             })
         };
         for (i, t) in page.transcriptions.iter().enumerate().skip(done) {
-            if reads.requests >= limit {
+            if reads.spent(limit) {
                 // The rest of this page waits for the next tick.
                 cycle.page(db, &[], cursor(&at, Some(i))?, true, now_ms() as i64)?;
                 return Ok(());
@@ -278,7 +279,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         budget_spent: false,
     };
     loop {
-        if reads.requests >= REQUESTS_PER_TICK {
+        if reads.spent(REQUESTS_PER_TICK) {
             polled.budget_spent = true;
             break;
         }
@@ -290,7 +291,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         let page = salesloft_api::read_page(&at, &body)
             .map_err(|e| anyhow::anyhow!("Salesloft's calls page cannot be read: {e:?}"))?;
         for call in &page.calls {
-            if reads.requests >= REQUESTS_PER_TICK {
+            if reads.spent(REQUESTS_PER_TICK) {
                 // The page is read again next tick; the calls decided now
                 // are settled then and cost no lookup.
                 polled.budget_spent = true;
@@ -390,7 +391,7 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
         }
     };
     let limit = reads.requests + budget;
-    while reads.requests < limit {
+    while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::CallDataRecords, &at);
         let body = reads
             .fetch(&request)
@@ -512,10 +513,13 @@ async fn decide(
     settle_outcome(db, SOURCE, id, version, outcome, via_name).await
 }
 
-/// The requests of one tick or delivery: counted, and users cached.
+/// The requests of one tick or delivery: counted, users cached, and the
+/// team's cost points left as Salesloft last said.
 struct Reads {
     users: Lookups,
     requests: u32,
+    /// `x-ratelimit-remaining-minute` of the last answer.
+    team_remaining: Option<u64>,
 }
 
 impl Reads {
@@ -523,7 +527,18 @@ impl Reads {
         Reads {
             users: Lookups::default(),
             requests: 0,
+            team_remaining: None,
         }
+    }
+
+    /// Whether the tick stops reading: `limit` requests made, or the team
+    /// almost out of cost points, the last ones left to its other
+    /// integrations (the core's rule; the next tick goes on).
+    fn spent(&self, limit: u32) -> bool {
+        self.requests >= limit
+            || self
+                .team_remaining
+                .is_some_and(|r| leave_to_others(SALESLOFT_TEAM_POINTS, r))
     }
 
     /// The user's record, as the core's workflow reads it.
@@ -569,6 +584,13 @@ impl Reads {
         let response: Response = spin_sdk::http::send(request)
             .await
             .with_context(|| format!("Salesloft {} {}", planned.method, planned.path))?;
+        if let Some(remaining) = response
+            .header("x-ratelimit-remaining-minute")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            self.team_remaining = Some(remaining);
+        }
         match *response.status() {
             200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
             404 => Ok(None),

@@ -19,6 +19,23 @@ use crate::Millis;
 /// may leave a little late, and must not land in the next window's count.
 const MARGIN: f64 = 0.05;
 
+/// Salesloft's cost points per minute for a whole team (its rate-limits
+/// page, above): the default of `salesloft.rate_limit_points`.
+pub const SALESLOFT_TEAM_POINTS: u64 = 600;
+
+/// The points left to the team's other integrations: when fewer than this
+/// remain, the bridge waits for the next window.
+pub fn reserve(team_limit: u64) -> u64 {
+    (team_limit / 20).max(1)
+}
+
+/// Whether a team with `remaining` of its `team_limit` points is to be
+/// left alone until its window turns (a driver that cannot wait stops
+/// reading).
+pub fn leave_to_others(team_limit: u64, remaining: u64) -> bool {
+    remaining < reserve(team_limit)
+}
+
 /// The bridge's share of a team-wide cost budget.
 #[derive(Debug, Clone)]
 pub struct ShareBudget {
@@ -66,7 +83,7 @@ impl ShareBudget {
     /// When fewer points than this remain for the team, the bridge waits a
     /// whole window: the last points are left to the other integrations.
     pub fn reserve(&self) -> u64 {
-        (self.team_limit / 20).max(1)
+        reserve(self.team_limit)
     }
 
     /// Time per point when the team has `remaining` points: the share of

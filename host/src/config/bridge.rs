@@ -300,7 +300,7 @@ fn default_sl_budget_share() -> f64 {
 /// https://developers.salesloft.com/docs/platform/api-basics/rate-limits/:
 /// 600 cost points per minute for the whole team.
 fn default_sl_rate_limit_points() -> u64 {
-    600
+    kendo_bridge_core::sources::budget::SALESLOFT_TEAM_POINTS
 }
 fn default_sl_url() -> String {
     "https://api.salesloft.com".into()

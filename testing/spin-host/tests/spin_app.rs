@@ -1346,6 +1346,26 @@ async fn a_page_of_transcripts_is_read_over_several_ticks_from_where_the_last_st
     assert_eq!(held(&app), 15, "the rest of the page in the next tick");
 }
 
+/// When Salesloft says the team has almost no cost points left this
+/// minute, a tick stops reading and leaves the last points to the team's
+/// other integrations (the core's `leave_to_others`); the next tick goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_leaves_the_teams_last_cost_points_to_its_other_integrations() {
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(&sims, &[]);
+    // Another integration spent all but 20 of the team's 600 points.
+    assert!(sims.salesloft.spend_points(580));
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["salesloftPoll"]["budgetSpent"], true, "{ticked}");
+    assert_eq!(ticked["salesloftPoll"]["calls"], 0, "{ticked}");
+    assert_eq!(
+        sims.salesloft.requests().len(),
+        1,
+        "one request, then it stops"
+    );
+    assert!(sims.kendo.accepted().is_empty());
+}
+
 /// A polled Salesloft call skipped for a reason a change of configuration
 /// can fix (here the minimum duration) keeps its record, as on the host, so
 /// the host's `redecide` can decide it again from the shared database.
