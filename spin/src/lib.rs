@@ -174,6 +174,8 @@ fn page() -> Response {
          <title>kendo-bridge on Spin</title></head><body>\
          <h1>kendo-bridge on Spin</h1><p>Kendo key: <span id=\"paused\">…</span></p>\
          <table><thead><tr><th>calls</th><th>count</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
+         <h2>Needs a person</h2><ul id=\"problems\"><li>…</li></ul>\
+         <h2>Write-backs</h2><ul id=\"write-backs\"><li>…</li></ul>\
          <p>Updates itself every 5 s from <a href=\"/status\">/status</a>.</p>\
          <script src=\"/page.js\"></script></body></html>"
     );

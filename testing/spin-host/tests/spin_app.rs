@@ -488,6 +488,12 @@ async fn in_a_real_browser_the_spin_status_page_shows_the_calls_by_state() {
     )
     .await
     .expect("the app answers");
+    // A problem that needs a person, as a refused scope records it.
+    app.query(
+        "INSERT INTO source_health (source, topic, problem, problem_since, problem_count)
+         VALUES ('hubspot', 'write-back', 'add <b>crm.objects.contacts.write</b>', 1, 1) RETURNING 1",
+    )
+    .expect("the health");
     let page = app.request("GET", "/", &[], "").await.expect("the page");
     assert_eq!(page.status, 200);
     assert!(
@@ -545,6 +551,16 @@ async fn in_a_real_browser_the_spin_status_page_shows_the_calls_by_state() {
     assert!(dom.contains(r#"<td data-k="unreadable">1</td>"#), "{dom}");
     assert!(dom.contains(r#"<td data-k="queued">0</td>"#), "{dom}");
     assert!(dom.contains(">sending<"), "the key is not paused: {dom}");
+    assert!(
+        dom.contains(
+            "<li>hubspot write-back: add &lt;b&gt;crm.objects.contacts.write&lt;/b&gt;</li>"
+        ),
+        "the problem, as text: {dom}"
+    );
+    assert!(
+        dom.contains("<li>none queued</li>"),
+        "no write-backs: {dom}"
+    );
 }
 
 /// Spin runs instances side by side (and, scaled out, on several nodes
