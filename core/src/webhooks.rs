@@ -16,6 +16,18 @@ pub enum HubspotSignature {
 /// lower-case name). v3 (with its timestamp, so a replay is refused) wins
 /// when present; otherwise `X-HubSpot-Signature-Version` names v1 or v2.
 /// https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
+/// The event a HubSpot delivery is stored under, which names how its calls
+/// came: a v3 subscription posts a JSON list of events (`webhook`); a
+/// workflow action posts one object (`workflow`). Part of the delivery's
+/// id, so every driver must name it alike.
+pub fn hubspot_event(body: &[u8]) -> &'static str {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        crate::sources::via::WEBHOOK
+    } else {
+        crate::sources::via::WORKFLOW
+    }
+}
+
 pub fn hubspot_signature<'h>(header: impl Fn(&str) -> Option<&'h str>) -> Option<HubspotSignature> {
     if header("x-hubspot-signature-v3").is_some() && header("x-hubspot-request-timestamp").is_some()
     {

@@ -337,16 +337,7 @@ fn event_name(source: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> 
     match source {
         "salesloft" => header(headers, "x-salesloft-event"),
         "kendo" => header(headers, "x-kendo-event"),
-        // A v3 subscription posts a JSON list of events; a workflow action
-        // posts one object.
-        "hubspot" => Some(
-            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-                "webhook"
-            } else {
-                "workflow"
-            }
-            .to_string(),
-        ),
+        "hubspot" => Some(kendo_bridge_core::webhooks::hubspot_event(body).to_string()),
         _ => None,
     }
 }
@@ -499,11 +490,12 @@ async fn handle(
         },
         "hubspot" => match &sources.hubspot {
             Some(hs) => {
-                let via = if entry.event.as_deref() == Some("workflow") {
-                    SyncMethod::Workflow
-                } else {
-                    SyncMethod::Webhook
-                };
+                let via =
+                    if entry.event.as_deref() == Some(kendo_bridge_core::sources::via::WORKFLOW) {
+                        SyncMethod::Workflow
+                    } else {
+                        SyncMethod::Webhook
+                    };
                 let report = hs.handle_webhook(&body, via).await?;
                 Ok(format!("{report:?}"))
             }

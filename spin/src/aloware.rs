@@ -141,5 +141,13 @@ async fn decide(
         transcript_wait_ms(),
         now_ms() as i64,
     )?;
-    settle(db, SOURCE, call_id, version, decision, "webhook").await
+    settle(
+        db,
+        SOURCE,
+        call_id,
+        version,
+        decision,
+        crate::via_name(SyncMethod::Webhook),
+    )
+    .await
 }

@@ -39,6 +39,7 @@ use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
 use crate::{json, now_ms, rules, settle, variable, verify};
 use kendo_bridge_core::ledger;
 use kendo_bridge_core::ledger::CallKey;
+use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{
@@ -78,12 +79,19 @@ pub async fn webhook(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, scheme, "hubspot_client_secret", &uri) {
         return Ok(refused);
     }
-    crate::receive("hubspot", None, req.body()).await
+    // Named as the host names it: the event is part of the delivery's id.
+    let event = kendo_bridge_core::webhooks::hubspot_event(req.body());
+    crate::receive("hubspot", Some(event), req.body()).await
 }
 
 /// Reads the calls a delivery names and decides each. An `Err` is a
 /// passing failure (HubSpot's API): the delivery is worth trying again.
-pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
+pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processed> {
+    let via = if entry.event.as_deref() == Some(kendo_bridge_core::sources::via::WORKFLOW) {
+        SyncMethod::Workflow
+    } else {
+        SyncMethod::Webhook
+    };
     let delivery = match hubspot_api::read_webhook(body) {
         Ok(delivery) => delivery,
         Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
@@ -111,7 +119,7 @@ pub(crate) async fn process(db: &Db, body: &str) -> Result<Processed> {
         // A webhook names one call at a time: the call object's own
         // associations are what the plugin reads, as on the host.
         let none = Associations::default();
-        statuses.push(decide(db, &mut cache, &call, &none, SyncMethod::Webhook).await?);
+        statuses.push(decide(db, &mut cache, &call, &none, via).await?);
     }
     Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
 }
@@ -165,10 +173,7 @@ async fn decide(
         deals: associations.deals.clone(),
     };
     let decision = hubspot_api::map_call(&inputs, &rules()?, via);
-    let via_name = match via {
-        SyncMethod::Polling => "polling",
-        _ => "webhook",
-    };
+    let via_name = crate::via_name(via);
     let version = hubspot::version(call.modified_ms);
     let status = settle(db, "hubspot", &call.id, &version, decision, via_name).await?;
     Ok(serde_json::json!({ "call": call.id, "outcome": status }))
@@ -265,7 +270,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
                     source_id: call.id.clone(),
                     team: TEAM.into(),
                 };
-                let seen = Intake::seen(key, &version, "polling");
+                let seen = Intake::seen(key, &version, crate::via_name(SyncMethod::Polling));
                 intake::intake(db, &[seen], None, now_ms() as i64)?;
                 continue;
             }

@@ -58,7 +58,7 @@ mod plugin {
 
 use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
-use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules};
+use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
 
 /// Kendo's body limit.
 const MAX_BODY_BYTES: u64 = 5_000_000;
@@ -198,6 +198,16 @@ fn json(status: u16, body: impl Into<String>) -> Response {
         .build()
 }
 
+/// The ledger's name for a sync method (the core's `via`).
+pub(crate) fn via_name(via: SyncMethod) -> &'static str {
+    use kendo_bridge_core::sources::via;
+    match via {
+        SyncMethod::Polling => via::POLLING,
+        SyncMethod::Webhook => via::WEBHOOK,
+        SyncMethod::Workflow => via::WORKFLOW,
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -335,7 +345,7 @@ async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
     let outcome = match entry.source.as_str() {
         "aloware" => aloware::process(db, entry.id, &body).await?,
         "salesloft" => salesloft::process(db, entry, &body).await?,
-        "hubspot" => hubspot::process(db, &body).await?,
+        "hubspot" => hubspot::process(db, entry, &body).await?,
         other => Processed::Unreadable(format!("no processor for source {other}")),
     };
     let now = now_ms() as i64;

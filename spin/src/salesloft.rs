@@ -337,7 +337,7 @@ async fn decide_listed(db: &Db, reads: &mut Reads, call: &ListedCall) -> Result<
             source_id: call.id.clone(),
             team: TEAM.into(),
         };
-        let seen = Intake::seen(key, &call.updated_at, "polling");
+        let seen = Intake::seen(key, &call.updated_at, crate::via_name(SyncMethod::Polling));
         intake::intake(db, &[seen], None, now_ms() as i64)?;
         return Ok(());
     }
@@ -440,7 +440,7 @@ async fn release(db: &Db, reads: &mut Reads, call_id: &str) -> Result<()> {
         return Ok(());
     };
     let via = match via.as_str() {
-        "webhook" => SyncMethod::Webhook,
+        kendo_bridge_core::sources::via::WEBHOOK => SyncMethod::Webhook,
         _ => SyncMethod::Polling,
     };
     let user = reads.user(call.user_id.clone()).await?;
@@ -475,10 +475,7 @@ async fn decide(
         call_data_record: record,
     };
     let decision = salesloft_api::map_call(&inputs, &rules()?, via);
-    let via_name = match via {
-        SyncMethod::Polling => "polling",
-        _ => "webhook",
-    };
+    let via_name = crate::via_name(via);
     let wait = direction_wait_ms();
     let sent_without_direction =
         matches!(&decision, Ok(Decision::Send(c)) if c.direction.is_none());

@@ -42,6 +42,14 @@ impl Lookups {
     }
 }
 
+/// How a call reached the bridge, as the ledger names it (the plugin's
+/// `sync-method`): each driver maps its binding's enum to one of these.
+pub mod via {
+    pub const POLLING: &str = "polling";
+    pub const WEBHOOK: &str = "webhook";
+    pub const WORKFLOW: &str = "workflow";
+}
+
 /// Whether a source API's answer is a passing failure, worth the same
 /// request again later: a 429 or a 5xx (transport failures are passing
 /// too). Anything else (401, 403, 400) is fixed only by a person.

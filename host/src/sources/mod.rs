@@ -753,10 +753,11 @@ fn build_error_code(error: &crate::plugin::kendo::BuildError) -> &'static str {
 
 /// The name stored in the ledger for a sync method.
 pub fn sync_method_name(via: SyncMethod) -> &'static str {
+    use kendo_bridge_core::sources::via;
     match via {
-        SyncMethod::Polling => "polling",
-        SyncMethod::Webhook => "webhook",
-        SyncMethod::Workflow => "workflow",
+        SyncMethod::Polling => via::POLLING,
+        SyncMethod::Webhook => via::WEBHOOK,
+        SyncMethod::Workflow => via::WORKFLOW,
     }
 }
 

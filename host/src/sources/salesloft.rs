@@ -324,7 +324,7 @@ impl Salesloft {
             return Ok(None);
         };
         let via = match sync_method.as_str() {
-            "webhook" => SyncMethod::Webhook,
+            kendo_bridge_core::sources::via::WEBHOOK => SyncMethod::Webhook,
             _ => SyncMethod::Polling,
         };
         let version = version_with_record(&call.updated_at);

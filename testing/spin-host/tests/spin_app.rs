@@ -836,6 +836,39 @@ async fn hubspot_call_sent_with_write_back() -> (Simulators, SpinApp, u64) {
     (sims, app, call_id)
 }
 
+/// A HubSpot workflow action's delivery (one object) is stored as the host
+/// stores it (event `workflow`, so the same delivery has the same id on
+/// either driver) and its call is recorded as having come by workflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_workflow_delivery_is_stored_and_recorded_as_the_host_does() {
+    let (sims, call_id) = hubspot_with_a_call().await;
+    let app = hubspot_app(&sims, &[]);
+    let body =
+        json!({ "hs_object_id": call_id.to_string(), "hs_call_title": "Discovery" }).to_string();
+    let answer = post_hubspot(&app, body.clone()).await;
+    assert!(
+        answer.body.contains(r#""status":"sent""#),
+        "{}",
+        answer.body
+    );
+    let stored = app
+        .query("SELECT event, delivery_id FROM inbox WHERE source = 'hubspot'")
+        .expect("the inbox");
+    assert_eq!(stored[0][0], "workflow", "{stored:?}");
+    assert_eq!(
+        stored[0][1],
+        kendo_bridge_core::ledger::inbox::delivery_id(None, Some("workflow"), body.as_bytes()),
+        "the id the host gives the same delivery"
+    );
+    assert_eq!(
+        app.query(&format!(
+            "SELECT sync_method FROM ledger WHERE source_id = '{call_id}'"
+        ))
+        .expect("the ledger"),
+        vec![vec!["workflow".to_string()]]
+    );
+}
+
 const KENDO_WEBHOOK_SECRET: &str = "spin-test-kendo-webhook-secret";
 
 /// With `hubspot_write_back`, Kendo's 201 and its score become properties
