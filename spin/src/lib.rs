@@ -80,7 +80,7 @@ async fn handle(req: Request) -> Result<impl IntoResponse> {
         (Method::Post, "/webhooks/aloware") => aloware(&req).await,
         (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
         (Method::Post, "/webhooks/hubspot") => hubspot::webhook(&req).await,
-        (Method::Post, "/webhooks/kendo") => kendo(&req),
+        (Method::Post, "/webhooks/kendo") => kendo(&req).await,
         _ => Ok(json(404, r#"{"error":"no such route"}"#)),
     }
 }
@@ -305,9 +305,20 @@ async fn salesloft(req: &Request) -> Result<Response> {
 /// cannot be processed now stays for `POST /tick`; one that can never be
 /// read stays with its reason. The same body delivered again is kept once.
 pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> Result<Response> {
+    receive_with_id(source, None, event, body).await
+}
+
+/// [`receive`], with the id the sender gave the delivery (Kendo's
+/// `X-Kendo-Delivery-Id`), as the host keys it.
+async fn receive_with_id(
+    source: &str,
+    sender_id: Option<&str>,
+    event: Option<&str>,
+    body: &[u8],
+) -> Result<Response> {
     let db = Db::open()?;
     let now = now_ms() as i64;
-    let delivery_id = inbox::delivery_id(None, event, body);
+    let delivery_id = inbox::delivery_id(sender_id, event, body);
     let id = match inbox::insert(&db, source, &delivery_id, event, body, now)? {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
@@ -346,6 +357,8 @@ async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
         "aloware" => aloware::process(db, entry.id, &body).await?,
         "salesloft" => salesloft::process(db, entry, &body).await?,
         "hubspot" => hubspot::process(db, entry, &body).await?,
+        // Kendo's results, whichever driver stored them.
+        "kendo" => kendo_result(db, &body)?,
         other => Processed::Unreadable(format!("no processor for source {other}")),
     };
     let now = now_ms() as i64;
@@ -377,32 +390,38 @@ fn defer(db: &Db, entry: &InboxEntry, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// Kendo's result webhooks: each result kept once in the shared ledger,
-/// matched to the call by the callId Kendo returned (the core's rule).
-fn kendo(req: &Request) -> Result<Response> {
+/// Kendo's result webhooks: verified, kept in the shared inbox as the host
+/// keeps them (under Kendo's delivery id), then each result kept once in
+/// the ledger, matched to the call by the callId Kendo returned (the
+/// core's rule).
+async fn kendo(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret", req.uri()) {
         return Ok(refused);
     }
-    let body = String::from_utf8_lossy(req.body()).into_owned();
-    let (name, result) = match kendo_api::read_webhook(&body) {
+    let header = |name: &str| {
+        req.header(name)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let event = header("x-kendo-event");
+    let sender_id = header("x-kendo-delivery-id");
+    receive_with_id("kendo", sender_id.as_deref(), event.as_deref(), req.body()).await
+}
+
+/// Records a stored Kendo delivery's result.
+fn kendo_result(db: &Db, body: &str) -> Result<Processed> {
+    let (name, result) = match kendo_api::read_webhook(body) {
         Ok(kendo_api::WebhookEvent::CallUploaded(r)) => ("call.uploaded", r),
         Ok(kendo_api::WebhookEvent::TrainingCompleted(r)) => ("ai.training.completed", r),
         Ok(kendo_api::WebhookEvent::Unknown(name)) => {
-            return Ok(json(
-                200,
-                serde_json::json!({ "ignored": name }).to_string(),
-            ));
+            return Ok(Processed::Answer(serde_json::json!({ "ignored": name })));
         }
-        Err(e) => {
-            return Ok(json(
-                400,
-                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
-            ));
-        }
+        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
     };
-    let db = Db::open()?;
     let new = results::record(
-        &db,
+        db,
         &KendoResult {
             event_id: &result.id,
             event: name,
@@ -414,9 +433,8 @@ fn kendo(req: &Request) -> Result<Response> {
         now_ms() as i64,
         write_back::on_scored,
     )?;
-    Ok(json(
-        200,
-        serde_json::json!({ "status": if new { "stored" } else { "duplicate" } }).to_string(),
+    Ok(Processed::Answer(
+        serde_json::json!({ "status": if new { "stored" } else { "duplicate" } }),
     ))
 }
 

@@ -288,6 +288,41 @@ async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_to_it() {
     );
 }
 
+/// A Kendo result the host stored in the shared inbox (its server keeps
+/// every delivery before processing it) is recorded by a Spin tick, not
+/// closed unread: the drivers share one inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_result_the_host_stored_is_recorded_by_a_tick() {
+    let (sims, app) = started().await;
+    deliver_call(&app, 56).await;
+    let accepted = sims.kendo.accepted();
+    let body = sims.kendo.call_uploaded_event(&accepted[0], 91).body();
+    app.query(&format!(
+        "INSERT INTO inbox (source, delivery_id, event, body, received_at)
+         VALUES ('kendo', 'from-the-host', 'call.uploaded', '{}', 1) RETURNING id",
+        body.replace('\'', "''")
+    ))
+    .expect("the inbox");
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["inbox"]["processed"], 1, "{ticked}");
+    assert_eq!(
+        app.query(
+            "SELECT processed_at IS NOT NULL, error FROM inbox WHERE delivery_id = 'from-the-host'"
+        )
+        .expect("the inbox"),
+        vec![vec!["1".to_string(), "NULL".to_string()]],
+        "processed, with no error"
+    );
+    assert_eq!(
+        app.query(
+            "SELECT r.ai_score FROM kendo_results r JOIN ledger l ON l.kendo_call_id = r.subject_id
+              WHERE l.source_id = '56'"
+        )
+        .expect("the results"),
+        vec![vec!["91".to_string()]]
+    );
+}
+
 /// A call ready with its recording waits for its transcript (the host's
 /// `aloware.transcript_wait`); when none arrives in time, a tick sends it
 /// with its recording alone, once.
