@@ -409,7 +409,9 @@ pub struct InboxProgress {
     pub deferred: u32,
 }
 
-use kendo_bridge_core::ledger::inbox::{LEASE_MS as INBOX_LEASE_MS, retry_at};
+use kendo_bridge_core::ledger::inbox::{
+    AfterFailure, Failure, LEASE_MS as INBOX_LEASE_MS, after_failure,
+};
 
 /// One pass over the stored deliveries due now.
 pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProgress, StoreError> {
@@ -433,18 +435,28 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                     ctx.store.run(move |s| s.inbox_done(id, None, now)).await?;
                     progress.processed += 1;
                 }
-                Err(e) if e.is_transient() => {
+                Err(e)
+                    if let AfterFailure::Defer { at, problem } =
+                        after_failure(failure_of(&e), entry.attempts, rand::random(), now) =>
+                {
                     // This delivery waits for its own next attempt; the
                     // others go on (the parts of an Aloware call are merged
-                    // whatever order they are processed in).
-                    let at = retry_at(entry.attempts + 1, rand::random(), now);
+                    // whatever order they are processed in). One waiting
+                    // for a person to fix a setting shows in `status`.
                     tracing::warn!(
                         source = %entry.source, id, error = %e,
                         "webhook processing deferred to {}", crate::timefmt::iso(at)
                     );
                     let message = e.to_string();
+                    let source = entry.source.clone();
                     ctx.store
-                        .run(move |s| s.inbox_defer(id, at, &message))
+                        .run(move |s| {
+                            s.inbox_defer(id, at, &message)?;
+                            if problem {
+                                s.health_problem(&source, "webhook", &message, now)?;
+                            }
+                            Ok(())
+                        })
                         .await?;
                     progress.deferred += 1;
                 }
@@ -470,6 +482,22 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
                 }
             }
         }
+    }
+}
+
+/// Why processing a delivery failed, in the core's terms: a refused
+/// credential or a setting missing needs a person and loses nothing
+/// meanwhile; a record that cannot be read never works.
+fn failure_of(e: &SourceError) -> Failure {
+    match e {
+        SourceError::Status {
+            status: 401 | 403, ..
+        }
+        | SourceError::NoCredentials(_)
+        | SourceError::Config { .. }
+        | SourceError::NotFound { .. } => Failure::Setting,
+        e if e.is_transient() => Failure::Passing,
+        _ => Failure::Lasting,
     }
 }
 
@@ -517,5 +545,42 @@ async fn handle(
         },
         "kendo" => kendo::handle(ctx, &body).await,
         other => Ok(format!("no handler for source `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> SourceError {
+        SourceError::Status {
+            source_name: "hubspot",
+            status,
+            method: "GET".into(),
+            path: "/crm/v3/objects/calls/1".into(),
+            body: String::new(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_keeps_a_delivery_for_a_person_and_a_5xx_for_a_retry() {
+        assert_eq!(failure_of(&status(401)), Failure::Setting);
+        assert_eq!(
+            failure_of(&SourceError::NoCredentials("hubspot")),
+            Failure::Setting
+        );
+        assert_eq!(failure_of(&status(503)), Failure::Passing);
+        assert_eq!(failure_of(&status(429)), Failure::Passing);
+    }
+
+    #[test]
+    fn a_delivery_that_cannot_be_read_is_closed() {
+        let unreadable = SourceError::Unreadable {
+            source_name: "aloware",
+            message: "not JSON".into(),
+        };
+        assert_eq!(failure_of(&unreadable), Failure::Lasting);
+        assert_eq!(failure_of(&status(400)), Failure::Lasting);
     }
 }

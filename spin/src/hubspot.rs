@@ -29,13 +29,13 @@ use anyhow::{Context as _, Result};
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::Processed;
 use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::hubspot::{
     self as hubspot_api, AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions,
 };
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
+use crate::{Failed, Processed};
 use crate::{json, now_ms, rules, settle, variable, verify};
 use kendo_bridge_core::ledger;
 use kendo_bridge_core::ledger::CallKey;
@@ -390,31 +390,5 @@ pub(crate) async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Faile
             method: planned.method.clone(),
             path: planned.path.clone(),
         }),
-    }
-}
-
-/// A HubSpot request that failed, and whether trying again later may work
-/// (the core's [`kendo_bridge_core::sources::passing`]).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub(crate) struct Failed {
-    pub(crate) message: String,
-    pub(crate) passing: bool,
-    /// HubSpot's status, when it answered.
-    pub(crate) status: Option<u16>,
-    /// The request's method and path (for the scope a 403 asks for).
-    pub(crate) method: String,
-    pub(crate) path: String,
-}
-
-impl Failed {
-    fn lasting(message: String) -> Failed {
-        Failed {
-            message,
-            passing: false,
-            status: None,
-            method: String::new(),
-            path: String::new(),
-        }
     }
 }

@@ -337,12 +337,14 @@ async fn receive_with_id(
     Ok(match process(&db, &entry).await {
         Ok(answer) => json(200, answer.to_string()),
         Err(e) => {
-            let reason = format!("{e:#}");
-            defer(&db, &entry, &reason)?;
+            let status = if failed(&db, &entry, &e)? {
+                "stored; POST /tick processes it"
+            } else {
+                "stored; it cannot be processed (see GET /status)"
+            };
             json(
                 200,
-                serde_json::json!({ "status": "stored; POST /tick processes it", "error": reason })
-                    .to_string(),
+                serde_json::json!({ "status": status, "error": format!("{e:#}") }).to_string(),
             )
         }
     })
@@ -382,12 +384,70 @@ pub(crate) enum Processed {
     Unreadable(String),
 }
 
-/// A delivery that failed for a passing reason waits for its own next
-/// attempt (the one back-off policy); the others go on.
-fn defer(db: &Db, entry: &InboxEntry, reason: &str) -> Result<()> {
-    let at = inbox::retry_at(entry.attempts + 1, jitter(), now_ms() as i64);
-    inbox::defer(db, entry.id, at, reason)?;
-    Ok(())
+/// A source API request that failed, and whether trying again later may
+/// work (the core's [`kendo_bridge_core::sources::passing`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Failed {
+    pub(crate) message: String,
+    pub(crate) passing: bool,
+    /// The source's status, when it answered.
+    pub(crate) status: Option<u16>,
+    /// The request's method and path (for the scope a 403 asks for).
+    pub(crate) method: String,
+    pub(crate) path: String,
+}
+
+impl Failed {
+    /// A failure no later attempt fixes (a variable not set).
+    pub(crate) fn lasting(message: String) -> Failed {
+        Failed {
+            message,
+            passing: false,
+            status: None,
+            method: String::new(),
+            path: String::new(),
+        }
+    }
+}
+
+/// Why processing a delivery failed, in the core's terms: a source's own
+/// answer says (a [`Failed`]: a refused credential, or a variable not set,
+/// needs a person; a 429 or 5xx passes); anything else (the database busy,
+/// a connection) is tried again, as on the host.
+fn failure_of(e: &anyhow::Error) -> inbox::Failure {
+    match e.chain().find_map(|c| c.downcast_ref::<Failed>()) {
+        None => inbox::Failure::Passing,
+        Some(f) if f.passing => inbox::Failure::Passing,
+        Some(f) if matches!(f.status, None | Some(401 | 403)) => inbox::Failure::Setting,
+        Some(_) => inbox::Failure::Lasting,
+    }
+}
+
+/// A delivery whose processing failed, as the core's `after_failure` says
+/// (the host's rule): kept for its own next attempt while the others go
+/// on, or closed with its reason; a reason a person must act on is the
+/// source's `webhook` problem. True when it is kept.
+fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
+    let now = now_ms() as i64;
+    let reason = format!("{e:#}");
+    let problem = |db: &Db| {
+        kendo_bridge_core::ledger::health::problem(db, &entry.source, "webhook", &reason, now)
+    };
+    match inbox::after_failure(failure_of(e), entry.attempts, jitter(), now) {
+        inbox::AfterFailure::Defer { at, problem: shown } => {
+            inbox::defer(db, entry.id, at, &reason)?;
+            if shown {
+                problem(db)?;
+            }
+            Ok(true)
+        }
+        inbox::AfterFailure::Close => {
+            inbox::done(db, entry.id, Some(&reason), now)?;
+            problem(db)?;
+            Ok(false)
+        }
+    }
 }
 
 /// Kendo's result webhooks: verified, kept in the shared inbox as the host
@@ -809,13 +869,16 @@ async fn tick(req: &Request) -> Result<Response> {
     // the instance down) must not hold up sends that are due.
     let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
     let (sent_first, _) = send_due(&db).await?;
-    let (mut processed, mut deferred) = (0, 0);
+    let (mut processed, mut deferred, mut closed) = (0, 0, 0);
     for entry in inbox::claim(&db, INBOX_BATCH, inbox::LEASE_MS, now_ms() as i64)? {
         match process(&db, &entry).await {
             Ok(_) => processed += 1,
             Err(e) => {
-                defer(&db, &entry, &format!("{e:#}"))?;
-                deferred += 1;
+                if failed(&db, &entry, &e)? {
+                    deferred += 1;
+                } else {
+                    closed += 1;
+                }
             }
         }
     }
@@ -865,7 +928,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "recovered": recovered.resent.len() + recovered.parked.len(),
             "held": held,
             "paused": paused,
-            "inbox": { "processed": processed, "deferred": deferred },
+            "inbox": { "processed": processed, "deferred": deferred, "closed": closed },
             "hubspotPoll": polled,
             "salesloftPoll": salesloft_polled,
             "writeBack": written_back,

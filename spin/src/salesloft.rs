@@ -18,7 +18,7 @@
 //! which a tick here makes at most [`REQUESTS_PER_TICK`] requests to the
 //! calls and records instead (a third of them for the records).
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::{self, CallKey, checkpoint, hold, records};
@@ -40,7 +40,7 @@ use crate::plugin::kendo::bridge::salesloft::{
     WebhookEvent,
 };
 use crate::plugin::kendo::bridge::types::{Decision, HttpRequest, SyncMethod};
-use crate::{Processed, now_ms, outcome_of, rules, settle_outcome, variable};
+use crate::{Failed, Processed, now_ms, outcome_of, rules, settle_outcome, variable};
 
 /// How far back the first poll reads (the host's `initial_lookback`).
 const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
@@ -559,15 +559,20 @@ impl Reads {
     }
 
     /// Makes a request the plugin planned against Salesloft's API: the
-    /// body of a 2xx, `None` for a 404, an error for anything else.
-    async fn fetch(&mut self, planned: &HttpRequest) -> Result<Option<String>> {
+    /// body of a 2xx, `None` for a 404, a [`Failed`] for anything else.
+    async fn fetch(&mut self, planned: &HttpRequest) -> Result<Option<String>, Failed> {
         self.requests += 1;
-        let key = variable("salesloft_api_key").context("variable salesloft_api_key is not set")?;
+        let key = variable("salesloft_api_key")
+            .ok_or_else(|| Failed::lasting("variable salesloft_api_key is not set".into()))?;
         let base =
             variable("salesloft_api_url").unwrap_or_else(|| "https://api.salesloft.com".into());
         let method = match planned.method.as_str() {
             "GET" => Method::Get,
-            other => bail!("the plugin planned HTTP method {other} for Salesloft"),
+            other => {
+                return Err(Failed::lasting(format!(
+                    "the plugin planned HTTP method {other} for Salesloft"
+                )));
+            }
         };
         let mut builder = Request::builder();
         builder
@@ -578,9 +583,20 @@ impl Reads {
             builder.header(h.name.as_str(), h.value.as_str());
         }
         let request = builder.body(Vec::new()).build();
-        let response: Response = spin_sdk::http::send(request)
-            .await
-            .with_context(|| format!("Salesloft {} {}", planned.method, planned.path))?;
+        let failed = |message: String, status: Option<u16>, passing: bool| Failed {
+            message,
+            passing,
+            status,
+            method: planned.method.clone(),
+            path: planned.path.clone(),
+        };
+        let response: Response = spin_sdk::http::send(request).await.map_err(|e| {
+            failed(
+                format!("Salesloft {} {}: {e}", planned.method, planned.path),
+                None,
+                true,
+            )
+        })?;
         if let Some(remaining) = response
             .header("x-ratelimit-remaining-minute")
             .and_then(|v| v.as_str())
@@ -591,16 +607,20 @@ impl Reads {
         match *response.status() {
             200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
             404 => Ok(None),
-            status => bail!(
-                "Salesloft answered {status} to {} {}{}",
-                planned.method,
-                planned.path,
-                match status {
-                    401 | 403 => " (check the salesloft_api_key variable and its scopes)",
-                    429 => " (the team's cost points are spent; the next tick goes on)",
-                    _ => "",
-                }
-            ),
+            status => Err(failed(
+                format!(
+                    "Salesloft answered {status} to {} {}{}",
+                    planned.method,
+                    planned.path,
+                    match status {
+                        401 | 403 => " (check the salesloft_api_key variable and its scopes)",
+                        429 => " (the team's cost points are spent; the next tick goes on)",
+                        _ => "",
+                    }
+                ),
+                Some(status),
+                kendo_bridge_core::sources::passing(status),
+            )),
         }
     }
 }

@@ -18,8 +18,9 @@ use kendo_bridge_core::sources::write_back::{
     WriteAction,
 };
 
+use crate::Failed;
 use crate::delivery::Db;
-use crate::hubspot::{Failed, fetch};
+use crate::hubspot::fetch;
 use crate::plugin::kendo::bridge::types::{Header, HttpRequest};
 use crate::{ANSWERS, jitter, now_ms, variable};
 

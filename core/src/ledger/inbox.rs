@@ -54,6 +54,50 @@ pub fn retry_at(attempts: u32, unit: f64, now: Millis) -> Millis {
     now.saturating_add(RETRY.delay(attempts, unit).unwrap_or(RETRY.cap_ms))
 }
 
+/// Why processing a delivery failed, as the driver tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again soon: a source API down or limiting, the
+    /// database busy.
+    Passing,
+    /// A person must fix the bridge's setting (a refused credential or
+    /// scope, a token not set): nothing about the delivery is wrong, so it
+    /// is kept and tried again, at the longest back-off, meanwhile shown as
+    /// the source's `webhook` problem. Aloware never sends a delivery
+    /// twice: closing it would lose the call.
+    Setting,
+    /// The delivery itself can never work (it cannot be read): closed with
+    /// its reason, shown as the source's `webhook` problem. It was answered
+    /// 2xx already: it is kept.
+    Lasting,
+}
+
+/// What a delivery whose processing failed comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// It waits for its own next attempt at `at`; the others go on. With
+    /// `problem`, the reason is the source's `webhook` problem for `status`.
+    Defer { at: Millis, problem: bool },
+    /// Closed with its reason, which is the source's `webhook` problem.
+    Close,
+}
+
+/// What a failed processing of a delivery tried `attempts` times before
+/// comes to. `unit` is a random number in [0, 1) for the jitter.
+pub fn after_failure(failure: Failure, attempts: u32, unit: f64, now: Millis) -> AfterFailure {
+    match failure {
+        Failure::Passing => AfterFailure::Defer {
+            at: retry_at(attempts + 1, unit, now),
+            problem: false,
+        },
+        Failure::Setting => AfterFailure::Defer {
+            at: now.saturating_add(RETRY.cap_ms),
+            problem: true,
+        },
+        Failure::Lasting => AfterFailure::Close,
+    }
+}
+
 /// A webhook delivery as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxEntry {
@@ -230,4 +274,28 @@ pub fn backlog<D: Database + ?Sized>(db: &D) -> Result<u64, LedgerError> {
         .first("SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL", &[])?
         .map_or(Ok(0), |r| r.int(0))?;
     Ok(n.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_credential_keeps_the_delivery_and_an_unreadable_one_closes_it() {
+        assert_eq!(
+            after_failure(Failure::Setting, 0, 0.5, 1_000),
+            AfterFailure::Defer {
+                at: 1_000 + RETRY.cap_ms,
+                problem: true
+            }
+        );
+        assert!(matches!(
+            after_failure(Failure::Passing, 0, 0.5, 1_000),
+            AfterFailure::Defer { problem: false, .. }
+        ));
+        assert_eq!(
+            after_failure(Failure::Lasting, 0, 0.5, 1_000),
+            AfterFailure::Close
+        );
+    }
 }

@@ -1040,9 +1040,13 @@ async fn a_hubspot_delivery_that_cannot_be_read_now_is_kept_for_the_next_tick() 
         vec![vec!["1".to_string()]],
         "not tried before its back-off ends"
     );
-    // Its time comes (moved here, as the test cannot wait for the clock).
-    app.query("UPDATE inbox SET not_before = 0")
-        .expect("the inbox");
+    // A refused token needs a person: it shows, and the delivery is tried
+    // again at the longest back-off (five minutes), not lost.
+    let problem = app
+        .query("SELECT problem FROM source_health WHERE source = 'hubspot' AND topic = 'webhook'")
+        .expect("the health");
+    assert!(problem[0][0].contains("401"), "{problem:?}");
+    app.advance(std::time::Duration::from_secs(301));
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["inbox"]["deferred"], 1, "{ticked}");
     assert_eq!(
