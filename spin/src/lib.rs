@@ -31,6 +31,7 @@ use anyhow::{Context as _, Result};
 mod aloware;
 mod delivery;
 mod hubspot;
+mod kendo_request;
 mod salesloft;
 mod write_back;
 
@@ -42,7 +43,7 @@ use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
 use kendo_bridge_core::ledger::{CallKey, record};
 use kendo_bridge_core::pacing::Backoff;
-use spin_sdk::http::{ErrorCode, IntoResponse, Method, Request, Response, SendError};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
 
 use spin_sdk::http_component;
 
@@ -658,6 +659,20 @@ pub(crate) const ANSWERS: AnswerPolicy = AnswerPolicy {
     ambiguous_resends: 1,
 };
 
+/// [`ANSWERS`] with `kendo_timeout_seconds` (the host's `kendo.timeout`,
+/// 30 s) as the answer timeout: the claim's lease follows it, so a request
+/// never outlives its claim.
+pub(crate) fn answers() -> AnswerPolicy {
+    let timeout_ms = variable("kendo_timeout_seconds")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(ANSWERS.timeout_ms, |s| s.saturating_mul(1000));
+    AnswerPolicy {
+        timeout_ms,
+        ..ANSWERS
+    }
+}
+
 /// What one delivery attempt came to: the status a webhook answers with,
 /// and whether the key can take more now (for `POST /tick`).
 struct Delivered {
@@ -688,12 +703,13 @@ impl Delivered {
 async fn deliver(db: &Db) -> Result<Delivered> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let fingerprint = kendo_bridge_core::key_fingerprint(&key);
+    let policy = answers();
     let token = format!("{:016x}", random_u64());
     let request = ClaimRequest {
         team: delivery::TEAM,
         key_fingerprint: &fingerprint,
         pacing: SendPacing::KENDO,
-        lease_ms: ANSWERS.lease_ms(),
+        lease_ms: policy.lease_ms(),
         token: &token,
     };
     let item = match send::claim_send(db, &request, now_ms() as i64)? {
@@ -717,9 +733,9 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             ));
         }
     };
-    let answer = post_ingest(&key, &item.payload).await?;
+    let answer = post_ingest(&key, &item.payload, item.ambiguous).await?;
     let action = after_answer(
-        &ANSWERS,
+        &policy,
         Sent {
             attempts: item.attempts,
             ambiguous: item.ambiguous,
@@ -794,47 +810,33 @@ pub(crate) fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Sends one payload to Kendo and reads the answer with the plugin.
-async fn post_ingest(key: &str, payload: &str) -> Result<Answer> {
+/// Sends one payload to Kendo, waiting for the answer no longer than the
+/// core's timeout for a send with `lost` lost answers (which the claim's
+/// lease outlasts), and reads the answer with the plugin.
+async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
     let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
-    let request = Request::builder()
-        .method(Method::Post)
-        .uri(format!(
-            "{}/api/integrations/push-api/ingest",
-            base.trim_end_matches('/')
-        ))
-        .header("content-type", "application/json")
-        .header("x-api-key", key)
-        .body(payload.to_string())
-        .build();
-    let response: Response = match spin_sdk::http::send(request).await {
-        Ok(r) => r,
-        // No connection: Kendo never saw the request.
-        Err(SendError::Http(
-            e @ (ErrorCode::DnsTimeout
-            | ErrorCode::DnsError(_)
-            | ErrorCode::DestinationNotFound
-            | ErrorCode::DestinationUnavailable
-            | ErrorCode::DestinationIpProhibited
-            | ErrorCode::DestinationIpUnroutable
-            | ErrorCode::ConnectionRefused
-            | ErrorCode::ConnectionTimeout
-            | ErrorCode::TlsProtocolError
-            | ErrorCode::TlsCertificateError
-            | ErrorCode::TlsAlertReceived(_)),
-        )) => return Ok(Answer::Unsent(format!("{e:?}"))),
-        // The request may have reached Kendo.
-        Err(e) => return Ok(Answer::NoAnswer(e.to_string())),
+    let url = format!(
+        "{}/api/integrations/push-api/ingest",
+        base.trim_end_matches('/')
+    );
+    let timeout = u64::try_from(answers().timeout_after(lost)).unwrap_or(u64::MAX);
+    let reply = match kendo_request::post(
+        &url,
+        &[("content-type", "application/json"), ("x-api-key", key)],
+        payload.as_bytes(),
+        timeout,
+    ) {
+        Ok(reply) => reply,
+        Err(kendo_request::NoReply::Unsent(why)) => return Ok(Answer::Unsent(why)),
+        Err(kendo_request::NoReply::Lost(why)) => return Ok(Answer::NoAnswer(why)),
     };
-    let status = *response.status();
-    let headers: Vec<Header> = response
-        .headers()
-        .map(|(name, value)| Header {
-            name: name.to_string(),
-            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        })
+    let status = reply.status;
+    let headers: Vec<Header> = reply
+        .headers
+        .into_iter()
+        .map(|(name, value)| Header { name, value })
         .collect();
-    let body = String::from_utf8_lossy(response.body()).into_owned();
+    let body = String::from_utf8_lossy(&reply.body).into_owned();
     Ok(
         match kendo_api::read_ingest_response(status, &headers, &body, now_ms() / 1000) {
             IngestOutcome::Created(call_id) => Answer::Created(call_id),

@@ -253,6 +253,27 @@ async fn a_kendo_5xx_waits_for_its_back_off_then_a_tick_sends_it() {
     assert!(sims.kendo.duplicates().is_empty());
 }
 
+/// Kendo slower than `kendo_timeout_seconds` to answer: the request ends
+/// at the timeout (which the send's claim outlasts, so no other instance
+/// takes the send over while it is on the wire) and the call is queued to
+/// be sent again as a lost answer, flagged as possibly in Kendo twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_answer_slower_than_the_timeout_is_a_lost_answer() {
+    let (sims, app) = started_with(&[("kendo_timeout_seconds", "1")]).await;
+    sims.kendo.delay_next(1, std::time::Duration::from_secs(4));
+    let answers = deliver_call(&app, 14).await;
+    assert!(
+        answers.iter().any(|(_, body)| body.contains("re-sends it")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        app.query("SELECT ambiguous FROM outbox WHERE source_id = '14'")
+            .expect("the outbox"),
+        vec![vec!["1".to_string()]],
+        "one lost answer"
+    );
+}
+
 /// Kendo's signed `call.uploaded` for a call the app sent: kept once in
 /// the shared ledger (a repeat is recognised) and matched to the call by
 /// the callId Kendo returned.
