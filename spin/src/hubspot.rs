@@ -43,9 +43,9 @@ use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake};
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{
-    self, Association, Associations, CallRead, CallRef, Need, PageNeed, PageRead,
+    self, Association, Associations, CallRead, CallRef, Need, PageNeed, PageRead, StoredCursor,
 };
-use kendo_bridge_core::sources::poll::{After, Cycle};
+use kendo_bridge_core::sources::poll::{After, Cycle, read_cursor};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<Response> {
@@ -186,15 +186,6 @@ struct Cache {
     dispositions: Lookups,
 }
 
-/// The host's HubSpot checkpoint JSON, so either driver can continue the
-/// other's search.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredCursor {
-    since_ms: Option<u64>,
-    after: Option<String>,
-    high_water_ms: Option<u64>,
-}
-
 /// The host's defaults (`hubspot.initial_lookback`, `lookback`, `page_size`).
 const INITIAL_LOOKBACK_MS: u64 = 24 * 3600 * 1000;
 const OPTIONS: SearchOptions = SearchOptions {
@@ -223,21 +214,28 @@ pub async fn poll(db: &Db) -> Result<Polled> {
     // The core's cycle: each page's decisions and the checkpoint moved past
     // it together, moved on only from where this tick found it.
     let (mut cycle, stored) = Cycle::start(db, "hubspot", PAGES_PER_TICK as u32)?;
-    let mut at = match &stored {
-        Some(json) => {
-            let c: StoredCursor =
-                serde_json::from_str(json).context("the HubSpot checkpoint is not a cursor")?;
+    // The stored cursor (the host's shape); none yet, or one that cannot
+    // be read (said in the log, as the host does): the first look-back,
+    // fixed at the first poll so a failing first poll loses no call.
+    let (cursor, unreadable) = read_cursor::<StoredCursor>(stored.as_deref());
+    if let Some(why) = unreadable {
+        eprintln!("hubspot: {why}");
+    }
+    let mut at = match cursor {
+        Some(c) => Cursor {
+            since_ms: c.since_ms,
+            after: c.after,
+            high_water_ms: c.high_water_ms,
+        },
+        None => {
+            let first = now.saturating_sub(INITIAL_LOOKBACK_MS) as i64;
+            let since = ledger::checkpoint::first_look_back(db, "hubspot", first)?;
             Cursor {
-                since_ms: c.since_ms,
-                after: c.after,
-                high_water_ms: c.high_water_ms,
+                since_ms: Some(since.max(0) as u64),
+                after: None,
+                high_water_ms: None,
             }
         }
-        None => Cursor {
-            since_ms: Some(now.saturating_sub(INITIAL_LOOKBACK_MS)),
-            after: None,
-            high_water_ms: None,
-        },
     };
     let mut polled = Polled {
         pages: 0,

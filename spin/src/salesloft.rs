@@ -25,11 +25,11 @@ use kendo_bridge_core::ledger::{self, CallKey, checkpoint, hold, records};
 use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::budget::{SALESLOFT_TEAM_POINTS, leave_to_others};
-use kendo_bridge_core::sources::poll::{After, Cycle};
+use kendo_bridge_core::sources::poll::{After, Cycle, read_cursor};
 use kendo_bridge_core::sources::salesloft::{
     AWAITING_CALL_DATA_RECORD, CALL_DATA_RECORD_TTL_MS, CALL_DATA_RECORDS, CallRead, Need, SOURCE,
-    TRANSCRIPTS, TranscriptNeed, TranscriptRead, direction_wait_detail, keeps_record, start,
-    version_with_record, version_with_transcript, waiting_for_record, waits_for_direction,
+    StoredCursor, TRANSCRIPTS, TranscriptNeed, TranscriptRead, direction_wait_detail, keeps_record,
+    start, version_with_record, version_with_transcript, waiting_for_record, waits_for_direction,
     waits_over,
 };
 use spin_sdk::http::{Method, Request, Response};
@@ -55,17 +55,37 @@ pub const REQUESTS_PER_TICK: u32 = 60;
 /// `MAX_SENTENCE_PAGES`), so a tick may go past it by that much.
 pub const TRANSCRIPT_REQUESTS: u32 = 20;
 
-/// The host's Salesloft checkpoint JSON, so either driver can continue the
-/// other's poll.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredCursor {
-    updated_since: Option<String>,
-    page: u32,
-    /// Transcriptions of this page already collected: a tick's budget may
-    /// end inside a page (the host, without this field, reads the page
-    /// from its start; collecting a transcript again changes nothing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    done: Option<usize>,
+/// Where a list's cycle starts: the stored cursor (the host's shape, so
+/// either driver goes on from the other), or `first_since` and page 1 when
+/// there is none or it cannot be read (then said in the log, as the host
+/// does), with how many entries of that page are done.
+fn start_at(
+    stored: Option<&str>,
+    first_since: impl FnOnce() -> Result<i64>,
+) -> Result<(Cursor, usize)> {
+    let (cursor, unreadable) = read_cursor::<StoredCursor>(stored);
+    if let Some(why) = unreadable {
+        eprintln!("salesloft: {why}");
+    }
+    Ok(match cursor {
+        Some(c) => (
+            Cursor {
+                updated_since: c.updated_since,
+                page: c.page.max(1),
+            },
+            c.done.unwrap_or(0),
+        ),
+        None => {
+            let (updated_since, page) = start(first_since()?);
+            (
+                Cursor {
+                    updated_since: Some(updated_since),
+                    page,
+                },
+                0,
+            )
+        }
+    })
 }
 
 /// Whether the transcript sweep is on (`salesloft_transcripts = "true"`,
@@ -80,26 +100,13 @@ fn transcripts_on() -> bool {
 async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
     let now = now_ms() as i64;
     let (mut cycle, stored) = Cycle::start(db, TRANSCRIPTS, u32::MAX)?;
-    let (mut at, mut done) = match &stored {
-        Some(json) => {
-            let c: StoredCursor = serde_json::from_str(json)
-                .context("the Salesloft transcript checkpoint is not a cursor")?;
-            let at = Cursor {
-                updated_since: c.updated_since,
-                page: c.page.max(1),
-            };
-            (at, c.done.unwrap_or(0))
-        }
-        None => {
-            let since = checkpoint::first_look_back(db, TRANSCRIPTS, now - INITIAL_LOOKBACK_MS)?;
-            let (updated_since, page) = start(since);
-            let at = Cursor {
-                updated_since: Some(updated_since),
-                page,
-            };
-            (at, 0)
-        }
-    };
+    let (mut at, mut done) = start_at(stored.as_deref(), || {
+        Ok(checkpoint::first_look_back(
+            db,
+            TRANSCRIPTS,
+            now - INITIAL_LOOKBACK_MS,
+        )?)
+    })?;
     let limit = reads.requests + budget;
     while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::Transcriptions, &at);
@@ -241,24 +248,13 @@ pub async fn poll(db: &Db) -> Result<Polled> {
     // The core's cycle: each page's decisions and the checkpoint moved past
     // it together, moved on only from where this tick found it.
     let (mut cycle, stored) = Cycle::start(db, SOURCE, u32::MAX)?;
-    let mut at = match &stored {
-        Some(json) => {
-            let c: StoredCursor =
-                serde_json::from_str(json).context("the Salesloft checkpoint is not a cursor")?;
-            Cursor {
-                updated_since: c.updated_since,
-                page: c.page.max(1),
-            }
-        }
-        None => {
-            let since = checkpoint::first_look_back(db, SOURCE, now - INITIAL_LOOKBACK_MS)?;
-            let (updated_since, page) = start(since);
-            Cursor {
-                updated_since: Some(updated_since),
-                page,
-            }
-        }
-    };
+    let (mut at, _) = start_at(stored.as_deref(), || {
+        Ok(checkpoint::first_look_back(
+            db,
+            SOURCE,
+            now - INITIAL_LOOKBACK_MS,
+        )?)
+    })?;
     let mut reads = Reads::new();
     if transcripts_on() {
         // Best effort, as on the host: a failing sweep (403 without the
@@ -373,23 +369,7 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
     let now = now_ms() as i64;
     records::prune(db, now - CALL_DATA_RECORD_TTL_MS)?;
     let (mut cycle, stored) = Cycle::start(db, CALL_DATA_RECORDS, u32::MAX)?;
-    let mut at = match &stored {
-        Some(json) => {
-            let c: StoredCursor = serde_json::from_str(json)
-                .context("the Salesloft call data record checkpoint is not a cursor")?;
-            Cursor {
-                updated_since: c.updated_since,
-                page: c.page.max(1),
-            }
-        }
-        None => {
-            let (updated_since, page) = start(now - INITIAL_LOOKBACK_MS);
-            Cursor {
-                updated_since: Some(updated_since),
-                page,
-            }
-        }
-    };
+    let (mut at, _) = start_at(stored.as_deref(), || Ok(now - INITIAL_LOOKBACK_MS))?;
     let limit = reads.requests + budget;
     while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::CallDataRecords, &at);

@@ -12,6 +12,14 @@
 use super::{Health, Lookups};
 use crate::Millis;
 
+/// The search cursor as stored in the checkpoint, by either driver.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCursor {
+    pub since_ms: Option<u64>,
+    pub after: Option<String>,
+    pub high_water_ms: Option<u64>,
+}
+
 /// What a listed call says about the reads it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRef {

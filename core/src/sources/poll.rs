@@ -10,6 +10,26 @@ use crate::Millis;
 use crate::ledger::intake::{Intake, IntakeReport, intake_advancing};
 use crate::ledger::{Database, LedgerError, checkpoint};
 
+/// A stored cursor read as `T`. `None` when there is none yet, or when
+/// this build cannot read it (written by another version): the poll then
+/// starts again from its first look-back rather than stop, and the ledger
+/// absorbs whatever it reads again. The second value says why it could
+/// not be read, for the driver's log.
+pub fn read_cursor<T: serde::de::DeserializeOwned>(
+    stored: Option<&str>,
+) -> (Option<T>, Option<String>) {
+    match stored.map(serde_json::from_str::<T>) {
+        None => (None, None),
+        Some(Ok(cursor)) => (Some(cursor), None),
+        Some(Err(e)) => (
+            None,
+            Some(format!(
+                "the stored cursor is unreadable ({e}); starting from the initial look-back"
+            )),
+        ),
+    }
+}
+
 /// One cycle of a poll on the checkpoint `name`.
 #[derive(Debug, Clone)]
 pub struct Cycle {

@@ -14,6 +14,19 @@ use super::Lookups;
 use crate::Millis;
 use crate::ledger::{Database, LedgerError, hold, intake};
 
+/// A list's cursor as stored in the checkpoint, by either driver.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCursor {
+    pub updated_since: Option<String>,
+    pub page: u32,
+    /// Entries of this page already handled: a driver whose budget ends
+    /// inside a page (the Spin app's transcript sweep) goes on from there;
+    /// one that ignores it reads the page from its start, which changes
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<usize>,
+}
+
 /// The ledger's name for this source.
 pub const SOURCE: &str = "salesloft";
 

@@ -2,8 +2,6 @@
 //! re-anchoring, owners, dispositions, transcripts, and webhook or workflow
 //! deliveries (which name call ids; the calls are then fetched by id).
 
-use serde::{Deserialize, Serialize};
-
 use super::{
     Context, CycleReport, LookupCache, Page, RequestPacing, SourceApi, SourceError, decide,
     read_pages,
@@ -21,13 +19,7 @@ use kendo_bridge_core::sources::hubspot::{
 /// The ledger's name for this source.
 pub const SOURCE: &str = "hubspot";
 
-/// The cursor as persisted in the checkpoint table.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredCursor {
-    pub since_ms: Option<u64>,
-    pub after: Option<String>,
-    pub high_water_ms: Option<u64>,
-}
+pub use kendo_bridge_core::sources::hubspot::StoredCursor;
 
 impl From<&Cursor> for StoredCursor {
     fn from(c: &Cursor) -> Self {

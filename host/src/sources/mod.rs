@@ -863,20 +863,12 @@ impl Context {
         &self,
         checkpoint: &'static str,
     ) -> Result<Option<S>, StoreError> {
-        let Some(stored) = self.store.run(move |s| s.checkpoint(checkpoint)).await? else {
-            return Ok(None);
-        };
-        match serde_json::from_str(&stored) {
-            Ok(cursor) => Ok(Some(cursor)),
-            Err(error) => {
-                tracing::warn!(
-                    checkpoint,
-                    %error,
-                    "the stored cursor is unreadable; starting from the initial look-back"
-                );
-                Ok(None)
-            }
+        let stored = self.store.run(move |s| s.checkpoint(checkpoint)).await?;
+        let (cursor, unreadable) = kendo_bridge_core::sources::poll::read_cursor(stored.as_deref());
+        if let Some(why) = unreadable {
+            tracing::warn!(checkpoint, "{why}");
         }
+        Ok(cursor)
     }
 }
 

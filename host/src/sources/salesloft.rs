@@ -3,8 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use kendo_bridge_core::sources::budget::ShareBudget;
 use kendo_bridge_core::sources::salesloft::{CallRead, Need};
 
@@ -26,18 +24,14 @@ use kendo_bridge_core::sources::salesloft::{
 /// The checkpoint of the call data records read for a backfill.
 const BACKFILL_CALL_DATA_RECORDS: &str = "salesloft-backfill-call-data-records";
 
-/// The cursor as persisted in the checkpoint table.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredCursor {
-    pub updated_since: Option<String>,
-    pub page: u32,
-}
+pub use kendo_bridge_core::sources::salesloft::StoredCursor;
 
 impl From<&Cursor> for StoredCursor {
     fn from(c: &Cursor) -> Self {
         StoredCursor {
             updated_since: c.updated_since.clone(),
             page: c.page,
+            done: None,
         }
     }
 }

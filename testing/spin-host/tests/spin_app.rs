@@ -1475,6 +1475,31 @@ async fn a_tick_leaves_the_teams_last_cost_points_to_its_other_integrations() {
     assert!(sims.kendo.accepted().is_empty());
 }
 
+/// A stored cursor this build cannot read (another version wrote it) does
+/// not stop polling: the poll starts again from its first look-back, as
+/// the host's does, and the ledger absorbs what it reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_checkpoint_restarts_the_poll_from_its_look_back() {
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(&sims, &[("salesloft_direction_wait_seconds", "0")]);
+    // The first request creates the schema.
+    app.request("GET", "/status", &[], "")
+        .await
+        .expect("status");
+    app.query(
+        "INSERT INTO checkpoints (source, cursor, updated_at) VALUES ('salesloft', '{\"cursor\": 7}', 0) RETURNING 1",
+    )
+    .expect("the checkpoint");
+    let ticked = tick(&app, "").await;
+    assert!(ticked["salesloftPoll"]["error"].is_null(), "{ticked}");
+    assert_eq!(ticked["salesloftPoll"]["calls"], 1, "{ticked}");
+    assert_eq!(sims.kendo.accepted().len(), 1);
+    let checkpoint = app
+        .query("SELECT cursor FROM checkpoints WHERE source = 'salesloft'")
+        .expect("the checkpoint");
+    assert!(checkpoint[0][0].contains("updated_since"), "{checkpoint:?}");
+}
+
 /// A polled Salesloft call skipped for a reason a change of configuration
 /// can fix (here the minimum duration) keeps its record, as on the host, so
 /// the host's `redecide` can decide it again from the shared database.
