@@ -886,7 +886,9 @@ async fn tick(req: &Request) -> Result<Response> {
     }
     // HubSpot's calls search, when asked for.
     let polled = if variable("hubspot_poll").is_some_and(|v| v == "true") {
-        match hubspot::poll(&db).await {
+        let polled = hubspot::poll(&db).await;
+        poll_health(&db, "hubspot", &polled)?;
+        match polled {
             Ok(p) => {
                 serde_json::json!({ "pages": p.pages, "calls": p.calls, "rejected": p.rejected })
             }
@@ -901,7 +903,9 @@ async fn tick(req: &Request) -> Result<Response> {
     let transcript_waits_over = aloware::sweep(&db).await?;
     // Salesloft's calls list, when asked for.
     let salesloft_polled = if variable("salesloft_poll").is_some_and(|v| v == "true") {
-        match salesloft::poll(&db).await {
+        let polled = salesloft::poll(&db).await;
+        poll_health(&db, "salesloft", &polled)?;
+        match polled {
             Ok(p) => serde_json::json!({
                 "pages": p.pages, "calls": p.calls, "rejected": p.rejected,
                 "budgetSpent": p.budget_spent,
@@ -938,6 +942,17 @@ async fn tick(req: &Request) -> Result<Response> {
         })
         .to_string(),
     ))
+}
+
+/// How a source's poll did, as the host records it (`status` shows the
+/// source's `poll` part).
+fn poll_health<T>(db: &Db, source: &str, polled: &Result<T>) -> Result<()> {
+    let health = match polled {
+        Ok(_) => kendo_bridge_core::sources::Health::Ok("poll"),
+        Err(e) => kendo_bridge_core::sources::Health::Problem("poll", format!("{e:#}")),
+    };
+    kendo_bridge_core::ledger::health::record(db, source, &health, now_ms() as i64)?;
+    Ok(())
 }
 
 /// Sends what is due while the key's window allows: how many went, and

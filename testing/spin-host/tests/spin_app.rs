@@ -1498,6 +1498,15 @@ async fn an_unreadable_checkpoint_restarts_the_poll_from_its_look_back() {
         .query("SELECT cursor FROM checkpoints WHERE source = 'salesloft'")
         .expect("the checkpoint");
     assert!(checkpoint[0][0].contains("updated_since"), "{checkpoint:?}");
+    // Each part of the poll says how it did, as on the host.
+    assert_eq!(
+        app.query("SELECT topic, problem IS NULL FROM source_health WHERE source = 'salesloft' ORDER BY topic")
+            .expect("the health"),
+        vec![
+            vec!["call_data_records".to_string(), "1".into()],
+            vec!["poll".to_string(), "1".into()]
+        ]
+    );
 }
 
 /// A polled Salesloft call skipped for a reason a change of configuration
