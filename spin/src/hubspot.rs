@@ -81,7 +81,7 @@ pub async fn webhook(req: &Request) -> Result<Response> {
     }
     // Named as the host names it: the event is part of the delivery's id.
     let event = kendo_bridge_core::webhooks::hubspot_event(req.body());
-    crate::receive("hubspot", Some(event), req.body()).await
+    crate::receive("hubspot", None, Some(event), req.body()).await
 }
 
 /// Reads the calls a delivery names and decides each. An `Err` is a

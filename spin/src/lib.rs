@@ -20,9 +20,9 @@
 //! their cause and written on `POST /tick`.
 //!
 //! What the host does and this app does not: Salesloft's cost-point budget
-//! (a tick caps its requests instead), pacing write-backs per second (a tick writes at most
-//! twenty), and the operator commands (`replay`, `settle`, `redecide`),
-//! which run on the host against the same database.
+//! (a tick caps its requests instead), pacing write-backs per second (a
+//! tick writes at most twenty), and the operator commands (`replay`,
+//! `settle`, `redecide`), which run on the host against the same database.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -287,7 +287,7 @@ async fn aloware(req: &Request) -> Result<Response> {
     if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret", req.uri()) {
         return Ok(refused);
     }
-    receive("aloware", None, req.body()).await
+    receive("aloware", None, None, req.body()).await
 }
 
 async fn salesloft(req: &Request) -> Result<Response> {
@@ -298,20 +298,17 @@ async fn salesloft(req: &Request) -> Result<Response> {
         .header("x-salesloft-event")
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    receive("salesloft", event.as_deref(), req.body()).await
+    receive("salesloft", None, event.as_deref(), req.body()).await
 }
 
 /// Keeps a verified delivery in the shared inbox (committed before the
 /// answer: Aloware never sends one again), then processes it. One that
 /// cannot be processed now stays for `POST /tick`; one that can never be
 /// read stays with its reason. The same body delivered again is kept once.
-pub(crate) async fn receive(source: &str, event: Option<&str>, body: &[u8]) -> Result<Response> {
-    receive_with_id(source, None, event, body).await
-}
-
-/// [`receive`], with the id the sender gave the delivery (Kendo's
-/// `X-Kendo-Delivery-Id`), as the host keys it.
-async fn receive_with_id(
+///
+/// `sender_id` is the id the sender gave the delivery (Kendo's
+/// `X-Kendo-Delivery-Id`), which keys it as on the host.
+pub(crate) async fn receive(
     source: &str,
     sender_id: Option<&str>,
     event: Option<&str>,
@@ -468,7 +465,7 @@ async fn kendo(req: &Request) -> Result<Response> {
     };
     let event = header("x-kendo-event");
     let sender_id = header("x-kendo-delivery-id");
-    receive_with_id("kendo", sender_id.as_deref(), event.as_deref(), req.body()).await
+    receive("kendo", sender_id.as_deref(), event.as_deref(), req.body()).await
 }
 
 /// Records a stored Kendo delivery's result.

@@ -88,6 +88,16 @@ fn start_at(
     })
 }
 
+/// The checkpoint JSON of a list at `at` with `done` entries of its page
+/// handled (the host's shape).
+fn stored_json(at: &Cursor, done: Option<usize>) -> serde_json::Result<String> {
+    serde_json::to_string(&StoredCursor {
+        updated_since: at.updated_since.clone(),
+        page: at.page,
+        done,
+    })
+}
+
 /// Whether the transcript sweep is on (`salesloft_transcripts = "true"`,
 /// off by default as on the host; with `salesloft_poll`).
 fn transcripts_on() -> bool {
@@ -117,17 +127,10 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
         let page = salesloft_api::read_transcriptions(&at, &body).map_err(|e| {
             anyhow::anyhow!("Salesloft's transcriptions page cannot be read: {e:?}")
         })?;
-        let cursor = |at: &Cursor, done: Option<usize>| {
-            serde_json::to_string(&StoredCursor {
-                updated_since: at.updated_since.clone(),
-                page: at.page,
-                done,
-            })
-        };
         for (i, t) in page.transcriptions.iter().enumerate().skip(done) {
             if reads.spent(limit) {
                 // The rest of this page waits for the next tick.
-                cycle.page(db, &[], cursor(&at, Some(i))?, true, now_ms() as i64)?;
+                cycle.page(db, &[], stored_json(&at, Some(i))?, true, now_ms() as i64)?;
                 return Ok(());
             }
             // A transcript whose chain cannot be followed is skipped: it
@@ -140,7 +143,7 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
             .page(
                 db,
                 &[],
-                cursor(&page.next, None)?,
+                stored_json(&page.next, None)?,
                 page.more,
                 now_ms() as i64,
             )?
@@ -309,16 +312,11 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             at.page
         );
         let failed = crate::rejected_rows(SOURCE, &position, 1, &page.rejected);
-        let stored = StoredCursor {
-            updated_since: page.next.updated_since.clone(),
-            page: page.next.page,
-            done: None,
-        };
         polled.pages += 1;
         polled.calls += page.calls.len();
         polled.rejected += page.rejected.len();
         // The rejected records and the cursor past them, together.
-        let next = serde_json::to_string(&stored)?;
+        let next = stored_json(&page.next, None)?;
         match cycle.page(db, &failed, next, page.more, now_ms() as i64)?.1 {
             After::Next => at = page.next,
             // Done, or another instance polls too and goes on from there.
@@ -404,12 +402,7 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
             )?;
             release(db, reads, call_id).await?;
         }
-        let stored = StoredCursor {
-            updated_since: page.next.updated_since.clone(),
-            page: page.next.page,
-            done: None,
-        };
-        let next = serde_json::to_string(&stored)?;
+        let next = stored_json(&page.next, None)?;
         match cycle.page(db, &[], next, page.more, now_ms() as i64)?.1 {
             After::Next => at = page.next,
             After::Done | After::Moved => break,

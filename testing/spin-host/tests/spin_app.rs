@@ -274,6 +274,30 @@ async fn a_kendo_answer_slower_than_the_timeout_is_a_lost_answer() {
     );
 }
 
+/// Kendo posts its signed `event` to the app (served on a socket, as Kendo
+/// reaches it) `times` times; each is delivered.
+async fn post_kendo_event(
+    sims: &Simulators,
+    app: &SpinApp,
+    secret: &str,
+    event: &kendo_bridge_sim::kendo::KendoEvent,
+    times: usize,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listening socket");
+    let url = format!(
+        "http://{}/webhooks/kendo",
+        listener.local_addr().expect("an address")
+    );
+    let server = tokio::spawn(app.clone().serve(listener));
+    for _ in 0..times {
+        let delivery = sims.kendo.send_webhook(&url, secret, event).await;
+        assert!(delivery.delivered, "{:?}", delivery.attempts);
+    }
+    server.abort();
+}
+
 /// Kendo's signed `call.uploaded` for a call the app sent: kept once in
 /// the shared ledger (a repeat is recognised) and matched to the call by
 /// the callId Kendo returned.
@@ -285,19 +309,7 @@ async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_to_it() {
     let accepted = sims.kendo.accepted();
     assert_eq!(accepted.len(), 1);
     let event = sims.kendo.call_uploaded_event(&accepted[0], 87);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a listening socket");
-    let url = format!(
-        "http://{}/webhooks/kendo",
-        listener.local_addr().expect("an address")
-    );
-    let server = tokio::spawn(app.clone().serve(listener));
-    for _ in 0..2 {
-        let delivery = sims.kendo.send_webhook(&url, KENDO_SECRET, &event).await;
-        assert!(delivery.delivered, "{:?}", delivery.attempts);
-    }
-    server.abort();
+    post_kendo_event(&sims, &app, KENDO_SECRET, &event, 2).await;
     assert_eq!(
         app.query(
             "SELECT r.ai_score FROM kendo_results r JOIN ledger l ON l.kendo_call_id = r.subject_id
@@ -936,20 +948,7 @@ async fn a_scored_hubspot_call_gets_kendo_sent_its_call_id_and_its_score_written
     let (sims, app, call_id) = hubspot_call_sent_with_write_back().await;
     let accepted = sims.kendo.accepted();
     let event = sims.kendo.call_uploaded_event(&accepted[0], 87);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a listening socket");
-    let url = format!(
-        "http://{}/webhooks/kendo",
-        listener.local_addr().expect("an address")
-    );
-    let server = tokio::spawn(app.clone().serve(listener));
-    let delivery = sims
-        .kendo
-        .send_webhook(&url, KENDO_WEBHOOK_SECRET, &event)
-        .await;
-    assert!(delivery.delivered, "{:?}", delivery.attempts);
-    server.abort();
+    post_kendo_event(&sims, &app, KENDO_WEBHOOK_SECRET, &event, 1).await;
     let ticked = tick(&app, "").await;
     assert_eq!(ticked["writeBack"]["written"], 2, "{ticked}");
     let call = sims.hubspot.call(call_id).expect("the call");
