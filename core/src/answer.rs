@@ -73,6 +73,10 @@ pub enum Answer {
     /// The request may have created the call, but no answer says so (a
     /// timeout, a connection dropped after the request left).
     NoAnswer(String),
+    /// The runtime refused to make the request: no byte left, and none
+    /// will until its configuration changes (Spin's
+    /// `allowed_outbound_hosts` not listing the Kendo URL).
+    Refused(String),
 }
 
 /// The send's history before this request.
@@ -116,7 +120,17 @@ pub enum Action {
     /// Refused for good with this code (`bad-request`, `too-large`,
     /// `rejected`), for `replay --include-failed` after fixing the cause.
     Fail { code: &'static str, reason: String },
+    /// The runtime's configuration refused the request before it left: the
+    /// call keeps its place (the attempt does not count) and is tried
+    /// again at `retry_at`; Kendo's `send` health shows the problem until
+    /// a send goes through.
+    Misconfigured { retry_at: Millis, reason: String },
 }
+
+/// How long a send refused by the runtime's configuration waits before it
+/// is tried again: a person has to change the configuration, so a retry
+/// sooner only repeats the refusal.
+pub const MISCONFIGURED_RETRY_MS: Millis = 15_000;
 
 /// Decides what `answer` means for the send of `source_id` in `team`.
 /// `unit` is a uniform random number in [0, 1), for the back-off's jitter.
@@ -160,6 +174,12 @@ pub fn after_answer(
             reason: format!(
                 "{} answer(s) lost (last: {cause}); Kendo may hold the call: check Kendo, then `kendo-bridge settle --sent {source_id}` or `--resend {source_id}`",
                 sent.ambiguous + 1
+            ),
+        },
+        Answer::Refused(cause) => Action::Misconfigured {
+            retry_at: now + MISCONFIGURED_RETRY_MS,
+            reason: format!(
+                "the runtime refused to send the call to Kendo ({cause}): nothing left; allow Kendo's URL (Spin: `allowed_outbound_hosts` in spin.toml); the call stays queued and goes once the request is allowed"
             ),
         },
         Answer::Retry(cause) | Answer::Unsent(cause) => {
@@ -278,6 +298,22 @@ mod tests {
             Answer::NoAnswer("timeout".into()),
         );
         assert!(matches!(again, Action::Park { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn a_send_the_runtime_refuses_stays_queued_and_is_never_outcome_unknown() {
+        let action = decide(
+            Sent {
+                attempts: 7,
+                ambiguous: 0,
+            },
+            Answer::Refused("HttpRequestDenied".into()),
+        );
+        let Action::Misconfigured { retry_at, reason } = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(retry_at, 1_000 + MISCONFIGURED_RETRY_MS);
+        assert!(reason.contains("allowed_outbound_hosts"), "{reason}");
     }
 
     #[test]

@@ -544,6 +544,10 @@ impl<T: Transport> Worker<T> {
                 );
                 Delivered::Rejected(reason)
             }
+            Action::Misconfigured { retry_at, reason } => {
+                tracing::warn!(source, source_id, team = %team, "{reason}");
+                Delivered::WillRetry { retry_at, reason }
+            }
         };
         Ok(delivered)
     }

@@ -88,8 +88,22 @@ impl Db {
             "cannot open Spin's `default` SQLite database (sqlite_databases in spin.toml)",
         )?;
         let db = Db { conn };
+        db.tune();
         db.migrate()?;
         Ok(db)
+    }
+
+    /// Write-ahead logging, as the host's store: readers never wait for a
+    /// writer, and a commit appends to the log (one sync) instead of
+    /// rewriting pages through a rollback journal. Each request opens its
+    /// own connection and a rollback journal made every instance's commit
+    /// wait out the others' in SQLite's busy back-off (sleeps of up to
+    /// 100 ms at a time): webhooks answered in seconds at the tail. The
+    /// mode stays with the file; a backend that refuses these statements
+    /// (a remote libSQL database) keeps its own.
+    fn tune(&self) {
+        let _ = self.conn.execute("PRAGMA journal_mode = WAL", &[]);
+        let _ = self.conn.execute("PRAGMA synchronous = FULL", &[]);
     }
 
     fn migrate(&self) -> Result<()> {

@@ -48,7 +48,7 @@ use kendo_bridge_core::sources::hubspot::{
 use kendo_bridge_core::sources::poll::{After, Cycle, read_cursor};
 
 /// `POST /webhooks/hubspot`.
-pub async fn webhook(req: &Request) -> Result<Response> {
+pub async fn webhook(req: &Request) -> Result<crate::Reply> {
     let header = |name: &str| {
         req.header(name)
             .and_then(|v| v.as_str())
@@ -59,7 +59,8 @@ pub async fn webhook(req: &Request) -> Result<Response> {
         return Ok(json(
             401,
             r#"{"error":"no HubSpot signature (X-HubSpot-Signature-v3 with X-HubSpot-Request-Timestamp, or X-HubSpot-Signature with its version)"}"#,
-        ));
+        )
+        .into());
     };
     let scheme = match signature {
         HubspotSignature::V1 => Scheme::HubspotV1,
@@ -77,11 +78,11 @@ pub async fn webhook(req: &Request) -> Result<Response> {
         None => req.uri().to_string(),
     };
     if let Some(refused) = verify(req, scheme, "hubspot_client_secret", &uri) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
     // Named as the host names it: the event is part of the delivery's id.
     let event = kendo_bridge_core::webhooks::hubspot_event(req.body());
-    crate::receive("hubspot", None, Some(event), req.body()).await
+    crate::receive("hubspot", None, Some(event), req.body())
 }
 
 /// Reads the calls a delivery names and decides each. An `Err` is a
@@ -186,8 +187,8 @@ struct Cache {
     dispositions: Lookups,
 }
 
-/// The host's defaults (`hubspot.initial_lookback`, `lookback`, `page_size`).
-const INITIAL_LOOKBACK_MS: u64 = 24 * 3600 * 1000;
+/// The host's defaults (`lookback`, `page_size`); the first poll's look-back
+/// is `first_look_back_hours` ([`crate::first_look_back_ms`]).
 const OPTIONS: SearchOptions = SearchOptions {
     limit: 200,
     lookback_ms: 30_000,
@@ -228,7 +229,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             high_water_ms: c.high_water_ms,
         },
         None => {
-            let first = now.saturating_sub(INITIAL_LOOKBACK_MS) as i64;
+            let first = (now as i64).saturating_sub(crate::first_look_back_ms());
             let since = ledger::checkpoint::first_look_back(db, "hubspot", first)?;
             Cursor {
                 since_ms: Some(since.max(0) as u64),

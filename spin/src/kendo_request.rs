@@ -25,6 +25,10 @@ pub enum NoReply {
     Unsent(String),
     /// It may have reached Kendo (a timeout, a dropped connection).
     Lost(String),
+    /// The runtime refused to make it (Spin's `allowed_outbound_hosts`
+    /// does not list the URL): nothing left, and nothing will until the
+    /// manifest changes.
+    Refused(String),
 }
 
 /// `POST url` with `headers` and `body`, waiting at most `timeout_ms` for
@@ -45,10 +49,13 @@ pub fn post(
         None => (rest, "/"),
     };
     let unsent = |what: &str| NoReply::Unsent(format!("{what} refused by the runtime"));
-    let fields: Vec<(String, Vec<u8>)> = headers
+    // With its length: an outgoing body without one goes chunked, which
+    // some proxies in front of an API refuse.
+    let mut fields: Vec<(String, Vec<u8>)> = headers
         .iter()
         .map(|(n, v)| ((*n).to_string(), v.as_bytes().to_vec()))
         .collect();
+    fields.push(("content-length".into(), body.len().to_string().into_bytes()));
     let fields = Fields::from_list(&fields).map_err(|e| NoReply::Unsent(format!("{e:?}")))?;
     let request = OutgoingRequest::new(fields);
     request
@@ -124,6 +131,9 @@ pub fn post(
 /// Whether Kendo can have seen a request that ended in `e`.
 fn classify(e: ErrorCode) -> NoReply {
     match e {
+        ErrorCode::HttpRequestDenied => NoReply::Refused(
+            "HttpRequestDenied: the URL is not in the component's allowed_outbound_hosts".into(),
+        ),
         ErrorCode::DnsTimeout
         | ErrorCode::DnsError(_)
         | ErrorCode::DestinationNotFound

@@ -32,6 +32,7 @@ mod aloware;
 mod delivery;
 mod hubspot;
 mod kendo_request;
+mod log;
 mod salesloft;
 mod write_back;
 
@@ -43,7 +44,9 @@ use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
 use kendo_bridge_core::ledger::{CallKey, record};
 use kendo_bridge_core::pacing::Backoff;
-use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+};
 
 use spin_sdk::http_component;
 
@@ -64,25 +67,142 @@ use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod
 /// Kendo's body limit.
 const MAX_BODY_BYTES: u64 = 5_000_000;
 
+/// Bodies larger than this are refused with 413 before they are read (the
+/// host's `server.max_body_bytes`; `max_body_bytes` sets it).
+const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What a route answers, and the stored delivery it leaves to process once
+/// the answer has gone: the sender waits for the commit, never for the
+/// processing (source reads, the plugin, Kendo's pacing).
+pub(crate) struct Reply {
+    response: Response,
+    then: Option<InboxEntry>,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Reply {
+        Reply {
+            response,
+            then: None,
+        }
+    }
+}
+
 #[http_component]
-async fn handle(req: Request) -> Result<impl IntoResponse> {
-    let path = req.path().to_string();
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let req = match read_request(incoming).await {
+        Ok(req) => req,
+        Err(refused) => return answer(out, refused).await,
+    };
+    let reply = match route(&req).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            log::line(
+                "error",
+                &[("route", req.path()), ("error", &format!("{e:#}"))],
+            );
+            Reply::from(json(
+                500,
+                serde_json::json!({ "error": format!("{e:#}") }).to_string(),
+            ))
+        }
+    };
+    answer(out, reply.response).await;
+    if let Some(entry) = reply.then {
+        process_stored(&entry).await;
+    }
+}
+
+async fn route(req: &Request) -> Result<Reply> {
     let method = req.method().clone();
-    match (method, path.as_str()) {
-        (Method::Get, "/healthz") => Ok(json(200, r#"{"status":"ok"}"#)),
-        (Method::Get, "/status") => status(),
-        (Method::Get, "/") => Ok(page()),
-        (Method::Get, "/page.js") => Ok(Response::builder()
+    Ok(match (method, req.path()) {
+        (Method::Get, "/healthz") => json(200, r#"{"status":"ok"}"#).into(),
+        (Method::Get, "/status") => status()?.into(),
+        (Method::Get, "/") => page().into(),
+        (Method::Get, "/page.js") => Response::builder()
             .status(200)
             .header("content-type", "text/javascript; charset=utf-8")
             .body(include_str!("page/status.js"))
-            .build()),
-        (Method::Post, "/tick" | "/drain") => tick(&req).await,
-        (Method::Post, "/webhooks/aloware") => aloware(&req).await,
-        (Method::Post, "/webhooks/salesloft") => salesloft(&req).await,
-        (Method::Post, "/webhooks/hubspot") => hubspot::webhook(&req).await,
-        (Method::Post, "/webhooks/kendo") => kendo(&req).await,
-        _ => Ok(json(404, r#"{"error":"no such route"}"#)),
+            .build()
+            .into(),
+        (Method::Post, "/tick" | "/drain") => tick(req).await?.into(),
+        (Method::Post, "/webhooks/aloware") => aloware(req).await?,
+        (Method::Post, "/webhooks/salesloft") => salesloft(req).await?,
+        (Method::Post, "/webhooks/hubspot") => hubspot::webhook(req).await?,
+        (Method::Post, "/webhooks/kendo") => kendo(req).await?,
+        _ => json(404, r#"{"error":"no such route"}"#).into(),
+    })
+}
+
+/// The request with its body, read only up to `max_body_bytes`: a larger
+/// declared length is refused before a byte of the body is read, and a
+/// body that turns out larger (chunked) as soon as it passes the limit, so
+/// an oversize body never fills the instance's memory or the inbox.
+async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
+    use futures::StreamExt as _;
+    let limit = variable("max_body_bytes")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let too_large = || {
+        log::line("refused", &[("why", "body over max_body_bytes")]);
+        json(
+            413,
+            serde_json::json!({ "error": format!("the body is larger than max_body_bytes ({limit} bytes)") })
+                .to_string(),
+        )
+    };
+    let headers = incoming.headers();
+    let declared = headers
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let (method, uri) = (incoming.method(), incoming.uri());
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            json(
+                400,
+                serde_json::json!({ "error": format!("the body could not be read: {}", e.to_debug_string()) })
+                    .to_string(),
+            )
+        })?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Request::builder()
+        .method(method)
+        .uri(uri)
+        .headers(headers)
+        .body(body)
+        .build())
+}
+
+/// Sends `response` with its length.
+async fn answer(out: ResponseOutparam, response: Response) {
+    let body = response.body().to_vec();
+    let mut fields: Vec<(String, Vec<u8>)> = response
+        .headers()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    fields.push(("content-length".into(), body.len().to_string().into_bytes()));
+    let outgoing = match Fields::from_list(&fields) {
+        Ok(fields) => OutgoingResponse::new(fields),
+        Err(e) => {
+            log::line("error", &[("answer", &format!("{e:?}"))]);
+            OutgoingResponse::new(Fields::new())
+        }
+    };
+    let _ = outgoing.set_status_code(*response.status());
+    if let Err(e) = out.set_with_body(outgoing, body).await {
+        log::line("error", &[("answer", &format!("{e:?}"))]);
     }
 }
 
@@ -118,6 +238,27 @@ fn status() -> Result<Response> {
             }))
         })
         .collect();
+    // Stored deliveries failing, or stopping (a trap) or hanging whatever
+    // processes them: shown from the first failure, each a problem too.
+    let troubled = inbox::troubled(&db, 50, now_ms() as i64)?;
+    let problems: Vec<serde_json::Value> = problems
+        .into_iter()
+        .chain(troubled.iter().map(|t| {
+            serde_json::json!({
+                "source": t.source, "topic": format!("delivery {}", t.id),
+                "problem": t.problem, "since": t.received_at,
+            })
+        }))
+        .collect();
+    let deliveries: Vec<serde_json::Value> = troubled
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id, "source": t.source, "receivedAt": t.received_at,
+                "attempts": t.attempts, "stopped": t.stopped, "problem": t.problem,
+            })
+        })
+        .collect();
     let write_backs: Vec<serde_json::Value> = kendo_bridge_core::ledger::write_back::counts(&db)?
         .into_iter()
         .map(|c| {
@@ -134,13 +275,16 @@ fn status() -> Result<Response> {
         "results": results,
         "paused": paused,
         "problems": problems,
+        "deliveries": deliveries,
         "writeBacks": write_backs,
     });
     Ok(json(200, body.to_string()))
 }
 
 /// The ledger's states, as the host names them.
-const STATES: [&str; 6] = [
+const STATES: [&str; 8] = [
+    "waiting",
+    "skipped",
     "queued",
     "sending",
     "sent",
@@ -153,7 +297,12 @@ const STATES: [&str; 6] = [
 /// serves itself, under a policy that allows nothing from elsewhere. The
 /// host's fuller page (queues, reasons, chart) reads the host's database.
 fn page() -> Response {
-    const STATES: [(&str, &str); 8] = [
+    const STATES: [(&str, &str); 10] = [
+        (
+            "waiting",
+            "not ready yet (a recording, a transcript, a direction)",
+        ),
+        ("skipped", "left out by the rules, with their reason"),
         (
             "queued",
             "waiting for their send (POST /tick sends them when due)",
@@ -215,6 +364,16 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How far back a source's first poll reads (`first_look_back_hours`, the
+/// host's `initial_lookback`; 24 hours by default).
+pub(crate) fn first_look_back_ms() -> i64 {
+    variable("first_look_back_hours")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|h| *h >= 0)
+        .unwrap_or(24)
+        .saturating_mul(3_600_000)
+}
+
 fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)
         .ok()
@@ -256,6 +415,13 @@ fn rules() -> Result<Rules> {
 /// is genuine, else the 401 to answer.
 fn verify(req: &Request, scheme: Scheme, secret_variable: &str, uri: &str) -> Option<Response> {
     let Some(secret) = variable(secret_variable) else {
+        log::line(
+            "refused",
+            &[
+                ("route", uri),
+                ("why", &format!("variable {secret_variable} is not set")),
+            ],
+        );
         return Some(json(
             401,
             format!(r#"{{"error":"variable {secret_variable} is not set"}}"#),
@@ -276,76 +442,118 @@ fn verify(req: &Request, scheme: Scheme, secret_variable: &str, uri: &str) -> Op
     };
     match signatures_api::verify(scheme, &secret, &request, now_ms()) {
         Ok(()) => None,
-        Err(e) => Some(json(
-            401,
-            serde_json::json!({ "error": format!("{e:?}") }).to_string(),
-        )),
+        Err(e) => {
+            log::line(
+                "refused",
+                &[("route", uri), ("why", &format!("signature: {e:?}"))],
+            );
+            Some(json(
+                401,
+                serde_json::json!({ "error": format!("{e:?}") }).to_string(),
+            ))
+        }
     }
 }
 
-async fn aloware(req: &Request) -> Result<Response> {
+async fn aloware(req: &Request) -> Result<Reply> {
     if let Some(refused) = verify(req, Scheme::Aloware, "aloware_secret", req.uri()) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
-    receive("aloware", None, None, req.body()).await
+    receive("aloware", None, None, req.body())
 }
 
-async fn salesloft(req: &Request) -> Result<Response> {
+async fn salesloft(req: &Request) -> Result<Reply> {
     if let Some(refused) = verify(req, Scheme::Salesloft, "salesloft_secret", req.uri()) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
     let event = req
         .header("x-salesloft-event")
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    receive("salesloft", None, event.as_deref(), req.body()).await
+    receive("salesloft", None, event.as_deref(), req.body())
 }
 
-/// Keeps a verified delivery in the shared inbox (committed before the
-/// answer: Aloware never sends one again), then processes it. One that
-/// cannot be processed now stays for `POST /tick`; one that can never be
-/// read stays with its reason. The same body delivered again is kept once.
+/// Keeps a verified delivery in the shared inbox and answers 200 once it is
+/// committed (Aloware never sends one again), leaving its processing to
+/// after the answer ([`process_stored`]): the sender waits for one short
+/// transaction, not for source reads, the plugin or Kendo. A delivery
+/// whose processing fails or stops stays for `POST /tick`. The same body
+/// delivered again is kept once.
 ///
 /// `sender_id` is the id the sender gave the delivery (Kendo's
 /// `X-Kendo-Delivery-Id`), which keys it as on the host.
-pub(crate) async fn receive(
+pub(crate) fn receive(
     source: &str,
     sender_id: Option<&str>,
     event: Option<&str>,
     body: &[u8],
-) -> Result<Response> {
+) -> Result<Reply> {
     let db = Db::open()?;
     let now = now_ms() as i64;
     let delivery_id = inbox::delivery_id(sender_id, event, body);
     let id = match inbox::insert(&db, source, &delivery_id, event, body, now)? {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
-            return Ok(json(200, r#"{"status":"duplicate"}"#));
+            log::line(
+                "duplicate",
+                &[("source", source), ("delivery", &delivery_id)],
+            );
+            return Ok(json(200, r#"{"status":"duplicate"}"#).into());
         }
     };
-    let entry = InboxEntry {
-        id,
-        source: source.to_string(),
-        delivery_id,
-        event: event.map(str::to_string),
-        body: body.to_vec(),
-        received_at: now,
-        attempts: 0,
-    };
-    Ok(match process(&db, &entry).await {
-        Ok(answer) => json(200, answer.to_string()),
-        Err(e) => {
-            let status = if failed(&db, &entry, &e)? {
-                "stored; POST /tick processes it"
-            } else {
-                "stored; it cannot be processed (see GET /status)"
-            };
-            json(
-                200,
-                serde_json::json!({ "status": status, "error": format!("{e:#}") }).to_string(),
-            )
-        }
+    log::line(
+        "stored",
+        &[
+            ("source", source),
+            ("delivery", &delivery_id),
+            ("id", &id.to_string()),
+        ],
+    );
+    Ok(Reply {
+        response: json(
+            200,
+            serde_json::json!({ "status": "stored", "delivery": id }).to_string(),
+        ),
+        then: Some(InboxEntry {
+            id,
+            source: source.to_string(),
+            delivery_id,
+            event: event.map(str::to_string),
+            body: body.to_vec(),
+            received_at: now,
+            attempts: 0,
+        }),
     })
+}
+
+/// Processes a delivery just stored and answered, taken under the inbox's
+/// lease first (the core's `take`): if this instance stops on it (a plugin
+/// trap, a hang), `GET /status` shows it and a tick takes it again after
+/// the lease. Nothing is answered any more: what happens is logged and in
+/// the ledger.
+async fn process_stored(entry: &InboxEntry) {
+    let outcome = async {
+        let db = Db::open()?;
+        if !inbox::take(&db, entry.id, inbox::LEASE_MS, now_ms() as i64)? {
+            // A tick took it meanwhile.
+            return Ok(());
+        }
+        if let Err(e) = process(&db, entry).await {
+            failed(&db, entry, &e)?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        log::line(
+            "error",
+            &[
+                ("source", &entry.source),
+                ("delivery", &entry.delivery_id),
+                ("error", &format!("{e:#}")),
+            ],
+        );
+    }
 }
 
 /// Processes a stored delivery: decides the calls it brings, records each
@@ -369,6 +577,14 @@ async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
         }
         Processed::Unreadable(reason) => {
             inbox::done(db, entry.id, Some(&reason), now)?;
+            log::line(
+                "unreadable",
+                &[
+                    ("source", &entry.source),
+                    ("delivery", &entry.delivery_id),
+                    ("reason", &reason),
+                ],
+            );
             serde_json::json!({ "status": "kept, unreadable", "error": reason })
         }
     })
@@ -434,6 +650,15 @@ fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
     };
     match inbox::after_failure(failure_of(e), entry.attempts, jitter(), now) {
         inbox::AfterFailure::Defer { at, problem: shown } => {
+            log::line(
+                "deferred",
+                &[
+                    ("source", &entry.source),
+                    ("delivery", &entry.delivery_id),
+                    ("retryAt", &at.to_string()),
+                    ("reason", &reason),
+                ],
+            );
             inbox::defer(db, entry.id, at, &reason)?;
             if shown {
                 problem(db)?;
@@ -441,6 +666,14 @@ fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
             Ok(true)
         }
         inbox::AfterFailure::Close => {
+            log::line(
+                "closed",
+                &[
+                    ("source", &entry.source),
+                    ("delivery", &entry.delivery_id),
+                    ("reason", &reason),
+                ],
+            );
             inbox::done(db, entry.id, Some(&reason), now)?;
             problem(db)?;
             Ok(false)
@@ -452,9 +685,9 @@ fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
 /// keeps them (under Kendo's delivery id), then each result kept once in
 /// the ledger, matched to the call by the callId Kendo returned (the
 /// core's rule).
-async fn kendo(req: &Request) -> Result<Response> {
+async fn kendo(req: &Request) -> Result<Reply> {
     if let Some(refused) = verify(req, Scheme::Kendo, "kendo_webhook_secret", req.uri()) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
     let header = |name: &str| {
         req.header(name)
@@ -465,7 +698,7 @@ async fn kendo(req: &Request) -> Result<Response> {
     };
     let event = header("x-kendo-event");
     let sender_id = header("x-kendo-delivery-id");
-    receive("kendo", sender_id.as_deref(), event.as_deref(), req.body()).await
+    receive("kendo", sender_id.as_deref(), event.as_deref(), req.body())
 }
 
 /// Records a stored Kendo delivery's result.
@@ -680,8 +913,9 @@ struct Delivered {
 enum Progress {
     /// Kendo has the call.
     Sent,
-    /// The key's window, a 429 or a pause holds every send of the key.
-    KeyHeld,
+    /// The key's window, a 429 or a pause holds every send of the key:
+    /// until when, if it is known (a pause lasts until a person acts).
+    KeyHeld(Option<i64>),
     /// Nothing is due.
     Idle,
     /// Anything else: the next send may go.
@@ -713,13 +947,13 @@ async fn deliver(db: &Db) -> Result<Delivered> {
         Claim::Claimed(item) => item,
         Claim::Pace(at) => {
             return Ok(Delivered::new(
-                Progress::KeyHeld,
+                Progress::KeyHeld(Some(at)),
                 serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }),
             ));
         }
         Claim::Paused(reason) => {
             return Ok(Delivered::new(
-                Progress::KeyHeld,
+                Progress::KeyHeld(None),
                 serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
             ));
         }
@@ -744,6 +978,7 @@ async fn deliver(db: &Db) -> Result<Delivered> {
         delivery::TEAM,
     );
     let call = item.key.source_id.clone();
+    log_action(&item.key.source, &call, &action);
     if !record::record(
         db,
         &item,
@@ -762,8 +997,8 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             Progress::Sent,
             serde_json::json!({ "call": call, "status": "sent" }),
         ),
-        Action::RateLimited { reason, .. } => Delivered::new(
-            Progress::KeyHeld,
+        Action::RateLimited { reason, retry_at } => Delivered::new(
+            Progress::KeyHeld(Some(retry_at)),
             serde_json::json!({ "call": call, "status": "queued; POST /tick retries it", "reason": reason }),
         ),
         Action::Retry { reason, .. } => Delivered::new(
@@ -775,7 +1010,7 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             serde_json::json!({ "call": call, "status": "queued; POST /tick re-sends it", "reason": reason }),
         ),
         Action::PauseKey { reason } => Delivered::new(
-            Progress::KeyHeld,
+            Progress::KeyHeld(None),
             serde_json::json!({ "call": call, "status": "queued; the Kendo key is paused", "reason": reason }),
         ),
         Action::Park { reason } => Delivered::new(
@@ -790,7 +1025,37 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             Progress::Other,
             serde_json::json!({ "call": call, "failed": reason }),
         ),
+        // Every send would be refused the same way until the manifest
+        // changes: the tick stops sending.
+        Action::Misconfigured { reason, retry_at } => Delivered::new(
+            Progress::KeyHeld(Some(retry_at)),
+            serde_json::json!({ "call": call, "status": "queued; the runtime refused the request", "reason": reason }),
+        ),
     })
+}
+
+/// One log line for what Kendo's answer came to.
+fn log_action(source: &str, call: &str, action: &Action) {
+    let (event, reason) = match action {
+        Action::Created { call_id, .. } => ("sent", call_id.clone().unwrap_or_default()),
+        Action::RateLimited { reason, .. } => ("rate-limited", reason.clone()),
+        Action::Retry { reason, .. } => ("retried", reason.clone()),
+        Action::ResendAfterLostAnswer { reason, .. } => ("answer-lost", reason.clone()),
+        Action::PauseKey { reason } => ("paused", reason.clone()),
+        Action::Park { reason } => ("outcome-unknown", reason.clone()),
+        Action::Dead { reason } => ("dead", reason.clone()),
+        Action::Fail { reason, .. } => ("failed", reason.clone()),
+        Action::Misconfigured { reason, .. } => ("send-refused", reason.clone()),
+    };
+    let field = if matches!(action, Action::Created { .. }) {
+        "kendoCallId"
+    } else {
+        "reason"
+    };
+    log::line(
+        event,
+        &[("source", source), ("call", call), (field, &reason)],
+    );
 }
 
 /// 64 random bits from WASI's random source (Spin provides it).
@@ -825,6 +1090,7 @@ async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
     ) {
         Ok(reply) => reply,
         Err(kendo_request::NoReply::Unsent(why)) => return Ok(Answer::Unsent(why)),
+        Err(kendo_request::NoReply::Refused(why)) => return Ok(Answer::Refused(why)),
         Err(kendo_request::NoReply::Lost(why)) => return Ok(Answer::NoAnswer(why)),
     };
     let status = reply.status;
@@ -860,6 +1126,10 @@ async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
 /// replaced). For Spin's cron trigger, a platform cron or a Kubernetes
 /// CronJob: `POST /tick` (or its old name `POST /drain`).
 async fn tick(req: &Request) -> Result<Response> {
+    let tick_seconds = variable("tick_seconds")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_TICK_SECONDS);
+    let deadline = tick_clock::Deadline::after(tick_seconds);
     let db = Db::open()?;
     if req.query().split('&').any(|p| p == "resume=1") {
         send::resume(&db, delivery::TEAM)?;
@@ -867,7 +1137,7 @@ async fn tick(req: &Request) -> Result<Response> {
     // What is queued goes first: a plugin trap later in the tick (it takes
     // the instance down) must not hold up sends that are due.
     let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
-    let (sent_first, _) = send_due(&db).await?;
+    let (sent_first, _) = send_due(&db, None).await?;
     let (mut processed, mut deferred, mut closed) = (0, 0, 0);
     for entry in inbox::claim(&db, INBOX_BATCH, inbox::LEASE_MS, now_ms() as i64)? {
         match process(&db, &entry).await {
@@ -912,21 +1182,23 @@ async fn tick(req: &Request) -> Result<Response> {
     } else {
         serde_json::Value::Null
     };
-    // And what the deliveries and polls queued.
-    let (sent_last, held) = send_due(&db).await?;
-    // HubSpot write-backs, when asked for: after the sends, so a slow or
-    // failing HubSpot never holds one up.
+    // HubSpot write-backs, when asked for (at most twenty a tick): before
+    // the paced sends, which may take the rest of the tick.
     let written_back = if write_back::enabled() {
         serde_json::to_value(write_back::pass(&db).await?)?
     } else {
         serde_json::Value::Null
     };
+    // And what the deliveries and polls queued, at the key's rate until
+    // the tick's time is up.
+    let (sent_last, held) = send_due(&db, Some(deadline)).await?;
     let sent = sent_first + sent_last;
     let delivery::Counts { queued, paused, .. } = db.counts()?;
     Ok(json(
         200,
         serde_json::json!({
             "sent": sent,
+            "tickSeconds": tick_seconds,
             "queued": queued,
             "recovered": recovered.resent.len() + recovered.parked.len(),
             "held": held,
@@ -953,17 +1225,64 @@ fn poll_health<T>(db: &Db, source: &str, polled: &Result<T>) -> Result<()> {
 }
 
 /// Sends what is due while the key's window allows: how many went, and
-/// whether the key holds the rest back (its window, a 429, a pause).
-async fn send_due(db: &Db) -> Result<(u32, bool)> {
+/// whether the key holds the rest back (its window, a 429, a pause, a
+/// refused request). With a `deadline` (the tick's own), a send the window
+/// holds back is waited for inside the tick when its slot comes before the
+/// deadline, so one tick sends at the key's rate for as long as it lasts.
+async fn send_due(db: &Db, deadline: Option<tick_clock::Deadline>) -> Result<(u32, bool)> {
     let mut sent = 0;
     loop {
         match deliver(db).await?.progress {
             Progress::Sent => sent += 1,
             Progress::Other => {}
             Progress::Idle => return Ok((sent, false)),
-            // The key cannot take more now: the rest waits for the next tick.
-            Progress::KeyHeld => return Ok((sent, true)),
+            Progress::KeyHeld(until) => {
+                let (Some(deadline), Some(until)) = (deadline, until) else {
+                    // Held until a person acts, or no time to wait: the
+                    // rest waits for the next tick.
+                    return Ok((sent, true));
+                };
+                let wait_ms = (until - now_ms() as i64).max(1);
+                if !deadline.allows(wait_ms) {
+                    return Ok((sent, true));
+                }
+                tick_clock::sleep_ms(wait_ms);
+            }
         }
+    }
+}
+
+/// How long a tick may last (`tick_seconds`): it sends at the key's rate
+/// for this long. The default stays under the shortest request limit of a
+/// Spin platform we know of (Fermyon Wasm Functions: 30 s a request).
+const DEFAULT_TICK_SECONDS: u64 = 25;
+
+/// The tick's time budget on the monotonic clock: a pacing wait inside a
+/// tick is real time the platform's request limit counts, whatever the
+/// wall clock says.
+mod tick_clock {
+    use wasi::clocks::monotonic_clock;
+
+    #[derive(Clone, Copy)]
+    pub struct Deadline(u64);
+
+    impl Deadline {
+        /// `seconds` from now.
+        pub fn after(seconds: u64) -> Deadline {
+            Deadline(monotonic_clock::now().saturating_add(seconds.saturating_mul(1_000_000_000)))
+        }
+
+        /// Whether waiting `ms` still ends before the deadline.
+        pub fn allows(self, ms: i64) -> bool {
+            let ns = u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000);
+            monotonic_clock::now().saturating_add(ns) <= self.0
+        }
+    }
+
+    /// Blocks this request for `ms` (Spin serves other requests meanwhile).
+    pub fn sleep_ms(ms: i64) {
+        let ns = u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000);
+        monotonic_clock::subscribe_duration(ns).block();
     }
 }
 

@@ -42,9 +42,6 @@ use crate::plugin::kendo::bridge::salesloft::{
 use crate::plugin::kendo::bridge::types::{Decision, HttpRequest, SyncMethod};
 use crate::{Failed, Processed, now_ms, outcome_of, rules, settle_outcome, variable};
 
-/// How far back the first poll reads (the host's `initial_lookback`).
-const INITIAL_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
-
 /// Requests a tick makes at most: list pages and user lookups. A tick
 /// each minute then spends at most a tenth of Salesloft's 600 cost points
 /// a minute, which the team's other integrations share.
@@ -114,7 +111,7 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
         Ok(checkpoint::first_look_back(
             db,
             TRANSCRIPTS,
-            now - INITIAL_LOOKBACK_MS,
+            now - crate::first_look_back_ms(),
         )?)
     })?;
     let limit = reads.requests + budget;
@@ -194,7 +191,7 @@ async fn collect_transcript(db: &Db, reads: &mut Reads, t: &ListedTranscription)
         return Ok(());
     };
     let user = reads.user(call.user_id.clone()).await?;
-    let version = version_with_transcript(&call.updated_at);
+    let version = version_with_transcript(db, &call.id, &call.updated_at)?;
     decide(
         db,
         &call.id,
@@ -255,7 +252,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         Ok(checkpoint::first_look_back(
             db,
             SOURCE,
-            now - INITIAL_LOOKBACK_MS,
+            now - crate::first_look_back_ms(),
         )?)
     })?;
     let mut reads = Reads::new();
@@ -375,7 +372,7 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
     let now = now_ms() as i64;
     records::prune(db, now - CALL_DATA_RECORD_TTL_MS)?;
     let (mut cycle, stored) = Cycle::start(db, CALL_DATA_RECORDS, u32::MAX)?;
-    let (mut at, _) = start_at(stored.as_deref(), || Ok(now - INITIAL_LOOKBACK_MS))?;
+    let (mut at, _) = start_at(stored.as_deref(), || Ok(now - crate::first_look_back_ms()))?;
     let limit = reads.requests + budget;
     while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::CallDataRecords, &at);
@@ -425,7 +422,7 @@ async fn release(db: &Db, reads: &mut Reads, call_id: &str) -> Result<()> {
         _ => SyncMethod::Polling,
     };
     let user = reads.user(call.user_id.clone()).await?;
-    let version = version_with_record(&call.updated_at);
+    let version = version_with_record(db, &call.id, &call.updated_at)?;
     decide(db, &call.id, &call.json, user, &version, via, false).await?;
     Ok(())
 }

@@ -224,6 +224,98 @@ pub fn claim<D: Database + ?Sized>(
     })
 }
 
+/// Takes the one stored delivery `id` for processing under a lease of
+/// `lease_ms`, as [`claim`] takes a batch: a driver that processes a
+/// delivery right after storing it takes it first, so that its processor
+/// stopping (a plugin trap, a hang) counts, shows in [`troubled`] and ends
+/// in the delivery being closed, as for a batch. False when another
+/// instance holds it or it is processed already.
+pub fn take<D: Database + ?Sized>(
+    db: &D,
+    id: i64,
+    lease_ms: Millis,
+    now: Millis,
+) -> Result<bool, LedgerError> {
+    Ok(!db
+        .run(
+            "UPDATE inbox SET lease_until = ?2, claims = claims + 1
+             WHERE id = ?1 AND processed_at IS NULL AND (lease_until IS NULL OR lease_until < ?3)
+             RETURNING id",
+            &[id.into(), now.saturating_add(lease_ms).into(), now.into()],
+        )?
+        .is_empty())
+}
+
+/// A stored delivery taken this long ago and neither finished nor
+/// deferred has stopped its processor or hangs: processing one takes far
+/// less.
+pub const STUCK_AFTER_MS: Millis = 30_000;
+
+/// A stored delivery that needs a look: failing, or stopping whatever
+/// processes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Troubled {
+    pub id: i64,
+    pub source: String,
+    pub received_at: Millis,
+    /// Attempts that failed for a reason the processor reported.
+    pub attempts: u32,
+    /// Takings that ended in nothing (the processor stopped: a trap, a
+    /// crash, a hang), the one in progress included once it is past
+    /// [`STUCK_AFTER_MS`].
+    pub stopped: u32,
+    /// What to tell a person.
+    pub problem: String,
+}
+
+/// Stored deliveries not processed yet that failed, or whose processing
+/// stopped or hangs, oldest first (at most `limit`): shown from the first
+/// failure, before [`MAX_ABANDONED`] closes a delivery that stops every
+/// processor.
+pub fn troubled<D: Database + ?Sized>(
+    db: &D,
+    limit: u32,
+    now: Millis,
+) -> Result<Vec<Troubled>, LedgerError> {
+    let stuck_since = now.saturating_sub(STUCK_AFTER_MS);
+    db.run(
+        "SELECT id, source, received_at, attempts, claims, lease_until, last_error FROM inbox
+         WHERE processed_at IS NULL
+           AND (attempts > 0 OR claims > attempts + 1
+                OR (claims > attempts AND (lease_until IS NULL OR lease_until - ?2 < ?3)))
+         ORDER BY id LIMIT ?1",
+        &[limit.into(), LEASE_MS.into(), stuck_since.into()],
+    )?
+    .iter()
+    .map(|r| {
+        let attempts = r.count(3)?;
+        let claims = r.count(4)?;
+        let lease_until = r.opt_int(5)?;
+        let last_error = r.opt_text(6)?;
+        // The taking in progress counts once it is overdue or over.
+        let running = lease_until.is_some_and(|l| l.saturating_sub(LEASE_MS) >= stuck_since && l >= now);
+        let stopped = claims
+            .saturating_sub(attempts)
+            .saturating_sub(u32::from(running));
+        let problem = match (stopped, last_error) {
+            (0, Some(error)) => format!("failed {attempts} time(s), tried again later: {error}"),
+            (0, None) => format!("failed {attempts} time(s), tried again later"),
+            (n, _) => format!(
+                "its processing stopped {n} time(s) without finishing (a plugin trap, or a plugin that never returns); closed after {MAX_ABANDONED}"
+            ),
+        };
+        Ok(Troubled {
+            id: r.int(0)?,
+            source: r.text(1)?,
+            received_at: r.int(2)?,
+            attempts,
+            stopped,
+            problem,
+        })
+    })
+    .collect()
+}
+
 /// A delivery that failed for a passing reason is tried again at
 /// `not_before`; the others are not held up by it.
 pub fn defer<D: Database + ?Sized>(

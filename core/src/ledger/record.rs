@@ -2,6 +2,7 @@
 //! the answer means ([`Action`]), carried out on the ledger and the outbox
 //! in one transaction, while the send's claim still holds it.
 
+use super::health;
 use super::send::{OutboxItem, pause};
 use super::{
     CallKey, Database, LedgerError, State, bump, counter, flag_maybe_duplicated, record_call_id,
@@ -9,6 +10,10 @@ use super::{
 };
 use crate::Millis;
 use crate::answer::Action;
+
+/// Where a send the runtime refuses shows, as a source part's problem:
+/// Kendo's `send`.
+pub const KENDO_SEND: (&str, &str) = ("kendo", "send");
 
 /// Carries out `action` for the send `item` (claimed under `item.claim`).
 /// `key_fingerprint` is the key the request used (a pause names it).
@@ -43,6 +48,13 @@ pub fn record<D: Database + ?Sized>(
                 record_call_id(db, key, call_id, now)?;
             }
             on_created(db, key, call_id.as_deref())?;
+            // A send went through: a refusal by the runtime is over.
+            db.run(
+                "UPDATE source_health SET problem = NULL, problem_since = NULL, problem_count = 0,
+                     ok_at = ?3
+                 WHERE source = ?1 AND topic = ?2 AND problem IS NOT NULL",
+                &[KENDO_SEND.0.into(), KENDO_SEND.1.into(), now.into()],
+            )?;
             return Ok(true);
         }
         // What the answer says about the key holds whoever holds the send.
@@ -116,6 +128,22 @@ pub fn record<D: Database + ?Sized>(
             }
             Action::Fail { code, reason } => {
                 dead_letter(db, item, State::Failed, code, reason, now)?;
+            }
+            Action::Misconfigured { retry_at, reason } => {
+                // Nothing left: the attempt is not the call's, and a person
+                // must change the runtime's configuration.
+                let [source, source_id, team] = key.params();
+                db.run(
+                    "UPDATE ledger SET attempts = MAX(attempts - 1, 0)
+                     WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                    &[source, source_id, team],
+                )?;
+                db.run(
+                    "UPDATE outbox SET attempts = MAX(attempts - 1, 0) WHERE id = ?1",
+                    &[item.id.into()],
+                )?;
+                requeue(db, item, *retry_at, "send-refused", reason, now)?;
+                health::problem(db, KENDO_SEND.0, KENDO_SEND.1, reason, now)?;
             }
         }
         Ok(true)

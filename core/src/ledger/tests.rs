@@ -572,3 +572,143 @@ fn a_poll_cycle_ends_after_its_pages() {
     );
     assert_eq!(cycle.pages(), 2);
 }
+
+fn salesloft(id: &str, version: &str, outcome: Outcome) -> Intake {
+    Intake {
+        key: CallKey {
+            source: "salesloft".into(),
+            source_id: id.into(),
+            team: TEAM.into(),
+        },
+        version: version.into(),
+        sync_method: "polling".into(),
+        outcome,
+    }
+}
+
+fn waits_for_record() -> Outcome {
+    use crate::sources::salesloft::AWAITING_CALL_DATA_RECORD;
+    Outcome::Wait {
+        code: AWAITING_CALL_DATA_RECORD.into(),
+        detail: "waits for its record".into(),
+    }
+}
+
+#[test]
+fn a_salesloft_call_whose_transcript_comes_during_its_direction_wait_is_released() {
+    use crate::sources::salesloft::{version_with_record, version_with_transcript};
+    let db = db();
+    let updated = "2026-12-01T10:00:00.000000Z";
+    intake(&db, &[salesloft("7", updated, waits_for_record())], None, 0).unwrap();
+    // The transcript comes during the wait: decided again, still waiting.
+    hold::hold(&db, "salesloft", "7", Some("{}"), Some("[\"hi\"]"), 1).unwrap();
+    let with_transcript = version_with_transcript(&db, "7", updated).unwrap();
+    intake(
+        &db,
+        &[salesloft("7", &with_transcript, waits_for_record())],
+        None,
+        1,
+    )
+    .unwrap();
+    // The wait ends: the release is newer, and the call goes.
+    let released = version_with_record(&db, "7", updated).unwrap();
+    assert!(
+        released > with_transcript,
+        "{released} <= {with_transcript}"
+    );
+    let report = intake(&db, &[send_salesloft("7", &released)], None, 2).unwrap();
+    assert_eq!(report.enqueued + report.updated, 1, "{report:?}");
+    assert_eq!(state(&db, "7").0, State::Queued);
+}
+
+#[test]
+fn a_salesloft_transcript_read_after_the_release_still_updates_the_queued_call() {
+    use crate::sources::salesloft::{version_with_record, version_with_transcript};
+    let db = db();
+    let updated = "2026-12-01T10:00:00.000000Z";
+    intake(&db, &[salesloft("8", updated, waits_for_record())], None, 0).unwrap();
+    let released = version_with_record(&db, "8", updated).unwrap();
+    intake(&db, &[send_salesloft("8", &released)], None, 1).unwrap();
+    hold::hold(&db, "salesloft", "8", Some("{}"), Some("[\"hi\"]"), 2).unwrap();
+    let with_transcript = version_with_transcript(&db, "8", updated).unwrap();
+    assert!(
+        with_transcript > released,
+        "{with_transcript} <= {released}"
+    );
+    let report = intake(&db, &[send_salesloft("8", &with_transcript)], None, 3).unwrap();
+    assert_eq!(report.updated, 1, "{report:?}");
+}
+
+#[test]
+fn a_release_is_newer_than_the_suffixes_stored_before_the_fix() {
+    use crate::sources::salesloft::version_with_record;
+    let db = db();
+    let updated = "2026-12-01T10:00:00.000000Z";
+    let old = format!("{updated}+transcript");
+    intake(&db, &[salesloft("9", &old, waits_for_record())], None, 0).unwrap();
+    let released = version_with_record(&db, "9", updated).unwrap();
+    let report = intake(&db, &[send_salesloft("9", &released)], None, 1).unwrap();
+    assert_eq!(report.enqueued + report.updated, 1, "{report:?}");
+}
+
+fn send_salesloft(id: &str, version: &str) -> Intake {
+    let Intake { outcome, .. } = send(id, version);
+    salesloft(id, version, outcome)
+}
+
+#[test]
+fn a_send_the_runtime_refuses_stays_queued_with_kendos_send_problem_until_one_goes() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "c1", 0));
+    let refused = crate::answer::after_answer(
+        &crate::answer::AnswerPolicy {
+            backoff: crate::pacing::Backoff::default(),
+            timeout_ms: 30_000,
+            ambiguous_resends: 1,
+        },
+        crate::answer::Sent {
+            attempts: 0,
+            ambiguous: 0,
+        },
+        crate::answer::Answer::Refused("HttpRequestDenied".into()),
+        0,
+        0.5,
+        "1",
+        TEAM,
+    );
+    assert!(apply(&db, &item, refused, 0));
+    let (st, code, maybe_duplicated) = state(&db, "1");
+    assert_eq!(
+        (st, code.as_deref(), maybe_duplicated),
+        (State::Queued, Some("send-refused"), false)
+    );
+    let attempts = db
+        .first("SELECT attempts FROM ledger WHERE source_id = '1'", &[])
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(attempts, 0, "a refused send is not the call's attempt");
+    let problem = |db: &rusqlite::Connection| {
+        health::all(db)
+            .unwrap()
+            .into_iter()
+            .find(|h| (h.source.as_str(), h.topic.as_str()) == record::KENDO_SEND)
+            .and_then(|h| h.problem)
+    };
+    assert!(problem(&db).is_some_and(|p| p.contains("allowed_outbound_hosts")));
+    // The manifest fixed: the next send goes, the problem is gone.
+    let item = claimed(claim(&db, "c2", 61_000));
+    assert!(apply(
+        &db,
+        &item,
+        Action::Created {
+            call_id: Some("k1".into()),
+            after_lost_answers: 0
+        },
+        61_000
+    ));
+    assert_eq!(state(&db, "1").0, State::Sent);
+    assert_eq!(problem(&db), None);
+}

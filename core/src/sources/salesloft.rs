@@ -61,10 +61,36 @@ pub fn direction_wait_detail(call_id: &str, wait_ms: Millis) -> String {
     )
 }
 
-/// A call decided again with its record: newer than the wait's version, so
-/// the ledger decides afresh.
-pub fn version_with_record(updated_at: &str) -> String {
-    format!("{updated_at}+cdr")
+/// A call's version when it is decided again after its first decision:
+/// its `updated_at`, then how many of the two later facts it was decided
+/// with (its wait for a call data record is over, by the record or by the
+/// time; its transcript is held), then which. Each facts' count is newer
+/// than the last whichever order they come in: a transcript read during
+/// the wait (`~1transcript`) is older than the release after it (`~2`),
+/// and a release (`~1released`) older than a transcript read after it
+/// (`~2`). Once the two suffixes were fixed (`+cdr`, `+transcript`) and a
+/// release after a transcript compared older, so the call never left its
+/// wait. `~` sorts after every character of an `updated_at` and of those
+/// old suffixes, so a call decided before the change is decided again.
+fn redecided_version(updated_at: &str, released: bool, transcript: bool) -> String {
+    match (released, transcript) {
+        (true, true) => format!("{updated_at}~2"),
+        (true, false) => format!("{updated_at}~1released"),
+        (false, true) => format!("{updated_at}~1transcript"),
+        (false, false) => updated_at.to_string(),
+    }
+}
+
+/// The version of a call released from its wait (its record came, or the
+/// wait is over): newer than the wait's, and than a transcript's read
+/// during the wait.
+pub fn version_with_record<D: Database + ?Sized>(
+    db: &D,
+    call_id: &str,
+    updated_at: &str,
+) -> Result<String, LedgerError> {
+    let transcript = hold::held(db, SOURCE, call_id)?.is_some_and(|h| h.transcript.is_some());
+    Ok(redecided_version(updated_at, true, transcript))
 }
 
 /// A call waiting for its record, ready to be decided again: its sync
@@ -170,10 +196,18 @@ pub const TRANSCRIPTS: &str = "salesloft-transcripts";
 /// the sweep.
 pub const MAX_SENTENCE_PAGES: u32 = 50;
 
-/// A call decided again with its transcript: newer than the version
-/// decided without it.
-pub fn version_with_transcript(updated_at: &str) -> String {
-    format!("{updated_at}+transcript")
+/// The version of a call decided again with its transcript: newer than
+/// its first decision's, and than its release if it was released; a call
+/// still waiting for its record stays older than its release.
+pub fn version_with_transcript<D: Database + ?Sized>(
+    db: &D,
+    call_id: &str,
+    updated_at: &str,
+) -> Result<String, LedgerError> {
+    let waiting = intake::waiting(db, SOURCE, AWAITING_CALL_DATA_RECORD)?
+        .iter()
+        .any(|(id, ..)| id == call_id);
+    Ok(redecided_version(updated_at, !waiting, true))
 }
 
 /// Whether a polled call's record is kept after its decision, so it can be

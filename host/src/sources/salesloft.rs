@@ -321,7 +321,12 @@ impl Salesloft {
             kendo_bridge_core::sources::via::WEBHOOK => SyncMethod::Webhook,
             _ => SyncMethod::Polling,
         };
-        let version = version_with_record(&call.updated_at);
+        let (id, updated_at) = (call.id.clone(), call.updated_at.clone());
+        let version = self
+            .ctx
+            .store
+            .run(move |s| Ok(version_with_record(s.database(), &id, &updated_at)?))
+            .await?;
         Ok(Some(self.map(&call, via, Some(version), false).await?))
     }
 
@@ -701,7 +706,12 @@ impl Salesloft {
             })
             .await?;
         if let Ok(WebhookEvent::Call(call)) = read {
-            let version = version_with_transcript(&call.updated_at);
+            let (id, updated_at) = (call.id.clone(), call.updated_at.clone());
+            let version = self
+                .ctx
+                .store
+                .run(move |s| Ok(version_with_transcript(s.database(), &id, &updated_at)?))
+                .await?;
             let intake = self
                 .map(&call, SyncMethod::Polling, Some(version), true)
                 .await?;

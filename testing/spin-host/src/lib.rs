@@ -32,6 +32,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+pub mod real;
+
 mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
@@ -66,6 +68,7 @@ pub struct SpinApp {
     variables: Arc<HashMap<String, String>>,
     database: Arc<Database>,
     clock: AppClock,
+    outbound: Outbound,
 }
 
 /// The app's wall clock (`wasi:clocks/wall-clock`, which the app's
@@ -110,6 +113,7 @@ struct State {
     stores: Stores,
     variables: Arc<HashMap<String, String>>,
     database: Arc<Database>,
+    outbound: Outbound,
 }
 
 impl WasiView for State {
@@ -126,8 +130,56 @@ impl WasiHttpView for State {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outbound,
         }
+    }
+}
+
+/// The hosts the app may call, as spin.toml's `allowed_outbound_hosts`:
+/// `None` allows every host; otherwise a request to an authority not
+/// listed is refused before it leaves, with `HttpRequestDenied`, as Spin
+/// refuses it.
+#[derive(Clone, Default)]
+struct Outbound(Arc<Mutex<Option<Vec<String>>>>);
+
+impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        hyper::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        _ = fut;
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        let allowed = match self.0.lock() {
+            Ok(list) => list.as_ref().is_none_or(|l| l.contains(&authority)),
+            Err(_) => false,
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            if !allowed {
+                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            }
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
     }
 }
 
@@ -367,7 +419,17 @@ impl SpinApp {
             variables: Arc::new(variables),
             database: Arc::new(Database { path, _dir: dir }),
             clock: AppClock::default(),
+            outbound: Outbound::default(),
         })
+    }
+
+    /// Allows the app's outbound requests only to these authorities
+    /// (`host:port`), as spin.toml's `allowed_outbound_hosts`; `None`
+    /// allows every one.
+    pub fn allow_outbound(&self, authorities: Option<Vec<String>>) {
+        if let Ok(mut list) = self.outbound.0.lock() {
+            *list = authorities;
+        }
     }
 
     /// Moves the app's clock (every instance's) on by `by`.
@@ -520,6 +582,7 @@ impl SpinApp {
                 stores: self.stores.clone(),
                 variables: self.variables.clone(),
                 database: self.database.clone(),
+                outbound: self.outbound.clone(),
             },
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -1,0 +1,15 @@
+//! One line per decision that matters (stored, sent, retried, paused,
+//! dead, refused, ...), to stderr, where Spin collects a component's logs
+//! (`spin up` prints them, or writes them under `.spin/logs/`). A line is
+//! a JSON object: the event, then its fields. Callers pass ids, states and
+//! reasons, never a secret, a signature or a payload.
+
+/// Writes one log line: `{"event": event, field: value, ...}`.
+pub fn line(event: &str, fields: &[(&str, &str)]) {
+    let mut object = serde_json::Map::new();
+    object.insert("event".into(), event.into());
+    for (name, value) in fields {
+        object.insert((*name).to_string(), (*value).into());
+    }
+    eprintln!("{}", serde_json::Value::Object(object));
+}
