@@ -8,7 +8,14 @@
 //!    p50 / p99 latency, from concurrent clients; and the same deliveries
 //!    handled by the Spin app (composed with the plugin) in the test host.
 //!
-//! `cargo bench -p kendo-bridge --bench delivery [-- --n 300 --webhooks 4000 --clients 8]`
+//!    And the same deliveries on a real `spin up` when a Spin CLI is found
+//!    (SPIN_BIN, target/spin-cli, or `spin` on PATH).
+//! 3. With `--spin-drain`: N calls queued on two real `spin up` processes
+//!    sharing one database, drained by ticks on the README's schedule (one
+//!    each minute per process, `tick_seconds = 55`), in real time: about
+//!    11 minutes for 300.
+//!
+//! `cargo bench -p kendo-bridge --bench delivery [-- --n 300 --webhooks 4000 --clients 16 --spin-drain]`
 //! (or `KENDO_BRIDGE_BENCH_N`, `KENDO_BRIDGE_BENCH_WEBHOOKS`). Nothing here
 //! asserts a speed: it prints what it measured and the goal next to it.
 
@@ -31,6 +38,8 @@ struct Args {
     n: usize,
     webhooks: usize,
     clients: usize,
+    /// Also drain N calls on two real `spin up` processes (real time).
+    spin_drain: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -45,12 +54,17 @@ fn args() -> anyhow::Result<Args> {
     let mut args = Args {
         n: env("KENDO_BRIDGE_BENCH_N", 300)?,
         webhooks: env("KENDO_BRIDGE_BENCH_WEBHOOKS", 4_000)?,
-        clients: 8,
+        clients: 16,
+        spin_drain: false,
     };
     // `cargo bench` adds `--bench`; anything unknown is ignored likewise.
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let slot = match arg.as_str() {
+            "--spin-drain" => {
+                args.spin_drain = true;
+                continue;
+            }
             "--n" => &mut args.n,
             "--webhooks" => &mut args.webhooks,
             "--clients" => &mut args.clients,
@@ -78,12 +92,27 @@ fn main() -> anyhow::Result<()> {
         drain(args.n, 1).await?;
         drain(args.n, 2).await?;
         let host = webhooks(args.webhooks, args.clients).await?;
+        let real_spin = real_spin_webhooks(args.webhooks, args.clients).await?;
         let spin = spin_webhooks(args.webhooks, args.clients).await?;
         println!();
+        if let Some(real_spin) = real_spin {
+            println!(
+                "webhooks stored per second, the Spin app on a real Spin over the host: {:.2}   (goal: at least 500/s, p99 at most 100 ms)",
+                real_spin / host
+            );
+        }
         println!(
             "webhooks stored per second, Spin app in the test host over the host: {:.2}",
             spin / host
         );
+        if args.spin_drain {
+            real_spin_drain(args.n).await?;
+        } else {
+            println!();
+            println!(
+                "the drain on a real Spin (about 11 minutes for 300 calls, in real time): add --spin-drain"
+            );
+        }
         Ok(())
     })
 }
@@ -212,14 +241,44 @@ fn kendo_webhook(i: usize) -> (String, String, String) {
     (id, body, signature)
 }
 
-async fn webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
-    let options = StageOptions {
-        // The webhook server alone: no polling.
-        poll_interval: Duration::ZERO,
-        ..StageOptions::default()
-    };
-    let serving = serve(Dataset::default(), options, 1).await?;
-    let url = serving.stage.webhook_url("kendo");
+/// What posting signed Kendo webhooks measured.
+struct Load {
+    stored: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.stored as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        self.latencies.get(i).copied().unwrap_or_default()
+    }
+
+    fn print(&self, total: usize) {
+        println!(
+            "  {:.0} stored/s ({} of {total} answered 200 in {:.2} s); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.per_second(),
+            self.stored,
+            self.elapsed.as_secs_f64(),
+            self.percentile(0.50).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3,
+            self.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
+        );
+    }
+}
+
+/// Posts `total` signed Kendo webhooks to `url` from `clients` concurrent
+/// clients over loopback HTTP; a delivery counts when answered 200.
+async fn post_webhooks(url: &str, total: usize, clients: usize) -> anyhow::Result<Load> {
     let http = reqwest::Client::builder().no_proxy().build()?;
     // Signing is the senders' work, not the bridge's: done before the clock starts.
     let requests: Arc<Vec<(String, String, String)>> =
@@ -228,11 +287,14 @@ async fn webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (http, url, requests, next) =
-            (http.clone(), url.clone(), requests.clone(), next.clone());
+        let (http, url, requests, next) = (
+            http.clone(),
+            url.to_string(),
+            requests.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut stored = 0usize;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((id, body, signature)) = requests.get(i) else {
@@ -252,43 +314,93 @@ async fn webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
                     && answer.status().as_u16() == 200
                     && answer.bytes().await.is_ok()
                 {
-                    stored += 1;
                     latencies.push(sent.elapsed());
                 }
             }
-            (stored, latencies)
+            latencies
         }));
     }
-    let mut stored = 0;
     let mut latencies = Vec::new();
     for task in tasks {
-        let (n, mut l) = task.await?;
-        stored += n;
-        latencies.append(&mut l);
+        latencies.append(&mut task.await?);
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let percentile = |p: f64| -> Duration {
-        let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        latencies.get(i).copied().unwrap_or_default()
+    Ok(Load {
+        stored: latencies.len(),
+        elapsed,
+        latencies,
+    })
+}
+
+async fn webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
+    let options = StageOptions {
+        // The webhook server alone: no polling.
+        poll_interval: Duration::ZERO,
+        ..StageOptions::default()
     };
+    let serving = serve(Dataset::default(), options, 1).await?;
+    let url = serving.stage.webhook_url("kendo");
+    let load = post_webhooks(&url, total, clients).await?;
     println!();
     println!(
         "verified Kendo webhooks durably stored, loopback, {clients} concurrent clients, {total} deliveries"
     );
-    println!(
-        "  {:.0} stored/s ({stored} answered 200 in {:.2} s); latency p50 {:.2} ms, p99 {:.2} ms",
-        stored as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64(),
-        percentile(0.50).as_secs_f64() * 1e3,
-        percentile(0.99).as_secs_f64() * 1e3
-    );
+    println!("  the host (kendo-bridge serve):");
+    load.print(total);
     println!(
         "  each 200 follows the signature check in the plugin and an fsync'd commit per delivery \
          (SQLite WAL, synchronous=FULL); the inbox processor records each result meanwhile"
     );
     serving.stop().await?;
-    Ok(stored as f64 / elapsed.as_secs_f64())
+    Ok(load.per_second())
+}
+
+/// The same deliveries through the Spin app on a real `spin up` (the
+/// shipped spin.toml, the plugin composed by Spin), over loopback HTTP: a
+/// fresh instance per request, each answered once its delivery is
+/// committed (WAL, synchronous=FULL), the result recorded after the
+/// answer. None without a Spin CLI (said).
+async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Option<f64>> {
+    use kendo_bridge_spin_host::real::{self, RealSpin};
+    let cli = match real::cli() {
+        Ok(cli) => cli,
+        Err(why) => {
+            println!();
+            println!("the same deliveries on a real Spin: skipped ({why})");
+            return Ok(None);
+        }
+    };
+    let dir = tempfile::tempdir()?;
+    let spin = RealSpin::start(
+        &cli,
+        &real::root().join("spin.toml"),
+        &dir.path().join("bridge.db"),
+        &dir.path().join("spin"),
+        &[
+            ("kendo_api_key", DEMO_KENDO_KEY),
+            ("kendo_webhook_secret", KENDO_WEBHOOK_SECRET),
+        ],
+    )
+    .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    // The first request compiles the component (Spin caches it after).
+    let _ = spin.request("GET", "/status", &[], "").await;
+    let load = post_webhooks(&format!("{}/webhooks/kendo", spin.url), total, clients).await?;
+    println!("  the Spin app on a real `spin up` ({}):", cli.display());
+    load.print(total);
+    println!(
+        "  each 200 follows the signature check in the composed plugin and a committed SQLite \
+         transaction (WAL, synchronous=FULL, a connection per request as Spin opens one); the \
+         result is recorded after the answer"
+    );
+    if load.stored < total {
+        bail!(
+            "only {} of {total} deliveries to the real Spin answered 200; spin up said:\n{}",
+            load.stored,
+            spin.log_text()
+        );
+    }
+    Ok(Some(load.per_second()))
 }
 
 /// The same signed Kendo webhooks handled by the Spin app in the test host:
@@ -381,4 +493,175 @@ async fn spin_webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
         bail!("only {stored} of {total} Spin deliveries answered 200 stored");
     }
     Ok(stored as f64 / elapsed.as_secs_f64())
+}
+
+/// `n` Aloware calls delivered to two real `spin up` processes sharing one
+/// database, then drained by the README's schedule: each process ticked
+/// once a minute with `tick_seconds = 55`. Real time: Kendo's window is a
+/// real minute here. Prints the drain over the theoretical n / 30 minutes.
+async fn real_spin_drain(n: usize) -> anyhow::Result<()> {
+    use kendo_bridge_sim::aloware::{
+        AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call,
+    };
+    use kendo_bridge_sim::{SimOptions, Simulators};
+    use kendo_bridge_spin_host::real::{self, RealSpin};
+    const SECRET: &str = "bench-aloware-secret";
+    let cli = match real::cli() {
+        Ok(cli) => cli,
+        Err(why) => {
+            println!();
+            println!("the drain on a real Spin: skipped ({why})");
+            return Ok(());
+        }
+    };
+    let sims = Simulators::start(SimOptions::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let kendo_url = sims.kendo_url();
+    let variables = [
+        ("kendo_api_key", DEMO_KENDO_KEY),
+        ("kendo_url", kendo_url.as_str()),
+        ("aloware_secret", SECRET),
+        (
+            "rep_directory",
+            r#"[{"key": "4242", "email": "sam@yourco.com", "name": "Sam Rivera"}]"#,
+        ),
+        ("aloware_transcript_wait_seconds", "0"),
+        ("tick_seconds", "55"),
+    ];
+    let start = |name: &str| {
+        RealSpin::start(
+            &cli,
+            &real::root().join("spin.toml"),
+            &dir.path().join("bridge.db"),
+            &dir.path().join(name),
+            &variables,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+    };
+    let spins = Arc::new([start("one")?, start("two")?]);
+    let started = Instant::now();
+    // Every call delivered (its three captured deliveries), half to each
+    // process, eight at a time.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (spins, next) = (spins.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(());
+                }
+                let call = AlowareCall {
+                    id: json!(500_000 + i),
+                    direction: Direction::Outbound,
+                    outcome: Outcome::Completed,
+                    duration: 66,
+                    talk_time: 63,
+                    wait_time: 2,
+                    disposition: None,
+                    has_recording: true,
+                    recording_url: None,
+                    has_transcription: false,
+                    lead_number: "+12025550142".into(),
+                    incoming_number: "+14155550199".into(),
+                    contact: AlowareContact {
+                        id: json!(155_092_004u64),
+                        first_name: "Bench".into(),
+                        last_name: "Mark".into(),
+                        phone_number: "+12025550142".into(),
+                        email: None,
+                        company_name: None,
+                    },
+                    campaign_id: json!(63_949),
+                    user_id: 4_242,
+                    notes: None,
+                    created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
+                    numbers_as_strings: false,
+                };
+                let spin = &spins[i % 2];
+                for step in captured_completed_call(&call, "https://app.aloware.io/r/b", "s", "t")
+                    .iter()
+                    .take(3)
+                {
+                    let answer = spin
+                        .request(
+                            "POST",
+                            "/webhooks/aloware",
+                            &[
+                                ("content-type", "application/json"),
+                                ("authorization", &format!("Bearer {SECRET}")),
+                            ],
+                            step.payload.to_string(),
+                        )
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+                    if answer.status != 200 {
+                        bail!("a delivery was answered {}: {}", answer.status, answer.body);
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let delivered = started.elapsed();
+    // The schedule: both processes ticked at each minute, as two replicas
+    // each with its cron; a tick lasts up to 55 s.
+    let kendo = sims.kendo.clone();
+    let patience = Instant::now() + Duration::from_secs(60 * (n as u64 / 20 + 5));
+    let mut minute = 0u32;
+    while kendo.accepted().len() < n {
+        if Instant::now() > patience {
+            bail!("only {} of {n} calls reached Kendo", kendo.accepted().len());
+        }
+        let ticks: Vec<_> = (0..2)
+            .map(|p| {
+                let spins = spins.clone();
+                tokio::spawn(async move { spins[p].request("POST", "/tick", &[], "").await })
+            })
+            .collect();
+        let next_minute = started + delivered + Duration::from_secs(60 * u64::from(minute + 1));
+        while Instant::now() < next_minute && kendo.accepted().len() < n {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for t in ticks {
+            t.abort();
+        }
+        minute += 1;
+    }
+    let requests = kendo.requests();
+    let accepted = kendo.accepted();
+    let first = requests.first().context("no request reached Kendo")?.at;
+    let last = accepted
+        .iter()
+        .map(|c| c.arrived_at)
+        .max()
+        .context("no call accepted")?;
+    let drained = last.duration_since(first);
+    let theoretical = Duration::from_secs(60).mul_f64(n as f64 / LIMIT);
+    let stats = kendo.stats();
+    println!();
+    println!(
+        "drain of {n} calls on two real `spin up` processes sharing one database, ticked once a minute each (tick_seconds = 55), real time; {n} calls delivered in {:.1} s",
+        delivered.as_secs_f64()
+    );
+    println!(
+        "  first request to last acceptance {:.1} s; theoretical N/limit {:.1} s",
+        drained.as_secs_f64(),
+        theoretical.as_secs_f64()
+    );
+    println!(
+        "  ratio {:.4}   (goal <= 1.1)",
+        drained.as_secs_f64() / theoretical.as_secs_f64()
+    );
+    println!(
+        "  429s {}   (goal 0); busiest window held {} requests (limit 30); requests {}, duplicates {}",
+        stats.rate_limited_429,
+        kendo.max_requests_in_any_window(DEMO_KENDO_KEY),
+        stats.requests,
+        kendo.duplicates().len()
+    );
+    Ok(())
 }
