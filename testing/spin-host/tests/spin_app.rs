@@ -1796,3 +1796,47 @@ async fn a_failing_delivery_shows_in_status_from_its_first_failure() {
         "{status}"
     );
 }
+
+/// A Salesloft transcript read while its call waits for its call data
+/// record decides the call again, still waiting; when the wait ends the
+/// call goes, with its transcript and without a direction (its release
+/// is newer than the transcript's decision: the core's versions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesloft_transcript_read_during_the_direction_wait_goes_when_the_wait_ends() {
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(
+        &sims,
+        &[
+            ("salesloft_transcripts", "true"),
+            ("salesloft_direction_wait_seconds", "300"),
+        ],
+    );
+    tick(&app, "").await;
+    sims.salesloft
+        .transcribe(62_000, &[("Sam Rivera", "Thanks for taking the call.")])
+        .expect("the call is transcribed");
+    app.advance(std::time::Duration::from_secs(60));
+    tick(&app, "").await;
+    assert!(sims.kendo.accepted().is_empty(), "it still waits");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '62000'")
+            .expect("the ledger"),
+        vec![vec![
+            "waiting".to_string(),
+            "call-data-record-pending".into()
+        ]]
+    );
+    app.advance(std::time::Duration::from_secs(301));
+    tick(&app, "").await;
+    tick(&app, "").await;
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "released when the wait ends");
+    assert!(
+        accepted[0]
+            .field("transcript")
+            .is_some_and(|t| t.contains("Thanks for taking the call.")),
+        "{:?}",
+        accepted[0].field("transcript")
+    );
+    assert!(accepted[0].body["metadata"]["salesloftDirection"].is_null());
+}
