@@ -163,6 +163,45 @@ async fn a_call_whose_record_has_not_arrived_waits_then_goes_without_a_direction
     bridge.stop().await;
 }
 
+/// A transcript read while the call waits for its record decides the call
+/// again, still waiting; the release when the wait ends is newer (the
+/// core's versions), so the call goes with its transcript. Once the
+/// release compared older and the call waited for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_read_during_the_direction_wait_goes_with_the_call_when_the_wait_ends() {
+    let (data, _) = without_guide_record();
+    let (dir, stage) = staged(data, StageOptions::default()).await;
+    configure(&stage, "direction_wait = \"8s\"");
+    let bridge = Running::serve(dir, stage);
+    eventually("the guide call waits for its call data record", || {
+        bridge
+            .row("salesloft", GUIDE_CALL)
+            .is_some_and(|r| r.state == State::Waiting)
+    })
+    .await;
+    bridge
+        .stage
+        .sims
+        .salesloft
+        .transcribe(
+            GUIDE_CALL.parse().expect("a numeric id"),
+            &[("Jamie Rivera", "Thanks for your time today.")],
+        )
+        .expect("the guide call is transcribed");
+    eventually("the guide call reached Kendo after the wait", || {
+        kendo_body(&bridge, GUIDE_CALL).is_some()
+    })
+    .await;
+    let body = kendo_body(&bridge, GUIDE_CALL).unwrap_or_default();
+    assert!(
+        body["transcript"]
+            .as_str()
+            .is_some_and(|t| t.contains("Thanks for your time today.")),
+        "{body}"
+    );
+    bridge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_data_record_arriving_later_gives_the_waiting_call_its_direction() {
     let (data, mut record) = without_guide_record();
