@@ -500,9 +500,7 @@ async fn spin_webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
 /// once a minute with `tick_seconds = 55`. Real time: Kendo's window is a
 /// real minute here. Prints the drain over the theoretical n / 30 minutes.
 async fn real_spin_drain(n: usize) -> anyhow::Result<()> {
-    use kendo_bridge_sim::aloware::{
-        AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call,
-    };
+    use kendo_bridge_sim::aloware::{AlowareCall, captured_completed_call};
     use kendo_bridge_sim::{SimOptions, Simulators};
     use kendo_bridge_spin_host::real::{self, RealSpin};
     const SECRET: &str = "bench-aloware-secret";
@@ -552,33 +550,7 @@ async fn real_spin_drain(n: usize) -> anyhow::Result<()> {
                 if i >= n {
                     return anyhow::Ok(());
                 }
-                let call = AlowareCall {
-                    id: json!(500_000 + i),
-                    direction: Direction::Outbound,
-                    outcome: Outcome::Completed,
-                    duration: 66,
-                    talk_time: 63,
-                    wait_time: 2,
-                    disposition: None,
-                    has_recording: true,
-                    recording_url: None,
-                    has_transcription: false,
-                    lead_number: "+12025550142".into(),
-                    incoming_number: "+14155550199".into(),
-                    contact: AlowareContact {
-                        id: json!(155_092_004u64),
-                        first_name: "Bench".into(),
-                        last_name: "Mark".into(),
-                        phone_number: "+12025550142".into(),
-                        email: None,
-                        company_name: None,
-                    },
-                    campaign_id: json!(63_949),
-                    user_id: 4_242,
-                    notes: None,
-                    created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
-                    numbers_as_strings: false,
-                };
+                let call = AlowareCall::captured(500_000 + i as u64, 4_242);
                 let spin = &spins[i % 2];
                 for step in captured_completed_call(&call, "https://app.aloware.io/r/b", "s", "t")
                     .iter()

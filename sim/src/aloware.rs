@@ -102,6 +102,40 @@ pub struct AlowareCall {
 }
 
 impl AlowareCall {
+    /// The captured call's shape (940868616: outbound, completed, 66 s with
+    /// 63 s of talk, a recording, no disposition) under the id `id`, made
+    /// by Aloware user `user_id`: a call that reaches Kendo once its
+    /// recording is saved.
+    pub fn captured(id: u64, user_id: u64) -> AlowareCall {
+        AlowareCall {
+            id: json!(id),
+            direction: Direction::Outbound,
+            outcome: Outcome::Completed,
+            duration: 66,
+            talk_time: 63,
+            wait_time: 2,
+            disposition: None,
+            has_recording: true,
+            recording_url: None,
+            has_transcription: false,
+            lead_number: "+12025550142".into(),
+            incoming_number: "+14155550199".into(),
+            contact: AlowareContact {
+                id: json!(155_092_004u64),
+                first_name: "Aloware".into(),
+                last_name: "Capture".into(),
+                phone_number: "+12025550142".into(),
+                email: None,
+                company_name: None,
+            },
+            campaign_id: json!(63_949),
+            user_id,
+            notes: None,
+            created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
+            numbers_as_strings: false,
+        }
+    }
+
     pub(crate) fn num(&self, n: u64) -> Value {
         if self.numbers_as_strings {
             Value::String(n.to_string())

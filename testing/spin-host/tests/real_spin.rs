@@ -10,9 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kendo_bridge_sim::aloware::{
-    AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call,
-};
+use kendo_bridge_sim::aloware::{AlowareCall, captured_completed_call};
 use kendo_bridge_sim::{DEMO_KENDO_KEY, SimOptions, Simulators};
 use kendo_bridge_spin_host::real::{self, RealSpin};
 use serde_json::{Value, json};
@@ -113,8 +111,8 @@ async fn eventually(what: &str, spin: &RealSpin, mut done: impl FnMut() -> bool)
     let started = Instant::now();
     while !done() {
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{what} within 20 s; spin up said:\n{}",
+            started.elapsed() < Duration::from_secs(60),
+            "{what} within 60 s; spin up said:\n{}",
             spin.log_text()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -122,33 +120,7 @@ async fn eventually(what: &str, spin: &RealSpin, mut done: impl FnMut() -> bool)
 }
 
 fn aloware_call(id: u64) -> AlowareCall {
-    AlowareCall {
-        id: json!(id),
-        direction: Direction::Outbound,
-        outcome: Outcome::Completed,
-        duration: 66,
-        talk_time: 63,
-        wait_time: 2,
-        disposition: None,
-        has_recording: true,
-        recording_url: None,
-        has_transcription: false,
-        lead_number: "+12025550142".into(),
-        incoming_number: "+14155550199".into(),
-        contact: AlowareContact {
-            id: json!(155_092_004u64),
-            first_name: "Real".into(),
-            last_name: "Spin".into(),
-            phone_number: "+12025550142".into(),
-            email: None,
-            company_name: None,
-        },
-        campaign_id: json!(63_949),
-        user_id: 4_242,
-        notes: None,
-        created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
-        numbers_as_strings: false,
-    }
+    AlowareCall::captured(id, 4_242)
 }
 
 /// Posts the captured Aloware deliveries that make call `id` ready.

@@ -5,9 +5,7 @@
 
 use std::collections::HashMap;
 
-use kendo_bridge_sim::aloware::{
-    AlowareCall, AlowareContact, Direction, Outcome, captured_completed_call, captured_failed_dial,
-};
+use kendo_bridge_sim::aloware::{AlowareCall, captured_completed_call, captured_failed_dial};
 use kendo_bridge_sim::{DEMO_KENDO_KEY, SimOptions, Simulators};
 use kendo_bridge_spin_host::SpinApp;
 use serde_json::{Value, json};
@@ -62,33 +60,7 @@ async fn started_with(extra: &[(&str, &str)]) -> (Simulators, SpinApp) {
 }
 
 fn call(id: u64) -> AlowareCall {
-    AlowareCall {
-        id: json!(id),
-        direction: Direction::Outbound,
-        outcome: Outcome::Completed,
-        duration: 66,
-        talk_time: 63,
-        wait_time: 2,
-        disposition: None,
-        has_recording: true,
-        recording_url: None,
-        has_transcription: false,
-        lead_number: "+12025550142".into(),
-        incoming_number: "+14155550199".into(),
-        contact: AlowareContact {
-            id: json!(155_092_004u64),
-            first_name: "Spin".into(),
-            last_name: "Test".into(),
-            phone_number: "+12025550142".into(),
-            email: None,
-            company_name: None,
-        },
-        campaign_id: json!(63_949),
-        user_id: 4_242,
-        notes: None,
-        created_at: time::macros::datetime!(2026-08-05 20:58:49 UTC),
-        numbers_as_strings: false,
-    }
+    AlowareCall::captured(id, 4_242)
 }
 
 /// Posts every delivery of the captured sequence of `id` up to the
