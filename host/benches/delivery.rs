@@ -15,7 +15,7 @@
 //!    each minute per process, `tick_seconds = 55`), in real time: about
 //!    11 minutes for 300.
 //!
-//! `cargo bench -p kendo-bridge --bench delivery [-- --n 300 --webhooks 4000 --clients 16 --spin-drain]`
+//! `cargo bench -p kendo-bridge --bench delivery [-- --n 300 --webhooks 4000 --clients 16 --spin-drain | --webhooks-only]`
 //! (or `KENDO_BRIDGE_BENCH_N`, `KENDO_BRIDGE_BENCH_WEBHOOKS`). Nothing here
 //! asserts a speed: it prints what it measured and the goal next to it.
 
@@ -40,6 +40,8 @@ struct Args {
     clients: usize,
     /// Also drain N calls on two real `spin up` processes (real time).
     spin_drain: bool,
+    /// Only the webhook measurements.
+    webhooks_only: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -56,6 +58,7 @@ fn args() -> anyhow::Result<Args> {
         webhooks: env("KENDO_BRIDGE_BENCH_WEBHOOKS", 4_000)?,
         clients: 16,
         spin_drain: false,
+        webhooks_only: false,
     };
     // `cargo bench` adds `--bench`; anything unknown is ignored likewise.
     let mut it = std::env::args().skip(1);
@@ -63,6 +66,10 @@ fn args() -> anyhow::Result<Args> {
         let slot = match arg.as_str() {
             "--spin-drain" => {
                 args.spin_drain = true;
+                continue;
+            }
+            "--webhooks-only" => {
+                args.webhooks_only = true;
                 continue;
             }
             "--n" => &mut args.n,
@@ -89,8 +96,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     println!("kendo-bridge delivery benchmarks ({cores} cores)");
     rt.block_on(async {
-        drain(args.n, 1).await?;
-        drain(args.n, 2).await?;
+        if !args.webhooks_only {
+            drain(args.n, 1).await?;
+            drain(args.n, 2).await?;
+        }
         let host = webhooks(args.webhooks, args.clients).await?;
         let real_spin = real_spin_webhooks(args.webhooks, args.clients).await?;
         let spin = spin_webhooks(args.webhooks, args.clients).await?;
@@ -385,9 +394,20 @@ async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Opti
     .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     // The first request compiles the component (Spin caches it after).
     let _ = spin.request("GET", "/status", &[], "").await;
+    let cpu_before = cpu_seconds(spin.pid());
     let load = post_webhooks(&format!("{}/webhooks/kendo", spin.url), total, clients).await?;
+    // The processing that follows each answer, finished.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu = cpu_seconds(spin.pid()).zip(cpu_before).map(|(a, b)| a - b);
     println!("  the Spin app on a real `spin up` ({}):", cli.display());
     load.print(total);
+    if let Some(cpu) = cpu {
+        println!(
+            "  spin up used {:.2} s of CPU: {:.2} ms a delivery (stored, answered, then processed)",
+            cpu,
+            cpu * 1e3 / total as f64
+        );
+    }
     println!(
         "  each 200 follows the signature check in the composed plugin and a committed SQLite \
          transaction (WAL, synchronous=FULL, a connection per request as Spin opens one); the \
@@ -636,4 +656,30 @@ async fn real_spin_drain(n: usize) -> anyhow::Result<()> {
         kendo.duplicates().len()
     );
     Ok(())
+}
+
+/// CPU time (user and system) process `pid` and its children have used,
+/// in seconds (Linux): `spin up` runs the app in a child process.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = |pid: &str| -> Option<(u32, f64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The fields after the command name (which may hold spaces).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let parent = fields.get(1)?.parse().ok()?;
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        // USER_HZ is 100 on Linux.
+        Some((parent, ticks / 100.0))
+    };
+    let mut total = stat(&pid.to_string())?.1;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some((parent, seconds)) = stat(name)
+            && parent == pid
+        {
+            total += seconds;
+        }
+    }
+    Some(total)
 }

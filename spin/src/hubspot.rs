@@ -220,7 +220,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
     // fixed at the first poll so a failing first poll loses no call.
     let (cursor, unreadable) = read_cursor::<StoredCursor>(stored.as_deref());
     if let Some(why) = unreadable {
-        eprintln!("hubspot: {why}");
+        crate::log::line("cursor-unreadable", &[("source", "hubspot"), ("why", &why)]);
     }
     let mut at = match cursor {
         Some(c) => Cursor {

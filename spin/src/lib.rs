@@ -76,7 +76,7 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 /// processing (source reads, the plugin, Kendo's pacing).
 pub(crate) struct Reply {
     response: Response,
-    then: Option<InboxEntry>,
+    then: Option<After>,
 }
 
 impl From<Response> for Reply {
@@ -108,8 +108,8 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         }
     };
     answer(out, reply.response).await;
-    if let Some(entry) = reply.then {
-        process_stored(&entry).await;
+    if let Some(after) = reply.then {
+        when_answered(after).await;
     }
 }
 
@@ -491,14 +491,21 @@ pub(crate) fn receive(
     let db = Db::open()?;
     let now = now_ms() as i64;
     let delivery_id = inbox::delivery_id(sender_id, event, body);
-    let id = match inbox::insert(&db, source, &delivery_id, event, body, now)? {
+    // Stored already taken for the processing that follows the answer,
+    // in one statement: the only write the sender waits for.
+    let inserted =
+        inbox::insert_taken(&db, source, &delivery_id, event, body, inbox::LEASE_MS, now)?;
+    let id = match inserted {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
             log::line(
                 "duplicate",
                 &[("source", source), ("delivery", &delivery_id)],
             );
-            return Ok(json(200, r#"{"status":"duplicate"}"#).into());
+            return Ok(Reply {
+                response: json(200, r#"{"status":"duplicate"}"#),
+                then: Some(After::Count(db, source.to_string(), inserted)),
+            });
         }
     };
     log::line(
@@ -514,32 +521,52 @@ pub(crate) fn receive(
             200,
             serde_json::json!({ "status": "stored", "delivery": id }).to_string(),
         ),
-        then: Some(InboxEntry {
-            id,
-            source: source.to_string(),
-            delivery_id,
-            event: event.map(str::to_string),
-            body: body.to_vec(),
-            received_at: now,
-            attempts: 0,
-        }),
+        then: Some(After::Process(
+            db,
+            InboxEntry {
+                id,
+                source: source.to_string(),
+                delivery_id,
+                event: event.map(str::to_string),
+                body: body.to_vec(),
+                received_at: now,
+                attempts: 0,
+            },
+        )),
     })
 }
 
-/// Processes a delivery just stored and answered, taken under the inbox's
-/// lease first (the core's `take`): if this instance stops on it (a plugin
-/// trap, a hang), `GET /status` shows it and a tick takes it again after
-/// the lease. Nothing is answered any more: what happens is logged and in
-/// the ledger.
-async fn process_stored(entry: &InboxEntry) {
+/// What a webhook leaves to do once it is answered, on its connection.
+pub(crate) enum After {
+    /// Count the delivery recognised as seen before.
+    Count(Db, String, InboxInsert),
+    /// Count and process the delivery stored (and taken) for it.
+    Process(Db, InboxEntry),
+}
+
+/// Processes a delivery just stored (taken under the inbox's lease by its
+/// insert) and answered: if this instance stops on it (a plugin trap, a
+/// hang), `GET /status` shows it and a tick takes it again after the
+/// lease. Nothing is answered any more: what happens is logged and in the
+/// ledger.
+async fn when_answered(after: After) {
+    let (source, delivery) = match &after {
+        After::Count(_, source, _) => (source.clone(), String::new()),
+        After::Process(_, entry) => (entry.source.clone(), entry.delivery_id.clone()),
+    };
     let outcome = async {
-        let db = Db::open()?;
-        if !inbox::take(&db, entry.id, inbox::LEASE_MS, now_ms() as i64)? {
-            // A tick took it meanwhile.
-            return Ok(());
-        }
-        if let Err(e) = process(&db, entry).await {
-            failed(&db, entry, &e)?;
+        match after {
+            After::Count(db, source, inserted) => {
+                db.in_background();
+                inbox::count(&db, &source, inserted)?;
+            }
+            After::Process(db, entry) => {
+                db.in_background();
+                inbox::count(&db, &entry.source, InboxInsert::Stored(entry.id))?;
+                if let Err(e) = process(&db, &entry).await {
+                    failed(&db, &entry, &e)?;
+                }
+            }
         }
         anyhow::Ok(())
     }
@@ -548,8 +575,8 @@ async fn process_stored(entry: &InboxEntry) {
         log::line(
             "error",
             &[
-                ("source", &entry.source),
-                ("delivery", &entry.delivery_id),
+                ("source", &source),
+                ("delivery", &delivery),
                 ("error", &format!("{e:#}")),
             ],
         );
@@ -1059,7 +1086,7 @@ fn log_action(source: &str, call: &str, action: &Action) {
 }
 
 /// 64 random bits from WASI's random source (Spin provides it).
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // Without randomness the value only spreads retries and names claims:
     // a fixed one is still correct, if less even.

@@ -11,5 +11,8 @@ pub fn line(event: &str, fields: &[(&str, &str)]) {
     for (name, value) in fields {
         object.insert((*name).to_string(), (*value).into());
     }
-    eprintln!("{}", serde_json::Value::Object(object));
+    // A log that cannot be written must not take the request down (as
+    // `eprintln!` would, panicking).
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{}", serde_json::Value::Object(object));
 }

@@ -62,7 +62,10 @@ fn start_at(
 ) -> Result<(Cursor, usize)> {
     let (cursor, unreadable) = read_cursor::<StoredCursor>(stored);
     if let Some(why) = unreadable {
-        eprintln!("salesloft: {why}");
+        crate::log::line(
+            "cursor-unreadable",
+            &[("source", "salesloft"), ("why", &why)],
+        );
     }
     Ok(match cursor {
         Some(c) => (
@@ -133,7 +136,14 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
             // A transcript whose chain cannot be followed is skipped: it
             // must never hold up the call's audio.
             if let Err(e) = collect_transcript(db, reads, t).await {
-                eprintln!("salesloft transcription {} not collected: {e:#}", t.id);
+                crate::log::line(
+                    "transcript-not-collected",
+                    &[
+                        ("source", "salesloft"),
+                        ("transcription", &t.id),
+                        ("error", &format!("{e:#}")),
+                    ],
+                );
             }
         }
         match cycle

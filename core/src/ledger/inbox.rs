@@ -161,6 +161,52 @@ pub fn insert<D: Database + ?Sized>(
     })
 }
 
+/// Stores a verified delivery already taken for processing by the caller
+/// (under a lease of `lease_ms`, as [`take`] would), in one statement: the
+/// one write a driver makes before it answers the sender, so the write
+/// lock is held as briefly as SQLite allows. The received and duplicate
+/// counters are left to [`count`], after the answer.
+pub fn insert_taken<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    delivery_id: &str,
+    event: Option<&str>,
+    body: &[u8],
+    lease_ms: Millis,
+    now: Millis,
+) -> Result<InboxInsert, LedgerError> {
+    let stored = db.first(
+        "INSERT INTO inbox (source, delivery_id, event, body, received_at, lease_until, claims)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+         ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+        &[
+            source.into(),
+            delivery_id.into(),
+            event.into(),
+            body.into(),
+            now.into(),
+            now.saturating_add(lease_ms).into(),
+        ],
+    )?;
+    Ok(match stored {
+        Some(row) => InboxInsert::Stored(row.int(0)?),
+        None => InboxInsert::Duplicate,
+    })
+}
+
+/// Counts a delivery [`insert_taken`] stored or recognised.
+pub fn count<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    inserted: InboxInsert,
+) -> Result<(), LedgerError> {
+    let name = match inserted {
+        InboxInsert::Stored(_) => counter::WEBHOOKS,
+        InboxInsert::Duplicate => counter::DUPLICATE_WEBHOOKS,
+    };
+    bump(db, source, name, 1)
+}
+
 /// Deliveries not processed yet, oldest first.
 pub fn pending<D: Database + ?Sized>(db: &D, limit: u32) -> Result<Vec<InboxEntry>, LedgerError> {
     db.run(

@@ -69,6 +69,9 @@ pub struct SpinApp {
     database: Arc<Database>,
     clock: AppClock,
     outbound: Outbound,
+    /// What every instance wrote to stderr (the app's log lines), kept
+    /// rather than printed so a test's output stays readable.
+    stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
 }
 
 /// The app's wall clock (`wasi:clocks/wall-clock`, which the app's
@@ -182,6 +185,10 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         })
     }
 }
+
+/// How much of the app's stderr a test host keeps (a log line is about a
+/// hundred bytes; a benchmark writes a few thousand).
+const STDERR_CAPACITY: usize = 64 * 1024 * 1024;
 
 /// The one store label spin.toml grants the app.
 const DEFAULT_STORE: &str = "default";
@@ -420,7 +427,13 @@ impl SpinApp {
             database: Arc::new(Database { path, _dir: dir }),
             clock: AppClock::default(),
             outbound: Outbound::default(),
+            stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(STDERR_CAPACITY),
         })
+    }
+
+    /// What the app's instances wrote to stderr so far (its log lines).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
     /// Allows the app's outbound requests only to these authorities
@@ -574,7 +587,7 @@ impl SpinApp {
             self.pre.engine(),
             State {
                 wasi: WasiCtx::builder()
-                    .inherit_stderr()
+                    .stderr(self.stderr.clone())
                     .wall_clock(self.clock.clone())
                     .build(),
                 http: WasiHttpCtx::new(),
