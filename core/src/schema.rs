@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_write_backs.sql"),
     include_str!("../migrations/0011_inbox_claims.sql"),
     include_str!("../migrations/0012_one_call_state.sql"),
+    include_str!("../migrations/0013_transcripts_seen.sql"),
 ];
 
 /// The statements of one migration, for APIs that run one statement per

@@ -50,13 +50,16 @@ impl Guest for crate::Plugin {
         // Written out rather than built as a `serde_json::Value`: the same
         // compact JSON with its keys in order, without the code for
         // building maps. `after` is a token from HubSpot, escaped as JSON.
-        let mut body = String::from("{");
-        if let Some(after) = at.after {
-            body.push_str("\"after\":");
-            body.push_str(&fields::json_text(&Value::String(after)));
-            body.push(',');
-        }
-        body.push_str("\"filterGroups\":[");
+        //
+        // HubSpot's published spec (`PublicObjectSearchRequest`) types
+        // `sorts` as a list of strings and `after` as a string; its Node
+        // SDK's README documents a bare property name as an ascending sort
+        // and `after` 0 for the first page, so both forms are the spec's
+        // and the SDK's at once.
+        let mut body = String::from("{\"after\":");
+        let after = at.after.unwrap_or_else(|| "0".to_owned());
+        body.push_str(&fields::json_text(&Value::String(after)));
+        body.push_str(",\"filterGroups\":[");
         if let Some(since) = at.since_ms {
             body.push_str(
                 "{\"filters\":[{\"operator\":\"GTE\",\"propertyName\":\"hs_lastmodifieddate\",\"value\":\"",
@@ -68,9 +71,7 @@ impl Guest for crate::Plugin {
         body.push_str(&limit(&options).to_string());
         body.push_str(",\"properties\":[\"");
         body.push_str(&fields::join(PROPERTIES.iter().copied(), "\",\""));
-        body.push_str(
-            "\"],\"sorts\":[{\"direction\":\"ASCENDING\",\"propertyName\":\"hs_lastmodifieddate\"}]}",
-        );
+        body.push_str("\"],\"sorts\":[\"hs_lastmodifieddate\"]}");
         HttpRequest {
             method: "POST".to_owned(),
             path: "/crm/v3/objects/calls/search".to_owned(),
@@ -164,9 +165,12 @@ fn read_search(at: Cursor, options: SearchOptions, body: String) -> Outcome<Sear
             }),
         }
     }
-    let total = match root.count_at("total")? {
-        Some(total) => total,
-        None => u64::try_from(calls.len()).unwrap_or(u64::MAX),
+    // Nothing depends on HubSpot's `total` (an int32 in its spec, so
+    // possibly negative): a value that is not a count must not cost a page
+    // whose calls were read.
+    let total = match root.count_at("total") {
+        Ok(Some(total)) => total,
+        Ok(None) | Err(_) => u64::try_from(calls.len()).unwrap_or(u64::MAX),
     };
     let high_water = at.high_water_ms.max(newest);
     let paging = root.get("paging")?;
@@ -349,16 +353,18 @@ fn listed_call(result: &Node<'_, '_>) -> Outcome<ListedCall> {
     if properties.object()?.is_none() {
         return Err(fields::missing(properties.path()));
     }
+    // The cursor's date: `hs_lastmodifieddate`, else the object's
+    // `updatedAt`; a failure names the field that was read.
     let modified = properties.get("hs_lastmodifieddate")?;
-    let instant = match datetime::field(&modified)? {
-        Some(instant) => instant,
-        None => {
-            let updated = result.get("updatedAt")?;
-            datetime::field(&updated)?.ok_or_else(|| fields::missing(modified.path()))?
-        }
+    let updated = result.get("updatedAt")?;
+    let modified_ms = match modified_ms(&modified) {
+        Ok(Some(ms)) => ms,
+        Ok(None) => modified_ms(&updated)?.ok_or_else(|| fields::missing(modified.path()))?,
+        Err(fault) => match modified_ms(&updated) {
+            Ok(Some(ms)) => ms,
+            Ok(None) | Err(_) => return Err(fault),
+        },
     };
-    let modified_ms =
-        datetime::epoch_ms(instant).ok_or_else(|| modified.invalid("is before 1970".to_owned()))?;
     Ok(ListedCall {
         id,
         modified_ms,
@@ -371,6 +377,17 @@ fn listed_call(result: &Node<'_, '_>) -> Outcome<ListedCall> {
             .flatten(),
         json: fields::to_json(result.value())?,
     })
+}
+
+/// A date field as epoch milliseconds; `invalid-value` naming it when it is
+/// not a date or is before 1970.
+fn modified_ms(node: &Node<'_, '_>) -> Outcome<Option<u64>> {
+    match datetime::field(node)? {
+        Some(instant) => datetime::epoch_ms(instant)
+            .map(Some)
+            .ok_or_else(|| node.invalid("is before 1970".to_owned())),
+        None => Ok(None),
+    }
 }
 
 fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
@@ -395,24 +412,34 @@ fn call_facts(inputs: &CallInputs) -> Outcome<CallFacts> {
         rules::progress(status.as_deref(), WhenUnknown::NotCompleted)
     };
 
+    let mut warnings = Vec::new();
     let transcript = transcript(inputs.transcript.as_deref())?;
+    // An unreadable flag only means the bridge does not wait for a
+    // transcript HubSpot may be making.
+    let has_transcript = optional(properties.flag_at("hs_call_has_transcript"), &mut warnings);
     let media = Media {
         audio_url: property("hs_call_recording_url")?,
         recording_pending: None,
-        transcript_pending: transcript.is_none()
-            && properties.flag_at("hs_call_has_transcript")? == Some(true),
+        transcript_pending: transcript.is_none() && has_transcript == Some(true),
         transcript,
         notes: property("hs_call_body")?
             .map(|body| html_to_text(&body))
             .filter(|notes| !notes.is_empty()),
     };
 
-    let started_at = match datetime::call_date_field(&properties.get("hs_timestamp")?)? {
+    // `hs_timestamp`, else when the object was created, else no date: each
+    // unreadable one is a warning, never the call.
+    let started_at = match optional(
+        datetime::call_date_field(&properties.get("hs_timestamp")?),
+        &mut warnings,
+    ) {
         Some(date) => Some(date),
-        None => datetime::call_date_field(&call.get("createdAt")?)?,
+        None => optional(
+            datetime::call_date_field(&call.get("createdAt")?),
+            &mut warnings,
+        ),
     };
 
-    let mut warnings = Vec::new();
     let direction = optional(property("hs_call_direction"), &mut warnings)
         .as_deref()
         .and_then(rules::parse_direction);
@@ -774,6 +801,7 @@ fn decode_entity(entity: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     /// The body as the plugin first built it, with `serde_json::json!`.
@@ -788,16 +816,14 @@ mod tests {
             }]),
             None => json!([]),
         };
-        let mut body = json!({
+        json!({
+            "after": at.after.clone().unwrap_or_else(|| "0".to_owned()),
             "filterGroups": filter_groups,
-            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "sorts": ["hs_lastmodifieddate"],
             "properties": PROPERTIES,
             "limit": limit(options),
-        });
-        if let (Some(after), Value::Object(members)) = (at.after.clone(), &mut body) {
-            members.insert("after".to_owned(), Value::String(after));
-        }
-        body.to_string()
+        })
+        .to_string()
     }
 
     #[test]
@@ -823,6 +849,169 @@ mod tests {
                 Some(search_body_as_json_built_it(&at, &options).as_str())
             );
         }
+    }
+
+    /// A string HubSpot's spec allows for a date property or `createdAt`:
+    /// any string, so dates, epoch milliseconds, pre-1970 dates and junk.
+    fn odd_date() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("2026-04-22T15:30:00Z".to_owned()),
+            Just("1776871800000".to_owned()),
+            Just("1969-07-20T20:17:40Z".to_owned()),
+            Just("0001-01-01T00:00:00Z".to_owned()),
+            Just(String::new()),
+            Just("-5".to_owned()),
+            Just("99999999999999999999".to_owned()),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    fn odd_flag() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some("true".to_owned())),
+            Just(Some("false".to_owned())),
+            "[ -~]{0,6}".prop_map(Some),
+        ]
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            title_template: None,
+            min_duration_seconds: 0,
+            allowed_dispositions: Vec::new(),
+            rep_directory: Vec::new(),
+        }
+    }
+
+    fn readable_date(text: &str) -> bool {
+        datetime::parse(text).and_then(datetime::epoch_ms).is_some()
+    }
+
+    proptest! {
+        /// HubSpot's search page with values its published schema allows
+        /// (`total` any int32, every property any string or null): only a
+        /// call with neither date readable is lost, and only that call; a
+        /// call read is mapped to a decision, never to an error.
+        #[test]
+        fn schema_valid_odd_values_cost_at_most_their_own_call(
+            total in any::<i32>(),
+            calls in prop::collection::vec(
+                (odd_date(), odd_date(), odd_date(), odd_date(), odd_flag()),
+                0..8,
+            ),
+            after in prop::option::of(any::<i32>()),
+        ) {
+            let results: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(index, (modified, updated, timestamp, created, flag))| {
+                    json!({
+                        "id": (index + 1).to_string(),
+                        "properties": {
+                            "hs_lastmodifieddate": modified,
+                            "hs_timestamp": timestamp,
+                            "hs_call_has_transcript": flag,
+                            "hs_call_status": "COMPLETED",
+                            "hs_call_recording_url": "https://example.com/a.mp3",
+                        },
+                        "createdAt": created,
+                        "updatedAt": updated,
+                        "archived": false,
+                    })
+                })
+                .collect();
+            let mut page = json!({"total": total, "results": results});
+            if let (Some(after), Value::Object(members)) = (after, &mut page) {
+                members.insert("paging".to_owned(), json!({"next": {"after": after.to_string()}}));
+            }
+            let at = Cursor { since_ms: Some(0), after: None, high_water_ms: None };
+            let options = SearchOptions { limit: 100, lookback_ms: 0 };
+            let read = read_search(at, options, page.to_string());
+            prop_assert!(read.is_ok(), "the page failed: {:?}", read.err().map(InputError::from));
+            let Ok(read) = read else { return Ok(()) };
+            let lost = calls
+                .iter()
+                .filter(|(modified, updated, ..)| {
+                    !readable_date(modified) && !readable_date(updated)
+                })
+                .count();
+            prop_assert_eq!(read.rejected.len(), lost);
+            prop_assert_eq!(read.calls.len() + lost, calls.len());
+            for call in read.calls {
+                let inputs = CallInputs {
+                    call: call.json,
+                    owner: None,
+                    dispositions: None,
+                    transcript: None,
+                    contacts: None,
+                    deals: None,
+                };
+                let decision = map_call(inputs, rules(), SyncMethod::Polling);
+                prop_assert!(decision.is_ok(), "call {} failed: {:?}", call.id, decision.err().map(InputError::from));
+            }
+        }
+    }
+
+    #[test]
+    fn a_pre_1970_updated_at_is_named_as_read() {
+        let page = json!({"results": [{
+            "id": "1",
+            "properties": {"hs_lastmodifieddate": null},
+            "updatedAt": "1969-12-31T23:59:59Z",
+        }]});
+        let at = Cursor {
+            since_ms: None,
+            after: None,
+            high_water_ms: None,
+        };
+        let options = SearchOptions {
+            limit: 100,
+            lookback_ms: 0,
+        };
+        let read = read_search(at, options, page.to_string()).map_err(InputError::from);
+        let rejected = read.map(|page| page.rejected).unwrap_or_default();
+        assert_eq!(rejected.len(), 1);
+        let named = match &rejected[0].error {
+            InputError::InvalidValue(problem) => problem.field.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(named, "results[0].updatedAt");
+    }
+
+    #[test]
+    fn an_unreadable_call_date_falls_back_with_a_warning() {
+        let call = json!({
+            "id": "7",
+            "properties": {
+                "hs_timestamp": "yesterday",
+                "hs_call_has_transcript": "maybe",
+                "hs_call_status": "COMPLETED",
+                "hs_call_recording_url": "https://example.com/a.mp3",
+            },
+            "createdAt": "2026-04-22T15:30:00Z",
+        });
+        let inputs = CallInputs {
+            call: call.to_string(),
+            owner: None,
+            dispositions: None,
+            transcript: None,
+            contacts: None,
+            deals: None,
+        };
+        let facts = match call_facts(&inputs) {
+            Ok(facts) => facts,
+            Err(fault) => panic!("the call failed: {:?}", InputError::from(fault)),
+        };
+        assert_eq!(facts.started_at.as_deref(), Some("2026-04-22T15:30:00Z"));
+        let warned: Vec<&str> = facts.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(
+            warned,
+            [
+                "properties.hs_call_has_transcript",
+                "properties.hs_timestamp"
+            ]
+        );
     }
 
     #[test]

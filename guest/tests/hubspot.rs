@@ -411,15 +411,21 @@ fn hubspot_unreadable_direction_and_disposition_are_left_out_with_warnings() {
 }
 
 #[test]
-fn hubspot_unreadable_timestamp_is_an_invalid_value() {
-    let (kind, problem) = problem(map_error(CallInputs {
+fn hubspot_unreadable_timestamp_falls_back_to_created_at_with_a_warning() {
+    let Decision::Send(call) = map(CallInputs {
         call: seed_with(json!({"hs_timestamp": "March 4th"})),
         ..inputs("call-discovery-acme.json")
-    }));
+    }) else {
+        panic!("expected a send");
+    };
+    let created = fixture_json("hubspot/call-discovery-acme.json")["createdAt"].clone();
     assert_eq!(
-        (kind.as_str(), problem.field.as_str()),
-        ("invalid-value", "properties.hs_timestamp")
+        call.started_at.as_deref().map(|d| &d[..10]),
+        created.as_str().map(|d| &d[..10]),
+        "{call:?}"
     );
+    let warned: Vec<&str> = call.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(warned, ["properties.hs_timestamp"]);
 }
 
 #[test]
@@ -577,10 +583,9 @@ fn search_request_filters_sorts_and_pages_on_the_modification_date() {
         body["filterGroups"],
         json!([{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "1772600000000"}]}])
     );
-    assert_eq!(
-        body["sorts"],
-        json!([{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}])
-    );
+    // The spec's form (a list of strings), ascending by HubSpot's Node
+    // SDK's reading of a bare property name.
+    assert_eq!(body["sorts"], json!(["hs_lastmodifieddate"]));
     assert_eq!(body["limit"], json!(200));
     assert_eq!(body["after"], json!("200"));
     let properties: Vec<&str> = body["properties"]
@@ -608,10 +613,11 @@ fn search_request_filters_sorts_and_pages_on_the_modification_date() {
 }
 
 #[test]
-fn first_search_has_no_filter_and_no_after() {
+fn first_search_has_no_filter_and_after_zero() {
     let body = request_body(cursor(None, None, None), options(100));
     assert_eq!(body["filterGroups"], json!([]));
-    assert!(body.get("after").is_none());
+    // The spec requires `after`; the SDK documents 0 for a first search.
+    assert_eq!(body["after"], json!("0"));
 }
 
 #[test]

@@ -285,7 +285,7 @@ impl Engine {
                 Err(e) => failed.push(e),
             }
         }
-        server::process_inbox(&self.ctx, &self.sources).await?;
+        server::process_inbox(&self.ctx, &self.sources, || false).await?;
         // Aloware calls whose wait for a transcript ended since the last
         // run go now, with their recording.
         if let Some(al) = &self.sources.aloware {
@@ -380,9 +380,11 @@ where
                 pages = cycle.pages,
                 records = cycle.records,
                 queued = cycle.report.enqueued,
+                updated = cycle.report.updated,
                 duplicates = cycle.report.duplicates,
                 skipped = cycle.report.skipped,
                 waiting = cycle.report.waiting,
+                failed = cycle.report.failed,
                 "poll cycle done"
             ),
             // The checkpoint did not move: the next cycle reads the same

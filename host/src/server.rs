@@ -361,7 +361,8 @@ pub async fn run_inbox(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
     loop {
-        process_inbox(&ctx, &sources).await?;
+        let stopping = shutdown.clone();
+        process_inbox(&ctx, &sources, move || *stopping.borrow()).await?;
         if *shutdown.borrow() {
             return Ok(());
         }
@@ -413,10 +414,20 @@ use kendo_bridge_core::ledger::inbox::{
     AfterFailure, Failure, LEASE_MS as INBOX_LEASE_MS, after_failure,
 };
 
-/// One pass over the stored deliveries due now.
-pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProgress, StoreError> {
+/// One pass over the stored deliveries due now. Once `stopping` says so,
+/// no delivery is started and those taken but not started are given back
+/// (a backlog must not outlast the process's grace; they stay stored and
+/// are processed after the restart).
+pub async fn process_inbox(
+    ctx: &Context,
+    sources: &Sources,
+    stopping: impl Fn() -> bool,
+) -> Result<InboxProgress, StoreError> {
     let mut progress = InboxProgress::default();
     loop {
+        if stopping() {
+            return Ok(progress);
+        }
         let now = ctx.clock.now_ms();
         let batch = ctx
             .store
@@ -425,7 +436,15 @@ pub async fn process_inbox(ctx: &Context, sources: &Sources) -> Result<InboxProg
         if batch.is_empty() {
             return Ok(progress);
         }
-        for entry in batch {
+        let mut batch = batch.into_iter();
+        while let Some(entry) = batch.next() {
+            if stopping() {
+                let untouched: Vec<i64> = std::iter::once(entry.id)
+                    .chain(batch.by_ref().map(|e| e.id))
+                    .collect();
+                ctx.store.run(move |s| s.inbox_release(&untouched)).await?;
+                return Ok(progress);
+            }
             let id = entry.id;
             let result = handle(ctx, sources, &entry).await;
             let now = ctx.clock.now_ms();
@@ -495,6 +514,7 @@ fn failure_of(e: &SourceError) -> Failure {
         }
         | SourceError::NoCredentials(_)
         | SourceError::Config { .. }
+        | SourceError::WrongProperty(_)
         | SourceError::NotFound { .. } => Failure::Setting,
         e if e.is_transient() => Failure::Passing,
         _ => Failure::Lasting,

@@ -5,6 +5,7 @@
 //! Nothing secret is in the state database's reporting tables (a refused
 //! key is kept only as a fingerprint), so nothing secret is in a snapshot.
 
+use kendo_bridge_core::sources::aloware::TranscriptMode;
 use serde_json::{Value, json};
 
 use crate::store::{
@@ -88,6 +89,27 @@ pub struct Snapshot {
     pub sends: Option<(SendsChart, Vec<TeamSends>)>,
     /// Write-backs to the sources (`hubspot.write_back`), per source.
     pub write_backs: Vec<WriteBackCounts>,
+    /// Whether Aloware's calls wait for their transcript now; None when
+    /// Aloware has sent nothing.
+    pub aloware_transcripts: Option<TranscriptMode>,
+}
+
+/// The Aloware transcript mode in words, for `status` and its JSON.
+pub fn transcript_mode_words(mode: TranscriptMode) -> String {
+    let window = kendo_bridge_core::sources::aloware::TRANSCRIPT_WINDOW_MS / 86_400_000;
+    match mode {
+        TranscriptMode::Wait { last_at } => format!(
+            "waiting: a call with its recording waits up to aloware.transcript_wait for its transcript (Aloware's last transcript arrived {})",
+            timefmt::iso(last_at)
+        ),
+        TranscriptMode::NoWait { last_at: None } => format!(
+            "not waiting: Aloware has sent no transcript, so a call goes with its recording at once; waiting starts with the first transcript (and stops after {window} days without one)"
+        ),
+        TranscriptMode::NoWait { last_at: Some(at) } => format!(
+            "not waiting: no transcript from Aloware in the last {window} days (the last arrived {}), so a call goes with its recording at once; waiting starts again with the next transcript",
+            timefmt::iso(at)
+        ),
+    }
 }
 
 impl Snapshot {
@@ -164,6 +186,11 @@ impl Snapshot {
             recent,
             sends,
             write_backs: store.write_back_counts()?,
+            aloware_transcripts: if store.source_seen("aloware")? {
+                Some(store.aloware_transcript_mode(now)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -198,6 +225,17 @@ impl Snapshot {
             "errorsByReason": self.errors_by_reason.iter().map(|(st, c, n)| json!({"state": st.as_str(), "reason": c, "count": n})).collect::<Vec<_>>(),
             "counters": self.counters.iter().map(|(scope, name, v)| json!({"scope": scope, "name": name, "value": v})).collect::<Vec<_>>(),
             "inboxBacklog": self.inbox_backlog,
+            "alowareTranscripts": self.aloware_transcripts.map(|mode| json!({
+                "mode": match mode {
+                    TranscriptMode::Wait { .. } => "wait",
+                    TranscriptMode::NoWait { .. } => "no-wait",
+                },
+                "lastTranscriptAt": match mode {
+                    TranscriptMode::Wait { last_at } => Some(last_at),
+                    TranscriptMode::NoWait { last_at } => last_at,
+                }.map(timefmt::iso),
+                "detail": transcript_mode_words(mode),
+            })),
             "results": {
                 "unscoredAfterSeconds": self.unscored_after_ms / 1000,
                 "unscored": self.unscored.iter().map(|(team, n, oldest)| json!({

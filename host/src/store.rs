@@ -586,6 +586,37 @@ impl Store {
         Ok(ledger::inbox::defer(&self.conn, id, not_before, error)?)
     }
 
+    /// Notes that `source` delivered a transcript at `now`.
+    pub fn transcript_seen(&mut self, source: &str, now: Millis) -> Result<()> {
+        Ok(ledger::hold::transcript_seen(&self.conn, source, now)?)
+    }
+
+    /// Whether Aloware's calls wait for a transcript at `now` (the core's
+    /// rule, from when the last one arrived).
+    pub fn aloware_transcript_mode(
+        &self,
+        now: Millis,
+    ) -> Result<kendo_bridge_core::sources::aloware::TranscriptMode> {
+        Ok(kendo_bridge_core::sources::aloware::transcript_mode(
+            &self.conn, now,
+        )?)
+    }
+
+    /// Whether `source` has any call in the ledger or delivery in the inbox.
+    pub fn source_seen(&self, source: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM ledger WHERE source = ?1)
+                 OR EXISTS (SELECT 1 FROM inbox WHERE source = ?1)",
+            params![source],
+            |r| r.get::<_, bool>(0),
+        )?)
+    }
+
+    /// Deliveries taken but not started, given back (the process stops).
+    pub fn inbox_release(&mut self, ids: &[i64]) -> Result<()> {
+        Ok(ledger::inbox::release(&self.conn, ids)?)
+    }
+
     /// When the next deferred delivery falls due, if any waits.
     pub fn inbox_next_due(&self) -> Result<Option<Millis>> {
         Ok(ledger::inbox::next_due(&self.conn)?)

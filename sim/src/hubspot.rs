@@ -266,6 +266,7 @@ struct Store {
     dispositions: Vec<(String, String)>,
     /// Whether `/calling/v1/dispositions` answers 403 (a missing scope).
     dispositions_fail: bool,
+    search_total: Option<i64>,
     /// Search results served in place of a call's rendering (a record a
     /// client cannot read), by call id.
     poisoned: BTreeMap<u64, Value>,
@@ -337,6 +338,7 @@ impl HubspotSim {
                     .map(|(i, l)| ((*i).to_owned(), (*l).to_owned()))
                     .collect(),
                 dispositions_fail: false,
+                search_total: None,
                 poisoned: BTreeMap::new(),
                 known: KNOWN_PROPERTIES.iter().map(|s| (*s).to_owned()).collect(),
                 limits: BTreeMap::new(),
@@ -419,6 +421,13 @@ impl HubspotSim {
     /// stands for whatever a client cannot parse.
     pub fn poison_search_result(&self, call_id: u64, result: Value) {
         lock(&self.shared.state).poisoned.insert(call_id, result);
+    }
+
+    /// Answers searches with this `total` instead of the real count (the
+    /// spec types it `int32`, so a negative one is schema-valid); paging
+    /// still follows the real count. `None`: the real count again.
+    pub fn search_total(&self, total: Option<i64>) {
+        lock(&self.shared.state).search_total = total;
     }
 
     /// Associates a call with contacts and deals (as the v4 associations
@@ -571,8 +580,9 @@ impl HubspotSim {
         }
     }
 
-    /// A property as if created before the test (in the portal already).
-    pub fn define_property(&self, group: &str, name: &str) {
+    /// A property as if created before the test (in the portal already,
+    /// by a person), with its `type` and `fieldType`.
+    pub fn define_property(&self, group: &str, name: &str, kind: &str, field_type: &str) {
         let mut st = lock(&self.shared.state);
         st.groups.entry(group.to_owned()).or_insert_with(
             || json!({"name": group, "label": group, "displayOrder": -1, "archived": false}),
@@ -580,7 +590,7 @@ impl HubspotSim {
         st.known.insert(name.to_owned());
         st.created_properties.insert(
             name.to_owned(),
-            json!({"name": name, "label": name, "type": "string", "fieldType": "text",
+            json!({"name": name, "label": name, "type": kind, "fieldType": field_type,
                    "groupName": group, "description": "", "options": []}),
         );
     }
@@ -749,6 +759,31 @@ fn apply_update(
     call.indexed
         .push((now + shared.lag_real, call.current.clone()));
     Ok(())
+}
+
+/// Why a value does not fit a property's type, in the forms HubSpot
+/// documents ("How should timestamps be formatted for HubSpot's APIs?":
+/// a datetime as epoch milliseconds or ISO 8601, a date as midnight UTC in
+/// milliseconds or `YYYY-MM-DD`; a bool property's options `true` /
+/// `false`; a number a decimal). The error code is the simulator's own:
+/// HubSpot's for these cases is not documented.
+fn value_refused(def: &Value, value: &Value) -> Option<String> {
+    let name = def.get("name").and_then(Value::as_str).unwrap_or_default();
+    let text = value_text(value)?;
+    let text = text.trim();
+    let fits = match def.get("type").and_then(Value::as_str) {
+        Some("bool") => matches!(text, "true" | "false"),
+        Some("number") => text.parse::<f64>().is_ok_and(f64::is_finite),
+        Some("datetime") => parse_datetime(text).is_some(),
+        Some("date") => match text.parse::<i64>() {
+            Ok(ms) => ms.rem_euclid(86_400_000) == 0,
+            Err(_) => {
+                text.len() == 10 && timefmt::parse_iso8601(&format!("{text}T00:00:00Z")).is_some()
+            }
+        },
+        _ => true,
+    };
+    (!fits).then(|| format!("{text} was not a valid value for property {name}"))
 }
 
 fn parse_datetime(v: &str) -> Option<OffsetDateTime> {
@@ -1215,7 +1250,12 @@ fn parse_search(body: &[u8]) -> Result<SearchRequest, String> {
         }
         Some(s) => match s.first() {
             None => None,
-            Some(Value::String(p)) => Some((p.clone(), true)),
+            // The string form HubSpot's Node SDK documents: a property
+            // name sorts ascending, `-name` descending.
+            Some(Value::String(p)) => match p.strip_prefix('-') {
+                Some(name) => Some((name.to_owned(), false)),
+                None => Some((p.clone(), true)),
+            },
             Some(o) => {
                 let p = o
                     .get("propertyName")
@@ -1322,7 +1362,8 @@ async fn search(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
         })
         .collect();
     let next = req.after + results.len() as u64;
-    let mut body = json!({ "total": total, "results": results });
+    let shown_total = st.search_total.map_or(json!(total), |t| json!(t));
+    let mut body = json!({ "total": shown_total, "results": results });
     if next < total {
         body["paging"] = json!({
             "next": {
@@ -1505,6 +1546,14 @@ async fn patch_call(
             problems.push(json!({"isValid": false, "message": format!("{k} is a read only property; its value cannot be set."), "error": "READ_ONLY_VALUE", "name": k}));
         } else if !st.known.contains(k) {
             problems.push(json!({"isValid": false, "message": format!("Property \"{k}\" does not exist"), "error": "PROPERTY_DOESNT_EXIST", "name": k}));
+        } else if let Some(problem) = st
+            .created_properties
+            .get(k)
+            .and_then(|def| value_refused(def, val))
+        {
+            problems.push(
+                json!({"isValid": false, "message": problem, "error": "INVALID_VALUE", "name": k}),
+            );
         } else {
             changes.push((k.clone(), value_text(val)));
         }

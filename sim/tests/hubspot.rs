@@ -376,8 +376,8 @@ async fn unknown_call_is_404() {
 async fn patch_updates_properties_and_bumps_lastmodifieddate() {
     let sim = hubspot(1.0).await;
     seed(&sim, 1);
-    sim.define_property("kendo", "kendo_sent");
-    sim.define_property("kendo", "kendo_call_id");
+    sim.define_property("kendo", "kendo_sent", "bool", "booleancheckbox");
+    sim.define_property("kendo", "kendo_call_id", "string", "text");
     let r = client()
         .patch(format!("{}/crm/v3/objects/calls/1", sim.url()))
         .bearer_auth(TOKEN)

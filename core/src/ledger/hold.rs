@@ -42,8 +42,41 @@ pub fn hold<D: Database + ?Sized>(
                 now.into(),
             ],
         )?;
+        if transcript.is_some() {
+            transcript_seen(db, source, now)?;
+        }
         Ok(held(db, source, source_id)?.unwrap_or_default())
     })
+}
+
+/// Notes that `source` delivered a transcript at `now` ([`hold`] does it
+/// for every transcript it keeps).
+pub fn transcript_seen<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    db.run(
+        "INSERT INTO transcripts_seen (source, last_at) VALUES (?1, ?2)
+         ON CONFLICT (source) DO UPDATE SET last_at = MAX(last_at, excluded.last_at)",
+        &[source.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// When `source` last delivered a transcript, if ever.
+pub fn last_transcript_at<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+) -> Result<Option<Millis>, LedgerError> {
+    Ok(db
+        .first(
+            "SELECT last_at FROM transcripts_seen WHERE source = ?1",
+            &[source.into()],
+        )?
+        .map(|r| r.opt_int(0))
+        .transpose()?
+        .flatten())
 }
 
 /// What is held for a call.

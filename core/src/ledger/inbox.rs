@@ -379,6 +379,22 @@ pub fn defer<D: Database + ?Sized>(
     Ok(())
 }
 
+/// Deliveries taken but not started, given back because their instance is
+/// stopping: due again at once, to any instance, and not counted as a
+/// processor that stopped while holding them ([`MAX_ABANDONED`]).
+pub fn release<D: Database + ?Sized>(db: &D, ids: &[i64]) -> Result<(), LedgerError> {
+    write(db, |db| {
+        for id in ids {
+            db.run(
+                "UPDATE inbox SET lease_until = NULL, claims = MAX(claims - 1, 0)
+                 WHERE id = ?1 AND processed_at IS NULL AND lease_until IS NOT NULL",
+                &[(*id).into()],
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// When the next deferred delivery falls due, if any waits.
 pub fn next_due<D: Database + ?Sized>(db: &D) -> Result<Option<Millis>, LedgerError> {
     Ok(db

@@ -712,3 +712,46 @@ fn a_send_the_runtime_refuses_stays_queued_with_kendos_send_problem_until_one_go
     assert_eq!(state(&db, "1").0, State::Sent);
     assert_eq!(problem(&db), None);
 }
+
+#[test]
+fn deliveries_given_back_on_stopping_are_due_at_once_and_not_counted_as_abandoned() {
+    let db = db();
+    inbox::insert(&db, "aloware", "d1", None, b"{}", 0).unwrap();
+    inbox::insert(&db, "aloware", "d2", None, b"{}", 0).unwrap();
+    for _ in 0..inbox::MAX_ABANDONED + 1 {
+        let taken = inbox::claim(&db, 10, 300_000, 1).unwrap();
+        assert_eq!(taken.len(), 2, "both given back and due again");
+        let ids: Vec<i64> = taken.iter().map(|e| e.id).collect();
+        inbox::release(&db, &ids).unwrap();
+    }
+    assert_eq!(inbox::backlog(&db).unwrap(), 2);
+}
+
+#[test]
+fn aloware_calls_wait_for_a_transcript_only_after_one_came_within_the_window() {
+    use crate::sources::aloware::{self, TRANSCRIPT_WINDOW_MS, TranscriptMode};
+    let db = db();
+    let ready = |call: &str, now| {
+        let held = hold::hold(&db, "aloware", call, Some("{}"), None, now).unwrap();
+        match aloware::after_hold(&db, "t", 1, call, held, 300_000, now).unwrap() {
+            aloware::Next::Decide { awaiting, .. } => awaiting,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        aloware::transcript_mode(&db, 0).unwrap(),
+        TranscriptMode::NoWait { last_at: None }
+    );
+    assert!(!ready("1", 0), "no transcript ever: the call goes at once");
+    hold::hold(&db, "aloware", "1", None, Some("Rep: hi"), 10).unwrap();
+    assert_eq!(
+        aloware::transcript_mode(&db, 20).unwrap(),
+        TranscriptMode::Wait { last_at: 10 }
+    );
+    assert!(ready("2", 20), "transcripts come: the next call waits");
+    let later = 10 + TRANSCRIPT_WINDOW_MS + 1;
+    assert!(
+        !ready("3", later),
+        "none for a week: calls go at once again"
+    );
+}

@@ -20,6 +20,35 @@ pub fn version(sequence: i64) -> String {
     format!("{sequence:020}")
 }
 
+/// How long after Aloware's last transcript calls still wait for theirs:
+/// an account with transcription sends one for most calls within minutes,
+/// so a week without one means it is off (or was never on).
+pub const TRANSCRIPT_WINDOW_MS: Millis = 7 * 24 * 60 * 60 * 1000;
+
+/// Whether a call ready with its recording waits for its transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptMode {
+    /// A transcript arrived within [`TRANSCRIPT_WINDOW_MS`] (at `last_at`):
+    /// calls wait up to the configured `transcript_wait`.
+    Wait { last_at: Millis },
+    /// None did (`last_at`: the last one, if ever): a call goes with its
+    /// recording at once; the first transcript to arrive turns waiting on.
+    NoWait { last_at: Option<Millis> },
+}
+
+/// The transcript mode at `now`, from when Aloware last sent a transcript.
+pub fn transcript_mode<D: Database + ?Sized>(
+    db: &D,
+    now: Millis,
+) -> Result<TranscriptMode, LedgerError> {
+    Ok(match hold::last_transcript_at(db, SOURCE)? {
+        Some(last_at) if now.saturating_sub(last_at) <= TRANSCRIPT_WINDOW_MS => {
+            TranscriptMode::Wait { last_at }
+        }
+        last_at => TranscriptMode::NoWait { last_at },
+    })
+}
+
 /// What to do once a delivery's part of a call is held.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
@@ -39,7 +68,8 @@ pub enum Next {
 
 /// Decides what follows the delivery `sequence` for `call_id`, with what is
 /// held for the call now. `transcript_wait_ms` is how long a call ready
-/// with its recording waits for its transcript (0: never).
+/// with its recording waits for its transcript (0: never), on an account
+/// that sends transcripts ([`transcript_mode`]).
 pub fn after_hold<D: Database + ?Sized>(
     db: &D,
     team: &str,
@@ -63,7 +93,8 @@ pub fn after_hold<D: Database + ?Sized>(
     }
     let awaiting = held.transcript.is_none()
         && transcript_wait_ms > 0
-        && held.transcript_due_at.is_none_or(|due| now < due);
+        && held.transcript_due_at.is_none_or(|due| now < due)
+        && matches!(transcript_mode(db, now)?, TranscriptMode::Wait { .. });
     Ok(Next::Decide {
         body,
         transcript: held.transcript,

@@ -133,8 +133,9 @@ impl Request {
 
 /// The HubSpot property values a write-back sets. HubSpot takes every
 /// value as a string (`SimplePublicObjectInput.properties` is a map of
-/// strings); a datetime as ISO 8601 or epoch milliseconds (calls guide,
-/// `hs_timestamp`).
+/// strings); a datetime as epoch milliseconds, the form HubSpot's "How
+/// should timestamps be formatted for HubSpot's APIs?" documents for every
+/// endpoint ("any valid millisecond timestamp" for a datetime property).
 pub fn property_values(fields: &WriteBackFields) -> Map<String, Value> {
     let mut props = Map::new();
     if let Some(sent) = fields.sent {
@@ -147,17 +148,50 @@ pub fn property_values(fields: &WriteBackFields) -> Map<String, Value> {
         props.insert("kendo_ai_score".into(), Value::String(score.to_string()));
     }
     if let Some(at) = fields.scored_at {
-        props.insert("kendo_scored_at".into(), Value::String(iso(at)));
+        props.insert("kendo_scored_at".into(), Value::String(at.to_string()));
     }
     props
 }
 
-fn iso(ms: Millis) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    at.format(&format).unwrap_or_default()
+/// What is wrong with a property HubSpot already has under one of the
+/// bridge's names (`body`: `GET /crm/v3/properties/calls/{name}`'s
+/// `Property`), and what to do: a value written to a property of another
+/// type is refused or misread (an epoch-milliseconds time in a text
+/// property is a number to people and to workflows). None when it has the
+/// type and field type the bridge would create, or when the body does not
+/// say (the write then shows what HubSpot thinks).
+pub fn property_problem(spec: &PropertySpec, body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let kind = value.get("type").and_then(Value::as_str);
+    let field_type = value.get("fieldType").and_then(Value::as_str);
+    if kind.is_none() && field_type.is_none() {
+        return None;
+    }
+    if kind == Some(spec.kind) && field_type == Some(spec.field_type) {
+        return None;
+    }
+    Some(format!(
+        "HubSpot's call property `{name}` exists with type `{kind}` and field type `{field}`, \
+         but the bridge writes it as type `{want_kind}`, field type `{want_field}`: delete (or \
+         rename) `{name}` among HubSpot's call properties and the bridge creates it with the \
+         right type on its next write-back (or create it yourself as `{want_kind}` / \
+         `{want_field}` in group `{GROUP}`); write-backs wait until then",
+        name = spec.name,
+        kind = kind.unwrap_or("?"),
+        field = field_type.unwrap_or("?"),
+        want_kind = spec.kind,
+        want_field = spec.field_type,
+    ))
+}
+
+/// A property of the bridge's exists with another type: nothing is written
+/// until a person fixes it (the longest back-off, no attempt spent), and
+/// `problem` ([`property_problem`]) is shown in `status`.
+pub fn after_mismatch(problem: String, backoff: &Backoff, now: Millis) -> WriteAction {
+    WriteAction::HoldAll {
+        until: now + backoff.cap_ms.max(1),
+        problem,
+    }
 }
 
 /// The write of one write-back: its values on the call.
@@ -270,6 +304,19 @@ impl Ensure {
         } else {
             self.missing = true;
         }
+    }
+
+    /// The read found it, with `body`: as [`Ensure::read`] with `true`,
+    /// unless it is one of the bridge's properties with another type; then
+    /// the problem ([`property_problem`]) and the step stays.
+    pub fn found(&mut self, body: &str) -> Result<(), String> {
+        if let Some(spec) = self.step.checked_sub(1).and_then(|i| PROPERTIES.get(i))
+            && let Some(problem) = property_problem(spec, body)
+        {
+            return Err(problem);
+        }
+        self.read(true);
+        Ok(())
     }
 
     /// The create succeeded (or answered 409).
@@ -471,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn a_score_write_back_sets_the_score_and_an_iso_time() {
+    fn a_score_write_back_sets_the_score_and_the_time_in_epoch_milliseconds() {
         let props = property_values(&WriteBackFields {
             ai_score: Some(82.5),
             scored_at: Some(1_776_871_800_000),
@@ -479,8 +526,30 @@ mod tests {
         });
         assert_eq!(
             Value::Object(props),
-            json!({"kendo_ai_score": "82.5", "kendo_scored_at": "2026-04-22T15:30:00Z"})
+            json!({"kendo_ai_score": "82.5", "kendo_scored_at": "1776871800000"})
         );
+    }
+
+    #[test]
+    fn a_property_made_by_hand_with_another_type_is_a_named_problem() {
+        let scored_at = &PROPERTIES[3];
+        let by_hand = json!({"name": "kendo_scored_at", "type": "string", "fieldType": "text"});
+        let problem = property_problem(scored_at, &by_hand.to_string()).unwrap_or_default();
+        assert!(problem.contains("`kendo_scored_at`"), "{problem}");
+        assert!(problem.contains("type `string`"), "{problem}");
+        assert!(problem.contains("`datetime`"), "{problem}");
+        let right = json!({"name": "kendo_scored_at", "type": "datetime", "fieldType": "date"});
+        assert_eq!(property_problem(scored_at, &right.to_string()), None);
+    }
+
+    #[test]
+    fn ensuring_stops_at_a_property_of_another_type() {
+        let mut ensure = Ensure::new();
+        assert_eq!(ensure.found("{}"), Ok(()));
+        let wrong = json!({"type": "string", "fieldType": "text"}).to_string();
+        // kendo_sent is a bool.
+        assert!(ensure.found(&wrong).is_err());
+        assert!(matches!(ensure.next(), EnsureNeed::Read(r) if r.path.ends_with("kendo_sent")));
     }
 
     #[test]

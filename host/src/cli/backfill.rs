@@ -60,13 +60,15 @@ pub fn run(globals: &Globals, args: BackfillArgs) -> Result<(), Failure> {
         reading.enable_steady_tick(Duration::from_millis(120));
         let show = |c: &CycleReport| {
             reading.set_message(format!(
-                "reading since {}: {} pages, {} calls, {} queued, {} skipped, {} waiting, {} already known",
+                "reading since {}: {} pages, {} calls, {} queued, {} updated, {} skipped, {} waiting, {} failed, {} already known",
                 timefmt::iso(since),
                 c.pages,
                 c.records,
                 c.report.enqueued,
+                c.report.updated,
                 c.report.skipped,
                 c.report.waiting,
+                c.report.failed,
                 c.report.duplicates
             ))
         };
@@ -86,9 +88,9 @@ pub fn run(globals: &Globals, args: BackfillArgs) -> Result<(), Failure> {
         }
         .map_err(|e| Failure::internal(e.into()))?;
         reading.finish_with_message(format!(
-            "read {} calls in {} pages: {} queued, {} skipped, {} waiting, {} already known",
-            cycle.records, cycle.pages, cycle.report.enqueued, cycle.report.skipped,
-            cycle.report.waiting, cycle.report.duplicates
+            "read {} calls in {} pages: {} queued, {} updated, {} skipped, {} waiting, {} failed, {} already known",
+            cycle.records, cycle.pages, cycle.report.enqueued, cycle.report.updated,
+            cycle.report.skipped, cycle.report.waiting, cycle.report.failed, cycle.report.duplicates
         ));
         if args.no_deliver {
             return Ok(());

@@ -4,18 +4,30 @@
 use std::path::Path;
 
 use clap::Args;
+use serde::Serialize;
 
 use kendo_bridge::clock::Clock;
 use kendo_bridge::config::{BridgeConfig, HubspotSignature, SecretRef};
 use kendo_bridge::engine::Engine;
-use kendo_bridge::sources::SourceError;
 use kendo_bridge::sources::write_back::HubspotWriteBack;
+use kendo_bridge::sources::{DoctorCheck, SourceError};
 
 use super::{Failure, Globals, ops};
 
 const AFTER_HELP: &str = "\
-Prints one line per check, `ok` or `FAIL` with what to fix, and exits 0 only when every
-check passes (1 otherwise):
+Prints one line per check, graded:
+
+  ok    the check passed;
+  WARN  an optional part does not work; the bridge works without it (HubSpot's
+        dispositions: the default outcome labels are used; transcripts: calls go with
+        their recording);
+  FAIL  the bridge cannot work as configured; the line says what to fix.
+
+Exits 0 when nothing FAILs (1 otherwise); with --strict, a WARN exits 1 too. --json prints
+the same checks as one JSON object ({\"checks\": [{\"name\", \"grade\", \"detail\"}], \"ok\",
+\"warn\", \"fail\"}) for scripts, with the same exit code.
+
+The checks:
 
   - every secret the configuration names is set (environment variable or file);
   - each Kendo team key has the `pk_...` shape Kendo issues (Kendo documents no way to
@@ -25,49 +37,95 @@ check passes (1 otherwise):
     allow_unauthenticated), and HubSpot workflow signatures (v2/v3, which sign the full
     URL) have server.public_url;
   - each source's credential is accepted for every read the bridge makes (Salesloft calls,
-    call data records, users; HubSpot calls search, owners, dispositions; with
-    hubspot.write_back, the Kendo properties), naming the scope a refused read needs.
+    call data records, users, transcriptions when on; HubSpot calls search, owners,
+    dispositions; with hubspot.write_back, the Kendo properties and their types), naming
+    the scope a refused read needs.
 
 The live reads use a private in-memory state: a running `serve` on the same database is
 not disturbed, and nothing is sent to Kendo.
 
 Examples:
-  kendo-bridge doctor --config bridge.toml";
+  kendo-bridge doctor --config bridge.toml
+  kendo-bridge doctor --config bridge.toml --strict
+  kendo-bridge doctor --config bridge.toml --json";
 
 /// Check the configuration against the real accounts, sending nothing.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Exit 1 on a WARN (an optional part not working) as well as on a FAIL.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the checks as one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Grade {
+    Ok,
+    Warn,
+    Fail,
+}
 
 /// One line of the checklist.
+#[derive(Serialize)]
 struct Check {
     name: String,
-    outcome: Result<String, String>,
+    grade: Grade,
+    /// What was found, or what to fix.
+    detail: String,
 }
 
 impl Check {
     fn ok(name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            outcome: Ok(detail.into()),
+            grade: Grade::Ok,
+            detail: detail.into(),
         }
     }
 
     fn fail(name: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            outcome: Err(fix.into()),
+            grade: Grade::Fail,
+            detail: fix.into(),
+        }
+    }
+
+    /// A live check: a failed optional part is a warning.
+    fn live(check: DoctorCheck) -> Check {
+        match check.outcome {
+            Ok(detail) => Check::ok(check.name, detail),
+            Err(e) if check.optional => Check {
+                name: check.name,
+                grade: Grade::Warn,
+                detail: format!("{}; optional: the bridge works without it", explain(&e)),
+            },
+            Err(e) => Check::fail(check.name, explain(&e)),
         }
     }
 }
 
-pub fn run(globals: &Globals, _args: DoctorArgs) -> Result<(), Failure> {
+/// `doctor --json`'s answer.
+#[derive(Serialize)]
+struct Report<'a> {
+    checks: &'a [Check],
+    ok: usize,
+    warn: usize,
+    fail: usize,
+}
+
+pub fn run(globals: &Globals, args: DoctorArgs) -> Result<(), Failure> {
     let config = globals.bridge_config()?;
     let mut checks = secrets(&config);
     checks.extend(kendo_keys(&config));
     checks.push(state_database(&config.state));
     checks.extend(webhook_routes(&config));
-    let secrets_ok = checks.iter().all(|c| c.outcome.is_ok());
+    let secrets_ok = checks.iter().all(|c| c.grade != Grade::Fail);
     if secrets_ok {
         let plugin = globals.plugin()?;
         let rt = ops::runtime()?;
@@ -84,37 +142,54 @@ pub fn run(globals: &Globals, _args: DoctorArgs) -> Result<(), Failure> {
             match HubspotWriteBack::new(&ctx) {
                 Ok(Some(wb)) => found.extend(wb.doctor().await),
                 Ok(None) => {}
-                Err(e) => found.push(("hubspot write-back".into(), Err(e))),
+                Err(e) => found.push(DoctorCheck::needed("hubspot write-back", Err(e))),
             }
             Ok::<_, Failure>(found)
         })?;
-        for (name, result) in live {
-            checks.push(match result {
-                Ok(detail) => Check::ok(name, detail),
-                Err(e) => Check::fail(name, explain(&e)),
-            });
-        }
+        checks.extend(live.into_iter().map(Check::live));
     } else {
         checks.push(Check::fail(
             "live checks against the sources",
             "not run: fix the checks above first",
         ));
     }
-    let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
-    for check in &checks {
-        match &check.outcome {
-            Ok(detail) => println!("ok    {}: {detail}", check.name),
-            Err(fix) => println!("FAIL  {}: {fix}", check.name),
-        }
-    }
-    if failed == 0 {
-        println!("\nall {} checks passed", checks.len());
-        Ok(())
+    let count = |grade| checks.iter().filter(|c| c.grade == grade).count();
+    let (warned, failed) = (count(Grade::Warn), count(Grade::Fail));
+    if args.json {
+        let report = Report {
+            checks: &checks,
+            ok: count(Grade::Ok),
+            warn: warned,
+            fail: failed,
+        };
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::internal(anyhow::Error::new(e)))?;
+        println!("{text}");
     } else {
-        println!("\n{failed} of {} checks failed", checks.len());
+        for check in &checks {
+            let label = match check.grade {
+                Grade::Ok => "ok  ",
+                Grade::Warn => "WARN",
+                Grade::Fail => "FAIL",
+            };
+            println!("{label}  {}: {}", check.name, check.detail);
+        }
+        println!(
+            "\n{} checks: {} ok, {warned} warning(s), {failed} failed",
+            checks.len(),
+            count(Grade::Ok)
+        );
+    }
+    if failed > 0 {
         Err(Failure::rejected(anyhow::anyhow!(
-            "{failed} check(s) failed; see the FAIL lines above"
+            "{failed} check(s) failed; see the FAIL lines"
         )))
+    } else if warned > 0 && args.strict {
+        Err(Failure::rejected(anyhow::anyhow!(
+            "{warned} warning(s) with --strict; see the WARN lines"
+        )))
+    } else {
+        Ok(())
     }
 }
 

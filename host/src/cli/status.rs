@@ -22,7 +22,9 @@ again, refused webhook signatures); Kendo results: calls sent longer ago than
 --unscored-after with no score from Kendo's call.uploaded webhook, per team, and results
 from Kendo about calls this bridge never sent; write-backs to HubSpot calls
 (`hubspot.write_back`: pending, done, dead and the last error; a refused scope also
-shows under `hubspot write-back`); and the latest errors.
+shows under `hubspot write-back`, as does a Kendo property HubSpot has with another type);
+whether Aloware's calls wait for their transcript (only once Aloware has sent one in the
+last 7 days); and the latest errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
@@ -165,6 +167,12 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         .collect();
     println!("\nWebhooks and sources");
     println!("  inbox backlog {backlog}");
+    if let Some(mode) = snap.aloware_transcripts {
+        println!(
+            "  aloware transcripts: {}",
+            kendo_bridge::snapshot::transcript_mode_words(mode)
+        );
+    }
     if !sources.is_empty() {
         println!("  {}", sources.join(", "));
     }

@@ -43,13 +43,15 @@ pub fn run(globals: &Globals, args: SyncArgs) -> Result<(), Failure> {
             let report = engine
                 .sync_once(args.wait, |event| match event {
                     SyncEvent::Polled(source, cycle) => eprintln!(
-                        "{source}: page {} read, {} records ({} queued, {} already known, {} skipped, {} waiting)",
+                        "{source}: page {} read, {} records ({} queued, {} updated, {} already known, {} skipped, {} waiting, {} failed)",
                         cycle.pages,
                         cycle.records,
                         cycle.report.enqueued,
+                        cycle.report.updated,
                         cycle.report.duplicates,
                         cycle.report.skipped,
-                        cycle.report.waiting
+                        cycle.report.waiting,
+                        cycle.report.failed
                     ),
                     SyncEvent::Delivered(team, Delivered::Created(id)) => {
                         sent += 1;

@@ -145,6 +145,16 @@ pub struct ServerConfig {
     /// that have no score yet.
     #[serde(default = "default_unscored_after", with = "humantime_serde")]
     pub unscored_after: Duration,
+    /// After SIGTERM (or Ctrl-C) no new work is claimed; what is in flight
+    /// gets this long to finish before it is abandoned and the process
+    /// exits. Keep it under the supervisor's own grace (systemd's
+    /// `TimeoutStopSec`, Kubernetes' `terminationGracePeriodSeconds`).
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for ServerConfig {
@@ -155,6 +165,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_webhook_body(),
             operator_token: None,
             unscored_after: default_unscored_after(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }

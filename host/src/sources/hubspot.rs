@@ -376,10 +376,11 @@ impl Hubspot {
 
     /// `doctor`'s live checks: each read the bridge needs, once, sending
     /// nothing anywhere. Each answer is the check's name and what it found.
-    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+    pub async fn doctor(&self) -> Vec<super::DoctorCheck> {
+        use super::DoctorCheck;
         let Some(api) = &self.api else {
-            return vec![(
-                "hubspot API".into(),
+            return vec![DoctorCheck::needed(
+                "hubspot API",
                 Err(SourceError::NoCredentials(SOURCE)),
             )];
         };
@@ -390,8 +391,8 @@ impl Hubspot {
             .as_ref()
             .ok()
             .and_then(|page| page.calls.iter().find_map(|c| c.owner_id.clone()));
-        checks.push((
-            "hubspot calls search (scope crm.objects.contacts.read)".into(),
+        checks.push(DoctorCheck::needed(
+            "hubspot calls search (scope crm.objects.contacts.read)",
             search.map(|page| {
                 format!(
                     "read; {} call(s) on the first page of the initial look-back",
@@ -400,8 +401,8 @@ impl Hubspot {
             }),
         ));
         if let Some(owner_id) = owner {
-            checks.push((
-                "hubspot owners (scope crm.objects.owners.read)".into(),
+            checks.push(DoctorCheck::needed(
+                "hubspot owners (scope crm.objects.owners.read)",
                 self.read(&ListedCall {
                     id: String::new(),
                     modified_ms: 0,
@@ -425,8 +426,8 @@ impl Hubspot {
             api.fetch_list(&request).await
         }
         .await;
-        checks.push((
-            "hubspot dispositions (GET /calling/v1/dispositions)".into(),
+        checks.push(DoctorCheck::optional(
+            "hubspot dispositions (GET /calling/v1/dispositions)",
             dispositions.map(|_| "read".to_string()),
         ));
         checks

@@ -151,6 +151,37 @@ impl Context {
     }
 }
 
+/// One of `doctor`'s live checks: its name, whether the bridge works
+/// without it, and what it found (or why it failed).
+pub struct DoctorCheck {
+    pub name: String,
+    /// The bridge works without this part (HubSpot's dispositions fall back
+    /// to the default labels, transcripts to the recording): a failure is a
+    /// warning, not a failure of the bridge.
+    pub optional: bool,
+    pub outcome: Result<String, SourceError>,
+}
+
+impl DoctorCheck {
+    /// A part the bridge cannot work without.
+    pub fn needed(name: impl Into<String>, outcome: Result<String, SourceError>) -> DoctorCheck {
+        DoctorCheck {
+            name: name.into(),
+            optional: false,
+            outcome,
+        }
+    }
+
+    /// A part the bridge works without.
+    pub fn optional(name: impl Into<String>, outcome: Result<String, SourceError>) -> DoctorCheck {
+        DoctorCheck {
+            name: name.into(),
+            optional: true,
+            outcome,
+        }
+    }
+}
+
 /// Why a source could not be read this time. The poller logs it, leaves the
 /// checkpoint where it was, and tries again next cycle.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +222,10 @@ pub enum SourceError {
         source_name: &'static str,
         message: String,
     },
+    /// A property the bridge writes exists in HubSpot with another type;
+    /// the text names it and what to do.
+    #[error("{0}")]
+    WrongProperty(String),
     #[error("{0} is not configured with credentials; set its api key / token to poll")]
     NoCredentials(&'static str),
     #[error("could not write the source cursor: {0}")]

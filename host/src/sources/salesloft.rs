@@ -722,10 +722,11 @@ impl Salesloft {
 
     /// `doctor`'s live checks: each read the bridge needs, once, sending
     /// nothing anywhere. Each answer is the check's name and what it found.
-    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+    pub async fn doctor(&self) -> Vec<super::DoctorCheck> {
+        use super::DoctorCheck;
         let Some(api) = &self.api else {
-            return vec![(
-                "salesloft API".into(),
+            return vec![DoctorCheck::needed(
+                "salesloft API",
                 Err(SourceError::NoCredentials(SOURCE)),
             )];
         };
@@ -736,8 +737,8 @@ impl Salesloft {
             .as_ref()
             .ok()
             .and_then(|page| page.calls.iter().find_map(|c| c.user_id.clone()));
-        checks.push((
-            "salesloft calls (scope calls:read)".into(),
+        checks.push(DoctorCheck::needed(
+            "salesloft calls (scope calls:read)",
             calls.map(|page| {
                 format!(
                     "read; {} call(s) on the first page of the initial look-back",
@@ -745,15 +746,15 @@ impl Salesloft {
                 )
             }),
         ));
-        checks.push((
-            "salesloft call data records (scope calls:read)".into(),
+        checks.push(DoctorCheck::needed(
+            "salesloft call data records (scope calls:read)",
             self.list(api, Listing::CallDataRecords, &at)
                 .await
                 .map(|_| "read".to_string()),
         ));
         if let Some(user_id) = user {
-            checks.push((
-                "salesloft users (scope team:read)".into(),
+            checks.push(DoctorCheck::needed(
+                "salesloft users (scope team:read)",
                 self.user(Some(&user_id)).await.map(|email| match email {
                     Some(_) => format!("read user {user_id}"),
                     None => format!("user {user_id} not found"),
@@ -761,8 +762,8 @@ impl Salesloft {
             ));
         }
         if self.transcripts {
-            checks.push((
-                "salesloft transcriptions (scope conversations:read)".into(),
+            checks.push(DoctorCheck::optional(
+                "salesloft transcriptions (scope conversations:read)",
                 self.list(api, Listing::Transcriptions, &at)
                     .await
                     .map(|_| "read".to_string()),

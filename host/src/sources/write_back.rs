@@ -177,7 +177,11 @@ impl HubspotWriteBack {
         let now = self.ctx.clock.now_ms();
         if !self.ensured.load(Ordering::Acquire) {
             match self.ensure_properties().await {
-                Ok(()) => self.ensured.store(true, Ordering::Release),
+                Ok(None) => self.ensured.store(true, Ordering::Release),
+                Ok(Some(problem)) => {
+                    let action = workflow::after_mismatch(problem, &self.backoff, now);
+                    return self.carry_out(item, action).await;
+                }
                 Err(e) => {
                     let action =
                         with_failure(&e, |f| workflow::after_ensure(f, &self.backoff, now));
@@ -256,16 +260,21 @@ impl HubspotWriteBack {
     }
 
     /// Makes the group and each property unless HubSpot already has them,
-    /// in the order the core's [`Ensure`] asks.
-    async fn ensure_properties(&self) -> Result<(), SourceError> {
+    /// in the order the core's [`Ensure`] asks. `Some(problem)` when one
+    /// exists with another type (a person must fix it).
+    async fn ensure_properties(&self) -> Result<Option<String>, SourceError> {
         let mut ensure = Ensure::new();
         loop {
             match ensure.next() {
-                EnsureNeed::Done => return Ok(()),
-                EnsureNeed::Read(request) => {
-                    let exists = self.api.fetch(&http(request)).await?.is_some();
-                    ensure.read(exists);
-                }
+                EnsureNeed::Done => return Ok(None),
+                EnsureNeed::Read(request) => match self.api.fetch(&http(request)).await? {
+                    Some(body) => {
+                        if let Err(problem) = ensure.found(&body) {
+                            return Ok(Some(problem));
+                        }
+                    }
+                    None => ensure.read(false),
+                },
                 EnsureNeed::Create(request) => {
                     let path = request.path.clone();
                     self.create(&http(request)).await?;
@@ -279,8 +288,9 @@ impl HubspotWriteBack {
     /// `doctor`'s check: reads (never writes) the group and properties
     /// the write-back uses. The write scopes cannot be checked without
     /// writing, so the detail names them.
-    pub async fn doctor(&self) -> Vec<(String, Result<String, SourceError>)> {
+    pub async fn doctor(&self) -> Vec<super::DoctorCheck> {
         let mut missing = Vec::new();
+        let mut wrong = Vec::new();
         let mut outcome = Ok(());
         let group = HttpRequest {
             method: "GET".into(),
@@ -304,10 +314,13 @@ impl HubspotWriteBack {
                 body: None,
             };
             match self.api.fetch(&read).await {
-                Ok(Some(_)) => {}
+                Ok(Some(body)) => wrong.extend(workflow::property_problem(spec, &body)),
                 Ok(None) => missing.push(format!("`{}`", spec.name)),
                 Err(e) => outcome = Err(e),
             }
+        }
+        if outcome.is_ok() && !wrong.is_empty() {
+            outcome = Err(SourceError::WrongProperty(wrong.join("; ")));
         }
         let detail = outcome.map(|()| {
             let writes = format!(
@@ -322,7 +335,7 @@ impl HubspotWriteBack {
                 )
             }
         });
-        vec![(
+        vec![super::DoctorCheck::needed(
             format!("hubspot write-back properties (read: scope {READ_SCOPE})"),
             detail,
         )]

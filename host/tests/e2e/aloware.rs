@@ -30,7 +30,22 @@ const TRANSCRIPT: &str = "Rep: Hi Alex, this is Sam from YourCo.\nContact: Hi Sa
 /// 118.65 s of captured traffic in about 0.12 s.
 const TIME_SCALE: f64 = 1_000.0;
 
+/// A bridge on Aloware's webhooks alone, for an account that sends
+/// transcripts (one arrived a minute ago): calls wait up to
+/// `transcript_wait` for theirs.
 async fn webhooks_only(transcript_wait: Duration) -> Running {
+    let bridge = never_transcribed(transcript_wait).await;
+    let minute_ago = kendo_bridge::clock::Clock::system().now_ms() - 60_000;
+    bridge
+        .store
+        .run_here(move |s| s.transcript_seen("aloware", minute_ago))
+        .expect("the transcript is noted");
+    bridge
+}
+
+/// A bridge on Aloware's webhooks alone, for an account that has never
+/// sent a transcript.
+async fn never_transcribed(transcript_wait: Duration) -> Running {
     let options = StageOptions {
         poll_interval: Duration::ZERO,
         aloware_transcript_wait: transcript_wait,
@@ -176,6 +191,36 @@ async fn a_user_subscribed_only_to_the_disposition_events_gets_the_call_exactly_
     let body = the_only_call_in_kendo(&bridge, "940868701").await;
     assert_eq!(body["transcript"], TRANSCRIPT);
     assert_eq!(body["duration"], 63);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_an_account_that_never_sent_a_transcript_goes_with_its_recording_at_once() {
+    // The default wait: in this account it must not apply.
+    let bridge = never_transcribed(Duration::from_secs(300)).await;
+    let call = captured_call(&bridge, 940_868_710);
+    let sequence = without(
+        aloware::captured_completed_call(&call, RECORDING, SUMMARY, TRANSCRIPT),
+        |name| name.starts_with("transcription."),
+    );
+    replay(&bridge, &sequence).await;
+    let last_delivery = std::time::Instant::now();
+    let body = the_only_call_in_kendo(&bridge, "940868710").await;
+    assert!(
+        last_delivery.elapsed() < Duration::from_secs(5),
+        "reached Kendo {:?} after the last delivery",
+        last_delivery.elapsed()
+    );
+    assert_eq!(body["audioUrl"], RECORDING);
+    assert!(body.get("transcript").is_none(), "{body}");
+    let status = bridge
+        .store
+        .run_here(|s| s.aloware_transcript_mode(kendo_bridge::clock::Clock::system().now_ms()))
+        .expect("the mode reads");
+    assert_eq!(
+        status,
+        kendo_bridge_core::sources::aloware::TranscriptMode::NoWait { last_at: None }
+    );
     bridge.stop().await;
 }
 
@@ -399,7 +444,14 @@ name = "Nina Patel"
     std::fs::write(&path, config).expect("the configuration is written");
     let config = BridgeConfig::load(&path).expect("the configuration loads");
     let plugin = Plugin::embedded().expect("the embedded plugin loads");
-    Engine::open(config, plugin, Clock::starting_at(start)).expect("the engine opens")
+    let engine = Engine::open(config, plugin, Clock::starting_at(start)).expect("the engine opens");
+    // An account that sends transcripts: one arrived a minute before.
+    engine
+        .ctx
+        .store
+        .run_here(move |s| s.transcript_seen("aloware", start - 60_000))
+        .expect("the transcript is noted");
+    engine
 }
 
 fn fixture(name: &str) -> String {

@@ -25,11 +25,17 @@ struct Serve {
 
 impl Serve {
     fn start(config: &Path, log: PathBuf) -> Serve {
+        Serve::start_with(config, log, &[])
+    }
+
+    /// With settings overridden from the environment, as an operator would.
+    fn start_with(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Serve {
         let out = File::create(&log).expect("the log file");
         let err = out.try_clone().expect("the log file, again");
         let child = kendo_bridge()
             .args(["serve", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "kendo_bridge=info")
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -214,4 +220,107 @@ async fn a_bridge_killed_mid_drain_delivers_every_call_after_a_restart_and_count
         newest,
         "the restart did not move the checkpoint back"
     );
+}
+
+/// Stored, unprocessed Aloware deliveries, `n` calls of the fixture's
+/// rep, inserted as `serve`'s webhook route stores them.
+fn store_aloware_backlog(db: &Path, n: usize) {
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/aloware/recording-saved.json"),
+    )
+    .expect("the fixture reads");
+    let mut store = kendo_bridge::store::Store::open(db).expect("the state database opens");
+    for i in 0..n {
+        let body = fixture.replace("cw_12345", &format!("cw_term_{i}"));
+        store
+            .inbox_insert("aloware", &format!("term-{i}"), None, body.as_bytes(), 0)
+            .expect("the delivery is stored");
+    }
+}
+
+/// SIGTERM stops taking stored deliveries at once and exits within the
+/// grace, however large the backlog; what it did not process is processed
+/// after the restart, each delivery once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_grace_and_the_backlog_is_processed_once_after_the_restart() {
+    const N: usize = 2_000;
+    const GRACE: Duration = Duration::from_secs(2);
+    let options = StageOptions {
+        poll_interval: Duration::ZERO,
+        ..StageOptions::default()
+    };
+    let (dir, mut stage) = staged(Dataset::demo(7), options).await;
+    drop(stage.listener.take());
+    let db = dir.path().join("kendo-bridge.db");
+    // The schema is made by the first open.
+    store_aloware_backlog(&db, N);
+    let unprocessed = || sql_count(&db, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL");
+    assert_eq!(unprocessed(), N as i64);
+
+    // The grace, shortened for the test.
+    let serve = |log: &str| {
+        Serve::start_with(
+            &stage.config_path,
+            dir.path().join(log),
+            &[("KENDO_BRIDGE__SERVER__SHUTDOWN_GRACE", "2s")],
+        )
+    };
+
+    let first = serve("serve-1.log");
+    eventually("processing started", || unprocessed() < N as i64).await;
+    let signalled = std::time::Instant::now();
+    sigterm(&first);
+    let exited = tokio::task::spawn_blocking(move || {
+        let mut first = first;
+        let status = first.child.wait().expect("the bridge is reaped");
+        (first, status)
+    });
+    let (first, status) = tokio::time::timeout(GRACE + Duration::from_secs(8), exited)
+        .await
+        .expect("the bridge exited after SIGTERM")
+        .expect("the waiting thread");
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < GRACE + Duration::from_secs(2),
+        "exited {took:?} after SIGTERM"
+    );
+    let left = unprocessed();
+    assert!(
+        left > 0,
+        "the whole backlog was processed before exiting: {took:?}"
+    );
+    drop(first);
+
+    let second = serve("serve-2.log");
+    eventually("the rest of the backlog was processed", || {
+        unprocessed() == 0
+    })
+    .await;
+    drop(second);
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT COUNT(*) FROM inbox WHERE claims > 1 OR error IS NOT NULL"
+        ),
+        0,
+        "no delivery taken twice or closed with an error"
+    );
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT COUNT(DISTINCT source_id) FROM ledger WHERE source = 'aloware' AND source_id LIKE 'cw_term_%'"
+        ),
+        N as i64,
+        "each call recorded once"
+    );
+}
+
+fn sigterm(serve: &Serve) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
 }

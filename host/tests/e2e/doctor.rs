@@ -86,3 +86,66 @@ async fn an_unset_secret_fails_doctor_before_any_live_check() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_dispositions_are_a_warning_exit_0_and_exit_1_with_strict() {
+    let (_dir, stage) = staged(Dataset::demo(7), StageOptions::default()).await;
+    stage.sims.hubspot.fail_dispositions(true);
+    let out = doctor(&stage.config_path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("WARN  hubspot dispositions") && l.contains("optional")),
+        "{text}"
+    );
+
+    let strict = kendo_bridge()
+        .args(["doctor", "--strict", "--config"])
+        .arg(&stage.config_path)
+        .output()
+        .expect("kendo-bridge starts");
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&strict.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_json_grades_each_check_for_scripts() {
+    let (_dir, stage) = staged(Dataset::demo(7), StageOptions::default()).await;
+    stage.sims.hubspot.fail_dispositions(true);
+    let out = kendo_bridge()
+        .args(["doctor", "--json", "--config"])
+        .arg(&stage.config_path)
+        .output()
+        .expect("kendo-bridge starts");
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
+    assert_eq!(report["fail"], 0, "{report:#}");
+    assert_eq!(report["warn"], 1, "{report:#}");
+    let graded: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|c| Some((c["name"].as_str()?, c["grade"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        graded
+            .iter()
+            .any(|(name, grade)| name.starts_with("hubspot dispositions") && *grade == "warn"),
+        "{graded:?}"
+    );
+    assert!(
+        graded
+            .iter()
+            .any(|(name, grade)| name.starts_with("hubspot calls search") && *grade == "ok"),
+        "{graded:?}"
+    );
+}

@@ -187,6 +187,122 @@ async fn a_search_result_that_cannot_be_read_costs_that_record_only() {
     bridge.stop().await;
 }
 
+/// A call's search result as HubSpot's schema allows it (every property a
+/// string or absent), with `odd` properties replaced (None: left out) and
+/// top-level fields replaced.
+fn odd_result(
+    bridge_stage: &kendo_bridge::demo::Stage,
+    id: &str,
+    odd: &[(&str, Option<&str>)],
+    top: &[(&str, &str)],
+) -> Value {
+    let numeric: u64 = id.parse().expect("a numeric id");
+    let call = bridge_stage
+        .sims
+        .hubspot
+        .call(numeric)
+        .expect("the call exists");
+    let mut properties: serde_json::Map<String, Value> = call
+        .properties
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    for (k, v) in odd {
+        match v {
+            Some(v) => properties.insert((*k).into(), Value::String((*v).into())),
+            None => properties.remove(*k),
+        };
+    }
+    let created = call
+        .created_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date");
+    let mut result = json!({
+        "id": id, "properties": properties,
+        "createdAt": created, "updatedAt": created, "archived": false,
+    });
+    for (k, v) in top {
+        result[*k] = Value::String((*v).into());
+    }
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_valid_odd_values_cost_at_most_their_own_record_and_the_cursor_moves_on() {
+    let (dir, stage) = staged(hubspot_only(), StageOptions::default()).await;
+    // Valid by HubSpot's schema, none of it what the bridge hopes for.
+    stage.sims.hubspot.search_total(Some(-7));
+    stage.sims.hubspot.poison_search_result(
+        987_654_321,
+        odd_result(
+            &stage,
+            GUIDE_CALL,
+            &[
+                ("hs_timestamp", Some("last Tuesday")),
+                ("hs_call_has_transcript", Some("maybe")),
+            ],
+            &[],
+        ),
+    );
+    let changing: Vec<String> = Dataset::demo(7)
+        .later
+        .iter()
+        .filter_map(|c| match c {
+            Change::HubspotUpdate { call_id, .. } => Some(call_id.to_string()),
+            Change::SalesloftRecordingFinishes { .. } => None,
+        })
+        .collect();
+    let others: Vec<String> = stage
+        .missing()
+        .into_iter()
+        .filter(|(source, id)| source == "hubspot" && id != GUIDE_CALL && !changing.contains(id))
+        .map(|(_, id)| id)
+        .collect();
+    // One call without hs_lastmodifieddate whose updatedAt is before 1970.
+    let undated = others.first().cloned().expect("another HubSpot call");
+    let numeric: u64 = undated.parse().expect("a numeric id");
+    stage.sims.hubspot.poison_search_result(
+        numeric,
+        odd_result(
+            &stage,
+            &undated,
+            &[("hs_lastmodifieddate", None)],
+            &[("updatedAt", "1969-07-20T20:17:40Z")],
+        ),
+    );
+    let bridge = Running::serve(dir, stage);
+    eventually("every readable HubSpot call reached Kendo", || {
+        others
+            .iter()
+            .skip(1)
+            .all(|id| kendo_body(&bridge, id).is_some())
+            && kendo_body(&bridge, GUIDE_CALL).is_some()
+    })
+    .await;
+    let body = kendo_body(&bridge, GUIDE_CALL).unwrap_or_default();
+    assert!(
+        body["callDate"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("20")),
+        "the date came from createdAt: {body}"
+    );
+    let row = bridge.row("hubspot", GUIDE_CALL).expect("a ledger row");
+    assert_eq!(row.state, State::Sent, "{row:?}");
+    let failed: Vec<String> = bridge
+        .ledger()
+        .into_iter()
+        .filter(|r| r.key.source == "hubspot" && r.state == State::Failed)
+        .map(|r| format!("{} {}", r.key.source_id, r.reason.unwrap_or_default()))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].starts_with(&undated), "{failed:?}");
+    assert!(
+        failed[0].contains("updatedAt"),
+        "names the field read: {failed:?}"
+    );
+    bridge.stop().await;
+}
+
 fn sha256_hex(parts: &[&[u8]]) -> String {
     let mut digest = Sha256::new();
     for part in parts {

@@ -133,8 +133,8 @@ async fn a_scored_hubspot_call_ends_with_kendo_sent_its_call_id_and_its_ai_score
     .await;
     let scored_at = property(&bridge, GUIDE_CALL, "kendo_scored_at").unwrap_or_default();
     assert!(
-        scored_at.ends_with('Z') && scored_at.len() == 20,
-        "an ISO time: {scored_at}"
+        !scored_at.is_empty() && scored_at.bytes().all(|b| b.is_ascii_digit()),
+        "a datetime in epoch milliseconds, as HubSpot documents: {scored_at}"
     );
     assert_eq!(
         property(&bridge, GUIDE_CALL, "kendo_sent").as_deref(),
@@ -410,6 +410,64 @@ async fn a_property_deleted_in_hubspot_is_created_again_before_the_next_write() 
             .count(),
         5,
         "four at first, then the deleted one again"
+    );
+    bridge.stop().await;
+}
+
+/// `status`'s text for the write-back topic of HubSpot, if it has a problem.
+fn write_back_problem(bridge: &Running) -> Option<String> {
+    let status = status_json(&bridge.db());
+    status["sources"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["source"] == "hubspot" && s["topic"] == "write-back")
+        })
+        .and_then(|s| s["problem"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_property_made_by_hand_as_text_fails_doctor_naming_it() {
+    let (_dir, stage) = staged(hubspot_only(), writing_back()).await;
+    stage
+        .sims
+        .hubspot
+        .define_property("kendo", "kendo_scored_at", "string", "text");
+    let out = crate::support::kendo_bridge()
+        .args(["doctor", "--config"])
+        .arg(&stage.config_path)
+        .output()
+        .expect("kendo-bridge starts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL  hubspot write-back properties"))
+        .unwrap_or_default();
+    assert!(line.contains("`kendo_scored_at`"), "{text}");
+    assert!(line.contains("type `string`"), "{line}");
+    assert!(line.contains("`datetime`"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_property_made_by_hand_as_text_holds_the_write_backs_and_shows_in_status() {
+    let (dir, stage) = staged(hubspot_only(), writing_back()).await;
+    stage
+        .sims
+        .hubspot
+        .define_property("kendo", "kendo_scored_at", "string", "text");
+    let bridge = Running::serve(dir, stage);
+    eventually("the property's type is a write-back problem", || {
+        write_back_problem(&bridge).is_some_and(|p| p.contains("`kendo_scored_at`"))
+    })
+    .await;
+    let problem = write_back_problem(&bridge).unwrap_or_default();
+    assert!(problem.contains("type `string`"), "{problem}");
+    assert!(problem.contains("delete"), "says what to do: {problem}");
+    assert_eq!(
+        property(&bridge, GUIDE_CALL, "kendo_sent"),
+        None,
+        "nothing is written meanwhile"
     );
     bridge.stop().await;
 }

@@ -335,12 +335,26 @@ async fn a_kendo_result_the_host_stored_is_recorded_by_a_tick() {
     );
 }
 
+/// An account that sends transcripts (Aloware's last arrived a minute ago):
+/// only then does a call with its recording wait for one (the core's
+/// `transcript_mode`).
+async fn transcripts_come(app: &SpinApp) {
+    // The first tick applies the schema.
+    tick(app, "").await;
+    app.query(&format!(
+        "INSERT INTO transcripts_seen (source, last_at) VALUES ('aloware', {})",
+        app.now_ms() - 60_000
+    ))
+    .expect("the transcript is noted");
+}
+
 /// A call ready with its recording waits for its transcript (the host's
 /// `aloware.transcript_wait`); when none arrives in time, a tick sends it
 /// with its recording alone, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aloware_call_waits_for_its_transcript_then_goes_with_its_recording() {
     let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "300")]).await;
+    transcripts_come(&app).await;
     deliver_call(&app, 88).await;
     assert!(sims.kendo.accepted().is_empty(), "not before the wait ends");
     let early = tick(&app, "").await;
@@ -363,6 +377,7 @@ async fn an_aloware_call_waits_for_its_transcript_then_goes_with_its_recording()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aloware_transcript_within_the_wait_goes_with_the_call() {
     let (sims, app) = started_with(&[("aloware_transcript_wait_seconds", "300")]).await;
+    transcripts_come(&app).await;
     let sequence = captured_completed_call(&call(89), RECORDING, "summary", "Rep: hello there");
     for step in &sequence {
         let (status, body) = post_aloware(&app, &step.payload, SECRET).await;
