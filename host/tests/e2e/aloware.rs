@@ -19,10 +19,9 @@ use kendo_bridge::engine::Engine;
 use kendo_bridge::plugin::Plugin;
 use kendo_bridge::sources::aloware::Handled;
 use kendo_bridge::store::State;
-use kendo_bridge_sim::aloware::{self, AlowareCall, AlowareContact, Direction, Outcome, Scheduled};
+use kendo_bridge_sim::aloware::{self, AlowareCall, Scheduled};
 use kendo_bridge_sim::{AlowareAuth, Dataset};
-use serde_json::{Value, json};
-use time::macros::datetime;
+use serde_json::Value;
 
 const RECORDING: &str = "https://app.aloware.io/static/recording/32c1a2f8-demo";
 const SUMMARY: &str = "Alex asked for a two-year quote; Sam will send it by Friday.";
@@ -58,33 +57,10 @@ async fn never_transcribed(transcript_wait: Duration) -> Running {
 /// a rep in the bridge's directory.
 fn captured_call(bridge: &Running, id: u64) -> AlowareCall {
     let rep = &bridge.stage.dataset.reps[2];
-    AlowareCall {
-        id: json!(id),
-        direction: Direction::Outbound,
-        outcome: Outcome::Completed,
-        duration: 66,
-        talk_time: 63,
-        wait_time: 2,
-        disposition: Some((31_227, "No Answer".into())),
-        has_recording: true,
-        recording_url: None,
-        has_transcription: false,
-        lead_number: "+12025550142".into(),
-        incoming_number: "+14155550199".into(),
-        contact: AlowareContact {
-            id: json!(155_092_004u64),
-            first_name: "Aloware".into(),
-            last_name: "Capture".into(),
-            phone_number: "+12025550142".into(),
-            email: Some("capture.demo@example.test".into()),
-            company_name: None,
-        },
-        campaign_id: json!(63_949),
-        user_id: rep.aloware_user_id,
-        notes: None,
-        created_at: datetime!(2026-08-05 20:58:49 UTC),
-        numbers_as_strings: false,
-    }
+    let mut call = AlowareCall::captured(id, rep.aloware_user_id);
+    call.disposition = Some((31_227, "No Answer".into()));
+    call.contact.email = Some("capture.demo@example.test".into());
+    call
 }
 
 /// Replays `sequence` to the bridge and checks every delivery got a 200.
