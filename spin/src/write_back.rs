@@ -80,8 +80,13 @@ pub async fn pass(db: &Db) -> Result<Pass> {
         if !ledger::claim(db, &item, CLAIM_LEASE_MS, now)? {
             continue;
         }
-        let action = if !ensured && let Err(e) = ensure().await {
-            workflow::after_ensure(failure(&e), &ANSWERS.backoff, now)
+        let ensured_now = if ensured { Ok(None) } else { ensure().await };
+        let action = if let Err(e) = &ensured_now {
+            workflow::after_ensure(failure(e), &ANSWERS.backoff, now)
+        } else if let Ok(Some(problem)) = ensured_now {
+            // A `kendo_*` property made by hand with another type: a
+            // person must fix it; every write-back waits.
+            workflow::after_mismatch(problem, &ANSWERS.backoff, now)
         } else {
             ensured = true;
             let answer = fetch(&http(workflow::patch(&item))).await;
@@ -130,13 +135,21 @@ pub async fn pass(db: &Db) -> Result<Pass> {
 
 /// Makes the group and each property unless HubSpot already has them, in
 /// the order the core's [`Ensure`] asks; a create's 409 (made meanwhile)
-/// is as good as its 201.
-async fn ensure() -> Result<(), Failed> {
+/// is as good as its 201. `Some(problem)` when one exists with another
+/// type or field type (the core's `property_problem`).
+async fn ensure() -> Result<Option<String>, Failed> {
     let mut ensure = Ensure::new();
     loop {
         match ensure.next() {
-            EnsureNeed::Done => return Ok(()),
-            EnsureNeed::Read(request) => ensure.read(fetch(&http(request)).await?.is_some()),
+            EnsureNeed::Done => return Ok(None),
+            EnsureNeed::Read(request) => match fetch(&http(request)).await? {
+                Some(body) => {
+                    if let Err(problem) = ensure.found(&body) {
+                        return Ok(Some(problem));
+                    }
+                }
+                None => ensure.read(false),
+            },
             EnsureNeed::Create(request) => match fetch(&http(request)).await {
                 Ok(_) => ensure.created(),
                 Err(e) if e.status == Some(409) => ensure.created(),

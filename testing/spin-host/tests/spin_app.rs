@@ -1006,6 +1006,28 @@ async fn a_write_back_refused_for_a_scope_waits_and_names_the_scope() {
     assert_eq!(status["writeBacks"][0]["pending"], 1, "{status}");
 }
 
+/// A `kendo_*` property a person made by hand with another type (a
+/// string `kendo_scored_at`) holds every write-back, named with what to
+/// do, as on the host: nothing is written meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kendo_property_made_by_hand_as_text_holds_the_write_backs_and_names_it() {
+    let (sims, app, _) = hubspot_call_sent_with_write_back().await;
+    sims.hubspot
+        .define_property("kendo", "kendo_scored_at", "string", "text");
+    let ticked = tick(&app, "").await;
+    assert_eq!(ticked["writeBack"]["held"], true, "{ticked}");
+    assert_eq!(ticked["writeBack"]["written"], 0, "{ticked}");
+    let status = app
+        .request("GET", "/status", &[], "")
+        .await
+        .expect("the app answers");
+    assert!(
+        status.body.contains("kendo_scored_at") && status.body.contains("delete"),
+        "{}",
+        status.body
+    );
+}
+
 /// HubSpot's API refusing the app (a wrong token here) does not lose the
 /// delivery: it is kept in the inbox and each tick tries it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
