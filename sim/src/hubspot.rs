@@ -416,9 +416,10 @@ impl HubspotSim {
     }
 
     /// Serves `result` instead of the call in search results, wherever the
-    /// call would be: a record the client cannot read (no readable id,
-    /// properties of the wrong type). Not something HubSpot documents; it
-    /// stands for whatever a client cannot parse.
+    /// call would be, and as the call read by id: a record the client
+    /// cannot read (no readable id, properties of the wrong type). Not
+    /// something HubSpot documents; it stands for whatever a client cannot
+    /// parse.
     pub fn poison_search_result(&self, call_id: u64, result: Value) {
         lock(&self.shared.state).poisoned.insert(call_id, result);
     }
@@ -1404,6 +1405,9 @@ async fn get_call(
     };
     if stored.current.archived != archived {
         return object_not_found();
+    }
+    if let Some(poison) = st.poisoned.get(&stored.id) {
+        return ok(poison);
     }
     let mut body = render(
         stored.id,

@@ -113,7 +113,17 @@ pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<P
         let call = match hubspot_api::read_call(&call_body) {
             Ok(call) => call,
             Err(e) => {
-                statuses.push(serde_json::json!({ "call": id, "failed": format!("{e:?}") }));
+                // That call costs itself, recorded as failed with the
+                // reason; the delivery's others go on.
+                let detail = format!("{e:?}");
+                let row = hubspot::unreadable_call(
+                    crate::delivery::TEAM,
+                    &id,
+                    crate::via_name(via),
+                    detail.clone(),
+                );
+                intake::intake(db, &[row], None, now_ms() as i64)?;
+                statuses.push(serde_json::json!({ "call": id, "failed": detail }));
                 continue;
             }
         };

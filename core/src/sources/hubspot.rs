@@ -338,6 +338,29 @@ pub fn version(modified_ms: u64) -> String {
     format!("{modified_ms:015}")
 }
 
+/// A call a webhook names that HubSpot returned but the plugin cannot
+/// read: a failed ledger row under its id, with the reason, so the
+/// delivery's other calls still go and `deliveries --state failed` shows
+/// this one (`redecide --include-failed` reads it again).
+pub fn unreadable_call(
+    team: &str,
+    call_id: &str,
+    via: &str,
+    detail: String,
+) -> crate::ledger::intake::Intake {
+    let mut row = super::rejected(
+        super::write_back::SOURCE,
+        team,
+        Some(call_id),
+        "webhook",
+        0,
+        1,
+        detail,
+    );
+    row.sync_method = via.to_string();
+    row
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

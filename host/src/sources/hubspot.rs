@@ -504,8 +504,23 @@ impl Hubspot {
             .ok_or(SourceError::NoCredentials(SOURCE))?;
         let mut items = Vec::new();
         for id in ids {
-            let Some(listed) = self.fetch_call(api, id).await? else {
-                continue;
+            let listed = match self.fetch_call(api, id.clone()).await {
+                Ok(Some(listed)) => listed,
+                Ok(None) => continue,
+                // One call HubSpot returned that cannot be read costs that
+                // call (a failed row with the reason), not the delivery's
+                // others.
+                Err(SourceError::Unreadable { message, .. }) => {
+                    tracing::warn!(call = %id, %message, "a HubSpot call named by a webhook cannot be read");
+                    items.push(kendo_bridge_core::sources::hubspot::unreadable_call(
+                        self.ctx.config.route(SOURCE, None),
+                        &id,
+                        super::sync_method_name(via),
+                        message,
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             items.push(
                 self.map(&listed, via, Associations::default(), None)

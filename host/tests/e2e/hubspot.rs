@@ -352,6 +352,57 @@ async fn a_crm_webhook_signed_v1_is_accepted_and_its_call_fetched() {
     bridge.stop().await;
 }
 
+/// A webhook naming two calls, one of which HubSpot returns in a form the
+/// plugin cannot read: that one is a failed row with the reason, and the
+/// other still reaches Kendo (once the whole delivery was dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_call_in_a_webhook_costs_that_call_and_the_others_go() {
+    let bridge = webhooks_only().await;
+    bridge.stage.sims.hubspot.poison_search_result(
+        987_654_321,
+        json!({"id": GUIDE_CALL, "properties": "not an object"}),
+    );
+    let other = bridge
+        .stage
+        .missing()
+        .into_iter()
+        .find(|(source, id)| source == "hubspot" && id != GUIDE_CALL)
+        .map(|(_, id)| id)
+        .expect("another HubSpot call to send");
+    let url = bridge.stage.webhook_url("hubspot");
+    let event = |n: u64, id: &str| {
+        json!({
+            "eventId": n, "subscriptionId": 2, "portalId": 62_515, "appId": 1_234_567,
+            "occurredAt": 1_776_870_000_000_i64, "subscriptionType": "object.creation",
+            "attemptNumber": 0, "objectId": id.parse::<u64>().expect("a numeric id"),
+            "objectTypeId": "0-48", "changeSource": "CRM_UI", "changeFlag": "CREATED",
+        })
+    };
+    let body = json!([event(1, GUIDE_CALL), event(2, &other)]).to_string();
+    let signature = sha256_hex(&[HUBSPOT_CLIENT_SECRET.as_bytes(), body.as_bytes()]);
+    let answer = client()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("X-HubSpot-Signature", signature)
+        .header("X-HubSpot-Signature-Version", "v1")
+        .body(body)
+        .send()
+        .await
+        .expect("the bridge answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    eventually("the readable call reached Kendo", || {
+        kendo_body(&bridge, &other).is_some()
+    })
+    .await;
+    let row = bridge
+        .row("hubspot", GUIDE_CALL)
+        .expect("the unreadable call is recorded");
+    assert_eq!(row.state, State::Failed, "{row:?}");
+    assert_eq!(row.reason_code.as_deref(), Some("unreadable"), "{row:?}");
+    assert!(kendo_body(&bridge, GUIDE_CALL).is_none());
+    bridge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_workflow_delivery_signed_v2_is_answered_recorded_and_not_fetched_as_a_call() {
     let bridge = webhooks_only().await;

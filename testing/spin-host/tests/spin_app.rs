@@ -895,6 +895,38 @@ async fn a_hubspot_webhook_names_a_call_that_is_read_and_sent() {
     assert_eq!(forged.status, 401, "{}", forged.body);
 }
 
+/// A webhook naming two calls, one of which HubSpot returns in a form the
+/// plugin cannot read: that one is a failed row with the reason (the
+/// core's `unreadable_call`, as on the host), the other is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_call_in_a_hubspot_webhook_costs_that_call_and_the_other_goes() {
+    let (sims, good) = hubspot_with_a_call().await;
+    let bad = sims.hubspot.create_call(&[("hs_call_title", "Poisoned")]);
+    sims.hubspot.poison_search_result(
+        bad,
+        json!({"id": bad.to_string(), "properties": "not an object"}),
+    );
+    let app = hubspot_app(&sims, &[]);
+    let event = |n: u64, id: u64| {
+        json!({"eventId": n, "subscriptionType": "object.creation", "objectId": id,
+               "objectTypeId": "0-48", "occurredAt": 1_776_870_000_000_i64})
+    };
+    let answer = post_hubspot(&app, json!([event(1, bad), event(2, good)]).to_string()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(sims.kendo.accepted().len(), 1, "the readable call is sent");
+    assert_eq!(
+        app.query(&format!(
+            "SELECT state, reason_code, sync_method FROM ledger WHERE source_id = '{bad}'"
+        ))
+        .expect("the ledger"),
+        vec![vec![
+            "failed".to_string(),
+            "unreadable".into(),
+            "webhook".into()
+        ]]
+    );
+}
+
 /// The app with write-back on and one HubSpot call (owner 77, recorded)
 /// delivered by a signed webhook and sent to Kendo.
 async fn hubspot_call_sent_with_write_back() -> (Simulators, SpinApp, u64) {
