@@ -373,6 +373,7 @@ impl Store {
         kendo_call_id: Option<&str>,
         now: Millis,
     ) -> Result<Vec<CallKey>> {
+        let write_back = self.write_back.clone();
         let tx = self.write_transaction()?;
         let keys = parked_keys(&tx, filter)?;
         for key in &keys {
@@ -380,6 +381,10 @@ impl Store {
                 "DELETE FROM outbox WHERE source = ?1 AND source_id = ?2 AND team = ?3",
                 params![key.source, key.source_id, key.team],
             )?;
+            // Sent as a 201 would have made it: its write-back too.
+            if write_back.covers(&key.source) {
+                write_back::enqueue_sent(&tx, key, kendo_call_id, now)?;
+            }
             tx.execute(
                 "UPDATE ledger SET state = 'sent', kendo_call_id = COALESCE(?4, kendo_call_id),
                         sent_at = ?5, updated_at = ?5, reason_code = 'settled-sent',
@@ -1038,10 +1043,16 @@ impl Store {
                 params![key.source, key.source_id, key.team, now],
             )?;
             tx.execute(
-                "UPDATE ledger SET state = 'queued', attempts = 0, reason_code = 'replayed',
-                    reason = 'put back in the queue by replay', updated_at = ?4
-                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                params![key.source, key.source_id, key.team, now],
+                "UPDATE ledger SET attempts = 0 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+                params![key.source, key.source_id, key.team],
+            )?;
+            set_state(
+                &*tx,
+                key,
+                State::Queued,
+                Some("replayed"),
+                Some("put back in the queue by replay"),
+                now,
             )?;
         }
         tx.commit()?;
@@ -1972,6 +1983,17 @@ mod tests {
             1,
             "settling does not undo what may have happened in Kendo"
         );
+    }
+
+    #[test]
+    fn settle_sent_queues_the_write_back_a_201_would_have_queued() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.set_write_back_sources(&["salesloft"]);
+        parked_call(&mut store, "1");
+        store.settle_sent(&settle("1"), Some("call_9"), 20).unwrap();
+        let counts = store.write_back_counts().unwrap();
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        assert_eq!(counts[0].pending, 1, "{counts:?}");
     }
 
     #[test]
