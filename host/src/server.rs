@@ -508,17 +508,19 @@ pub async fn process_inbox(
 /// credential or a setting missing needs a person and loses nothing
 /// meanwhile; a record that cannot be read never works.
 fn failure_of(e: &SourceError) -> Failure {
-    match e {
-        SourceError::Status {
-            status: 401 | 403, ..
-        }
-        | SourceError::NoCredentials(_)
+    use kendo_bridge_core::ledger::inbox::{Cause, failure};
+    failure(match e {
+        SourceError::Status { status, .. } => Cause::Answered(*status),
+        SourceError::NotFound { .. } => Cause::Answered(404),
+        SourceError::NoCredentials(_)
         | SourceError::Config { .. }
-        | SourceError::WrongProperty(_)
-        | SourceError::NotFound { .. } => Failure::Setting,
-        e if e.is_transient() => Failure::Passing,
-        _ => Failure::Lasting,
-    }
+        | SourceError::WrongProperty(_) => Cause::NotConfigured,
+        SourceError::Transport { .. } => Cause::NoAnswer,
+        SourceError::Store(_) => Cause::Database,
+        SourceError::Unreadable { .. } | SourceError::Checkpoint(_) | SourceError::Plugin(_) => {
+            Cause::Unreadable
+        }
+    })
 }
 
 async fn handle(

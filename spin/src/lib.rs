@@ -652,17 +652,21 @@ impl Failed {
     }
 }
 
-/// Why processing a delivery failed, in the core's terms: a source's own
-/// answer says (a [`Failed`]: a refused credential, or a variable not set,
-/// needs a person; a 429 or 5xx passes); anything else (the database busy,
-/// a connection) is tried again, as on the host.
+/// Why processing a delivery failed, as the core's [`inbox::Cause`]; the
+/// core's one table ([`inbox::failure`]) says what it costs.
 fn failure_of(e: &anyhow::Error) -> inbox::Failure {
-    match e.chain().find_map(|c| c.downcast_ref::<Failed>()) {
-        None => inbox::Failure::Passing,
-        Some(f) if f.passing => inbox::Failure::Passing,
-        Some(f) if matches!(f.status, None | Some(401 | 403)) => inbox::Failure::Setting,
-        Some(_) => inbox::Failure::Lasting,
-    }
+    use inbox::Cause;
+    inbox::failure(match e.chain().find_map(|c| c.downcast_ref::<Failed>()) {
+        // Not a source's answer: the database, or a connection.
+        None => Cause::Database,
+        Some(Failed {
+            status: Some(status),
+            ..
+        }) => Cause::Answered(*status),
+        Some(Failed { passing: true, .. }) => Cause::NoAnswer,
+        // A variable not set.
+        Some(Failed { passing: false, .. }) => Cause::NotConfigured,
+    })
 }
 
 /// A delivery whose processing failed, as the core's `after_failure` says

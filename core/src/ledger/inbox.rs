@@ -72,6 +72,35 @@ pub enum Failure {
     Lasting,
 }
 
+/// What made processing a delivery fail, as a driver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A source API answered with this status.
+    Answered(u16),
+    /// No answer came (a connection refused or dropped, a timeout).
+    NoAnswer,
+    /// A credential or setting the request needs is not set.
+    NotConfigured,
+    /// The database was busy or failed.
+    Database,
+    /// What the source sent cannot be read, or the plugin failed on it.
+    Unreadable,
+}
+
+/// The one table of what each cause costs a delivery, for every driver:
+/// a refused credential (401, 403) or a listing missing at the configured
+/// URL (404: usually the API base) needs a person; throttling, a server
+/// error or no answer passes; anything else the source answered, or could
+/// not be read, never works.
+pub fn failure(cause: Cause) -> Failure {
+    match cause {
+        Cause::Answered(401 | 403 | 404) | Cause::NotConfigured => Failure::Setting,
+        Cause::Answered(status) if crate::sources::passing(status) => Failure::Passing,
+        Cause::NoAnswer | Cause::Database => Failure::Passing,
+        Cause::Answered(_) | Cause::Unreadable => Failure::Lasting,
+    }
+}
+
 /// What a delivery whose processing failed comes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -433,6 +462,19 @@ pub fn backlog<D: Database + ?Sized>(db: &D) -> Result<u64, LedgerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_of_a_failed_delivery_has_one_cost() {
+        assert_eq!(failure(Cause::Answered(401)), Failure::Setting);
+        assert_eq!(failure(Cause::Answered(404)), Failure::Setting);
+        assert_eq!(failure(Cause::NotConfigured), Failure::Setting);
+        assert_eq!(failure(Cause::Answered(429)), Failure::Passing);
+        assert_eq!(failure(Cause::Answered(503)), Failure::Passing);
+        assert_eq!(failure(Cause::NoAnswer), Failure::Passing);
+        assert_eq!(failure(Cause::Database), Failure::Passing);
+        assert_eq!(failure(Cause::Answered(400)), Failure::Lasting);
+        assert_eq!(failure(Cause::Unreadable), Failure::Lasting);
+    }
 
     #[test]
     fn a_refused_credential_keeps_the_delivery_and_an_unreadable_one_closes_it() {
