@@ -78,15 +78,32 @@ pub fn post(
     let _ = options.set_first_byte_timeout(ns);
     let _ = options.set_between_bytes_timeout(ns);
     let future = outgoing_handler::handle(request, Some(options)).map_err(classify)?;
-    {
+    // The request's own outcome explains a body that cannot be written: a
+    // runtime that refuses the request (Spin's outbound hosts) may close
+    // the body stream before the future reports the refusal, and that
+    // request never left.
+    let refused_or = |lost: NoReply| {
+        future.subscribe().block();
+        match future.get() {
+            Some(Ok(Err(e))) => classify(e),
+            _ => lost,
+        }
+    };
+    let written = (|| {
         let stream = outgoing.write().map_err(|()| unsent("body stream"))?;
         for chunk in body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
                 .map_err(|e| NoReply::Lost(format!("writing the body: {}", stream_error(e))))?;
         }
+        Ok(())
+    })();
+    if let Err(lost) = written {
+        return Err(refused_or(lost));
     }
-    OutgoingBody::finish(outgoing, None).map_err(classify)?;
+    if let Err(e) = OutgoingBody::finish(outgoing, None) {
+        return Err(refused_or(classify(e)));
+    }
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
