@@ -415,6 +415,31 @@ impl HubspotSim {
         lock(&self.shared.state).dispositions_fail = fail;
     }
 
+    /// Sam Rivera (owner 77, `sam@yourco.com`) and one finished, recorded
+    /// outbound call of theirs: the call's id.
+    pub fn add_sams_recorded_call(&self) -> u64 {
+        self.add_owner(HubspotOwner {
+            id: 77,
+            email: "sam@yourco.com".into(),
+            first_name: "Sam".into(),
+            last_name: "Rivera".into(),
+            user_id: 7_700,
+            archived: false,
+        });
+        self.create_call(&[
+            ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
+            ("hs_call_title", "Discovery"),
+            ("hs_call_status", "COMPLETED"),
+            ("hs_call_direction", "OUTBOUND"),
+            ("hs_call_duration", "63000"),
+            ("hubspot_owner_id", "77"),
+            (
+                "hs_call_recording_url",
+                "https://recordings.example/hubspot-77.mp3",
+            ),
+        ])
+    }
+
     /// Serves `result` instead of the call in search results, wherever the
     /// call would be, and as the call read by id: a record the client
     /// cannot read (no readable id, properties of the wrong type). Not

@@ -167,7 +167,7 @@ impl Db {
         self.first_wait_us.set(BACKGROUND_WAIT_US);
     }
 
-    /// Write-ahead logging, as the host's store: readers never wait for a
+    /// Write-ahead logging: readers never wait for a
     /// writer, and a commit appends to the log instead of rewriting pages
     /// through a rollback journal. Each request opens its own connection;
     /// with a rollback journal every instance's commit waited out the

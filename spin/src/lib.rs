@@ -140,11 +140,19 @@ async fn route(req: &Request) -> Result<Reply> {
 /// an oversize body never fills the instance's memory or the inbox.
 async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
     use futures::StreamExt as _;
-    let limit = variable("max_body_bytes")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    // Read only for a request with a body: a variable costs a trip to the
+    // host, and most GETs have none.
+    let limit = std::cell::OnceCell::new();
+    let limit = || {
+        *limit.get_or_init(|| {
+            variable("max_body_bytes")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+        })
+    };
     let too_large = || {
+        let limit = limit();
         log::line("refused", &[("why", "body over max_body_bytes")]);
         json(
             413,
@@ -157,7 +165,7 @@ async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
         .get("content-length")
         .first()
         .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > limit()) {
         return Err(too_large());
     }
     let (method, uri) = (incoming.method(), incoming.uri());
@@ -171,7 +179,7 @@ async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
                     .to_string(),
             )
         })?;
-        if (body.len() + chunk.len()) as u64 > limit {
+        if (body.len() + chunk.len()) as u64 > limit() {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
@@ -219,8 +227,9 @@ fn status() -> Result<Response> {
         paused,
     } = db.counts()?;
     let mut calls = serde_json::Map::new();
-    for state in STATES {
-        calls.insert(state.to_string(), serde_json::json!(0));
+    // Every state the core knows, so none silently goes missing.
+    for state in kendo_bridge_core::ledger::State::ALL {
+        calls.insert(state.as_str().to_string(), serde_json::json!(0));
     }
     for (state, count) in by_state {
         calls.insert(state, serde_json::json!(count));
@@ -280,18 +289,6 @@ fn status() -> Result<Response> {
     });
     Ok(json(200, body.to_string()))
 }
-
-/// The ledger's states, as the host names them.
-const STATES: [&str; 8] = [
-    "waiting",
-    "skipped",
-    "queued",
-    "sending",
-    "sent",
-    "failed",
-    "dead",
-    "outcome-unknown",
-];
 
 /// The status page: the `/status` numbers, refreshed by a script the app
 /// serves itself, under a policy that allows nothing from elsewhere. The

@@ -162,7 +162,8 @@ fn entry(r: &super::Row) -> Result<InboxEntry, LedgerError> {
     })
 }
 
-/// Stores a verified delivery, once per `(source, delivery_id)`.
+/// Stores a verified delivery, once per `(source, delivery_id)`, and
+/// counts it, in one transaction.
 pub fn insert<D: Database + ?Sized>(
     db: &D,
     source: &str,
@@ -172,29 +173,20 @@ pub fn insert<D: Database + ?Sized>(
     now: Millis,
 ) -> Result<InboxInsert, LedgerError> {
     write(db, |db| {
-        let stored = db.first(
-            "INSERT INTO inbox (source, delivery_id, event, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
-            &[source.into(), delivery_id.into(), event.into(), body.into(), now.into()],
-        )?;
-        Ok(match stored {
-            Some(row) => {
-                bump(db, source, counter::WEBHOOKS, 1)?;
-                InboxInsert::Stored(row.int(0)?)
-            }
-            None => {
-                bump(db, source, counter::DUPLICATE_WEBHOOKS, 1)?;
-                InboxInsert::Duplicate
-            }
-        })
+        let inserted = insert_row(db, source, delivery_id, event, body, None, now)?;
+        count(db, source, inserted)?;
+        Ok(inserted)
     })
 }
 
 /// Stores a verified delivery already taken for processing by the caller
-/// (under a lease of `lease_ms`, as [`take`] would), in one statement: the
-/// one write a driver makes before it answers the sender, so the write
-/// lock is held as briefly as SQLite allows. The received and duplicate
-/// counters are left to [`count`], after the answer.
+/// (under a lease of `lease_ms`, as [`claim`] takes a batch), in one
+/// statement: the one write a driver makes before it answers the sender,
+/// so the write lock is held as briefly as SQLite allows. If the caller
+/// stops on it (a plugin trap, a hang), that counts, shows in
+/// [`troubled`] and ends in the delivery being closed, as for a batch. The
+/// received and duplicate counters are left to [`count`], after the
+/// answer.
 pub fn insert_taken<D: Database + ?Sized>(
     db: &D,
     source: &str,
@@ -204,9 +196,30 @@ pub fn insert_taken<D: Database + ?Sized>(
     lease_ms: Millis,
     now: Millis,
 ) -> Result<InboxInsert, LedgerError> {
+    insert_row(
+        db,
+        source,
+        delivery_id,
+        event,
+        body,
+        Some(now.saturating_add(lease_ms)),
+        now,
+    )
+}
+
+/// The inbox row, taken until `lease_until` when given.
+fn insert_row<D: Database + ?Sized>(
+    db: &D,
+    source: &str,
+    delivery_id: &str,
+    event: Option<&str>,
+    body: &[u8],
+    lease_until: Option<Millis>,
+    now: Millis,
+) -> Result<InboxInsert, LedgerError> {
     let stored = db.first(
         "INSERT INTO inbox (source, delivery_id, event, body, received_at, lease_until, claims)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
         &[
             source.into(),
@@ -214,7 +227,8 @@ pub fn insert_taken<D: Database + ?Sized>(
             event.into(),
             body.into(),
             now.into(),
-            now.saturating_add(lease_ms).into(),
+            lease_until.into(),
+            i64::from(lease_until.is_some()).into(),
         ],
     )?;
     Ok(match stored {
@@ -223,7 +237,8 @@ pub fn insert_taken<D: Database + ?Sized>(
     })
 }
 
-/// Counts a delivery [`insert_taken`] stored or recognised.
+/// Counts a delivery stored or recognised ([`insert_taken`] leaves this
+/// to its caller).
 pub fn count<D: Database + ?Sized>(
     db: &D,
     source: &str,
@@ -297,28 +312,6 @@ pub fn claim<D: Database + ?Sized>(
         }
         Ok(entries)
     })
-}
-
-/// Takes the one stored delivery `id` for processing under a lease of
-/// `lease_ms`, as [`claim`] takes a batch: a driver that processes a
-/// delivery right after storing it takes it first, so that its processor
-/// stopping (a plugin trap, a hang) counts, shows in [`troubled`] and ends
-/// in the delivery being closed, as for a batch. False when another
-/// instance holds it or it is processed already.
-pub fn take<D: Database + ?Sized>(
-    db: &D,
-    id: i64,
-    lease_ms: Millis,
-    now: Millis,
-) -> Result<bool, LedgerError> {
-    Ok(!db
-        .run(
-            "UPDATE inbox SET lease_until = ?2, claims = claims + 1
-             WHERE id = ?1 AND processed_at IS NULL AND (lease_until IS NULL OR lease_until < ?3)
-             RETURNING id",
-            &[id.into(), now.saturating_add(lease_ms).into(), now.into()],
-        )?
-        .is_empty())
 }
 
 /// A stored delivery taken this long ago and neither finished nor

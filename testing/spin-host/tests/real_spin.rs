@@ -158,7 +158,6 @@ async fn tick(spin: &RealSpin) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_real_spin_each_sources_signed_webhooks_reach_kendo_once() {
     use hmac::{Hmac, Mac};
-    use kendo_bridge_sim::hubspot::HubspotOwner;
     use sha2::{Digest, Sha256};
     let Some(cli) = spin_cli("on_a_real_spin_each_sources_signed_webhooks_reach_kendo_once") else {
         return;
@@ -166,26 +165,7 @@ async fn on_a_real_spin_each_sources_signed_webhooks_reach_kendo_once() {
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    sims.hubspot.add_owner(HubspotOwner {
-        id: 77,
-        email: "sam@yourco.com".into(),
-        first_name: "Sam".into(),
-        last_name: "Rivera".into(),
-        user_id: 7_700,
-        archived: false,
-    });
-    let hubspot_call = sims.hubspot.create_call(&[
-        ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
-        ("hs_call_title", "Discovery"),
-        ("hs_call_status", "COMPLETED"),
-        ("hs_call_direction", "OUTBOUND"),
-        ("hs_call_duration", "63000"),
-        ("hubspot_owner_id", "77"),
-        (
-            "hs_call_recording_url",
-            "https://recordings.example/hubspot-77.mp3",
-        ),
-    ]);
+    let hubspot_call = sims.hubspot.add_sams_recorded_call();
     let dir = scratch();
     let mut variables = base_variables(&sims);
     variables.extend([

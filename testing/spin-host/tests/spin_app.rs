@@ -742,30 +742,10 @@ const HUBSPOT_CLIENT_SECRET: &str = "spin-test-hubspot-client-secret";
 /// The simulators with HubSpot owner 77 (sam@yourco.com) and one finished,
 /// recorded call of theirs; the call's id.
 async fn hubspot_with_a_call() -> (Simulators, u64) {
-    use kendo_bridge_sim::hubspot::HubspotOwner;
     let sims = Simulators::start(SimOptions::default())
         .await
         .expect("the simulators start");
-    sims.hubspot.add_owner(HubspotOwner {
-        id: 77,
-        email: "sam@yourco.com".into(),
-        first_name: "Sam".into(),
-        last_name: "Rivera".into(),
-        user_id: 7_700,
-        archived: false,
-    });
-    let call_id = sims.hubspot.create_call(&[
-        ("hs_timestamp", "2026-08-05T20:58:49.000Z"),
-        ("hs_call_title", "Discovery"),
-        ("hs_call_status", "COMPLETED"),
-        ("hs_call_direction", "OUTBOUND"),
-        ("hs_call_duration", "63000"),
-        ("hubspot_owner_id", "77"),
-        (
-            "hs_call_recording_url",
-            "https://recordings.example/hubspot-77.mp3",
-        ),
-    ]);
+    let call_id = sims.hubspot.add_sams_recorded_call();
     (sims, call_id)
 }
 
