@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use crate::ledger::intake::{Outcome, warnings_text};
+use crate::ledger::CallKey;
+use crate::ledger::intake::{Intake, Outcome, warnings_text};
+use crate::ports::{Decision, Plugin, Ports, Read, Trap, Via};
 
 /// Why a record could not be read (the plugin's `input-error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +161,41 @@ impl Decided {
                 detail: format!("the plugin trapped on this record: {trap}"),
             },
         }
+    }
+}
+
+/// A plugin decision about one record as its ledger intake: a send gets
+/// its payload built (by the plugin) and its team routed by its rep; a
+/// skip or a wait keeps its reason; an unreadable record or a trap is a
+/// failure kept against that one record.
+pub fn intake<P: Ports>(
+    ports: &P,
+    source: &str,
+    source_id: &str,
+    version: &str,
+    via: Via,
+    decision: Result<Read<Decision<<P::Plugin as Plugin>::Call>>, Trap>,
+) -> Intake {
+    let plugin = ports.plugin();
+    let (rep_email, decided) = match decision {
+        Err(Trap(trap)) => (None, Decided::Trapped(trap)),
+        Ok(Err(problem)) => (None, Decided::Unreadable(problem)),
+        Ok(Ok(Decision::Skip { code, detail })) => (None, Decided::Skip { code, detail }),
+        Ok(Ok(Decision::Wait { code, detail })) => (None, Decided::Wait { code, detail }),
+        Ok(Ok(Decision::Send(call))) => {
+            let rep_email = plugin.rep_email(&call).map(str::to_string);
+            (rep_email, plugin.build(call))
+        }
+    };
+    Intake {
+        key: CallKey {
+            source: source.to_string(),
+            source_id: source_id.to_string(),
+            team: ports.team(source, rep_email.as_deref()),
+        },
+        version: version.to_string(),
+        sync_method: via.name().to_string(),
+        outcome: decided.outcome(),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod decision;
 pub mod ledger;
 pub mod pacing;
 pub mod policy;
+pub mod ports;
 pub mod schema;
 pub mod sources;
 pub mod webhooks;

@@ -16,6 +16,7 @@ pub use kendo_bridge_core::pacing;
 pub mod page;
 pub mod plugin;
 pub mod pool;
+pub mod ports;
 pub mod server;
 pub mod snapshot;
 pub mod sources;

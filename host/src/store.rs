@@ -1107,6 +1107,13 @@ impl SharedStore {
         .map_err(|e| StoreError::Interrupted(e.to_string()))?
     }
 
+    /// The store to this thread until the guard drops (the core's
+    /// workflows hold it for a transaction: [`crate::ports::HostDb`]).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        // As in `run`: a poisoned lock is safe to use.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Runs `f` on the store on this thread (for synchronous callers such as
     /// the operator commands).
     pub fn run_here<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {

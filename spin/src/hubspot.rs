@@ -1,53 +1,28 @@
-//! HubSpot webhooks and workflow deliveries on Spin, as the host handles
-//! them: the signature scheme is the one the headers announce (the core's
-//! rule), the plugin reads which calls the delivery names and plans each
-//! request, the app reads each call (and its owner, a departed rep's too)
-//! from HubSpot's API, and the plugin decides. A delivery that cannot be
-//! processed now (HubSpot's API down) is kept in the shared inbox and
-//! processed again by `POST /tick`; one that can never be read is kept
-//! with its reason.
+//! HubSpot on Spin: the routes and the API client. What a delivery and a
+//! poll do, in which order, and what each failure costs are the core's
+//! workflows (`kendo_bridge_core::sources::hubspot`: `receive_webhook`,
+//! `poll`) on the app's ports (`plugin_port.rs`); the signature scheme is
+//! the one the headers announce (`kendo_bridge_core::webhooks`).
 //!
-//! `POST /tick` also polls HubSpot's calls search when `hubspot_poll` is
-//! `true`: the host's cursor (same checkpoint row and JSON), the same
-//! defaults (a day back on the first run, 30 s look-back, 200 a page), at
-//! most a few pages a tick, one search request at a time (HubSpot allows 4
-//! a second per token).
-//!
-//! Which reads a call needs, in which order, and what a failed one costs
-//! is the core's workflow (`kendo_bridge_core::sources::hubspot`), the one
-//! the host follows: owner (archived too), dispositions, transcript when
-//! `hubspot_transcripts` is `true`.
-//!
-//! Each search page's contact and deal associations are read in one batch
-//! read per kind, as the core's `PageRead` says (the host's rule). Owners
-//! and dispositions are cached for the calls of one delivery or one tick's
-//! poll. What the host does and this does not: caching owners and
-//! dispositions across requests (each request is a fresh instance), and
-//! spacing searches (one search at a time here, a few pages a tick).
+//! A tick reads a few search pages (the core's `tick.hubspot_pages`), one
+//! request at a time; owners and dispositions are cached for one request
+//! (each request is a fresh instance).
 
-use anyhow::{Context as _, Result};
-use kendo_bridge_core::decision::InputProblem;
+use anyhow::Result;
+use kendo_bridge_core::ledger::inbox::InboxEntry;
+use kendo_bridge_core::policy::Policy;
+use kendo_bridge_core::ports::{SearchOptions, Via};
+use kendo_bridge_core::sources::hubspot;
+use kendo_bridge_core::sources::poll::CycleReport;
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::delivery::{Db, TEAM};
-use crate::plugin::kendo::bridge::hubspot::{
-    self as hubspot_api, AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions,
-};
+use crate::delivery::Db;
 use crate::plugin::kendo::bridge::signatures::Scheme;
-use crate::plugin::kendo::bridge::types::{HttpRequest, SyncMethod};
+use crate::plugin::kendo::bridge::types::HttpRequest;
+use crate::plugin_port::SpinPorts;
 use crate::{Failed, Processed};
-use crate::{json, now_ms, rules, settle, variable, verify};
-use kendo_bridge_core::ledger;
-use kendo_bridge_core::ledger::CallKey;
-use kendo_bridge_core::ledger::inbox::InboxEntry;
-use kendo_bridge_core::ledger::intake::{self, Intake};
-use kendo_bridge_core::policy::Policy;
-use kendo_bridge_core::sources::Lookups;
-use kendo_bridge_core::sources::hubspot::{
-    self, Association, Associations, CallRead, CallRef, Need, PageNeed, PageRead, StoredCursor,
-};
-use kendo_bridge_core::sources::poll::{After, Cycle, read_cursor};
+use crate::{json, variable, verify};
 
 /// `POST /webhooks/hubspot`.
 pub async fn webhook(req: &Request) -> Result<crate::Reply> {
@@ -82,121 +57,31 @@ pub async fn webhook(req: &Request) -> Result<crate::Reply> {
     if let Some(refused) = verify(req, scheme, "hubspot_client_secret", &uri) {
         return Ok(refused.into());
     }
-    // Named as the host names it: the event is part of the delivery's id.
+    // The event is part of the delivery's id (the core's `delivery_id`).
     let event = kendo_bridge_core::webhooks::hubspot_event(req.body());
     crate::receive("hubspot", None, Some(event), req.body())
 }
 
-/// Reads the calls a delivery names and decides each. An `Err` is a
-/// passing failure (HubSpot's API): the delivery is worth trying again.
+/// A stored delivery, by the core's workflow
+/// ([`hubspot::receive_webhook`]) on the app's ports; what it queues is
+/// sent at once when the key's window allows. An `Err` is a passing
+/// failure (HubSpot's API): the delivery is worth trying again.
 pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processed> {
     let via = if entry.event.as_deref() == Some(kendo_bridge_core::sources::via::WORKFLOW) {
-        SyncMethod::Workflow
+        Via::Workflow
     } else {
-        SyncMethod::Webhook
-    };
-    let delivery = match hubspot_api::read_webhook(body) {
-        Ok(delivery) => delivery,
-        Err(e) => return Ok(Processed::Unreadable(InputProblem::from(&e).to_string())),
-    };
-    let mut statuses = Vec::new();
-    let mut cache = Cache::default();
-    for why in &delivery.ignored {
-        // As the host does: an event the app is not subscribed for says
-        // the HubSpot app's subscriptions need a look.
-        ledger::health::problem(db, "hubspot", "webhook", why, now_ms() as i64)?;
-        statuses.push(serde_json::json!({ "ignored": why }));
-    }
-    for id in delivery.call_ids {
-        let Some(call_body) = fetch(&hubspot_api::call_request(&id)).await? else {
-            statuses.push(serde_json::json!({ "call": id, "status": "not in HubSpot (deleted)" }));
-            continue;
-        };
-        let call = match hubspot_api::read_call(&call_body) {
-            Ok(call) => call,
-            Err(e) => {
-                // That call costs itself, recorded as failed with the
-                // reason; the delivery's others go on.
-                let detail = InputProblem::from(&e).to_string();
-                let row = hubspot::unreadable_call(
-                    crate::delivery::TEAM,
-                    &id,
-                    crate::via_name(via),
-                    detail.clone(),
-                );
-                intake::intake(db, &[row], None, now_ms() as i64)?;
-                statuses.push(serde_json::json!({ "call": id, "failed": detail }));
-                continue;
-            }
-        };
-        // A webhook names one call at a time: the call object's own
-        // associations are what the plugin reads, as on the host.
-        let none = Associations::default();
-        statuses.push(decide(db, &mut cache, &call, &none, via).await?);
-    }
-    Ok(Processed::Answer(serde_json::json!({ "calls": statuses })))
-}
-
-/// Reads what mapping a call needs besides the call (its owner, the
-/// dispositions, its transcript when `hubspot_transcripts` is `true`) in
-/// the order, and with the failure rules, of the core's workflow (the one
-/// the host follows), then decides the call.
-async fn decide(
-    db: &Db,
-    cache: &mut Cache,
-    call: &ListedCall,
-    associations: &Associations,
-    via: SyncMethod,
-) -> Result<serde_json::Value> {
-    let now = now_ms() as i64;
-    let reference = CallRef {
-        id: call.id.clone(),
-        owner_id: call.owner_id.clone(),
-        transcription_id: call.transcription_id.clone(),
+        Via::Webhook
     };
     let transcripts = variable("hubspot_transcripts").is_some_and(|v| v == "true");
-    let mut read = CallRead::new(
-        reference,
-        transcripts,
-        &cache.owners,
-        &cache.dispositions,
-        now,
-    );
-    let inputs = loop {
-        let request = match read.next() {
-            Need::Map(inputs) => break inputs,
-            Need::Owner { owner_id, archived } => hubspot_api::owner_request(&owner_id, archived),
-            Need::Dispositions => hubspot_api::dispositions_request(),
-            Need::Transcript { transcription_id } => {
-                hubspot_api::transcript_request(&transcription_id)
+    let ports = SpinPorts::new(db)?;
+    Ok(
+        match hubspot::receive_webhook(&ports, body, via, transcripts).await? {
+            hubspot::Handled::Unreadable(reason) => Processed::Unreadable(reason),
+            hubspot::Handled::Decided(report) => {
+                Processed::Answer(crate::after_intake(db, report).await?)
             }
-        };
-        read.fetched(&request.path, fetch(&request).await)?;
-    };
-    read.remember(&mut cache.owners, &mut cache.dispositions, now);
-    for health in read.health() {
-        ledger::health::record(db, "hubspot", health, now_ms() as i64)?;
-    }
-    let inputs = CallInputs {
-        call: call.json.clone(),
-        owner: inputs.owner,
-        dispositions: inputs.dispositions,
-        transcript: inputs.transcript,
-        contacts: associations.contacts.clone(),
-        deals: associations.deals.clone(),
-    };
-    let decision = hubspot_api::map_call(&inputs, &rules()?, via);
-    let via_name = crate::via_name(via);
-    let version = hubspot::version(call.modified_ms);
-    let status = settle(db, "hubspot", &call.id, &version, decision, via_name).await?;
-    Ok(serde_json::json!({ "call": call.id, "outcome": status }))
-}
-
-/// Owners and dispositions read for the calls of one delivery or poll.
-#[derive(Default)]
-struct Cache {
-    owners: Lookups,
-    dispositions: Lookups,
+        },
+    )
 }
 
 /// The core's defaults (the host's `lookback`, `page_size`); the first
@@ -205,137 +90,25 @@ const OPTIONS: SearchOptions = SearchOptions {
     limit: Policy::DEFAULT.hubspot.page_size,
     lookback_ms: Policy::DEFAULT.hubspot.search_look_back_ms as u64,
 };
-/// Pages read per tick (the core's policy).
-const PAGES_PER_TICK: usize = Policy::DEFAULT.tick.hubspot_pages;
 
-/// What a poll read.
-pub struct Polled {
-    pub pages: usize,
-    pub calls: usize,
-    pub rejected: usize,
-}
-
-/// Reads up to [`PAGES_PER_TICK`] pages of HubSpot's calls search from the
-/// checkpoint and decides each call; the checkpoint moves after each page.
-pub async fn poll(db: &Db) -> Result<Polled> {
-    let now = now_ms();
-    // The core's cycle: each page's decisions and the checkpoint moved past
-    // it together, moved on only from where this tick found it.
-    let (mut cycle, stored) = Cycle::start(db, "hubspot", PAGES_PER_TICK as u32)?;
-    // The stored cursor (the host's shape); none yet, or one that cannot
-    // be read (said in the log, as the host does): the first look-back,
-    // fixed at the first poll so a failing first poll loses no call.
-    let (cursor, unreadable) = read_cursor::<StoredCursor>(stored.as_deref());
-    if let Some(why) = unreadable {
-        crate::log::line("cursor-unreadable", &[("source", "hubspot"), ("why", &why)]);
-    }
-    let mut at = match cursor {
-        Some(c) => Cursor {
-            since_ms: c.since_ms,
-            after: c.after,
-            high_water_ms: c.high_water_ms,
-        },
-        None => {
-            let first = (now as i64).saturating_sub(crate::policy::first_look_back_ms());
-            let since = ledger::checkpoint::first_look_back(db, "hubspot", first)?;
-            Cursor {
-                since_ms: Some(since.max(0) as u64),
-                after: None,
-                high_water_ms: None,
-            }
-        }
+/// Reads a few pages (the core's `tick.hubspot_pages`) of HubSpot's calls
+/// search from the checkpoint, by the core's poll cycle on the app's
+/// ports; the tick sends what it queued.
+pub async fn poll(db: &Db) -> Result<CycleReport> {
+    let settings = hubspot::PollSettings {
+        options: OPTIONS,
+        transcripts: variable("hubspot_transcripts").is_some_and(|v| v == "true"),
+        max_pages: Policy::DEFAULT.tick.hubspot_pages as u32,
     };
-    let mut polled = Polled {
-        pages: 0,
-        calls: 0,
-        rejected: 0,
+    let start = hubspot::Start::Stored {
+        first_look_back_ms: crate::policy::first_look_back_ms(),
     };
-    let mut cache = Cache::default();
-    loop {
-        let request = hubspot_api::search_request(&at, OPTIONS);
-        let body = fetch(&request)
-            .await?
-            .context("HubSpot's calls search answered 404: check hubspot_api_url")?;
-        let page = hubspot_api::read_search(&at, OPTIONS, &body).map_err(|e| {
-            anyhow::anyhow!(
-                "HubSpot's search page cannot be read: {}",
-                InputProblem::from(&e)
-            )
-        })?;
-        let mut unsettled = Vec::new();
-        for call in &page.calls {
-            let version = hubspot::version(call.modified_ms);
-            if !intake::is_settled(db, "hubspot", &call.id, &version)? {
-                unsettled.push(call.id.clone());
-            }
-        }
-        let associations = associations(db, unsettled.clone()).await?;
-        for call in &page.calls {
-            let version = hubspot::version(call.modified_ms);
-            if !unsettled.contains(&call.id) {
-                // Already sent or decided at this version: the sighting is
-                // counted, the owner and dispositions reads spared.
-                let key = CallKey {
-                    source: "hubspot".into(),
-                    source_id: call.id.clone(),
-                    team: TEAM.into(),
-                };
-                let seen = Intake::seen(key, &version, crate::via_name(SyncMethod::Polling));
-                intake::intake(db, &[seen], None, now_ms() as i64)?;
-                continue;
-            }
-            decide(db, &mut cache, call, &associations, SyncMethod::Polling).await?;
-        }
-        let position = format!(
-            "{}-{}",
-            at.since_ms.unwrap_or_default(),
-            at.after.as_deref().unwrap_or("0")
-        );
-        let failed = crate::rejected_rows("hubspot", &position, 15, &page.rejected);
-        polled.pages += 1;
-        polled.calls += page.calls.len();
-        polled.rejected += page.rejected.len();
-        let stored = StoredCursor {
-            since_ms: page.next.since_ms,
-            after: page.next.after.clone(),
-            high_water_ms: page.next.high_water_ms,
-        };
-        // The rejected records and the cursor past them, together.
-        let next = serde_json::to_string(&stored)?;
-        match cycle.page(db, &failed, next, page.more, now_ms() as i64)?.1 {
-            After::Next => at = page.next,
-            // Done, or another instance polls too and goes on from there.
-            After::Done | After::Moved => break,
-        }
+    let ports = SpinPorts::new(db)?;
+    let cycle = hubspot::poll(&ports, hubspot::SOURCE, start, settings, |_| {}).await?;
+    if let Some(why) = &cycle.cursor_unreadable {
+        crate::log::line("cursor-unreadable", &[("source", "hubspot"), ("why", why)]);
     }
-    Ok(polled)
-}
-
-/// Contact and deal associations of a page's unsettled calls, read as the
-/// core's [`PageRead`] says (the host's rule): one batch read per kind; a
-/// passing failure fails the page (read again next tick), any other is a
-/// health problem and the calls go without.
-async fn associations(db: &Db, call_ids: Vec<String>) -> Result<Associations> {
-    let mut read = PageRead::new(call_ids);
-    let found = loop {
-        let request = match read.next() {
-            PageNeed::Map(found) => break found,
-            PageNeed::Associations { kind, call_ids } => {
-                let kind = match kind {
-                    Association::Contacts => AssociationKind::Contacts,
-                    Association::Deals => AssociationKind::Deals,
-                };
-                hubspot_api::associations_request(kind, &call_ids)
-            }
-        };
-        let answer = fetch(&request).await;
-        let passing = answer.as_ref().is_err_and(|e| e.passing);
-        read.fetched(answer, passing)?;
-    };
-    for health in read.health() {
-        ledger::health::record(db, "hubspot", health, now_ms() as i64)?;
-    }
-    Ok(found)
+    Ok(cycle)
 }
 
 /// Makes a request the plugin (or the core's write-back) planned against

@@ -1,4 +1,4 @@
-//! kendo-bridge on Spin: a driver of the core, as the host is.
+//! kendo-bridge on Spin: the core's second driver (the host is the first).
 //!
 //! The same plugin component as the `kendo-bridge` host (its interfaces are
 //! imported here; Spin plugs the component in from spin.toml's
@@ -66,6 +66,7 @@ mod plugin {
 use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
 use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
+use plugin_port::wit_name;
 
 /// What a route answers, and the stored delivery it leaves to process once
 /// the answer has gone: the sender waits for the commit, never for the
@@ -457,7 +458,7 @@ async fn salesloft(req: &Request) -> Result<Reply> {
 /// delivered again is kept once.
 ///
 /// `sender_id` is the id the sender gave the delivery (Kendo's
-/// `X-Kendo-Delivery-Id`), which keys it as on the host.
+/// `X-Kendo-Delivery-Id`), which keys it (the core's `delivery_id`).
 pub(crate) fn receive(
     source: &str,
     sender_id: Option<&str>,
@@ -688,8 +689,8 @@ fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
     }
 }
 
-/// Kendo's result webhooks: verified, kept in the shared inbox as the host
-/// keeps them (under Kendo's delivery id), then each result kept once in
+/// Kendo's result webhooks: verified, kept in the shared inbox (under
+/// Kendo's delivery id), then each result kept once in
 /// the ledger, matched to the call by the callId Kendo returned (the
 /// core's rule).
 async fn kendo(req: &Request) -> Result<Reply> {
@@ -736,20 +737,6 @@ fn kendo_result(db: &Db, body: &str) -> Result<Processed> {
     ))
 }
 
-/// Records the plugin's decision about a call in the shared ledger (the
-/// core's intake: once per call, whichever instance and path brings it),
-/// then sends what is due. Returns what the webhook answers.
-pub(crate) async fn settle(
-    db: &Db,
-    source: &str,
-    id: &str,
-    version: &str,
-    decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
-    via: &str,
-) -> Result<serde_json::Value> {
-    settle_outcome(db, source, id, version, outcome_of(decision), via).await
-}
-
 /// What the plugin's decision is in the ledger's terms: a send carries the
 /// payload the plugin builds.
 pub(crate) fn outcome_of(
@@ -788,6 +775,24 @@ pub(crate) fn outcome_of(
     decided.outcome()
 }
 
+/// After an intake: what it queued is sent at once when the key's window
+/// allows; else what became of its records.
+pub(crate) async fn after_intake(
+    db: &Db,
+    report: intake::IntakeReport,
+) -> Result<serde_json::Value> {
+    if report.enqueued + report.updated > 0 {
+        return Ok(deliver(db).await?.status);
+    }
+    Ok(serde_json::json!({
+        "status": "recorded",
+        "alreadySentOrQueued": report.duplicates,
+        "skipped": report.skipped,
+        "waiting": report.waiting,
+        "failed": report.failed,
+    }))
+}
+
 /// Records a decision already in the ledger's terms ([`settle`]).
 pub(crate) async fn settle_outcome(
     db: &Db,
@@ -821,25 +826,6 @@ pub(crate) async fn settle_outcome(
         return Ok(serde_json::json!({ "status": "already sent or queued" }));
     }
     Ok(deliver(db).await?.status)
-}
-
-/// A WIT enum case's name (`too-short`), as the host stores reason codes:
-/// from the binding's `Debug` (`TooShort`, or `SkipCode::TooShort`).
-fn wit_name(case: &impl std::fmt::Debug) -> String {
-    let debug = format!("{case:?}");
-    let name = debug.rsplit("::").next().unwrap_or(&debug);
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The records of a listed page the plugin could not read, as failed
@@ -1134,9 +1120,10 @@ async fn tick(req: &Request) -> Result<Response> {
         let polled = hubspot::poll(&db).await;
         poll_health(&db, "hubspot", &polled)?;
         match polled {
-            Ok(p) => {
-                serde_json::json!({ "pages": p.pages, "calls": p.calls, "rejected": p.rejected })
-            }
+            Ok(p) => serde_json::json!({
+                "pages": p.pages, "calls": p.records, "failed": p.report.failed,
+                "queued": p.report.enqueued + p.report.updated,
+            }),
             // The checkpoint did not move past what failed: the next tick
             // reads it again.
             Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
@@ -1191,13 +1178,10 @@ async fn tick(req: &Request) -> Result<Response> {
     ))
 }
 
-/// How a source's poll did, as the host records it (`status` shows the
-/// source's `poll` part).
+/// How a source's poll did (the core's `poll::health`).
 fn poll_health<T>(db: &Db, source: &str, polled: &Result<T>) -> Result<()> {
-    let health = match polled {
-        Ok(_) => kendo_bridge_core::sources::Health::Ok("poll"),
-        Err(e) => kendo_bridge_core::sources::Health::Problem("poll", format!("{e:#}")),
-    };
+    let health =
+        kendo_bridge_core::sources::poll::health(&polled.as_ref().map_err(|e| format!("{e:#}")));
     kendo_bridge_core::ledger::health::record(db, source, &health, now_ms() as i64)?;
     Ok(())
 }

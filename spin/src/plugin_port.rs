@@ -1,10 +1,29 @@
-//! The plugin's generated types in the core's terms: plain conversions,
-//! so that the core decides what each plugin answer becomes.
+//! The core's ports on Spin: the plugin's generated types in the core's
+//! terms (plain conversions, so that the core decides what each plugin
+//! answer becomes), Spin's SQLite as the database, the wall clock, and
+//! the one team of the app's key.
 
-use kendo_bridge_core::decision::{BuildProblem, InputProblem};
+use std::cell::RefCell;
 
-use crate::plugin::kendo::bridge::kendo::BuildError;
-use crate::plugin::kendo::bridge::types::InputError;
+use kendo_bridge_core::Millis;
+use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
+use kendo_bridge_core::policy::Policy;
+use kendo_bridge_core::ports::{
+    AlowareEvent, Decision as CoreDecision, HubspotCall, HubspotDelivery, HubspotPlugin, Plugin,
+    Ports, Read, Rejected, SearchOptions, SearchPage, SourceApi, Trap, Via,
+};
+use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::hubspot::{Association, Associations, Inputs, StoredCursor};
+
+use crate::delivery::{Db, TEAM};
+use crate::plugin::kendo::bridge::aloware::{self as aloware_api, Event};
+use crate::plugin::kendo::bridge::hubspot::{
+    self as hubspot_api, AssociationKind, CallInputs, Cursor, ListedCall,
+};
+use crate::plugin::kendo::bridge::kendo::{self as kendo_api, BuildError, PayloadOptions};
+use crate::plugin::kendo::bridge::types::{
+    Call, Decision, HttpRequest, InputError, RejectedRecord, Rules, SyncMethod,
+};
 
 impl From<&InputError> for InputProblem {
     fn from(error: &InputError) -> InputProblem {
@@ -39,5 +58,335 @@ impl From<&BuildError> for BuildProblem {
                 limit: size.limit,
             },
         }
+    }
+}
+
+/// The composed plugin as the core's plugin, with the app's rules.
+pub(crate) struct SpinPlugin {
+    rules: Rules,
+}
+
+/// A trap takes this instance down with it: a plugin call here never
+/// returns one.
+type Never = Trap;
+
+fn decision(decision: Decision) -> CoreDecision<Call> {
+    match decision {
+        Decision::Send(call) => CoreDecision::Send(call),
+        Decision::Skip(reason) => CoreDecision::Skip {
+            code: wit_name(&reason.code),
+            detail: reason.detail,
+        },
+        Decision::Wait(reason) => CoreDecision::Wait {
+            code: wit_name(&reason.code),
+            detail: reason.detail,
+        },
+    }
+}
+
+fn read<T, U>(read: Result<T, InputError>, f: impl FnOnce(T) -> U) -> Read<U> {
+    read.map(f).map_err(|e| InputProblem::from(&e))
+}
+
+fn via(via: Via) -> SyncMethod {
+    match via {
+        Via::Polling => SyncMethod::Polling,
+        Via::Webhook => SyncMethod::Webhook,
+        Via::Workflow => SyncMethod::Workflow,
+    }
+}
+
+/// A WIT enum case's name (`below-minimum-duration`), the reason code the
+/// ledger keeps: from the binding's `Debug` (`BelowMinimumDuration`).
+pub(crate) fn wit_name(case: &impl std::fmt::Debug) -> String {
+    let debug = format!("{case:?}");
+    let name = debug.rsplit("::").next().unwrap_or(&debug);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Plugin for SpinPlugin {
+    type Call = Call;
+    type Request = HttpRequest;
+
+    fn request_path(&self, request: &HttpRequest) -> String {
+        request.path.clone()
+    }
+
+    fn build(&self, call: Call) -> Decided {
+        let warnings = call
+            .warnings
+            .iter()
+            .map(|w| (w.field.clone(), w.detail.clone()))
+            .collect();
+        let options = PayloadOptions {
+            max_body_bytes: Policy::DEFAULT.kendo.max_body_bytes,
+        };
+        match kendo_api::build_ingest(&call, options) {
+            Ok(request) => Decided::Send(Built {
+                payload: request.body,
+                title: call.title,
+                rep_email: call.rep_email,
+                warnings,
+            }),
+            Err(e) => Decided::Unbuildable(BuildProblem::from(&e)),
+        }
+    }
+
+    fn rep_email<'c>(&self, call: &'c Call) -> Option<&'c str> {
+        call.rep_email.as_deref()
+    }
+
+    fn aloware_read_event(&self, body: &str) -> Result<Read<AlowareEvent>, Never> {
+        Ok(read(aloware_api::read_event(body), |event| match event {
+            Event::Call(call) => AlowareEvent::Call {
+                call_id: call.call_id,
+                body: call.body,
+            },
+            Event::Transcript(t) => AlowareEvent::Transcript {
+                name: t.name,
+                call_id: t.call_id,
+                transcript: t.transcript,
+            },
+            Event::Ignore(reason) => AlowareEvent::Ignore {
+                code: wit_name(&reason.code),
+                detail: reason.detail,
+            },
+        }))
+    }
+
+    fn aloware_merge_bodies(&self, before: Option<&str>, newer: &str) -> Result<String, Never> {
+        Ok(aloware_api::merge_bodies(before, newer))
+    }
+
+    fn aloware_map_call(
+        &self,
+        body: &str,
+        transcript: Option<&str>,
+        await_transcript: bool,
+        through: Via,
+    ) -> Result<Read<CoreDecision<Call>>, Never> {
+        Ok(read(
+            aloware_api::map_call(
+                body,
+                transcript,
+                await_transcript,
+                &self.rules,
+                via(through),
+            ),
+            decision,
+        ))
+    }
+}
+
+fn cursor(at: &StoredCursor) -> Cursor {
+    Cursor {
+        since_ms: at.since_ms,
+        after: at.after.clone(),
+        high_water_ms: at.high_water_ms,
+    }
+}
+
+fn search_options(options: SearchOptions) -> hubspot_api::SearchOptions {
+    hubspot_api::SearchOptions {
+        limit: options.limit,
+        lookback_ms: options.lookback_ms,
+    }
+}
+
+/// A listed record the plugin could not read, in the core's terms.
+pub(crate) fn rejected(record: RejectedRecord) -> Rejected {
+    Rejected {
+        problem: InputProblem::from(&record.error),
+        id: record.id,
+        at: record.at,
+    }
+}
+
+fn listed(call: ListedCall) -> HubspotCall {
+    HubspotCall {
+        id: call.id,
+        modified_ms: call.modified_ms,
+        owner_id: call.owner_id,
+        transcription_id: call.transcription_id,
+        json: call.json,
+    }
+}
+
+impl HubspotPlugin for SpinPlugin {
+    fn hubspot_read_webhook(&self, body: &str) -> Result<Read<HubspotDelivery>, Never> {
+        Ok(read(hubspot_api::read_webhook(body), |d| HubspotDelivery {
+            call_ids: d.call_ids,
+            ignored: d.ignored,
+        }))
+    }
+
+    fn hubspot_call_request(&self, call_id: &str) -> Result<HttpRequest, Never> {
+        Ok(hubspot_api::call_request(call_id))
+    }
+
+    fn hubspot_read_call(&self, body: &str) -> Result<Read<HubspotCall>, Never> {
+        Ok(read(hubspot_api::read_call(body), listed))
+    }
+
+    fn hubspot_owner_request(&self, owner_id: &str, archived: bool) -> Result<HttpRequest, Never> {
+        Ok(hubspot_api::owner_request(owner_id, archived))
+    }
+
+    fn hubspot_dispositions_request(&self) -> Result<HttpRequest, Never> {
+        Ok(hubspot_api::dispositions_request())
+    }
+
+    fn hubspot_transcript_request(&self, transcription_id: &str) -> Result<HttpRequest, Never> {
+        Ok(hubspot_api::transcript_request(transcription_id))
+    }
+
+    fn hubspot_search_request(
+        &self,
+        at: &StoredCursor,
+        options: SearchOptions,
+    ) -> Result<HttpRequest, Never> {
+        Ok(hubspot_api::search_request(
+            &cursor(at),
+            search_options(options),
+        ))
+    }
+
+    fn hubspot_read_search(
+        &self,
+        at: &StoredCursor,
+        options: SearchOptions,
+        body: &str,
+    ) -> Result<Read<SearchPage>, Never> {
+        let page = hubspot_api::read_search(&cursor(at), search_options(options), body);
+        Ok(read(page, |page| SearchPage {
+            calls: page.calls.into_iter().map(listed).collect(),
+            rejected: page.rejected.into_iter().map(rejected).collect(),
+            next: StoredCursor {
+                since_ms: page.next.since_ms,
+                after: page.next.after,
+                high_water_ms: page.next.high_water_ms,
+            },
+            more: page.more,
+        }))
+    }
+
+    fn hubspot_associations_request(
+        &self,
+        kind: Association,
+        call_ids: &[String],
+    ) -> Result<HttpRequest, Never> {
+        let kind = match kind {
+            Association::Contacts => AssociationKind::Contacts,
+            Association::Deals => AssociationKind::Deals,
+        };
+        Ok(hubspot_api::associations_request(kind, call_ids))
+    }
+
+    fn hubspot_map_call(
+        &self,
+        call: &HubspotCall,
+        inputs: Inputs,
+        associations: &Associations,
+        through: Via,
+    ) -> Result<Read<CoreDecision<Call>>, Never> {
+        let inputs = CallInputs {
+            call: call.json.clone(),
+            owner: inputs.owner,
+            dispositions: inputs.dispositions,
+            transcript: inputs.transcript,
+            contacts: associations.contacts.clone(),
+            deals: associations.deals.clone(),
+        };
+        Ok(read(
+            hubspot_api::map_call(&inputs, &self.rules, via(through)),
+            decision,
+        ))
+    }
+}
+
+/// Every port of the app, for one workflow run.
+pub(crate) struct SpinPorts<'a> {
+    db: &'a Db,
+    plugin: SpinPlugin,
+    /// HubSpot's owners and dispositions, for this request's calls (each
+    /// request is a fresh instance).
+    lookups: RefCell<(Lookups, Lookups)>,
+}
+
+impl<'a> SpinPorts<'a> {
+    /// The ports over `db`, with the rules from the app's variables.
+    pub(crate) fn new(db: &'a Db) -> anyhow::Result<SpinPorts<'a>> {
+        Ok(SpinPorts {
+            db,
+            plugin: SpinPlugin {
+                rules: crate::rules()?,
+            },
+            lookups: RefCell::default(),
+        })
+    }
+}
+
+impl Ports for SpinPorts<'_> {
+    type Db = Db;
+    type Plugin = SpinPlugin;
+
+    fn db(&self) -> &Db {
+        self.db
+    }
+
+    fn plugin(&self) -> &SpinPlugin {
+        &self.plugin
+    }
+
+    fn now(&self) -> Millis {
+        crate::now_ms() as Millis
+    }
+
+    /// One Kendo team: the app has one key.
+    fn team(&self, _source: &str, _rep_email: Option<&str>) -> String {
+        TEAM.to_string()
+    }
+}
+
+impl SourceApi for SpinPorts<'_> {
+    type Error = anyhow::Error;
+
+    async fn fetch(&self, source: &str, request: &HttpRequest) -> anyhow::Result<Option<String>> {
+        match source {
+            kendo_bridge_core::sources::hubspot::SOURCE => {
+                Ok(crate::hubspot::fetch(request).await?)
+            }
+            other => Err(anyhow::anyhow!("no API for source {other}")),
+        }
+    }
+
+    fn passing(&self, error: &anyhow::Error) -> bool {
+        error
+            .downcast_ref::<crate::Failed>()
+            .is_some_and(|failed| failed.passing)
+    }
+
+    fn list_not_found(&self, source: &str, request: &HttpRequest) -> anyhow::Error {
+        anyhow::Error::new(crate::Failed::lasting(format!(
+            "{source} answered 404 to {} {}: check {source}_api_url",
+            request.method, request.path
+        )))
+    }
+
+    fn hubspot_lookups<R>(&self, f: impl FnOnce(&mut Lookups, &mut Lookups) -> R) -> R {
+        let mut lookups = self.lookups.borrow_mut();
+        let (owners, dispositions) = &mut *lookups;
+        f(owners, dispositions)
     }
 }

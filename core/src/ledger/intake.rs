@@ -81,6 +81,11 @@ pub struct IntakeReport {
 }
 
 impl IntakeReport {
+    /// Every record the intake took, whatever became of it.
+    pub fn records(&self) -> u32 {
+        self.enqueued + self.updated + self.duplicates + self.skipped + self.waiting + self.failed
+    }
+
     pub fn add(&mut self, other: IntakeReport) {
         self.enqueued += other.enqueued;
         self.updated += other.updated;

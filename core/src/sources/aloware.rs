@@ -9,8 +9,9 @@
 
 use crate::Millis;
 use crate::ledger::hold::{self, HeldCall, TranscriptWaitDue};
-use crate::ledger::intake::{self, Intake, Outcome};
+use crate::ledger::intake::{self, Intake, IntakeReport, Outcome};
 use crate::ledger::{CallKey, Database, LedgerError};
+use crate::ports::{AlowareEvent, Decision, Plugin, Ports, Via, WorkflowError};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "aloware";
@@ -199,6 +200,190 @@ pub fn call_id_hint(body: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// Merges tried before a body is kept as merged last: another instance
+/// would have to change it between every read and write.
+pub const MERGE_ATTEMPTS: u32 = 10;
+
+/// What one delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    /// The call was decided (or seen again): its intake is recorded.
+    Decided(IntakeReport),
+    /// A transcript for a call not seen yet: held until the call arrives.
+    Held,
+    /// Not a call (an SMS, a test payload, a summary without transcript).
+    Ignored(String),
+    /// The delivery could not be read: recorded as failed under `id` (the
+    /// call id it names, or `unreadable:inbox-<sequence>`).
+    Rejected { id: String, reason: String },
+}
+
+/// The stored delivery `sequence`, start to end: read by the plugin; a
+/// call's body merged into what is held (kept only if no other instance
+/// changed it meanwhile) or its transcript held; then, once the body is
+/// there, decided and recorded. `transcript_wait_ms`: how long a call
+/// ready with its recording waits for its transcript.
+pub fn receive<P: Ports>(
+    ports: &P,
+    sequence: i64,
+    body: &str,
+    transcript_wait_ms: Millis,
+) -> Result<Handled, WorkflowError> {
+    let (db, plugin) = (ports.db(), ports.plugin());
+    let now = ports.now();
+    let event = match plugin.aloware_read_event(body)? {
+        Ok(event) => event,
+        Err(problem) => {
+            let reason = format!("an Aloware delivery could not be read: {problem}");
+            let team = ports.team(SOURCE, None);
+            let id = reject(db, &team, sequence, body, &reason, now)?;
+            return Ok(Handled::Rejected { id, reason });
+        }
+    };
+    let (call_id, held) = match event {
+        AlowareEvent::Ignore { code, detail } => {
+            return Ok(Handled::Ignored(format!("ignored ({code}): {detail}")));
+        }
+        AlowareEvent::Call { call_id, body } => {
+            // `Recording-Saved` alone carries `direct_recording_url`, and
+            // `Call-Disposed` follows it: each body is merged into what is
+            // held, so a later one without the URL does not lose it.
+            let mut attempts = 0;
+            let held = loop {
+                attempts += 1;
+                let before = hold::held(db, SOURCE, &call_id)?.and_then(|h| h.body);
+                let merged = plugin.aloware_merge_bodies(before.as_deref(), &body)?;
+                if attempts >= MERGE_ATTEMPTS {
+                    // Changing under every attempt: kept as merged last.
+                    break hold::hold(db, SOURCE, &call_id, Some(&merged), None, now)?;
+                }
+                if let Some(held) =
+                    hold::merge_body(db, SOURCE, &call_id, before.as_deref(), &merged, now)?
+                {
+                    break held;
+                }
+            };
+            (call_id, held)
+        }
+        AlowareEvent::Transcript {
+            name,
+            call_id,
+            transcript,
+        } => {
+            // A summary is not a transcript: only the text of the call is
+            // ever sent as one.
+            let Some(text) = transcript else {
+                return Ok(Handled::Ignored(format!(
+                    "{name} for call {call_id} carries no transcript text (a summary is not sent)"
+                )));
+            };
+            let held = hold::hold(db, SOURCE, &call_id, None, Some(&text), now)?;
+            (call_id, held)
+        }
+    };
+    let team = ports.team(SOURCE, None);
+    let intake = match after_hold(db, &team, sequence, &call_id, held, transcript_wait_ms, now)? {
+        Next::Held => return Ok(Handled::Held),
+        Next::Seen(seen) => seen,
+        Next::Decide {
+            body,
+            transcript,
+            awaiting,
+            version,
+        } => decide(
+            ports,
+            &call_id,
+            &body,
+            transcript.as_deref(),
+            awaiting,
+            &version,
+            transcript_wait_ms,
+        )?,
+    };
+    Ok(Handled::Decided(intake::intake(db, &[intake], None, now)?))
+}
+
+/// Calls whose wait for a transcript ran out go with their recording
+/// alone: each decided again, recorded, and only then its wait over (a
+/// sweep that failed before finds the call again).
+pub fn sweep<P: Ports>(ports: &P) -> Result<IntakeReport, WorkflowError> {
+    let db = ports.db();
+    let mut report = IntakeReport::default();
+    for call in waits_due(db, ports.now())? {
+        let version = version_after_wait(&call.version);
+        let intake = decide(ports, &call.source_id, &call.body, None, false, &version, 0)?;
+        report.add(intake::intake(db, &[intake], None, ports.now())?);
+        wait_over(db, &call.source_id)?;
+    }
+    Ok(report)
+}
+
+/// A call decided again from what is held for it (`redecide`), at
+/// `version`; `None` when no body is held. It does not start a new wait
+/// for a transcript: what is held is what it goes with.
+pub fn redecide<P: Ports>(
+    ports: &P,
+    call_id: &str,
+    version: &str,
+) -> Result<Option<Intake>, WorkflowError> {
+    let Some(HeldCall {
+        body: Some(body),
+        transcript,
+        ..
+    }) = hold::held(ports.db(), SOURCE, call_id)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(decide(
+        ports,
+        call_id,
+        &body,
+        transcript.as_deref(),
+        false,
+        version,
+        0,
+    )?))
+}
+
+/// The plugin maps a held call; a call that now waits for its transcript
+/// starts its wait, once.
+fn decide<P: Ports>(
+    ports: &P,
+    call_id: &str,
+    body: &str,
+    transcript: Option<&str>,
+    awaiting: bool,
+    version: &str,
+    transcript_wait_ms: Millis,
+) -> Result<Intake, WorkflowError> {
+    let decision = ports
+        .plugin()
+        .aloware_map_call(body, transcript, awaiting, Via::Webhook);
+    let waits_for_transcript = matches!(
+        &decision,
+        Ok(Ok(Decision::Wait { code, .. })) if code == TRANSCRIPT_PENDING
+    );
+    after_decision(
+        ports.db(),
+        call_id,
+        awaiting,
+        waits_for_transcript,
+        transcript_wait_ms,
+        ports.now(),
+    )?;
+    Ok(crate::decision::intake(
+        ports,
+        SOURCE,
+        call_id,
+        version,
+        Via::Webhook,
+        decision,
+    ))
+}
+
+/// The plugin's wait code for a call whose transcript is coming.
+pub const TRANSCRIPT_PENDING: &str = "transcript-pending";
 
 #[cfg(test)]
 mod tests {

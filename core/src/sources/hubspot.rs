@@ -10,7 +10,14 @@
 //! transcript never holds up the recording.
 
 use super::{Health, Lookups};
+/// The ledger's name for this source.
+pub const SOURCE: &str = super::write_back::SOURCE;
 use crate::Millis;
+use crate::ledger::intake::{self, Intake, IntakeReport};
+use crate::ports::{
+    HubspotCall, HubspotPlugin, Plugin, SearchOptions, SourceApi, Via, WorkflowError,
+};
+use crate::sources::poll::{After, Cycle, CycleReport, read_cursor};
 
 /// The search cursor as stored in the checkpoint, by either driver.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -359,6 +366,350 @@ pub fn unreadable_call(
     );
     row.sync_method = via.to_string();
     row
+}
+
+/// What one HubSpot webhook or workflow delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    Decided(IntakeReport),
+    /// The delivery can never be read: why.
+    Unreadable(String),
+}
+
+/// A stored HubSpot delivery, start to end: the plugin reads which calls
+/// it names; an event it is not subscribed for is a `webhook` problem of
+/// the source; each call is read by id (a call gone from HubSpot is
+/// passed over; one that cannot be read is a failed row, and the
+/// delivery's others go on), its owner, dispositions and transcript read
+/// as [`CallRead`] says, decided, and all recorded in one intake.
+/// `transcripts`: whether calls' transcripts are read.
+pub async fn receive_webhook<P>(
+    ports: &P,
+    body: &str,
+    via: Via,
+    transcripts: bool,
+) -> Result<Handled, <P as SourceApi>::Error>
+where
+    P: SourceApi,
+    P::Plugin: HubspotPlugin,
+{
+    let (db, plugin) = (ports.db(), ports.plugin());
+    let delivery = match plugin.hubspot_read_webhook(body)? {
+        Ok(delivery) => delivery,
+        Err(problem) => return Ok(Handled::Unreadable(problem.to_string())),
+    };
+    for why in &delivery.ignored {
+        crate::ledger::health::problem(db, SOURCE, "webhook", why, ports.now())?;
+    }
+    let mut items = Vec::new();
+    for id in &delivery.call_ids {
+        let request = plugin.hubspot_call_request(id)?;
+        let Some(body) = ports.fetch(SOURCE, &request).await? else {
+            continue;
+        };
+        let call = match plugin.hubspot_read_call(&body)? {
+            Ok(call) => call,
+            Err(problem) => {
+                let team = ports.team(SOURCE, None);
+                items.push(unreadable_call(&team, id, via.name(), problem.to_string()));
+                continue;
+            }
+        };
+        // A webhook names one call at a time: the call object's own
+        // associations are what the plugin reads.
+        let version = version(call.modified_ms);
+        items.push(
+            decide(
+                ports,
+                &call,
+                &Associations::default(),
+                via,
+                &version,
+                transcripts,
+            )
+            .await?,
+        );
+    }
+    Ok(Handled::Decided(intake::intake(
+        db,
+        &items,
+        None,
+        ports.now(),
+    )?))
+}
+
+/// Reads what mapping `call` needs besides the call (its owner, the
+/// dispositions, its transcript), in [`CallRead`]'s order and with its
+/// failure rules, keeps what was read in the caches and the best-effort
+/// reads' health, then has the plugin decide the call at `version`.
+pub async fn decide<P>(
+    ports: &P,
+    call: &HubspotCall,
+    associations: &Associations,
+    via: Via,
+    version: &str,
+    transcripts: bool,
+) -> Result<Intake, <P as SourceApi>::Error>
+where
+    P: SourceApi,
+    P::Plugin: HubspotPlugin,
+{
+    let plugin = ports.plugin();
+    let now = ports.now();
+    // A call the ledger settled at this version is a sighting: nothing
+    // more to read or decide.
+    if intake::is_settled(ports.db(), SOURCE, &call.id, version)? {
+        let key = crate::ledger::CallKey {
+            source: SOURCE.into(),
+            source_id: call.id.clone(),
+            team: ports.team(SOURCE, None),
+        };
+        return Ok(Intake::seen(key, version, via.name()));
+    }
+    let reference = CallRef {
+        id: call.id.clone(),
+        owner_id: call.owner_id.clone(),
+        transcription_id: call.transcription_id.clone(),
+    };
+    let mut read = ports.hubspot_lookups(|owners, dispositions| {
+        CallRead::new(reference, transcripts, owners, dispositions, now)
+    });
+    let inputs = loop {
+        let request = match read.next() {
+            Need::Map(inputs) => break inputs,
+            Need::Owner { owner_id, archived } => {
+                plugin.hubspot_owner_request(&owner_id, archived)?
+            }
+            Need::Dispositions => plugin.hubspot_dispositions_request()?,
+            Need::Transcript { transcription_id } => {
+                plugin.hubspot_transcript_request(&transcription_id)?
+            }
+        };
+        let answer = ports.fetch(SOURCE, &request).await;
+        read.fetched(&plugin.request_path(&request), answer)?;
+    };
+    ports.hubspot_lookups(|owners, dispositions| read.remember(owners, dispositions, now));
+    for health in read.health() {
+        crate::ledger::health::record(ports.db(), SOURCE, health, ports.now())?;
+    }
+    let decision = plugin.hubspot_map_call(call, inputs, associations, via);
+    Ok(crate::decision::intake(
+        ports, SOURCE, &call.id, version, via, decision,
+    ))
+}
+
+/// A call decided again (`redecide`) from HubSpot's current record of
+/// it, read by id (HubSpot keeps the record, so the bridge does not), at
+/// `version` or the call's own if it changed since. `None` when HubSpot no
+/// longer has it.
+pub async fn redecide<P>(
+    ports: &P,
+    call_id: &str,
+    version: &str,
+    transcripts: bool,
+) -> Result<Option<Intake>, <P as SourceApi>::Error>
+where
+    P: SourceApi,
+    P::Plugin: HubspotPlugin,
+{
+    let plugin = ports.plugin();
+    let request = plugin.hubspot_call_request(call_id)?;
+    let Some(body) = ports.fetch(SOURCE, &request).await? else {
+        return Ok(None);
+    };
+    let call = match plugin.hubspot_read_call(&body)? {
+        Ok(call) => call,
+        Err(problem) => {
+            let team = ports.team(SOURCE, None);
+            return Ok(Some(unreadable_call(
+                &team,
+                call_id,
+                Via::Polling.name(),
+                problem.to_string(),
+            )));
+        }
+    };
+    let version = version.to_string().max(self::version(call.modified_ms));
+    Ok(Some(
+        decide(
+            ports,
+            &call,
+            &Associations::default(),
+            Via::Polling,
+            &version,
+            transcripts,
+        )
+        .await?,
+    ))
+}
+
+/// Where a poll cycle starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From the stored cursor; on the first poll, `first_look_back_ms`
+    /// back from its first try (fixed then, so a failing first poll loses
+    /// no call).
+    Stored { first_look_back_ms: Millis },
+    /// Everything modified since this time (a backfill, on a checkpoint
+    /// of its own).
+    Since(Millis),
+}
+
+/// How HubSpot is polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSettings {
+    pub options: SearchOptions,
+    pub transcripts: bool,
+    /// Pages one cycle reads at most (a Spin tick reads a few).
+    pub max_pages: u32,
+}
+
+/// One poll cycle of HubSpot's calls search on `checkpoint`: each page
+/// read; its calls the ledger has not settled at their version get their
+/// contact and deal associations in one batch read per kind
+/// ([`PageRead`]), each call read and decided ([`decide`]); the page's
+/// decisions, its unreadable records and the cursor past it recorded in
+/// one transaction ([`Cycle::page`]). `on_page` sees the running report.
+pub async fn poll<P>(
+    ports: &P,
+    checkpoint: &str,
+    start: Start,
+    settings: PollSettings,
+    mut on_page: impl FnMut(&CycleReport),
+) -> Result<CycleReport, <P as SourceApi>::Error>
+where
+    P: SourceApi,
+    P::Plugin: HubspotPlugin,
+{
+    let (db, plugin) = (ports.db(), ports.plugin());
+    let mut cycle_report = CycleReport::default();
+    let (mut cycle, stored) = Cycle::start(db, checkpoint, settings.max_pages)?;
+    let mut at = match start {
+        Start::Since(since) => cursor_since(since),
+        Start::Stored { first_look_back_ms } => {
+            let (cursor, unreadable) = read_cursor::<StoredCursor>(stored.as_deref());
+            cycle_report.cursor_unreadable = unreadable;
+            match cursor {
+                Some(cursor) => cursor,
+                None => {
+                    let first = ports.now().saturating_sub(first_look_back_ms);
+                    cursor_since(crate::ledger::checkpoint::first_look_back(
+                        db, checkpoint, first,
+                    )?)
+                }
+            }
+        }
+    };
+    let team = ports.team(SOURCE, None);
+    loop {
+        let request = plugin.hubspot_search_request(&at, settings.options)?;
+        let Some(body) = ports.fetch(SOURCE, &request).await? else {
+            return Err(ports.list_not_found(SOURCE, &request));
+        };
+        let page = match plugin.hubspot_read_search(&at, settings.options, &body)? {
+            Ok(page) => page,
+            Err(problem) => {
+                return Err(WorkflowError::Unreadable {
+                    source_name: SOURCE,
+                    message: format!("the search page cannot be read: {problem}"),
+                }
+                .into());
+            }
+        };
+        let mut unsettled = Vec::new();
+        for call in &page.calls {
+            if !intake::is_settled(db, SOURCE, &call.id, &version(call.modified_ms))? {
+                unsettled.push(call.id.clone());
+            }
+        }
+        let associations = associations(ports, unsettled).await?;
+        let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
+        for call in &page.calls {
+            let version = version(call.modified_ms);
+            items.push(
+                decide(
+                    ports,
+                    call,
+                    &associations,
+                    Via::Polling,
+                    &version,
+                    settings.transcripts,
+                )
+                .await?,
+            );
+        }
+        let position = format!(
+            "{}-{}",
+            at.since_ms.unwrap_or_default(),
+            at.after.as_deref().unwrap_or("0")
+        );
+        for (index, rejected) in page.rejected.iter().enumerate() {
+            items.push(super::rejected(
+                SOURCE,
+                &team,
+                rejected.id.as_deref(),
+                &position,
+                index,
+                15,
+                crate::decision::rejected_detail(&rejected.problem, &rejected.at),
+            ));
+        }
+        cycle_report.pages += 1;
+        cycle_report.records += (page.calls.len() + page.rejected.len()) as u32;
+        let next = serde_json::to_string(&page.next).map_err(|e| WorkflowError::Unreadable {
+            source_name: SOURCE,
+            message: format!("the cursor cannot be stored: {e}"),
+        })?;
+        let (report, after) = cycle.page(db, &items, next, page.more, ports.now())?;
+        cycle_report.report.add(report);
+        on_page(&cycle_report);
+        match after {
+            After::Next => at = page.next,
+            After::Done => return Ok(cycle_report),
+            After::Moved => {
+                cycle_report.moved = true;
+                return Ok(cycle_report);
+            }
+        }
+    }
+}
+
+/// The cursor of a search from `since_ms`.
+pub fn cursor_since(since_ms: Millis) -> StoredCursor {
+    StoredCursor {
+        since_ms: Some(since_ms.max(0) as u64),
+        after: None,
+        high_water_ms: None,
+    }
+}
+
+/// Contact and deal associations of a page's unsettled calls, read as
+/// [`PageRead`] says; the reads' health recorded.
+async fn associations<P>(
+    ports: &P,
+    call_ids: Vec<String>,
+) -> Result<Associations, <P as SourceApi>::Error>
+where
+    P: SourceApi,
+    P::Plugin: HubspotPlugin,
+{
+    let plugin = ports.plugin();
+    let mut read = PageRead::new(call_ids);
+    let found = loop {
+        let request = match read.next() {
+            PageNeed::Map(found) => break found,
+            PageNeed::Associations { kind, call_ids } => {
+                plugin.hubspot_associations_request(kind, &call_ids)?
+            }
+        };
+        let answer = ports.fetch(SOURCE, &request).await;
+        let passing = answer.as_ref().is_err_and(|e| ports.passing(e));
+        read.fetched(answer, passing)?;
+    };
+    for health in read.health() {
+        crate::ledger::health::record(ports.db(), SOURCE, health, ports.now())?;
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -30,6 +30,30 @@ pub fn read_cursor<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// What one polling cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub pages: u32,
+    /// Records the pages held (read or not).
+    pub records: u32,
+    pub report: IntakeReport,
+    /// Another instance moved the checkpoint meanwhile: it goes on from
+    /// there, and this cycle ended.
+    pub moved: bool,
+    /// The stored cursor could not be read (written by another version):
+    /// why; the cycle started from the first look-back.
+    pub cursor_unreadable: Option<String>,
+}
+
+/// How a poll cycle went, as its source's health (`status` shows the
+/// source's `poll` part): the error's text when it failed.
+pub fn health<T, E: std::fmt::Display>(outcome: &Result<T, E>) -> super::Health {
+    match outcome {
+        Ok(_) => super::Health::Ok("poll"),
+        Err(e) => super::Health::Problem("poll", e.to_string()),
+    }
+}
+
 /// One cycle of a poll on the checkpoint `name`.
 #[derive(Debug, Clone)]
 pub struct Cycle {

@@ -35,7 +35,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::Millis;
-use crate::ledger::write_back::{WriteBackFields, WriteBackItem};
+use crate::ledger::write_back::{self as ledger, WriteBackFields, WriteBackItem};
+use crate::ledger::{LedgerError, health};
 use crate::pacing::Backoff;
 
 /// The ledger's name for the source written to.
@@ -470,6 +471,155 @@ pub fn scope_for(method: &str) -> &'static str {
         "PATCH" => PATCH_SCOPE,
         "POST" => CREATE_SCOPE,
         _ => READ_SCOPE,
+    }
+}
+
+/// What one pass of write-backs did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pass {
+    pub written: u32,
+    pub retried: u32,
+    pub dead: u32,
+    /// HubSpot refused the token or a scope, or a property has another
+    /// type: every write-back waits.
+    pub held: bool,
+    /// Given up: `(call id, why)`, for the driver's log.
+    #[serde(skip)]
+    pub given_up: Vec<(String, String)>,
+}
+
+impl Pass {
+    pub fn add(&mut self, other: Pass) {
+        self.written += other.written;
+        self.retried += other.retried;
+        self.dead += other.dead;
+        self.held |= other.held;
+        self.given_up.extend(other.given_up);
+    }
+}
+
+/// HubSpot's API for the write-backs: requests the core plans, made by the
+/// driver (credentials, pacing), and what a failed one says.
+pub trait WriteBackApi: crate::ports::Ports {
+    type Error;
+
+    fn write(
+        &self,
+        request: Request,
+    ) -> impl std::future::Future<Output = Result<Option<String>, Self::Error>>;
+
+    /// A failed request as [`after_write`] and [`after_ensure`] read it.
+    fn failure<T>(&self, error: &Self::Error, f: impl FnOnce(Failure<'_>) -> T) -> T;
+
+    /// A uniform number in [0, 1), the back-off's jitter.
+    fn jitter(&self) -> f64;
+}
+
+/// One pass: up to `limit` write-backs due now, each claimed under a lease
+/// (so instances never write the same one twice at once); the properties
+/// made first unless `ensured` says they exist (kept across passes by the
+/// caller); each answer carried out as the core says it means. Stops early
+/// when HubSpot refuses the token or a scope: everything waits.
+pub async fn pass<P: WriteBackApi>(
+    ports: &P,
+    backoff: &Backoff,
+    limit: u32,
+    ensured: &std::sync::atomic::AtomicBool,
+) -> Result<Pass, LedgerError> {
+    use std::sync::atomic::Ordering;
+    let db = ports.db();
+    let mut pass = Pass::default();
+    for item in ledger::due(db, ports.now(), limit)? {
+        let now = ports.now();
+        if !ledger::claim(db, &item, CLAIM_LEASE_MS, now)? {
+            continue;
+        }
+        let action = if ensured.load(Ordering::Acquire) {
+            None
+        } else {
+            match ensure(ports).await {
+                Ok(None) => {
+                    ensured.store(true, Ordering::Release);
+                    None
+                }
+                // A `kendo_*` property made by hand with another type: a
+                // person must fix it; every write-back waits.
+                Ok(Some(problem)) => Some(after_mismatch(problem, backoff, now)),
+                Err(e) => Some(ports.failure(&e, |f| after_ensure(f, backoff, now))),
+            }
+        };
+        let action = match action {
+            Some(action) => action,
+            None => match ports.write(patch(&item)).await {
+                Ok(body) => after_write(&item, Ok(body.is_some()), backoff, now, ports.jitter()),
+                Err(e) => ports.failure(&e, |f| {
+                    after_write(&item, Err(f), backoff, now, ports.jitter())
+                }),
+            },
+        };
+        let now = ports.now();
+        match action {
+            WriteAction::Done => {
+                ledger::done(db, &item, now)?;
+                health::ok(db, SOURCE, TOPIC, now)?;
+                pass.written += 1;
+            }
+            WriteAction::Retry {
+                at,
+                error,
+                remake_properties,
+            } => {
+                if remake_properties {
+                    ensured.store(false, Ordering::Release);
+                }
+                ledger::retry(db, &item, at, &error, now)?;
+                pass.retried += 1;
+            }
+            WriteAction::Dead {
+                reason,
+                health_problem,
+            } => {
+                if health_problem {
+                    health::problem(db, SOURCE, TOPIC, &reason, now)?;
+                }
+                ledger::dead(db, &item, &reason, now)?;
+                pass.dead += 1;
+                pass.given_up.push((item.source_id.clone(), reason));
+            }
+            WriteAction::HoldAll { until, problem } => {
+                health::problem(db, SOURCE, TOPIC, &problem, now)?;
+                ledger::hold(db, SOURCE, Some(&item), until, &problem, now)?;
+                pass.held = true;
+                break;
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// Makes the group and each property unless HubSpot already has them, in
+/// the order [`Ensure`] asks; a create's 409 (made meanwhile, by another
+/// bridge or a person) is as good as its 201. `Some(problem)` when one
+/// exists with another type or field type ([`property_problem`]).
+async fn ensure<P: WriteBackApi>(ports: &P) -> Result<Option<String>, P::Error> {
+    let mut ensure = Ensure::new();
+    loop {
+        match ensure.next() {
+            EnsureNeed::Done => return Ok(None),
+            EnsureNeed::Read(request) => match ports.write(request).await? {
+                Some(body) => {
+                    if let Err(problem) = ensure.found(&body) {
+                        return Ok(Some(problem));
+                    }
+                }
+                None => ensure.read(false),
+            },
+            EnsureNeed::Create(request) => match ports.write(request).await {
+                Ok(_) => ensure.created(),
+                Err(e) if ports.failure(&e, |f| f.status) == Some(409) => ensure.created(),
+                Err(e) => return Err(e),
+            },
+        }
     }
 }
 

@@ -2,19 +2,15 @@
 //! re-anchoring, owners, dispositions, transcripts, and webhook or workflow
 //! deliveries (which name call ids; the calls are then fetched by id).
 
-use super::{
-    Context, CycleReport, LookupCache, Page, RequestPacing, SourceApi, SourceError, decide,
-    read_pages,
-};
-use crate::plugin::hubspot::{
-    AssociationKind, CallInputs, Cursor, ListedCall, SearchOptions, SearchPage,
-};
-use crate::plugin::types::{HttpRequest, RejectedRecord, SyncMethod};
+use super::{Context, CycleReport, LookupCache, RequestPacing, SourceApi, SourceError};
+use crate::plugin::hubspot::{Cursor, ListedCall, SearchOptions, SearchPage};
+use crate::plugin::types::{HttpRequest, SyncMethod};
+use crate::ports::HostPorts;
 use crate::store::{Intake, IntakeReport, Millis};
+use kendo_bridge_core::ports::Via;
 use kendo_bridge_core::sources::Health;
-use kendo_bridge_core::sources::hubspot::{
-    Association, Associations, CallRead, CallRef, Inputs, Need, PageNeed, PageRead,
-};
+use kendo_bridge_core::sources::hubspot as hubspot_workflow;
+use kendo_bridge_core::sources::hubspot::{CallRead, CallRef, Inputs, Need};
 
 /// The ledger's name for this source.
 pub const SOURCE: &str = "hubspot";
@@ -110,13 +106,8 @@ impl Hubspot {
         &self,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let start = match self.ctx.stored_cursor::<StoredCursor>(SOURCE).await? {
-            Some(c) => c.into(),
-            None => cursor_since(
-                self.ctx
-                    .first_look_back(SOURCE, self.initial_lookback_ms)
-                    .await?,
-            ),
+        let start = hubspot_workflow::Start::Stored {
+            first_look_back_ms: self.initial_lookback_ms,
         };
         self.search(start, SOURCE, on_page).await
     }
@@ -127,28 +118,63 @@ impl Hubspot {
         since_ms: Millis,
         on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let start = cursor_since(since_ms);
+        let start = hubspot_workflow::Start::Since(since_ms);
         self.search(start, "hubspot-backfill", on_page).await
     }
 
+    /// The core's poll cycle ([`hubspot_workflow::poll`]) on the host's
+    /// ports; `on_page` sees each page's running report as it is recorded.
     async fn search(
         &self,
-        cursor: Cursor,
-        checkpoint: &str,
-        on_page: impl FnMut(&CycleReport),
+        start: hubspot_workflow::Start,
+        checkpoint: &'static str,
+        mut on_page: impl FnMut(&CycleReport),
     ) -> Result<CycleReport, SourceError> {
-        let api = self
-            .api
-            .as_ref()
-            .ok_or(SourceError::NoCredentials(SOURCE))?;
-        read_pages::<_, StoredCursor, _>(
-            &self.ctx,
-            checkpoint,
-            cursor,
-            |at| self.search_page(api, at),
-            on_page,
-        )
-        .await
+        if self.api.is_none() {
+            return Err(SourceError::NoCredentials(SOURCE));
+        }
+        let settings = hubspot_workflow::PollSettings {
+            options: kendo_bridge_core::ports::SearchOptions {
+                limit: self.options.limit,
+                lookback_ms: self.options.lookback_ms,
+            },
+            transcripts: self.transcripts,
+            max_pages: u32::MAX,
+        };
+        let (pages, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let this = self.clone();
+        let work = HostPorts::run_async(move || async move {
+            let ports = HostPorts::new(&this.ctx)
+                .reading(this.api.as_ref(), Some((&this.owners, &this.dispositions)));
+            hubspot_workflow::poll(&ports, checkpoint, start, settings, |report| {
+                let _ = pages.send(CycleReport::from(report));
+            })
+            .await
+        });
+        tokio::pin!(work);
+        let cycle = loop {
+            tokio::select! {
+                Some(report) = seen.recv() => {
+                    self.ctx.queued(&report.report);
+                    on_page(&report);
+                }
+                cycle = &mut work => break cycle?,
+            }
+        };
+        while let Ok(report) = seen.try_recv() {
+            self.ctx.queued(&report.report);
+            on_page(&report);
+        }
+        if let Some(why) = &cycle.cursor_unreadable {
+            tracing::warn!(checkpoint, "{why}");
+        }
+        if cycle.moved {
+            tracing::info!(
+                checkpoint,
+                "another instance moved this checkpoint meanwhile; it goes on from there, this cycle ends"
+            );
+        }
+        Ok(CycleReport::from(&cycle))
     }
 
     /// One page of the calls search, as HubSpot answers it and the plugin
@@ -178,93 +204,6 @@ impl Hubspot {
             .map_err(|e| SourceError::unreadable(SOURCE, &e))
     }
 
-    async fn search_page(&self, api: &SourceApi, at: Cursor) -> Result<Page<Cursor>, SourceError> {
-        let position = at.clone();
-        let page = self.read_search_page(api, at).await?;
-        let mut unsettled = Vec::new();
-        for call in &page.calls {
-            if !self.settled(call, &Self::version(call)).await? {
-                unsettled.push(call.id.clone());
-            }
-        }
-        let associations = self.associations(api, unsettled).await?;
-        let mut items = Vec::with_capacity(page.calls.len() + page.rejected.len());
-        for call in &page.calls {
-            items.push(
-                self.map(call, SyncMethod::Polling, associations.clone(), None)
-                    .await?,
-            );
-        }
-        for (index, rejected) in page.rejected.iter().enumerate() {
-            items.push(self.rejected(&position, index, rejected));
-        }
-        Ok(Page {
-            items,
-            records: (page.calls.len() + page.rejected.len()) as u32,
-            next: page.next,
-            more: page.more,
-        })
-    }
-
-    /// A search result that could not be read, as a failed ledger row with
-    /// the reason, under its id (or a synthetic one naming where it was).
-    fn rejected(&self, at: &Cursor, index: usize, rejected: &RejectedRecord) -> Intake {
-        let position = format!(
-            "{}-{}",
-            at.since_ms.unwrap_or_default(),
-            at.after.as_deref().unwrap_or("0"),
-        );
-        super::rejected(&self.ctx, SOURCE, &position, index, 15, rejected)
-    }
-
-    /// Contact and deal associations of a page's unsettled calls, read
-    /// as the core's [`PageRead`] says (one batch read per kind; a passing
-    /// failure fails the page, any other is a health problem).
-    async fn associations(
-        &self,
-        api: &SourceApi,
-        call_ids: Vec<String>,
-    ) -> Result<Associations, SourceError> {
-        let mut read = PageRead::new(call_ids);
-        let found = loop {
-            let (kind, ids) = match read.next() {
-                PageNeed::Map(found) => break found,
-                PageNeed::Associations { kind, call_ids } => (kind, call_ids),
-            };
-            let kind = match kind {
-                Association::Contacts => AssociationKind::Contacts,
-                Association::Deals => AssociationKind::Deals,
-            };
-            let request = self
-                .ctx
-                .plugin
-                .call(move |b, s| {
-                    b.kendo_bridge_hubspot()
-                        .call_associations_request(s, kind, &ids)
-                })
-                .await?;
-            let answer = api.fetch(&request).await;
-            let passing = answer.as_ref().is_err_and(SourceError::is_transient);
-            read.fetched(answer, passing)?;
-        };
-        for health in read.health() {
-            match health {
-                Health::Ok(topic) => self.health_ok(topic).await?,
-                Health::Problem(topic, problem) => self.health_problem(topic, problem).await?,
-            }
-        }
-        Ok(found)
-    }
-
-    async fn settled(&self, call: &ListedCall, version: &str) -> Result<bool, SourceError> {
-        let (id, v) = (call.id.clone(), version.to_string());
-        Ok(self
-            .ctx
-            .store
-            .run(move |s| s.is_settled(SOURCE, &id, &v))
-            .await?)
-    }
-
     async fn health_ok(&self, topic: &'static str) -> Result<(), SourceError> {
         Ok(self.ctx.health_ok(SOURCE, topic).await?)
     }
@@ -272,44 +211,6 @@ impl Hubspot {
     /// Records a problem for `status`; logged at warn when it is new.
     async fn health_problem(&self, topic: &'static str, problem: &str) -> Result<(), SourceError> {
         Ok(self.ctx.health_problem(SOURCE, topic, problem).await?)
-    }
-
-    /// The ledger version of a call: its modification time, zero-padded so
-    /// that versions sort in time order as strings.
-    fn version(call: &ListedCall) -> String {
-        kendo_bridge_core::sources::hubspot::version(call.modified_ms)
-    }
-
-    async fn map(
-        &self,
-        call: &ListedCall,
-        via: SyncMethod,
-        associations: Associations,
-        version: Option<String>,
-    ) -> Result<Intake, SourceError> {
-        let version = version.unwrap_or_else(|| Self::version(call));
-        if self.settled(call, &version).await? {
-            return Ok(self.ctx.seen(SOURCE, &call.id, &version, via));
-        }
-        let read = self.read(call).await?;
-        let inputs = CallInputs {
-            call: call.json.clone(),
-            owner: read.owner,
-            dispositions: read.dispositions,
-            transcript: read.transcript,
-            contacts: associations.contacts,
-            deals: associations.deals,
-        };
-        let rules = self.ctx.rules.clone();
-        let decision = self
-            .ctx
-            .plugin
-            .call(move |b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_map_call(s, &inputs, &rules, via)
-            })
-            .await;
-        Ok(decide(&self.ctx, SOURCE, &call.id, &version, via, decision).await)
     }
 
     /// Reads what mapping `call` needs besides the call (its owner, the
@@ -433,101 +334,55 @@ impl Hubspot {
         checks
     }
 
-    /// Reads one call by id; `None` when HubSpot no longer has it.
-    async fn fetch_call(
-        &self,
-        api: &SourceApi,
-        id: String,
-    ) -> Result<Option<ListedCall>, SourceError> {
-        let request = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_call_request(s, &id))
-            .await?;
-        let Some(body) = api.fetch(&request).await? else {
-            return Ok(None);
-        };
-        let listed = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_read_call(s, &body))
-            .await?
-            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-        Ok(Some(listed))
-    }
-
     /// Decides a call again (see [`super::redecide`]) from HubSpot's
     /// current record of it, read by id: HubSpot keeps the record, so the
     /// bridge does not. `None` when HubSpot no longer has it.
     pub async fn redecide(&self, id: &str, version: String) -> Result<Option<Intake>, SourceError> {
-        let api = self
-            .api
-            .as_ref()
-            .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let Some(listed) = self.fetch_call(api, id.to_string()).await? else {
-            return Ok(None);
-        };
-        // A call changed since is decided as that newer version.
-        let version = version.max(Self::version(&listed));
-        Ok(Some(
-            self.map(
-                &listed,
-                SyncMethod::Polling,
-                Associations::default(),
-                Some(version),
-            )
-            .await?,
-        ))
+        if self.api.is_none() {
+            return Err(SourceError::NoCredentials(SOURCE));
+        }
+        let (this, id) = (self.clone(), id.to_string());
+        HostPorts::run_async(move || async move {
+            let ports = HostPorts::new(&this.ctx)
+                .reading(this.api.as_ref(), Some((&this.owners, &this.dispositions)));
+            hubspot_workflow::redecide(&ports, &id, &version, this.transcripts).await
+        })
+        .await
     }
 
-    /// Handles a stored webhook or workflow delivery: fetches each call it
-    /// names and maps it.
+    /// Handles a stored webhook or workflow delivery: the core's workflow
+    /// ([`kendo_bridge_core::sources::hubspot::receive_webhook`]) on the
+    /// host's ports.
     pub async fn handle_webhook(
         &self,
         body: &str,
         via: SyncMethod,
     ) -> Result<IntakeReport, SourceError> {
-        let body = body.to_string();
-        let delivery = self
-            .ctx
-            .plugin
-            .call(move |b, s| b.kendo_bridge_hubspot().call_read_webhook(s, &body))
-            .await?
-            .map_err(|e| SourceError::unreadable(SOURCE, &e))?;
-        for reason in &delivery.ignored {
-            self.health_problem("webhook", reason).await?;
+        if self.api.is_none() {
+            return Err(SourceError::NoCredentials(SOURCE));
         }
-        let ids = delivery.call_ids;
-        let api = self
-            .api
-            .as_ref()
-            .ok_or(SourceError::NoCredentials(SOURCE))?;
-        let mut items = Vec::new();
-        for id in ids {
-            let listed = match self.fetch_call(api, id.clone()).await {
-                Ok(Some(listed)) => listed,
-                Ok(None) => continue,
-                // One call HubSpot returned that cannot be read costs that
-                // call (a failed row with the reason), not the delivery's
-                // others.
-                Err(SourceError::Unreadable { message, .. }) => {
-                    tracing::warn!(call = %id, %message, "a HubSpot call named by a webhook cannot be read");
-                    items.push(kendo_bridge_core::sources::hubspot::unreadable_call(
-                        self.ctx.config.route(SOURCE, None),
-                        &id,
-                        super::sync_method_name(via),
-                        message,
-                    ));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            items.push(
-                self.map(&listed, via, Associations::default(), None)
-                    .await?,
-            );
+        let (this, body) = (self.clone(), body.to_string());
+        let via = match via {
+            SyncMethod::Workflow => Via::Workflow,
+            SyncMethod::Polling => Via::Polling,
+            SyncMethod::Webhook => Via::Webhook,
+        };
+        let handled = HostPorts::run_async(move || async move {
+            let ports = HostPorts::new(&this.ctx)
+                .reading(this.api.as_ref(), Some((&this.owners, &this.dispositions)));
+            hubspot_workflow::receive_webhook(&ports, &body, via, this.transcripts).await
+        })
+        .await?;
+        match handled {
+            hubspot_workflow::Handled::Decided(report) => {
+                self.ctx.queued(&report);
+                Ok(report)
+            }
+            hubspot_workflow::Handled::Unreadable(message) => Err(SourceError::Unreadable {
+                source_name: SOURCE,
+                message,
+            }),
         }
-        Ok(self.ctx.intake(items, None).await?)
     }
 }
 

@@ -16,7 +16,7 @@ pub mod salesloft;
 pub mod write_back;
 
 use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
-use kendo_bridge_core::sources::{Lookups, poll};
+use kendo_bridge_core::sources::{Health, Lookups, poll};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,9 +87,9 @@ impl Context {
         source: &'static str,
         outcome: &Result<CycleReport, SourceError>,
     ) -> Result<(), StoreError> {
-        match outcome {
-            Ok(_) => self.health_ok(source, "poll").await,
-            Err(e) => self.health_problem(source, "poll", &e.to_string()).await,
+        match kendo_bridge_core::sources::poll::health(outcome) {
+            Health::Ok(topic) => self.health_ok(source, topic).await,
+            Health::Problem(topic, problem) => self.health_problem(source, topic, &problem).await,
         }
     }
 
@@ -142,6 +142,13 @@ impl Context {
 }
 
 impl Context {
+    /// Wakes the delivery workers when an intake queued sends.
+    pub fn queued(&self, report: &crate::store::IntakeReport) {
+        if report.enqueued + report.updated > 0 {
+            self.wake.notify_waiters();
+        }
+    }
+
     /// An intake that only records a sighting of a record already settled.
     pub fn seen(&self, source: &str, source_id: &str, version: &str, via: SyncMethod) -> Intake {
         let key = CallKey {
@@ -236,6 +243,55 @@ pub enum SourceError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A source's name as the errors keep it.
+pub fn static_name(source: &str) -> &'static str {
+    match source {
+        hubspot::SOURCE => hubspot::SOURCE,
+        salesloft::SOURCE => salesloft::SOURCE,
+        aloware::SOURCE => aloware::SOURCE,
+        _ => "a source",
+    }
+}
+
+impl From<kendo_bridge_core::ledger::LedgerError> for SourceError {
+    fn from(e: kendo_bridge_core::ledger::LedgerError) -> SourceError {
+        SourceError::Store(StoreError::Ledger(e))
+    }
+}
+
+impl From<kendo_bridge_core::ports::Trap> for SourceError {
+    fn from(
+        kendo_bridge_core::ports::Trap(message): kendo_bridge_core::ports::Trap,
+    ) -> SourceError {
+        SourceError::Plugin(PluginError::Trap { message })
+    }
+}
+
+impl From<kendo_bridge_core::ports::WorkflowError> for SourceError {
+    fn from(e: kendo_bridge_core::ports::WorkflowError) -> SourceError {
+        use kendo_bridge_core::ports::{Trap, WorkflowError};
+        match e {
+            WorkflowError::Ledger(e) => SourceError::Store(StoreError::Ledger(e)),
+            WorkflowError::Plugin(Trap(message)) => {
+                SourceError::Plugin(PluginError::Trap { message })
+            }
+            WorkflowError::Unreadable {
+                source_name,
+                message,
+            } => SourceError::Unreadable {
+                source_name,
+                message,
+            },
+        }
+    }
+}
+
+impl From<crate::ports::Interrupted> for SourceError {
+    fn from(e: crate::ports::Interrupted) -> SourceError {
+        SourceError::Store(StoreError::Interrupted(e.0))
+    }
 }
 
 /// An HTTP client for one source API: adds the bearer token, waits out
@@ -378,7 +434,7 @@ impl SourceApi {
         }
     }
 
-    fn list_not_found(&self, request: &HttpRequest) -> SourceError {
+    pub fn list_not_found(&self, request: &HttpRequest) -> SourceError {
         let url = format!("{}{}", self.base, request.path);
         let hint = match doubled_segment(&self.base, &request.path) {
             Some(seg) => format!(
@@ -777,6 +833,16 @@ pub struct CycleReport {
     pub pages: u32,
     pub records: u32,
     pub report: crate::store::IntakeReport,
+}
+
+impl From<&kendo_bridge_core::sources::poll::CycleReport> for CycleReport {
+    fn from(c: &kendo_bridge_core::sources::poll::CycleReport) -> CycleReport {
+        CycleReport {
+            pages: c.pages,
+            records: c.records,
+            report: c.report,
+        }
+    }
 }
 
 impl CycleReport {

@@ -5,12 +5,12 @@
 //! a slow or failing HubSpot never holds up a Kendo send.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use kendo_bridge_core::sources::write_back::{
-    self as workflow, CLAIM_LEASE_MS, CREATE_SCOPE, Ensure, EnsureNeed, Failure, GROUP,
-    PATCH_SCOPE, PROPERTIES, READ_SCOPE, Request, SOURCE, WriteAction,
+    self as workflow, CREATE_SCOPE, Failure, GROUP, PATCH_SCOPE, PROPERTIES, READ_SCOPE, Request,
+    SOURCE, WriteBackApi,
 };
 use tokio::sync::watch;
 
@@ -19,25 +19,10 @@ pub use kendo_bridge_core::sources::write_back::TOPIC;
 use super::{Context, RequestPacing, SourceApi, SourceError};
 use crate::pacing::Backoff;
 use crate::plugin::types::{Header, HttpRequest};
-use crate::store::{Millis, WriteBackItem};
+use crate::ports::HostPorts;
+use crate::store::Millis;
 
-/// What one pass over the due write-backs did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pass {
-    pub written: u32,
-    pub retried: u32,
-    pub dead: u32,
-    /// HubSpot refused the credential or a scope: everything waits.
-    pub held: bool,
-}
-
-/// How one write-back went.
-enum Attempt {
-    Written,
-    Retried,
-    Dead,
-    Held,
-}
+pub use kendo_bridge_core::sources::write_back::Pass;
 
 /// The HubSpot write-back worker. Cheap to clone.
 #[derive(Clone)]
@@ -84,39 +69,28 @@ impl HubspotWriteBack {
         }))
     }
 
-    /// Writes every write-back due now, one at a time, paced. Stops early
-    /// when HubSpot refuses the credential or a scope (everything waits).
+    /// Writes every write-back due now, one at a time, paced, by the core's
+    /// pass on the host's ports. Stops early when HubSpot refuses the
+    /// credential or a scope (everything waits).
     pub async fn pass(&self) -> Result<Pass, SourceError> {
-        let mut pass = Pass::default();
+        let mut total = Pass::default();
         loop {
-            let now = self.ctx.clock.now_ms();
-            let due = self
-                .ctx
-                .store
-                .run(move |s| s.write_backs_due(now, 50))
-                .await?;
-            if due.is_empty() {
-                return Ok(pass);
+            let this = self.clone();
+            let pass = HostPorts::run_async(move || async move {
+                let ports = HostPorts::new(&this.ctx).reading(Some(&this.api), None);
+                Ok::<_, SourceError>(
+                    workflow::pass(&ports, &this.backoff, 50, &this.ensured).await?,
+                )
+            })
+            .await?;
+            for (source_id, reason) in &pass.given_up {
+                tracing::warn!(%source_id, %reason, "hubspot write-back given up");
             }
-            for item in due {
-                let it = item.clone();
-                let claimed = self
-                    .ctx
-                    .store
-                    .run(move |s| s.claim_write_back(&it, CLAIM_LEASE_MS, now))
-                    .await?;
-                if !claimed {
-                    continue;
-                }
-                match self.write(&item).await? {
-                    Attempt::Written => pass.written += 1,
-                    Attempt::Retried => pass.retried += 1,
-                    Attempt::Dead => pass.dead += 1,
-                    Attempt::Held => {
-                        pass.held = true;
-                        return Ok(pass);
-                    }
-                }
+            let moved = pass.written + pass.retried + pass.dead;
+            let held = pass.held;
+            total.add(pass);
+            if held || moved == 0 {
+                return Ok(total);
             }
         }
     }
@@ -164,118 +138,6 @@ impl HubspotWriteBack {
             match next {
                 Some(at) if at <= horizon && !pass.held => self.ctx.clock.sleep_until(at).await,
                 _ => return Ok(total),
-            }
-        }
-    }
-
-    async fn write(&self, item: &WriteBackItem) -> Result<Attempt, SourceError> {
-        let now = self.ctx.clock.now_ms();
-        if !self.ensured.load(Ordering::Acquire) {
-            match self.ensure_properties().await {
-                Ok(None) => self.ensured.store(true, Ordering::Release),
-                Ok(Some(problem)) => {
-                    let action = workflow::after_mismatch(problem, &self.backoff, now);
-                    return self.carry_out(item, action).await;
-                }
-                Err(e) => {
-                    let action =
-                        with_failure(&e, |f| workflow::after_ensure(f, &self.backoff, now));
-                    return self.carry_out(item, action).await;
-                }
-            }
-        }
-        let answer = self.api.fetch(&http(workflow::patch(item))).await;
-        let action = match &answer {
-            Ok(body) => {
-                workflow::after_write(item, Ok(body.is_some()), &self.backoff, now, rand::random())
-            }
-            Err(e) => with_failure(e, |f| {
-                workflow::after_write(item, Err(f), &self.backoff, now, rand::random())
-            }),
-        };
-        self.carry_out(item, action).await
-    }
-
-    /// Carries out what the core says an answer means.
-    async fn carry_out(
-        &self,
-        item: &WriteBackItem,
-        action: WriteAction,
-    ) -> Result<Attempt, SourceError> {
-        let now = self.ctx.clock.now_ms();
-        let it = item.clone();
-        match action {
-            WriteAction::Done => {
-                self.ctx
-                    .store
-                    .run(move |s| s.write_back_done(&it, now))
-                    .await?;
-                self.ctx.health_ok(SOURCE, TOPIC).await?;
-                tracing::debug!(source_id = %item.source_id, kind = %item.kind, "written back to hubspot");
-                Ok(Attempt::Written)
-            }
-            WriteAction::Retry {
-                at,
-                error,
-                remake_properties,
-            } => {
-                if remake_properties {
-                    self.ensured.store(false, Ordering::Release);
-                }
-                tracing::debug!(source_id = %item.source_id, attempts = item.attempts + 1, not_before = at, %error, "hubspot write-back will be retried");
-                self.ctx
-                    .store
-                    .run(move |s| s.write_back_retry(&it, at, &error, now))
-                    .await?;
-                Ok(Attempt::Retried)
-            }
-            WriteAction::Dead {
-                reason,
-                health_problem,
-            } => {
-                if health_problem {
-                    self.ctx.health_problem(SOURCE, TOPIC, &reason).await?;
-                }
-                tracing::warn!(source_id = %item.source_id, kind = %item.kind, %reason, "hubspot write-back given up");
-                self.ctx
-                    .store
-                    .run(move |s| s.write_back_dead(&it, &reason, now))
-                    .await?;
-                Ok(Attempt::Dead)
-            }
-            WriteAction::HoldAll { until, problem } => {
-                self.ctx.health_problem(SOURCE, TOPIC, &problem).await?;
-                self.ctx
-                    .store
-                    .run(move |s| s.hold_write_backs(SOURCE, Some(&it), until, &problem, now))
-                    .await?;
-                Ok(Attempt::Held)
-            }
-        }
-    }
-
-    /// Makes the group and each property unless HubSpot already has them,
-    /// in the order the core's [`Ensure`] asks. `Some(problem)` when one
-    /// exists with another type (a person must fix it).
-    async fn ensure_properties(&self) -> Result<Option<String>, SourceError> {
-        let mut ensure = Ensure::new();
-        loop {
-            match ensure.next() {
-                EnsureNeed::Done => return Ok(None),
-                EnsureNeed::Read(request) => match self.api.fetch(&http(request)).await? {
-                    Some(body) => {
-                        if let Err(problem) = ensure.found(&body) {
-                            return Ok(Some(problem));
-                        }
-                    }
-                    None => ensure.read(false),
-                },
-                EnsureNeed::Create(request) => {
-                    let path = request.path.clone();
-                    self.create(&http(request)).await?;
-                    tracing::info!(%path, "created a HubSpot call property or group");
-                    ensure.created();
-                }
             }
         }
     }
@@ -335,15 +197,6 @@ impl HubspotWriteBack {
             detail,
         )]
     }
-
-    /// A create whose 409 (made meanwhile, by another bridge or a person)
-    /// is as good as a 201.
-    async fn create(&self, request: &HttpRequest) -> Result<(), SourceError> {
-        match self.api.fetch(request).await {
-            Ok(_) | Err(SourceError::Status { status: 409, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// The core's planned request as the source client makes it.
@@ -357,6 +210,25 @@ fn http(request: Request) -> HttpRequest {
         headers: request.content_type().map(header).into_iter().collect(),
         path: request.path,
         body: request.body,
+    }
+}
+
+impl WriteBackApi for HostPorts<'_> {
+    type Error = SourceError;
+
+    async fn write(&self, request: Request) -> Result<Option<String>, SourceError> {
+        match self.api() {
+            Some(api) => api.fetch(&http(request)).await,
+            None => Err(SourceError::NoCredentials(SOURCE)),
+        }
+    }
+
+    fn failure<T>(&self, error: &SourceError, f: impl FnOnce(Failure<'_>) -> T) -> T {
+        with_failure(error, f)
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::random()
     }
 }
 

@@ -1,0 +1,521 @@
+//! The core's ports on the host: the state database (the shared rusqlite
+//! store), the plugin (the instance pool), the clock and the team routing.
+//! The core's workflows run on tokio's blocking pool over these
+//! ([`HostPorts::run`]); this file only converts types and holds locks.
+
+use std::cell::RefCell;
+use std::sync::MutexGuard;
+
+use kendo_bridge_core::Millis;
+use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
+use kendo_bridge_core::ledger::{Database, LedgerError, Row, Value};
+use kendo_bridge_core::ports::{
+    AlowareEvent, Decision, HubspotCall, HubspotDelivery, HubspotPlugin, Plugin, Ports, Read,
+    Rejected, SearchOptions, SearchPage, SourceApi, Trap, Via,
+};
+use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::hubspot::{Association, Associations, Inputs, StoredCursor};
+
+use crate::plugin::kendo::PayloadOptions;
+use crate::plugin::types::{self, SyncMethod};
+use crate::plugin::{PluginError, aloware, hubspot};
+use crate::sources::{Context, LookupCache, SourceError};
+use crate::store::{SharedStore, Store};
+
+/// The shared store as the core's database. A statement locks the store
+/// for itself; a transaction (`BEGIN` to `COMMIT` or `ROLLBACK`, as
+/// `ledger::write` runs them) holds the lock from its start to its end, so
+/// no other task's statement lands inside it on the one connection.
+pub struct HostDb<'a> {
+    store: &'a SharedStore,
+    held: RefCell<Option<MutexGuard<'a, Store>>>,
+}
+
+impl<'a> HostDb<'a> {
+    pub fn new(store: &'a SharedStore) -> HostDb<'a> {
+        HostDb {
+            store,
+            held: RefCell::new(None),
+        }
+    }
+}
+
+impl Database for HostDb<'_> {
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, LedgerError> {
+        let mut held = self.held.borrow_mut();
+        let statement = sql.trim_start();
+        if held.is_none() {
+            if !statement.starts_with("BEGIN") {
+                return self.store.lock().database().run(sql, params);
+            }
+            *held = Some(self.store.lock());
+        }
+        let rows = match held.as_ref() {
+            Some(store) => store.database().run(sql, params),
+            None => self.store.lock().database().run(sql, params),
+        };
+        if statement.starts_with("COMMIT") && rows.is_ok() || statement.starts_with("ROLLBACK") {
+            *held = None;
+        }
+        rows
+    }
+}
+
+/// The plugin pool as the core's plugin, with the rules and the payload
+/// options every call of this bridge uses.
+pub struct HostPlugin<'a> {
+    ctx: &'a Context,
+}
+
+fn trap(e: PluginError) -> Trap {
+    Trap(e.to_string())
+}
+
+fn decision(decision: types::Decision) -> Decision<types::Call> {
+    match decision {
+        types::Decision::Send(call) => Decision::Send(call),
+        types::Decision::Skip(reason) => Decision::Skip {
+            code: reason.code.to_string(),
+            detail: reason.detail,
+        },
+        types::Decision::Wait(reason) => Decision::Wait {
+            code: reason.code.to_string(),
+            detail: reason.detail,
+        },
+    }
+}
+
+fn read<T, U>(read: Result<T, types::InputError>, f: impl FnOnce(T) -> U) -> Read<U> {
+    read.map(f).map_err(|e| InputProblem::from(&e))
+}
+
+fn via(via: Via) -> SyncMethod {
+    match via {
+        Via::Polling => SyncMethod::Polling,
+        Via::Webhook => SyncMethod::Webhook,
+        Via::Workflow => SyncMethod::Workflow,
+    }
+}
+
+impl Plugin for HostPlugin<'_> {
+    type Call = types::Call;
+    type Request = types::HttpRequest;
+
+    fn request_path(&self, request: &types::HttpRequest) -> String {
+        request.path.clone()
+    }
+
+    fn build(&self, call: types::Call) -> Decided {
+        let warnings = call
+            .warnings
+            .iter()
+            .map(|w| (w.field.clone(), w.detail.clone()))
+            .collect();
+        let (title, rep_email) = (call.title.clone(), call.rep_email.clone());
+        let options = PayloadOptions {
+            max_body_bytes: self.ctx.config.kendo.max_body_bytes,
+        };
+        let built = self.ctx.plugin.call_here(|bridge, store| {
+            bridge
+                .kendo_bridge_kendo()
+                .call_build_ingest(store, &call, options)
+        });
+        match built {
+            Ok(Ok(request)) => {
+                if let Some(cut) = &request.truncated {
+                    tracing::info!(
+                        kept = cut.kept_chars,
+                        of = cut.original_chars,
+                        "transcript cut to fit Kendo's body limit"
+                    );
+                }
+                Decided::Send(Built {
+                    payload: request.body,
+                    title,
+                    rep_email,
+                    warnings,
+                })
+            }
+            Ok(Err(problem)) => Decided::Unbuildable(BuildProblem::from(&problem)),
+            Err(e) => Decided::Trapped(format!("building the payload: {e}")),
+        }
+    }
+
+    fn rep_email<'c>(&self, call: &'c types::Call) -> Option<&'c str> {
+        call.rep_email.as_deref()
+    }
+
+    fn aloware_read_event(&self, body: &str) -> Result<Read<AlowareEvent>, Trap> {
+        let event = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_aloware().call_read_event(s, body))
+            .map_err(trap)?;
+        Ok(read(event, |event| match event {
+            aloware::Event::Call(call) => AlowareEvent::Call {
+                call_id: call.call_id,
+                body: call.body,
+            },
+            aloware::Event::Transcript(t) => AlowareEvent::Transcript {
+                name: t.name,
+                call_id: t.call_id,
+                transcript: t.transcript,
+            },
+            aloware::Event::Ignore(reason) => AlowareEvent::Ignore {
+                code: reason.code.to_string(),
+                detail: reason.detail,
+            },
+        }))
+    }
+
+    fn aloware_merge_bodies(&self, before: Option<&str>, newer: &str) -> Result<String, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_aloware().call_merge_bodies(s, before, newer))
+            .map_err(trap)
+    }
+
+    fn aloware_map_call(
+        &self,
+        body: &str,
+        transcript: Option<&str>,
+        await_transcript: bool,
+        through: Via,
+    ) -> Result<Read<Decision<types::Call>>, Trap> {
+        let decided = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_aloware().call_map_call(
+                    s,
+                    body,
+                    transcript,
+                    await_transcript,
+                    &self.ctx.rules,
+                    via(through),
+                )
+            })
+            .map_err(trap)?;
+        Ok(read(decided, decision))
+    }
+}
+
+fn cursor(at: &StoredCursor) -> hubspot::Cursor {
+    hubspot::Cursor {
+        since_ms: at.since_ms,
+        after: at.after.clone(),
+        high_water_ms: at.high_water_ms,
+    }
+}
+
+fn search_options(options: SearchOptions) -> hubspot::SearchOptions {
+    hubspot::SearchOptions {
+        limit: options.limit,
+        lookback_ms: options.lookback_ms,
+    }
+}
+
+/// A listed record the plugin could not read, in the core's terms.
+pub fn rejected(record: types::RejectedRecord) -> Rejected {
+    Rejected {
+        problem: InputProblem::from(&record.error),
+        id: record.id,
+        at: record.at,
+    }
+}
+
+fn listed(call: hubspot::ListedCall) -> HubspotCall {
+    HubspotCall {
+        id: call.id,
+        modified_ms: call.modified_ms,
+        owner_id: call.owner_id,
+        transcription_id: call.transcription_id,
+        json: call.json,
+    }
+}
+
+impl HubspotPlugin for HostPlugin<'_> {
+    fn hubspot_read_webhook(&self, body: &str) -> Result<Read<HubspotDelivery>, Trap> {
+        let delivery = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_hubspot().call_read_webhook(s, body))
+            .map_err(trap)?;
+        Ok(read(delivery, |d| HubspotDelivery {
+            call_ids: d.call_ids,
+            ignored: d.ignored,
+        }))
+    }
+
+    fn hubspot_call_request(&self, call_id: &str) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_hubspot().call_call_request(s, call_id))
+            .map_err(trap)
+    }
+
+    fn hubspot_read_call(&self, body: &str) -> Result<Read<HubspotCall>, Trap> {
+        let call = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_hubspot().call_read_call(s, body))
+            .map_err(trap)?;
+        Ok(read(call, listed))
+    }
+
+    fn hubspot_owner_request(
+        &self,
+        owner_id: &str,
+        archived: bool,
+    ) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_owner_request(s, owner_id, archived)
+            })
+            .map_err(trap)
+    }
+
+    fn hubspot_dispositions_request(&self) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
+            .map_err(trap)
+    }
+
+    fn hubspot_transcript_request(
+        &self,
+        transcription_id: &str,
+    ) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_transcript_request(s, transcription_id)
+            })
+            .map_err(trap)
+    }
+
+    fn hubspot_search_request(
+        &self,
+        at: &StoredCursor,
+        options: SearchOptions,
+    ) -> Result<types::HttpRequest, Trap> {
+        let (at, options) = (cursor(at), search_options(options));
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_search_request(s, &at, options)
+            })
+            .map_err(trap)
+    }
+
+    fn hubspot_read_search(
+        &self,
+        at: &StoredCursor,
+        options: SearchOptions,
+        body: &str,
+    ) -> Result<Read<SearchPage>, Trap> {
+        let (at, options) = (cursor(at), search_options(options));
+        let page = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_read_search(s, &at, options, body)
+            })
+            .map_err(trap)?;
+        Ok(read(page, |page| SearchPage {
+            calls: page.calls.into_iter().map(listed).collect(),
+            rejected: page.rejected.into_iter().map(rejected).collect(),
+            next: StoredCursor {
+                since_ms: page.next.since_ms,
+                after: page.next.after,
+                high_water_ms: page.next.high_water_ms,
+            },
+            more: page.more,
+        }))
+    }
+
+    fn hubspot_associations_request(
+        &self,
+        kind: Association,
+        call_ids: &[String],
+    ) -> Result<types::HttpRequest, Trap> {
+        let kind = match kind {
+            Association::Contacts => hubspot::AssociationKind::Contacts,
+            Association::Deals => hubspot::AssociationKind::Deals,
+        };
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_associations_request(s, kind, call_ids)
+            })
+            .map_err(trap)
+    }
+
+    fn hubspot_map_call(
+        &self,
+        call: &HubspotCall,
+        inputs: Inputs,
+        associations: &Associations,
+        through: Via,
+    ) -> Result<Read<Decision<types::Call>>, Trap> {
+        let inputs = hubspot::CallInputs {
+            call: call.json.clone(),
+            owner: inputs.owner,
+            dispositions: inputs.dispositions,
+            transcript: inputs.transcript,
+            contacts: associations.contacts.clone(),
+            deals: associations.deals.clone(),
+        };
+        let decided = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_hubspot()
+                    .call_map_call(s, &inputs, &self.ctx.rules, via(through))
+            })
+            .map_err(trap)?;
+        Ok(read(decided, decision))
+    }
+}
+
+/// Every port of the host, for one workflow run.
+pub struct HostPorts<'a> {
+    ctx: &'a Context,
+    db: HostDb<'a>,
+    plugin: HostPlugin<'a>,
+    /// The source API a workflow reads from (None: no credentials).
+    api: Option<&'a crate::sources::SourceApi>,
+    /// HubSpot's owners and dispositions, kept across deliveries.
+    lookups: Option<(&'a LookupCache, &'a LookupCache)>,
+}
+
+impl<'a> HostPorts<'a> {
+    pub fn new(ctx: &'a Context) -> HostPorts<'a> {
+        HostPorts {
+            ctx,
+            db: HostDb::new(&ctx.store),
+            plugin: HostPlugin { ctx },
+            api: None,
+            lookups: None,
+        }
+    }
+
+    /// These ports reading from `api`, with HubSpot's lookup caches.
+    pub fn reading(
+        mut self,
+        api: Option<&'a crate::sources::SourceApi>,
+        lookups: Option<(&'a LookupCache, &'a LookupCache)>,
+    ) -> HostPorts<'a> {
+        self.api = api;
+        self.lookups = lookups;
+        self
+    }
+
+    /// The source API these ports read from.
+    pub fn api(&self) -> Option<&'a crate::sources::SourceApi> {
+        self.api
+    }
+
+    /// Runs an async core workflow (one that reads a source's API) on
+    /// tokio's blocking pool: its plugin and store calls block, and its
+    /// requests are driven by this runtime. `workflow` makes the future on
+    /// that thread, so it need not be `Send`.
+    pub async fn run_async<R, E, F, Fut>(workflow: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: Send + 'static + From<Interrupted>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, E>>,
+    {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(workflow()))
+            .await
+            .map_err(|e| E::from(Interrupted(e.to_string())))?
+    }
+
+    /// Runs a core workflow on tokio's blocking pool (the plugin and the
+    /// store are synchronous), with this context's ports.
+    pub async fn run<R, E>(
+        ctx: &Context,
+        workflow: impl FnOnce(&HostPorts<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: Send + 'static + From<Interrupted>,
+    {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || workflow(&HostPorts::new(&ctx)))
+            .await
+            .map_err(|e| E::from(Interrupted(e.to_string())))?
+    }
+}
+
+/// A workflow's task ended without an answer (it panicked, or the runtime
+/// is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("a workflow task was interrupted: {0}")]
+pub struct Interrupted(pub String);
+
+impl<'a> Ports for HostPorts<'a> {
+    type Db = HostDb<'a>;
+    type Plugin = HostPlugin<'a>;
+
+    fn db(&self) -> &HostDb<'a> {
+        &self.db
+    }
+
+    fn plugin(&self) -> &HostPlugin<'a> {
+        &self.plugin
+    }
+
+    fn now(&self) -> Millis {
+        self.ctx.clock.now_ms()
+    }
+
+    fn team(&self, source: &str, rep_email: Option<&str>) -> String {
+        self.ctx.config.route(source, rep_email).to_string()
+    }
+}
+
+impl SourceApi for HostPorts<'_> {
+    type Error = SourceError;
+
+    async fn fetch(
+        &self,
+        source: &str,
+        request: &types::HttpRequest,
+    ) -> Result<Option<String>, SourceError> {
+        match self.api {
+            Some(api) => api.fetch(request).await,
+            None => Err(SourceError::NoCredentials(crate::sources::static_name(
+                source,
+            ))),
+        }
+    }
+
+    fn passing(&self, error: &SourceError) -> bool {
+        error.is_transient()
+    }
+
+    fn list_not_found(&self, source: &str, request: &types::HttpRequest) -> SourceError {
+        match self.api {
+            Some(api) => api.list_not_found(request),
+            None => SourceError::NoCredentials(crate::sources::static_name(source)),
+        }
+    }
+
+    fn hubspot_lookups<R>(&self, f: impl FnOnce(&mut Lookups, &mut Lookups) -> R) -> R {
+        match self.lookups {
+            Some((owners, dispositions)) => {
+                owners.with(|owners| dispositions.with(|dispositions| f(owners, dispositions)))
+            }
+            None => f(&mut Lookups::default(), &mut Lookups::default()),
+        }
+    }
+}
