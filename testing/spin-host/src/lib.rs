@@ -488,6 +488,12 @@ impl SpinApp {
             .collect())
     }
 
+    /// The app's `default` SQLite database file (for a host operator
+    /// command run against the same database, as on a real deployment).
+    pub fn database_path(&self) -> &Path {
+        &self.database.path
+    }
+
     /// The keys of the `default` store and their values, as text.
     pub fn keys(&self) -> BTreeMap<String, String> {
         let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
