@@ -68,12 +68,8 @@ impl HostDriver {
                 .worker(&team)
                 .await
                 .map_err(|e| format!("a worker: {e}"))?;
-            loop {
-                match worker.step().await.map_err(|e| format!("a send: {e}"))? {
-                    Step::Sent(_) => continue,
-                    Step::Pace(_) | Step::Idle(_) | Step::Paused(_) => break,
-                }
-            }
+            // Pace, Idle and Paused all mean: nothing more now.
+            while let Step::Sent(_) = worker.step().await.map_err(|e| format!("a send: {e}"))? {}
         }
         Ok(())
     }
