@@ -7,6 +7,18 @@
 use crate::Millis;
 use crate::pacing::Backoff;
 
+/// Kendo's answer that the plugin could not read (it trapped, or said
+/// nothing the core knows): a 2xx means Kendo holds the call whatever its
+/// body (sending it again would duplicate it); anything else did not
+/// create it.
+pub fn unread(status: u16, why: &str) -> Answer {
+    if crate::ledger::send::holds_the_call(i64::from(status)) {
+        Answer::Created(None)
+    } else {
+        Answer::Unsent(format!("the plugin failed to read Kendo's {status}: {why}"))
+    }
+}
+
 /// What a claim's lease adds to the longest request: the host's store
 /// waits up to 10 s for a lock before it records an answer.
 const CLAIM_GRACE_MS: Millis = 15_000;
@@ -130,7 +142,8 @@ pub enum Action {
 /// How long a send refused by the runtime's configuration waits before it
 /// is tried again: a person has to change the configuration, so a retry
 /// sooner only repeats the refusal.
-pub const MISCONFIGURED_RETRY_MS: Millis = 15_000;
+pub const MISCONFIGURED_RETRY_MS: Millis =
+    crate::policy::Policy::DEFAULT.kendo.misconfigured_retry_ms;
 
 /// Decides what `answer` means for the send of `source_id` in `team`.
 /// `unit` is a uniform random number in [0, 1), for the back-off's jitter.

@@ -13,13 +13,17 @@
 //! - [`ledger`]: a call's life in the state database (intake, claim,
 //!   record the answer, recover, inbox, holds, checkpoints), written once
 //!   over the small [`ledger::Database`] interface each driver implements;
+//! - [`policy`]: every default and each named retry schedule, in one
+//!   place both drivers read their configuration into;
 //! - [`sources`]: each source's workflow (which request next, what is
 //!   cached, what a failed request costs), for the plugin to plan and the
 //!   driver to carry out.
 
 pub mod answer;
+pub mod decision;
 pub mod ledger;
 pub mod pacing;
+pub mod policy;
 pub mod schema;
 pub mod sources;
 pub mod webhooks;

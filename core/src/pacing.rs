@@ -138,12 +138,9 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
+    /// Kendo sends' schedule.
     fn default() -> Self {
-        Backoff {
-            base_ms: 2_000,
-            cap_ms: 10 * 60_000,
-            max_attempts: 8,
-        }
+        crate::policy::Policy::DEFAULT.retry.kendo_send
     }
 }
 

@@ -33,6 +33,7 @@ use crate::store::{
 use kendo_bridge_core::answer::{
     Action, Answer, AnswerPolicy, RejectionKind as Rejection, Sent, after_answer,
 };
+use kendo_bridge_core::policy::Policy;
 
 /// A Kendo team and the key that sends its calls.
 #[derive(Clone)]
@@ -82,14 +83,23 @@ pub struct DeliveryPolicy {
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
+        DeliveryPolicy::from(&Policy::DEFAULT)
+    }
+}
+
+impl From<&Policy> for DeliveryPolicy {
+    fn from(policy: &Policy) -> Self {
+        let kendo = &policy.kendo;
         DeliveryPolicy {
-            limit: 30,
-            window_ms: 60_000,
-            margin: 0.01,
-            backoff: Backoff::default(),
-            paused_poll_ms: 30_000,
-            timeout: Duration::from_secs(30),
-            ambiguous_resends: 1,
+            limit: kendo.requests_per_window,
+            window_ms: kendo.window_ms,
+            margin: kendo.pacing_margin,
+            backoff: policy.retry.kendo_send,
+            // Half a window: 30 s at Kendo's real minute, and as much
+            // shorter as a time-scaled window (demo, tests) is.
+            paused_poll_ms: (kendo.window_ms / 2).clamp(100, kendo.paused_poll_ms),
+            timeout: Duration::from_millis(kendo.timeout_ms.max(0) as u64),
+            ambiguous_resends: kendo.ambiguous_resends,
         }
     }
 }
@@ -394,6 +404,12 @@ impl<T: Transport> Worker<T> {
                 self.policy.timeout_after(item.ambiguous),
             )
             .await;
+        if let Ok(response) = &answer {
+            // Kept before the answer is read: a process that dies reading
+            // it leaves a send recovery records as sent.
+            let (kept, status) = (item.clone(), response.status);
+            self.store.run(move |s| s.answered(&kept, status)).await?;
+        }
         let answer = self.read(answer).await;
         let delivered = self.record(&item, answer).await?;
         Ok(Step::Sent(delivered))
@@ -436,11 +452,7 @@ impl<T: Transport> Worker<T> {
                 status: rejection.status,
                 reason: rejection.reason,
             },
-            // A 2xx means Kendo holds the call whatever the plugin thinks:
-            // sending it again would duplicate it.
-            Err(_) if (200..300).contains(&status) => Answer::Created(None),
-            // Kendo answered something other than 2xx: it did not create the call.
-            Err(e) => Answer::Unsent(format!("the plugin failed to read Kendo's {status}: {e}")),
+            Err(e) => kendo_bridge_core::answer::unread(status, &e.to_string()),
         }
     }
 
@@ -556,6 +568,12 @@ impl<T: Transport> Worker<T> {
 /// Says which sends a crashed (or stalled) instance left in flight and what
 /// became of them: each may now be in Kendo twice.
 pub fn log_recovered(recovered: &Recovered) {
+    for key in &recovered.sent {
+        tracing::warn!(
+            source = %key.source, source_id = %key.source_id, team = %key.team,
+            "the last run stopped reading Kendo's 2xx for this call: recorded as sent, without Kendo's callId"
+        );
+    }
     for key in &recovered.resent {
         tracing::warn!(
             source = %key.source, source_id = %key.source_id, team = %key.team,

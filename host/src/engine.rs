@@ -11,7 +11,6 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::{BridgeConfig, BridgeConfigError};
 use crate::delivery::{DeliveryError, DeliveryPolicy, HttpTransport, TeamKey, Worker};
-use crate::pacing::Backoff;
 use crate::plugin::{Plugin, PluginError};
 use crate::pool::PluginPool;
 use crate::server;
@@ -76,21 +75,7 @@ impl Engine {
             });
         }
         let http = http_client()?;
-        let policy = DeliveryPolicy {
-            limit: config.kendo.requests_per_window,
-            window_ms: config.kendo.window.as_millis() as i64,
-            margin: config.kendo.pacing_margin,
-            backoff: Backoff {
-                base_ms: config.kendo.retry.base.as_millis() as i64,
-                cap_ms: config.kendo.retry.cap.as_millis() as i64,
-                max_attempts: config.kendo.retry.max_attempts.max(1),
-            },
-            // Half a window: 30 s at Kendo's real minute, and as much
-            // shorter as a time-scaled window (demo, tests) is.
-            paused_poll_ms: (config.kendo.window.as_millis() as i64 / 2).clamp(100, 30_000),
-            timeout: config.kendo.timeout,
-            ambiguous_resends: config.kendo.ambiguous_resends,
-        };
+        let policy = DeliveryPolicy::from(&config.policy());
         let transport = Arc::new(HttpTransport::new(http.clone(), config.ingest_url()));
         let rules = config.directory.to_rules();
         let ctx = Context {

@@ -49,6 +49,7 @@
 //! tokio runtime: async code must call the plugin from
 //! `tokio::task::spawn_blocking` or `tokio::task::block_in_place`.
 
+use kendo_bridge_core::decision::{BuildProblem, InputProblem};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -708,27 +709,28 @@ impl types::InputError {
 
 impl fmt::Display for Explained<'_, types::InputError> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        InputProblem::from(self.0).fmt(f)
+    }
+}
+
+impl From<&types::InputError> for InputProblem {
+    fn from(error: &types::InputError) -> InputProblem {
         use types::InputError;
-        match self.0 {
-            InputError::InvalidJson(message) => write!(f, "the input is not valid JSON: {message}"),
-            InputError::MissingField(path) => {
-                write!(f, "the required field `{path}` is missing or null")
-            }
-            InputError::WrongType(problem) => write!(
-                f,
-                "the field `{}` has the wrong type: {}",
-                problem.field, problem.detail
-            ),
-            InputError::InvalidValue(problem) => write!(
-                f,
-                "the field `{}` has a value that cannot be used: {}",
-                problem.field, problem.detail
-            ),
-            InputError::TooLarge(size) => write!(
-                f,
-                "the input is {} bytes, over the plugin's limit of {} bytes",
-                size.size, size.limit
-            ),
+        match error.clone() {
+            InputError::InvalidJson(message) => InputProblem::InvalidJson(message),
+            InputError::MissingField(path) => InputProblem::MissingField(path),
+            InputError::WrongType(p) => InputProblem::WrongType {
+                field: p.field,
+                detail: p.detail,
+            },
+            InputError::InvalidValue(p) => InputProblem::InvalidValue {
+                field: p.field,
+                detail: p.detail,
+            },
+            InputError::TooLarge(size) => InputProblem::TooLarge {
+                size: size.size,
+                limit: size.limit,
+            },
         }
     }
 }
@@ -742,26 +744,22 @@ impl kendo::BuildError {
 
 impl fmt::Display for Explained<'_, kendo::BuildError> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        BuildProblem::from(self.0).fmt(f)
+    }
+}
+
+impl From<&kendo::BuildError> for BuildProblem {
+    fn from(error: &kendo::BuildError) -> BuildProblem {
         use kendo::BuildError;
-        match self.0 {
-            BuildError::NoMedia => f.write_str(
-                "the call has neither `audioUrl` nor `transcript`, so Kendo has nothing to analyse",
-            ),
-            BuildError::MissingRepEmail => f.write_str(
-                "`repEmail` is missing: add the rep to the [[reps]] directory in the config",
-            ),
-            BuildError::InvalidRepEmail(email) => {
-                write!(f, "`repEmail` {email:?} is not a valid email address")
-            }
-            BuildError::InvalidCallDate(date) => {
-                write!(f, "`callDate` {date:?} is not an RFC 3339 date")
-            }
-            BuildError::TooLarge(size) => write!(
-                f,
-                "the payload is {} bytes, over the {}-byte limit, and without an `audioUrl` \
-                 the `transcript` cannot be cut to fit",
-                size.size, size.limit
-            ),
+        match error.clone() {
+            BuildError::NoMedia => BuildProblem::NoMedia,
+            BuildError::MissingRepEmail => BuildProblem::MissingRepEmail,
+            BuildError::InvalidRepEmail(email) => BuildProblem::InvalidRepEmail(email),
+            BuildError::InvalidCallDate(date) => BuildProblem::InvalidCallDate(date),
+            BuildError::TooLarge(size) => BuildProblem::TooLarge {
+                size: size.size,
+                limit: size.limit,
+            },
         }
     }
 }

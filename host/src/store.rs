@@ -506,11 +506,24 @@ impl Store {
 
     /// Sends a dead instance left in flight ([`ledger::send::recover_in_flight`]).
     pub fn recover_in_flight(&mut self, ambiguous_resends: u32, now: Millis) -> Result<Recovered> {
+        let write_back = self.write_back.clone();
         Ok(ledger::send::recover_in_flight(
             &self.conn,
             ambiguous_resends,
             now,
+            |conn, key, call_id| {
+                if write_back.covers(&key.source) {
+                    write_back::enqueue_sent(conn, key, call_id, now)?;
+                }
+                Ok(())
+            },
         )?)
+    }
+
+    /// Keeps Kendo's 2xx on a send before its answer is read
+    /// ([`ledger::send::answered`]).
+    pub fn answered(&mut self, item: &OutboxItem, status: u16) -> Result<()> {
+        Ok(ledger::send::answered(&self.conn, item, status)?)
     }
 
     /// Request times of `team` at or after `since` (the pacing history).

@@ -9,24 +9,18 @@
 //! names one.
 
 use anyhow::Result;
+use kendo_bridge_core::decision::InputProblem;
 use kendo_bridge_core::ledger::{hold, intake};
 use kendo_bridge_core::sources::aloware::{self, Next, SOURCE};
 
 use crate::delivery::{Db, TEAM};
 use crate::plugin::kendo::bridge::aloware::{self as aloware_api, Event};
 use crate::plugin::kendo::bridge::types::{Decision, SyncMethod, WaitCode};
-use crate::{Processed, now_ms, rules, settle, variable};
+use crate::{Processed, now_ms, rules, settle};
 
 /// Merges tried before a body is kept as merged last: another instance
 /// would have to change it between every read and write.
 const MERGE_ATTEMPTS: u32 = 10;
-
-/// How long a call ready with its recording waits for its transcript.
-fn transcript_wait_ms() -> i64 {
-    variable("aloware_transcript_wait_seconds")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .map_or(300_000, |s| s.max(0) * 1000)
-}
 
 /// Processes the stored delivery `sequence`.
 pub async fn process(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
@@ -34,7 +28,10 @@ pub async fn process(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
     let event = match aloware_api::read_event(body) {
         Ok(event) => event,
         Err(e) => {
-            let reason = format!("an Aloware delivery could not be read: {e:?}");
+            let reason = format!(
+                "an Aloware delivery could not be read: {}",
+                InputProblem::from(&e)
+            );
             let id = aloware::reject(db, TEAM, sequence, body, &reason, now)?;
             return Ok(Processed::Unreadable(format!(
                 "{reason} (recorded as {id})"
@@ -81,7 +78,7 @@ pub async fn process(db: &Db, sequence: i64, body: &str) -> Result<Processed> {
             (t.call_id, held)
         }
     };
-    let wait = transcript_wait_ms();
+    let wait = crate::policy::aloware_transcript_wait_ms();
     match aloware::after_hold(db, TEAM, sequence, &call_id, held, wait, now)? {
         Next::Held => Ok(Processed::Answer(
             serde_json::json!({ "status": "held until the call arrives" }),
@@ -138,7 +135,7 @@ async fn decide(
         call_id,
         awaiting,
         waits_for_transcript,
-        transcript_wait_ms(),
+        crate::policy::aloware_transcript_wait_ms(),
         now_ms() as i64,
     )?;
     settle(

@@ -26,6 +26,7 @@
 //! spacing searches (one search at a time here, a few pages a tick).
 
 use anyhow::{Context as _, Result};
+use kendo_bridge_core::decision::InputProblem;
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
@@ -41,6 +42,7 @@ use kendo_bridge_core::ledger;
 use kendo_bridge_core::ledger::CallKey;
 use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake};
+use kendo_bridge_core::policy::Policy;
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{
     self, Association, Associations, CallRead, CallRef, Need, PageNeed, PageRead, StoredCursor,
@@ -95,7 +97,7 @@ pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<P
     };
     let delivery = match hubspot_api::read_webhook(body) {
         Ok(delivery) => delivery,
-        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
+        Err(e) => return Ok(Processed::Unreadable(InputProblem::from(&e).to_string())),
     };
     let mut statuses = Vec::new();
     let mut cache = Cache::default();
@@ -115,7 +117,7 @@ pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<P
             Err(e) => {
                 // That call costs itself, recorded as failed with the
                 // reason; the delivery's others go on.
-                let detail = format!("{e:?}");
+                let detail = InputProblem::from(&e).to_string();
                 let row = hubspot::unreadable_call(
                     crate::delivery::TEAM,
                     &id,
@@ -197,19 +199,14 @@ struct Cache {
     dispositions: Lookups,
 }
 
-/// The host's defaults (`lookback`, `page_size`); the first poll's look-back
-/// is `first_look_back_hours` ([`crate::first_look_back_ms`]).
+/// The core's defaults (the host's `lookback`, `page_size`); the first
+/// poll's look-back is `first_look_back_hours`.
 const OPTIONS: SearchOptions = SearchOptions {
-    limit: 200,
-    lookback_ms: 30_000,
+    limit: Policy::DEFAULT.hubspot.page_size,
+    lookback_ms: Policy::DEFAULT.hubspot.search_look_back_ms as u64,
 };
-/// Pages read per tick: a tick is one HTTP request, with the platform's
-/// time limit; the next tick goes on from the checkpoint. Four, so that a
-/// tick's searches stay within HubSpot's search limit even when they all
-/// fall in one second (5 a second per account in HubSpot's search guide, 4
-/// a second per token in its older changelog; docs/vendor-contracts.md),
-/// without the host's request pacing.
-const PAGES_PER_TICK: usize = 4;
+/// Pages read per tick (the core's policy).
+const PAGES_PER_TICK: usize = Policy::DEFAULT.tick.hubspot_pages;
 
 /// What a poll read.
 pub struct Polled {
@@ -239,7 +236,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             high_water_ms: c.high_water_ms,
         },
         None => {
-            let first = (now as i64).saturating_sub(crate::first_look_back_ms());
+            let first = (now as i64).saturating_sub(crate::policy::first_look_back_ms());
             let since = ledger::checkpoint::first_look_back(db, "hubspot", first)?;
             Cursor {
                 since_ms: Some(since.max(0) as u64),
@@ -259,8 +256,12 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         let body = fetch(&request)
             .await?
             .context("HubSpot's calls search answered 404: check hubspot_api_url")?;
-        let page = hubspot_api::read_search(&at, OPTIONS, &body)
-            .map_err(|e| anyhow::anyhow!("HubSpot's search page cannot be read: {e:?}"))?;
+        let page = hubspot_api::read_search(&at, OPTIONS, &body).map_err(|e| {
+            anyhow::anyhow!(
+                "HubSpot's search page cannot be read: {}",
+                InputProblem::from(&e)
+            )
+        })?;
         let mut unsettled = Vec::new();
         for call in &page.calls {
             let version = hubspot::version(call.modified_ms);
@@ -343,7 +344,7 @@ async fn associations(db: &Db, call_ids: Vec<String>) -> Result<Associations> {
 pub(crate) async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
     let token = variable("hubspot_token")
         .ok_or_else(|| Failed::lasting("variable hubspot_token is not set".into()))?;
-    let base = variable("hubspot_api_url").unwrap_or_else(|| "https://api.hubapi.com".into());
+    let base = crate::policy::hubspot_api_url();
     let method = match planned.method.as_str() {
         "GET" => Method::Get,
         "POST" => Method::Post,

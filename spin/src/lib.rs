@@ -33,17 +33,20 @@ mod delivery;
 mod hubspot;
 mod kendo_request;
 mod log;
+mod plugin_port;
+mod policy;
 mod salesloft;
 mod write_back;
 
 use delivery::Db;
-use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind, Sent, after_answer};
+use kendo_bridge_core::answer::{Action, Answer, RejectionKind, Sent, after_answer};
+use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem, rejected_detail};
 use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
 use kendo_bridge_core::ledger::{CallKey, record};
-use kendo_bridge_core::pacing::Backoff;
+use kendo_bridge_core::policy::Policy;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
 };
@@ -63,13 +66,6 @@ mod plugin {
 use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
 use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
-
-/// Kendo's body limit.
-const MAX_BODY_BYTES: u64 = 5_000_000;
-
-/// Bodies larger than this are refused with 413 before they are read (the
-/// host's `server.max_body_bytes`; `max_body_bytes` sets it).
-const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// What a route answers, and the stored delivery it leaves to process once
 /// the answer has gone: the sender waits for the commit, never for the
@@ -143,14 +139,7 @@ async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
     // Read only for a request with a body: a variable costs a trip to the
     // host, and most GETs have none.
     let limit = std::cell::OnceCell::new();
-    let limit = || {
-        *limit.get_or_init(|| {
-            variable("max_body_bytes")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(DEFAULT_MAX_BODY_BYTES)
-        })
-    };
+    let limit = || *limit.get_or_init(policy::max_webhook_body);
     let too_large = || {
         let limit = limit();
         log::line("refused", &[("why", "body over max_body_bytes")]);
@@ -359,16 +348,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// How far back a source's first poll reads (`first_look_back_hours`, the
-/// host's `initial_lookback`; 24 hours by default).
-pub(crate) fn first_look_back_ms() -> i64 {
-    variable("first_look_back_hours")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|h| *h >= 0)
-        .unwrap_or(24)
-        .saturating_mul(3_600_000)
 }
 
 fn variable(name: &str) -> Option<String> {
@@ -737,7 +716,7 @@ fn kendo_result(db: &Db, body: &str) -> Result<Processed> {
         Ok(kendo_api::WebhookEvent::Unknown(name)) => {
             return Ok(Processed::Answer(serde_json::json!({ "ignored": name })));
         }
-        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
+        Err(e) => return Ok(Processed::Unreadable(InputProblem::from(&e).to_string())),
     };
     let new = results::record(
         db,
@@ -776,42 +755,37 @@ pub(crate) async fn settle(
 pub(crate) fn outcome_of(
     decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
 ) -> Outcome {
-    match decision {
+    let decided = match decision {
         Ok(Decision::Send(call)) => {
-            let warnings = intake::warnings_text(
-                call.warnings
-                    .iter()
-                    .map(|w| (w.field.as_str(), w.detail.as_str())),
-            );
+            let warnings = call
+                .warnings
+                .iter()
+                .map(|w| (w.field.clone(), w.detail.clone()))
+                .collect();
             let options = PayloadOptions {
-                max_body_bytes: MAX_BODY_BYTES,
+                max_body_bytes: Policy::DEFAULT.kendo.max_body_bytes,
             };
             match kendo_api::build_ingest(&call, options) {
-                Ok(request) => Outcome::Send {
+                Ok(request) => Decided::Send(Built {
                     payload: request.body,
                     title: call.title,
                     rep_email: call.rep_email,
                     warnings,
-                },
-                Err(e) => Outcome::Fail {
-                    code: build_error_code(&e).into(),
-                    detail: format!("{e:?}"),
-                },
+                }),
+                Err(e) => Decided::Unbuildable(BuildProblem::from(&e)),
             }
         }
-        Ok(Decision::Skip(reason)) => Outcome::Skip {
+        Ok(Decision::Skip(reason)) => Decided::Skip {
             code: wit_name(&reason.code),
             detail: reason.detail,
         },
-        Ok(Decision::Wait(reason)) => Outcome::Wait {
+        Ok(Decision::Wait(reason)) => Decided::Wait {
             code: wit_name(&reason.code),
             detail: reason.detail,
         },
-        Err(e) => Outcome::Fail {
-            code: "unreadable".into(),
-            detail: format!("{e:?}"),
-        },
-    }
+        Err(e) => Decided::Unreadable(InputProblem::from(&e)),
+    };
+    decided.outcome()
 }
 
 /// Records a decision already in the ledger's terms ([`settle`]).
@@ -887,48 +861,10 @@ pub(crate) fn rejected_rows(
                 position,
                 index,
                 version_width,
-                format!("{:?} (at {})", r.error, r.at),
+                rejected_detail(&InputProblem::from(&r.error), &r.at),
             )
         })
         .collect()
-}
-
-/// The ledger's reason code for a payload that cannot be built: the
-/// plugin's `build-error` case names, as the host stores them.
-fn build_error_code(error: &kendo_api::BuildError) -> &'static str {
-    match error {
-        kendo_api::BuildError::NoMedia => "no-media",
-        kendo_api::BuildError::MissingRepEmail => "missing-rep-email",
-        kendo_api::BuildError::InvalidRepEmail(_) => "invalid-rep-email",
-        kendo_api::BuildError::InvalidCallDate(_) => "invalid-call-date",
-        kendo_api::BuildError::TooLarge(_) => "too-large",
-    }
-}
-
-/// How sends are retried: the host's defaults (`[kendo.retry]`,
-/// `kendo.timeout`, `kendo.ambiguous_resends`).
-pub(crate) const ANSWERS: AnswerPolicy = AnswerPolicy {
-    backoff: Backoff {
-        base_ms: 2_000,
-        cap_ms: 600_000,
-        max_attempts: 8,
-    },
-    timeout_ms: 30_000,
-    ambiguous_resends: 1,
-};
-
-/// [`ANSWERS`] with `kendo_timeout_seconds` (the host's `kendo.timeout`,
-/// 30 s) as the answer timeout: the claim's lease follows it, so a request
-/// never outlives its claim.
-pub(crate) fn answers() -> AnswerPolicy {
-    let timeout_ms = variable("kendo_timeout_seconds")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(ANSWERS.timeout_ms, |s| s.saturating_mul(1000));
-    AnswerPolicy {
-        timeout_ms,
-        ..ANSWERS
-    }
 }
 
 /// What one delivery attempt came to: the status a webhook answers with,
@@ -962,7 +898,7 @@ impl Delivered {
 async fn deliver(db: &Db) -> Result<Delivered> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let fingerprint = kendo_bridge_core::key_fingerprint(&key);
-    let policy = answers();
+    let policy = policy::answers();
     let token = format!("{:016x}", random_u64());
     let request = ClaimRequest {
         team: delivery::TEAM,
@@ -992,7 +928,7 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             ));
         }
     };
-    let answer = post_ingest(&key, &item.payload, item.ambiguous).await?;
+    let answer = post_ingest(db, &item, &key).await?;
     let action = after_answer(
         &policy,
         Sent {
@@ -1103,13 +1039,14 @@ pub(crate) fn jitter() -> f64 {
 /// Sends one payload to Kendo, waiting for the answer no longer than the
 /// core's timeout for a send with `lost` lost answers (which the claim's
 /// lease outlasts), and reads the answer with the plugin.
-async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
-    let base = variable("kendo_url").unwrap_or_else(|| "https://app.kendo.ai".into());
+async fn post_ingest(db: &Db, item: &send::OutboxItem, key: &str) -> Result<Answer> {
+    let (payload, lost) = (item.payload.as_str(), item.ambiguous);
+    let base = policy::kendo_url();
     let url = format!(
         "{}/api/integrations/push-api/ingest",
         base.trim_end_matches('/')
     );
-    let timeout = u64::try_from(answers().timeout_after(lost)).unwrap_or(u64::MAX);
+    let timeout = u64::try_from(policy::answers().timeout_after(lost)).unwrap_or(u64::MAX);
     let reply = match kendo_request::post(
         &url,
         &[("content-type", "application/json"), ("x-api-key", key)],
@@ -1128,6 +1065,10 @@ async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
         .map(|(name, value)| Header { name, value })
         .collect();
     let body = String::from_utf8_lossy(&reply.body).into_owned();
+    // Kept before the plugin reads it: a trap there takes this instance
+    // down, and the next tick's recovery then records a 2xx as sent
+    // instead of sending the call again.
+    send::answered(db, item, status)?;
     Ok(
         match kendo_api::read_ingest_response(status, &headers, &body, now_ms() / 1000) {
             IngestOutcome::Created(call_id) => Answer::Created(call_id),
@@ -1154,20 +1095,29 @@ async fn post_ingest(key: &str, payload: &str, lost: u32) -> Result<Answer> {
 /// replaced). For Spin's cron trigger, a platform cron or a Kubernetes
 /// CronJob: `POST /tick` (or its old name `POST /drain`).
 async fn tick(req: &Request) -> Result<Response> {
-    let tick_seconds = variable("tick_seconds")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_TICK_SECONDS);
-    let deadline = tick_clock::Deadline::after(tick_seconds);
+    let tick_ms = policy::tick_ms();
+    let tick_seconds = tick_ms / 1000;
+    let deadline = tick_clock::Deadline::after_ms(tick_ms);
     let db = Db::open()?;
     if req.query().split('&').any(|p| p == "resume=1") {
         send::resume(&db, delivery::TEAM)?;
     }
     // What is queued goes first: a plugin trap later in the tick (it takes
     // the instance down) must not hold up sends that are due.
-    let recovered = send::recover_in_flight(&db, ANSWERS.ambiguous_resends, now_ms() as i64)?;
+    let recovered = send::recover_in_flight(
+        &db,
+        policy::answers().ambiguous_resends,
+        now_ms() as i64,
+        write_back::on_created,
+    )?;
     let (sent_first, _) = send_due(&db, None).await?;
     let (mut processed, mut deferred, mut closed) = (0, 0, 0);
-    for entry in inbox::claim(&db, INBOX_BATCH, inbox::LEASE_MS, now_ms() as i64)? {
+    for entry in inbox::claim(
+        &db,
+        Policy::DEFAULT.tick.inbox_batch,
+        inbox::LEASE_MS,
+        now_ms() as i64,
+    )? {
         match process(&db, &entry).await {
             Ok(_) => processed += 1,
             Err(e) => {
@@ -1228,7 +1178,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "sent": sent,
             "tickSeconds": tick_seconds,
             "queued": queued,
-            "recovered": recovered.resent.len() + recovered.parked.len(),
+            "recovered": recovered.sent.len() + recovered.resent.len() + recovered.parked.len(),
             "held": held,
             "paused": paused,
             "inbox": { "processed": processed, "deferred": deferred, "closed": closed },
@@ -1280,11 +1230,6 @@ async fn send_due(db: &Db, deadline: Option<tick_clock::Deadline>) -> Result<(u3
     }
 }
 
-/// How long a tick may last (`tick_seconds`): it sends at the key's rate
-/// for this long. The default stays under the shortest request limit of a
-/// Spin platform we know of (Fermyon Wasm Functions: 30 s a request).
-const DEFAULT_TICK_SECONDS: u64 = 25;
-
 /// The tick's time budget on the monotonic clock: a pacing wait inside a
 /// tick is real time the platform's request limit counts, whatever the
 /// wall clock says.
@@ -1295,9 +1240,10 @@ mod tick_clock {
     pub struct Deadline(u64);
 
     impl Deadline {
-        /// `seconds` from now.
-        pub fn after(seconds: u64) -> Deadline {
-            Deadline(monotonic_clock::now().saturating_add(seconds.saturating_mul(1_000_000_000)))
+        /// `ms` from now.
+        pub fn after_ms(ms: i64) -> Deadline {
+            let ns = u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000);
+            Deadline(monotonic_clock::now().saturating_add(ns))
         }
 
         /// Whether waiting `ms` still ends before the deadline.
@@ -1313,7 +1259,3 @@ mod tick_clock {
         monotonic_clock::subscribe_duration(ns).block();
     }
 }
-
-/// Stored deliveries a tick takes at most (a tick is one request, with
-/// the platform's time limit).
-const INBOX_BATCH: u32 = 20;

@@ -19,9 +19,11 @@
 //! calls and records instead (a third of them for the records).
 
 use anyhow::{Context as _, Result};
+use kendo_bridge_core::decision::InputProblem;
 use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
 use kendo_bridge_core::ledger::{self, CallKey, checkpoint, hold, records};
+use kendo_bridge_core::policy::Policy;
 use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::budget::{SALESLOFT_TEAM_POINTS, leave_to_others};
@@ -45,12 +47,12 @@ use crate::{Failed, Processed, now_ms, outcome_of, rules, settle_outcome, variab
 /// Requests a tick makes at most: list pages and user lookups. A tick
 /// each minute then spends at most a tenth of Salesloft's 600 cost points
 /// a minute, which the team's other integrations share.
-pub const REQUESTS_PER_TICK: u32 = 60;
+pub const REQUESTS_PER_TICK: u32 = Policy::DEFAULT.tick.salesloft_requests;
 
 /// Requests the transcript sweep starts within a tick; a transcript under
 /// way is finished (its sentence pages, up to the core's
 /// `MAX_SENTENCE_PAGES`), so a tick may go past it by that much.
-pub const TRANSCRIPT_REQUESTS: u32 = 20;
+pub const TRANSCRIPT_REQUESTS: u32 = Policy::DEFAULT.tick.salesloft_transcript_requests;
 
 /// Where a list's cycle starts: the stored cursor (the host's shape, so
 /// either driver goes on from the other), or `first_since` and page 1 when
@@ -114,7 +116,7 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
         Ok(checkpoint::first_look_back(
             db,
             TRANSCRIPTS,
-            now - crate::first_look_back_ms(),
+            now - crate::policy::first_look_back_ms(),
         )?)
     })?;
     let limit = reads.requests + budget;
@@ -125,7 +127,10 @@ async fn sweep_transcripts(db: &Db, reads: &mut Reads, budget: u32) -> Result<()
             .await?
             .context("Salesloft's transcriptions answered 404: check salesloft_api_url")?;
         let page = salesloft_api::read_transcriptions(&at, &body).map_err(|e| {
-            anyhow::anyhow!("Salesloft's transcriptions page cannot be read: {e:?}")
+            anyhow::anyhow!(
+                "Salesloft's transcriptions page cannot be read: {}",
+                InputProblem::from(&e)
+            )
         })?;
         for (i, t) in page.transcriptions.iter().enumerate().skip(done) {
             if reads.spent(limit) {
@@ -223,7 +228,7 @@ pub async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processe
         Ok(WebhookEvent::Ignore(reason)) => {
             return Ok(Processed::Answer(serde_json::json!({ "ignored": reason })));
         }
-        Err(e) => return Ok(Processed::Unreadable(format!("{e:?}"))),
+        Err(e) => return Ok(Processed::Unreadable(InputProblem::from(&e).to_string())),
     };
     let mut reads = Reads::new();
     let user = reads.user(call.user_id.clone()).await?;
@@ -262,7 +267,7 @@ pub async fn poll(db: &Db) -> Result<Polled> {
         Ok(checkpoint::first_look_back(
             db,
             SOURCE,
-            now - crate::first_look_back_ms(),
+            now - crate::policy::first_look_back_ms(),
         )?)
     })?;
     let mut reads = Reads::new();
@@ -302,8 +307,12 @@ pub async fn poll(db: &Db) -> Result<Polled> {
             .fetch(&request)
             .await?
             .context("Salesloft's calls list answered 404: check salesloft_api_url")?;
-        let page = salesloft_api::read_page(&at, &body)
-            .map_err(|e| anyhow::anyhow!("Salesloft's calls page cannot be read: {e:?}"))?;
+        let page = salesloft_api::read_page(&at, &body).map_err(|e| {
+            anyhow::anyhow!(
+                "Salesloft's calls page cannot be read: {}",
+                InputProblem::from(&e)
+            )
+        })?;
         for call in &page.calls {
             if reads.spent(REQUESTS_PER_TICK) {
                 // The page is read again next tick; the calls decided now
@@ -370,9 +379,7 @@ fn direction_wait_ms() -> i64 {
     if variable("salesloft_poll").is_none_or(|v| v != "true") {
         return 0;
     }
-    variable("salesloft_direction_wait_seconds")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .map_or(300_000, |s| s.max(0) * 1000)
+    crate::policy::salesloft_direction_wait_ms()
 }
 
 /// Reads the call data records changed since their checkpoint (at most
@@ -382,7 +389,9 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
     let now = now_ms() as i64;
     records::prune(db, now - CALL_DATA_RECORD_TTL_MS)?;
     let (mut cycle, stored) = Cycle::start(db, CALL_DATA_RECORDS, u32::MAX)?;
-    let (mut at, _) = start_at(stored.as_deref(), || Ok(now - crate::first_look_back_ms()))?;
+    let (mut at, _) = start_at(stored.as_deref(), || {
+        Ok(now - crate::policy::first_look_back_ms())
+    })?;
     let limit = reads.requests + budget;
     while !reads.spent(limit) {
         let request = salesloft_api::next_request(Listing::CallDataRecords, &at);
@@ -391,7 +400,10 @@ async fn sweep_records(db: &Db, reads: &mut Reads, budget: u32) -> Result<()> {
             .await?
             .context("Salesloft's call data records answered 404: check salesloft_api_url")?;
         let page = salesloft_api::read_call_data_records(&at, &body).map_err(|e| {
-            anyhow::anyhow!("Salesloft's call data records page cannot be read: {e:?}")
+            anyhow::anyhow!(
+                "Salesloft's call data records page cannot be read: {}",
+                InputProblem::from(&e)
+            )
         })?;
         // A record that cannot be read lends no direction: its call waits,
         // then goes without one.
@@ -552,8 +564,7 @@ impl Reads {
         self.requests += 1;
         let key = variable("salesloft_api_key")
             .ok_or_else(|| Failed::lasting("variable salesloft_api_key is not set".into()))?;
-        let base =
-            variable("salesloft_api_url").unwrap_or_else(|| "https://api.salesloft.com".into());
+        let base = crate::policy::salesloft_api_url();
         let method = match planned.method.as_str() {
             "GET" => Method::Get,
             other => {

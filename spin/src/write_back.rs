@@ -22,11 +22,12 @@ use crate::Failed;
 use crate::delivery::Db;
 use crate::hubspot::fetch;
 use crate::plugin::kendo::bridge::types::{Header, HttpRequest};
-use crate::{ANSWERS, jitter, now_ms, variable};
+use crate::{jitter, now_ms, variable};
+use kendo_bridge_core::policy::Policy;
 
 /// Write-backs a tick attempts at most: a tick is one request, with the
 /// platform's time limit.
-pub const WRITE_BACKS_PER_TICK: u32 = 20;
+pub const WRITE_BACKS_PER_TICK: u32 = Policy::DEFAULT.tick.write_backs;
 
 /// Whether write-back is on (`hubspot_write_back = "true"`; off by
 /// default, as on the host).
@@ -82,11 +83,11 @@ pub async fn pass(db: &Db) -> Result<Pass> {
         }
         let ensured_now = if ensured { Ok(None) } else { ensure().await };
         let action = if let Err(e) = &ensured_now {
-            workflow::after_ensure(failure(e), &ANSWERS.backoff, now)
+            workflow::after_ensure(failure(e), &Policy::DEFAULT.retry.write_back, now)
         } else if let Ok(Some(problem)) = ensured_now {
             // A `kendo_*` property made by hand with another type: a
             // person must fix it; every write-back waits.
-            workflow::after_mismatch(problem, &ANSWERS.backoff, now)
+            workflow::after_mismatch(problem, &Policy::DEFAULT.retry.write_back, now)
         } else {
             ensured = true;
             let answer = fetch(&http(workflow::patch(&item))).await;
@@ -94,7 +95,13 @@ pub async fn pass(db: &Db) -> Result<Pass> {
                 Ok(body) => Ok(body.is_some()),
                 Err(e) => Err(failure(e)),
             };
-            workflow::after_write(&item, answer, &ANSWERS.backoff, now, jitter())
+            workflow::after_write(
+                &item,
+                answer,
+                &Policy::DEFAULT.retry.write_back,
+                now,
+                jitter(),
+            )
         };
         let now = now_ms() as i64;
         match action {

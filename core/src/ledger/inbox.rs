@@ -6,19 +6,16 @@
 use super::{Database, LedgerError, bump, counter, write};
 use crate::Millis;
 use crate::pacing::Backoff;
+use crate::policy::Policy;
 
 /// How long a claimed delivery is another instance's to leave alone: far
 /// longer than processing one takes, so it ends only if its instance died.
-pub const LEASE_MS: Millis = 5 * 60_000;
+pub const LEASE_MS: Millis = Policy::DEFAULT.webhooks.lease_ms;
 
 /// Waits between attempts of a delivery that fails for a passing reason (a
 /// source API down): 5 s, doubling to 5 minutes, never given up (Aloware
 /// does not send a webhook twice, so the stored one is the call).
-pub const RETRY: Backoff = Backoff {
-    base_ms: 5_000,
-    cap_ms: 5 * 60_000,
-    max_attempts: u32::MAX,
-};
+pub const RETRY: Backoff = Policy::DEFAULT.retry.stored_delivery;
 
 /// The id that makes a repeated delivery recognisable: Kendo's delivery id
 /// (`x-kendo-delivery-id`), or, for senders without one, a digest of the
@@ -46,7 +43,7 @@ pub fn delivery_id(kendo_delivery_id: Option<&str>, event: Option<&str>, body: &
 /// closed with that reason: a delivery that crashes whatever processes it
 /// (a plugin trap takes a Spin instance down with it) costs that one
 /// delivery, not every later pass.
-pub const MAX_ABANDONED: u32 = 3;
+pub const MAX_ABANDONED: u32 = Policy::DEFAULT.webhooks.max_abandoned;
 
 /// When a delivery that failed its `attempts`-th time is tried again
 /// (`unit`: a uniform random number in [0, 1), the back-off's jitter).
@@ -317,7 +314,7 @@ pub fn claim<D: Database + ?Sized>(
 /// A stored delivery taken this long ago and neither finished nor
 /// deferred has stopped its processor or hangs: processing one takes far
 /// less.
-pub const STUCK_AFTER_MS: Millis = 30_000;
+pub const STUCK_AFTER_MS: Millis = Policy::DEFAULT.webhooks.stuck_after_ms;
 
 /// A stored delivery that needs a look: failing, or stopping whatever
 /// processes it.

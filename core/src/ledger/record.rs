@@ -15,6 +15,49 @@ use crate::answer::Action;
 /// Kendo's `send`.
 pub const KENDO_SEND: (&str, &str) = ("kendo", "send");
 
+/// Kendo holds the call: the send leaves the outbox, the ledger says
+/// `sent` (with `why` as its reason, when it was not Kendo's own answer
+/// read), and `on_created` runs in the same transaction. Inside a write.
+pub(crate) fn created<D: Database + ?Sized>(
+    db: &D,
+    outbox_id: i64,
+    key: &CallKey,
+    call_id: Option<&str>,
+    why: Option<(&str, &str)>,
+    now: Millis,
+    on_created: impl FnOnce(&D, &CallKey, Option<&str>) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    db.run("DELETE FROM outbox WHERE id = ?1", &[outbox_id.into()])?;
+    let [source, source_id, team] = key.params();
+    let (code, reason) = why.unzip();
+    db.run(
+        "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
+                reason_code = ?6, reason = ?7
+         WHERE source = ?1 AND source_id = ?2 AND team = ?3",
+        &[
+            source,
+            source_id,
+            team,
+            call_id.into(),
+            now.into(),
+            code.into(),
+            reason.into(),
+        ],
+    )?;
+    if let Some(call_id) = call_id {
+        record_call_id(db, key, call_id, now)?;
+    }
+    on_created(db, key, call_id)?;
+    // A send went through: a refusal by the runtime is over.
+    db.run(
+        "UPDATE source_health SET problem = NULL, problem_since = NULL, problem_count = 0,
+             ok_at = ?3
+         WHERE source = ?1 AND topic = ?2 AND problem IS NOT NULL",
+        &[KENDO_SEND.0.into(), KENDO_SEND.1.into(), now.into()],
+    )?;
+    Ok(())
+}
+
 /// Carries out `action` for the send `item` (claimed under `item.claim`).
 /// `key_fingerprint` is the key the request used (a pause names it).
 /// `on_created` runs inside the same transaction when Kendo created the
@@ -36,25 +79,7 @@ pub fn record<D: Database + ?Sized>(
     let key = &item.key;
     write(db, |db| {
         if let Action::Created { call_id, .. } = action {
-            db.run("DELETE FROM outbox WHERE id = ?1", &[item.id.into()])?;
-            let [source, source_id, team] = key.params();
-            db.run(
-                "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
-                        reason_code = NULL, reason = NULL
-                 WHERE source = ?1 AND source_id = ?2 AND team = ?3",
-                &[source, source_id, team, call_id.as_deref().into(), now.into()],
-            )?;
-            if let Some(call_id) = call_id {
-                record_call_id(db, key, call_id, now)?;
-            }
-            on_created(db, key, call_id.as_deref())?;
-            // A send went through: a refusal by the runtime is over.
-            db.run(
-                "UPDATE source_health SET problem = NULL, problem_since = NULL, problem_count = 0,
-                     ok_at = ?3
-                 WHERE source = ?1 AND topic = ?2 AND problem IS NOT NULL",
-                &[KENDO_SEND.0.into(), KENDO_SEND.1.into(), now.into()],
-            )?;
+            created(db, item.id, key, call_id.as_deref(), None, now, on_created)?;
             return Ok(true);
         }
         // What the answer says about the key holds whoever holds the send.

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::Millis;
 use crate::pacing::Pacer;
+use crate::policy::Policy;
 
 /// A send waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,9 +39,9 @@ impl SendPacing {
     /// Kendo's documented limit: 30 requests a minute per key, kept with a
     /// 1% margin.
     pub const KENDO: SendPacing = SendPacing {
-        limit: 30,
-        window_ms: 60_000,
-        margin: 0.01,
+        limit: Policy::DEFAULT.kendo.requests_per_window,
+        window_ms: Policy::DEFAULT.kendo.window_ms,
+        margin: Policy::DEFAULT.kendo.pacing_margin,
     };
 }
 
@@ -76,6 +77,8 @@ pub enum Claim {
 /// flight.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
+    /// Kendo had answered 2xx before the instance stopped: recorded sent.
+    pub sent: Vec<CallKey>,
     /// Back in the queue: they will be sent again.
     pub resent: Vec<CallKey>,
     /// Their budget of lost answers was spent: parked as `outcome-unknown`.
@@ -248,7 +251,8 @@ fn claim_row<D: Database + ?Sized>(
         });
     }
     db.run(
-        "UPDATE outbox SET attempts = attempts + 1, claim = ?2, lease_until = ?3 WHERE id = ?1",
+        "UPDATE outbox SET attempts = attempts + 1, claim = ?2, lease_until = ?3, answered = NULL
+         WHERE id = ?1",
         &[item.id.into(), claim.into(), lease_until.into()],
     )?;
     db.run(
@@ -314,6 +318,7 @@ pub fn recover_in_flight<D: Database + ?Sized>(
     db: &D,
     ambiguous_resends: u32,
     now: Millis,
+    on_created: impl Fn(&D, &CallKey, Option<&str>) -> Result<(), LedgerError>,
 ) -> Result<Recovered, LedgerError> {
     const EXPIRED: &str = "l.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < ?1)";
     const IN_FLIGHT: &str = "outbox o JOIN ledger l
@@ -333,7 +338,8 @@ pub fn recover_in_flight<D: Database + ?Sized>(
     write(db, |db| {
         let found = db.run(
             &format!(
-                "SELECT o.source, o.source_id, o.team, o.ambiguous FROM {IN_FLIGHT} WHERE {EXPIRED}"
+                "SELECT o.source, o.source_id, o.team, o.ambiguous, o.id, o.answered
+                 FROM {IN_FLIGHT} WHERE {EXPIRED}"
             ),
             &[now.into()],
         )?;
@@ -346,6 +352,22 @@ pub fn recover_in_flight<D: Database + ?Sized>(
             };
             let lost = row.count(3)?;
             let [source, source_id, team] = key.params();
+            if let Some(status) = row.opt_int(5)?.filter(|s| holds_the_call(*s)) {
+                let reason = format!(
+                    "Kendo answered {status}; the bridge stopped before reading the answer, so Kendo's callId is unknown"
+                );
+                super::record::created(
+                    db,
+                    row.int(4)?,
+                    &key,
+                    None,
+                    Some(("answer-unread", &reason)),
+                    now,
+                    &on_created,
+                )?;
+                recovered.sent.push(key);
+                continue;
+            }
             if lost < ambiguous_resends {
                 db.run(
                     "UPDATE outbox SET claim = NULL, lease_until = NULL,
@@ -391,6 +413,36 @@ pub fn recover_in_flight<D: Database + ?Sized>(
         }
         Ok(recovered)
     })
+}
+
+/// Whether an answer with this status means Kendo holds the call: any
+/// 2xx, whatever its body says (sending it again would duplicate it).
+pub fn holds_the_call(status: i64) -> bool {
+    (200..300).contains(&status)
+}
+
+/// Keeps Kendo's 2xx on the send `item` before its answer is read: an
+/// instance that dies reading it (a plugin trap takes a Spin instance
+/// down) leaves a send that [`recover_in_flight`] records as sent instead
+/// of sending again. Other statuses are not kept: Kendo did not create the
+/// call.
+pub fn answered<D: Database + ?Sized>(
+    db: &D,
+    item: &OutboxItem,
+    status: u16,
+) -> Result<(), LedgerError> {
+    if !holds_the_call(i64::from(status)) {
+        return Ok(());
+    }
+    db.run(
+        "UPDATE outbox SET answered = ?2 WHERE id = ?1 AND claim IS ?3",
+        &[
+            item.id.into(),
+            i64::from(status).into(),
+            item.claim.as_deref().into(),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Stops sending for a team until its key changes or [`resume`] is called.

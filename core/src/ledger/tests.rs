@@ -307,7 +307,7 @@ fn an_answer_after_the_claim_expired_changes_nothing_but_a_201_is_kept() {
     let db = db();
     intake(&db, &[send("1", "a")], None, 0).unwrap();
     let stale = claimed(claim(&db, "x", 0));
-    let recovered = recover_in_flight(&db, 1, LEASE + 1).unwrap();
+    let recovered = recover_in_flight(&db, 1, LEASE + 1, no_write_back).unwrap();
     assert_eq!(recovered.resent, vec![key("1")]);
     let fresh = claimed(claim(&db, "y", LEASE + 1));
     let late = Action::Retry {
@@ -334,16 +334,65 @@ fn a_send_left_in_flight_is_resent_within_its_budget_then_parked() {
     let db = db();
     intake(&db, &[send("1", "a")], None, 0).unwrap();
     claimed(claim(&db, "x", 0));
-    let first = recover_in_flight(&db, 1, LEASE + 1).unwrap();
+    let first = recover_in_flight(&db, 1, LEASE + 1, no_write_back).unwrap();
     assert_eq!((first.resent.len(), first.parked.len()), (1, 0));
     assert_eq!(
         state(&db, "1"),
         (State::Queued, Some("unknown-outcome".into()), true)
     );
     claimed(claim(&db, "y", LEASE + 1));
-    let second = recover_in_flight(&db, 1, 3 * LEASE).unwrap();
+    let second = recover_in_flight(&db, 1, 3 * LEASE, no_write_back).unwrap();
     assert_eq!((second.resent.len(), second.parked.len()), (0, 1));
     assert_eq!(state(&db, "1").0, State::OutcomeUnknown);
+}
+
+fn no_write_back<D: Database + ?Sized>(
+    _: &D,
+    _: &CallKey,
+    _: Option<&str>,
+) -> Result<(), crate::ledger::LedgerError> {
+    Ok(())
+}
+
+#[test]
+fn a_send_whose_instance_died_reading_kendos_2xx_is_recorded_sent_not_resent() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    crate::ledger::send::answered(&db, &item, 201).unwrap();
+    let queued = std::cell::RefCell::new(Vec::new());
+    let recovered = recover_in_flight(
+        &db,
+        1,
+        LEASE + 1,
+        |_: &_, key: &CallKey, _: Option<&str>| {
+            queued.borrow_mut().push(key.clone());
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(recovered.sent, vec![key("1")]);
+    assert!(recovered.resent.is_empty());
+    assert_eq!(
+        state(&db, "1"),
+        (State::Sent, Some("answer-unread".into()), false)
+    );
+    assert_eq!(
+        queued.into_inner(),
+        vec![key("1")],
+        "its write-back is queued"
+    );
+    assert_eq!(claim(&db, "y", LEASE + 2), Claim::Idle(None));
+}
+
+#[test]
+fn a_non_2xx_answer_is_not_kept_so_a_dead_instance_send_is_resent() {
+    let db = db();
+    intake(&db, &[send("1", "a")], None, 0).unwrap();
+    let item = claimed(claim(&db, "x", 0));
+    crate::ledger::send::answered(&db, &item, 503).unwrap();
+    let recovered = recover_in_flight(&db, 1, LEASE + 1, no_write_back).unwrap();
+    assert_eq!(recovered.resent, vec![key("1")]);
 }
 
 #[test]
@@ -352,7 +401,7 @@ fn a_live_claim_is_not_recovered() {
     intake(&db, &[send("1", "a")], None, 0).unwrap();
     claimed(claim(&db, "x", 0));
     assert_eq!(
-        recover_in_flight(&db, 1, LEASE - 1).unwrap(),
+        recover_in_flight(&db, 1, LEASE - 1, no_write_back).unwrap(),
         Default::default()
     );
 }
@@ -472,7 +521,7 @@ fn a_send_in_flight_before_the_one_state_migration_is_sending_after_it() {
     }
     assert_eq!(state(&conn, "1").0, State::Sending);
     // And it is recovered as any send left in flight.
-    let recovered = recover_in_flight(&conn, 1, 10).unwrap();
+    let recovered = recover_in_flight(&conn, 1, 10, no_write_back).unwrap();
     assert_eq!(recovered.resent, vec![key("1")]);
 }
 

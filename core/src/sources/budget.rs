@@ -21,7 +21,7 @@ const MARGIN: f64 = 0.05;
 
 /// Salesloft's cost points per minute for a whole team (its rate-limits
 /// page, above): the default of `salesloft.rate_limit_points`.
-pub const SALESLOFT_TEAM_POINTS: u64 = 600;
+pub const SALESLOFT_TEAM_POINTS: u64 = crate::policy::Policy::DEFAULT.salesloft.team_points;
 
 /// The points left to the team's other integrations: when fewer than this
 /// remain, the bridge waits for the next window.

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kendo_bridge_core::policy::Policy;
 use serde::Deserialize;
 
 /// Environment variables that override the file: `KENDO_BRIDGE__` followed
@@ -117,10 +118,10 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8787))
 }
 fn default_unscored_after() -> Duration {
-    Duration::from_secs(2 * 3600)
+    ms(DEFAULT.webhooks.unscored_after_ms)
 }
 fn default_webhook_body() -> usize {
-    8 * 1024 * 1024
+    DEFAULT.webhooks.max_body_bytes as usize
 }
 
 /// The webhook server.
@@ -154,7 +155,7 @@ pub struct ServerConfig {
 }
 
 fn default_shutdown_grace() -> Duration {
-    Duration::from_secs(10)
+    ms(DEFAULT.webhooks.shutdown_grace_ms)
 }
 
 impl Default for ServerConfig {
@@ -171,22 +172,22 @@ impl Default for ServerConfig {
 }
 
 fn default_kendo_url() -> String {
-    "https://app.kendo.ai".into()
+    DEFAULT.kendo.url.into()
 }
 fn default_rpm() -> u32 {
-    30
+    DEFAULT.kendo.requests_per_window
 }
-fn default_minute() -> Duration {
-    Duration::from_secs(60)
+fn default_window() -> Duration {
+    ms(DEFAULT.kendo.window_ms)
 }
 fn default_timeout() -> Duration {
-    Duration::from_secs(30)
+    ms(DEFAULT.kendo.timeout_ms)
 }
 fn default_max_body() -> u64 {
-    5_000_000
+    DEFAULT.kendo.max_body_bytes
 }
 fn default_margin() -> f64 {
-    0.01
+    DEFAULT.kendo.pacing_margin
 }
 
 /// Kendo's Push API and its webhooks.
@@ -199,7 +200,7 @@ pub struct KendoConfig {
     /// Requests per `window` per key (Kendo allows 30 per minute).
     #[serde(default = "default_rpm")]
     pub requests_per_window: u32,
-    #[serde(default = "default_minute", with = "humantime_serde")]
+    #[serde(default = "default_window", with = "humantime_serde")]
     pub window: Duration,
     /// Extra spacing between requests, as a fraction (0.01 = 1%).
     #[serde(default = "default_margin")]
@@ -227,16 +228,16 @@ pub struct KendoConfig {
 }
 
 fn default_ambiguous_resends() -> u32 {
-    1
+    DEFAULT.kendo.ambiguous_resends
 }
 fn default_retry_base() -> Duration {
-    Duration::from_secs(2)
+    ms(DEFAULT.retry.kendo_send.base_ms)
 }
 fn default_retry_cap() -> Duration {
-    Duration::from_secs(600)
+    ms(DEFAULT.retry.kendo_send.cap_ms)
 }
 fn default_attempts() -> u32 {
-    8
+    DEFAULT.retry.kendo_send.max_attempts
 }
 
 /// Back-off for 5xx answers and timeouts.
@@ -283,41 +284,44 @@ fn yes() -> bool {
     true
 }
 fn default_poll() -> Duration {
-    Duration::from_secs(60)
+    ms(DEFAULT.polling.interval_ms)
 }
 fn default_initial() -> Duration {
-    Duration::from_secs(24 * 3600)
+    ms(DEFAULT.polling.first_look_back_ms)
 }
 fn default_hs_lookback() -> Duration {
-    Duration::from_secs(30)
+    ms(DEFAULT.hubspot.search_look_back_ms)
 }
 fn default_hs_page() -> u32 {
-    200
+    DEFAULT.hubspot.page_size
 }
 /// HubSpot's changelog raised search to four requests per second per token
 /// (https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase);
 /// later limits pages speak of about five per account. Four keeps under both.
 fn default_hs_search_per_second() -> u32 {
-    4
+    DEFAULT.hubspot.search_per_second
 }
 /// Salesloft writes a call data record as the call happens; a few minutes
 /// cover the time until the call activity is logged.
 fn default_sl_direction_wait() -> Duration {
-    Duration::from_secs(300)
+    ms(DEFAULT.salesloft.direction_wait_ms)
 }
 fn default_sl_budget_share() -> f64 {
-    0.5
+    DEFAULT.salesloft.budget_share
+}
+fn default_sl_window() -> Duration {
+    ms(DEFAULT.salesloft.budget_window_ms)
 }
 /// https://developers.salesloft.com/docs/platform/api-basics/rate-limits/:
 /// 600 cost points per minute for the whole team.
 fn default_sl_rate_limit_points() -> u64 {
-    kendo_bridge_core::sources::budget::SALESLOFT_TEAM_POINTS
+    DEFAULT.salesloft.team_points
 }
 fn default_sl_url() -> String {
-    "https://api.salesloft.com".into()
+    DEFAULT.salesloft.api_url.into()
 }
 fn default_hs_url() -> String {
-    "https://api.hubapi.com".into()
+    DEFAULT.hubspot.api_url.into()
 }
 
 /// Salesloft polling and webhooks.
@@ -356,7 +360,7 @@ pub struct SalesloftConfig {
     /// The team's budget: cost points per `rate_limit_window`.
     #[serde(default = "default_sl_rate_limit_points")]
     pub rate_limit_points: u64,
-    #[serde(default = "default_minute", with = "humantime_serde")]
+    #[serde(default = "default_sl_window", with = "humantime_serde")]
     pub rate_limit_window: Duration,
     /// The webhook subscription's callback token (`/webhooks/salesloft`).
     #[serde(default)]
@@ -433,10 +437,10 @@ pub struct HubspotConfig {
 /// Enterprise: https://developers.hubspot.com/changelog/increasing-our-api-limits),
 /// leaving the rest to polling and the portal's other integrations.
 fn default_hs_write_back_per_second() -> u32 {
-    2
+    DEFAULT.hubspot.write_back_per_second
 }
 fn default_hs_write_back_attempts() -> u32 {
-    8
+    DEFAULT.retry.write_back.max_attempts
 }
 
 /// Aloware webhooks.
@@ -462,7 +466,15 @@ pub struct AlowareConfig {
 }
 
 fn default_transcript_wait() -> Duration {
-    Duration::from_secs(300)
+    ms(DEFAULT.aloware.transcript_wait_ms)
+}
+
+/// Every default is the core's (`Policy::DEFAULT`): stated once for both
+/// drivers.
+const DEFAULT: Policy = Policy::DEFAULT;
+
+fn ms(millis: kendo_bridge_core::Millis) -> Duration {
+    Duration::from_millis(millis.max(0) as u64)
 }
 
 impl BridgeConfig {
@@ -577,12 +589,35 @@ impl BridgeConfig {
             .map_or("default", |t| t.name.as_str())
     }
 
+    /// The core's policy with this configuration's values: what the TOML
+    /// leaves out keeps the core's default.
+    pub fn policy(&self) -> Policy {
+        let mut policy = Policy::DEFAULT;
+        let millis = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        let kendo = &self.kendo;
+        policy.kendo.requests_per_window = kendo.requests_per_window;
+        policy.kendo.window_ms = millis(kendo.window);
+        policy.kendo.pacing_margin = kendo.pacing_margin;
+        policy.kendo.timeout_ms = millis(kendo.timeout);
+        policy.kendo.max_body_bytes = kendo.max_body_bytes;
+        policy.kendo.ambiguous_resends = kendo.ambiguous_resends;
+        policy.retry.kendo_send.base_ms = millis(kendo.retry.base);
+        policy.retry.kendo_send.cap_ms = millis(kendo.retry.cap);
+        policy.retry.kendo_send.max_attempts = kendo.retry.max_attempts.max(1);
+        // A write-back backs off as a send does, with its own attempts.
+        policy.retry.write_back = policy.retry.kendo_send;
+        if let Some(hubspot) = &self.hubspot {
+            policy.retry.write_back.max_attempts = hubspot.write_back_attempts.max(1);
+        }
+        policy.webhooks.max_body_bytes = self.server.max_body_bytes as u64;
+        policy.webhooks.shutdown_grace_ms = millis(self.server.shutdown_grace);
+        policy.webhooks.unscored_after_ms = millis(self.server.unscored_after);
+        policy
+    }
+
     /// The ingest endpoint.
     pub fn ingest_url(&self) -> String {
-        format!(
-            "{}/api/integrations/push-api/ingest",
-            self.kendo.url.trim_end_matches('/')
-        )
+        kendo_bridge_core::policy::ingest_url(&self.kendo.url)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod redecide;
 pub mod salesloft;
 pub mod write_back;
 
+use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
 use kendo_bridge_core::sources::{Lookups, poll};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +29,8 @@ use crate::plugin::PluginError;
 use crate::plugin::kendo::PayloadOptions;
 use crate::plugin::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
 use crate::pool::PluginPool;
-use crate::store::{CallKey, Intake, Millis, Outcome, SharedStore, StoreError, counter};
+use crate::store::{CallKey, Intake, Millis, SharedStore, StoreError, counter};
+use kendo_bridge_core::policy::Policy;
 
 /// What every bridge task shares.
 #[derive(Clone)]
@@ -359,14 +361,8 @@ impl SourceApi {
             http: ctx.http.clone(),
             clock: ctx.clock,
             store: ctx.store.clone(),
-            // Up to 2, 4, 8, 16 and 32 s between six attempts: a poll cycle
-            // rides out a brief outage; a longer one waits for the next cycle.
-            retry: Backoff {
-                base_ms: 2_000,
-                cap_ms: 60_000,
-                max_attempts: 6,
-            },
-            timeout: Duration::from_secs(30),
+            retry: Policy::DEFAULT.retry.source_request,
+            timeout: Duration::from_millis(Policy::DEFAULT.polling.request_timeout_ms as u64),
             pacing: None,
             budget: None,
             secret_key: format!("{name} credentials"),
@@ -655,7 +651,10 @@ pub fn rejected(
         position,
         index,
         version_width,
-        format!("{} (at {})", rejected.error.explain(), rejected.at),
+        kendo_bridge_core::decision::rejected_detail(
+            &InputProblem::from(&rejected.error),
+            &rejected.at,
+        ),
     )
 }
 
@@ -672,95 +671,29 @@ pub async fn decide(
     decision: Result<Result<Decision, InputError>, PluginError>,
 ) -> Intake {
     let sync_method = sync_method_name(via).to_string();
-    let default_team = ctx.config.route(source, None).to_string();
-    let (team, outcome) = match decision {
-        Err(trap) => (
-            default_team,
-            Outcome::Fail {
-                code: "plugin-trap".into(),
-                detail: format!("the plugin trapped on this record: {trap}"),
-            },
-        ),
-        Ok(Err(input)) => (
-            default_team,
-            Outcome::Fail {
-                code: "unreadable".into(),
-                detail: input.explain().to_string(),
-            },
-        ),
+    let (rep_email, decided) = match decision {
+        Err(trap) => (None, Decided::Trapped(trap.to_string())),
+        Ok(Err(input)) => (None, Decided::Unreadable(InputProblem::from(&input))),
         Ok(Ok(Decision::Skip(reason))) => (
-            default_team,
-            Outcome::Skip {
+            None,
+            Decided::Skip {
                 code: reason.code.to_string(),
                 detail: reason.detail,
             },
         ),
         Ok(Ok(Decision::Wait(reason))) => (
-            default_team,
-            Outcome::Wait {
+            None,
+            Decided::Wait {
                 code: reason.code.to_string(),
                 detail: reason.detail,
             },
         ),
         Ok(Ok(Decision::Send(call))) => {
-            let team = ctx
-                .config
-                .route(source, call.rep_email.as_deref())
-                .to_string();
-            let title = call.title.clone();
             let rep_email = call.rep_email.clone();
-            let warnings = kendo_bridge_core::ledger::intake::warnings_text(
-                call.warnings
-                    .iter()
-                    .map(|w| (w.field.as_str(), w.detail.as_str())),
-            );
-            if let Some(text) = &warnings {
-                tracing::info!(
-                    source, source_id, warnings = %text,
-                    "sending without optional fields that could not be read"
-                );
-            }
-            let options = PayloadOptions {
-                max_body_bytes: ctx.config.kendo.max_body_bytes,
-            };
-            let built = ctx
-                .plugin
-                .call(move |bridge, store| {
-                    bridge
-                        .kendo_bridge_kendo()
-                        .call_build_ingest(store, &call, options)
-                })
-                .await;
-            let outcome = match built {
-                Ok(Ok(request)) => {
-                    if let Some(cut) = &request.truncated {
-                        tracing::info!(
-                            source,
-                            source_id,
-                            kept = cut.kept_chars,
-                            of = cut.original_chars,
-                            "transcript cut to fit Kendo's body limit"
-                        );
-                    }
-                    Outcome::Send {
-                        payload: request.body,
-                        title,
-                        rep_email,
-                        warnings,
-                    }
-                }
-                Ok(Err(build)) => Outcome::Fail {
-                    code: build_error_code(&build).into(),
-                    detail: build.explain().to_string(),
-                },
-                Err(trap) => Outcome::Fail {
-                    code: "plugin-trap".into(),
-                    detail: format!("the plugin trapped building the payload: {trap}"),
-                },
-            };
-            (team, outcome)
+            (rep_email, build(ctx, source, source_id, call).await)
         }
     };
+    let team = ctx.config.route(source, rep_email.as_deref()).to_string();
     Intake {
         key: CallKey {
             source: source.to_string(),
@@ -769,20 +702,62 @@ pub async fn decide(
         },
         version: version.to_string(),
         sync_method,
-        outcome,
+        outcome: decided.outcome(),
     }
 }
 
-/// The ledger's reason code for a payload that cannot be built: the same
-/// words as the plugin's `build-error` cases (`too-large` also names a 413).
-fn build_error_code(error: &crate::plugin::kendo::BuildError) -> &'static str {
-    use crate::plugin::kendo::BuildError;
-    match error {
-        BuildError::NoMedia => "no-media",
-        BuildError::MissingRepEmail => "missing-rep-email",
-        BuildError::InvalidRepEmail(_) => "invalid-rep-email",
-        BuildError::InvalidCallDate(_) => "invalid-call-date",
-        BuildError::TooLarge(_) => "too-large",
+/// A call the plugin would send, with its Kendo payload built by the
+/// plugin.
+async fn build(
+    ctx: &Context,
+    source: &str,
+    source_id: &str,
+    call: crate::plugin::types::Call,
+) -> Decided {
+    let warnings: Vec<(String, String)> = call
+        .warnings
+        .iter()
+        .map(|w| (w.field.clone(), w.detail.clone()))
+        .collect();
+    if !warnings.is_empty() {
+        tracing::info!(
+            source, source_id, warnings = ?warnings,
+            "sending without optional fields that could not be read"
+        );
+    }
+    let title = call.title.clone();
+    let rep_email = call.rep_email.clone();
+    let options = PayloadOptions {
+        max_body_bytes: ctx.config.kendo.max_body_bytes,
+    };
+    let built = ctx
+        .plugin
+        .call(move |bridge, store| {
+            bridge
+                .kendo_bridge_kendo()
+                .call_build_ingest(store, &call, options)
+        })
+        .await;
+    match built {
+        Ok(Ok(request)) => {
+            if let Some(cut) = &request.truncated {
+                tracing::info!(
+                    source,
+                    source_id,
+                    kept = cut.kept_chars,
+                    of = cut.original_chars,
+                    "transcript cut to fit Kendo's body limit"
+                );
+            }
+            Decided::Send(Built {
+                payload: request.body,
+                title,
+                rep_email,
+                warnings,
+            })
+        }
+        Ok(Err(build)) => Decided::Unbuildable(BuildProblem::from(&build)),
+        Err(trap) => Decided::Trapped(format!("building the payload: {trap}")),
     }
 }
 

@@ -76,15 +76,10 @@ impl HubspotWriteBack {
         // all of a token's requests together.
         .paced(RequestPacing::new(cfg.write_back_per_second.max(1), 1_000, |_| true))
         .with_attempts(1);
-        let retry = &ctx.config.kendo.retry;
         Ok(Some(HubspotWriteBack {
             ctx: ctx.clone(),
             api,
-            backoff: Backoff {
-                base_ms: retry.base.as_millis() as Millis,
-                cap_ms: retry.cap.as_millis() as Millis,
-                max_attempts: cfg.write_back_attempts.max(1),
-            },
+            backoff: ctx.config.policy().retry.write_back,
             ensured: Arc::new(AtomicBool::new(false)),
         }))
     }

@@ -105,6 +105,10 @@ impl RealSpin {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
+        // `spin up` runs the app in a child process (`spin trigger http`):
+        // its own process group lets drop stop both, where killing `spin
+        // up` alone leaves the trigger running, orphaned.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         for (name, value) in variables {
             command.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
         }
@@ -167,6 +171,12 @@ impl RealSpin {
 
 impl Drop for RealSpin {
     fn drop(&mut self) {
+        // The whole group: `spin up` and its trigger process.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

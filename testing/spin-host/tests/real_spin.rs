@@ -439,14 +439,35 @@ async fn on_a_real_spin_a_kendo_url_spin_refuses_is_a_named_problem_until_allowe
 
 /// Resident memory of process `pid`, in kB (Linux).
 fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    // `spin up` runs the app in a child process (`spin trigger http`): the
+    // memory that matters is the child's, so both are counted.
+    let own = |pid: &str| -> Option<(u32, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        Some((field("PPid:")? as u32, field("VmRSS:")?))
+    };
+    let mut total = own(&pid.to_string())?.1;
+    let mut children = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some((parent, rss)) = own(name)
+            && parent == pid
+        {
+            total += rss;
+            children += 1;
+        }
+    }
+    // Without the trigger process the measure would miss the app.
+    (children > 0).then_some(total)
 }
 
 /// A 64 MB body with the right secret is answered 413 before it is read:
