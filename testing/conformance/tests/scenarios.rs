@@ -64,6 +64,7 @@ scenarios!(SCENARIOS:
     a_hubspot_webhook_names_a_call_that_is_read_and_sent_once,
     a_hubspot_workflow_delivery_is_recorded_as_having_come_by_workflow,
     an_unreadable_call_in_a_hubspot_batch_is_a_failed_row_and_the_others_go,
+    a_hubspot_delivery_about_a_contact_is_kept_and_sends_nothing,
     a_delivery_refused_by_the_source_for_a_setting_is_kept_for_a_person,
     a_delivery_the_source_fails_briefly_is_retried_and_goes,
     a_delivery_the_source_rejects_for_good_is_closed_with_its_reason,
@@ -77,6 +78,7 @@ scenarios!(SCENARIOS:
     a_2xx_whose_reading_stops_the_plugin_counts_as_sent_and_is_not_posted_again,
     calls_arriving_at_once_go_one_a_slot_at_most_thirty_a_minute,
     kendos_score_of_a_sent_call_is_kept_once_and_matched_by_its_call_id,
+    a_kendo_result_for_a_call_never_sent_is_kept_unmatched,
     a_scored_hubspot_call_gets_kendo_sent_its_call_id_and_its_score_written_back,
     a_write_back_refused_for_a_scope_waits_and_names_the_scope,
     settle_sent_after_an_unknown_outcome_queues_the_hubspot_write_back,
@@ -614,6 +616,24 @@ async fn a_hubspot_workflow_delivery_is_recorded_as_having_come_by_workflow<D: D
     );
 }
 
+/// A HubSpot workflow delivery about a contact, not a call: answered,
+/// kept without an error, never read as a call and nothing sent.
+async fn a_hubspot_delivery_about_a_contact_is_kept_and_sends_nothing<D: Driver>() {
+    let mut d = D::start(hubspot_setup()).await;
+    let body = json!({"hs_object_id": "501", "email": "alex@acme.example"}).to_string();
+    let answer = d.deliver(Webhook::hubspot(body)).await;
+    assert_eq!(answer.status, 200, "{}: {}", D::NAME, answer.body);
+    d.tick().await;
+    assert_eq!(
+        d.query("SELECT processed_at IS NOT NULL, error FROM inbox WHERE source = 'hubspot'"),
+        vec![vec!["1".to_string(), "NULL".into()]],
+        "{}: processed, the contact's event ignored without an error",
+        D::NAME
+    );
+    assert_eq!(d.ledger(), vec![], "{}", D::NAME);
+    assert_eq!(d.kendo_requests(), 0, "{}", D::NAME);
+}
+
 /// R10: one call HubSpot returns in a form the plugin cannot read costs
 /// that call (a failed row with the reason), the others in the same
 /// delivery go.
@@ -1019,6 +1039,35 @@ async fn kendos_score_of_a_sent_call_is_kept_once_and_matched_by_its_call_id<D: 
         "{}: one result, the call's",
         D::NAME
     );
+}
+
+/// Kendo's result for a callId the bridge never sent (another integration
+/// of the team): kept once, matched to no call, nothing changed.
+async fn a_kendo_result_for_a_call_never_sent_is_kept_unmatched<D: Driver>() {
+    let mut d = D::start(Setup::default()).await;
+    let event = kendo_bridge_sim::kendo::KendoEvent::new(
+        "call.uploaded",
+        "2026-12-07T07:00:00Z".into(),
+        json!({"callId": "call_from_elsewhere", "aiScore": "64", "duration": 61.0}),
+    );
+    for _ in 0..2 {
+        let answer = d.deliver(Webhook::kendo(&event)).await;
+        assert_eq!(answer.status, 200, "{}: {}", D::NAME, answer.body);
+    }
+    d.tick().await;
+    assert_eq!(
+        d.query("SELECT subject_id, ai_score FROM kendo_results"),
+        vec![vec!["call_from_elsewhere".to_string(), "64".into()]],
+        "{}: kept once",
+        D::NAME
+    );
+    assert_eq!(
+        d.query("SELECT processed_at IS NOT NULL, error FROM inbox WHERE source = 'kendo'"),
+        vec![vec!["1".to_string(), "NULL".into()]],
+        "{}",
+        D::NAME
+    );
+    assert_eq!(d.ledger(), vec![], "{}", D::NAME);
 }
 
 async fn a_scored_hubspot_call_gets_kendo_sent_its_call_id_and_its_score_written_back<D: Driver>() {
