@@ -1607,6 +1607,32 @@ async fn a_plugin_trap_costs_only_its_call_and_the_next_one_goes<D: Driver>() {
     );
 }
 
+/// A request to Kendo that never left (refused before it was sent: Spin's
+/// allow-list; the host's connect error, `TransportError::Unsent`) spends
+/// no attempt of the call's budget, and the status names the problem.
+async fn a_send_that_never_left_spends_no_attempt_and_is_a_named_problem<D: Driver>() {
+    let mut d = D::start(Setup {
+        kendo_gate: true,
+        ..Setup::default()
+    })
+    .await;
+    d.allow_kendo(false);
+    deliver_aloware_call(&mut d, 52).await;
+    assert_eq!(
+        d.query("SELECT state, attempts FROM ledger WHERE source_id = '52'"),
+        vec![vec!["queued".to_string(), "0".into()]],
+        "{}",
+        D::NAME
+    );
+    let status = d.status().await;
+    assert!(
+        status.problems.iter().any(|p| p.starts_with("kendo")),
+        "{}: {:?}",
+        D::NAME,
+        status.problems
+    );
+}
+
 /// Divergent scenarios: run only with `--features divergent`.
 macro_rules! divergent {
     ($($name:ident),* $(,)?) => {
@@ -1631,4 +1657,7 @@ macro_rules! divergent {
     };
 }
 
-divergent!(a_plugin_trap_costs_only_its_call_and_the_next_one_goes);
+divergent!(
+    a_plugin_trap_costs_only_its_call_and_the_next_one_goes,
+    a_send_that_never_left_spends_no_attempt_and_is_a_named_problem,
+);
