@@ -399,6 +399,22 @@ pub trait Driver: Sized {
             .and_then(|c| c.properties.get(name).cloned())
     }
 
+    /// The writes the simulated HubSpot answered 2xx (`PATCH` and batch
+    /// updates of calls), as `METHOD path`: the write-backs it got.
+    fn hubspot_writes(&self) -> Vec<String> {
+        self.sims()
+            .hubspot
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                (200..300).contains(&r.status)
+                    && (r.method == "PATCH"
+                        || (r.method == "POST" && r.path.contains("/batch/update")))
+            })
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
     /// A single number from a query (`COUNT(*)`, say).
     fn count(&self, sql: &str) -> i64 {
         self.query(sql)
