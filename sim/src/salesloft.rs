@@ -249,7 +249,8 @@ struct Store {
     budget: SlidingWindow,
     log: Vec<SalesloftRequest>,
     /// Paths (by prefix) answered with an error status instead.
-    failing: Vec<(String, u16)>,
+    /// Path prefix, status, and how many more requests (None: all).
+    failing: Vec<(String, u16, Option<u32>)>,
     /// Calls listed as this JSON instead of their record.
     poisoned: BTreeMap<u64, Value>,
     /// The newest timestamp handed out, so updates never go back in time.
@@ -362,7 +363,15 @@ impl SalesloftSim {
     pub fn fail_path(&self, prefix: &str, status: u16) {
         lock(&self.shared.state)
             .failing
-            .push((prefix.to_owned(), status));
+            .push((prefix.to_owned(), status, None));
+    }
+
+    /// Only the next `n` requests whose path starts with `prefix` are
+    /// answered `status` (a brief outage).
+    pub fn fail_path_next(&self, prefix: &str, status: u16, n: u32) {
+        lock(&self.shared.state)
+            .failing
+            .push((prefix.to_owned(), status, Some(n)));
     }
 
     /// Another integration of the team spends `points` of the budget now.
@@ -745,11 +754,28 @@ async fn gatekeeper(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> 
             )
         }
         Admission::Admitted { remaining } => {
-            let failing = lock(&sh.state)
-                .failing
-                .iter()
-                .find(|(prefix, _)| record.path.starts_with(prefix.as_str()))
-                .map(|(_, status)| *status);
+            let failing = {
+                let mut st = lock(&sh.state);
+                let hit = st
+                    .failing
+                    .iter_mut()
+                    .enumerate()
+                    .find(|(_, (prefix, _, left))| {
+                        record.path.starts_with(prefix.as_str()) && *left != Some(0)
+                    })
+                    .map(|(i, (_, status, left))| {
+                        if let Some(n) = left {
+                            *n -= 1;
+                        }
+                        (i, *status, *left == Some(0))
+                    });
+                hit.map(|(i, status, spent)| {
+                    if spent {
+                        st.failing.remove(i);
+                    }
+                    status
+                })
+            };
             let mut resp = match failing.and_then(|s| StatusCode::from_u16(s).ok()) {
                 Some(status) => json_response(
                     status,

@@ -201,21 +201,6 @@ async fn a_call_in_an_account_that_never_sent_a_transcript_goes_with_its_recordi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_whose_transcript_never_comes_goes_with_its_recording_after_the_wait() {
-    let bridge = webhooks_only(Duration::from_millis(300)).await;
-    let call = captured_call(&bridge, 940_868_702);
-    let sequence = without(
-        aloware::captured_completed_call(&call, RECORDING, SUMMARY, TRANSCRIPT),
-        |name| name.starts_with("transcription."),
-    );
-    replay(&bridge, &sequence).await;
-    let body = the_only_call_in_kendo(&bridge, "940868702").await;
-    assert_eq!(body["audioUrl"], RECORDING);
-    assert!(body.get("transcript").is_none(), "{body}");
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_without_its_transcript_is_never_sent_as_the_transcript() {
     let bridge = webhooks_only(Duration::from_millis(300)).await;
     let call = captured_call(&bridge, 940_868_703);
@@ -231,23 +216,6 @@ async fn a_summary_without_its_transcript_is_never_sent_as_the_transcript() {
     let body = the_only_call_in_kendo(&bridge, "940868703").await;
     assert!(body.get("transcript").is_none(), "{body}");
     assert!(!body.to_string().contains(SUMMARY), "{body}");
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_captured_failed_dial_is_skipped_and_never_sent() {
-    let bridge = webhooks_only(PATIENCE).await;
-    let call = captured_call(&bridge, 940_868_601);
-    replay(&bridge, &aloware::captured_failed_dial(&call)).await;
-    eventually("the failed dial was skipped", || {
-        bridge
-            .row("aloware", "940868601")
-            .is_some_and(|r| r.state == State::Skipped)
-    })
-    .await;
-    let row = bridge.row("aloware", "940868601").expect("the ledger row");
-    assert_eq!(row.reason_code.as_deref(), Some("not-completed"));
-    assert_eq!(bridge.stage.sims.kendo.stats().requests, 0);
     bridge.stop().await;
 }
 
@@ -294,22 +262,6 @@ async fn an_unreadable_aloware_delivery_is_answered_200_and_kept_as_failed_under
             .any(|e| e["sourceId"] == "940868799" && e["code"] == "unreadable")
     });
     assert!(shown, "`status` shows it: {status:#}");
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_that_is_not_json_is_answered_200_and_kept_as_failed() {
-    let bridge = webhooks_only(PATIENCE).await;
-    let status = post_aloware(&bridge, "event=Call-Disposed&id=1").await;
-    assert_eq!(status, 200);
-    eventually("the delivery was recorded as failed", || {
-        bridge.ledger().iter().any(|r| {
-            r.key.source == "aloware"
-                && r.key.source_id.starts_with("unreadable:inbox-")
-                && r.state == State::Failed
-        })
-    })
-    .await;
     bridge.stop().await;
 }
 
@@ -505,39 +457,6 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
     // later delivery does not wait again.
     let report = al.sweep().await.expect("the sweep runs");
     assert_eq!(report.enqueued + report.updated, 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_transcript_within_the_wait_sends_the_call_with_it_at_once() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = engine(dir.path(), "2m", 1_780_000_000_000);
-    let al = engine.sources.aloware.clone().expect("aloware is enabled");
-    al.handle(1, &fixture("recording-saved.json"))
-        .await
-        .expect("handled");
-    tokio::time::advance(Duration::from_secs(44)).await;
-    let summary = al
-        .handle(2, &fixture("transcription-call-summarized.json"))
-        .await
-        .expect("handled");
-    assert!(matches!(summary, Handled::Ignored(_)), "{summary:?}");
-    al.handle(3, &fixture("transcription-open-search-saved.json"))
-        .await
-        .expect("handled");
-    let row = engine
-        .ctx
-        .store
-        .run_here(|s| s.ledger("aloware", "cw_12345"))
-        .expect("the ledger reads");
-    assert_eq!(row[0].state, State::Queued);
-    let item = engine
-        .ctx
-        .store
-        .run_here(|s| s.due("sales", i64::MAX, 10))
-        .expect("the outbox reads");
-    let payload: Value = serde_json::from_str(&item[0].payload).unwrap_or_default();
-    assert_eq!(payload["transcript"], "Rep: Hi, this is Nina from...");
-    assert_eq!(al.next_sweep_at().await.ok().flatten(), None);
 }
 
 #[tokio::test(start_paused = true)]

@@ -144,28 +144,6 @@ async fn an_answer_slower_than_the_timeout_is_sent_again_and_the_possible_duplic
     bridge.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_lost_after_kendo_created_the_call_is_the_one_duplicate_and_is_counted() {
-    let (dir, stage) = staged(Dataset::backlog(10, 6), StageOptions::default()).await;
-    stage.sims.kendo.drop_after_create_next(1);
-    let bridge = Running::serve(dir, stage);
-
-    delivered(&bridge).await;
-
-    let kendo = &bridge.stage.sims.kendo;
-    assert_eq!(kendo.stats().dropped_after_create, 1);
-    let duplicates = kendo.duplicates();
-    assert_eq!(duplicates.len(), 1, "{duplicates:?}");
-    assert_eq!(duplicates[0].count, 2);
-    assert_eq!(
-        bridge.counter(TEAM, counter::RESENT_AFTER_LOST_ANSWER),
-        1,
-        "the send whose answer was lost is counted as possibly duplicated"
-    );
-    all_sent(&bridge, 10);
-    bridge.stop().await;
-}
-
 /// Waits until `n` calls are parked as outcome-unknown.
 async fn parked(bridge: &Running, n: usize) {
     eventually("the calls are parked as outcome-unknown", || {
@@ -346,31 +324,5 @@ async fn settling_an_id_that_is_not_parked_is_refused_with_exit_2() {
             .map(|r| r.state),
         Some(State::Sent)
     );
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kendo_429_with_retry_after_holds_the_next_request_that_long() {
-    // x30: Kendo's window lasts 2 s, and the injected 429 says
-    // `Retry-After: 2`.
-    let (dir, stage) = staged(Dataset::backlog(3, 14), StageOptions::default()).await;
-    stage.sims.kendo.fail_next(1, 429);
-    let bridge = Running::serve(dir, stage);
-
-    delivered(&bridge).await;
-
-    let kendo = &bridge.stage.sims.kendo;
-    assert_eq!(kendo.stats().rate_limited_429, 1);
-    let requests = kendo.requests();
-    assert_eq!(requests.len(), 4, "one 429, then the three calls");
-    assert_eq!(requests[0].status, Some(429));
-    let waited = requests[1].at - requests[0].at;
-    assert!(
-        waited >= Duration::from_secs(2),
-        "the key waited out Retry-After: {waited:?}"
-    );
-    assert_eq!(bridge.counter(TEAM, counter::KENDO_429), 1);
-    assert_eq!(kendo.duplicates(), vec![]);
-    all_sent(&bridge, 3);
     bridge.stop().await;
 }

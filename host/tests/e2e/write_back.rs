@@ -112,40 +112,6 @@ async fn guide_call_sent(bridge: &Running) -> AcceptedCall {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scored_hubspot_call_ends_with_kendo_sent_its_call_id_and_its_ai_score() {
-    let bridge = Running::start(hubspot_only(), writing_back()).await;
-    let call = guide_call_sent(&bridge).await;
-    eventually(
-        "Kendo Sent and Kendo Call ID are on the HubSpot call",
-        || property(&bridge, GUIDE_CALL, "kendo_call_id").as_deref() == Some(call.call_id.as_str()),
-    )
-    .await;
-    assert_eq!(
-        property(&bridge, GUIDE_CALL, "kendo_sent").as_deref(),
-        Some("true")
-    );
-    assert_eq!(property(&bridge, GUIDE_CALL, "kendo_ai_score"), None);
-
-    score(&bridge, &call, 87).await;
-    eventually("Kendo AI Score is on the HubSpot call", || {
-        property(&bridge, GUIDE_CALL, "kendo_ai_score").as_deref() == Some("87")
-    })
-    .await;
-    let scored_at = property(&bridge, GUIDE_CALL, "kendo_scored_at").unwrap_or_default();
-    assert!(
-        !scored_at.is_empty() && scored_at.bytes().all(|b| b.is_ascii_digit()),
-        "a datetime in epoch milliseconds, as HubSpot documents: {scored_at}"
-    );
-    assert_eq!(
-        property(&bridge, GUIDE_CALL, "kendo_sent").as_deref(),
-        Some("true"),
-        "the score's write leaves the others in place"
-    );
-    assert_eq!(bridge.stage.sims.hubspot.rate_limited(), 0);
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kendo_sends_go_on_while_hubspot_fails_and_the_write_back_arrives_after_it_recovers() {
     let (dir, stage) = staged(hubspot_only(), writing_back()).await;
     stage
@@ -299,36 +265,6 @@ async fn a_403_on_property_creation_shows_in_status_with_the_scope_to_add() {
         property(&bridge, GUIDE_CALL, "kendo_sent").as_deref() == Some("true")
     })
     .await;
-    bridge.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_403_on_writing_a_call_holds_the_write_backs_and_names_the_write_scope() {
-    let (dir, stage) = staged(hubspot_only(), writing_back()).await;
-    stage.sims.hubspot.refuse_call_writes(true);
-    let bridge = Running::serve(dir, stage);
-    let problem = || {
-        bridge
-            .store
-            .run_here(|s| s.health())
-            .expect("health reads")
-            .into_iter()
-            .find(|h| h.source == "hubspot" && h.topic == "write-back")
-            .and_then(|h| h.problem)
-    };
-    eventually("the refused write is a write-back problem", || {
-        problem().is_some()
-    })
-    .await;
-    let text = problem().unwrap_or_default();
-    assert!(text.contains("PATCH"), "{text}");
-    assert!(text.contains("crm.objects.contacts.write"), "{text}");
-    let counts = bridge
-        .store
-        .run_here(|s| s.write_back_counts())
-        .expect("counts read");
-    assert_eq!(counts[0].dead, 0, "held, not given up: {counts:?}");
-    assert!(counts[0].pending >= 1, "{counts:?}");
     bridge.stop().await;
 }
 

@@ -378,6 +378,28 @@ fn compose(app: &Path, plugin: &Path) -> Result<Vec<u8>> {
         .map_err(|e| format_err!("encoding the composed Spin app: {e:#}"))
 }
 
+/// The composed app compiled, once per process for each pair of files: a
+/// test binary loads the same app dozens of times, and composing and
+/// compiling it is most of a load's time.
+fn compiled(app: &Path, plugin: &Path) -> Result<(Engine, Component)> {
+    type Compiled = HashMap<(PathBuf, PathBuf), (Engine, Component)>;
+    static COMPILED: std::sync::OnceLock<Mutex<Compiled>> = std::sync::OnceLock::new();
+    let cache = COMPILED.get_or_init(Mutex::default);
+    let key = (app.to_path_buf(), plugin.to_path_buf());
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(hit.clone());
+    }
+    let composed = compose(app, plugin)?;
+    let engine = Engine::default();
+    let component = Component::new(&engine, &composed)
+        .map_err(|e| format_err!("cannot load the composed Spin app: {e}"))?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, (engine.clone(), component.clone()));
+    Ok((engine, component))
+}
+
 /// An answer of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -405,10 +427,7 @@ impl SpinApp {
     /// the app that the plugin exports (`kendo:bridge/*`) is plugged with
     /// that export (wac's "plug"), the rest stay imports for the host.
     pub fn load(app: &Path, plugin: &Path, variables: HashMap<String, String>) -> Result<SpinApp> {
-        let composed = compose(app, plugin)?;
-        let engine = Engine::default();
-        let component = Component::new(&engine, &composed)
-            .map_err(|e| format_err!("cannot load the composed Spin app: {e}"))?;
+        let (engine, component) = compiled(app, plugin)?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -486,6 +505,12 @@ impl SpinApp {
                     .collect()
             })
             .collect())
+    }
+
+    /// The app's `default` SQLite database file (for a host operator
+    /// command run against the same database, as on a real deployment).
+    pub fn database_path(&self) -> &Path {
+        &self.database.path
     }
 
     /// The keys of the `default` store and their values, as text.

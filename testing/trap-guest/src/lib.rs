@@ -1,7 +1,8 @@
 //! A test-only component: the default kendo-bridge plugin, except that
 //! Salesloft `map-call` panics when the call JSON contains
 //! `"kendo-bridge-test-trap"`, and never returns when it contains
-//! `"kendo-bridge-test-hang"`.
+//! `"kendo-bridge-test-hang"`; and Kendo's `read-ingest-response` panics on
+//! a 2xx whose body is an error object.
 //!
 //! The host's tests load it to prove that a guest trap costs one record and
 //! never the host: the instance is replaced and the next record maps.
@@ -23,6 +24,10 @@ use kendo_bridge_guest::types::{
 
 /// The marker that makes Salesloft `map-call` panic.
 pub const TRAP_MARKER: &str = "kendo-bridge-test-trap";
+
+/// What makes `read-ingest-response` panic in a 2xx answer's body: an
+/// error object where Kendo's created call should be.
+pub const ANSWER_TRAP_MARKER: &str = "\"error\"";
 
 /// The marker that makes Salesloft `map-call` loop forever.
 pub const HANG_MARKER: &str = "kendo-bridge-test-hang";
@@ -147,6 +152,11 @@ impl kendo_api::Guest for TrapPlugin {
         body: String,
         now_unix_seconds: u64,
     ) -> IngestOutcome {
+        // A 2xx whose body is an error object (the simulated Kendo's
+        // `fail_next(n, 200)`): the plugin stops reading it.
+        if (200..300).contains(&status) && body.contains(ANSWER_TRAP_MARKER) {
+            panic!("kendo-bridge-test-trap: a 2xx this plugin cannot read");
+        }
         <Plugin as kendo_api::Guest>::read_ingest_response(status, headers, body, now_unix_seconds)
     }
     fn read_webhook(body: String) -> Result<kendo_api::WebhookEvent, InputError> {
