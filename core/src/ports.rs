@@ -230,6 +230,148 @@ pub trait SourceApi: Ports {
     ) -> R;
 }
 
+/// Where a Salesloft list is read from (the plugin's `cursor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub updated_since: Option<String>,
+    pub page: u32,
+}
+
+/// Which Salesloft list (the plugin's `listing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Calls,
+    CallDataRecords,
+    Transcriptions,
+}
+
+/// One Salesloft call as listed or delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesloftCall {
+    pub id: String,
+    /// Its ledger version.
+    pub updated_at: String,
+    pub user_id: Option<String>,
+    /// The call as Salesloft sent it, for `map-call`.
+    pub json: String,
+}
+
+/// A page of Salesloft's calls list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallPage {
+    pub calls: Vec<SalesloftCall>,
+    pub rejected: Vec<Rejected>,
+    pub next: ListCursor,
+    pub more: bool,
+}
+
+/// A call data record as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallDataRecord {
+    pub call_id: Option<String>,
+    pub updated_at: String,
+    pub json: String,
+}
+
+/// A page of call data records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPage {
+    pub records: Vec<CallDataRecord>,
+    pub rejected: Vec<Rejected>,
+    pub next: ListCursor,
+    pub more: bool,
+}
+
+/// A transcription as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcription {
+    pub id: String,
+    pub conversation_id: Option<String>,
+}
+
+/// A page of transcriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionPage {
+    pub transcriptions: Vec<Transcription>,
+    pub next: ListCursor,
+    pub more: bool,
+}
+
+/// A Salesloft webhook delivery as the plugin reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SalesloftEvent {
+    Call(SalesloftCall),
+    /// Not a call event: why.
+    Ignore(String),
+}
+
+/// What the plugin's Salesloft `map-call` gets besides the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalesloftInputs {
+    pub user: Option<String>,
+    pub sentences: Vec<String>,
+    pub call_data_record: Option<String>,
+}
+
+/// Salesloft's half of the plugin.
+pub trait SalesloftPlugin: Plugin {
+    fn salesloft_next_request(
+        &self,
+        listing: Listing,
+        at: &ListCursor,
+    ) -> Result<Self::Request, Trap>;
+    fn salesloft_read_page(&self, at: &ListCursor, body: &str) -> Result<Read<CallPage>, Trap>;
+    fn salesloft_read_call_data_records(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<RecordPage>, Trap>;
+    fn salesloft_read_transcriptions(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<TranscriptionPage>, Trap>;
+    fn salesloft_user_request(&self, user_id: &str) -> Result<Self::Request, Trap>;
+    fn salesloft_conversation_request(&self, conversation_id: &str) -> Result<Self::Request, Trap>;
+    /// The call a conversation names, if any.
+    fn salesloft_read_conversation(&self, body: &str) -> Result<Read<Option<String>>, Trap>;
+    fn salesloft_sentences_request(
+        &self,
+        transcription_id: &str,
+        page: u32,
+    ) -> Result<Self::Request, Trap>;
+    fn salesloft_sentences_has_more(&self, body: &str) -> Result<Read<bool>, Trap>;
+    fn salesloft_read_webhook(&self, event: &str, body: &str)
+    -> Result<Read<SalesloftEvent>, Trap>;
+    fn salesloft_map_call(
+        &self,
+        call: &SalesloftCall,
+        inputs: SalesloftInputs,
+        via: Via,
+    ) -> Result<Read<Decision<Self::Call>>, Trap>;
+    /// Whether a call to send has a direction.
+    fn has_direction(&self, call: &Self::Call) -> bool;
+}
+
+/// Salesloft's API as the workflow spends it: besides [`SourceApi`], the
+/// user cache and the budget. A driver that paces its requests under the
+/// team's budget (the host) never says it is spent; one that caps a tick's
+/// requests (Spin) counts them.
+pub trait SalesloftApi: SourceApi {
+    /// Runs `f` on the cache of users.
+    fn salesloft_users<R>(&self, f: impl FnOnce(&mut crate::sources::Lookups) -> R) -> R;
+
+    /// Whether reading stops now: `limit` requests made in this run (when
+    /// the driver counts), or the team's cost points nearly out.
+    fn salesloft_spent(&self, limit: Option<u32>) -> bool;
+
+    /// Requests made in this run so far.
+    fn salesloft_requests(&self) -> u32;
+
+    /// Whether the user records can be read (an API key is set).
+    fn salesloft_can_read(&self) -> bool;
+}
+
 /// Everything a workflow runs over.
 pub trait Ports {
     type Db: Database + ?Sized;

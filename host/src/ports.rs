@@ -10,15 +10,17 @@ use kendo_bridge_core::Millis;
 use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
 use kendo_bridge_core::ledger::{Database, LedgerError, Row, Value};
 use kendo_bridge_core::ports::{
-    AlowareEvent, Decision, HubspotCall, HubspotDelivery, HubspotPlugin, Plugin, Ports, Read,
-    Rejected, SearchOptions, SearchPage, SourceApi, Trap, Via,
+    AlowareEvent, CallDataRecord, CallPage, Decision, HubspotCall, HubspotDelivery, HubspotPlugin,
+    ListCursor, Listing, Plugin, Ports, Read, RecordPage, Rejected, SalesloftApi, SalesloftCall,
+    SalesloftEvent, SalesloftInputs, SalesloftPlugin, SearchOptions, SearchPage, SourceApi,
+    Transcription, TranscriptionPage, Trap, Via,
 };
 use kendo_bridge_core::sources::Lookups;
 use kendo_bridge_core::sources::hubspot::{Association, Associations, Inputs, StoredCursor};
 
 use crate::plugin::kendo::PayloadOptions;
 use crate::plugin::types::{self, SyncMethod};
-use crate::plugin::{PluginError, aloware, hubspot};
+use crate::plugin::{PluginError, aloware, hubspot, salesloft};
 use crate::sources::{Context, LookupCache, SourceError};
 use crate::store::{SharedStore, Store};
 
@@ -384,6 +386,216 @@ impl HubspotPlugin for HostPlugin<'_> {
     }
 }
 
+fn sl_cursor(at: &ListCursor) -> salesloft::Cursor {
+    salesloft::Cursor {
+        updated_since: at.updated_since.clone(),
+        page: at.page,
+    }
+}
+
+fn list_cursor(at: salesloft::Cursor) -> ListCursor {
+    ListCursor {
+        updated_since: at.updated_since,
+        page: at.page,
+    }
+}
+
+fn sl_call(call: salesloft::ListedCall) -> SalesloftCall {
+    SalesloftCall {
+        id: call.id,
+        updated_at: call.updated_at,
+        user_id: call.user_id,
+        json: call.json,
+    }
+}
+
+impl SalesloftPlugin for HostPlugin<'_> {
+    fn salesloft_next_request(
+        &self,
+        listing: Listing,
+        at: &ListCursor,
+    ) -> Result<types::HttpRequest, Trap> {
+        let what = match listing {
+            Listing::Calls => salesloft::Listing::Calls,
+            Listing::CallDataRecords => salesloft::Listing::CallDataRecords,
+            Listing::Transcriptions => salesloft::Listing::Transcriptions,
+        };
+        let at = sl_cursor(at);
+        self.ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_next_request(s, what, &at))
+            .map_err(trap)
+    }
+
+    fn salesloft_read_page(&self, at: &ListCursor, body: &str) -> Result<Read<CallPage>, Trap> {
+        let at = sl_cursor(at);
+        let page = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, body))
+            .map_err(trap)?;
+        Ok(read(page, |page| CallPage {
+            calls: page.calls.into_iter().map(sl_call).collect(),
+            rejected: page.rejected.into_iter().map(rejected).collect(),
+            next: list_cursor(page.next),
+            more: page.more,
+        }))
+    }
+
+    fn salesloft_read_call_data_records(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<RecordPage>, Trap> {
+        let at = sl_cursor(at);
+        let page = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_call_data_records(s, &at, body)
+            })
+            .map_err(trap)?;
+        Ok(read(page, |page| RecordPage {
+            records: page
+                .records
+                .into_iter()
+                .map(|r| CallDataRecord {
+                    call_id: r.call_id,
+                    updated_at: r.updated_at,
+                    json: r.json,
+                })
+                .collect(),
+            rejected: page.rejected.into_iter().map(rejected).collect(),
+            next: list_cursor(page.next),
+            more: page.more,
+        }))
+    }
+
+    fn salesloft_read_transcriptions(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<TranscriptionPage>, Trap> {
+        let at = sl_cursor(at);
+        let page = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_read_transcriptions(s, &at, body)
+            })
+            .map_err(trap)?;
+        Ok(read(page, |page| TranscriptionPage {
+            transcriptions: page
+                .transcriptions
+                .into_iter()
+                .map(|t| Transcription {
+                    id: t.id,
+                    conversation_id: t.conversation_id,
+                })
+                .collect(),
+            next: list_cursor(page.next),
+            more: page.more,
+        }))
+    }
+
+    fn salesloft_user_request(&self, user_id: &str) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_user_request(s, user_id))
+            .map_err(trap)
+    }
+
+    fn salesloft_conversation_request(
+        &self,
+        conversation_id: &str,
+    ) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_conversation_request(s, conversation_id)
+            })
+            .map_err(trap)
+    }
+
+    fn salesloft_read_conversation(&self, body: &str) -> Result<Read<Option<String>>, Trap> {
+        let call = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_conversation(s, body))
+            .map_err(trap)?;
+        Ok(read(call, |id| id))
+    }
+
+    fn salesloft_sentences_request(
+        &self,
+        transcription_id: &str,
+        page: u32,
+    ) -> Result<types::HttpRequest, Trap> {
+        self.ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_sentences_request(s, transcription_id, page)
+            })
+            .map_err(trap)
+    }
+
+    fn salesloft_sentences_has_more(&self, body: &str) -> Result<Read<bool>, Trap> {
+        let more = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_sentences_has_more(s, body))
+            .map_err(trap)?;
+        Ok(read(more, |more| more))
+    }
+
+    fn salesloft_read_webhook(
+        &self,
+        event: &str,
+        body: &str,
+    ) -> Result<Read<SalesloftEvent>, Trap> {
+        let read_event = self
+            .ctx
+            .plugin
+            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_webhook(s, event, body))
+            .map_err(trap)?;
+        Ok(read(read_event, |event| match event {
+            salesloft::WebhookEvent::Call(call) => SalesloftEvent::Call(sl_call(call)),
+            salesloft::WebhookEvent::Ignore(reason) => SalesloftEvent::Ignore(reason),
+        }))
+    }
+
+    fn salesloft_map_call(
+        &self,
+        call: &SalesloftCall,
+        inputs: SalesloftInputs,
+        through: Via,
+    ) -> Result<Read<Decision<types::Call>>, Trap> {
+        let inputs = salesloft::CallInputs {
+            call: call.json.clone(),
+            user: inputs.user,
+            sentences: inputs.sentences,
+            call_data_record: inputs.call_data_record,
+        };
+        let decided = self
+            .ctx
+            .plugin
+            .call_here(|b, s| {
+                b.kendo_bridge_salesloft()
+                    .call_map_call(s, &inputs, &self.ctx.rules, via(through))
+            })
+            .map_err(trap)?;
+        Ok(read(decided, decision))
+    }
+
+    fn has_direction(&self, call: &types::Call) -> bool {
+        call.direction.is_some()
+    }
+}
+
 /// Every port of the host, for one workflow run.
 pub struct HostPorts<'a> {
     ctx: &'a Context,
@@ -393,6 +605,8 @@ pub struct HostPorts<'a> {
     api: Option<&'a crate::sources::SourceApi>,
     /// HubSpot's owners and dispositions, kept across deliveries.
     lookups: Option<(&'a LookupCache, &'a LookupCache)>,
+    /// Salesloft's users, kept across polls.
+    users: Option<&'a LookupCache>,
 }
 
 impl<'a> HostPorts<'a> {
@@ -403,6 +617,7 @@ impl<'a> HostPorts<'a> {
             plugin: HostPlugin { ctx },
             api: None,
             lookups: None,
+            users: None,
         }
     }
 
@@ -414,6 +629,12 @@ impl<'a> HostPorts<'a> {
     ) -> HostPorts<'a> {
         self.api = api;
         self.lookups = lookups;
+        self
+    }
+
+    /// These ports with Salesloft's user cache.
+    pub fn with_users(mut self, users: &'a LookupCache) -> HostPorts<'a> {
+        self.users = Some(users);
         self
     }
 
@@ -517,5 +738,28 @@ impl SourceApi for HostPorts<'_> {
             }
             None => f(&mut Lookups::default(), &mut Lookups::default()),
         }
+    }
+}
+
+impl SalesloftApi for HostPorts<'_> {
+    fn salesloft_users<R>(&self, f: impl FnOnce(&mut Lookups) -> R) -> R {
+        match self.users {
+            Some(users) => users.with(f),
+            None => f(&mut Lookups::default()),
+        }
+    }
+
+    /// Never: the host's client paces every request under the team's
+    /// cost-point budget instead of stopping.
+    fn salesloft_spent(&self, _limit: Option<u32>) -> bool {
+        false
+    }
+
+    fn salesloft_requests(&self) -> u32 {
+        0
+    }
+
+    fn salesloft_can_read(&self) -> bool {
+        self.api.is_some()
     }
 }

@@ -40,12 +40,12 @@ mod write_back;
 
 use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, RejectionKind, Sent, after_answer};
-use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem, rejected_detail};
+use kendo_bridge_core::decision::InputProblem;
 use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
-use kendo_bridge_core::ledger::intake::{self, Intake, Outcome};
+use kendo_bridge_core::ledger::intake;
+use kendo_bridge_core::ledger::record;
 use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
-use kendo_bridge_core::ledger::{CallKey, record};
 use kendo_bridge_core::policy::Policy;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
@@ -63,10 +63,9 @@ mod plugin {
     });
 }
 
-use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome, PayloadOptions};
+use plugin::kendo::bridge::kendo::{self as kendo_api, IngestOutcome};
 use plugin::kendo::bridge::signatures::{self as signatures_api, Scheme, SignedRequest};
-use plugin::kendo::bridge::types::{Decision, Header, RepEntry, Rules, SyncMethod};
-use plugin_port::wit_name;
+use plugin::kendo::bridge::types::{Header, RepEntry, Rules};
 
 /// What a route answers, and the stored delivery it leaves to process once
 /// the answer has gone: the sender waits for the commit, never for the
@@ -333,16 +332,6 @@ fn json(status: u16, body: impl Into<String>) -> Response {
         .header("content-type", "application/json")
         .body(body.into())
         .build()
-}
-
-/// The ledger's name for a sync method (the core's `via`).
-pub(crate) fn via_name(via: SyncMethod) -> &'static str {
-    use kendo_bridge_core::sources::via;
-    match via {
-        SyncMethod::Polling => via::POLLING,
-        SyncMethod::Webhook => via::WEBHOOK,
-        SyncMethod::Workflow => via::WORKFLOW,
-    }
 }
 
 fn now_ms() -> u64 {
@@ -737,44 +726,6 @@ fn kendo_result(db: &Db, body: &str) -> Result<Processed> {
     ))
 }
 
-/// What the plugin's decision is in the ledger's terms: a send carries the
-/// payload the plugin builds.
-pub(crate) fn outcome_of(
-    decision: Result<Decision, plugin::kendo::bridge::types::InputError>,
-) -> Outcome {
-    let decided = match decision {
-        Ok(Decision::Send(call)) => {
-            let warnings = call
-                .warnings
-                .iter()
-                .map(|w| (w.field.clone(), w.detail.clone()))
-                .collect();
-            let options = PayloadOptions {
-                max_body_bytes: Policy::DEFAULT.kendo.max_body_bytes,
-            };
-            match kendo_api::build_ingest(&call, options) {
-                Ok(request) => Decided::Send(Built {
-                    payload: request.body,
-                    title: call.title,
-                    rep_email: call.rep_email,
-                    warnings,
-                }),
-                Err(e) => Decided::Unbuildable(BuildProblem::from(&e)),
-            }
-        }
-        Ok(Decision::Skip(reason)) => Decided::Skip {
-            code: wit_name(&reason.code),
-            detail: reason.detail,
-        },
-        Ok(Decision::Wait(reason)) => Decided::Wait {
-            code: wit_name(&reason.code),
-            detail: reason.detail,
-        },
-        Err(e) => Decided::Unreadable(InputProblem::from(&e)),
-    };
-    decided.outcome()
-}
-
 /// After an intake: what it queued is sent at once when the key's window
 /// allows; else what became of its records.
 pub(crate) async fn after_intake(
@@ -791,66 +742,6 @@ pub(crate) async fn after_intake(
         "waiting": report.waiting,
         "failed": report.failed,
     }))
-}
-
-/// Records a decision already in the ledger's terms ([`settle`]).
-pub(crate) async fn settle_outcome(
-    db: &Db,
-    source: &str,
-    id: &str,
-    version: &str,
-    outcome: Outcome,
-    via: &str,
-) -> Result<serde_json::Value> {
-    let answer = match &outcome {
-        Outcome::Skip { detail, .. } => serde_json::json!({ "skipped": detail }),
-        Outcome::Wait { detail, .. } => serde_json::json!({ "waiting": detail }),
-        Outcome::Fail { detail, .. } => serde_json::json!({ "failed": detail }),
-        Outcome::Send { .. } | Outcome::Seen => serde_json::Value::Null,
-    };
-    let item = Intake {
-        key: CallKey {
-            source: source.into(),
-            source_id: id.into(),
-            team: delivery::TEAM.into(),
-        },
-        version: version.into(),
-        sync_method: via.into(),
-        outcome,
-    };
-    let report = intake::intake(db, &[item], None, now_ms() as i64)?;
-    if !answer.is_null() {
-        return Ok(answer);
-    }
-    if report.enqueued + report.updated == 0 {
-        return Ok(serde_json::json!({ "status": "already sent or queued" }));
-    }
-    Ok(deliver(db).await?.status)
-}
-
-/// The records of a listed page the plugin could not read, as failed
-/// ledger rows (the core's rule).
-pub(crate) fn rejected_rows(
-    source: &str,
-    position: &str,
-    version_width: usize,
-    rejected: &[plugin::kendo::bridge::types::RejectedRecord],
-) -> Vec<Intake> {
-    rejected
-        .iter()
-        .enumerate()
-        .map(|(index, r)| {
-            kendo_bridge_core::sources::rejected(
-                source,
-                delivery::TEAM,
-                r.id.as_deref(),
-                position,
-                index,
-                version_width,
-                rejected_detail(&InputProblem::from(&r.error), &r.at),
-            )
-        })
-        .collect()
 }
 
 /// What one delivery attempt came to: the status a webhook answers with,
@@ -1121,7 +1012,7 @@ async fn tick(req: &Request) -> Result<Response> {
         poll_health(&db, "hubspot", &polled)?;
         match polled {
             Ok(p) => serde_json::json!({
-                "pages": p.pages, "calls": p.records, "failed": p.report.failed,
+                "pages": p.pages, "calls": p.records - p.rejected, "rejected": p.rejected,
                 "queued": p.report.enqueued + p.report.updated,
             }),
             // The checkpoint did not move past what failed: the next tick
@@ -1139,7 +1030,9 @@ async fn tick(req: &Request) -> Result<Response> {
         poll_health(&db, "salesloft", &polled)?;
         match polled {
             Ok(p) => serde_json::json!({
-                "pages": p.pages, "calls": p.calls, "rejected": p.rejected,
+                "pages": p.cycle.pages, "calls": p.cycle.records - p.cycle.rejected,
+                "rejected": p.cycle.rejected,
+                "queued": p.cycle.report.enqueued + p.cycle.report.updated,
                 "budgetSpent": p.budget_spent,
             }),
             Err(e) => serde_json::json!({ "error": format!("{e:#}") }),

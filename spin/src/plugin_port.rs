@@ -3,16 +3,19 @@
 //! answer becomes), Spin's SQLite as the database, the wall clock, and
 //! the one team of the app's key.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use kendo_bridge_core::Millis;
 use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
 use kendo_bridge_core::policy::Policy;
 use kendo_bridge_core::ports::{
-    AlowareEvent, Decision as CoreDecision, HubspotCall, HubspotDelivery, HubspotPlugin, Plugin,
-    Ports, Read, Rejected, SearchOptions, SearchPage, SourceApi, Trap, Via,
+    AlowareEvent, CallDataRecord, CallPage, Decision as CoreDecision, HubspotCall, HubspotDelivery,
+    HubspotPlugin, ListCursor, Listing, Plugin, Ports, Read, RecordPage, Rejected, SalesloftApi,
+    SalesloftCall, SalesloftEvent, SalesloftInputs, SalesloftPlugin, SearchOptions, SearchPage,
+    SourceApi, Transcription, TranscriptionPage, Trap, Via,
 };
 use kendo_bridge_core::sources::Lookups;
+use kendo_bridge_core::sources::budget::{SALESLOFT_TEAM_POINTS, leave_to_others};
 use kendo_bridge_core::sources::hubspot::{Association, Associations, Inputs, StoredCursor};
 
 use crate::delivery::{Db, TEAM};
@@ -21,6 +24,7 @@ use crate::plugin::kendo::bridge::hubspot::{
     self as hubspot_api, AssociationKind, CallInputs, Cursor, ListedCall,
 };
 use crate::plugin::kendo::bridge::kendo::{self as kendo_api, BuildError, PayloadOptions};
+use crate::plugin::kendo::bridge::salesloft as salesloft_api;
 use crate::plugin::kendo::bridge::types::{
     Call, Decision, HttpRequest, InputError, RejectedRecord, Rules, SyncMethod,
 };
@@ -315,6 +319,158 @@ impl HubspotPlugin for SpinPlugin {
     }
 }
 
+fn sl_cursor(at: &ListCursor) -> salesloft_api::Cursor {
+    salesloft_api::Cursor {
+        updated_since: at.updated_since.clone(),
+        page: at.page,
+    }
+}
+
+fn list_cursor(at: salesloft_api::Cursor) -> ListCursor {
+    ListCursor {
+        updated_since: at.updated_since,
+        page: at.page,
+    }
+}
+
+fn sl_call(call: salesloft_api::ListedCall) -> SalesloftCall {
+    SalesloftCall {
+        id: call.id,
+        updated_at: call.updated_at,
+        user_id: call.user_id,
+        json: call.json,
+    }
+}
+
+impl SalesloftPlugin for SpinPlugin {
+    fn salesloft_next_request(
+        &self,
+        listing: Listing,
+        at: &ListCursor,
+    ) -> Result<HttpRequest, Never> {
+        let what = match listing {
+            Listing::Calls => salesloft_api::Listing::Calls,
+            Listing::CallDataRecords => salesloft_api::Listing::CallDataRecords,
+            Listing::Transcriptions => salesloft_api::Listing::Transcriptions,
+        };
+        Ok(salesloft_api::next_request(what, &sl_cursor(at)))
+    }
+
+    fn salesloft_read_page(&self, at: &ListCursor, body: &str) -> Result<Read<CallPage>, Never> {
+        Ok(read(
+            salesloft_api::read_page(&sl_cursor(at), body),
+            |page| CallPage {
+                calls: page.calls.into_iter().map(sl_call).collect(),
+                rejected: page.rejected.into_iter().map(rejected).collect(),
+                next: list_cursor(page.next),
+                more: page.more,
+            },
+        ))
+    }
+
+    fn salesloft_read_call_data_records(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<RecordPage>, Never> {
+        let page = salesloft_api::read_call_data_records(&sl_cursor(at), body);
+        Ok(read(page, |page| RecordPage {
+            records: page
+                .records
+                .into_iter()
+                .map(|r| CallDataRecord {
+                    call_id: r.call_id,
+                    updated_at: r.updated_at,
+                    json: r.json,
+                })
+                .collect(),
+            rejected: page.rejected.into_iter().map(rejected).collect(),
+            next: list_cursor(page.next),
+            more: page.more,
+        }))
+    }
+
+    fn salesloft_read_transcriptions(
+        &self,
+        at: &ListCursor,
+        body: &str,
+    ) -> Result<Read<TranscriptionPage>, Never> {
+        let page = salesloft_api::read_transcriptions(&sl_cursor(at), body);
+        Ok(read(page, |page| TranscriptionPage {
+            transcriptions: page
+                .transcriptions
+                .into_iter()
+                .map(|t| Transcription {
+                    id: t.id,
+                    conversation_id: t.conversation_id,
+                })
+                .collect(),
+            next: list_cursor(page.next),
+            more: page.more,
+        }))
+    }
+
+    fn salesloft_user_request(&self, user_id: &str) -> Result<HttpRequest, Never> {
+        Ok(salesloft_api::user_request(user_id))
+    }
+
+    fn salesloft_conversation_request(&self, conversation_id: &str) -> Result<HttpRequest, Never> {
+        Ok(salesloft_api::conversation_request(conversation_id))
+    }
+
+    fn salesloft_read_conversation(&self, body: &str) -> Result<Read<Option<String>>, Never> {
+        Ok(read(salesloft_api::read_conversation(body), |id| id))
+    }
+
+    fn salesloft_sentences_request(
+        &self,
+        transcription_id: &str,
+        page: u32,
+    ) -> Result<HttpRequest, Never> {
+        Ok(salesloft_api::sentences_request(transcription_id, page))
+    }
+
+    fn salesloft_sentences_has_more(&self, body: &str) -> Result<Read<bool>, Never> {
+        Ok(read(salesloft_api::sentences_has_more(body), |more| more))
+    }
+
+    fn salesloft_read_webhook(
+        &self,
+        event: &str,
+        body: &str,
+    ) -> Result<Read<SalesloftEvent>, Never> {
+        Ok(read(
+            salesloft_api::read_webhook(event, body),
+            |event| match event {
+                salesloft_api::WebhookEvent::Call(call) => SalesloftEvent::Call(sl_call(call)),
+                salesloft_api::WebhookEvent::Ignore(reason) => SalesloftEvent::Ignore(reason),
+            },
+        ))
+    }
+
+    fn salesloft_map_call(
+        &self,
+        call: &SalesloftCall,
+        inputs: SalesloftInputs,
+        through: Via,
+    ) -> Result<Read<CoreDecision<Call>>, Never> {
+        let inputs = salesloft_api::CallInputs {
+            call: call.json.clone(),
+            user: inputs.user,
+            sentences: inputs.sentences,
+            call_data_record: inputs.call_data_record,
+        };
+        Ok(read(
+            salesloft_api::map_call(&inputs, &self.rules, via(through)),
+            decision,
+        ))
+    }
+
+    fn has_direction(&self, call: &Call) -> bool {
+        call.direction.is_some()
+    }
+}
+
 /// Every port of the app, for one workflow run.
 pub(crate) struct SpinPorts<'a> {
     db: &'a Db,
@@ -322,6 +478,12 @@ pub(crate) struct SpinPorts<'a> {
     /// HubSpot's owners and dispositions, for this request's calls (each
     /// request is a fresh instance).
     lookups: RefCell<(Lookups, Lookups)>,
+    /// Salesloft's users, for this request's calls.
+    users: RefCell<Lookups>,
+    /// Salesloft requests made in this request.
+    salesloft_requests: Cell<u32>,
+    /// `x-ratelimit-remaining-minute` of Salesloft's last answer.
+    team_remaining: Cell<Option<u64>>,
 }
 
 impl<'a> SpinPorts<'a> {
@@ -333,6 +495,9 @@ impl<'a> SpinPorts<'a> {
                 rules: crate::rules()?,
             },
             lookups: RefCell::default(),
+            users: RefCell::default(),
+            salesloft_requests: Cell::new(0),
+            team_remaining: Cell::new(None),
         })
     }
 }
@@ -367,6 +532,15 @@ impl SourceApi for SpinPorts<'_> {
             kendo_bridge_core::sources::hubspot::SOURCE => {
                 Ok(crate::hubspot::fetch(request).await?)
             }
+            kendo_bridge_core::sources::salesloft::SOURCE => {
+                self.salesloft_requests
+                    .set(self.salesloft_requests.get() + 1);
+                let (body, remaining) = crate::salesloft::fetch(request).await?;
+                if remaining.is_some() {
+                    self.team_remaining.set(remaining);
+                }
+                Ok(body)
+            }
             other => Err(anyhow::anyhow!("no API for source {other}")),
         }
     }
@@ -388,5 +562,30 @@ impl SourceApi for SpinPorts<'_> {
         let mut lookups = self.lookups.borrow_mut();
         let (owners, dispositions) = &mut *lookups;
         f(owners, dispositions)
+    }
+}
+
+impl SalesloftApi for SpinPorts<'_> {
+    fn salesloft_users<R>(&self, f: impl FnOnce(&mut Lookups) -> R) -> R {
+        f(&mut self.users.borrow_mut())
+    }
+
+    /// `limit` requests made in this request, or the team almost out of
+    /// cost points, the last ones left to its other integrations (the
+    /// core's rule; the next tick goes on).
+    fn salesloft_spent(&self, limit: Option<u32>) -> bool {
+        limit.is_some_and(|limit| self.salesloft_requests.get() >= limit)
+            || self
+                .team_remaining
+                .get()
+                .is_some_and(|r| leave_to_others(SALESLOFT_TEAM_POINTS, r))
+    }
+
+    fn salesloft_requests(&self) -> u32 {
+        self.salesloft_requests.get()
+    }
+
+    fn salesloft_can_read(&self) -> bool {
+        crate::variable("salesloft_api_key").is_some()
     }
 }

@@ -656,6 +656,7 @@ where
         }
         cycle_report.pages += 1;
         cycle_report.records += (page.calls.len() + page.rejected.len()) as u32;
+        cycle_report.rejected += page.rejected.len() as u32;
         let next = serde_json::to_string(&page.next).map_err(|e| WorkflowError::Unreadable {
             source_name: SOURCE,
             message: format!("the cursor cannot be stored: {e}"),

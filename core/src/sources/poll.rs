@@ -36,6 +36,8 @@ pub struct CycleReport {
     pub pages: u32,
     /// Records the pages held (read or not).
     pub records: u32,
+    /// Of those, the ones the plugin could not read (kept as failed rows).
+    pub rejected: u32,
     pub report: IntakeReport,
     /// Another instance moved the checkpoint meanwhile: it goes on from
     /// there, and this cycle ended.

@@ -15,8 +15,7 @@ pub mod redecide;
 pub mod salesloft;
 pub mod write_back;
 
-use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
-use kendo_bridge_core::sources::{Health, Lookups, poll};
+use kendo_bridge_core::sources::{Health, Lookups};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,10 +25,9 @@ use crate::clock::Clock;
 use crate::config::BridgeConfig;
 use crate::pacing::Backoff;
 use crate::plugin::PluginError;
-use crate::plugin::kendo::PayloadOptions;
-use crate::plugin::types::{Decision, HttpRequest, InputError, Rules, SyncMethod};
+use crate::plugin::types::{HttpRequest, InputError, Rules};
 use crate::pool::PluginPool;
-use crate::store::{CallKey, Intake, Millis, SharedStore, StoreError, counter};
+use crate::store::{Intake, Millis, SharedStore, StoreError, counter};
 use kendo_bridge_core::policy::Policy;
 
 /// What every bridge task shares.
@@ -93,31 +91,6 @@ impl Context {
         }
     }
 
-    /// Records decided records (and moves a checkpoint with them), then wakes
-    /// the delivery workers if anything was queued.
-    /// Records a polled page in `cycle` (the core's rule): its decisions,
-    /// and its checkpoint moved past it.
-    pub async fn poll_page(
-        &self,
-        mut cycle: poll::Cycle,
-        items: Vec<Intake>,
-        next: String,
-        more: bool,
-    ) -> Result<(poll::Cycle, crate::store::IntakeReport, poll::After), StoreError> {
-        let now = self.clock.now_ms();
-        let (cycle, report, after) = self
-            .store
-            .run(move |s| {
-                let (report, after) = cycle.page(s.database(), &items, next, more, now)?;
-                Ok((cycle, report, after))
-            })
-            .await?;
-        if report.enqueued + report.updated > 0 {
-            self.wake.notify_waiters();
-        }
-        Ok((cycle, report, after))
-    }
-
     pub async fn intake(
         &self,
         items: Vec<Intake>,
@@ -147,16 +120,6 @@ impl Context {
         if report.enqueued + report.updated > 0 {
             self.wake.notify_waiters();
         }
-    }
-
-    /// An intake that only records a sighting of a record already settled.
-    pub fn seen(&self, source: &str, source_id: &str, version: &str, via: SyncMethod) -> Intake {
-        let key = CallKey {
-            source: source.to_string(),
-            source_id: source_id.to_string(),
-            team: self.config.route(source, None).to_string(),
-        };
-        Intake::seen(key, version, sync_method_name(via))
     }
 }
 
@@ -687,146 +650,6 @@ impl LookupCache {
     }
 }
 
-/// A listed record the plugin could not read, as a failed ledger row (the
-/// core's rule), logged when it has no id of its own.
-pub fn rejected(
-    ctx: &Context,
-    source: &str,
-    position: &str,
-    index: usize,
-    version_width: usize,
-    rejected: &crate::plugin::types::RejectedRecord,
-) -> Intake {
-    if rejected.id.is_none() {
-        tracing::warn!(source, %position, index, at = %rejected.at, "a listed record without a readable id");
-    }
-    kendo_bridge_core::sources::rejected(
-        source,
-        ctx.config.route(source, None),
-        rejected.id.as_deref(),
-        position,
-        index,
-        version_width,
-        kendo_bridge_core::decision::rejected_detail(
-            &InputProblem::from(&rejected.error),
-            &rejected.at,
-        ),
-    )
-}
-
-/// Turns a plugin decision about one record into a ledger intake: a send
-/// gets its Kendo payload built (by the plugin) and its team routed; a skip
-/// or wait keeps its reason; an unreadable record or a trap becomes a
-/// failure kept against that one record.
-pub async fn decide(
-    ctx: &Context,
-    source: &str,
-    source_id: &str,
-    version: &str,
-    via: SyncMethod,
-    decision: Result<Result<Decision, InputError>, PluginError>,
-) -> Intake {
-    let sync_method = sync_method_name(via).to_string();
-    let (rep_email, decided) = match decision {
-        Err(trap) => (None, Decided::Trapped(trap.to_string())),
-        Ok(Err(input)) => (None, Decided::Unreadable(InputProblem::from(&input))),
-        Ok(Ok(Decision::Skip(reason))) => (
-            None,
-            Decided::Skip {
-                code: reason.code.to_string(),
-                detail: reason.detail,
-            },
-        ),
-        Ok(Ok(Decision::Wait(reason))) => (
-            None,
-            Decided::Wait {
-                code: reason.code.to_string(),
-                detail: reason.detail,
-            },
-        ),
-        Ok(Ok(Decision::Send(call))) => {
-            let rep_email = call.rep_email.clone();
-            (rep_email, build(ctx, source, source_id, call).await)
-        }
-    };
-    let team = ctx.config.route(source, rep_email.as_deref()).to_string();
-    Intake {
-        key: CallKey {
-            source: source.to_string(),
-            source_id: source_id.to_string(),
-            team,
-        },
-        version: version.to_string(),
-        sync_method,
-        outcome: decided.outcome(),
-    }
-}
-
-/// A call the plugin would send, with its Kendo payload built by the
-/// plugin.
-async fn build(
-    ctx: &Context,
-    source: &str,
-    source_id: &str,
-    call: crate::plugin::types::Call,
-) -> Decided {
-    let warnings: Vec<(String, String)> = call
-        .warnings
-        .iter()
-        .map(|w| (w.field.clone(), w.detail.clone()))
-        .collect();
-    if !warnings.is_empty() {
-        tracing::info!(
-            source, source_id, warnings = ?warnings,
-            "sending without optional fields that could not be read"
-        );
-    }
-    let title = call.title.clone();
-    let rep_email = call.rep_email.clone();
-    let options = PayloadOptions {
-        max_body_bytes: ctx.config.kendo.max_body_bytes,
-    };
-    let built = ctx
-        .plugin
-        .call(move |bridge, store| {
-            bridge
-                .kendo_bridge_kendo()
-                .call_build_ingest(store, &call, options)
-        })
-        .await;
-    match built {
-        Ok(Ok(request)) => {
-            if let Some(cut) = &request.truncated {
-                tracing::info!(
-                    source,
-                    source_id,
-                    kept = cut.kept_chars,
-                    of = cut.original_chars,
-                    "transcript cut to fit Kendo's body limit"
-                );
-            }
-            Decided::Send(Built {
-                payload: request.body,
-                title,
-                rep_email,
-                warnings,
-            })
-        }
-        Ok(Err(build)) => Decided::Unbuildable(BuildProblem::from(&build)),
-        Err(trap) => Decided::Trapped(format!("building the payload: {trap}")),
-    }
-}
-
-/// The name stored in the ledger for a sync method.
-pub fn sync_method_name(via: SyncMethod) -> &'static str {
-    use kendo_bridge_core::sources::via;
-    match via {
-        SyncMethod::Polling => via::POLLING,
-        SyncMethod::Webhook => via::WEBHOOK,
-        SyncMethod::Workflow => via::WORKFLOW,
-    }
-}
-
 /// What one polling cycle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -853,98 +676,6 @@ impl CycleReport {
         self.report.skipped += r.skipped;
         self.report.waiting += r.waiting;
         self.report.failed += r.failed;
-    }
-}
-
-/// One page of a cursor-paged listing (Salesloft's calls list, HubSpot's
-/// calls search), read and mapped.
-pub struct Page<C> {
-    pub items: Vec<Intake>,
-    /// How many records the page held.
-    pub records: u32,
-    /// Where the next page starts; stored with this page's intake.
-    pub next: C,
-    /// Whether the source has more after this page.
-    pub more: bool,
-}
-
-/// Reads page after page from `cursor` until the source has nothing newer.
-/// Each page's records go into the ledger in the same transaction that
-/// moves `checkpoint` to the page's `next` cursor (persisted as `S`), so a
-/// crash between pages re-reads at most one page and loses none.
-pub async fn read_pages<C, S, Fut>(
-    ctx: &Context,
-    checkpoint: &str,
-    mut cursor: C,
-    mut read_page: impl FnMut(C) -> Fut,
-    mut on_page: impl FnMut(&CycleReport),
-) -> Result<CycleReport, SourceError>
-where
-    S: serde::Serialize + for<'a> From<&'a C>,
-    Fut: std::future::Future<Output = Result<Page<C>, SourceError>>,
-{
-    let mut cycle = CycleReport::default();
-    // The core's cycle: each page's decisions and the checkpoint moved past
-    // it in one transaction, moved on only from where this cycle found it.
-    let mut pages = {
-        let name = checkpoint.to_string();
-        ctx.store
-            .run(move |s| Ok(poll::Cycle::start(s.database(), &name, u32::MAX)?.0))
-            .await?
-    };
-    loop {
-        let page = read_page(cursor).await?;
-        cycle.pages += 1;
-        cycle.records += page.records;
-        let next = serde_json::to_string(&S::from(&page.next))
-            .map_err(|e| SourceError::Checkpoint(e.to_string()))?;
-        let (moved_on, report, after) = ctx.poll_page(pages, page.items, next, page.more).await?;
-        pages = moved_on;
-        cycle.add(report);
-        on_page(&cycle);
-        match after {
-            poll::After::Next => cursor = page.next,
-            poll::After::Done => return Ok(cycle),
-            poll::After::Moved => {
-                tracing::info!(
-                    checkpoint,
-                    "another instance moved this checkpoint meanwhile; it goes on from there, this cycle ends"
-                );
-                return Ok(cycle);
-            }
-        }
-    }
-}
-
-impl Context {
-    /// The lower bound of the first look-back for `checkpoint`, fixed the
-    /// first time it is asked: if the first polls fail for hours, calls made
-    /// since the first start still fall inside the window.
-    pub async fn first_look_back(
-        &self,
-        checkpoint: &'static str,
-        lookback_ms: Millis,
-    ) -> Result<Millis, StoreError> {
-        let candidate = self.clock.now_ms() - lookback_ms;
-        self.store
-            .run(move |s| s.first_look_back(checkpoint, candidate))
-            .await
-    }
-
-    /// The cursor stored under `checkpoint`. `None` when there is none yet,
-    /// or when the stored one cannot be read (written by another version):
-    /// the poller then starts from its initial look-back, and the ledger
-    /// absorbs whatever it reads again.
-    pub async fn stored_cursor<S: serde::de::DeserializeOwned>(
-        &self,
-        checkpoint: &'static str,
-    ) -> Result<Option<S>, StoreError> {
-        let stored = self.store.run(move |s| s.checkpoint(checkpoint)).await?;
-        let (cursor, unreadable) = kendo_bridge_core::sources::poll::read_cursor(stored.as_deref());
-        if let Some(why) = unreadable {
-            tracing::warn!(checkpoint, "{why}");
-        }
-        Ok(cursor)
     }
 }
 
