@@ -21,6 +21,7 @@ use crate::config::BridgeConfig;
 use crate::engine::{Engine, EngineError};
 use crate::plugin::Plugin;
 use crate::store::State;
+use kendo_bridge_core::ledger::report;
 
 /// Webhook secrets the demo configures on both sides.
 pub const SALESLOFT_CALLBACK_TOKEN: &str = "demo-salesloft-callback-token";
@@ -520,7 +521,9 @@ pub async fn run_keeping(
         None
     };
 
-    let rows = store.run(|s| s.recent(&[], 100_000)).await?;
+    let rows = store
+        .run(|s| Ok(report::recent(s.database(), &[], false, 100_000)?))
+        .await?;
     let mut per_source: BTreeMap<String, SourceLine> = BTreeMap::new();
     let mut suppressed = 0;
     for r in &rows {
@@ -535,8 +538,12 @@ pub async fn run_keeping(
             State::Queued | State::Sending => {}
         }
     }
-    let skip_reasons = store.run(|s| s.reasons(State::Skipped)).await?;
-    let wait_reasons = store.run(|s| s.reasons(State::Waiting)).await?;
+    let skip_reasons = store
+        .run(|s| Ok(report::reasons(s.database(), State::Skipped)?))
+        .await?;
+    let wait_reasons = store
+        .run(|s| Ok(report::reasons(s.database(), State::Waiting)?))
+        .await?;
     let stats = stage.sims.kendo.stats();
     let summary = Summary {
         per_source,

@@ -165,8 +165,11 @@ mod tests {
     #[test]
     fn a_database_from_a_newer_build_is_seen_as_newer() {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        db.run(&format!("PRAGMA user_version = {}", MIGRATIONS.len() + 1), &[])
-            .unwrap();
+        db.run(
+            &format!("PRAGMA user_version = {}", MIGRATIONS.len() + 1),
+            &[],
+        )
+        .unwrap();
         assert!(
             open(&db, Busy::Sqlite, Settings::Required)
                 .unwrap()

@@ -118,6 +118,15 @@ pub fn calls_by_state<D: Database + ?Sized>(db: &D) -> Result<Vec<(State, u64)>,
         .collect())
 }
 
+/// Calls in `state`, every team together.
+pub fn calls_in<D: Database + ?Sized>(db: &D, state: State) -> Result<u64, LedgerError> {
+    db.first(
+        "SELECT COUNT(*) FROM ledger WHERE state = ?1",
+        &[state.as_str().into()],
+    )?
+    .map_or(Ok(0), |r| count(&r, 0))
+}
+
 /// How many calls in `state` each reason code holds, most first.
 pub fn reasons<D: Database + ?Sized>(
     db: &D,
@@ -522,7 +531,13 @@ pub fn status<D: Database + ?Sized>(
             for t in &teams {
                 series.push(TeamSends {
                     team: t.team().to_string(),
-                    per_bucket: sends_per_bucket(db, t.team(), now, chart.bucket_ms, chart.buckets)?,
+                    per_bucket: sends_per_bucket(
+                        db,
+                        t.team(),
+                        now,
+                        chart.bucket_ms,
+                        chart.buckets,
+                    )?,
                 });
             }
             Some((chart, series))

@@ -148,6 +148,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::{Intake, Outcome};
+    use kendo_bridge_core::ledger::report;
 
     fn hubspot_send(id: &str) -> Intake {
         Intake {
@@ -288,13 +289,11 @@ mod tests {
             .write_back_dead(&item, "call 7 is gone (404)", 101)
             .unwrap();
         assert_eq!(
-            store
-                .counter("hubspot", write_back_counter::RETRIED)
-                .unwrap(),
+            report::counter(store.database(), "hubspot", write_back_counter::RETRIED).unwrap(),
             1
         );
         assert_eq!(
-            store.counter("hubspot", write_back_counter::DEAD).unwrap(),
+            report::counter(store.database(), "hubspot", write_back_counter::DEAD).unwrap(),
             1
         );
         assert_eq!(

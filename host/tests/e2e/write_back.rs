@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::{Running, eventually, staged, status_json};
 use kendo_bridge::demo::{KENDO_WEBHOOK_SECRET, StageOptions};
+use kendo_bridge_core::ledger;
 use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::Change;
 use kendo_bridge_sim::kendo::AcceptedCall;
@@ -249,7 +250,7 @@ async fn a_403_on_property_creation_shows_in_status_with_the_scope_to_add() {
     let problem = || {
         bridge
             .store
-            .run_here(|s| s.health())
+            .run_here(|s| Ok(ledger::health::all(s.database())?))
             .expect("health reads")
             .into_iter()
             .find(|h| h.source == "hubspot" && h.topic == "write-back")
@@ -310,7 +311,7 @@ async fn a_403_on_writing_a_call_holds_the_write_backs_and_names_the_write_scope
     let problem = || {
         bridge
             .store
-            .run_here(|s| s.health())
+            .run_here(|s| Ok(ledger::health::all(s.database())?))
             .expect("health reads")
             .into_iter()
             .find(|h| h.source == "hubspot" && h.topic == "write-back")

@@ -89,9 +89,14 @@ fn every_state_is_counted_across_teams_those_without_calls_at_zero() {
     assert_eq!(by_state.len(), State::ALL.len());
     let count = |state| by_state.iter().find(|(s, _)| *s == state).unwrap().1;
     assert_eq!(
-        (count(State::Queued), count(State::Skipped), count(State::Dead)),
+        (
+            count(State::Queued),
+            count(State::Skipped),
+            count(State::Dead)
+        ),
         (2, 1, 0)
     );
+    assert_eq!(report::calls_in(&db, State::Queued).unwrap(), 2);
 }
 
 #[test]
