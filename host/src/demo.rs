@@ -21,7 +21,7 @@ use crate::config::BridgeConfig;
 use crate::engine::{Engine, EngineError};
 use crate::plugin::Plugin;
 use crate::store::State;
-use kendo_bridge_core::ledger::report;
+use kendo_bridge_core::ledger::{report, write_back};
 
 /// Webhook secrets the demo configures on both sides.
 pub const SALESLOFT_CALLBACK_TOKEN: &str = "demo-salesloft-callback-token";
@@ -506,7 +506,7 @@ pub async fn run_keeping(
     let write_back_deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < write_back_deadline
         && store
-            .run(|s| s.write_back_counts())
+            .run(|s| Ok(write_back::counts(s.database())?))
             .await?
             .iter()
             .any(|c| c.pending > 0)

@@ -1166,7 +1166,7 @@ mod tests {
         store.set_write_back_sources(&["salesloft"]);
         parked_call(&mut store, "1");
         store.settle_sent(&settle("1"), Some("call_9"), 20).unwrap();
-        let counts = store.write_back_counts().unwrap();
+        let counts = ledger::write_back::counts(store.database()).unwrap();
         assert_eq!(counts.len(), 1, "{counts:?}");
         assert_eq!(counts[0].pending, 1, "{counts:?}");
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use kendo_bridge::store::ReplayFilter;
-use kendo_bridge_core::ledger::{operator, send};
+use kendo_bridge_core::ledger::{operator, send, write_back};
 
 use super::{Failure, Globals};
 
@@ -55,7 +55,7 @@ pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
     let now = kendo_bridge::clock::Clock::system().now_ms();
     if args.write_backs {
         let n = store
-            .run_here(|s| s.replay_write_backs(now))
+            .run_here(|s| Ok(write_back::replay(s.database(), now)?))
             .map_err(|e| Failure::internal(e.into()))?;
         println!("{n} write-back(s) put back in the queue");
         return Ok(());

@@ -187,7 +187,14 @@ async fn kendo_sends_go_on_while_hubspot_fails_and_the_write_back_arrives_after_
     );
     let row = bridge
         .store
-        .run_here(|s| s.write_back_state("hubspot", &GUIDE_CALL.to_string(), "sent"))
+        .run_here(|s| {
+            Ok(ledger::write_back::state(
+                s.database(),
+                "hubspot",
+                &GUIDE_CALL.to_string(),
+                "sent",
+            )?)
+        })
         .expect("the write-back reads");
     assert!(
         matches!(row, Some((kendo_bridge::store::WriteBackState::Done, n, None)) if n >= 2),
@@ -326,7 +333,7 @@ async fn a_403_on_writing_a_call_holds_the_write_backs_and_names_the_write_scope
     assert!(text.contains("crm.objects.contacts.write"), "{text}");
     let counts = bridge
         .store
-        .run_here(|s| s.write_back_counts())
+        .run_here(|s| Ok(ledger::write_back::counts(s.database())?))
         .expect("counts read");
     assert_eq!(counts[0].dead, 0, "held, not given up: {counts:?}");
     assert!(counts[0].pending >= 1, "{counts:?}");
