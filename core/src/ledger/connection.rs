@@ -58,7 +58,8 @@ impl Opened {
 /// committed row survives a crash of the process or the machine). Returns
 /// the journal mode and schema version it found, read in one statement:
 /// on Spin each statement is a trip through the host, and every request
-/// opens a connection.
+/// opens a connection. (`foreign_keys` is not set: the schema declares no
+/// foreign key; a migration that adds one adds the pragma here.)
 pub fn open<D: Database + ?Sized>(
     db: &D,
     busy: Busy,
@@ -175,6 +176,17 @@ mod tests {
                 .unwrap()
                 .newer_schema()
         );
+    }
+
+    #[test]
+    fn a_driver_that_waits_out_locks_itself_turns_sqlite_s_wait_off() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        open(&db, Busy::Driver, Settings::BestEffort).unwrap();
+        let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
+        assert_eq!(wait.int(0).unwrap(), 0);
+        open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
+        assert_eq!(wait.int(0).unwrap(), LOCK_WAIT_MS as i64);
     }
 
     #[test]
