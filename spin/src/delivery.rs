@@ -45,9 +45,10 @@ impl Database for Db {
     /// instead of SQLite's own busy handler, which
     /// the connection is opened without: its waits grow to 100 ms at a time
     /// and favour no one, so under sixteen concurrent webhooks a few waited
-    /// seconds. A statement refused as locked changed nothing (in WAL a
-    /// transaction's statements after `BEGIN IMMEDIATE` hold the lock, and
-    /// a `COMMIT` refused as busy may be repeated), so it is safe to repeat.
+    /// seconds. A statement refused as locked changed nothing (in WAL the
+    /// statements of a transaction [`kendo_bridge_core::ledger::write`]
+    /// opened hold the lock, and a commit refused as busy may be repeated),
+    /// so it is safe to repeat.
     fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, LedgerError> {
         let params: Vec<SpinValue> = params
             .iter()
