@@ -1,8 +1,11 @@
 //! The rules of a call's delivery that every kendo-bridge driver shares.
 //!
-//! Pure: no I/O and no clock. A driver (the `kendo-bridge` host on tokio
-//! and SQLite, the Spin app on Spin's APIs) passes the time and what
-//! happened, and gets back what to do:
+//! No clock and no network: a driver (the `kendo-bridge` host on tokio and
+//! SQLite, the Spin app on Spin's APIs) passes the time and what happened,
+//! and gets back what to do. The ledger's statements run through the
+//! [`ledger::Database`] trait each driver implements; the one adapter kept
+//! here, on rusqlite (feature `rusqlite`), is the host's and the core's own
+//! tests' (an in-memory database), so it is the only I/O in this crate:
 //!
 //! - [`pacing`]: when the next request of a Kendo key may leave (30 per
 //!   minute, evenly spaced), and the one back-off policy with full jitter,
@@ -11,13 +14,16 @@
 //!   created, wait for `Retry-After`, back off, re-send after a lost
 //!   answer, park, dead-letter, fail, or pause the key;
 //! - [`ledger`]: a call's life in the state database (intake, claim,
-//!   record the answer, recover, inbox, holds, checkpoints), written once
-//!   over the small [`ledger::Database`] interface each driver implements;
+//!   record the answer, recover, inbox, holds, checkpoints), the operator's
+//!   transitions (`settle`, `replay`), every report `status`, the pages,
+//!   `/metrics` and Spin's `GET /status` show, and what a driver runs when
+//!   it opens the database, written once over the small
+//!   [`ledger::Database`] interface each driver implements;
 //! - [`policy`]: every default and each named retry schedule, in one
 //!   place both drivers read their configuration into;
 //! - [`sources`]: each source's workflow (which request next, what is
 //!   cached, what a failed request costs), for the plugin to plan and the
-//!   driver to carry out.
+//!   driver to carry out; [`sources::ALL`] names every source.
 
 pub mod answer;
 pub mod decision;

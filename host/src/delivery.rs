@@ -600,6 +600,7 @@ mod tests {
     use super::*;
     use crate::plugin::Plugin;
     use crate::store::{CallKey, Intake, Outcome as Decided, State, Store};
+    use kendo_bridge_core::ledger::{operator, report};
 
     const T0: Millis = 1_776_000_000_000;
     const TEAM: &str = "main";
@@ -740,7 +741,7 @@ mod tests {
     async fn row(store: &SharedStore, id: &str) -> crate::store::LedgerRow {
         let id = id.to_string();
         store
-            .run(move |s| s.ledger("salesloft", &id))
+            .run(move |s| Ok(report::call(s.database(), "salesloft", &id)?))
             .await
             .unwrap()
             .remove(0)
@@ -799,7 +800,13 @@ mod tests {
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert_eq!(row(&store, "2").await.state, State::Sent);
         let refused = store
-            .run(|s| s.counter(TEAM, crate::store::counter::KENDO_429))
+            .run(|s| {
+                Ok(report::counter(
+                    s.database(),
+                    TEAM,
+                    crate::store::counter::KENDO_429,
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(refused, 1);
@@ -834,7 +841,13 @@ mod tests {
         assert_eq!(dead.attempts, 3);
         assert_eq!(dead.reason_code.as_deref(), Some("retries-exhausted"));
         let retries = store
-            .run(|s| s.counter(TEAM, crate::store::counter::RETRIES))
+            .run(|s| {
+                Ok(report::counter(
+                    s.database(),
+                    TEAM,
+                    crate::store::counter::RETRIES,
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(retries, 2);
@@ -860,7 +873,13 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, crate::store::counter::RESENT_AFTER_LOST_ANSWER))
+            .run(|s| {
+                Ok(report::counter(
+                    s.database(),
+                    TEAM,
+                    crate::store::counter::RESENT_AFTER_LOST_ANSWER,
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(
@@ -887,7 +906,13 @@ mod tests {
         assert_eq!(kendo.times().len(), 2);
         assert_eq!(row(&store, "1").await.state, State::Sent);
         let counted = store
-            .run(|s| s.counter(TEAM, crate::store::counter::RESENT_AFTER_LOST_ANSWER))
+            .run(|s| {
+                Ok(report::counter(
+                    s.database(),
+                    TEAM,
+                    crate::store::counter::RESENT_AFTER_LOST_ANSWER,
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(counted, 0, "Kendo never saw the first request");
@@ -1000,7 +1025,13 @@ mod tests {
         // `kendo-bridge replay` writes the store; nothing wakes the worker.
         let replayed_at = clock.now_ms();
         store
-            .run(move |s| s.replay(&crate::store::ReplayFilter::default(), replayed_at))
+            .run(move |s| {
+                Ok(operator::replay(
+                    s.database(),
+                    &crate::store::ReplayFilter::default(),
+                    replayed_at,
+                )?)
+            })
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(31)).await;
@@ -1076,7 +1107,9 @@ mod tests {
     }
 
     fn flagged(store: &SharedStore) -> Vec<crate::store::PossibleDuplicate> {
-        store.run_here(|s| s.possible_duplicates(100)).unwrap()
+        store
+            .run_here(|s| Ok(report::possible_duplicates(s.database(), 100)?))
+            .unwrap()
     }
 
     #[tokio::test(start_paused = true)]

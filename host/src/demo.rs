@@ -21,6 +21,7 @@ use crate::config::BridgeConfig;
 use crate::engine::{Engine, EngineError};
 use crate::plugin::Plugin;
 use crate::store::State;
+use kendo_bridge_core::ledger::{report, write_back};
 
 /// Webhook secrets the demo configures on both sides.
 pub const SALESLOFT_CALLBACK_TOKEN: &str = "demo-salesloft-callback-token";
@@ -71,12 +72,19 @@ pub struct StageOptions {
     pub operator_token: Option<String>,
     /// `hubspot.write_back`: Kendo's answers written back to HubSpot calls.
     pub hubspot_write_back: bool,
+    /// `kendo.pacing_margin`. A compressed minute leaves the real 1% a few
+    /// milliseconds (20 ms of 2 s at x30): a test asserting no 429 on a
+    /// loaded machine needs more slack than the bridge's default.
+    pub pacing_margin: f64,
 }
 
 impl Default for StageOptions {
     fn default() -> Self {
         StageOptions {
             time_scale: 30.0,
+            pacing_margin: kendo_bridge_core::policy::Policy::DEFAULT
+                .kendo
+                .pacing_margin,
             poll_interval: Duration::from_millis(500),
             kendo_timeout: Duration::from_secs(5),
             retry_base: Duration::from_millis(200),
@@ -159,6 +167,7 @@ impl Stage {
             None => String::new(),
         };
         let window_ms = (60_000.0 / options.time_scale).round().max(1.0) as u64;
+        let margin = options.pacing_margin;
         let mut reps = String::new();
         for entry in dataset.rep_directory() {
             reps.push_str(&format!(
@@ -181,6 +190,7 @@ public_url = "{bridge_url}"
 url = "{kendo}"
 requests_per_window = 30
 window = "{window_ms}ms"
+pacing_margin = {margin}
 timeout = "{timeout}ms"
 ambiguous_resends = {ambiguous_resends}
 webhook_secret = {{ file = "{kendo_webhook}" }}
@@ -505,7 +515,7 @@ pub async fn run_keeping(
     let write_back_deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < write_back_deadline
         && store
-            .run(|s| s.write_back_counts())
+            .run(|s| Ok(write_back::counts(s.database())?))
             .await?
             .iter()
             .any(|c| c.pending > 0)
@@ -520,7 +530,9 @@ pub async fn run_keeping(
         None
     };
 
-    let rows = store.run(|s| s.recent(&[], 100_000)).await?;
+    let rows = store
+        .run(|s| Ok(report::recent(s.database(), &[], false, 100_000)?))
+        .await?;
     let mut per_source: BTreeMap<String, SourceLine> = BTreeMap::new();
     let mut suppressed = 0;
     for r in &rows {
@@ -535,8 +547,12 @@ pub async fn run_keeping(
             State::Queued | State::Sending => {}
         }
     }
-    let skip_reasons = store.run(|s| s.reasons(State::Skipped)).await?;
-    let wait_reasons = store.run(|s| s.reasons(State::Waiting)).await?;
+    let skip_reasons = store
+        .run(|s| Ok(report::reasons(s.database(), State::Skipped)?))
+        .await?;
+    let wait_reasons = store
+        .run(|s| Ok(report::reasons(s.database(), State::Waiting)?))
+        .await?;
     let stats = stage.sims.kendo.stats();
     let summary = Summary {
         per_source,

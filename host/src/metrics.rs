@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use kendo_bridge_core::ledger::{health, inbox, report, send, write_back};
+
 use crate::store::{Millis, State, Store, StoreError, WriteBackState, counter};
 
 type Labels = Vec<(String, String)>;
@@ -22,12 +24,14 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 /// The exposition text for one scrape.
 /// `now` and `window_ms` (Kendo's rate-limit window) date the pacing gauge.
 pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, StoreError> {
+    let db = store.database();
     let mut registry = Registry::with_prefix("kendo_bridge");
 
     let calls = Family::<Labels, Gauge>::default();
     let queue = Family::<Labels, Gauge>::default();
     let paused = Family::<Labels, Gauge>::default();
-    for tc in store.counts()? {
+    let teams = report::counts(db)?;
+    for tc in &teams {
         for state in State::ALL {
             calls
                 .get_or_create(&labels(&[("team", &tc.team), ("state", state.as_str())]))
@@ -35,10 +39,10 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
         }
         queue
             .get_or_create(&labels(&[("team", &tc.team)]))
-            .set(store.queue_depth(&tc.team)? as i64);
+            .set(send::queue_depth(db, &tc.team)? as i64);
         paused
             .get_or_create(&labels(&[("team", &tc.team)]))
-            .set(i64::from(store.paused(&tc.team)?.is_some()));
+            .set(i64::from(send::paused(db, &tc.team)?.is_some()));
     }
     registry.register(
         "calls",
@@ -63,7 +67,7 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
     let webhooks = Family::<Labels, Counter>::default();
     let source_requests = Family::<Labels, Counter>::default();
     let cost_points = Family::<Labels, Counter>::default();
-    for (scope, name, value) in store.counters()? {
+    for (scope, name, value) in report::counters(db)? {
         let value = value.max(0) as u64;
         let (family, label_set) = match name.as_str() {
             counter::KENDO_429 => (&kendo_429, labels(&[("team", &scope)])),
@@ -130,7 +134,7 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
 
     let by_reason = Family::<Labels, Gauge>::default();
     for state in [State::Skipped, State::Failed, State::Dead, State::Waiting] {
-        for (reason, count) in store.reasons(state)? {
+        for (reason, count) in report::reasons(db, state)? {
             by_reason
                 .get_or_create(&labels(&[("state", state.as_str()), ("reason", &reason)]))
                 .set(count as i64);
@@ -143,12 +147,10 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
     );
 
     let slots = Family::<Labels, Gauge>::default();
-    for team in store.counts()?.iter().map(|c| c.team.clone()) {
-        let used = store
-            .sends_since(&team, now.saturating_sub(window_ms))?
-            .len();
+    for team in teams.iter().map(|c| &c.team) {
+        let used = send::sends_since(db, team, now.saturating_sub(window_ms))?.len();
         slots
-            .get_or_create(&labels(&[("team", &team)]))
+            .get_or_create(&labels(&[("team", team)]))
             .set(used as i64);
     }
     registry.register(
@@ -159,7 +161,7 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
 
     let problem = Family::<Labels, Gauge>::default();
     let last_ok = Family::<Labels, Gauge>::default();
-    for h in store.health()? {
+    for h in health::all(db)? {
         let set = labels(&[("source", &h.source), ("topic", &h.topic)]);
         problem
             .get_or_create(&set)
@@ -180,14 +182,14 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
     );
 
     let backlog = Gauge::<i64>::default();
-    backlog.set(store.inbox_backlog()? as i64);
+    backlog.set(inbox::backlog(db)? as i64);
     registry.register(
         "inbox_backlog",
         "Stored webhook deliveries not processed yet",
         backlog,
     );
 
-    register_write_backs(&mut registry, store)?;
+    register_write_backs(&mut registry, db)?;
 
     let mut text = String::new();
     // Writing into a String cannot fail.
@@ -197,11 +199,14 @@ pub fn render(store: &Store, now: Millis, window_ms: Millis) -> Result<String, S
 
 /// Write-backs to the sources: how many wait (the queue), and every
 /// attempt's outcome.
-fn register_write_backs(registry: &mut Registry, store: &Store) -> Result<(), StoreError> {
+fn register_write_backs(
+    registry: &mut Registry,
+    db: &rusqlite::Connection,
+) -> Result<(), StoreError> {
     use crate::store::write_back_counter;
     let rows = Family::<Labels, Gauge>::default();
     let depth = Family::<Labels, Gauge>::default();
-    for c in store.write_back_counts()? {
+    for c in write_back::counts(db)? {
         for state in WriteBackState::ALL {
             rows.get_or_create(&labels(&[("source", &c.source), ("state", state.as_str())]))
                 .set(c.get(state) as i64);
@@ -221,7 +226,7 @@ fn register_write_backs(registry: &mut Registry, store: &Store) -> Result<(), St
         depth,
     );
     let outcomes = Family::<Labels, Counter>::default();
-    for (scope, name, value) in store.counters()? {
+    for (scope, name, value) in report::counters(db)? {
         let outcome = match name.as_str() {
             write_back_counter::DONE => "done",
             write_back_counter::RETRIED => "retried",

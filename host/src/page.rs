@@ -24,10 +24,11 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::BridgeConfigError;
-use crate::snapshot::{SendsChart, Snapshot, SnapshotOptions, age, counter_words, fix_for};
+use crate::snapshot::{self, SendsChart, Snapshot, SnapshotOptions, age, counter_words, fix_for};
 use crate::sources::Context;
 use crate::store::{ReplayFilter, SharedStore, State, counter};
 use crate::timefmt;
+use kendo_bridge_core::ledger::{operator, send};
 
 const SCRIPT: &str = include_str!("page/page.js");
 const STYLE: &str = include_str!("page/page.css");
@@ -97,7 +98,7 @@ async fn snapshot(state: &PageState) -> Result<Snapshot, Response> {
     let options = state.options.clone();
     state
         .store
-        .run(move |s| Snapshot::gather(s, now, &options))
+        .run(move |s| snapshot::gather(s, now, &options))
         .await
         .map_err(|e| {
             (
@@ -142,7 +143,7 @@ async fn api_status(AxumState(state): AxumState<PageState>) -> Response {
         Err(r) => return r,
     };
     let view = View::of(&snap, state.token.is_some());
-    no_store(axum::Json(json!({"status": snap.to_json(), "view": view})).into_response())
+    no_store(axum::Json(json!({"status": snapshot::to_json(&snap), "view": view})).into_response())
 }
 
 async fn script() -> Response {
@@ -237,7 +238,11 @@ async fn replay(
         include_failed: request.include_failed,
     };
     let now = state.clock.now_ms();
-    match state.store.run(move |s| s.replay(&filter, now)).await {
+    match state
+        .store
+        .run(move |s| Ok(operator::replay(s.database(), &filter, now)?))
+        .await
+    {
         Ok(n) => {
             tracing::info!(replayed = n, "replay from the status page");
             state.wake.notify_waiters();
@@ -275,7 +280,11 @@ async fn resume(
         }
     };
     let team = request.team.clone();
-    match state.store.run(move |s| s.resume_team(&team)).await {
+    match state
+        .store
+        .run(move |s| Ok(send::resume(s.database(), &team)?))
+        .await
+    {
         Ok(lifted) => {
             tracing::info!(team = %request.team, lifted, "resume from the status page");
             state.wake.notify_waiters();
@@ -614,11 +623,8 @@ impl View {
             action: None,
         }];
         counters.extend(
-            snap.counters
-                .iter()
-                .filter(|(s, _, _)| {
-                    ["salesloft", "hubspot", "aloware", "kendo"].contains(&s.as_str())
-                })
+            snap.source_counters()
+                .into_iter()
                 .map(|(scope, name, v)| Row {
                     cells: vec![
                         cell(scope),

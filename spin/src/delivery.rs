@@ -4,11 +4,13 @@
 //! here statement by statement). Every rule of a call's life (intake once,
 //! claims under a lease and the key's pacing across instances, what
 //! Kendo's answer means, recovery, the inbox, holds) is the core's; this
-//! file only runs statements, and reads the counts `/status` shows.
+//! file only runs statements; what it runs on opening the database (the
+//! pragmas, the migrations) is the core's too
+//! ([`kendo_bridge_core::ledger::connection`]), as the host's store runs.
 
 use anyhow::{Context as _, Result};
+use kendo_bridge_core::ledger::connection::{self, Busy, LOCK_WAIT_MS, Settings};
 use kendo_bridge_core::ledger::{Database, LedgerError, Row, Value};
-use kendo_bridge_core::schema::{MIGRATIONS, statements};
 use spin_sdk::sqlite::{Connection, Value as SpinValue};
 
 /// The Spin app sends with one key: its calls are this team's.
@@ -39,13 +41,14 @@ impl std::error::Error for SpinSqlError {}
 impl Database for Db {
     /// Runs `sql`; while the database is locked by another instance's
     /// write, tries again after a short wait (0.25 ms doubling to 2 ms, or
-    /// 2 ms to 16 ms in the background, up to [`LOCKED_PATIENCE_MS`])
+    /// 2 ms to 16 ms in the background, up to [`LOCK_WAIT_MS`])
     /// instead of SQLite's own busy handler, which
     /// the connection is opened without: its waits grow to 100 ms at a time
     /// and favour no one, so under sixteen concurrent webhooks a few waited
-    /// seconds. A statement refused as locked changed nothing (in WAL a
-    /// transaction's statements after `BEGIN IMMEDIATE` hold the lock, and
-    /// a `COMMIT` refused as busy may be repeated), so it is safe to repeat.
+    /// seconds. A statement refused as locked changed nothing (in WAL the
+    /// statements of a transaction [`kendo_bridge_core::ledger::write`]
+    /// opened hold the lock, and a commit refused as busy may be repeated),
+    /// so it is safe to repeat.
     fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, LedgerError> {
         let params: Vec<SpinValue> = params
             .iter()
@@ -58,14 +61,16 @@ impl Database for Db {
             })
             .collect();
         let started = wasi::clocks::monotonic_clock::now();
-        let mut wait_ms = 1;
+        let first_us = self.first_wait_us.get();
+        let mut wait_us = first_us;
         let result = loop {
             match self.conn.execute(sql, &params) {
-                Err(e) if locked(&e) && waited_ms(started) < LOCKED_PATIENCE_MS => {
-                    let ns =
-                        (wait_ms * 1_000_000) / 2 + (crate::random_u64() % (wait_ms * 1_000_000));
+                Err(e) if locked(&e) && waited_ms(started) < LOCK_WAIT_MS => {
+                    // Jittered around the wait, so instances that met at one
+                    // lock do not meet again at the next attempt.
+                    let ns = (wait_us * 1_000) / 2 + (crate::random_u64() % (wait_us * 1_000));
                     wasi::clocks::monotonic_clock::subscribe_duration(ns).block();
-                    wait_ms = (wait_ms * 2).min(8);
+                    wait_us = (wait_us * 2).min(first_us * 8);
                 }
                 other => break other,
             }
@@ -101,10 +106,6 @@ impl Database for Db {
 const FOREGROUND_WAIT_US: u64 = 250;
 const BACKGROUND_WAIT_US: u64 = 2_000;
 
-/// How long a statement waits for another instance's write at most (the
-/// host's store waits 10 s too).
-const LOCKED_PATIENCE_MS: u64 = 10_000;
-
 fn waited_ms(since_ns: u64) -> u64 {
     wasi::clocks::monotonic_clock::now().saturating_sub(since_ns) / 1_000_000
 }
@@ -118,18 +119,6 @@ fn locked(e: &spin_sdk::sqlite::Error) -> bool {
         || text.contains("busy")
 }
 
-/// Where the calls stand, for `/status`.
-pub struct Counts {
-    /// `(ledger state, calls)`.
-    pub by_state: Vec<(String, i64)>,
-    /// Sends waiting in the queue.
-    pub queued: i64,
-    /// Deliveries kept with the reason they could not be read.
-    pub unreadable: i64,
-    /// Why the key is paused, if it is.
-    pub paused: Option<String>,
-}
-
 impl Db {
     /// Opens the `default` database and brings it to the shared schema.
     pub fn open() -> Result<Db> {
@@ -140,24 +129,15 @@ impl Db {
             conn,
             first_wait_us: std::cell::Cell::new(FOREGROUND_WAIT_US),
         };
-        // Waits for another instance's write are this driver's ([`Db::run`]).
-        let _ = db.conn.execute("PRAGMA busy_timeout = 0", &[]);
-        // Both read in one statement: each statement is a trip through
-        // Spin's host, and every request opens a connection.
-        let (mode, version) = db
-            .first(
-                "SELECT (SELECT journal_mode FROM pragma_journal_mode),
-                        (SELECT user_version FROM pragma_user_version)",
-                &[],
-            )?
-            .map(|row| Ok::<_, LedgerError>((row.opt_text(0)?, row.int(1)?)))
-            .transpose()?
-            .unwrap_or((None, 0));
-        db.tune(mode.as_deref());
-        if version as usize >= MIGRATIONS.len() {
-            return Ok(db);
+        // Waits for another instance's write are this driver's ([`Db::run`]);
+        // a remote libSQL database may refuse the settings and keeps its own.
+        // With a rollback journal every instance's commit waited out the
+        // others' in SQLite's busy back-off (sleeps of up to 100 ms at a
+        // time), and webhooks were answered in seconds at the tail.
+        let opened = connection::open(&db, Busy::Driver, Settings::BestEffort)?;
+        if !opened.current() {
+            connection::migrate(&db)?;
         }
-        db.migrate()?;
         Ok(db)
     }
 
@@ -165,72 +145,5 @@ impl Db {
     /// follows an answer): it waits longer between attempts at a lock.
     pub fn in_background(&self) {
         self.first_wait_us.set(BACKGROUND_WAIT_US);
-    }
-
-    /// Write-ahead logging: readers never wait for a
-    /// writer, and a commit appends to the log instead of rewriting pages
-    /// through a rollback journal. Each request opens its own connection;
-    /// with a rollback journal every instance's commit waited out the
-    /// others' in SQLite's busy back-off (sleeps of up to 100 ms at a
-    /// time), and webhooks were answered in seconds at the tail. The mode
-    /// stays with the file, so it is set once: asking to set it on every
-    /// open cost as much again as it saved (measured in the test host).
-    /// A backend that refuses these statements (a remote libSQL database)
-    /// keeps its own.
-    fn tune(&self, mode: Option<&str>) {
-        if mode.is_some_and(|m| !m.eq_ignore_ascii_case("wal")) {
-            let _ = self.conn.execute("PRAGMA journal_mode = WAL", &[]);
-        }
-    }
-
-    fn migrate(&self) -> Result<()> {
-        if self.user_version()? as usize >= MIGRATIONS.len() {
-            return Ok(());
-        }
-        // Instances starting together: one migrates, the others then find
-        // the version moved and skip.
-        kendo_bridge_core::ledger::write(self, |db| {
-            let found = db.user_version()? as usize;
-            if found > MIGRATIONS.len() {
-                return Err(LedgerError::Corrupt {
-                    what: "schema version (written by a newer kendo-bridge)",
-                    value: found.to_string(),
-                });
-            }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
-                for statement in statements(sql) {
-                    db.run(&statement, &[])?;
-                }
-                db.run(&format!("PRAGMA user_version = {}", i + 1), &[])?;
-            }
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    fn user_version(&self) -> Result<i64, LedgerError> {
-        self.first("PRAGMA user_version", &[])?
-            .map_or(Ok(0), |row| row.int(0))
-    }
-
-    /// Calls by ledger state, queued sends, unreadable deliveries, and the
-    /// pause if any.
-    pub fn counts(&self) -> Result<Counts> {
-        let by_state = self
-            .run(
-                "SELECT state, COUNT(*) FROM ledger GROUP BY state ORDER BY state",
-                &[],
-            )?
-            .iter()
-            .map(|r| Ok((r.text(0)?, r.int(1)?)))
-            .collect::<Result<_, LedgerError>>()?;
-        let count =
-            |sql: &str| -> Result<i64> { Ok(self.first(sql, &[])?.map_or(Ok(0), |r| r.int(0))?) };
-        Ok(Counts {
-            by_state,
-            queued: count("SELECT COUNT(*) FROM ledger WHERE state = 'queued'")?,
-            unreadable: count("SELECT COUNT(*) FROM inbox WHERE error IS NOT NULL")?,
-            paused: kendo_bridge_core::ledger::send::paused(self, TEAM)?.map(|p| p.reason),
-        })
     }
 }

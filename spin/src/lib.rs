@@ -46,6 +46,7 @@ use kendo_bridge_core::ledger::intake;
 use kendo_bridge_core::ledger::record;
 use kendo_bridge_core::ledger::results::{self, KendoResult};
 use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
+use kendo_bridge_core::ledger::{State, report};
 use kendo_bridge_core::policy::Policy;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
@@ -209,24 +210,34 @@ async fn answer(out: ResponseOutparam, response: Response) {
 /// No secret, no payload.
 fn status() -> Result<Response> {
     let db = Db::open()?;
-    let delivery::Counts {
-        by_state,
-        queued,
-        unreadable,
-        paused,
-    } = db.counts()?;
-    let mut calls = serde_json::Map::new();
-    // Every state the core knows, so none silently goes missing.
-    for state in kendo_bridge_core::ledger::State::ALL {
-        calls.insert(state.as_str().to_string(), serde_json::json!(0));
-    }
-    for (state, count) in by_state {
-        calls.insert(state, serde_json::json!(count));
-    }
+    // The core's report, as the host's `status` and `/api/status` read it.
+    let options = report::StatusOptions {
+        teams: vec![delivery::TEAM.to_string()],
+        ..report::StatusOptions::default()
+    };
+    let status = report::status(&db, now_ms() as i64, &options)?;
+    let calls: serde_json::Map<String, serde_json::Value> = State::ALL
+        .into_iter()
+        .map(|state| {
+            (
+                state.as_str().to_string(),
+                serde_json::json!(status.calls(state)),
+            )
+        })
+        .collect();
+    let queued = status.calls(State::Queued);
+    let paused = status
+        .teams
+        .iter()
+        .find(|t| t.team() == delivery::TEAM)
+        .and_then(|t| t.paused.as_ref())
+        .map(|p| p.reason.clone());
+    let unreadable = report::unreadable_deliveries(&db)?;
     let results = results::count(&db)?;
     // What needs a person: each source part's current problem (a refused
     // token, a missing scope), and the write-backs by state.
-    let problems: Vec<serde_json::Value> = kendo_bridge_core::ledger::health::all(&db)?
+    let problems: Vec<serde_json::Value> = status
+        .health
         .into_iter()
         .filter_map(|h| {
             let problem = h.problem?;
@@ -257,7 +268,8 @@ fn status() -> Result<Response> {
             })
         })
         .collect();
-    let write_backs: Vec<serde_json::Value> = kendo_bridge_core::ledger::write_back::counts(&db)?
+    let write_backs: Vec<serde_json::Value> = status
+        .write_backs
         .into_iter()
         .map(|c| {
             serde_json::json!({
@@ -1051,7 +1063,8 @@ async fn tick(req: &Request) -> Result<Response> {
     // the tick's time is up.
     let (sent_last, held) = send_due(&db, Some(deadline)).await?;
     let sent = sent_first + sent_last;
-    let delivery::Counts { queued, paused, .. } = db.counts()?;
+    let queued = report::calls_in(&db, State::Queued)?;
+    let paused = send::paused(&db, delivery::TEAM)?.map(|p| p.reason);
     Ok(json(
         200,
         serde_json::json!({

@@ -4,7 +4,16 @@
 
 use super::{Database, LedgerError};
 use crate::Millis;
-use crate::sources::Health;
+
+/// How a best-effort part of a source did, as a source workflow reports
+/// it; [`record`] keeps it for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// `topic` worked.
+    Ok(&'static str),
+    /// `topic` has this problem, in words an operator can act on.
+    Problem(&'static str, String),
+}
 
 /// How one part of a source (`poll`, `transcripts`, `dispositions`, ...)
 /// is doing, for `status`.

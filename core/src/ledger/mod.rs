@@ -19,7 +19,13 @@
 //! - [`health`]: how each part of a source is doing, for `status`;
 //! - [`record`]: what Kendo's answer means ([`crate::answer::Action`])
 //!   carried out on the ledger and the outbox;
-//! - [`results`]: Kendo's scores of the calls it received, matched to them.
+//! - [`results`]: Kendo's scores of the calls it received, matched to them;
+//! - [`operator`]: what an operator does by hand (`settle`, `replay`), and
+//!   [`redecide`]: the calls a change of rules decides again;
+//! - [`report`]: every count and list `status`, the page, `/metrics` and
+//!   Spin's `GET /status` show;
+//! - [`connection`]: what each driver runs on a connection it opens, and
+//!   the migrations.
 //!
 //! Every function takes the [`Database`] the driver implements: the host on
 //! rusqlite (feature `rusqlite`), the Spin app on Spin's SQLite API, tests
@@ -28,14 +34,17 @@
 //! send a call twice except after a lost answer (counted and flagged).
 
 pub mod checkpoint;
+pub mod connection;
 pub mod database;
 pub mod health;
 pub mod hold;
 pub mod inbox;
 pub mod intake;
+pub mod operator;
 pub mod record;
 pub mod records;
 pub mod redecide;
+pub mod report;
 pub mod results;
 pub mod send;
 #[cfg(any(feature = "rusqlite", test))]

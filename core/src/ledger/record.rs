@@ -17,7 +17,9 @@ pub const KENDO_SEND: (&str, &str) = ("kendo", "send");
 
 /// Kendo holds the call: the send leaves the outbox, the ledger says
 /// `sent` (with `why` as its reason, when it was not Kendo's own answer
-/// read), and `on_created` runs in the same transaction. Inside a write.
+/// read), and `on_created` runs in the same transaction. The one way a call
+/// becomes sent: a 201 read, a 2xx kept before a crash, and the operator's
+/// `settle --sent` all come here. Inside a write.
 pub(crate) fn created<D: Database + ?Sized>(
     db: &D,
     outbox_id: i64,
@@ -30,9 +32,11 @@ pub(crate) fn created<D: Database + ?Sized>(
     db.run("DELETE FROM outbox WHERE id = ?1", &[outbox_id.into()])?;
     let [source, source_id, team] = key.params();
     let (code, reason) = why.unzip();
+    // A callId already known stays when this one is not (the operator's
+    // `settle --sent` without `--call-id`).
     db.run(
-        "UPDATE ledger SET state = 'sent', kendo_call_id = ?4, sent_at = ?5, updated_at = ?5,
-                reason_code = ?6, reason = ?7
+        "UPDATE ledger SET state = ?8, kendo_call_id = COALESCE(?4, kendo_call_id), sent_at = ?5,
+                updated_at = ?5, reason_code = ?6, reason = ?7
          WHERE source = ?1 AND source_id = ?2 AND team = ?3",
         &[
             source,
@@ -42,13 +46,20 @@ pub(crate) fn created<D: Database + ?Sized>(
             now.into(),
             code.into(),
             reason.into(),
+            State::Sent.as_str().into(),
         ],
     )?;
     if let Some(call_id) = call_id {
         record_call_id(db, key, call_id, now)?;
     }
-    on_created(db, key, call_id)?;
-    // A send went through: a refusal by the runtime is over.
+    on_created(db, key, call_id)
+}
+
+/// A request to Kendo went through: a refusal by the runtime is over.
+pub(crate) fn send_went_through<D: Database + ?Sized>(
+    db: &D,
+    now: Millis,
+) -> Result<(), LedgerError> {
     db.run(
         "UPDATE source_health SET problem = NULL, problem_since = NULL, problem_count = 0,
              ok_at = ?3
@@ -80,6 +91,7 @@ pub fn record<D: Database + ?Sized>(
     write(db, |db| {
         if let Action::Created { call_id, .. } = action {
             created(db, item.id, key, call_id.as_deref(), None, now, on_created)?;
+            send_went_through(db, now)?;
             return Ok(true);
         }
         // What the answer says about the key holds whoever holds the send.

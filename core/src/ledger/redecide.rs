@@ -8,6 +8,7 @@
 
 use crate::Millis;
 use crate::ledger::intake::Outcome;
+use crate::ledger::{CallKey, Database, LedgerError, State};
 
 /// Skip reasons a change of configuration can fix.
 pub const FIXABLE_SKIPS: [&str; 4] = [
@@ -32,6 +33,55 @@ pub fn fixable(outcome: &Outcome) -> bool {
 pub fn redecided_version(old: &str, now: Millis) -> String {
     let base = old.split("~r").next().unwrap_or(old);
     format!("{base}~r{now:015}")
+}
+
+/// The digest of the rules the stored decisions were made under.
+pub fn fingerprint<D: Database + ?Sized>(db: &D) -> Result<Option<String>, LedgerError> {
+    db.first("SELECT fingerprint FROM decision_rules WHERE id = 1", &[])?
+        .map(|r| r.text(0))
+        .transpose()
+}
+
+/// Records the digest of the rules now in force.
+pub fn set_fingerprint<D: Database + ?Sized>(
+    db: &D,
+    fingerprint: &str,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    db.run(
+        "INSERT INTO decision_rules (id, fingerprint, changed_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint,
+             changed_at = excluded.changed_at",
+        &[fingerprint.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// Calls in `state` whose reason code is one of `codes` (any, when empty),
+/// with their ledger version, oldest first: the candidates for a new
+/// decision.
+pub fn decided_for<D: Database + ?Sized>(
+    db: &D,
+    state: State,
+    codes: &[&str],
+) -> Result<Vec<(CallKey, String)>, LedgerError> {
+    let mut out = Vec::new();
+    for r in db.run(
+        "SELECT source, source_id, team, version, reason_code FROM ledger
+         WHERE state = ?1 ORDER BY updated_at, source, source_id",
+        &[state.as_str().into()],
+    )? {
+        let code = r.opt_text(4)?;
+        if codes.is_empty() || code.as_deref().is_some_and(|c| codes.contains(&c)) {
+            let key = CallKey {
+                source: r.text(0)?,
+                source_id: r.text(1)?,
+                team: r.text(2)?,
+            };
+            out.push((key, r.text(3)?));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

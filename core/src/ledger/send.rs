@@ -365,6 +365,7 @@ pub fn recover_in_flight<D: Database + ?Sized>(
                     now,
                     &on_created,
                 )?;
+                super::record::send_went_through(db, now)?;
                 recovered.sent.push(key);
                 continue;
             }

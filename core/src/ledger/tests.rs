@@ -804,3 +804,6 @@ fn aloware_calls_wait_for_a_transcript_only_after_one_came_within_the_window() {
         "none for a week: calls go at once again"
     );
 }
+
+mod operator;
+mod report;

@@ -13,6 +13,17 @@ pub mod write_back;
 
 use std::collections::HashMap;
 
+/// Every source whose calls, webhooks and counters the bridge keeps, by the
+/// name the ledger, its counters and its health are kept under; Kendo's own
+/// results webhook last. `status`, the page and `/metrics` list counters of
+/// these: a new source added here shows there.
+pub const ALL: [&str; 4] = [salesloft::SOURCE, HUBSPOT, aloware::SOURCE, KENDO];
+
+/// HubSpot's name in the ledger.
+pub const HUBSPOT: &str = "hubspot";
+/// Kendo's results webhook, kept as a source of deliveries.
+pub const KENDO: &str = "kendo";
+
 use crate::Millis;
 use crate::ledger::CallKey;
 use crate::ledger::intake::{Intake, Outcome};
@@ -57,14 +68,7 @@ pub fn passing(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
-/// How a best-effort part of a source did, for `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// `topic` worked.
-    Ok(&'static str),
-    /// `topic` has this problem, in words an operator can act on.
-    Problem(&'static str, String),
-}
+pub use crate::ledger::health::Health;
 
 /// A listed record the plugin could not read, kept as a failed ledger row
 /// with the reason: under its id when it was read, else under a synthetic

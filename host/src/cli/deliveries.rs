@@ -7,6 +7,7 @@ use serde_json::json;
 
 use kendo_bridge::store::State;
 use kendo_bridge::timefmt;
+use kendo_bridge_core::ledger::report;
 
 use super::{Failure, Globals};
 
@@ -68,12 +69,13 @@ pub fn run(globals: &Globals, args: DeliveriesArgs) -> Result<(), Failure> {
     let store = globals.state(args.db)?;
     let rows = store
         .run_here(|s| {
-            let rows = s.recent_where(&args.states, args.maybe_duplicated, args.limit)?;
+            let db = s.database();
+            let rows = report::recent(db, &args.states, args.maybe_duplicated, args.limit)?;
             // Only a flagged call can have been given more than one callId.
             rows.into_iter()
                 .map(|r| {
                     let ids = if r.maybe_duplicated {
-                        s.kendo_call_ids(&r.key)?
+                        report::kendo_call_ids(db, &r.key)?
                     } else {
                         Vec::new()
                     };

@@ -11,6 +11,7 @@ use kendo_bridge::config::{BridgeConfig, HubspotSignature, SecretRef};
 use kendo_bridge::engine::Engine;
 use kendo_bridge::sources::write_back::HubspotWriteBack;
 use kendo_bridge::sources::{DoctorCheck, SourceError};
+use kendo_bridge_core::ledger::connection;
 
 use super::{Failure, Globals, ops};
 
@@ -299,7 +300,9 @@ fn kendo_keys(config: &BridgeConfig) -> Vec<Check> {
 
 fn state_database(path: &Path) -> Check {
     let name = format!("state database {}", path.display());
-    match kendo_bridge::store::Store::open(path).and_then(|mut s| s.check_writable()) {
+    let writable = kendo_bridge::store::Store::open(path)
+        .and_then(|s| Ok(connection::check_writable(s.database())?));
+    match writable {
         Ok(()) => Check::ok(name, "opens and takes writes"),
         Err(e) => Check::fail(
             name,

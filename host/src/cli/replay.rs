@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use kendo_bridge::store::ReplayFilter;
+use kendo_bridge_core::ledger::{operator, send, write_back};
 
 use super::{Failure, Globals};
 
@@ -54,7 +55,7 @@ pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
     let now = kendo_bridge::clock::Clock::system().now_ms();
     if args.write_backs {
         let n = store
-            .run_here(|s| s.replay_write_backs(now))
+            .run_here(|s| Ok(write_back::replay(s.database(), now)?))
             .map_err(|e| Failure::internal(e.into()))?;
         println!("{n} write-back(s) put back in the queue");
         return Ok(());
@@ -66,7 +67,7 @@ pub fn run(globals: &Globals, args: ReplayArgs) -> Result<(), Failure> {
         include_failed: args.include_failed,
     };
     let n = store
-        .run_here(|s| s.replay(&filter, now))
+        .run_here(|s| Ok(operator::replay(s.database(), &filter, now)?))
         .map_err(|e| Failure::internal(e.into()))?;
     println!("{n} call(s) put back in the queue");
     Ok(())
@@ -92,7 +93,7 @@ pub fn resume(globals: &Globals, args: ResumeArgs) -> Result<(), Failure> {
     let store = globals.state(args.db)?;
     let team = args.team.clone();
     let lifted = store
-        .run_here(|s| s.resume_team(&team))
+        .run_here(|s| Ok(send::resume(s.database(), &team)?))
         .map_err(|e| Failure::internal(e.into()))?;
     if lifted {
         println!("team `{}` resumed", args.team);

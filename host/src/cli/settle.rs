@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use clap::{ArgGroup, Args};
 
 use kendo_bridge::store::{CallKey, SettleFilter};
+use kendo_bridge_core::ledger::operator;
 
 use super::{Failure, Globals};
 
@@ -82,7 +83,7 @@ pub fn run(globals: &Globals, args: SettleArgs) -> Result<(), Failure> {
         team: args.team,
     };
     let parked = store
-        .run_here(|s| s.parked(&filter))
+        .run_here(|s| Ok(operator::parked(s.database(), &filter)?))
         .map_err(|e| Failure::internal(e.into()))?;
     match parked.as_slice() {
         [] => {
@@ -107,7 +108,7 @@ pub fn run(globals: &Globals, args: SettleArgs) -> Result<(), Failure> {
     let settled = store
         .run_here(|s| {
             if resend {
-                s.settle_resend(&filter, now)
+                Ok(operator::settle_resend(s.database(), &filter, now)?)
             } else {
                 s.settle_sent(&filter, call_id.as_deref(), now)
             }

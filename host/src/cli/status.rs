@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use kendo_bridge::snapshot::{Snapshot, SnapshotOptions, counter_words, fix_for};
+use kendo_bridge::snapshot::{self, Snapshot, SnapshotOptions, counter_words, fix_for};
 use kendo_bridge::store::{State, counter};
 use kendo_bridge::timefmt;
+use kendo_bridge_core::ledger::report;
 
 use super::{Failure, Globals};
 
@@ -59,13 +60,13 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         ..SnapshotOptions::default()
     };
     let snap = store
-        .run_here(|s| Snapshot::gather(s, now, &options))
+        .run_here(|s| snapshot::gather(s, now, &options))
         .map_err(|e| Failure::internal(e.into()))?;
 
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&snap.to_json()).unwrap_or_default()
+            serde_json::to_string_pretty(&snapshot::to_json(&snap)).unwrap_or_default()
         );
         return Ok(());
     }
@@ -160,9 +161,8 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
             println!("  {n:>6}  {code}");
         }
     }
-    let sources: Vec<String> = counters
-        .iter()
-        .filter(|(s, _, _)| ["salesloft", "hubspot", "aloware", "kendo"].contains(&s.as_str()))
+    let sources: Vec<String> = report::source_counters(counters)
+        .into_iter()
         .map(|(s, n, v)| format!("{s}: {v} {}", counter_words(n)))
         .collect();
     println!("\nWebhooks and sources");

@@ -122,32 +122,13 @@ impl Store {
             &self.conn, source, claimed, until, error, now,
         )?)
     }
-
-    /// Dead write-backs back to pending, due at `now`, with fresh attempts.
-    pub fn replay_write_backs(&mut self, now: Millis) -> Result<usize> {
-        Ok(ledger::replay(&self.conn, now)?)
-    }
-
-    /// Write-backs per source by state, with the newest error.
-    pub fn write_back_counts(&self) -> Result<Vec<WriteBackCounts>> {
-        Ok(ledger::counts(&self.conn)?)
-    }
-
-    /// One write-back's state, attempts and last error.
-    pub fn write_back_state(
-        &self,
-        source: &str,
-        source_id: &str,
-        kind: &str,
-    ) -> Result<Option<(WriteBackState, u32, Option<String>)>> {
-        Ok(ledger::state(&self.conn, source, source_id, kind)?)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Intake, Outcome};
+    use kendo_bridge_core::ledger::report;
 
     fn hubspot_send(id: &str) -> Intake {
         Intake {
@@ -288,26 +269,24 @@ mod tests {
             .write_back_dead(&item, "call 7 is gone (404)", 101)
             .unwrap();
         assert_eq!(
-            store
-                .counter("hubspot", write_back_counter::RETRIED)
-                .unwrap(),
+            report::counter(store.database(), "hubspot", write_back_counter::RETRIED).unwrap(),
             1
         );
         assert_eq!(
-            store.counter("hubspot", write_back_counter::DEAD).unwrap(),
+            report::counter(store.database(), "hubspot", write_back_counter::DEAD).unwrap(),
             1
         );
         assert_eq!(
-            store.write_back_state("hubspot", "7", "sent").unwrap(),
+            ledger::state(store.database(), "hubspot", "7", "sent").unwrap(),
             Some((WriteBackState::Dead, 2, Some("call 7 is gone (404)".into())))
         );
-        let counts = store.write_back_counts().unwrap();
+        let counts = ledger::counts(store.database()).unwrap();
         assert_eq!(counts[0].dead, 1);
         assert_eq!(
             counts[0].last_error,
             Some(("call 7 is gone (404)".into(), 101))
         );
-        assert_eq!(store.replay_write_backs(200).unwrap(), 1);
+        assert_eq!(ledger::replay(store.database(), 200).unwrap(), 1);
         assert_eq!(store.write_backs_due(200, 10).unwrap()[0].attempts, 0);
     }
 
@@ -355,7 +334,7 @@ mod tests {
         let due = store.write_backs_due(500, 10).unwrap();
         assert_eq!(due.len(), 2);
         assert!(due.iter().all(|w| w.attempts == 0));
-        let counts = store.write_back_counts().unwrap();
+        let counts = ledger::counts(store.database()).unwrap();
         assert_eq!((counts[0].pending, counts[0].done), (2, 0));
         assert_eq!(
             counts[0].last_error.as_ref().map(|e| e.0.as_str()),

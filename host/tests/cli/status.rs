@@ -1,6 +1,6 @@
 //! `status` reads a state database another process wrote.
 
-use kendo_bridge::store::{CallKey, Intake, Outcome, Store};
+use kendo_bridge::store::{CallKey, Intake, KendoResult, Outcome, Store};
 use serde_json::Value;
 
 use crate::support::{assert_exit, kendo_bridge, run, stdout};
@@ -31,15 +31,16 @@ fn database(dir: &tempfile::TempDir, sent_at: i64) -> std::path::PathBuf {
     store
         .mark_created(&due, Some("call_1"), sent_at)
         .expect("created");
+    let result = KendoResult {
+        event_id: "e9",
+        event: "call.uploaded",
+        subject_id: "call_999",
+        ai_score: Some(61.0),
+        is_test: false,
+        scored_at: None,
+    };
     store
-        .record_result(
-            "e9",
-            "call.uploaded",
-            "call_999",
-            Some(61.0),
-            false,
-            sent_at,
-        )
+        .record_result_and_write_back(&result, sent_at)
         .expect("result");
     path
 }

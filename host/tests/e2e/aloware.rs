@@ -19,6 +19,7 @@ use kendo_bridge::engine::Engine;
 use kendo_bridge::plugin::Plugin;
 use kendo_bridge::sources::aloware::Handled;
 use kendo_bridge::store::State;
+use kendo_bridge_core::ledger::{self, report};
 use kendo_bridge_sim::aloware::{self, AlowareCall, Scheduled};
 use kendo_bridge_sim::{AlowareAuth, Dataset};
 use serde_json::Value;
@@ -37,7 +38,13 @@ async fn webhooks_only(transcript_wait: Duration) -> Running {
     let minute_ago = kendo_bridge::clock::Clock::system().now_ms() - 60_000;
     bridge
         .store
-        .run_here(move |s| s.transcript_seen("aloware", minute_ago))
+        .run_here(move |s| {
+            Ok(ledger::hold::transcript_seen(
+                s.database(),
+                "aloware",
+                minute_ago,
+            )?)
+        })
         .expect("the transcript is noted");
     bridge
 }
@@ -191,7 +198,12 @@ async fn a_call_in_an_account_that_never_sent_a_transcript_goes_with_its_recordi
     assert!(body.get("transcript").is_none(), "{body}");
     let status = bridge
         .store
-        .run_here(|s| s.aloware_transcript_mode(kendo_bridge::clock::Clock::system().now_ms()))
+        .run_here(|s| {
+            Ok(kendo_bridge_core::sources::aloware::transcript_mode(
+                s.database(),
+                kendo_bridge::clock::Clock::system().now_ms(),
+            )?)
+        })
         .expect("the mode reads");
     assert_eq!(
         status,
@@ -316,7 +328,10 @@ async fn a_genuine_delivery_nobody_can_read_is_answered_200_on_every_webhook_rou
         ) == 4
     })
     .await;
-    let health = bridge.store.run_here(|s| s.health()).expect("health reads");
+    let health = bridge
+        .store
+        .run_here(|s| Ok(ledger::health::all(s.database())?))
+        .expect("health reads");
     for source in ["salesloft", "hubspot", "kendo", "aloware"] {
         assert!(
             health
@@ -377,7 +392,13 @@ name = "Nina Patel"
     engine
         .ctx
         .store
-        .run_here(move |s| s.transcript_seen("aloware", start - 60_000))
+        .run_here(move |s| {
+            Ok(ledger::hold::transcript_seen(
+                s.database(),
+                "aloware",
+                start - 60_000,
+            )?)
+        })
         .expect("the transcript is noted");
     engine
 }
@@ -398,7 +419,7 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
         engine
             .ctx
             .store
-            .run_here(|s| s.ledger("aloware", "cw_12345"))
+            .run_here(|s| Ok(report::call(s.database(), "aloware", "cw_12345")?))
             .expect("the ledger reads")
             .into_iter()
             .next()
@@ -467,7 +488,7 @@ async fn sync_once_sends_a_call_whose_wait_for_its_transcript_ended_since_the_la
         engine
             .ctx
             .store
-            .run_here(|s| s.ledger("aloware", "cw_12345"))
+            .run_here(|s| Ok(report::call(s.database(), "aloware", "cw_12345")?))
             .expect("the ledger reads")
             .into_iter()
             .next()

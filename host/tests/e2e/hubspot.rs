@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::support::{Running, client, eventually, staged};
 use kendo_bridge::demo::{HUBSPOT_CLIENT_SECRET, StageOptions};
 use kendo_bridge::store::State;
+use kendo_bridge_core::ledger;
 use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::Change;
 use serde_json::{Value, json};
@@ -42,7 +43,7 @@ fn kendo_body(bridge: &Running, hubspot_id: &str) -> Option<Value> {
 fn health_problem(bridge: &Running, topic: &str) -> Option<String> {
     bridge
         .store
-        .run_here(|s| s.health())
+        .run_here(|s| Ok(ledger::health::all(s.database())?))
         .expect("health reads")
         .into_iter()
         .find(|h| h.source == "hubspot" && h.topic == topic)

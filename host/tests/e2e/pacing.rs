@@ -9,7 +9,15 @@ use kendo_bridge_sim::Dataset;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_drained_at_kendos_limit_never_draws_a_429() {
     // 90 calls at x30 (30 per 2 s): three full windows and more.
-    let bridge = Running::start(Dataset::backlog(90, 21), StageOptions::default()).await;
+    let bridge = Running::start(
+        Dataset::backlog(90, 21),
+        StageOptions {
+            // 100 ms of slack in the 2 s minute: see `pacing_margin`.
+            pacing_margin: 0.05,
+            ..StageOptions::default()
+        },
+    )
+    .await;
     let kendo = &bridge.stage.sims.kendo;
 
     eventually("the whole backlog reached Kendo", || {

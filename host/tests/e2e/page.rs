@@ -14,6 +14,7 @@ use kendo_bridge::demo::{
     StageOptions,
 };
 use kendo_bridge::store::State;
+use kendo_bridge_core::ledger;
 use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::Change;
 
@@ -127,12 +128,13 @@ async fn populated(options: StageOptions) -> Running {
     bridge
         .store
         .run_here(|s| {
-            s.pause_team(
+            Ok(ledger::send::pause(
+                s.database(),
                 TEAM,
                 "Kendo answered 401: the key was refused",
                 &fingerprint,
                 now,
-            )
+            )?)
         })
         .expect("the pause is stored");
     bridge

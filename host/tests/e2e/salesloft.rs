@@ -6,6 +6,7 @@
 use crate::support::{Running, eventually, operator, staged};
 use kendo_bridge::demo::{Stage, StageOptions};
 use kendo_bridge::store::State;
+use kendo_bridge_core::ledger;
 use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::Change;
 use serde_json::{Value, json};
@@ -58,7 +59,7 @@ fn kendo_body(bridge: &Running, id: &str) -> Option<Value> {
 fn health_problem(bridge: &Running, topic: &str) -> Option<String> {
     bridge
         .store
-        .run_here(|s| s.health())
+        .run_here(|s| Ok(ledger::health::all(s.database())?))
         .expect("health reads")
         .into_iter()
         .find(|h| h.source == "salesloft" && h.topic == topic)

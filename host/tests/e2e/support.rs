@@ -15,6 +15,7 @@ use kendo_bridge::demo::{Stage, StageOptions};
 use kendo_bridge::engine::EngineError;
 use kendo_bridge::plugin::Plugin;
 use kendo_bridge::store::{LedgerRow, SharedStore};
+use kendo_bridge_core::ledger::report;
 use kendo_bridge_sim::Dataset;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -75,14 +76,14 @@ impl Running {
     /// Every ledger row.
     pub fn ledger(&self) -> Vec<LedgerRow> {
         self.store
-            .run_here(|s| s.recent(&[], 100_000))
+            .run_here(|s| Ok(report::recent(s.database(), &[], false, 100_000)?))
             .expect("the ledger reads")
     }
 
     /// One call's ledger row, if the bridge has seen it.
     pub fn row(&self, source: &str, id: &str) -> Option<LedgerRow> {
         self.store
-            .run_here(|s| s.ledger(source, id))
+            .run_here(|s| Ok(report::call(s.database(), source, id)?))
             .expect("the ledger reads")
             .into_iter()
             .next()
@@ -91,7 +92,7 @@ impl Running {
     /// A counter of the state database (0 when never bumped).
     pub fn counter(&self, scope: &str, name: &str) -> i64 {
         self.store
-            .run_here(|s| s.counter(scope, name))
+            .run_here(|s| Ok(report::counter(s.database(), scope, name)?))
             .expect("the counters read")
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::{Running, eventually, staged, status_json};
 use kendo_bridge::demo::{KENDO_WEBHOOK_SECRET, StageOptions};
+use kendo_bridge_core::ledger;
 use kendo_bridge_sim::Dataset;
 use kendo_bridge_sim::dataset::Change;
 use kendo_bridge_sim::kendo::AcceptedCall;
@@ -152,7 +153,14 @@ async fn kendo_sends_go_on_while_hubspot_fails_and_the_write_back_arrives_after_
     );
     let row = bridge
         .store
-        .run_here(|s| s.write_back_state("hubspot", &GUIDE_CALL.to_string(), "sent"))
+        .run_here(|s| {
+            Ok(ledger::write_back::state(
+                s.database(),
+                "hubspot",
+                &GUIDE_CALL.to_string(),
+                "sent",
+            )?)
+        })
         .expect("the write-back reads");
     assert!(
         matches!(row, Some((kendo_bridge::store::WriteBackState::Done, n, None)) if n >= 2),
@@ -215,7 +223,7 @@ async fn a_403_on_property_creation_shows_in_status_with_the_scope_to_add() {
     let problem = || {
         bridge
             .store
-            .run_here(|s| s.health())
+            .run_here(|s| Ok(ledger::health::all(s.database())?))
             .expect("health reads")
             .into_iter()
             .find(|h| h.source == "hubspot" && h.topic == "write-back")

@@ -467,7 +467,7 @@ pub(crate) fn query_file(path: &std::path::Path, sql: &str) -> rusqlite::Result<
 /// The core's operator transition on a host store (the host's own, or one
 /// opened on the Spin app's database).
 pub(crate) fn operate_on(store: &mut kendo_bridge::store::Store, op: &Operator, now: i64) {
-    use kendo_bridge::store::{ReplayFilter, SettleFilter};
+    use kendo_bridge_core::ledger::operator::{self, ReplayFilter, SettleFilter};
     let done = match op {
         Operator::SettleSent {
             source_id,
@@ -483,20 +483,22 @@ pub(crate) fn operate_on(store: &mut kendo_bridge::store::Store, op: &Operator, 
                 now,
             )
             .map(|keys| keys.len()),
-        Operator::SettleResend { source_id } => store
-            .settle_resend(
-                &SettleFilter {
-                    source_id: source_id.clone(),
-                    source: None,
-                    team: None,
-                },
-                now,
-            )
-            .map(|keys| keys.len()),
+        Operator::SettleResend { source_id } => operator::settle_resend(
+            store.database(),
+            &SettleFilter {
+                source_id: source_id.clone(),
+                source: None,
+                team: None,
+            },
+            now,
+        )
+        .map(|keys| keys.len())
+        .map_err(Into::into),
         Operator::Replay {
             source_id,
             include_failed,
-        } => store.replay(
+        } => operator::replay(
+            store.database(),
             &ReplayFilter {
                 team: None,
                 source: None,
@@ -504,7 +506,8 @@ pub(crate) fn operate_on(store: &mut kendo_bridge::store::Store, op: &Operator, 
                 include_failed: *include_failed,
             },
             now,
-        ),
+        )
+        .map_err(Into::into),
     };
     match done {
         Ok(n) => assert!(n > 0, "{op:?} found no call to change"),

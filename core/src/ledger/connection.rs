@@ -1,0 +1,213 @@
+//! What every driver runs on a connection it opens, so the host's rusqlite
+//! file and the Spin app's SQLite are set up alike: how long a statement
+//! waits for another instance's lock, write-ahead logging, full
+//! synchronisation, and the schema's version.
+
+use super::{Database, LedgerError, write};
+use crate::schema::{MIGRATIONS, statements};
+
+/// How long a statement waits at most for a lock another instance holds,
+/// whoever does the waiting.
+pub const LOCK_WAIT_MS: u64 = 10_000;
+
+/// Who waits out a lock another connection holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// SQLite's own busy handler, up to [`LOCK_WAIT_MS`] (the host).
+    Sqlite,
+    /// The driver, which repeats a statement refused as locked on its own
+    /// schedule (the Spin app): SQLite's handler is off.
+    Driver,
+}
+
+/// Whether the database may refuse a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settings {
+    /// A local file: a refused setting is an error.
+    Required,
+    /// A backend that may refuse them (a remote libSQL database behind
+    /// Spin's API) keeps its own.
+    BestEffort,
+}
+
+/// What [`open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The journal mode the file had (`wal` once set; `memory` in memory).
+    pub journal_mode: Option<String>,
+    /// The number of migrations applied ([`crate::schema::MIGRATIONS`]).
+    pub user_version: i64,
+}
+
+impl Opened {
+    /// Whether a newer build wrote the database (refused: its data is not
+    /// this build's to change).
+    pub fn newer_schema(&self) -> bool {
+        self.user_version > MIGRATIONS.len() as i64
+    }
+
+    /// Whether every migration this build knows is applied.
+    pub fn current(&self) -> bool {
+        self.user_version >= MIGRATIONS.len() as i64
+    }
+}
+
+/// Sets a connection up: the lock wait, write-ahead logging (readers never
+/// wait for a writer, a commit appends to the log; the mode stays with the
+/// file, so it is set only when missing), and full synchronisation (a
+/// committed row survives a crash of the process or the machine). Returns
+/// the journal mode and schema version it found, read in one statement:
+/// on Spin each statement is a trip through the host, and every request
+/// opens a connection. (`foreign_keys` is not set: the schema declares no
+/// foreign key; a migration that adds one adds the pragma here.)
+pub fn open<D: Database + ?Sized>(
+    db: &D,
+    busy: Busy,
+    settings: Settings,
+) -> Result<Opened, LedgerError> {
+    let wait = match busy {
+        Busy::Sqlite => LOCK_WAIT_MS,
+        Busy::Driver => 0,
+    };
+    let set = |sql: &str| match (db.run(sql, &[]), settings) {
+        (Err(e), Settings::Required) => Err(e),
+        _ => Ok(()),
+    };
+    set(&format!("PRAGMA busy_timeout = {wait}"))?;
+    let opened = db
+        .first(
+            "SELECT (SELECT journal_mode FROM pragma_journal_mode),
+                    (SELECT user_version FROM pragma_user_version)",
+            &[],
+        )?
+        .map(|row| {
+            Ok::<_, LedgerError>(Opened {
+                journal_mode: row.opt_text(0)?,
+                user_version: row.int(1)?,
+            })
+        })
+        .transpose()?
+        .unwrap_or(Opened {
+            journal_mode: None,
+            user_version: 0,
+        });
+    if !opened
+        .journal_mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("wal"))
+    {
+        set("PRAGMA journal_mode = WAL")?;
+    }
+    set("PRAGMA synchronous = FULL")?;
+    Ok(opened)
+}
+
+/// The number of migrations applied.
+pub fn user_version<D: Database + ?Sized>(db: &D) -> Result<i64, LedgerError> {
+    db.first("PRAGMA user_version", &[])?
+        .map_or(Ok(0), |row| row.int(0))
+}
+
+/// Applies the migrations the database lacks, statement by statement, in
+/// one transaction (for a driver without a migration library: the Spin
+/// app). Instances starting together: one migrates, the others then find
+/// the version moved and skip.
+pub fn migrate<D: Database + ?Sized>(db: &D) -> Result<(), LedgerError> {
+    if user_version(db)? as usize >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    write(db, |db| {
+        let found = user_version(db)? as usize;
+        if found > MIGRATIONS.len() {
+            return Err(LedgerError::Corrupt {
+                what: "schema version (written by a newer kendo-bridge)",
+                value: found.to_string(),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+            for statement in statements(sql) {
+                db.run(&statement, &[])?;
+            }
+            db.run(&format!("PRAGMA user_version = {}", i + 1), &[])?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether this database takes writes now: a write transaction is started
+/// and rolled back, changing nothing.
+pub fn check_writable<D: Database + ?Sized>(db: &D) -> Result<(), LedgerError> {
+    db.run("BEGIN IMMEDIATE", &[])?;
+    let tried = db.run(
+        "INSERT INTO checkpoints (source, cursor, updated_at) VALUES ('doctor', '', 0)",
+        &[],
+    );
+    let rolled_back = db.run("ROLLBACK", &[]);
+    tried?;
+    rolled_back?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_migrated_to_this_build_s_schema_once() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let opened = open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        assert_eq!(opened.user_version, 0);
+        migrate(&db).unwrap();
+        migrate(&db).unwrap();
+        let again = open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        assert!(again.current() && !again.newer_schema());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_seen_as_newer() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.run(
+            &format!("PRAGMA user_version = {}", MIGRATIONS.len() + 1),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            open(&db, Busy::Sqlite, Settings::Required)
+                .unwrap()
+                .newer_schema()
+        );
+    }
+
+    #[test]
+    fn a_driver_that_waits_out_locks_itself_turns_sqlite_s_wait_off() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        open(&db, Busy::Driver, Settings::BestEffort).unwrap();
+        let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
+        assert_eq!(wait.int(0).unwrap(), 0);
+        open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
+        assert_eq!(wait.int(0).unwrap(), LOCK_WAIT_MS as i64);
+    }
+
+    #[test]
+    fn a_file_is_switched_to_write_ahead_logging() {
+        let dir = std::env::temp_dir().join(format!("kbc-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let db = rusqlite::Connection::open(&path).unwrap();
+        open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        let reopened = rusqlite::Connection::open(&path).unwrap();
+        let opened = open(&reopened, Busy::Sqlite, Settings::Required).unwrap();
+        assert_eq!(opened.journal_mode.as_deref(), Some("wal"));
+        drop((db, reopened));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn checking_that_a_database_takes_writes_changes_nothing() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        migrate(&db).unwrap();
+        check_writable(&db).unwrap();
+        assert!(super::super::checkpoint::all(&db).unwrap().is_empty());
+    }
+}
