@@ -32,6 +32,7 @@ pub mod pacing;
 pub mod policy;
 pub mod ports;
 pub mod schema;
+pub mod send;
 pub mod sources;
 pub mod webhooks;
 

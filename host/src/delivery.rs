@@ -27,13 +27,12 @@ use crate::pacing::Backoff;
 use crate::plugin::api::kendo::{IngestOutcome, RejectionKind};
 use crate::plugin::api::types::Header;
 use crate::pool::PluginPool;
-use crate::store::{
-    Claim, ClaimRequest, Millis, OutboxItem, Recovered, SendPacing, SharedStore, StoreError,
-};
-use kendo_bridge_core::answer::{
-    Action, Answer, AnswerPolicy, RejectionKind as Rejection, Sent, after_answer,
-};
+use crate::store::{Millis, OutboxItem, Recovered, SendPacing, SharedStore, StoreError};
+use kendo_bridge_core::answer::{Action, Answer, AnswerPolicy, RejectionKind as Rejection};
+use kendo_bridge_core::ledger::{Database, LedgerError};
 use kendo_bridge_core::policy::Policy;
+use kendo_bridge_core::ports::Trap;
+use kendo_bridge_core::send::{self, NoReply, Reply};
 
 /// A Kendo team and the key that sends its calls.
 #[derive(Clone)]
@@ -268,8 +267,16 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
 }
 
+impl From<LedgerError> for DeliveryError {
+    fn from(e: LedgerError) -> DeliveryError {
+        DeliveryError::Store(StoreError::Ledger(e))
+    }
+}
+
 /// The worker of one Kendo key.
 pub struct Worker<T: Transport> {
+    /// The sources with write-back on (set when the engine opened).
+    write_backs: Vec<String>,
     key: TeamKey,
     policy: DeliveryPolicy,
     store: SharedStore,
@@ -292,7 +299,9 @@ impl<T: Transport> Worker<T> {
         clock: Clock,
         wake: Arc<Notify>,
     ) -> Result<Worker<T>, DeliveryError> {
+        let write_backs = store.run(|s| Ok(s.write_back_sources())).await?;
         Ok(Worker {
+            write_backs,
             key,
             policy,
             store,
@@ -355,142 +364,41 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    /// One step: send the oldest due call if the key's pacing allows.
+    /// One step: the core's send ([`kendo_bridge_core::send::step`]) on
+    /// this worker's ports: the oldest due call, if the key's pacing allows.
     pub async fn step(&mut self) -> Result<Step, DeliveryError> {
-        let now = self.clock.now_ms();
-        let team = self.key.team.clone();
-        let fingerprint = self.key.fingerprint();
+        let (team, fingerprint) = (self.key.team.clone(), self.key.fingerprint());
         let pacing = SendPacing {
             limit: self.policy.limit,
             window_ms: self.policy.window_ms,
             margin: self.policy.margin,
         };
-        let lease_ms = self.policy.answers().lease_ms();
-        let ambiguous_resends = self.policy.ambiguous_resends;
-        let token = format!("{:016x}", rand::random::<u64>());
-        let (recovered, claim) = self
-            .store
-            .run(move |s| {
-                // Sends whose instance died with them (its claim expired).
-                let recovered = s.recover_in_flight(ambiguous_resends, now)?;
-                let claim = s.claim_send(
-                    &ClaimRequest {
-                        team: &team,
-                        key_fingerprint: &fingerprint,
-                        pacing,
-                        lease_ms,
-                        token: &token,
-                    },
-                    now,
-                )?;
-                Ok((recovered, claim))
-            })
-            .await?;
+        let key = send::Key {
+            team: &team,
+            fingerprint: &fingerprint,
+        };
+        let (recovered, step) = send::step(&*self, key, pacing, self.policy.answers()).await?;
         log_recovered(&recovered);
-        let item = match claim {
-            Claim::Paused(reason) => return Ok(Step::Paused(reason)),
-            Claim::Idle(at) => return Ok(Step::Idle(at)),
-            Claim::Pace(at) => return Ok(Step::Pace(at)),
-            Claim::Claimed(item) => item,
-        };
-
-        // In flight is durable before the request leaves: after a crash this
-        // row is exactly a send whose outcome is unknown.
-        let answer = self
-            .transport
-            .post(
-                &self.key.api_key,
-                item.payload.clone(),
-                self.policy.timeout_after(item.ambiguous),
-            )
-            .await;
-        if let Ok(response) = &answer {
-            // Kept before the answer is read: a process that dies reading
-            // it leaves a send recovery records as sent.
-            let (kept, status) = (item.clone(), response.status);
-            self.store.run(move |s| s.answered(&kept, status)).await?;
-        }
-        let answer = self.read(answer).await;
-        let delivered = self.record(&item, answer).await?;
-        Ok(Step::Sent(delivered))
+        Ok(match step {
+            send::Step::Sent { item, action, held } => Step::Sent(self.report(&item, action, held)),
+            send::Step::Pace(at) => Step::Pace(at),
+            send::Step::Idle(at) => Step::Idle(at),
+            send::Step::Paused(reason) => Step::Paused(reason),
+        })
     }
 
-    /// Asks the plugin what Kendo's answer means.
-    async fn read(&self, answer: Result<RawResponse, TransportError>) -> Answer {
-        let response = match answer {
-            Ok(response) => response,
-            Err(e @ TransportError::Unsent(_)) => return Answer::Unsent(e.to_string()),
-            Err(e) => return Answer::NoAnswer(e.to_string()),
-        };
-        let status = response.status;
-        let headers: Vec<Header> = response
-            .headers
-            .into_iter()
-            .map(|(name, value)| Header { name, value })
-            .collect();
-        let now_s = (self.clock.now_ms() / 1000).max(0) as u64;
-        let body = response.body;
-        let read = self
-            .plugin
-            .call(move |bridge, store| {
-                bridge
-                    .kendo_bridge_kendo()
-                    .call_read_ingest_response(store, status, &headers, &body, now_s)
-            })
-            .await;
-        match read {
-            Ok(IngestOutcome::Created(call_id)) => Answer::Created(call_id),
-            Ok(IngestOutcome::RetryAfter(seconds)) => Answer::RetryAfter(seconds),
-            Ok(IngestOutcome::Retry(reason)) => Answer::Retry(reason),
-            Ok(IngestOutcome::Rejected(rejection)) => Answer::Rejected {
-                kind: match rejection.kind {
-                    RejectionKind::Unauthorized => Rejection::Unauthorized,
-                    RejectionKind::BadRequest => Rejection::BadRequest,
-                    RejectionKind::TooLarge => Rejection::TooLarge,
-                    RejectionKind::Other => Rejection::Other,
-                },
-                status: rejection.status,
-                reason: rejection.reason,
-            },
-            Err(e) => kendo_bridge_core::answer::unread(status, &e.to_string()),
-        }
-    }
-
-    /// Carries out what the core decides the answer means: the store
-    /// change, the log line, and what the step reports.
-    async fn record(
-        &mut self,
-        item: &OutboxItem,
-        answer: Answer,
-    ) -> Result<Delivered, DeliveryError> {
+    /// What the core's step did, logged and reported.
+    fn report(&self, item: &OutboxItem, action: Action, held: bool) -> Delivered {
         let now = self.clock.now_ms();
         let team = self.key.team.clone();
         let (source, source_id) = (item.key.source.as_str(), item.key.source_id.as_str());
-        let sent = Sent {
-            attempts: item.attempts,
-            ambiguous: item.ambiguous,
-        };
-        let action = after_answer(
-            &self.policy.answers(),
-            sent,
-            answer,
-            now,
-            rand::random(),
-            source_id,
-            &team,
-        );
-        let (it, recorded, fingerprint) = (item.clone(), action.clone(), self.key.fingerprint());
-        let held = self
-            .store
-            .run(move |s| s.record(&it, &recorded, &fingerprint, now))
-            .await?;
         if !held {
             tracing::warn!(
                 source, source_id, team = %team,
                 "Kendo's answer came after this send's claim expired; another instance recovered the send and decides what becomes of it"
             );
         }
-        let delivered = match action {
+        match action {
             Action::Created {
                 call_id,
                 after_lost_answers,
@@ -560,8 +468,87 @@ impl<T: Transport> Worker<T> {
                 tracing::warn!(source, source_id, team = %team, "{reason}");
                 Delivered::WillRetry { retry_at, reason }
             }
-        };
-        Ok(delivered)
+        }
+    }
+}
+
+impl<T: Transport> send::KendoApi for Worker<T> {
+    type Error = DeliveryError;
+
+    async fn db<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Database) -> Result<R, LedgerError> + Send + 'static,
+    ) -> Result<R, DeliveryError> {
+        Ok(self.store.run(move |s| Ok(f(s.database())?)).await?)
+    }
+
+    async fn post(&self, payload: &str, timeout_ms: Millis) -> Result<Reply, NoReply> {
+        let timeout = Duration::from_millis(timeout_ms.max(0) as u64);
+        match self
+            .transport
+            .post(&self.key.api_key, payload.to_string(), timeout)
+            .await
+        {
+            Ok(response) => Ok(Reply {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            }),
+            Err(e @ TransportError::Unsent(_)) => Err(NoReply::Unsent(e.to_string())),
+            Err(e) => Err(NoReply::Lost(e.to_string())),
+        }
+    }
+
+    async fn read_answer(&self, reply: Reply, now_s: u64) -> Result<Answer, Trap> {
+        let Reply {
+            status,
+            headers,
+            body,
+        } = reply;
+        let headers: Vec<Header> = headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect();
+        let read = self
+            .plugin
+            .call(move |bridge, store| {
+                bridge
+                    .kendo_bridge_kendo()
+                    .call_read_ingest_response(store, status, &headers, &body, now_s)
+            })
+            .await
+            .map_err(|e| Trap(e.to_string()))?;
+        Ok(match read {
+            IngestOutcome::Created(call_id) => Answer::Created(call_id),
+            IngestOutcome::RetryAfter(seconds) => Answer::RetryAfter(seconds),
+            IngestOutcome::Retry(reason) => Answer::Retry(reason),
+            IngestOutcome::Rejected(rejection) => Answer::Rejected {
+                kind: match rejection.kind {
+                    RejectionKind::Unauthorized => Rejection::Unauthorized,
+                    RejectionKind::BadRequest => Rejection::BadRequest,
+                    RejectionKind::TooLarge => Rejection::TooLarge,
+                    RejectionKind::Other => Rejection::Other,
+                },
+                status: rejection.status,
+                reason: rejection.reason,
+            },
+        })
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::random()
+    }
+
+    fn claim_token(&self) -> String {
+        format!("{:016x}", rand::random::<u64>())
+    }
+
+    fn write_backs(&self) -> Vec<String> {
+        self.write_backs.clone()
     }
 }
 

@@ -39,13 +39,13 @@ mod salesloft;
 mod write_back;
 
 use delivery::Db;
-use kendo_bridge_core::answer::{Action, Answer, RejectionKind, Sent, after_answer};
+use kendo_bridge_core::answer::{Action, Answer, RejectionKind};
 use kendo_bridge_core::decision::InputProblem;
+use kendo_bridge_core::ledger::LedgerError;
 use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
 use kendo_bridge_core::ledger::intake;
-use kendo_bridge_core::ledger::record;
 use kendo_bridge_core::ledger::results::{self, KendoResult};
-use kendo_bridge_core::ledger::send::{self, Claim, ClaimRequest, SendPacing};
+use kendo_bridge_core::ledger::send::{self, SendPacing};
 use kendo_bridge_core::ledger::{State, report};
 use kendo_bridge_core::policy::Policy;
 use spin_sdk::http::{
@@ -761,6 +761,8 @@ pub(crate) async fn after_intake(
 struct Delivered {
     status: serde_json::Value,
     progress: Progress,
+    /// Sends a dead instance left in flight, recovered first.
+    recovered: usize,
 }
 
 enum Progress {
@@ -777,75 +779,70 @@ enum Progress {
 
 impl Delivered {
     fn new(progress: Progress, status: serde_json::Value) -> Delivered {
-        Delivered { status, progress }
+        Delivered {
+            status,
+            progress,
+            recovered: 0,
+        }
+    }
+
+    fn recovered(mut self, recovered: usize) -> Delivered {
+        self.recovered = recovered;
+        self
     }
 }
 
-/// Claims the oldest due send (the core's claim: one instance gets it, and
-/// only when the key's pacing across every instance and its pause allow),
-/// sends it, and records what the core decides Kendo's answer means.
+/// One send by the core's step ([`kendo_bridge_core::send::step`]) on the
+/// app's ports: the sends a dead instance left recovered, then the oldest
+/// due call claimed (one instance gets it, and only when the key's pacing
+/// across every instance and its pause allow), posted, and what Kendo's
+/// answer means recorded.
 async fn deliver(db: &Db) -> Result<Delivered> {
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let fingerprint = kendo_bridge_core::key_fingerprint(&key);
-    let policy = policy::answers();
-    let token = format!("{:016x}", random_u64());
-    let request = ClaimRequest {
+    let kendo = SpinKendo { db, key: &key };
+    let step_key = kendo_bridge_core::send::Key {
         team: delivery::TEAM,
-        key_fingerprint: &fingerprint,
-        pacing: SendPacing::KENDO,
-        lease_ms: policy.lease_ms(),
-        token: &token,
+        fingerprint: &fingerprint,
     };
-    let item = match send::claim_send(db, &request, now_ms() as i64)? {
-        Claim::Claimed(item) => item,
-        Claim::Pace(at) => {
+    let (recovered, step) =
+        kendo_bridge_core::send::step(&kendo, step_key, SendPacing::KENDO, policy::answers())
+            .await?;
+    let recovered = recovered.sent.len() + recovered.resent.len() + recovered.parked.len();
+    let (item, action, held) = match step {
+        kendo_bridge_core::send::Step::Sent { item, action, held } => (item, action, held),
+        kendo_bridge_core::send::Step::Pace(at) => {
             return Ok(Delivered::new(
                 Progress::KeyHeld(Some(at)),
                 serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }),
-            ));
+            )
+            .recovered(recovered));
         }
-        Claim::Paused(reason) => {
+        kendo_bridge_core::send::Step::Paused(reason) => {
             return Ok(Delivered::new(
                 Progress::KeyHeld(None),
                 serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
-            ));
+            )
+            .recovered(recovered));
         }
-        Claim::Idle(_) => {
+        kendo_bridge_core::send::Step::Idle(_) => {
             return Ok(Delivered::new(
                 Progress::Idle,
                 serde_json::json!({ "status": "queued; another instance is sending it, or POST /tick will" }),
-            ));
+            )
+            .recovered(recovered));
         }
     };
-    let answer = post_ingest(db, &item, &key).await?;
-    let action = after_answer(
-        &policy,
-        Sent {
-            attempts: item.attempts,
-            ambiguous: item.ambiguous,
-        },
-        answer,
-        now_ms() as i64,
-        jitter(),
-        &item.key.source_id,
-        delivery::TEAM,
-    );
     let call = item.key.source_id.clone();
     log_action(&item.key.source, &call, &action);
-    if !record::record(
-        db,
-        &item,
-        &action,
-        &fingerprint,
-        now_ms() as i64,
-        write_back::on_created,
-    )? {
+    if !held {
         return Ok(Delivered::new(
             Progress::Other,
             serde_json::json!({ "call": call, "status": "the claim expired before the answer; another instance took the send over" }),
-        ));
+        )
+        .recovered(recovered));
     }
-    Ok(match action {
+    let delivered = match action {
         Action::Created { .. } => Delivered::new(
             Progress::Sent,
             serde_json::json!({ "call": call, "status": "sent" }),
@@ -884,7 +881,105 @@ async fn deliver(db: &Db) -> Result<Delivered> {
             Progress::KeyHeld(Some(retry_at)),
             serde_json::json!({ "call": call, "status": "queued; the runtime refused the request", "reason": reason }),
         ),
-    })
+    };
+    Ok(delivered.recovered(recovered))
+}
+
+/// Kendo's Push API on Spin, for the core's send step.
+struct SpinKendo<'a> {
+    db: &'a Db,
+    key: &'a str,
+}
+
+impl kendo_bridge_core::send::KendoApi for SpinKendo<'_> {
+    type Error = anyhow::Error;
+
+    async fn db<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn kendo_bridge_core::ledger::Database) -> Result<R, LedgerError>
+        + Send
+        + 'static,
+    ) -> Result<R> {
+        Ok(f(self.db)?)
+    }
+
+    async fn post(
+        &self,
+        payload: &str,
+        timeout_ms: i64,
+    ) -> Result<kendo_bridge_core::send::Reply, kendo_bridge_core::send::NoReply> {
+        use kendo_bridge_core::send::{NoReply, Reply};
+        let url = kendo_bridge_core::policy::ingest_url(&policy::kendo_url());
+        let timeout = u64::try_from(timeout_ms).unwrap_or(0);
+        match kendo_request::post(
+            &url,
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", self.key),
+            ],
+            payload.as_bytes(),
+            timeout,
+        ) {
+            Ok(reply) => Ok(Reply {
+                status: reply.status,
+                headers: reply.headers,
+                body: String::from_utf8_lossy(&reply.body).into_owned(),
+            }),
+            Err(kendo_request::NoReply::Unsent(why)) => Err(NoReply::Unsent(why)),
+            Err(kendo_request::NoReply::Refused(why)) => Err(NoReply::Refused(why)),
+            Err(kendo_request::NoReply::Lost(why)) => Err(NoReply::Lost(why)),
+        }
+    }
+
+    /// A trap here takes this instance down (the core kept the 2xx first).
+    async fn read_answer(
+        &self,
+        reply: kendo_bridge_core::send::Reply,
+        now_s: u64,
+    ) -> Result<Answer, kendo_bridge_core::ports::Trap> {
+        let headers: Vec<Header> = reply
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect();
+        Ok(
+            match kendo_api::read_ingest_response(reply.status, &headers, &reply.body, now_s) {
+                IngestOutcome::Created(call_id) => Answer::Created(call_id),
+                IngestOutcome::RetryAfter(seconds) => Answer::RetryAfter(seconds),
+                IngestOutcome::Retry(reason) => Answer::Retry(reason),
+                IngestOutcome::Rejected(r) => Answer::Rejected {
+                    kind: match r.kind {
+                        kendo_api::RejectionKind::Unauthorized => RejectionKind::Unauthorized,
+                        kendo_api::RejectionKind::BadRequest => RejectionKind::BadRequest,
+                        kendo_api::RejectionKind::TooLarge => RejectionKind::TooLarge,
+                        kendo_api::RejectionKind::Other => RejectionKind::Other,
+                    },
+                    status: r.status,
+                    reason: r.reason,
+                },
+            },
+        )
+    }
+
+    fn now(&self) -> i64 {
+        now_ms() as i64
+    }
+
+    fn jitter(&self) -> f64 {
+        jitter()
+    }
+
+    fn claim_token(&self) -> String {
+        format!("{:016x}", random_u64())
+    }
+
+    fn write_backs(&self) -> Vec<String> {
+        if write_back::enabled() {
+            vec![kendo_bridge_core::sources::write_back::SOURCE.to_string()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// One log line for what Kendo's answer came to.
@@ -925,58 +1020,6 @@ pub(crate) fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Sends one payload to Kendo, waiting for the answer no longer than the
-/// core's timeout for a send with `lost` lost answers (which the claim's
-/// lease outlasts), and reads the answer with the plugin.
-async fn post_ingest(db: &Db, item: &send::OutboxItem, key: &str) -> Result<Answer> {
-    let (payload, lost) = (item.payload.as_str(), item.ambiguous);
-    let base = policy::kendo_url();
-    let url = format!(
-        "{}/api/integrations/push-api/ingest",
-        base.trim_end_matches('/')
-    );
-    let timeout = u64::try_from(policy::answers().timeout_after(lost)).unwrap_or(u64::MAX);
-    let reply = match kendo_request::post(
-        &url,
-        &[("content-type", "application/json"), ("x-api-key", key)],
-        payload.as_bytes(),
-        timeout,
-    ) {
-        Ok(reply) => reply,
-        Err(kendo_request::NoReply::Unsent(why)) => return Ok(Answer::Unsent(why)),
-        Err(kendo_request::NoReply::Refused(why)) => return Ok(Answer::Refused(why)),
-        Err(kendo_request::NoReply::Lost(why)) => return Ok(Answer::NoAnswer(why)),
-    };
-    let status = reply.status;
-    let headers: Vec<Header> = reply
-        .headers
-        .into_iter()
-        .map(|(name, value)| Header { name, value })
-        .collect();
-    let body = String::from_utf8_lossy(&reply.body).into_owned();
-    // Kept before the plugin reads it: a trap there takes this instance
-    // down, and the next tick's recovery then records a 2xx as sent
-    // instead of sending the call again.
-    send::answered(db, item, status)?;
-    Ok(
-        match kendo_api::read_ingest_response(status, &headers, &body, now_ms() / 1000) {
-            IngestOutcome::Created(call_id) => Answer::Created(call_id),
-            IngestOutcome::RetryAfter(seconds) => Answer::RetryAfter(seconds),
-            IngestOutcome::Retry(reason) => Answer::Retry(reason),
-            IngestOutcome::Rejected(r) => Answer::Rejected {
-                kind: match r.kind {
-                    kendo_api::RejectionKind::Unauthorized => RejectionKind::Unauthorized,
-                    kendo_api::RejectionKind::BadRequest => RejectionKind::BadRequest,
-                    kendo_api::RejectionKind::TooLarge => RejectionKind::TooLarge,
-                    kendo_api::RejectionKind::Other => RejectionKind::Other,
-                },
-                status: r.status,
-                reason: r.reason,
-            },
-        },
-    )
-}
-
 /// Processes stored deliveries due now (each at its own next attempt),
 /// polls HubSpot when `hubspot_poll` is `true`, takes back sends a dead
 /// instance left in flight, and sends every queued call that is due while
@@ -993,13 +1036,7 @@ async fn tick(req: &Request) -> Result<Response> {
     }
     // What is queued goes first: a plugin trap later in the tick (it takes
     // the instance down) must not hold up sends that are due.
-    let recovered = send::recover_in_flight(
-        &db,
-        policy::answers().ambiguous_resends,
-        now_ms() as i64,
-        write_back::on_created,
-    )?;
-    let (sent_first, _) = send_due(&db, None).await?;
+    let first = send_due(&db, None).await?;
     let (mut processed, mut deferred, mut closed) = (0, 0, 0);
     for entry in inbox::claim(
         &db,
@@ -1061,8 +1098,9 @@ async fn tick(req: &Request) -> Result<Response> {
     };
     // And what the deliveries and polls queued, at the key's rate until
     // the tick's time is up.
-    let (sent_last, held) = send_due(&db, Some(deadline)).await?;
-    let sent = sent_first + sent_last;
+    let last = send_due(&db, Some(deadline)).await?;
+    let (sent, held) = (first.sent + last.sent, last.held);
+    let recovered = first.recovered + last.recovered;
     let queued = report::calls_in(&db, State::Queued)?;
     let paused = send::paused(&db, delivery::TEAM)?.map(|p| p.reason);
     Ok(json(
@@ -1071,7 +1109,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "sent": sent,
             "tickSeconds": tick_seconds,
             "queued": queued,
-            "recovered": recovered.sent.len() + recovered.resent.len() + recovered.parked.len(),
+            "recovered": recovered,
             "held": held,
             "paused": paused,
             "inbox": { "processed": processed, "deferred": deferred, "closed": closed },
@@ -1097,27 +1135,41 @@ fn poll_health<T>(db: &Db, source: &str, polled: &Result<T>) -> Result<()> {
 /// refused request). With a `deadline` (the tick's own), a send the window
 /// holds back is waited for inside the tick when its slot comes before the
 /// deadline, so one tick sends at the key's rate for as long as it lasts.
-async fn send_due(db: &Db, deadline: Option<tick_clock::Deadline>) -> Result<(u32, bool)> {
-    let mut sent = 0;
+async fn send_due(db: &Db, deadline: Option<tick_clock::Deadline>) -> Result<Sends> {
+    let mut sends = Sends::default();
     loop {
-        match deliver(db).await?.progress {
-            Progress::Sent => sent += 1,
+        let delivered = deliver(db).await?;
+        sends.recovered += delivered.recovered;
+        match delivered.progress {
+            Progress::Sent => sends.sent += 1,
             Progress::Other => {}
-            Progress::Idle => return Ok((sent, false)),
+            Progress::Idle => return Ok(sends),
             Progress::KeyHeld(until) => {
+                sends.held = true;
                 let (Some(deadline), Some(until)) = (deadline, until) else {
                     // Held until a person acts, or no time to wait: the
                     // rest waits for the next tick.
-                    return Ok((sent, true));
+                    return Ok(sends);
                 };
                 let wait_ms = (until - now_ms() as i64).max(1);
                 if !deadline.allows(wait_ms) {
-                    return Ok((sent, true));
+                    return Ok(sends);
                 }
+                sends.held = false;
                 tick_clock::sleep_ms(wait_ms);
             }
         }
     }
+}
+
+/// What a tick's sends did.
+#[derive(Default)]
+struct Sends {
+    sent: u32,
+    /// The key's window, a 429 or a pause held the rest.
+    held: bool,
+    /// Sends a dead instance left in flight, recovered.
+    recovered: usize,
 }
 
 /// The tick's time budget on the monotonic clock: a pacing wait inside a

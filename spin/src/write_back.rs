@@ -13,7 +13,7 @@
 use anyhow::Result;
 use std::sync::atomic::AtomicBool;
 
-use kendo_bridge_core::ledger::{CallKey, write_back as ledger};
+use kendo_bridge_core::ledger::write_back as ledger;
 use kendo_bridge_core::sources::write_back::{
     self as workflow, Failure, Pass, Request, SOURCE, WriteBackApi,
 };
@@ -34,19 +34,6 @@ pub const WRITE_BACKS_PER_TICK: u32 = Policy::DEFAULT.tick.write_backs;
 /// default).
 pub fn enabled() -> bool {
     variable("hubspot_write_back").is_some_and(|v| v == "true")
-}
-
-/// For the core's `record`: queues `Kendo Sent` for a HubSpot call Kendo
-/// just created, inside the record's transaction.
-pub fn on_created(
-    db: &Db,
-    key: &CallKey,
-    call_id: Option<&str>,
-) -> Result<(), kendo_bridge_core::ledger::LedgerError> {
-    if key.source == SOURCE && enabled() {
-        ledger::enqueue_sent(db, key, call_id, now_ms() as i64)?;
-    }
-    Ok(())
 }
 
 /// For the core's results `record`: queues a HubSpot call's score.

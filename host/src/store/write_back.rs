@@ -38,6 +38,11 @@ impl Store {
         self.write_back = WriteBackSources(sources.iter().map(|s| s.to_string()).collect());
     }
 
+    /// The sources with write-back on.
+    pub fn write_back_sources(&self) -> Vec<String> {
+        self.write_back.0.clone()
+    }
+
     /// Records a Kendo webhook result and, for a score of a call this bridge
     /// sent from a source with write-back on, queues the score's write-back
     /// in the same transaction. Returns false when the event id was seen
