@@ -36,8 +36,9 @@ mod decimal;
 mod fields;
 mod hubspot;
 mod kendo;
+mod mapping;
 mod rules;
-#[cfg(all(feature = "export", target_arch = "wasm32", not(test)))]
+#[cfg(all(feature = "runtime", target_arch = "wasm32", not(test)))]
 mod runtime;
 mod salesloft;
 mod signatures;

@@ -81,8 +81,17 @@ pub mod api {
 pub use api::{aloware, hubspot, kendo, salesloft, signatures, types};
 pub use bindings::{Bridge, BridgePre};
 
-/// The component built from `guest/` by `build.rs`.
+/// The built-in component: `guest/` composed with `default-mapper/` by
+/// `build.rs`.
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KENDO_BRIDGE_COMPONENT"));
+
+/// `guest/` alone, importing `kendo:bridge/mapper`: what a team's mapper is
+/// plugged into.
+static SOCKET_COMPONENT: &[u8] = include_bytes!(env!("KENDO_BRIDGE_SOCKET_COMPONENT"));
+
+/// The default mapper (`default-mapper/`), for a whole-bridge `--plugin`
+/// that still imports a mapper.
+static DEFAULT_MAPPER: &[u8] = include_bytes!(env!("KENDO_BRIDGE_DEFAULT_MAPPER"));
 
 /// How long one plugin call may run before it is stopped as a trap. The
 /// slowest real call (a 5 MB transcript) takes a few tens of milliseconds.
@@ -97,11 +106,18 @@ const STDERR_CAPACITY: usize = 1 << 20;
 /// The epoch ticks every `EPOCH_TICK`; a call's deadline is counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 
-/// What a `--plugin` component may import, by interface (any version):
-/// standard streams (kept in memory, for panic messages), an empty
-/// environment and exit. What a `std` Rust component links even when pure;
-/// nothing here reaches outside the process.
-pub const ALLOWED_IMPORTS: [&str; 13] = [
+/// What a mapper (or a `--plugin` component) may import, by interface (any
+/// version): standard streams (kept in memory, for panic messages), an
+/// empty environment, exit, a clock fixed at [`FIXED_CLOCK_UNIX_SECONDS`]
+/// and randomness from a fixed seed. What a `std` Rust component or a
+/// JavaScript or Python runtime links even when pure; nothing here reaches
+/// outside the process, and the same call always gets the same answer.
+pub const ALLOWED_IMPORTS: [&str; 18] = [
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",
@@ -116,6 +132,13 @@ pub const ALLOWED_IMPORTS: [&str; 13] = [
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
 ];
+
+/// The wall clock a mapper reads: 2026-01-01T00:00:00Z, always. Its
+/// monotonic clock stands still too.
+pub const FIXED_CLOCK_UNIX_SECONDS: u64 = 1_767_225_600;
+
+/// The seed of a mapper's randomness: the same numbers on every instance.
+pub const RANDOM_SEED: u64 = 0x6b65_6e64_6f5f_6272;
 
 /// The environment variable that overrides where compiled components are
 /// cached.
@@ -142,16 +165,23 @@ pub enum PluginError {
     #[error("the plugin {origin} does not fit the kendo:bridge/bridge world: {message}")]
     Link { origin: String, message: String },
     /// The component imports an interface outside [`ALLOWED_IMPORTS`]: a
-    /// plugin gets no files, network, clock or randomness.
+    /// mapper gets no files or network, a fixed clock and seeded randomness.
     #[error(
-        "the plugin {origin} imports {imports}, which a plugin may not use: plugins are pure \
-         (no files, network, clock or randomness); only {allowed} may be imported (the \
-         built-in plugin imports nothing)"
+        "the plugin {origin} imports {imports}, which a plugin may not use: mappers and plugins \
+         are pure (no files, no network; a fixed clock and seeded randomness); only {allowed} \
+         may be imported (the built-in plugin imports nothing)"
     )]
     Forbidden {
         origin: String,
         imports: String,
         allowed: String,
+    },
+    /// The mapper could not be plugged into the bridge.
+    #[error("could not use the mapper {origin}: {source}")]
+    Compose {
+        origin: String,
+        #[source]
+        source: crate::compose::ComposeError,
     },
     /// A fresh instance could not be created.
     #[error("could not instantiate the plugin: {message}")]
@@ -230,13 +260,56 @@ impl Plugin {
         EMBEDDED_COMPONENT
     }
 
-    /// A team's own component written against the same world.
+    /// The bridge component alone, importing `kendo:bridge/mapper`: what a
+    /// team's mapper is plugged into.
+    pub fn socket_bytes() -> &'static [u8] {
+        SOCKET_COMPONENT
+    }
+
+    /// A team's own component written against the same world. One that
+    /// imports `kendo:bridge/mapper` gets the default mapper.
     pub fn from_file(path: &Path) -> Result<Plugin, PluginError> {
-        let bytes = fs::read(path).map_err(|source| PluginError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Plugin::from_bytes(&bytes, &path.display().to_string(), &CacheLocation::Default)
+        let bytes = read(path)?;
+        let origin = path.display().to_string();
+        if imports_mapper(&bytes) {
+            let composed = compose_mapper(&bytes, DEFAULT_MAPPER, "(default mapper)")?;
+            return Plugin::from_bytes(&composed, &origin, &CacheLocation::Default);
+        }
+        Plugin::from_bytes(&bytes, &origin, &CacheLocation::Default)
+    }
+
+    /// The built-in bridge with a team's mapper (a component exporting
+    /// `kendo:bridge/mapper`, see `wit/mapper.wit`) in place of the default
+    /// one.
+    pub fn with_mapper_file(path: &Path) -> Result<Plugin, PluginError> {
+        let bytes = read(path)?;
+        Plugin::with_mapper(&bytes, &path.display().to_string(), &CacheLocation::Default)
+    }
+
+    /// The built-in bridge with the mapper `bytes`; `origin` names it in
+    /// errors.
+    pub fn with_mapper(
+        bytes: &[u8],
+        origin: &str,
+        cache: &CacheLocation,
+    ) -> Result<Plugin, PluginError> {
+        let composed = compose_mapper(SOCKET_COMPONENT, bytes, origin)?;
+        Plugin::from_bytes(&composed, origin, cache)
+    }
+
+    /// `--plugin` and `--mapper` together: a whole-bridge component (or the
+    /// built-in one), with a team's mapper (or the one it comes with).
+    pub fn load(plugin: Option<&Path>, mapper: Option<&Path>) -> Result<Plugin, PluginError> {
+        match (plugin, mapper) {
+            (None, None) => Plugin::embedded(),
+            (Some(plugin), None) => Plugin::from_file(plugin),
+            (None, Some(mapper)) => Plugin::with_mapper_file(mapper),
+            (Some(plugin), Some(mapper)) => {
+                let origin = mapper.display().to_string();
+                let composed = compose_mapper(&read(plugin)?, &read(mapper)?, &origin)?;
+                Plugin::from_bytes(&composed, &origin, &CacheLocation::Default)
+            }
+        }
     }
 
     /// Compiles `bytes`, or loads their compiled form from `cache`.
@@ -327,8 +400,17 @@ impl Plugin {
     fn instantiate(&self) -> Result<Live, PluginError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No preopens, no network, no env, no args: the guest is pure and
-        // must stay that way. Its stderr is kept for panic messages.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        // must stay that way. Its stderr is kept for panic messages; its
+        // clocks stand still and its randomness repeats, so a decision
+        // depends on the call alone.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(FixedWallClock)
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(seeded_rng(RANDOM_SEED))
+            .insecure_random(seeded_rng(RANDOM_SEED.rotate_left(17)))
+            .insecure_random_seed(u128::from(RANDOM_SEED))
+            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -548,6 +630,87 @@ fn load_component(
     }
     prune_stale_artifacts(&dir, &path);
     Ok((component, false))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PluginError> {
+    fs::read(path).map_err(|source| PluginError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn compose_mapper(bridge: &[u8], mapper: &[u8], origin: &str) -> Result<Vec<u8>, PluginError> {
+    crate::compose::plug_mapper(bridge, mapper).map_err(|source| PluginError::Compose {
+        origin: origin.to_owned(),
+        source,
+    })
+}
+
+/// Whether a component imports `kendo:bridge/mapper` (any version), read
+/// from its own import section (not its nested components').
+fn imports_mapper(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    // `parse_all` walks nested modules and components too; each ends with
+    // its own `End`.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentImportSection(imports)) if depth == 0 => {
+                let mapper = imports.into_iter().flatten().any(|import| {
+                    let name = import.name.name;
+                    name.split('@').next() == Some("kendo:bridge/mapper")
+                });
+                if mapper {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// A wall clock stopped at [`FIXED_CLOCK_UNIX_SECONDS`].
+struct FixedWallClock;
+
+impl wasmtime_wasi::HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(FIXED_CLOCK_UNIX_SECONDS)
+    }
+}
+
+/// A monotonic clock that never moves.
+struct FixedMonotonicClock;
+
+impl wasmtime_wasi::HostMonotonicClock for FixedMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Random bytes that repeat from `seed`: 4 KiB of SplitMix64 output, then
+/// again from the start. Plenty for a language runtime's hash seeds and
+/// ids, and the same on every instance.
+fn seeded_rng(seed: u64) -> wasmtime_wasi::Deterministic {
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(4096);
+    while bytes.len() < 4096 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    wasmtime_wasi::Deterministic::new(bytes)
 }
 
 /// Whether an import (`wasi:cli/stderr@0.2.6`) is in [`ALLOWED_IMPORTS`].
@@ -816,6 +979,7 @@ impl fmt::Display for types::SkipCode {
             SkipCode::InvalidRepEmail => "invalid-rep-email",
             SkipCode::NotACall => "not-a-call",
             SkipCode::Archived => "archived",
+            SkipCode::ByMapper => "by-mapper",
         })
     }
 }
@@ -833,6 +997,7 @@ impl fmt::Display for types::WaitCode {
             WaitCode::RecordingProcessing => "recording-processing",
             WaitCode::TranscriptPending => "transcript-pending",
             WaitCode::InProgress => "in-progress",
+            WaitCode::ByMapper => "by-mapper",
         })
     }
 }

@@ -16,7 +16,7 @@ use kendo_bridge::plugin::{
 use super::{Failure, Globals, display_input, print_line, read_text};
 
 /// Kendo's body limit, when no `[kendo]` configuration sets another.
-const MAX_BODY_BYTES: u64 = 5_000_000;
+pub(super) const MAX_BODY_BYTES: u64 = 5_000_000;
 
 const AFTER_HELP: &str = "\
 Output (one JSON object on stdout, exit 0):

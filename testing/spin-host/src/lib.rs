@@ -394,10 +394,10 @@ impl SpinApp {
     }
 
     /// The plugin component the app depends on (spin.toml
-    /// `[component.bridge.dependencies]`), as the host's build leaves it.
+    /// `[component.bridge.dependencies]`): the bridge composed with the
+    /// default mapper, as the host's build leaves it.
     pub fn built_plugin() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/guest/wasm32-wasip2/release/kendo_bridge_guest.wasm")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guest/kendo_bridge_plugin.wasm")
     }
 
     /// Loads the app at `app`, composed with the plugin at `plugin` the way
