@@ -1,8 +1,8 @@
 // A kendo-bridge mapper in JavaScript: calls shorter than ten minutes are
 // not worth Kendo's time, except a booked meeting, which always is.
 //
-// Build: npx jco componentize mapper.js --wit ../../../wit --world-name mapper-world
-//          --disable all -o mapper.wasm   (see build.sh)
+// Build: ./build.sh (componentize-js with every WASI feature disabled, so
+// the component imports nothing).
 
 const MIN_SECONDS = 600;
 const ALWAYS_SEND = ["meeting booked", "demo booked"];

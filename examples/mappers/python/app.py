@@ -2,8 +2,8 @@
 deal and the mood of the call in Kendo's metadata, read from the source's
 own JSON.
 
-Build: componentize-py --wit-path ../../../wit --world mapper-world
-         componentize app -o mapper.wasm   (see build.sh)
+Build: ./build.sh (componentize-py --stub-wasi, so the component imports
+nothing).
 """
 
 import json

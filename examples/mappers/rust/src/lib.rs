@@ -2,8 +2,8 @@
 //! another Kendo team, so they are sent under that team's member, and the
 //! title says whose call it was.
 //!
-//! Build: `cargo build --release --target wasm32-wasip2`
-//! (the component is `target/wasm32-wasip2/release/route_by_rep_mapper.wasm`).
+//! Build: `./build.sh` (`cargo build --release --target wasm32-wasip2`,
+//! copied to `mapper.wasm`).
 
 wit_bindgen::generate!({
     path: "../../../wit",
