@@ -9,6 +9,60 @@
 /// The interface a mapper exports and the bridge imports.
 pub const MAPPER_INTERFACE: &str = "kendo:bridge/mapper@0.1.0";
 
+/// What a mapper may import, by interface (any version): standard streams
+/// (the host keeps them in memory, for panic messages), an empty
+/// environment, exit, a fixed clock and seeded randomness. What a `std`
+/// Rust component links even when pure; nothing here reaches files or the
+/// network.
+pub const ALLOWED_IMPORTS: [&str; 18] = [
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// Whether an import (`wasi:cli/stderr@0.2.6`) is in [`ALLOWED_IMPORTS`].
+pub fn is_allowed_import(name: &str) -> bool {
+    let interface = name.split('@').next().unwrap_or(name);
+    ALLOWED_IMPORTS.contains(&interface)
+}
+
+/// The imports of the component `bytes` outside [`ALLOWED_IMPORTS`], by
+/// name (`wasi:sockets/tcp@0.2.6`).
+pub fn forbidden_imports(bytes: &[u8]) -> Result<Vec<String>, ComposeError> {
+    let mut types = wac_graph::types::Types::default();
+    let package = wac_graph::types::Package::from_bytes(
+        "kendo:bridge-mapper",
+        None,
+        bytes.to_vec(),
+        &mut types,
+    )
+    .map_err(|error| ComposeError::NotAComponent {
+        what: "the mapper",
+        message: format!("{error:#}"),
+    })?;
+    Ok(types[package.ty()]
+        .imports
+        .keys()
+        .filter(|name| !is_allowed_import(name))
+        .cloned()
+        .collect())
+}
+
 /// Why a mapper could not be plugged into the bridge.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {

@@ -56,6 +56,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use kendo_bridge_compose::is_allowed_import;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -112,26 +113,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(100);
 /// and randomness from a fixed seed. What a `std` Rust component or a
 /// JavaScript or Python runtime links even when pure; nothing here reaches
 /// outside the process, and the same call always gets the same answer.
-pub const ALLOWED_IMPORTS: [&str; 18] = [
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-];
+pub use kendo_bridge_compose::ALLOWED_IMPORTS;
 
 /// The wall clock a mapper reads: 2026-01-01T00:00:00Z, always. Its
 /// monotonic clock stands still too.
@@ -167,9 +149,9 @@ pub enum PluginError {
     /// The component imports an interface outside [`ALLOWED_IMPORTS`]: a
     /// mapper gets no files or network, a fixed clock and seeded randomness.
     #[error(
-        "the plugin {origin} imports {imports}, which a plugin may not use: mappers and plugins \
-         are pure (no files, no network; a fixed clock and seeded randomness); only {allowed} \
-         may be imported (the built-in plugin imports nothing)"
+        "{origin} imports {imports}, which a mapper or plugin may not use: they are pure (no \
+         files, no network; a fixed clock and seeded randomness); only {allowed} may be \
+         imported (the built-in plugin imports nothing)"
     )]
     Forbidden {
         origin: String,
@@ -414,9 +396,12 @@ impl Plugin {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT_BYTES)
-                .build(),
+            limits: Limits {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(MEMORY_LIMIT_BYTES)
+                    .build(),
+                memory_bytes: 0,
+            },
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -444,7 +429,38 @@ impl Plugin {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Limits,
+}
+
+/// The store's limits, counting the linear memory its instances hold (for
+/// the benchmark's per-mapper memory figure).
+struct Limits {
+    inner: StoreLimits,
+    memory_bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_bytes = self.memory_bytes + desired - current;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
 }
 
 impl WasiView for HostState {
@@ -524,6 +540,14 @@ impl Instance {
     /// ticks, so a call is stopped between one and two ticks after it.
     pub fn set_call_time_limit(&mut self, limit: Duration) {
         self.call_time_limit = limit;
+    }
+
+    /// The linear memory the live instance holds, in bytes (every memory of
+    /// every core instance in it: the bridge's and the mapper's).
+    pub fn memory_bytes(&self) -> usize {
+        self.live
+            .as_ref()
+            .map_or(0, |live| live.store.data().limits.memory_bytes)
     }
 
     /// The plugin this instance runs.
@@ -713,11 +737,6 @@ fn seeded_rng(seed: u64) -> wasmtime_wasi::Deterministic {
     wasmtime_wasi::Deterministic::new(bytes)
 }
 
-/// Whether an import (`wasi:cli/stderr@0.2.6`) is in [`ALLOWED_IMPORTS`].
-fn is_allowed_import(name: &str) -> bool {
-    let interface = name.split('@').next().unwrap_or(name);
-    ALLOWED_IMPORTS.contains(&interface)
-}
 
 /// Compiled artifacts untouched for this long belong to components or
 /// wasmtime versions no longer in use (a live one is rewritten on its next
