@@ -737,7 +737,6 @@ fn seeded_rng(seed: u64) -> wasmtime_wasi::Deterministic {
     wasmtime_wasi::Deterministic::new(bytes)
 }
 
-
 /// Compiled artifacts untouched for this long belong to components or
 /// wasmtime versions no longer in use (a live one is rewritten on its next
 /// start), so each new build does not leave megabytes behind for good.
