@@ -278,3 +278,31 @@ fn plugin_new_refuses_a_directory_that_is_not_empty() {
     let output = run(command, None);
     assert_exit(&output, 2);
 }
+
+#[test]
+fn the_configs_mapper_is_used_by_map_without_the_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = temp_file(
+        &dir,
+        "bridge.toml",
+        &format!(
+            "mapper = {:?}\n[rules]\nmin_duration_seconds = 0\n",
+            env!("KENDO_BRIDGE_TRAP_COMPONENT")
+        ),
+    );
+    let mut call: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("seed-examples/inputs/salesloft-call.json"))
+            .expect("the seed call"),
+    )
+    .expect("JSON");
+    call["sentiment"] = "kendo-bridge-test-trap".into();
+    let trapping = temp_file(&dir, "trapping-call.json", &call.to_string());
+    let mut command = kendo_bridge();
+    command
+        .args(["map", "--source", "salesloft", "--config"])
+        .arg(&config)
+        .arg(&trapping);
+    let output = run(command, None);
+    // The trapping mapper ran: the built-in one would have mapped the call.
+    assert_exit(&output, 3);
+}
