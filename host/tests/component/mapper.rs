@@ -180,3 +180,34 @@ fn the_trapping_mapper_keeps_the_built_in_decision_on_an_ordinary_call() {
         "{decision:?}"
     );
 }
+
+#[test]
+fn a_mapper_reading_the_clock_gets_the_fixed_time() {
+    let path = std::path::Path::new(env!("KENDO_BRIDGE_TRAP_COMPONENT"));
+    let mut instance = Plugin::with_mapper_file(path)
+        .expect("the trapping mapper loads")
+        .instance()
+        .expect("instantiates");
+    let mut call: serde_json::Value =
+        serde_json::from_str(&read_fixture("seed-examples/inputs/salesloft-call.json"))
+            .expect("JSON");
+    call["sentiment"] = "kendo-bridge-test-clock".into();
+    let mut inputs = salesloft_inputs(call.to_string());
+    inputs.user = Some(read_fixture("seed-examples/inputs/salesloft-user.json"));
+    let decision = map_salesloft(
+        &mut instance,
+        &inputs,
+        &default_rules(),
+        SyncMethod::Polling,
+    );
+    match decision {
+        Ok(Ok(Decision::Skip(skip))) => assert_eq!(
+            skip.detail,
+            format!(
+                "the clock reads {}",
+                kendo_bridge::plugin::FIXED_CLOCK_UNIX_SECONDS
+            )
+        ),
+        other => panic!("the mapper skips with its clock's reading: {other:?}"),
+    }
+}
