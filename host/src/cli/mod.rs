@@ -55,7 +55,8 @@ Exit codes: 0 done, 1 not valid (verify) or an internal failure, 2 bad input or 
 pub struct Cli {
     /// Load this WebAssembly component instead of the built-in plugin. It
     /// must implement the `kendo:bridge/bridge` world (see `wit/`); the host
-    /// gives it no files, network, clock or environment.
+    /// gives it no files, network or environment, a fixed clock and seeded
+    /// randomness. To change only the decisions, use `--mapper`.
     #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_PLUGIN")]
     plugin: Option<PathBuf>,
 
