@@ -306,3 +306,28 @@ fn the_configs_mapper_is_used_by_map_without_the_flag() {
     // The trapping mapper ran: the built-in one would have mapped the call.
     assert_exit(&output, 3);
 }
+
+#[test]
+fn compose_writes_the_plugin_with_the_mapper_plugged_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("kendo_bridge_plugin.wasm");
+    let mut command = kendo_bridge();
+    command
+        .args([
+            "plugin",
+            "compose",
+            env!("KENDO_BRIDGE_TRAP_COMPONENT"),
+            "-o",
+        ])
+        .arg(&out);
+    let output = run(command, None);
+    assert_exit(&output, 0);
+    let composed = std::fs::read(&out).expect("the composed plugin");
+    assert!(composed.starts_with(b"\0asm"), "a WebAssembly file");
+    assert!(
+        composed.len()
+            > std::fs::metadata(env!("KENDO_BRIDGE_TRAP_COMPONENT"))
+                .map_or(0, |m| m.len() as usize),
+        "the plugin and the mapper together"
+    );
+}
