@@ -35,6 +35,9 @@ Examples:
   # What would be sent to Kendo for a Salesloft call, with its user:
   kendo-bridge map --source salesloft call.json --user user.json
 
+  # The same with your team's mapper plugged in (see `kendo-bridge plugin --help`):
+  kendo-bridge map --mapper my-mapper.wasm --source salesloft call.json --user user.json
+
   # The same for a HubSpot call, resolving its disposition GUID:
   kendo-bridge map --source hubspot call.json --owner owner.json --dispositions dispositions.json
 
