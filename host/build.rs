@@ -1,10 +1,13 @@
-//! Builds the plugin component for `wasm32-wasip2` so the binary can embed
-//! it, and the test suite's trapping component next to it.
+//! Builds the plugin component and the default mapper for `wasm32-wasip2`,
+//! composes them (the bridge's `kendo:bridge/mapper` import plugged with the
+//! default mapper) so the binary can embed the result, and builds the test
+//! suite's trapping mapper next to them.
 //!
 //! Each component gets its own target directory: a nested cargo on the outer
 //! target directory would wait forever on the lock the outer build holds, and
-//! the two components cannot share one because they build the guest crate
-//! with different features into the same `deps/kendo_bridge_guest.wasm`.
+//! the guest and the default mapper cannot share one because they build the
+//! guest crate with different features into the same
+//! `kendo_bridge_guest.wasm`.
 
 use std::env;
 use std::ffi::OsString;
@@ -22,12 +25,19 @@ struct Guest {
     test_only: bool,
 }
 
-const GUESTS: [Guest; 2] = [
+const GUESTS: [Guest; 3] = [
     Guest {
         package: "kendo-bridge-guest",
         target_dir: "guest",
         artifact: "kendo_bridge_guest.wasm",
-        env_var: "KENDO_BRIDGE_COMPONENT",
+        env_var: "KENDO_BRIDGE_SOCKET_COMPONENT",
+        test_only: false,
+    },
+    Guest {
+        package: "kendo-bridge-default-mapper",
+        target_dir: "default-mapper",
+        artifact: "kendo_bridge_default_mapper.wasm",
+        env_var: "KENDO_BRIDGE_DEFAULT_MAPPER",
         test_only: false,
     },
     Guest {
@@ -63,9 +73,11 @@ fn run() -> Result<(), String> {
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
+        "default-mapper",
         "testing/trap-guest",
         "wit",
         "Cargo.lock",
+        "tests/fixtures",
     ] {
         println!(
             "cargo:rerun-if-changed={}",
@@ -73,11 +85,14 @@ fn run() -> Result<(), String> {
         );
     }
 
+    embed_fixtures(&workspace)?;
+
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     println!(
         "cargo:warning=building the kendo-bridge plugin component ({WASM_TARGET}, release); \
          the first build takes about half a minute"
     );
+    let mut built = Vec::new();
     for guest in &GUESTS {
         let target_dir = workspace.join("target").join(guest.target_dir);
         if let Err(message) = build_guest(&cargo, &workspace, &target_dir, guest.package) {
@@ -115,9 +130,62 @@ fn run() -> Result<(), String> {
             ));
         }
         println!("cargo:rustc-env={}={}", guest.env_var, artifact.display());
+        built.push(artifact);
     }
+    let [socket, default_mapper, ..] = built.as_slice() else {
+        return Err("the plugin and the default mapper were not both built".to_owned());
+    };
+    let read = |path: &Path| {
+        fs::read(path).map_err(|error| format!("could not read {}: {error}", path.display()))
+    };
+    let composed = kendo_bridge_compose::plug_mapper(&read(socket)?, &read(default_mapper)?)
+        .map_err(|error| format!("composing the plugin with the default mapper: {error}"))?;
+    // Beside the guest's own output, where spin.toml's
+    // `[component.bridge.dependencies]` and the Spin test host find it.
+    let path = workspace.join("target").join("guest").join(COMPOSED);
+    fs::write(&path, composed)
+        .map_err(|error| format!("could not write {}: {error}", path.display()))?;
+    println!("cargo:rustc-env=KENDO_BRIDGE_COMPONENT={}", path.display());
     Ok(())
 }
+
+/// Writes `$OUT_DIR/fixtures.rs`: every file under `tests/fixtures/` as
+/// `(relative path, contents)`, so `plugin check` carries its cases with the
+/// binary.
+fn embed_fixtures(workspace: &Path) -> Result<(), String> {
+    let root = workspace.join("tests").join("fixtures");
+    let mut files = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            fs::read_dir(&dir).map_err(|error| format!("reading {}: {error}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|error| format!("reading {}: {error}", dir.display()))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(relative) = path.strip_prefix(&root) {
+                files.push((relative.to_string_lossy().replace('\\', "/"), path.clone()));
+            }
+        }
+    }
+    files.sort();
+    let mut code = String::from("&[\n");
+    for (relative, path) in &files {
+        code.push_str(&format!(
+            "    ({relative:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("]\n");
+    let out = env::var_os("OUT_DIR").ok_or("OUT_DIR is not set; run this through cargo")?;
+    let target = Path::new(&out).join("fixtures.rs");
+    fs::write(&target, code).map_err(|error| format!("writing {}: {error}", target.display()))
+}
+
+/// The built-in component: the plugin composed with the default mapper.
+const COMPOSED: &str = "kendo_bridge_plugin.wasm";
 
 fn build_guest(
     cargo: &OsString,

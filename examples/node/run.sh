@@ -5,7 +5,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-component="${1:-$repo/target/guest/wasm32-wasip2/release/kendo_bridge_guest.wasm}"
+component="${1:-$repo/target/guest/kendo_bridge_plugin.wasm}"
 
 if [[ ! -f "$component" ]]; then
     echo "run.sh: no component at $component (build it with ./dev, or pass a path)" >&2

@@ -128,7 +128,7 @@ fn map_call(
     let value = fields::parse(&body, "")?;
     let root = Node::root(&value, "");
     let facts = call_facts(&root, transcript)?;
-    let decision = rules::decide(facts, &rules, via)?;
+    let decision = rules::decide(facts, &body, &rules, via)?;
     Ok(match decision {
         // Only a call that would go now is held back: one skipped or
         // waiting for another reason is not delayed further by this.

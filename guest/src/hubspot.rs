@@ -318,7 +318,7 @@ fn workflow_object(root: &Node<'_, '_>) -> Outcome<WorkflowObject> {
 
 fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Outcome<Decision> {
     let facts = call_facts(&inputs)?;
-    rules::decide(facts, &rules, via)
+    rules::decide(facts, &inputs.call, &rules, via)
 }
 
 fn limit(options: &SearchOptions) -> u32 {

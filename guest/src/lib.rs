@@ -5,6 +5,12 @@
 //! whether a call is sent, skipped or kept waiting, building the Kendo
 //! payload, reading Kendo's answers, and verifying signatures.
 //!
+//! Each call decision goes through the `kendo:bridge/mapper` import
+//! (`mapping.rs`), so the component is plugged together with a mapper
+//! before use: the default one (`default-mapper/`) at build time, a team's
+//! by the host or `spin build`. Natively the default mapper's answer (the
+//! proposal itself) is used.
+//!
 //! The crate is pure: no network, clock or filesystem. It is built as a
 //! `wasm32-wasip2` component for the host (and Spin, jco, wasmtime-py), and
 //! as an ordinary `rlib` so the benchmark can run the very same code
@@ -13,7 +19,7 @@
 //! It is `no_std` (with `alloc`): the component must stay under 256 KB, and
 //! std's panic, print and I/O machinery alone cost about 30 KB, along with
 //! every `wasi:cli` and `wasi:io` import; without them the component
-//! imports nothing. Built into the component, the crate brings its own
+//! imports nothing but its mapper. Built into the component, the crate brings its own
 //! allocator and panic handler (`runtime.rs`); as a library (the benchmark,
 //! the test suite's trapping guest) it uses its user's std.
 
@@ -36,8 +42,9 @@ mod decimal;
 mod fields;
 mod hubspot;
 mod kendo;
+mod mapping;
 mod rules;
-#[cfg(all(feature = "export", target_arch = "wasm32", not(test)))]
+#[cfg(all(feature = "runtime", target_arch = "wasm32", not(test)))]
 mod runtime;
 mod salesloft;
 mod signatures;

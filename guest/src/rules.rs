@@ -205,8 +205,21 @@ fn default_template(source: Source) -> &'static str {
     }
 }
 
-/// Applies the rules to a call.
-pub(crate) fn decide(facts: CallFacts, rules: &Rules, via: SyncMethod) -> Outcome<Decision> {
+/// Applies the rules to a call, then the team's mapper to the result.
+/// `raw` is the source's record as it arrived, shown to the mapper.
+pub(crate) fn decide(
+    facts: CallFacts,
+    raw: &str,
+    rules: &Rules,
+    via: SyncMethod,
+) -> Outcome<Decision> {
+    let record = crate::mapping::record(&facts, raw);
+    let proposed = propose(facts, rules, via)?;
+    Ok(crate::mapping::consult(&record, proposed))
+}
+
+/// The built-in decision: the rules alone.
+fn propose(facts: CallFacts, rules: &Rules, via: SyncMethod) -> Outcome<Decision> {
     let template = Template::parse(
         rules
             .title_template

@@ -251,7 +251,7 @@ fn read_webhook(event: String, body: String) -> Outcome<WebhookEvent> {
 
 fn map_call(inputs: CallInputs, rules: Rules, via: SyncMethod) -> Outcome<Decision> {
     let facts = call_facts(&inputs)?;
-    rules::decide(facts, &rules, via)
+    rules::decide(facts, &inputs.call, &rules, via)
 }
 
 /// A record that may come bare or as `{"data": record}`.

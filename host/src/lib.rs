@@ -5,6 +5,8 @@
 //! ([`config`]).
 
 pub mod clock;
+/// Plugging a mapper into the bridge component.
+pub use kendo_bridge_compose as compose;
 pub mod config;
 pub mod delivery;
 #[cfg(feature = "demo")]

@@ -57,6 +57,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use kendo_bridge_compose::is_allowed_import;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -82,8 +83,17 @@ pub mod api {
 pub use api::{aloware, hubspot, kendo, salesloft, signatures, types};
 pub use bindings::{Bridge, BridgePre};
 
-/// The component built from `guest/` by `build.rs`.
+/// The built-in component: `guest/` composed with `default-mapper/` by
+/// `build.rs`.
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KENDO_BRIDGE_COMPONENT"));
+
+/// `guest/` alone, importing `kendo:bridge/mapper`: what a team's mapper is
+/// plugged into.
+static SOCKET_COMPONENT: &[u8] = include_bytes!(env!("KENDO_BRIDGE_SOCKET_COMPONENT"));
+
+/// The default mapper (`default-mapper/`), for a whole-bridge `--plugin`
+/// that still imports a mapper.
+static DEFAULT_MAPPER: &[u8] = include_bytes!(env!("KENDO_BRIDGE_DEFAULT_MAPPER"));
 
 /// How long one plugin call may run before it is stopped as a trap. The
 /// slowest real call (a 5 MB transcript) takes a few tens of milliseconds.
@@ -98,25 +108,20 @@ const STDERR_CAPACITY: usize = 1 << 20;
 /// The epoch ticks every `EPOCH_TICK`; a call's deadline is counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 
-/// What a `--plugin` component may import, by interface (any version):
-/// standard streams (kept in memory, for panic messages), an empty
-/// environment and exit. What a `std` Rust component links even when pure;
-/// nothing here reaches outside the process.
-pub const ALLOWED_IMPORTS: [&str; 13] = [
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-];
+/// What a mapper (or a `--plugin` component) may import, by interface (any
+/// version): standard streams (kept in memory, for panic messages), an
+/// empty environment, exit, a clock fixed at [`FIXED_CLOCK_UNIX_SECONDS`]
+/// and randomness from a fixed seed. What a `std` Rust component or a
+/// JavaScript or Python runtime links even when pure; nothing here reaches
+/// outside the process, and the same call always gets the same answer.
+pub use kendo_bridge_compose::ALLOWED_IMPORTS;
+
+/// The wall clock a mapper reads: 2026-01-01T00:00:00Z, always. Its
+/// monotonic clock stands still too.
+pub const FIXED_CLOCK_UNIX_SECONDS: u64 = 1_767_225_600;
+
+/// The seed of a mapper's randomness: the same numbers on every instance.
+pub const RANDOM_SEED: u64 = 0x6b65_6e64_6f5f_6272;
 
 /// The environment variable that overrides where compiled components are
 /// cached.
@@ -143,16 +148,23 @@ pub enum PluginError {
     #[error("the plugin {origin} does not fit the kendo:bridge/bridge world: {message}")]
     Link { origin: String, message: String },
     /// The component imports an interface outside [`ALLOWED_IMPORTS`]: a
-    /// plugin gets no files, network, clock or randomness.
+    /// mapper gets no files or network, a fixed clock and seeded randomness.
     #[error(
-        "the plugin {origin} imports {imports}, which a plugin may not use: plugins are pure \
-         (no files, network, clock or randomness); only {allowed} may be imported (the \
-         built-in plugin imports nothing)"
+        "{origin} imports {imports}, which a mapper or plugin may not use: they are pure (no \
+         files, no network; a fixed clock and seeded randomness); only {allowed} may be \
+         imported (the built-in plugin imports nothing)"
     )]
     Forbidden {
         origin: String,
         imports: String,
         allowed: String,
+    },
+    /// The mapper could not be plugged into the bridge.
+    #[error("could not use the mapper {origin}: {source}")]
+    Compose {
+        origin: String,
+        #[source]
+        source: crate::compose::ComposeError,
     },
     /// A fresh instance could not be created.
     #[error("could not instantiate the plugin: {message}")]
@@ -231,13 +243,56 @@ impl Plugin {
         EMBEDDED_COMPONENT
     }
 
-    /// A team's own component written against the same world.
+    /// The bridge component alone, importing `kendo:bridge/mapper`: what a
+    /// team's mapper is plugged into.
+    pub fn socket_bytes() -> &'static [u8] {
+        SOCKET_COMPONENT
+    }
+
+    /// A team's own component written against the same world. One that
+    /// imports `kendo:bridge/mapper` gets the default mapper.
     pub fn from_file(path: &Path) -> Result<Plugin, PluginError> {
-        let bytes = fs::read(path).map_err(|source| PluginError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Plugin::from_bytes(&bytes, &path.display().to_string(), &CacheLocation::Default)
+        let bytes = read(path)?;
+        let origin = path.display().to_string();
+        if imports_mapper(&bytes) {
+            let composed = compose_mapper(&bytes, DEFAULT_MAPPER, "(default mapper)")?;
+            return Plugin::from_bytes(&composed, &origin, &CacheLocation::Default);
+        }
+        Plugin::from_bytes(&bytes, &origin, &CacheLocation::Default)
+    }
+
+    /// The built-in bridge with a team's mapper (a component exporting
+    /// `kendo:bridge/mapper`, see `wit/mapper.wit`) in place of the default
+    /// one.
+    pub fn with_mapper_file(path: &Path) -> Result<Plugin, PluginError> {
+        let bytes = read(path)?;
+        Plugin::with_mapper(&bytes, &path.display().to_string(), &CacheLocation::Default)
+    }
+
+    /// The built-in bridge with the mapper `bytes`; `origin` names it in
+    /// errors.
+    pub fn with_mapper(
+        bytes: &[u8],
+        origin: &str,
+        cache: &CacheLocation,
+    ) -> Result<Plugin, PluginError> {
+        let composed = compose_mapper(SOCKET_COMPONENT, bytes, origin)?;
+        Plugin::from_bytes(&composed, origin, cache)
+    }
+
+    /// `--plugin` and `--mapper` together: a whole-bridge component (or the
+    /// built-in one), with a team's mapper (or the one it comes with).
+    pub fn load(plugin: Option<&Path>, mapper: Option<&Path>) -> Result<Plugin, PluginError> {
+        match (plugin, mapper) {
+            (None, None) => Plugin::embedded(),
+            (Some(plugin), None) => Plugin::from_file(plugin),
+            (None, Some(mapper)) => Plugin::with_mapper_file(mapper),
+            (Some(plugin), Some(mapper)) => {
+                let origin = mapper.display().to_string();
+                let composed = compose_mapper(&read(plugin)?, &read(mapper)?, &origin)?;
+                Plugin::from_bytes(&composed, &origin, &CacheLocation::Default)
+            }
+        }
     }
 
     /// Compiles `bytes`, or loads their compiled form from `cache`.
@@ -328,14 +383,26 @@ impl Plugin {
     fn instantiate(&self) -> Result<Live, PluginError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No preopens, no network, no env, no args: the guest is pure and
-        // must stay that way. Its stderr is kept for panic messages.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        // must stay that way. Its stderr is kept for panic messages; its
+        // clocks stand still and its randomness repeats, so a decision
+        // depends on the call alone.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(FixedWallClock)
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(seeded_rng(RANDOM_SEED))
+            .insecure_random(seeded_rng(RANDOM_SEED.rotate_left(17)))
+            .insecure_random_seed(u128::from(RANDOM_SEED))
+            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT_BYTES)
-                .build(),
+            limits: Limits {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(MEMORY_LIMIT_BYTES)
+                    .build(),
+                memory_bytes: 0,
+            },
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -363,7 +430,38 @@ impl Plugin {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Limits,
+}
+
+/// The store's limits, counting the linear memory its instances hold (for
+/// the benchmark's per-mapper memory figure).
+struct Limits {
+    inner: StoreLimits,
+    memory_bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_bytes = self.memory_bytes + desired - current;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
 }
 
 impl WasiView for HostState {
@@ -443,6 +541,14 @@ impl Instance {
     /// ticks, so a call is stopped between one and two ticks after it.
     pub fn set_call_time_limit(&mut self, limit: Duration) {
         self.call_time_limit = limit;
+    }
+
+    /// The linear memory the live instance holds, in bytes (every memory of
+    /// every core instance in it: the bridge's and the mapper's).
+    pub fn memory_bytes(&self) -> usize {
+        self.live
+            .as_ref()
+            .map_or(0, |live| live.store.data().limits.memory_bytes)
     }
 
     /// The plugin this instance runs.
@@ -551,10 +657,85 @@ fn load_component(
     Ok((component, false))
 }
 
-/// Whether an import (`wasi:cli/stderr@0.2.6`) is in [`ALLOWED_IMPORTS`].
-fn is_allowed_import(name: &str) -> bool {
-    let interface = name.split('@').next().unwrap_or(name);
-    ALLOWED_IMPORTS.contains(&interface)
+fn read(path: &Path) -> Result<Vec<u8>, PluginError> {
+    fs::read(path).map_err(|source| PluginError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn compose_mapper(bridge: &[u8], mapper: &[u8], origin: &str) -> Result<Vec<u8>, PluginError> {
+    crate::compose::plug_mapper(bridge, mapper).map_err(|source| PluginError::Compose {
+        origin: origin.to_owned(),
+        source,
+    })
+}
+
+/// Whether a component imports `kendo:bridge/mapper` (any version), read
+/// from its own import section (not its nested components').
+fn imports_mapper(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    // `parse_all` walks nested modules and components too; each ends with
+    // its own `End`.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentImportSection(imports)) if depth == 0 => {
+                let mapper = imports.into_iter().flatten().any(|import| {
+                    let name = import.name.name;
+                    name.split('@').next() == Some("kendo:bridge/mapper")
+                });
+                if mapper {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// A wall clock stopped at [`FIXED_CLOCK_UNIX_SECONDS`].
+struct FixedWallClock;
+
+impl wasmtime_wasi::HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(FIXED_CLOCK_UNIX_SECONDS)
+    }
+}
+
+/// A monotonic clock that never moves.
+struct FixedMonotonicClock;
+
+impl wasmtime_wasi::HostMonotonicClock for FixedMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Random bytes that repeat from `seed`: 4 KiB of SplitMix64 output, then
+/// again from the start. Plenty for a language runtime's hash seeds and
+/// ids, and the same on every instance.
+fn seeded_rng(seed: u64) -> wasmtime_wasi::Deterministic {
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(4096);
+    while bytes.len() < 4096 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    wasmtime_wasi::Deterministic::new(bytes)
 }
 
 /// Compiled artifacts untouched for this long belong to components or
@@ -814,6 +995,7 @@ impl fmt::Display for types::SkipCode {
             SkipCode::InvalidRepEmail => "invalid-rep-email",
             SkipCode::NotACall => "not-a-call",
             SkipCode::Archived => "archived",
+            SkipCode::ByMapper => "by-mapper",
         })
     }
 }
@@ -831,6 +1013,7 @@ impl fmt::Display for types::WaitCode {
             WaitCode::RecordingProcessing => "recording-processing",
             WaitCode::TranscriptPending => "transcript-pending",
             WaitCode::InProgress => "in-progress",
+            WaitCode::ByMapper => "by-mapper",
         })
     }
 }

@@ -16,7 +16,7 @@ use kendo_bridge::plugin::{
 use super::{Failure, Globals, display_input, print_line, read_text};
 
 /// Kendo's body limit, when no `[kendo]` configuration sets another.
-const MAX_BODY_BYTES: u64 = kendo_bridge_core::policy::Policy::DEFAULT
+pub(super) const MAX_BODY_BYTES: u64 = kendo_bridge_core::policy::Policy::DEFAULT
     .kendo
     .max_body_bytes;
 

@@ -11,6 +11,7 @@ mod demo;
 mod doctor;
 mod map;
 mod ops;
+mod plugin;
 mod redecide;
 mod replay;
 mod serve;
@@ -34,6 +35,9 @@ Examples:
   # What would be sent to Kendo for a Salesloft call, with its user:
   kendo-bridge map --source salesloft call.json --user user.json
 
+  # The same with your team's mapper plugged in (see `kendo-bridge plugin --help`):
+  kendo-bridge map --mapper my-mapper.wasm --source salesloft call.json --user user.json
+
   # The same for a HubSpot call, resolving its disposition GUID:
   kendo-bridge map --source hubspot call.json --owner owner.json --dispositions dispositions.json
 
@@ -54,9 +58,17 @@ Exit codes: 0 done, 1 not valid (verify) or an internal failure, 2 bad input or 
 pub struct Cli {
     /// Load this WebAssembly component instead of the built-in plugin. It
     /// must implement the `kendo:bridge/bridge` world (see `wit/`); the host
-    /// gives it no files, network, clock or environment.
+    /// gives it no files, network or environment, a fixed clock and seeded
+    /// randomness. To change only the decisions, use `--mapper`.
     #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_PLUGIN")]
     plugin: Option<PathBuf>,
+
+    /// Plug this mapper component into the plugin in place of the default
+    /// one (overrides the config's `mapper = ...`). It must export
+    /// `kendo:bridge/mapper` (see wit/mapper.wit and `plugin new`); it gets
+    /// no files or network, a fixed clock and seeded randomness.
+    #[arg(long, global = true, value_name = "FILE", env = "KENDO_BRIDGE_MAPPER")]
+    mapper: Option<PathBuf>,
 
     /// The configuration file (TOML): `[rules]` (title template, minimum
     /// duration, allowed dispositions) and `[[reps]]` (the rep directory).
@@ -111,23 +123,46 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Check the configuration against the real accounts, sending nothing.
     Doctor(doctor::DoctorArgs),
+    /// Write your own mapping: check a mapper, start a new one, or compose
+    /// the bridge with one for Spin.
+    Plugin(plugin::PluginArgs),
 }
 
 /// Settings every subcommand may use.
 pub struct Globals {
     plugin: Option<PathBuf>,
+    mapper: Option<PathBuf>,
     config: Option<PathBuf>,
 }
 
 impl Globals {
-    /// The plugin to run: `--plugin FILE`, or the built-in one.
+    /// The plugin to run: `--plugin FILE` or the built-in one, with
+    /// `--mapper FILE` (else the config's `mapper = ...`) plugged in.
     fn plugin(&self) -> Result<Plugin, Failure> {
-        match &self.plugin {
-            Some(path) => {
-                Plugin::from_file(path).map_err(|error| Failure::usage(anyhow::Error::new(error)))
-            }
-            None => Plugin::embedded().map_err(|error| Failure::internal(error.into())),
+        let mapper = match &self.mapper {
+            Some(path) => Some(path.clone()),
+            None => self.configured_mapper()?,
+        };
+        if self.plugin.is_none() && mapper.is_none() {
+            return Plugin::embedded().map_err(|error| Failure::internal(error.into()));
         }
+        Plugin::load(self.plugin.as_deref(), mapper.as_deref())
+            .map_err(|error| Failure::usage(anyhow::Error::new(error)))
+    }
+
+    /// The config file's top-level `mapper = ...`, if it has one.
+    fn configured_mapper(&self) -> Result<Option<PathBuf>, Failure> {
+        let Some(path) = &self.config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .map_err(Failure::usage)?;
+        let table = toml::from_str::<toml::Table>(&text).unwrap_or_default();
+        Ok(table
+            .get("mapper")
+            .and_then(toml::Value::as_str)
+            .map(PathBuf::from))
     }
 
     /// The whole bridge configuration, when `--config` names a file with a
@@ -212,10 +247,12 @@ pub fn run() -> ExitCode {
     init_tracing(cli.log_format);
     let globals = Globals {
         plugin: cli.plugin,
+        mapper: cli.mapper,
         config: cli.config,
     };
     let outcome = match cli.command {
         Command::Map(args) => map::run(&globals, args),
+        Command::Plugin(args) => plugin::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
         Command::Serve(args) => serve::run(&globals, args),
         Command::Sync(args) => sync::run(&globals, args),

@@ -33,13 +33,16 @@ impl Globals {
     /// Opens the engine for the configuration (reading every secret).
     pub fn engine(&self) -> Result<Engine, Failure> {
         let mut config = self.bridge_config()?;
-        // `--plugin` wins over the file's `plugin = ...`.
-        let plugin = match (self.plugin.clone(), config.plugin.take()) {
-            (Some(path), _) | (None, Some(path)) => kendo_bridge::plugin::Plugin::from_file(&path)
-                .map_err(|e| Failure::usage(e.into()))?,
+        // `--plugin` and `--mapper` win over the file's `plugin = ...` and
+        // `mapper = ...`.
+        let plugin_path = self.plugin.clone().or(config.plugin.take());
+        let mapper_path = self.mapper.clone().or(config.mapper.take());
+        let plugin = match (&plugin_path, &mapper_path) {
             (None, None) => {
                 kendo_bridge::plugin::Plugin::embedded().map_err(|e| Failure::internal(e.into()))?
             }
+            _ => kendo_bridge::plugin::Plugin::load(plugin_path.as_deref(), mapper_path.as_deref())
+                .map_err(|e| Failure::usage(e.into()))?,
         };
         Engine::open(config, plugin, Clock::system()).map_err(|e| Failure::usage(e.into()))
     }

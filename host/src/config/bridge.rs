@@ -94,6 +94,10 @@ pub struct BridgeConfig {
     /// A team's own plugin component instead of the embedded one.
     #[serde(default)]
     pub plugin: Option<PathBuf>,
+    /// A team's mapper component (`kendo:bridge/mapper`) plugged into the
+    /// plugin in place of the default one.
+    #[serde(default)]
+    pub mapper: Option<PathBuf>,
     #[serde(default)]
     pub server: ServerConfig,
     pub kendo: KendoConfig,

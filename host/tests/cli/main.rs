@@ -5,6 +5,7 @@ mod support;
 
 mod help;
 mod map;
+mod plugin;
 mod settle;
 mod status;
 mod verify;

@@ -245,7 +245,7 @@ fn an_input_of_another_source_exits_2() {
 }
 
 #[test]
-fn a_trapping_plugin_exits_3_and_the_next_run_works() {
+fn a_trapping_mapper_exits_3_and_the_next_run_works() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut call = seed_call();
     call["sentiment"] = json!("kendo-bridge-test-trap");
@@ -259,7 +259,7 @@ fn a_trapping_plugin_exits_3_and_the_next_run_works() {
 
     let mut command = kendo_bridge();
     command
-        .args(["map", "--plugin", trap_component, "--source", "salesloft"])
+        .args(["map", "--mapper", trap_component, "--source", "salesloft"])
         .arg(&trapping);
     let output = run(command, None);
     assert_exit(&output, 3);
@@ -276,7 +276,7 @@ fn a_trapping_plugin_exits_3_and_the_next_run_works() {
 
     let mut command = kendo_bridge();
     command
-        .args(["map", "--plugin", trap_component, "--source", "salesloft"])
+        .args(["map", "--mapper", trap_component, "--source", "salesloft"])
         .arg(seed("salesloft-call.json"))
         .arg("--user")
         .arg(seed("salesloft-user.json"));
@@ -360,7 +360,7 @@ fn json_log_format_writes_one_object_a_line_with_the_events_fields() {
     command
         .env("RUST_LOG", "kendo_bridge=debug")
         .args(["--log-format", "json", "map", "--source", "salesloft"])
-        .args(["--plugin", env!("KENDO_BRIDGE_TRAP_COMPONENT")])
+        .args(["--mapper", env!("KENDO_BRIDGE_TRAP_COMPONENT")])
         .arg(&trapping);
     let output = run(command, None);
     assert_exit(&output, 3);

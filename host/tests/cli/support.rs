@@ -26,6 +26,7 @@ pub fn kendo_bridge() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kendo-bridge"));
     command
         .env_remove("KENDO_BRIDGE_PLUGIN")
+        .env_remove("KENDO_BRIDGE_MAPPER")
         .env_remove("KENDO_BRIDGE_CONFIG")
         .env_remove("RUST_LOG")
         .env(

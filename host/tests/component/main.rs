@@ -8,6 +8,7 @@ mod artifact;
 mod bad_input;
 mod cache;
 mod hubspot;
+mod mapper;
 mod mapping;
 mod salesloft;
 mod signatures;

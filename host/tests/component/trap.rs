@@ -1,6 +1,7 @@
-//! A guest trap costs one record, never the host: the trapping component
-//! (`testing/trap-guest`) panics on one Salesloft call, or never returns on
-//! another, and the same `Instance` goes on to map the next.
+//! A mapper trap costs one record, never the host: the trapping mapper
+//! (`testing/trap-guest`, composed into the bridge) panics on one Salesloft
+//! call, or never returns on another, and the same `Instance` goes on to
+//! map the next.
 
 use crate::support::{default_rules, map_salesloft, read_fixture, salesloft_inputs};
 use std::time::{Duration, Instant};
@@ -11,9 +12,9 @@ use kendo_bridge::plugin::{
 };
 use serde_json::Value;
 
-/// The marker the trapping component panics on.
+/// The marker the trapping mapper panics on.
 const TRAP_MARKER: &str = "kendo-bridge-test-trap";
-/// The marker the trapping component loops forever on.
+/// The marker the trapping mapper loops forever on.
 const HANG_MARKER: &str = "kendo-bridge-test-hang";
 
 fn trap_plugin() -> Plugin {
@@ -26,7 +27,7 @@ fn trap_plugin() -> Plugin {
             std::fs::read_to_string(path).unwrap_or_default()
         );
     }
-    Plugin::from_file(path).expect("the trapping component loads")
+    Plugin::with_mapper_file(path).expect("the trapping mapper loads")
 }
 
 fn call_json(sentiment: &str) -> String {
@@ -116,7 +117,7 @@ fn a_record_that_never_returns_is_stopped_at_the_call_limit_and_the_next_maps() 
 }
 
 #[test]
-fn the_trapping_component_maps_ordinary_records_like_the_default_one() {
+fn the_trapping_mapper_maps_ordinary_records_like_the_default_one() {
     let mut trapping = trap_plugin().instance().expect("instantiates");
     let mut default = Plugin::embedded()
         .expect("loads")

@@ -9,6 +9,7 @@ mod dedup;
 mod doctor;
 mod hubspot;
 mod kendo_faults;
+mod mappers;
 mod operator;
 mod oversize;
 mod pacing;

@@ -51,9 +51,16 @@ impl Running {
 
     /// Starts serving a stage already set up (faults queued in the
     /// simulators, say).
-    pub fn serve(dir: tempfile::TempDir, mut stage: Stage) -> Running {
+    pub fn serve(dir: tempfile::TempDir, stage: Stage) -> Running {
+        let plugin = Plugin::embedded().expect("the embedded plugin loads");
+        Running::serve_with(dir, stage, plugin)
+    }
+
+    /// Starts serving a stage with `plugin` (a team's mapper composed in,
+    /// say) instead of the built-in one.
+    pub fn serve_with(dir: tempfile::TempDir, mut stage: Stage, plugin: Plugin) -> Running {
         let engine = stage
-            .engine(Plugin::embedded().expect("the embedded plugin loads"))
+            .engine(plugin)
             .expect("the engine opens on the staged configuration");
         let store = engine.ctx.store.clone();
         let listener = stage.listener.take().expect("the stage's listener");

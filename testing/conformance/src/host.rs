@@ -107,9 +107,8 @@ impl Driver for HostDriver {
         let config = BridgeConfig::load(&config_path).expect("the written configuration loads");
         let plugin = match setup.plugin {
             PluginChoice::BuiltIn => Plugin::embedded().expect("the embedded plugin loads"),
-            PluginChoice::Trap => {
-                Plugin::from_file(&trap_plugin()).expect("the trap plugin loads (host build)")
-            }
+            PluginChoice::Trap => Plugin::with_mapper_file(&trap_mapper())
+                .expect("the trap mapper plugs in (host build)"),
         };
         let shift: &'static AtomicI64 = Box::leak(Box::new(AtomicI64::new(0)));
         let clock = Clock::system().shifted(shift);
@@ -268,7 +267,7 @@ impl Driver for HostDriver {
 }
 
 /// The trap plugin, as `host/build.rs` builds it.
-fn trap_plugin() -> PathBuf {
+fn trap_mapper() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/guest-trap/wasm32-wasip2/release/kendo_bridge_trap_guest.wasm")
 }

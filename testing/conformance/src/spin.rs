@@ -110,16 +110,22 @@ impl Driver for SpinDriver {
         })
         .await
         .expect("the simulators start");
-        let plugin = match setup.plugin {
-            PluginChoice::BuiltIn => SpinApp::built_plugin(),
-            PluginChoice::Trap => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/guest-trap/wasm32-wasip2/release/kendo_bridge_trap_guest.wasm"),
-        };
-        let app = SpinApp::load(
-            &SpinApp::built_component(),
-            &plugin,
-            variables(&setup, &sims),
-        )
+        let app = match setup.plugin {
+            PluginChoice::BuiltIn => SpinApp::load(
+                &SpinApp::built_component(),
+                &SpinApp::built_plugin(),
+                variables(&setup, &sims),
+            ),
+            // The built-in bridge with the test mapper that traps on a
+            // marked call, as `spin build` plugs a team's mapper in.
+            PluginChoice::Trap => SpinApp::load_with_mapper(
+                &SpinApp::built_component(),
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                    "../../target/guest-trap/wasm32-wasip2/release/kendo_bridge_trap_guest.wasm",
+                ),
+                variables(&setup, &sims),
+            ),
+        }
         .expect(
             "the built Spin component and plugin compose and load (./dev test builds both first)",
         );

@@ -348,17 +348,22 @@ impl variables::Host for State {
 }
 
 /// The app with the plugin plugged into its `kendo:bridge` imports.
+fn read_built(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        format_err!(
+            "cannot read the {what} {}: build it with `./dev lint` (or `spin build`): {e}",
+            path.display()
+        )
+    })
+}
+
 fn compose(app: &Path, plugin: &Path) -> Result<Vec<u8>> {
-    let read = |path: &Path, what: &str| {
-        std::fs::read(path).map_err(|e| {
-            format_err!(
-                "cannot read the {what} {}: build it with `./dev lint` (or `spin build`): {e}",
-                path.display()
-            )
-        })
-    };
-    let app_bytes = read(app, "Spin component")?;
-    let plugin_bytes = read(plugin, "plugin component")?;
+    let app_bytes = read_built(app, "Spin component")?;
+    let plugin_bytes = read_built(plugin, "plugin component")?;
+    compose_bytes(app_bytes, plugin_bytes)
+}
+
+fn compose_bytes(app_bytes: Vec<u8>, plugin_bytes: Vec<u8>) -> Result<Vec<u8>> {
     let mut graph = wac_graph::CompositionGraph::new();
     let app = wac_graph::types::Package::from_bytes("app", None, app_bytes, graph.types_mut())
         .map_err(|e| format_err!("the Spin component: {e:#}"))?;
@@ -416,10 +421,34 @@ impl SpinApp {
     }
 
     /// The plugin component the app depends on (spin.toml
-    /// `[component.bridge.dependencies]`), as the host's build leaves it.
+    /// `[component.bridge.dependencies]`): the bridge composed with the
+    /// default mapper, as the host's build leaves it.
     pub fn built_plugin() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guest/kendo_bridge_plugin.wasm")
+    }
+
+    /// The plugin component alone, importing `kendo:bridge/mapper`, as the
+    /// host's build leaves it.
+    pub fn built_socket() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../target/guest/wasm32-wasip2/release/kendo_bridge_guest.wasm")
+    }
+
+    /// Loads the app at `app` with the built plugin and a team's `mapper`
+    /// plugged into it: what `KENDO_BRIDGE_MAPPER=mapper.wasm spin build`
+    /// (or `kendo-bridge plugin compose`) gives Spin.
+    pub fn load_with_mapper(
+        app: &Path,
+        mapper: &Path,
+        variables: HashMap<String, String>,
+    ) -> Result<SpinApp> {
+        let socket = read_built(&SpinApp::built_socket(), "plugin component")?;
+        let mapper = std::fs::read(mapper)
+            .map_err(|e| format_err!("cannot read the mapper {}: {e}", mapper.display()))?;
+        let plugin = kendo_bridge_compose::plug_mapper(&socket, &mapper)
+            .map_err(|e| format_err!("plugging the mapper into the plugin: {e}"))?;
+        let composed = compose_bytes(read_built(app, "Spin component")?, plugin)?;
+        SpinApp::from_composed(&composed, variables)
     }
 
     /// Loads the app at `app`, composed with the plugin at `plugin` the way
@@ -428,6 +457,21 @@ impl SpinApp {
     /// that export (wac's "plug"), the rest stay imports for the host.
     pub fn load(app: &Path, plugin: &Path, variables: HashMap<String, String>) -> Result<SpinApp> {
         let (engine, component) = compiled(app, plugin)?;
+        SpinApp::from_compiled(engine, component, variables)
+    }
+
+    fn from_composed(composed: &[u8], variables: HashMap<String, String>) -> Result<SpinApp> {
+        let engine = Engine::default();
+        let component = Component::new(&engine, composed)
+            .map_err(|e| format_err!("cannot load the composed Spin app: {e}"))?;
+        SpinApp::from_compiled(engine, component, variables)
+    }
+
+    fn from_compiled(
+        engine: Engine,
+        component: Component,
+        variables: HashMap<String, String>,
+    ) -> Result<SpinApp> {
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -180,12 +180,12 @@ async fn a_kendo_result_the_host_stored_is_recorded_by_a_tick() {
     );
 }
 
-/// A team's own plugin replaces the built-in one on Spin as it does in the
-/// host: the app is composed with whatever component the dependency names.
-/// Here the test plugin (`testing/trap-guest`) that panics on a marked
-/// Salesloft call: the request fails, the built-in plugin would have mapped it.
+/// A team's own mapper replaces the default one on Spin as it does in the
+/// host: the app is composed with the plugin with whatever mapper the build
+/// plugged in. Here the test mapper (`testing/trap-guest`) that panics on a
+/// marked call: the request fails, the default mapper would have kept it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
+async fn a_teams_own_mapper_is_composed_in_place_of_the_default_one() {
     use hmac::{Hmac, Mac};
     const SALESLOFT_SECRET: &str = "spin-test-salesloft-secret";
     let sims = Simulators::start(SimOptions::default())
@@ -196,7 +196,7 @@ async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
         ("kendo_url".to_string(), sims.kendo_url()),
         ("salesloft_secret".to_string(), SALESLOFT_SECRET.to_string()),
     ]);
-    let trap_plugin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let trap_mapper = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/guest-trap/wasm32-wasip2/release/kendo_bridge_trap_guest.wasm");
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/seed-examples/inputs/salesloft-call.json");
@@ -235,14 +235,14 @@ async fn a_teams_own_plugin_is_composed_in_place_of_the_built_in_one() {
         .expect("the built-in plugin maps the call");
     assert_eq!(mapped.status, 200, "{}", mapped.body);
 
-    let own = SpinApp::load(&SpinApp::built_component(), &trap_plugin, variables)
-        .expect("the app loads with the team's plugin");
+    let own = SpinApp::load_with_mapper(&SpinApp::built_component(), &trap_mapper, variables)
+        .expect("the app loads with the team's mapper");
     let trapped = post(own.clone()).await;
     assert!(
         trapped
             .as_ref()
             .is_err_and(|e| e.to_string().contains("trapped")),
-        "the team's plugin ran (and trapped on its marker): {trapped:?}"
+        "the team's mapper ran (and trapped on its marker): {trapped:?}"
     );
 
     // A trap takes the instance down, but the delivery was stored (and
@@ -1021,5 +1021,136 @@ async fn a_failing_delivery_shows_in_status_from_its_first_failure() {
             .as_str()
             .is_some_and(|p| p.contains("401")),
         "{status}"
+    );
+}
+
+/// A Salesloft transcript read while its call waits for its call data
+/// record decides the call again, still waiting; when the wait ends the
+/// call goes, with its transcript and without a direction (its release
+/// is newer than the transcript's decision: the core's versions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesloft_transcript_read_during_the_direction_wait_goes_when_the_wait_ends() {
+    let sims = salesloft_with_a_call().await;
+    let app = salesloft_polling_app(
+        &sims,
+        &[
+            ("salesloft_transcripts", "true"),
+            ("salesloft_direction_wait_seconds", "300"),
+        ],
+    );
+    tick(&app, "").await;
+    sims.salesloft
+        .transcribe(62_000, &[("Sam Rivera", "Thanks for taking the call.")])
+        .expect("the call is transcribed");
+    app.advance(std::time::Duration::from_secs(60));
+    tick(&app, "").await;
+    assert!(sims.kendo.accepted().is_empty(), "it still waits");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '62000'")
+            .expect("the ledger"),
+        vec![vec![
+            "waiting".to_string(),
+            "call-data-record-pending".into()
+        ]]
+    );
+    app.advance(std::time::Duration::from_secs(301));
+    tick(&app, "").await;
+    tick(&app, "").await;
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1, "released when the wait ends");
+    assert!(
+        accepted[0]
+            .field("transcript")
+            .is_some_and(|t| t.contains("Thanks for taking the call.")),
+        "{:?}",
+        accepted[0].field("transcript")
+    );
+    assert!(accepted[0].body["metadata"]["salesloftDirection"].is_null());
+}
+
+/// The example mapper built for `lang` (examples/mappers/, built by `./dev
+/// test` into the directory KENDO_BRIDGE_MAPPERS names), or `None` (the
+/// test says it was skipped) when the examples were not built.
+fn example_mapper(lang: &str) -> Option<std::path::PathBuf> {
+    let Some(dir) = std::env::var_os("KENDO_BRIDGE_MAPPERS") else {
+        eprintln!(
+            "skipped: KENDO_BRIDGE_MAPPERS is not set (./dev test builds the example mappers)"
+        );
+        return None;
+    };
+    Some(std::path::Path::new(&dir).join(format!("{lang}.wasm")))
+}
+
+/// The app with the example mapper for `lang` plugged into its plugin, the
+/// Aloware secret, and the captured rep (4242) as Nina.
+async fn started_with_mapper(lang: &str) -> Option<(Simulators, SpinApp)> {
+    let mapper = example_mapper(lang)?;
+    let sims = Simulators::start(SimOptions::default())
+        .await
+        .expect("the simulators start");
+    let variables = HashMap::from(
+        [
+            ("kendo_api_key", DEMO_KENDO_KEY.to_string()),
+            ("kendo_url", sims.kendo_url()),
+            ("tick_seconds", "0".into()),
+            ("aloware_secret", SECRET.into()),
+            (
+                "rep_directory",
+                r#"[{"key": "4242", "email": "nina@yourco.com", "name": "Nina Park"}]"#.into(),
+            ),
+            ("aloware_transcript_wait_seconds", "0".into()),
+        ]
+        .map(|(name, value)| (name.to_string(), value)),
+    );
+    let app = SpinApp::load_with_mapper(&SpinApp::built_component(), &mapper, variables)
+        .unwrap_or_else(|e| panic!("the app loads with the {lang} mapper: {e:#}"));
+    Some((sims, app))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_rust_example_mapper_ninas_call_goes_to_the_partners_desk() {
+    let Some((sims, app)) = started_with_mapper("rust").await else {
+        return;
+    };
+    deliver_call(&app, 940_868_616).await;
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        accepted[0].field("repEmail"),
+        Some("partners-desk@yourco.com")
+    );
+    assert_eq!(
+        accepted[0].body["metadata"]["routedFrom"], "nina@yourco.com",
+        "{}",
+        accepted[0].body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_js_example_mapper_a_66_second_call_is_skipped() {
+    let Some((sims, app)) = started_with_mapper("js").await else {
+        return;
+    };
+    deliver_call(&app, 940_868_616).await;
+    assert!(sims.kendo.accepted().is_empty(), "nothing reaches Kendo");
+    assert_eq!(
+        app.query("SELECT state, reason_code FROM ledger WHERE source_id = '940868616'")
+            .expect("the ledger"),
+        vec![vec!["skipped".to_string(), "by-mapper".to_string()]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_python_example_mapper_the_campaign_is_in_the_metadata() {
+    let Some((sims, app)) = started_with_mapper("python").await else {
+        return;
+    };
+    deliver_call(&app, 940_868_616).await;
+    let accepted = sims.kendo.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        accepted[0].body["metadata"]["campaignId"], "63949",
+        "{}",
+        accepted[0].body
     );
 }
