@@ -44,10 +44,10 @@ impl<'a> HostDb<'a> {
 
 impl Database for HostDb<'_> {
     fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, LedgerError> {
+        use kendo_bridge_core::ledger::database::{BEGIN, COMMIT, ROLLBACK};
         let mut held = self.held.borrow_mut();
-        let statement = sql.trim_start();
         if held.is_none() {
-            if !statement.starts_with("BEGIN") {
+            if sql != BEGIN {
                 return self.store.lock().database().run(sql, params);
             }
             *held = Some(self.store.lock());
@@ -56,7 +56,7 @@ impl Database for HostDb<'_> {
             Some(store) => store.database().run(sql, params),
             None => self.store.lock().database().run(sql, params),
         };
-        if statement.starts_with("COMMIT") && rows.is_ok() || statement.starts_with("ROLLBACK") {
+        if sql == COMMIT && rows.is_ok() || sql == ROLLBACK {
             *held = None;
         }
         rows

@@ -167,12 +167,19 @@ pub fn write<D: Database + ?Sized, T>(
     db: &D,
     f: impl FnOnce(&D) -> Result<T, LedgerError>,
 ) -> Result<T, LedgerError> {
-    db.run("BEGIN IMMEDIATE", &[])?;
-    let result = f(db).and_then(|value| db.run("COMMIT", &[]).map(|_| value));
+    db.run(BEGIN, &[])?;
+    let result = f(db).and_then(|value| db.run(COMMIT, &[]).map(|_| value));
     if result.is_err() {
         // After a failed COMMIT (the database busy past its timeout) the
         // transaction is still open: end it so the connection stays usable.
-        let _ = db.run("ROLLBACK", &[]);
+        let _ = db.run(ROLLBACK, &[]);
     }
     result
 }
+
+/// The statements [`write`] brackets a transaction with: a driver whose
+/// connection is shared (the host's) holds it from the first to one of
+/// the others.
+pub const BEGIN: &str = "BEGIN IMMEDIATE";
+pub const COMMIT: &str = "COMMIT";
+pub const ROLLBACK: &str = "ROLLBACK";
