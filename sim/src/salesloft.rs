@@ -120,6 +120,53 @@ pub struct SalesloftCall {
     pub step_id: Option<u64>,
 }
 
+impl SalesloftUser {
+    /// An active rep with a made-up guid.
+    pub fn rep(id: u64, name: (&str, &str), email: &str) -> SalesloftUser {
+        SalesloftUser {
+            id,
+            guid: format!("00000000-0000-4000-8000-{id:012}"),
+            first_name: name.0.into(),
+            last_name: name.1.into(),
+            email: email.into(),
+            active: true,
+        }
+    }
+}
+
+impl SalesloftCall {
+    /// A finished, connected and recorded call of `user`, made ten minutes
+    /// before `now` and updated `updated_ago` before it.
+    pub fn recorded(
+        id: u64,
+        user: u64,
+        now: OffsetDateTime,
+        updated_ago: time::Duration,
+    ) -> SalesloftCall {
+        SalesloftCall {
+            id,
+            to: Some("+12025550142".into()),
+            duration: Some(95),
+            disposition: Some("Connected".into()),
+            sentiment: None,
+            created_at: now - time::Duration::minutes(10),
+            updated_at: now - updated_ago,
+            recordings: vec![Recording {
+                url: Some(format!("https://recordings.example/salesloft-{id}.mp3")),
+                status: "completed".into(),
+                recording_status: "completed".into(),
+            }],
+            user_id: Some(user),
+            action_id: None,
+            called_person_id: None,
+            crm_activity_id: None,
+            note_id: None,
+            cadence_id: None,
+            step_id: None,
+        }
+    }
+}
+
 /// A call data record: the telephony side of a call, with the direction
 /// the call activity lacks.
 #[derive(Clone, Debug, PartialEq)]

@@ -178,51 +178,23 @@ async fn hubspot_call_sent<D: Driver>(d: &mut D) -> u64 {
     call_id
 }
 
-/// A finished, recorded Salesloft call of `user`, updated `updated_ago`
-/// before `now`.
+/// A finished, recorded Salesloft call of `user` (the simulator's).
 fn salesloft_call(
     id: u64,
     user: u64,
     now: time::OffsetDateTime,
     updated_ago: time::Duration,
 ) -> kendo_bridge_sim::salesloft::SalesloftCall {
-    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall};
-    SalesloftCall {
-        id,
-        to: Some("+12025550142".into()),
-        duration: Some(95),
-        disposition: Some("Connected".into()),
-        sentiment: None,
-        created_at: now - time::Duration::minutes(10),
-        updated_at: now - updated_ago,
-        recordings: vec![Recording {
-            url: Some(format!("https://recordings.example/salesloft-{id}.mp3")),
-            status: "completed".into(),
-            recording_status: "completed".into(),
-        }],
-        user_id: Some(user),
-        action_id: None,
-        called_person_id: None,
-        crm_activity_id: None,
-        note_id: None,
-        cadence_id: None,
-        step_id: None,
-    }
+    kendo_bridge_sim::salesloft::SalesloftCall::recorded(id, user, now, updated_ago)
 }
 
+/// A Salesloft user (a rep).
 fn salesloft_user(
     id: u64,
     name: (&str, &str),
     email: &str,
 ) -> kendo_bridge_sim::salesloft::SalesloftUser {
-    kendo_bridge_sim::salesloft::SalesloftUser {
-        id,
-        guid: format!("00000000-0000-4000-8000-{id:012}"),
-        first_name: name.0.into(),
-        last_name: name.1.into(),
-        email: email.into(),
-        active: true,
-    }
+    kendo_bridge_sim::salesloft::SalesloftUser::rep(id, name, email)
 }
 
 /// Salesloft with user 3102 (Sam) and their finished, recorded call 62000,

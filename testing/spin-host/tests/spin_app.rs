@@ -570,36 +570,14 @@ async fn a_kendo_property_made_by_hand_as_text_holds_the_write_backs_and_names_i
     );
 }
 
-/// A finished, recorded Salesloft call of `user`, updated `updated_ago`
-/// before `now`.
+/// A finished, recorded Salesloft call of `user` (the simulator's).
 fn salesloft_call(
     id: u64,
     user: u64,
     now: time::OffsetDateTime,
     updated_ago: time::Duration,
 ) -> kendo_bridge_sim::salesloft::SalesloftCall {
-    use kendo_bridge_sim::salesloft::{Recording, SalesloftCall};
-    SalesloftCall {
-        id,
-        to: Some("+12025550142".into()),
-        duration: Some(95),
-        disposition: Some("Connected".into()),
-        sentiment: None,
-        created_at: now - time::Duration::minutes(10),
-        updated_at: now - updated_ago,
-        recordings: vec![Recording {
-            url: Some(format!("https://recordings.example/salesloft-{id}.mp3")),
-            status: "completed".into(),
-            recording_status: "completed".into(),
-        }],
-        user_id: Some(user),
-        action_id: None,
-        called_person_id: None,
-        crm_activity_id: None,
-        note_id: None,
-        cadence_id: None,
-        step_id: None,
-    }
+    kendo_bridge_sim::salesloft::SalesloftCall::recorded(id, user, now, updated_ago)
 }
 
 /// A Salesloft user (a rep).
@@ -608,14 +586,7 @@ fn salesloft_user(
     name: (&str, &str),
     email: &str,
 ) -> kendo_bridge_sim::salesloft::SalesloftUser {
-    kendo_bridge_sim::salesloft::SalesloftUser {
-        id,
-        guid: format!("00000000-0000-4000-8000-{id:012}"),
-        first_name: name.0.into(),
-        last_name: name.1.into(),
-        email: email.into(),
-        active: true,
-    }
+    kendo_bridge_sim::salesloft::SalesloftUser::rep(id, name, email)
 }
 
 /// With `salesloft_poll`, each tick reads Salesloft's calls list from the
