@@ -206,7 +206,7 @@ pub trait SourceApi: Ports {
 
     fn fetch(
         &self,
-        source: &str,
+        source: &'static str,
         request: &<Self::Plugin as Plugin>::Request,
     ) -> impl std::future::Future<Output = Result<Option<String>, Self::Error>>;
 
@@ -218,7 +218,7 @@ pub trait SourceApi: Ports {
     /// list is never deleted).
     fn list_not_found(
         &self,
-        source: &str,
+        source: &'static str,
         request: &<Self::Plugin as Plugin>::Request,
     ) -> Self::Error;
 

@@ -99,6 +99,19 @@ fn via(via: Via) -> SyncMethod {
     }
 }
 
+impl HostPlugin<'_> {
+    /// One plugin call on this thread; a trap as the core's [`Trap`].
+    fn call<R>(
+        &self,
+        f: impl FnOnce(
+            &crate::plugin::Bridge,
+            &mut wasmtime::Store<crate::plugin::HostState>,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, Trap> {
+        self.ctx.plugin.call_here(f).map_err(trap)
+    }
+}
+
 impl Plugin for HostPlugin<'_> {
     type Call = types::Call;
     type Request = types::HttpRequest;
@@ -117,7 +130,7 @@ impl Plugin for HostPlugin<'_> {
         let options = PayloadOptions {
             max_body_bytes: self.ctx.config.kendo.max_body_bytes,
         };
-        let built = self.ctx.plugin.call_here(|bridge, store| {
+        let built = self.call(|bridge, store| {
             bridge
                 .kendo_bridge_kendo()
                 .call_build_ingest(store, &call, options)
@@ -139,7 +152,7 @@ impl Plugin for HostPlugin<'_> {
                 })
             }
             Ok(Err(problem)) => Decided::Unbuildable(BuildProblem::from(&problem)),
-            Err(e) => Decided::Trapped(format!("building the payload: {e}")),
+            Err(Trap(e)) => Decided::Trapped(format!("building the payload: {e}")),
         }
     }
 
@@ -148,11 +161,7 @@ impl Plugin for HostPlugin<'_> {
     }
 
     fn aloware_read_event(&self, body: &str) -> Result<Read<AlowareEvent>, Trap> {
-        let event = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_aloware().call_read_event(s, body))
-            .map_err(trap)?;
+        let event = self.call(|b, s| b.kendo_bridge_aloware().call_read_event(s, body))?;
         Ok(read(event, |event| match event {
             aloware::Event::Call(call) => AlowareEvent::Call {
                 call_id: call.call_id,
@@ -171,10 +180,7 @@ impl Plugin for HostPlugin<'_> {
     }
 
     fn aloware_merge_bodies(&self, before: Option<&str>, newer: &str) -> Result<String, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_aloware().call_merge_bodies(s, before, newer))
-            .map_err(trap)
+        self.call(|b, s| b.kendo_bridge_aloware().call_merge_bodies(s, before, newer))
     }
 
     fn aloware_map_call(
@@ -184,20 +190,16 @@ impl Plugin for HostPlugin<'_> {
         await_transcript: bool,
         through: Via,
     ) -> Result<Read<Decision<types::Call>>, Trap> {
-        let decided = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_aloware().call_map_call(
-                    s,
-                    body,
-                    transcript,
-                    await_transcript,
-                    &self.ctx.rules,
-                    via(through),
-                )
-            })
-            .map_err(trap)?;
+        let decided = self.call(|b, s| {
+            b.kendo_bridge_aloware().call_map_call(
+                s,
+                body,
+                transcript,
+                await_transcript,
+                &self.ctx.rules,
+                via(through),
+            )
+        })?;
         Ok(read(decided, decision))
     }
 }
@@ -238,11 +240,7 @@ fn listed(call: hubspot::ListedCall) -> HubspotCall {
 
 impl HubspotPlugin for HostPlugin<'_> {
     fn hubspot_read_webhook(&self, body: &str) -> Result<Read<HubspotDelivery>, Trap> {
-        let delivery = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_hubspot().call_read_webhook(s, body))
-            .map_err(trap)?;
+        let delivery = self.call(|b, s| b.kendo_bridge_hubspot().call_read_webhook(s, body))?;
         Ok(read(delivery, |d| HubspotDelivery {
             call_ids: d.call_ids,
             ignored: d.ignored,
@@ -250,18 +248,11 @@ impl HubspotPlugin for HostPlugin<'_> {
     }
 
     fn hubspot_call_request(&self, call_id: &str) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_hubspot().call_call_request(s, call_id))
-            .map_err(trap)
+        self.call(|b, s| b.kendo_bridge_hubspot().call_call_request(s, call_id))
     }
 
     fn hubspot_read_call(&self, body: &str) -> Result<Read<HubspotCall>, Trap> {
-        let call = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_hubspot().call_read_call(s, body))
-            .map_err(trap)?;
+        let call = self.call(|b, s| b.kendo_bridge_hubspot().call_read_call(s, body))?;
         Ok(read(call, listed))
     }
 
@@ -270,33 +261,24 @@ impl HubspotPlugin for HostPlugin<'_> {
         owner_id: &str,
         archived: bool,
     ) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_owner_request(s, owner_id, archived)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_owner_request(s, owner_id, archived)
+        })
     }
 
     fn hubspot_dispositions_request(&self) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
-            .map_err(trap)
+        self.call(|b, s| b.kendo_bridge_hubspot().call_dispositions_request(s))
     }
 
     fn hubspot_transcript_request(
         &self,
         transcription_id: &str,
     ) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_transcript_request(s, transcription_id)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_transcript_request(s, transcription_id)
+        })
     }
 
     fn hubspot_search_request(
@@ -305,13 +287,10 @@ impl HubspotPlugin for HostPlugin<'_> {
         options: SearchOptions,
     ) -> Result<types::HttpRequest, Trap> {
         let (at, options) = (cursor(at), search_options(options));
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_search_request(s, &at, options)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_search_request(s, &at, options)
+        })
     }
 
     fn hubspot_read_search(
@@ -321,14 +300,10 @@ impl HubspotPlugin for HostPlugin<'_> {
         body: &str,
     ) -> Result<Read<SearchPage>, Trap> {
         let (at, options) = (cursor(at), search_options(options));
-        let page = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_read_search(s, &at, options, body)
-            })
-            .map_err(trap)?;
+        let page = self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_read_search(s, &at, options, body)
+        })?;
         Ok(read(page, |page| SearchPage {
             calls: page.calls.into_iter().map(listed).collect(),
             rejected: page.rejected.into_iter().map(rejected).collect(),
@@ -350,13 +325,10 @@ impl HubspotPlugin for HostPlugin<'_> {
             Association::Contacts => hubspot::AssociationKind::Contacts,
             Association::Deals => hubspot::AssociationKind::Deals,
         };
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_associations_request(s, kind, call_ids)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_associations_request(s, kind, call_ids)
+        })
     }
 
     fn hubspot_map_call(
@@ -374,14 +346,10 @@ impl HubspotPlugin for HostPlugin<'_> {
             contacts: associations.contacts.clone(),
             deals: associations.deals.clone(),
         };
-        let decided = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_hubspot()
-                    .call_map_call(s, &inputs, &self.ctx.rules, via(through))
-            })
-            .map_err(trap)?;
+        let decided = self.call(|b, s| {
+            b.kendo_bridge_hubspot()
+                .call_map_call(s, &inputs, &self.ctx.rules, via(through))
+        })?;
         Ok(read(decided, decision))
     }
 }
@@ -421,19 +389,12 @@ impl SalesloftPlugin for HostPlugin<'_> {
             Listing::Transcriptions => salesloft::Listing::Transcriptions,
         };
         let at = sl_cursor(at);
-        self.ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_next_request(s, what, &at))
-            .map_err(trap)
+        self.call(|b, s| b.kendo_bridge_salesloft().call_next_request(s, what, &at))
     }
 
     fn salesloft_read_page(&self, at: &ListCursor, body: &str) -> Result<Read<CallPage>, Trap> {
         let at = sl_cursor(at);
-        let page = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, body))
-            .map_err(trap)?;
+        let page = self.call(|b, s| b.kendo_bridge_salesloft().call_read_page(s, &at, body))?;
         Ok(read(page, |page| CallPage {
             calls: page.calls.into_iter().map(sl_call).collect(),
             rejected: page.rejected.into_iter().map(rejected).collect(),
@@ -448,14 +409,10 @@ impl SalesloftPlugin for HostPlugin<'_> {
         body: &str,
     ) -> Result<Read<RecordPage>, Trap> {
         let at = sl_cursor(at);
-        let page = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_read_call_data_records(s, &at, body)
-            })
-            .map_err(trap)?;
+        let page = self.call(|b, s| {
+            b.kendo_bridge_salesloft()
+                .call_read_call_data_records(s, &at, body)
+        })?;
         Ok(read(page, |page| RecordPage {
             records: page
                 .records
@@ -478,14 +435,10 @@ impl SalesloftPlugin for HostPlugin<'_> {
         body: &str,
     ) -> Result<Read<TranscriptionPage>, Trap> {
         let at = sl_cursor(at);
-        let page = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_read_transcriptions(s, &at, body)
-            })
-            .map_err(trap)?;
+        let page = self.call(|b, s| {
+            b.kendo_bridge_salesloft()
+                .call_read_transcriptions(s, &at, body)
+        })?;
         Ok(read(page, |page| TranscriptionPage {
             transcriptions: page
                 .transcriptions
@@ -501,31 +454,21 @@ impl SalesloftPlugin for HostPlugin<'_> {
     }
 
     fn salesloft_user_request(&self, user_id: &str) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_user_request(s, user_id))
-            .map_err(trap)
+        self.call(|b, s| b.kendo_bridge_salesloft().call_user_request(s, user_id))
     }
 
     fn salesloft_conversation_request(
         &self,
         conversation_id: &str,
     ) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_conversation_request(s, conversation_id)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_salesloft()
+                .call_conversation_request(s, conversation_id)
+        })
     }
 
     fn salesloft_read_conversation(&self, body: &str) -> Result<Read<Option<String>>, Trap> {
-        let call = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_conversation(s, body))
-            .map_err(trap)?;
+        let call = self.call(|b, s| b.kendo_bridge_salesloft().call_read_conversation(s, body))?;
         Ok(read(call, |id| id))
     }
 
@@ -534,21 +477,14 @@ impl SalesloftPlugin for HostPlugin<'_> {
         transcription_id: &str,
         page: u32,
     ) -> Result<types::HttpRequest, Trap> {
-        self.ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_sentences_request(s, transcription_id, page)
-            })
-            .map_err(trap)
+        self.call(|b, s| {
+            b.kendo_bridge_salesloft()
+                .call_sentences_request(s, transcription_id, page)
+        })
     }
 
     fn salesloft_sentences_has_more(&self, body: &str) -> Result<Read<bool>, Trap> {
-        let more = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_sentences_has_more(s, body))
-            .map_err(trap)?;
+        let more = self.call(|b, s| b.kendo_bridge_salesloft().call_sentences_has_more(s, body))?;
         Ok(read(more, |more| more))
     }
 
@@ -557,11 +493,8 @@ impl SalesloftPlugin for HostPlugin<'_> {
         event: &str,
         body: &str,
     ) -> Result<Read<SalesloftEvent>, Trap> {
-        let read_event = self
-            .ctx
-            .plugin
-            .call_here(|b, s| b.kendo_bridge_salesloft().call_read_webhook(s, event, body))
-            .map_err(trap)?;
+        let read_event =
+            self.call(|b, s| b.kendo_bridge_salesloft().call_read_webhook(s, event, body))?;
         Ok(read(read_event, |event| match event {
             salesloft::WebhookEvent::Call(call) => SalesloftEvent::Call(sl_call(call)),
             salesloft::WebhookEvent::Ignore(reason) => SalesloftEvent::Ignore(reason),
@@ -580,14 +513,10 @@ impl SalesloftPlugin for HostPlugin<'_> {
             sentences: inputs.sentences,
             call_data_record: inputs.call_data_record,
         };
-        let decided = self
-            .ctx
-            .plugin
-            .call_here(|b, s| {
-                b.kendo_bridge_salesloft()
-                    .call_map_call(s, &inputs, &self.ctx.rules, via(through))
-            })
-            .map_err(trap)?;
+        let decided = self.call(|b, s| {
+            b.kendo_bridge_salesloft()
+                .call_map_call(s, &inputs, &self.ctx.rules, via(through))
+        })?;
         Ok(read(decided, decision))
     }
 
@@ -709,14 +638,12 @@ impl SourceApi for HostPorts<'_> {
 
     async fn fetch(
         &self,
-        source: &str,
+        source: &'static str,
         request: &types::HttpRequest,
     ) -> Result<Option<String>, SourceError> {
         match self.api {
             Some(api) => api.fetch(request).await,
-            None => Err(SourceError::NoCredentials(crate::sources::static_name(
-                source,
-            ))),
+            None => Err(SourceError::NoCredentials(source)),
         }
     }
 
@@ -724,10 +651,10 @@ impl SourceApi for HostPorts<'_> {
         error.is_transient()
     }
 
-    fn list_not_found(&self, source: &str, request: &types::HttpRequest) -> SourceError {
+    fn list_not_found(&self, source: &'static str, request: &types::HttpRequest) -> SourceError {
         match self.api {
             Some(api) => api.list_not_found(request),
-            None => SourceError::NoCredentials(crate::sources::static_name(source)),
+            None => SourceError::NoCredentials(source),
         }
     }
 

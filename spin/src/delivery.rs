@@ -6,7 +6,7 @@
 //! Kendo's answer means, recovery, the inbox, holds) is the core's; this
 //! file only runs statements; what it runs on opening the database (the
 //! pragmas, the migrations) is the core's too
-//! ([`kendo_bridge_core::ledger::connection`]), as the host's store runs.
+//! ([`kendo_bridge_core::ledger::connection`]).
 
 use anyhow::{Context as _, Result};
 use kendo_bridge_core::ledger::connection::{self, Busy, LOCK_WAIT_MS, Settings};

@@ -19,10 +19,11 @@
 //! HubSpot write-backs (`write_back.rs`) are queued in the transaction of
 //! their cause and written on `POST /tick`.
 //!
-//! What the host does and this app does not: Salesloft's cost-point budget
-//! (a tick caps its requests instead), pacing write-backs per second (a
-//! tick writes at most twenty), and the operator commands (`replay`,
-//! `settle`, `redecide`), which run on the host against the same database.
+//! A tick's requests are capped (the core's `Policy::tick`: Salesloft's
+//! calls and records, transcripts started, HubSpot pages, twenty
+//! write-backs) instead of paced over the minute. The operator commands
+//! (`replay`, `settle`, `redecide`) are the `kendo-bridge` binary's, run
+//! against the same database.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -210,7 +211,7 @@ async fn answer(out: ResponseOutparam, response: Response) {
 /// No secret, no payload.
 fn status() -> Result<Response> {
     let db = Db::open()?;
-    // The core's report, as the host's `status` and `/api/status` read it.
+    // The core's one report (`ledger::report::status`), the one every status reads.
     let options = report::StatusOptions {
         teams: vec![delivery::TEAM.to_string()],
         ..report::StatusOptions::default()

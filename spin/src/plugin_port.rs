@@ -527,7 +527,11 @@ impl Ports for SpinPorts<'_> {
 impl SourceApi for SpinPorts<'_> {
     type Error = anyhow::Error;
 
-    async fn fetch(&self, source: &str, request: &HttpRequest) -> anyhow::Result<Option<String>> {
+    async fn fetch(
+        &self,
+        source: &'static str,
+        request: &HttpRequest,
+    ) -> anyhow::Result<Option<String>> {
         match source {
             kendo_bridge_core::sources::hubspot::SOURCE => {
                 Ok(crate::hubspot::fetch(request).await?)
@@ -551,7 +555,7 @@ impl SourceApi for SpinPorts<'_> {
             .is_some_and(|failed| failed.passing)
     }
 
-    fn list_not_found(&self, source: &str, request: &HttpRequest) -> anyhow::Error {
+    fn list_not_found(&self, source: &'static str, request: &HttpRequest) -> anyhow::Error {
         anyhow::Error::new(crate::Failed::lasting(format!(
             "{source} answered 404 to {} {}: check {source}_api_url",
             request.method, request.path

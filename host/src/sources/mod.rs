@@ -208,16 +208,6 @@ pub enum SourceError {
     Store(#[from] StoreError),
 }
 
-/// A source's name as the errors keep it.
-pub fn static_name(source: &str) -> &'static str {
-    match source {
-        hubspot::SOURCE => hubspot::SOURCE,
-        salesloft::SOURCE => salesloft::SOURCE,
-        aloware::SOURCE => aloware::SOURCE,
-        _ => "a source",
-    }
-}
-
 impl From<kendo_bridge_core::ledger::LedgerError> for SourceError {
     fn from(e: kendo_bridge_core::ledger::LedgerError) -> SourceError {
         SourceError::Store(StoreError::Ledger(e))
@@ -633,15 +623,6 @@ pub struct LookupCache {
 }
 
 impl LookupCache {
-    /// The cached body for `id` (Some(None): known to be missing).
-    pub fn get(&self, id: &str, now: Millis) -> Option<Option<String>> {
-        self.with(|l| l.get(id, now))
-    }
-
-    pub fn put(&self, id: &str, body: Option<String>, now: Millis) {
-        self.with(|l| l.put(id, body, now));
-    }
-
     /// Runs `f` on the cache (never across an await: the lock is a plain
     /// mutex).
     pub fn with<R>(&self, f: impl FnOnce(&mut Lookups) -> R) -> R {
@@ -665,17 +646,6 @@ impl From<&kendo_bridge_core::sources::poll::CycleReport> for CycleReport {
             records: c.records,
             report: c.report,
         }
-    }
-}
-
-impl CycleReport {
-    pub fn add(&mut self, r: crate::store::IntakeReport) {
-        self.report.enqueued += r.enqueued;
-        self.report.updated += r.updated;
-        self.report.duplicates += r.duplicates;
-        self.report.skipped += r.skipped;
-        self.report.waiting += r.waiting;
-        self.report.failed += r.failed;
     }
 }
 
