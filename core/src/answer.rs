@@ -15,7 +15,8 @@ pub fn unread(status: u16, why: &str) -> Answer {
     if crate::ledger::send::holds_the_call(i64::from(status)) {
         Answer::Created(None)
     } else {
-        Answer::Unsent(format!("the plugin failed to read Kendo's {status}: {why}"))
+        // Kendo answered, so the request left: the attempt is the call's.
+        Answer::Retry(format!("the plugin failed to read Kendo's {status}: {why}"))
     }
 }
 
@@ -79,8 +80,7 @@ pub enum Answer {
         status: u16,
         reason: String,
     },
-    /// Kendo never saw the request (no connection), or answered without
-    /// creating the call.
+    /// Kendo never saw the request: no connection was made.
     Unsent(String),
     /// The request may have created the call, but no answer says so (a
     /// timeout, a connection dropped after the request left).
@@ -132,11 +132,17 @@ pub enum Action {
     /// Refused for good with this code (`bad-request`, `too-large`,
     /// `rejected`), for `replay --include-failed` after fixing the cause.
     Fail { code: &'static str, reason: String },
-    /// The runtime's configuration refused the request before it left: the
-    /// call keeps its place (the attempt does not count) and is tried
-    /// again at `retry_at`; Kendo's `send` health shows the problem until
-    /// a send goes through.
-    Misconfigured { retry_at: Millis, reason: String },
+    /// No byte reached Kendo (the runtime's configuration refused the
+    /// request, or no connection could be made): the call keeps its place
+    /// (the attempt does not count, so an outage or a wrong URL never
+    /// spends a call's retries) and is tried again at `retry_at`; Kendo's
+    /// `send` health shows the problem until a send goes through. `code`
+    /// is the ledger's reason code (`send-refused`, `no-connection`).
+    NotSent {
+        retry_at: Millis,
+        code: &'static str,
+        reason: String,
+    },
 }
 
 /// How long a send refused by the runtime's configuration waits before it
@@ -189,23 +195,29 @@ pub fn after_answer(
                 sent.ambiguous + 1
             ),
         },
-        Answer::Refused(cause) => Action::Misconfigured {
+        Answer::Refused(cause) => Action::NotSent {
             retry_at: now + MISCONFIGURED_RETRY_MS,
+            code: "send-refused",
             reason: format!(
                 "the runtime refused to send the call to Kendo ({cause}): nothing left; allow Kendo's URL (Spin: `allowed_outbound_hosts` in spin.toml); the call stays queued and goes once the request is allowed"
             ),
         },
-        Answer::Retry(cause) | Answer::Unsent(cause) => {
-            match policy.backoff.delay(attempts, unit) {
-                Some(delay) => Action::Retry {
-                    retry_at: now + delay,
-                    reason: format!("attempt {attempts} failed: {cause}"),
-                },
-                None => Action::Dead {
-                    reason: format!("gave up after {attempts} attempts; last: {cause}"),
-                },
-            }
-        }
+        Answer::Unsent(cause) => Action::NotSent {
+            retry_at: now + MISCONFIGURED_RETRY_MS,
+            code: "no-connection",
+            reason: format!(
+                "no connection to Kendo ({cause}): nothing left; check the Kendo URL and that Kendo is reachable from here; the call stays queued and goes once a connection is made"
+            ),
+        },
+        Answer::Retry(cause) => match policy.backoff.delay(attempts, unit) {
+            Some(delay) => Action::Retry {
+                retry_at: now + delay,
+                reason: format!("attempt {attempts} failed: {cause}"),
+            },
+            None => Action::Dead {
+                reason: format!("gave up after {attempts} attempts; last: {cause}"),
+            },
+        },
         Answer::Rejected {
             kind,
             status,
@@ -322,11 +334,44 @@ mod tests {
             },
             Answer::Refused("HttpRequestDenied".into()),
         );
-        let Action::Misconfigured { retry_at, reason } = action else {
+        let Action::NotSent {
+            retry_at, reason, ..
+        } = action
+        else {
             panic!("{action:?}");
         };
         assert_eq!(retry_at, 1_000 + MISCONFIGURED_RETRY_MS);
         assert!(reason.contains("allowed_outbound_hosts"), "{reason}");
+    }
+
+    #[test]
+    fn a_connection_never_made_spends_no_attempt_however_many_failed_before() {
+        let action = decide(
+            Sent {
+                attempts: 99,
+                ambiguous: 0,
+            },
+            Answer::Unsent("connection refused".into()),
+        );
+        let Action::NotSent {
+            retry_at,
+            code,
+            reason,
+        } = action
+        else {
+            panic!("{action:?}");
+        };
+        assert_eq!(
+            (retry_at, code),
+            (1_000 + MISCONFIGURED_RETRY_MS, "no-connection")
+        );
+        assert!(reason.contains("connection refused"), "{reason}");
+    }
+
+    #[test]
+    fn a_non_2xx_the_plugin_cannot_read_spends_an_attempt() {
+        assert!(matches!(unread(502, "trap"), Answer::Retry(_)));
+        assert_eq!(unread(201, "trap"), Answer::Created(None));
     }
 
     #[test]

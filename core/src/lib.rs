@@ -21,12 +21,16 @@
 //!   [`ledger::Database`] interface each driver implements;
 //! - [`policy`]: every default and each named retry schedule, in one
 //!   place both drivers read their configuration into;
+//! - [`inbox`]: a stored webhook delivery handed to its source's workflow,
+//!   and what that makes of it (done, deferred, closed);
+//! - [`send`]: one send to Kendo, start to end;
 //! - [`sources`]: each source's workflow (which request next, what is
 //!   cached, what a failed request costs), for the plugin to plan and the
 //!   driver to carry out; [`sources::ALL`] names every source.
 
 pub mod answer;
 pub mod decision;
+pub mod inbox;
 pub mod ledger;
 pub mod pacing;
 pub mod policy;

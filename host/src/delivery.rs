@@ -464,7 +464,9 @@ impl<T: Transport> Worker<T> {
                 );
                 Delivered::Rejected(reason)
             }
-            Action::Misconfigured { retry_at, reason } => {
+            Action::NotSent {
+                retry_at, reason, ..
+            } => {
                 tracing::warn!(source, source_id, team = %team, "{reason}");
                 Delivered::WillRetry { retry_at, reason }
             }

@@ -209,7 +209,8 @@ impl Engine {
                 self.inbox_wake.clone(),
                 shutdown.clone(),
             );
-            tasks.spawn(async move { Ok(server::run_inbox(ctx, sources, wake, stop).await?) });
+            tasks
+                .spawn(async move { Ok(crate::inbox::run_inbox(ctx, sources, wake, stop).await?) });
         }
         let app = server::router(self.ctx.clone(), self.inbox_wake.clone())?;
         let mut stop = shutdown.clone();
@@ -270,7 +271,7 @@ impl Engine {
                 Err(e) => failed.push(e),
             }
         }
-        server::process_inbox(&self.ctx, &self.sources, || false).await?;
+        crate::inbox::process_inbox(&self.ctx, &self.sources, || false).await?;
         // Aloware calls whose wait for a transcript ended since the last
         // run go now, with their recording.
         if let Some(al) = &self.sources.aloware {

@@ -12,6 +12,7 @@ pub mod delivery;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
+pub mod inbox;
 pub mod metrics;
 /// Pacing and back-off: shared with every driver, from the core crate.
 pub use kendo_bridge_core::pacing;

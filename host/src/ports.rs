@@ -8,6 +8,8 @@ use std::sync::MutexGuard;
 
 use kendo_bridge_core::Millis;
 use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
+use kendo_bridge_core::inbox::{InboxPorts, KendoEvent};
+use kendo_bridge_core::ledger::inbox::Cause;
 use kendo_bridge_core::ledger::{Database, LedgerError, Row, Value};
 use kendo_bridge_core::ports::{
     AlowareEvent, CallDataRecord, CallPage, Decision, HubspotCall, HubspotDelivery, HubspotPlugin,
@@ -530,8 +532,9 @@ pub struct HostPorts<'a> {
     ctx: &'a Context,
     db: HostDb<'a>,
     plugin: HostPlugin<'a>,
-    /// The source API a workflow reads from (None: no credentials).
-    api: Option<&'a crate::sources::SourceApi>,
+    /// The source APIs a workflow reads from, each under its source's
+    /// name (a source missing: no credentials).
+    apis: Vec<&'a crate::sources::SourceApi>,
     /// HubSpot's owners and dispositions, kept across deliveries.
     lookups: Option<(&'a LookupCache, &'a LookupCache)>,
     /// Salesloft's users, kept across polls.
@@ -544,20 +547,21 @@ impl<'a> HostPorts<'a> {
             ctx,
             db: HostDb::new(&ctx.store),
             plugin: HostPlugin { ctx },
-            api: None,
+            apis: Vec::new(),
             lookups: None,
             users: None,
         }
     }
 
-    /// These ports reading from `api`, with HubSpot's lookup caches.
+    /// These ports reading from `api` too, with HubSpot's lookup caches
+    /// when given.
     pub fn reading(
         mut self,
         api: Option<&'a crate::sources::SourceApi>,
         lookups: Option<(&'a LookupCache, &'a LookupCache)>,
     ) -> HostPorts<'a> {
-        self.api = api;
-        self.lookups = lookups;
+        self.apis.extend(api);
+        self.lookups = lookups.or(self.lookups);
         self
     }
 
@@ -567,9 +571,9 @@ impl<'a> HostPorts<'a> {
         self
     }
 
-    /// The source API these ports read from.
-    pub fn api(&self) -> Option<&'a crate::sources::SourceApi> {
-        self.api
+    /// The API of `source` these ports read from.
+    pub fn api(&self, source: &str) -> Option<&'a crate::sources::SourceApi> {
+        self.apis.iter().copied().find(|api| api.name() == source)
     }
 
     /// Runs an async core workflow (one that reads a source's API) on
@@ -612,6 +616,12 @@ impl<'a> HostPorts<'a> {
 #[error("a workflow task was interrupted: {0}")]
 pub struct Interrupted(pub String);
 
+impl From<Interrupted> for crate::store::StoreError {
+    fn from(e: Interrupted) -> crate::store::StoreError {
+        crate::store::StoreError::Interrupted(e.0)
+    }
+}
+
 impl<'a> Ports for HostPorts<'a> {
     type Db = HostDb<'a>;
     type Plugin = HostPlugin<'a>;
@@ -641,7 +651,7 @@ impl SourceApi for HostPorts<'_> {
         source: &'static str,
         request: &types::HttpRequest,
     ) -> Result<Option<String>, SourceError> {
-        match self.api {
+        match self.api(source) {
             Some(api) => api.fetch(request).await,
             None => Err(SourceError::NoCredentials(source)),
         }
@@ -652,7 +662,7 @@ impl SourceApi for HostPorts<'_> {
     }
 
     fn list_not_found(&self, source: &'static str, request: &types::HttpRequest) -> SourceError {
-        match self.api {
+        match self.api(source) {
             Some(api) => api.list_not_found(request),
             None => SourceError::NoCredentials(source),
         }
@@ -687,6 +697,96 @@ impl SalesloftApi for HostPorts<'_> {
     }
 
     fn salesloft_can_read(&self) -> bool {
-        self.api.is_some()
+        self.api(kendo_bridge_core::sources::salesloft::SOURCE)
+            .is_some()
+    }
+}
+
+impl InboxPorts for HostPorts<'_> {
+    fn cause(&self, error: &SourceError) -> Cause {
+        cause(error)
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::random()
+    }
+
+    fn kendo_read_webhook(&self, body: &str) -> Result<Read<KendoEvent>, Trap> {
+        use crate::plugin::kendo::WebhookEvent;
+        let event = self
+            .plugin
+            .call(|b, s| b.kendo_bridge_kendo().call_read_webhook(s, body))?;
+        Ok(read(event, |event| {
+            let (event, r) = match event {
+                WebhookEvent::CallUploaded(r) => ("call.uploaded", r),
+                WebhookEvent::TrainingCompleted(r) => ("ai.training.completed", r),
+                WebhookEvent::Unknown(name) => return KendoEvent::Unknown(name),
+            };
+            KendoEvent::Result {
+                event,
+                id: r.id,
+                subject_id: r.subject_id,
+                ai_score: r.ai_score,
+                is_test: r.is_test,
+                created_at: r.created_at,
+            }
+        }))
+    }
+}
+
+/// What a source client's error was, in the core's terms
+/// ([`kendo_bridge_core::ledger::inbox::failure`] says what it costs a
+/// delivery): a refused credential or a setting missing needs a person; a
+/// record that cannot be read, or a plugin that failed on it, never works.
+fn cause(error: &SourceError) -> Cause {
+    match error {
+        SourceError::Status { status, .. } => Cause::Answered(*status),
+        SourceError::NotFound { .. } => Cause::Answered(404),
+        SourceError::NoCredentials(_)
+        | SourceError::Config { .. }
+        | SourceError::WrongProperty(_) => Cause::NotConfigured,
+        SourceError::Transport { .. } => Cause::NoAnswer,
+        SourceError::Store(_) => Cause::Database,
+        SourceError::Unreadable { .. } | SourceError::Checkpoint(_) | SourceError::Plugin(_) => {
+            Cause::Unreadable
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kendo_bridge_core::ledger::inbox::{Failure, failure};
+
+    fn status(status: u16) -> SourceError {
+        SourceError::Status {
+            source_name: "hubspot",
+            status,
+            method: "GET".into(),
+            path: "/crm/v3/objects/calls/1".into(),
+            body: String::new(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_keeps_a_delivery_for_a_person_and_a_5xx_for_a_retry() {
+        assert_eq!(failure(cause(&status(401))), Failure::Setting);
+        assert_eq!(
+            failure(cause(&SourceError::NoCredentials("hubspot"))),
+            Failure::Setting
+        );
+        assert_eq!(failure(cause(&status(503))), Failure::Passing);
+        assert_eq!(failure(cause(&status(429))), Failure::Passing);
+    }
+
+    #[test]
+    fn a_delivery_that_cannot_be_read_is_closed() {
+        let unreadable = SourceError::Unreadable {
+            source_name: "aloware",
+            message: "not JSON".into(),
+        };
+        assert_eq!(failure(cause(&unreadable)), Failure::Lasting);
+        assert_eq!(failure(cause(&status(400))), Failure::Lasting);
     }
 }

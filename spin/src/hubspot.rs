@@ -9,19 +9,18 @@
 //! (each request is a fresh instance).
 
 use anyhow::Result;
-use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::policy::Policy;
-use kendo_bridge_core::ports::{SearchOptions, Via};
+use kendo_bridge_core::ports::SearchOptions;
 use kendo_bridge_core::sources::hubspot;
 use kendo_bridge_core::sources::poll::CycleReport;
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
 use spin_sdk::http::{Method, Request, Response};
 
+use crate::Failed;
 use crate::delivery::Db;
 use crate::plugin::kendo::bridge::signatures::Scheme;
 use crate::plugin::kendo::bridge::types::HttpRequest;
 use crate::plugin_port::SpinPorts;
-use crate::{Failed, Processed};
 use crate::{json, variable, verify};
 
 /// `POST /webhooks/hubspot`.
@@ -60,28 +59,6 @@ pub async fn webhook(req: &Request) -> Result<crate::Reply> {
     // The event is part of the delivery's id (the core's `delivery_id`).
     let event = kendo_bridge_core::webhooks::hubspot_event(req.body());
     crate::receive("hubspot", None, Some(event), req.body())
-}
-
-/// A stored delivery, by the core's workflow
-/// ([`hubspot::receive_webhook`]) on the app's ports; what it queues is
-/// sent at once when the key's window allows. An `Err` is a passing
-/// failure (HubSpot's API): the delivery is worth trying again.
-pub(crate) async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processed> {
-    let via = if entry.event.as_deref() == Some(kendo_bridge_core::sources::via::WORKFLOW) {
-        Via::Workflow
-    } else {
-        Via::Webhook
-    };
-    let transcripts = variable("hubspot_transcripts").is_some_and(|v| v == "true");
-    let ports = SpinPorts::new(db)?;
-    Ok(
-        match hubspot::receive_webhook(&ports, body, via, transcripts).await? {
-            hubspot::Handled::Unreadable(reason) => Processed::Unreadable(reason),
-            hubspot::Handled::Decided(report) => {
-                Processed::Answer(crate::after_intake(db, report).await?)
-            }
-        },
-    )
 }
 
 /// The core's defaults (the host's `lookback`, `page_size`); the first

@@ -32,6 +32,7 @@ use anyhow::{Context as _, Result};
 mod aloware;
 mod delivery;
 mod hubspot;
+mod inbox;
 mod kendo_request;
 mod log;
 mod plugin_port;
@@ -41,14 +42,11 @@ mod write_back;
 
 use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, RejectionKind};
-use kendo_bridge_core::decision::InputProblem;
 use kendo_bridge_core::ledger::LedgerError;
-use kendo_bridge_core::ledger::inbox::{self, InboxEntry, InboxInsert};
-use kendo_bridge_core::ledger::intake;
-use kendo_bridge_core::ledger::results::{self, KendoResult};
+use kendo_bridge_core::ledger::inbox::{self as stored, InboxEntry, InboxInsert};
+use kendo_bridge_core::ledger::results;
 use kendo_bridge_core::ledger::send::{self, SendPacing};
 use kendo_bridge_core::ledger::{State, report};
-use kendo_bridge_core::policy::Policy;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
 };
@@ -250,7 +248,7 @@ fn status() -> Result<Response> {
         .collect();
     // Stored deliveries failing, or stopping (a trap) or hanging whatever
     // processes them: shown from the first failure, each a problem too.
-    let troubled = inbox::troubled(&db, 50, now_ms() as i64)?;
+    let troubled = stored::troubled(&db, 50, now_ms() as i64)?;
     let problems: Vec<serde_json::Value> = problems
         .into_iter()
         .chain(troubled.iter().map(|t| {
@@ -469,11 +467,18 @@ pub(crate) fn receive(
 ) -> Result<Reply> {
     let db = Db::open()?;
     let now = now_ms() as i64;
-    let delivery_id = inbox::delivery_id(sender_id, event, body);
+    let delivery_id = stored::delivery_id(sender_id, event, body);
     // Stored already taken for the processing that follows the answer,
     // in one statement: the only write the sender waits for.
-    let inserted =
-        inbox::insert_taken(&db, source, &delivery_id, event, body, inbox::LEASE_MS, now)?;
+    let inserted = stored::insert_taken(
+        &db,
+        source,
+        &delivery_id,
+        event,
+        body,
+        stored::LEASE_MS,
+        now,
+    )?;
     let id = match inserted {
         InboxInsert::Stored(id) => id,
         InboxInsert::Duplicate => {
@@ -537,14 +542,12 @@ async fn when_answered(after: After) {
         match after {
             After::Count(db, source, inserted) => {
                 db.in_background();
-                inbox::count(&db, &source, inserted)?;
+                stored::count(&db, &source, inserted)?;
             }
             After::Process(db, entry) => {
                 db.in_background();
-                inbox::count(&db, &entry.source, InboxInsert::Stored(entry.id))?;
-                if let Err(e) = process(&db, &entry).await {
-                    failed(&db, &entry, &e)?;
-                }
+                stored::count(&db, &entry.source, InboxInsert::Stored(entry.id))?;
+                inbox::process(&db, &entry).await?;
             }
         }
         anyhow::Ok(())
@@ -560,48 +563,6 @@ async fn when_answered(after: After) {
             ],
         );
     }
-}
-
-/// Processes a stored delivery: decides the calls it brings, records each
-/// decision, sends what is due. `Err` is a passing failure (a source API,
-/// the database): the delivery is tried again at its own next attempt.
-async fn process(db: &Db, entry: &InboxEntry) -> Result<serde_json::Value> {
-    let body = String::from_utf8_lossy(&entry.body).into_owned();
-    let outcome = match entry.source.as_str() {
-        "aloware" => aloware::process(db, entry.id, &body).await?,
-        "salesloft" => salesloft::process(db, entry, &body).await?,
-        "hubspot" => hubspot::process(db, entry, &body).await?,
-        // Kendo's results, whichever driver stored them.
-        "kendo" => kendo_result(db, &body)?,
-        other => Processed::Unreadable(format!("no processor for source {other}")),
-    };
-    let now = now_ms() as i64;
-    Ok(match outcome {
-        Processed::Answer(answer) => {
-            inbox::done(db, entry.id, None, now)?;
-            answer
-        }
-        Processed::Unreadable(reason) => {
-            inbox::done(db, entry.id, Some(&reason), now)?;
-            log::line(
-                "unreadable",
-                &[
-                    ("source", &entry.source),
-                    ("delivery", &entry.delivery_id),
-                    ("reason", &reason),
-                ],
-            );
-            serde_json::json!({ "status": "kept, unreadable", "error": reason })
-        }
-    })
-}
-
-/// What processing a delivery came to.
-pub(crate) enum Processed {
-    /// What became of the calls it names, as the webhook answers it.
-    Answer(serde_json::Value),
-    /// The delivery can never be read: why.
-    Unreadable(String),
 }
 
 /// A source API request that failed, and whether trying again later may
@@ -631,66 +592,6 @@ impl Failed {
     }
 }
 
-/// Why processing a delivery failed, as the core's [`inbox::Cause`]; the
-/// core's one table ([`inbox::failure`]) says what it costs.
-fn failure_of(e: &anyhow::Error) -> inbox::Failure {
-    use inbox::Cause;
-    inbox::failure(match e.chain().find_map(|c| c.downcast_ref::<Failed>()) {
-        // Not a source's answer: the database, or a connection.
-        None => Cause::Database,
-        Some(Failed {
-            status: Some(status),
-            ..
-        }) => Cause::Answered(*status),
-        Some(Failed { passing: true, .. }) => Cause::NoAnswer,
-        // A variable not set.
-        Some(Failed { passing: false, .. }) => Cause::NotConfigured,
-    })
-}
-
-/// A delivery whose processing failed, as the core's `after_failure` says
-/// (the host's rule): kept for its own next attempt while the others go
-/// on, or closed with its reason; a reason a person must act on is the
-/// source's `webhook` problem. True when it is kept.
-fn failed(db: &Db, entry: &InboxEntry, e: &anyhow::Error) -> Result<bool> {
-    let now = now_ms() as i64;
-    let reason = format!("{e:#}");
-    let problem = |db: &Db| {
-        kendo_bridge_core::ledger::health::problem(db, &entry.source, "webhook", &reason, now)
-    };
-    match inbox::after_failure(failure_of(e), entry.attempts, jitter(), now) {
-        inbox::AfterFailure::Defer { at, problem: shown } => {
-            log::line(
-                "deferred",
-                &[
-                    ("source", &entry.source),
-                    ("delivery", &entry.delivery_id),
-                    ("retryAt", &at.to_string()),
-                    ("reason", &reason),
-                ],
-            );
-            inbox::defer(db, entry.id, at, &reason)?;
-            if shown {
-                problem(db)?;
-            }
-            Ok(true)
-        }
-        inbox::AfterFailure::Close => {
-            log::line(
-                "closed",
-                &[
-                    ("source", &entry.source),
-                    ("delivery", &entry.delivery_id),
-                    ("reason", &reason),
-                ],
-            );
-            inbox::done(db, entry.id, Some(&reason), now)?;
-            problem(db)?;
-            Ok(false)
-        }
-    }
-}
-
 /// Kendo's result webhooks: verified, kept in the shared inbox (under
 /// Kendo's delivery id), then each result kept once in
 /// the ledger, matched to the call by the callId Kendo returned (the
@@ -711,58 +612,11 @@ async fn kendo(req: &Request) -> Result<Reply> {
     receive("kendo", sender_id.as_deref(), event.as_deref(), req.body())
 }
 
-/// Records a stored Kendo delivery's result.
-fn kendo_result(db: &Db, body: &str) -> Result<Processed> {
-    let (name, result) = match kendo_api::read_webhook(body) {
-        Ok(kendo_api::WebhookEvent::CallUploaded(r)) => ("call.uploaded", r),
-        Ok(kendo_api::WebhookEvent::TrainingCompleted(r)) => ("ai.training.completed", r),
-        Ok(kendo_api::WebhookEvent::Unknown(name)) => {
-            return Ok(Processed::Answer(serde_json::json!({ "ignored": name })));
-        }
-        Err(e) => return Ok(Processed::Unreadable(InputProblem::from(&e).to_string())),
-    };
-    let new = results::record(
-        db,
-        &KendoResult {
-            event_id: &result.id,
-            event: name,
-            subject_id: &result.subject_id,
-            ai_score: result.ai_score,
-            is_test: result.is_test,
-            scored_at: results::scored_at(result.created_at.as_deref()),
-        },
-        now_ms() as i64,
-        write_back::on_scored,
-    )?;
-    Ok(Processed::Answer(
-        serde_json::json!({ "status": if new { "stored" } else { "duplicate" } }),
-    ))
-}
-
-/// After an intake: what it queued is sent at once when the key's window
-/// allows; else what became of its records.
-pub(crate) async fn after_intake(
-    db: &Db,
-    report: intake::IntakeReport,
-) -> Result<serde_json::Value> {
-    if report.enqueued + report.updated > 0 {
-        return Ok(deliver(db).await?.status);
-    }
-    Ok(serde_json::json!({
-        "status": "recorded",
-        "alreadySentOrQueued": report.duplicates,
-        "skipped": report.skipped,
-        "waiting": report.waiting,
-        "failed": report.failed,
-    }))
-}
-
-/// What one delivery attempt came to: the status a webhook answers with,
-/// and whether the key can take more now (for `POST /tick`).
+/// What one send came to: whether the key can take more now (for
+/// `POST /tick`), and the sends a dead instance left in flight, recovered
+/// first.
 struct Delivered {
-    status: serde_json::Value,
     progress: Progress,
-    /// Sends a dead instance left in flight, recovered first.
     recovered: usize,
 }
 
@@ -778,27 +632,13 @@ enum Progress {
     Other,
 }
 
-impl Delivered {
-    fn new(progress: Progress, status: serde_json::Value) -> Delivered {
-        Delivered {
-            status,
-            progress,
-            recovered: 0,
-        }
-    }
-
-    fn recovered(mut self, recovered: usize) -> Delivered {
-        self.recovered = recovered;
-        self
-    }
-}
-
 /// One send by the core's step ([`kendo_bridge_core::send::step`]) on the
 /// app's ports: the sends a dead instance left recovered, then the oldest
 /// due call claimed (one instance gets it, and only when the key's pacing
 /// across every instance and its pause allow), posted, and what Kendo's
-/// answer means recorded.
+/// answer means recorded and logged.
 async fn deliver(db: &Db) -> Result<Delivered> {
+    use kendo_bridge_core::send::Step;
     let key = variable("kendo_api_key").context("variable kendo_api_key is not set")?;
     let fingerprint = kendo_bridge_core::key_fingerprint(&key);
     let kendo = SpinKendo { db, key: &key };
@@ -810,80 +650,34 @@ async fn deliver(db: &Db) -> Result<Delivered> {
         kendo_bridge_core::send::step(&kendo, step_key, SendPacing::KENDO, policy::answers())
             .await?;
     let recovered = recovered.sent.len() + recovered.resent.len() + recovered.parked.len();
-    let (item, action, held) = match step {
-        kendo_bridge_core::send::Step::Sent { item, action, held } => (item, action, held),
-        kendo_bridge_core::send::Step::Pace(at) => {
-            return Ok(Delivered::new(
-                Progress::KeyHeld(Some(at)),
-                serde_json::json!({ "status": "queued; POST /tick sends it when the key's window allows", "notBefore": at }),
-            )
-            .recovered(recovered));
-        }
-        kendo_bridge_core::send::Step::Paused(reason) => {
-            return Ok(Delivered::new(
-                Progress::KeyHeld(None),
-                serde_json::json!({ "status": "queued; the Kendo key is paused", "reason": reason }),
-            )
-            .recovered(recovered));
-        }
-        kendo_bridge_core::send::Step::Idle(_) => {
-            return Ok(Delivered::new(
-                Progress::Idle,
-                serde_json::json!({ "status": "queued; another instance is sending it, or POST /tick will" }),
-            )
-            .recovered(recovered));
+    let progress = match step {
+        Step::Pace(at) => Progress::KeyHeld(Some(at)),
+        Step::Paused(_) => Progress::KeyHeld(None),
+        Step::Idle(_) => Progress::Idle,
+        Step::Sent { item, action, held } => {
+            log_action(&item.key.source, &item.key.source_id, &action);
+            match action {
+                // The claim expired before the answer: another instance
+                // took the send over.
+                _ if !held => Progress::Other,
+                Action::Created { .. } => Progress::Sent,
+                Action::RateLimited { retry_at, .. } => Progress::KeyHeld(Some(retry_at)),
+                Action::PauseKey { .. } => Progress::KeyHeld(None),
+                // Every send would fail the same way until the manifest
+                // changes or Kendo can be reached: the tick stops sending.
+                Action::NotSent { retry_at, .. } => Progress::KeyHeld(Some(retry_at)),
+                Action::Retry { .. }
+                | Action::ResendAfterLostAnswer { .. }
+                | Action::Park { .. }
+                | Action::Dead { .. }
+                | Action::Fail { .. } => Progress::Other,
+            }
         }
     };
-    let call = item.key.source_id.clone();
-    log_action(&item.key.source, &call, &action);
-    if !held {
-        return Ok(Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "status": "the claim expired before the answer; another instance took the send over" }),
-        )
-        .recovered(recovered));
-    }
-    let delivered = match action {
-        Action::Created { .. } => Delivered::new(
-            Progress::Sent,
-            serde_json::json!({ "call": call, "status": "sent" }),
-        ),
-        Action::RateLimited { reason, retry_at } => Delivered::new(
-            Progress::KeyHeld(Some(retry_at)),
-            serde_json::json!({ "call": call, "status": "queued; POST /tick retries it", "reason": reason }),
-        ),
-        Action::Retry { reason, .. } => Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "status": "queued; POST /tick retries it", "reason": reason }),
-        ),
-        Action::ResendAfterLostAnswer { reason, .. } => Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "status": "queued; POST /tick re-sends it", "reason": reason }),
-        ),
-        Action::PauseKey { reason } => Delivered::new(
-            Progress::KeyHeld(None),
-            serde_json::json!({ "call": call, "status": "queued; the Kendo key is paused", "reason": reason }),
-        ),
-        Action::Park { reason } => Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "status": "outcome-unknown", "reason": reason }),
-        ),
-        Action::Dead { reason } => Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "status": "dead", "reason": reason }),
-        ),
-        Action::Fail { reason, .. } => Delivered::new(
-            Progress::Other,
-            serde_json::json!({ "call": call, "failed": reason }),
-        ),
-        // Every send would be refused the same way until the manifest
-        // changes: the tick stops sending.
-        Action::Misconfigured { reason, retry_at } => Delivered::new(
-            Progress::KeyHeld(Some(retry_at)),
-            serde_json::json!({ "call": call, "status": "queued; the runtime refused the request", "reason": reason }),
-        ),
-    };
-    Ok(delivered.recovered(recovered))
+    Ok(Delivered {
+        progress,
+        recovered,
+    })
 }
 
 /// Kendo's Push API on Spin, for the core's send step.
@@ -994,7 +788,7 @@ fn log_action(source: &str, call: &str, action: &Action) {
         Action::Park { reason } => ("outcome-unknown", reason.clone()),
         Action::Dead { reason } => ("dead", reason.clone()),
         Action::Fail { reason, .. } => ("failed", reason.clone()),
-        Action::Misconfigured { reason, .. } => ("send-refused", reason.clone()),
+        Action::NotSent { code, reason, .. } => (*code, reason.clone()),
     };
     let field = if matches!(action, Action::Created { .. }) {
         "kendoCallId"
@@ -1038,24 +832,9 @@ async fn tick(req: &Request) -> Result<Response> {
     // What is queued goes first: a plugin trap later in the tick (it takes
     // the instance down) must not hold up sends that are due.
     let first = send_due(&db, None).await?;
-    let (mut processed, mut deferred, mut closed) = (0, 0, 0);
-    for entry in inbox::claim(
-        &db,
-        Policy::DEFAULT.tick.inbox_batch,
-        inbox::LEASE_MS,
-        now_ms() as i64,
-    )? {
-        match process(&db, &entry).await {
-            Ok(_) => processed += 1,
-            Err(e) => {
-                if failed(&db, &entry, &e)? {
-                    deferred += 1;
-                } else {
-                    closed += 1;
-                }
-            }
-        }
-    }
+    // Stored deliveries due: deferred ones, and those an instance that
+    // stopped left; what they queue goes with the tick's paced sends.
+    let inbox = inbox::pass(&db).await?;
     // HubSpot's calls search, when asked for.
     let polled = if variable("hubspot_poll").is_some_and(|v| v == "true") {
         let polled = hubspot::poll(&db).await;
@@ -1113,7 +892,10 @@ async fn tick(req: &Request) -> Result<Response> {
             "recovered": recovered,
             "held": held,
             "paused": paused,
-            "inbox": { "processed": processed, "deferred": deferred, "closed": closed },
+            "inbox": {
+                "processed": inbox.processed, "deferred": inbox.deferred,
+                "closed": inbox.closed + inbox.abandoned,
+            },
             "hubspotPoll": polled,
             "salesloftPoll": salesloft_polled,
             "writeBack": written_back,

@@ -7,6 +7,8 @@ use std::cell::{Cell, RefCell};
 
 use kendo_bridge_core::Millis;
 use kendo_bridge_core::decision::{BuildProblem, Built, Decided, InputProblem};
+use kendo_bridge_core::inbox::{InboxPorts, KendoEvent};
+use kendo_bridge_core::ledger::inbox::Cause;
 use kendo_bridge_core::policy::Policy;
 use kendo_bridge_core::ports::{
     AlowareEvent, CallDataRecord, CallPage, Decision as CoreDecision, HubspotCall, HubspotDelivery,
@@ -591,5 +593,53 @@ impl SalesloftApi for SpinPorts<'_> {
 
     fn salesloft_can_read(&self) -> bool {
         crate::variable("salesloft_api_key").is_some()
+    }
+}
+
+impl InboxPorts for SpinPorts<'_> {
+    /// A source request's failure as the core's [`Cause`]; anything else
+    /// (the database, a connection to it) passes.
+    fn cause(&self, error: &anyhow::Error) -> Cause {
+        match error
+            .chain()
+            .find_map(|c| c.downcast_ref::<crate::Failed>())
+        {
+            None => Cause::Database,
+            Some(crate::Failed {
+                status: Some(status),
+                ..
+            }) => Cause::Answered(*status),
+            Some(crate::Failed { passing: true, .. }) => Cause::NoAnswer,
+            // A variable not set.
+            Some(crate::Failed { passing: false, .. }) => Cause::NotConfigured,
+        }
+    }
+
+    fn jitter(&self) -> f64 {
+        crate::jitter()
+    }
+
+    /// A trap here takes the instance down (the plugin is composed into
+    /// the app): the inbox's engine closes the delivery after it stopped
+    /// its processor often enough.
+    fn kendo_read_webhook(&self, body: &str) -> Result<Read<KendoEvent>, Trap> {
+        use kendo_api::WebhookEvent;
+        Ok(kendo_api::read_webhook(body)
+            .map(|event| {
+                let (event, r) = match event {
+                    WebhookEvent::CallUploaded(r) => ("call.uploaded", r),
+                    WebhookEvent::TrainingCompleted(r) => ("ai.training.completed", r),
+                    WebhookEvent::Unknown(name) => return KendoEvent::Unknown(name),
+                };
+                KendoEvent::Result {
+                    event,
+                    id: r.id,
+                    subject_id: r.subject_id,
+                    ai_score: r.ai_score,
+                    is_test: r.is_test,
+                    created_at: r.created_at,
+                }
+            })
+            .map_err(|e| InputProblem::from(&e)))
     }
 }

@@ -7,21 +7,20 @@
 //! the last ones left to its other integrations; the next tick goes on.
 
 use anyhow::Result;
-use kendo_bridge_core::ledger::inbox::InboxEntry;
 use kendo_bridge_core::policy::Policy;
-use kendo_bridge_core::sources::salesloft::{self as workflow, Handled, Limits, Polled, Settings};
+use kendo_bridge_core::sources::salesloft::{self as workflow, Limits, Polled, Settings};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::Failed;
 use crate::delivery::Db;
 use crate::plugin::kendo::bridge::types::HttpRequest;
 use crate::plugin_port::SpinPorts;
-use crate::{Processed, after_intake, variable};
+use crate::variable;
 
 /// How Salesloft is read here: transcripts with `salesloft_transcripts`;
 /// a finished call waits for its call data record only where a poll reads
 /// the records (`salesloft_poll`).
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     let polls = variable("salesloft_poll").is_some_and(|v| v == "true");
     Settings {
         transcripts: variable("salesloft_transcripts").is_some_and(|v| v == "true"),
@@ -40,19 +39,6 @@ const LIMITS: Limits = Limits {
     records: Some(Policy::DEFAULT.tick.salesloft_requests / 3),
     calls: Some(Policy::DEFAULT.tick.salesloft_requests),
 };
-
-/// Processes a stored `call_created` / `call_updated` delivery.
-pub async fn process(db: &Db, entry: &InboxEntry, body: &str) -> Result<Processed> {
-    let event = entry.event.as_deref().unwrap_or_default();
-    let ports = SpinPorts::new(db)?;
-    Ok(
-        match workflow::receive_webhook(&ports, event, body, settings()).await? {
-            Handled::Unreadable(reason) => Processed::Unreadable(reason),
-            Handled::Ignored(reason) => Processed::Answer(serde_json::json!({ "ignored": reason })),
-            Handled::Decided(report) => Processed::Answer(after_intake(db, report).await?),
-        },
-    )
-}
 
 /// One tick's poll; the tick sends what it queued.
 pub async fn poll(db: &Db) -> Result<Polled> {

@@ -13,7 +13,6 @@
 use anyhow::Result;
 use std::sync::atomic::AtomicBool;
 
-use kendo_bridge_core::ledger::write_back as ledger;
 use kendo_bridge_core::sources::write_back::{
     self as workflow, Failure, Pass, Request, SOURCE, WriteBackApi,
 };
@@ -23,7 +22,7 @@ use crate::delivery::Db;
 use crate::hubspot::fetch;
 use crate::plugin::kendo::bridge::types::{Header, HttpRequest};
 use crate::plugin_port::SpinPorts;
-use crate::{jitter, now_ms, variable};
+use crate::{jitter, variable};
 use kendo_bridge_core::policy::Policy;
 
 /// Write-backs a tick attempts at most: a tick is one request, with the
@@ -34,20 +33,6 @@ pub const WRITE_BACKS_PER_TICK: u32 = Policy::DEFAULT.tick.write_backs;
 /// default).
 pub fn enabled() -> bool {
     variable("hubspot_write_back").is_some_and(|v| v == "true")
-}
-
-/// For the core's results `record`: queues a HubSpot call's score.
-pub fn on_scored(
-    db: &Db,
-    source: &str,
-    source_id: &str,
-    score: f64,
-    scored_at: i64,
-) -> Result<(), kendo_bridge_core::ledger::LedgerError> {
-    if source == SOURCE && enabled() {
-        ledger::enqueue_score(db, source, source_id, score, scored_at, now_ms() as i64)?;
-    }
-    Ok(())
 }
 
 /// Writes what is due, by the core's pass on the app's ports.

@@ -269,8 +269,30 @@ pub fn claim<D: Database + ?Sized>(
     lease_ms: Millis,
     now: Millis,
 ) -> Result<Vec<InboxEntry>, LedgerError> {
+    Ok(take(db, limit, lease_ms, now)?.due)
+}
+
+/// What [`take`] got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// Taken for processing.
+    pub due: Vec<InboxEntry>,
+    /// Closed instead, for stopping their processor
+    /// [`MAX_ABANDONED`] times, with the reason they were closed with.
+    pub abandoned: Vec<(InboxEntry, String)>,
+}
+
+/// [`claim`], also saying which deliveries it closed for stopping their
+/// processor (the inbox's engine records the calls they name as failed).
+pub fn take<D: Database + ?Sized>(
+    db: &D,
+    limit: u32,
+    lease_ms: Millis,
+    now: Millis,
+) -> Result<Claimed, LedgerError> {
     write(db, |db| {
         let mut entries = Vec::new();
+        let mut abandoned_entries = Vec::new();
         // Deliveries closed here leave room in the batch for the next ones.
         while (entries.len() as u32) < limit {
             let rows = db.run(
@@ -294,6 +316,7 @@ pub fn claim<D: Database + ?Sized>(
                         "processing stopped {abandoned} times without finishing (a plugin trap or a crash on this delivery); closed so the others go on"
                     );
                     done(db, e.id, Some(&reason), now)?;
+                    abandoned_entries.push((e, reason));
                     closed = true;
                     continue;
                 }
@@ -307,7 +330,10 @@ pub fn claim<D: Database + ?Sized>(
                 break;
             }
         }
-        Ok(entries)
+        Ok(Claimed {
+            due: entries,
+            abandoned: abandoned_entries,
+        })
     })
 }
 

@@ -166,9 +166,12 @@ pub fn record<D: Database + ?Sized>(
             Action::Fail { code, reason } => {
                 dead_letter(db, item, State::Failed, code, reason, now)?;
             }
-            Action::Misconfigured { retry_at, reason } => {
-                // Nothing left: the attempt is not the call's, and a person
-                // must change the runtime's configuration.
+            Action::NotSent {
+                retry_at,
+                code,
+                reason,
+            } => {
+                // Nothing left: the attempt is not the call's.
                 let [source, source_id, team] = key.params();
                 db.run(
                     "UPDATE ledger SET attempts = MAX(attempts - 1, 0)
@@ -179,7 +182,7 @@ pub fn record<D: Database + ?Sized>(
                     "UPDATE outbox SET attempts = MAX(attempts - 1, 0) WHERE id = ?1",
                     &[item.id.into()],
                 )?;
-                requeue(db, item, *retry_at, "send-refused", reason, now)?;
+                requeue(db, item, *retry_at, code, reason, now)?;
                 health::problem(db, KENDO_SEND.0, KENDO_SEND.1, reason, now)?;
             }
         }

@@ -41,18 +41,9 @@ impl Aloware {
             })
     }
 
-    /// Handles the stored delivery `sequence` (its inbox id: deliveries carry
-    /// no id or timestamp of their own, so arrival order versions them).
-    pub async fn handle(&self, sequence: i64, body: &str) -> Result<Handled, SourceError> {
-        let (body, wait) = (body.to_string(), self.transcript_wait_ms);
-        let handled = HostPorts::run(&self.ctx, move |ports| {
-            Ok::<_, SourceError>(aloware::receive(ports, sequence, &body, wait)?)
-        })
-        .await?;
-        if let Handled::Decided(report) = &handled {
-            self.ctx.queued(report);
-        }
-        Ok(handled)
+    /// How long a call ready with its recording waits for its transcript.
+    pub(crate) fn transcript_wait_ms(&self) -> Millis {
+        self.transcript_wait_ms
     }
 
     /// Re-decides the calls whose wait for a transcript ran out: they go

@@ -4,10 +4,9 @@
 
 use super::{Context, CycleReport, LookupCache, RequestPacing, SourceApi, SourceError};
 use crate::plugin::hubspot::{Cursor, ListedCall, SearchOptions, SearchPage};
-use crate::plugin::types::{HttpRequest, SyncMethod};
+use crate::plugin::types::HttpRequest;
 use crate::ports::HostPorts;
-use crate::store::{Intake, IntakeReport, Millis};
-use kendo_bridge_core::ports::Via;
+use crate::store::{Intake, Millis};
 use kendo_bridge_core::sources::Health;
 use kendo_bridge_core::sources::hubspot as hubspot_workflow;
 use kendo_bridge_core::sources::hubspot::{CallRead, CallRef, Inputs, Need};
@@ -350,39 +349,14 @@ impl Hubspot {
         .await
     }
 
-    /// Handles a stored webhook or workflow delivery: the core's workflow
-    /// ([`kendo_bridge_core::sources::hubspot::receive_webhook`]) on the
-    /// host's ports.
-    pub async fn handle_webhook(
-        &self,
-        body: &str,
-        via: SyncMethod,
-    ) -> Result<IntakeReport, SourceError> {
-        if self.api.is_none() {
-            return Err(SourceError::NoCredentials(SOURCE));
-        }
-        let (this, body) = (self.clone(), body.to_string());
-        let via = match via {
-            SyncMethod::Workflow => Via::Workflow,
-            SyncMethod::Polling => Via::Polling,
-            SyncMethod::Webhook => Via::Webhook,
-        };
-        let handled = HostPorts::run_async(move || async move {
-            let ports = HostPorts::new(&this.ctx)
-                .reading(this.api.as_ref(), Some((&this.owners, &this.dispositions)));
-            hubspot_workflow::receive_webhook(&ports, &body, via, this.transcripts).await
-        })
-        .await?;
-        match handled {
-            hubspot_workflow::Handled::Decided(report) => {
-                self.ctx.queued(&report);
-                Ok(report)
-            }
-            hubspot_workflow::Handled::Unreadable(message) => Err(SourceError::Unreadable {
-                source_name: SOURCE,
-                message,
-            }),
-        }
+    /// Whether calls' transcripts are read.
+    pub(crate) fn transcripts(&self) -> bool {
+        self.transcripts
+    }
+
+    /// `ports` reading HubSpot's API, with its owner and disposition caches.
+    pub(crate) fn reading<'a>(&'a self, ports: HostPorts<'a>) -> HostPorts<'a> {
+        ports.reading(self.api.as_ref(), Some((&self.owners, &self.dispositions)))
     }
 }
 

@@ -10,7 +10,6 @@
 
 pub mod aloware;
 pub mod hubspot;
-pub mod kendo;
 pub mod redecide;
 pub mod salesloft;
 pub mod write_back;
@@ -387,6 +386,11 @@ impl SourceApi {
         }
     }
 
+    /// The source's name (`hubspot`, `salesloft`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     pub fn list_not_found(&self, request: &HttpRequest) -> SourceError {
         let url = format!("{}{}", self.base, request.path);
         let hint = match doubled_segment(&self.base, &request.path) {
@@ -665,5 +669,19 @@ impl Sources {
             hubspot: hubspot::Hubspot::new(ctx)?,
             aloware: aloware::Aloware::new(ctx),
         })
+    }
+
+    /// Ports reading every enabled source's API, with its caches: what a
+    /// stored delivery of any source is processed with.
+    pub fn ports<'a>(&'a self, ctx: &'a Context) -> crate::ports::HostPorts<'a> {
+        let ports = crate::ports::HostPorts::new(ctx);
+        let ports = match &self.hubspot {
+            Some(hs) => hs.reading(ports),
+            None => ports,
+        };
+        match &self.salesloft {
+            Some(sl) => sl.reading(ports),
+            None => ports,
+        }
     }
 }

@@ -4,12 +4,12 @@
 use std::sync::{Arc, Mutex};
 
 use kendo_bridge_core::sources::budget::ShareBudget;
-use kendo_bridge_core::sources::salesloft::{self as workflow, Handled, Polled, Settings};
+use kendo_bridge_core::sources::salesloft::{self as workflow, Polled, Settings};
 
 use super::{Context, CycleReport, LookupCache, RateBudget, SourceApi, SourceError};
 use crate::plugin::salesloft::{Cursor, Listing};
 use crate::ports::HostPorts;
-use crate::store::{Intake, IntakeReport, Millis};
+use crate::store::{Intake, Millis};
 
 pub use kendo_bridge_core::sources::salesloft::{AWAITING_CALL_DATA_RECORD, SOURCE};
 
@@ -126,7 +126,7 @@ impl Salesloft {
         self.api.is_some()
     }
 
-    fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         Settings {
             transcripts: self.transcripts,
             direction_wait_ms: self.direction_wait_ms,
@@ -203,9 +203,7 @@ impl Salesloft {
     }
 
     fn ports(&self) -> HostPorts<'_> {
-        HostPorts::new(&self.ctx)
-            .reading(self.api.as_ref(), None)
-            .with_users(&self.users)
+        self.reading(HostPorts::new(&self.ctx))
     }
 
     /// `doctor`'s live checks: each read the bridge needs, once, sending
@@ -311,31 +309,10 @@ impl Salesloft {
         .await
     }
 
-    /// Handles a stored `call_created` / `call_updated` delivery.
-    pub async fn handle_webhook(
-        &self,
-        event: &str,
-        body: &str,
-    ) -> Result<IntakeReport, SourceError> {
-        let (this, settings) = (self.clone(), self.settings());
-        let (event, body) = (event.to_string(), body.to_string());
-        let handled = HostPorts::run_async(move || async move {
-            workflow::receive_webhook(&this.ports(), &event, &body, settings).await
-        })
-        .await?;
-        match handled {
-            Handled::Decided(report) => {
-                self.ctx.queued(&report);
-                Ok(report)
-            }
-            Handled::Ignored(reason) => {
-                tracing::debug!(%reason, "salesloft webhook ignored");
-                Ok(IntakeReport::default())
-            }
-            Handled::Unreadable(message) => Err(SourceError::Unreadable {
-                source_name: SOURCE,
-                message,
-            }),
-        }
+    /// `ports` reading Salesloft's API, with its user cache.
+    pub(crate) fn reading<'a>(&'a self, ports: HostPorts<'a>) -> HostPorts<'a> {
+        ports
+            .reading(self.api.as_ref(), None)
+            .with_users(&self.users)
     }
 }

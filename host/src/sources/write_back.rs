@@ -217,7 +217,7 @@ impl WriteBackApi for HostPorts<'_> {
     type Error = SourceError;
 
     async fn write(&self, request: Request) -> Result<Option<String>, SourceError> {
-        match self.api() {
+        match self.api(SOURCE) {
             Some(api) => api.fetch(&http(request)).await,
             None => Err(SourceError::NoCredentials(SOURCE)),
         }

@@ -17,7 +17,6 @@ use kendo_bridge::demo::{
 };
 use kendo_bridge::engine::Engine;
 use kendo_bridge::plugin::Plugin;
-use kendo_bridge::sources::aloware::Handled;
 use kendo_bridge::store::State;
 use kendo_bridge_core::ledger::{self, report};
 use kendo_bridge_sim::aloware::{self, AlowareCall, Scheduled};
@@ -426,11 +425,21 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
             .expect("the call's row")
     };
 
-    let handled = al
-        .handle(1, &fixture("recording-saved.json"))
-        .await
-        .expect("handled");
-    assert!(matches!(handled, Handled::Decided(_)), "{handled:?}");
+    let deliver = |body: String| {
+        let (ctx, sources) = (engine.ctx.clone(), engine.sources.clone());
+        async move {
+            let now = ctx.clock.now_ms();
+            ctx.store
+                .run(move |s| s.inbox_insert("aloware", &body, None, body.as_bytes(), now))
+                .await
+                .expect("the delivery is stored");
+            kendo_bridge::inbox::process_inbox(&ctx, &sources, || false)
+                .await
+                .expect("the inbox is processed")
+        }
+    };
+    let processed = deliver(fixture("recording-saved.json")).await;
+    assert_eq!(processed.processed, 1, "{processed:?}");
     assert_eq!(row().state, State::Waiting);
     assert_eq!(row().reason_code.as_deref(), Some("transcript-pending"));
     let started = engine.ctx.clock.now_ms();
@@ -442,9 +451,7 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
     // A repeat (Call-Disposed, without the recording URL) neither sends the
     // call nor extends the wait.
     tokio::time::advance(Duration::from_secs(30)).await;
-    al.handle(2, &fixture("call-disposed.json"))
-        .await
-        .expect("handled");
+    deliver(fixture("call-disposed.json")).await;
     assert_eq!(row().state, State::Waiting);
     assert_eq!(
         al.next_sweep_at().await.ok().flatten(),

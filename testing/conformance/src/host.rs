@@ -53,7 +53,7 @@ impl HostDriver {
     /// deliveries processed and what that queued sent (the inbox task and
     /// the delivery worker, run here).
     async fn after_delivery(&mut self) -> Result<(), String> {
-        server::process_inbox(&self.engine.ctx, &self.engine.sources, || false)
+        kendo_bridge::inbox::process_inbox(&self.engine.ctx, &self.engine.sources, || false)
             .await
             .map_err(|e| format!("the inbox: {e}"))?;
         self.send_due().await
@@ -182,7 +182,7 @@ impl Driver for HostDriver {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        server::process_inbox(&ctx, &self.engine.sources, || false)
+        kendo_bridge::inbox::process_inbox(&ctx, &self.engine.sources, || false)
             .await
             .map_err(|e| format!("the inbox: {e}"))?;
         if let Some(al) = &self.engine.sources.aloware {

@@ -4,12 +4,6 @@
 //! (so the build fails), and `every_scenario_runs_on_both_drivers` checks
 //! the list against the functions; no scenario can exist for one driver
 //! only.
-//!
-//! Scenarios that still fail on one driver because the behaviour differs
-//! today (issue 19's divergences, being fixed on `main`) are listed in
-//! `divergent!` instead: they run, on both drivers, only with
-//! `--features divergent`, so the default run stays green while the gap
-//! stays named.
 
 #![deny(dead_code)]
 
@@ -90,6 +84,8 @@ scenarios!(SCENARIOS:
     a_salesloft_transcript_arriving_during_the_direction_wait_goes_when_the_wait_ends,
     an_aloware_call_waits_for_its_transcript_then_goes_with_its_recording,
     an_aloware_transcript_within_the_wait_goes_with_the_call,
+    a_send_that_never_left_spends_no_attempt_and_is_a_named_problem,
+    a_plugin_trap_costs_only_its_call_and_the_next_one_goes,
 );
 
 /// How many scenarios the suite must have at least (issue 19).
@@ -109,15 +105,15 @@ fn every_scenario_runs_on_both_drivers() {
         })
         .collect();
     defined.sort_unstable();
-    let mut listed: Vec<&str> = SCENARIOS.iter().chain(DIVERGENT).copied().collect();
+    let mut listed: Vec<&str> = SCENARIOS.to_vec();
     listed.sort_unstable();
     assert_eq!(
         defined, listed,
-        "each scenario function is listed once, in `scenarios!` or `divergent!`"
+        "each scenario function is listed once, in `scenarios!`"
     );
     assert!(
         SCENARIOS.len() >= AT_LEAST,
-        "{} scenarios run by default; issue 19 asks for at least {AT_LEAST}",
+        "{} scenarios; issue 19 asks for at least {AT_LEAST}",
         SCENARIOS.len()
     );
 }
@@ -1503,7 +1499,31 @@ async fn an_aloware_transcript_within_the_wait_goes_with_the_call<D: Driver>() {
     );
 }
 
-// ---- divergent today -------------------------------------------------------------
+/// A request to Kendo that never left (refused before it was sent: Spin's
+/// allow-list; the host's connect error, `TransportError::Unsent`) spends
+/// no attempt of the call's budget, and the status names the problem.
+async fn a_send_that_never_left_spends_no_attempt_and_is_a_named_problem<D: Driver>() {
+    let mut d = D::start(Setup {
+        kendo_gate: true,
+        ..Setup::default()
+    })
+    .await;
+    d.allow_kendo(false);
+    deliver_aloware_call(&mut d, 52).await;
+    assert_eq!(
+        d.query("SELECT state, attempts FROM ledger WHERE source_id = '52'"),
+        vec![vec!["queued".to_string(), "0".into()]],
+        "{}",
+        D::NAME
+    );
+    let status = d.status().await;
+    assert!(
+        status.problems.iter().any(|p| p.starts_with("kendo")),
+        "{}: {:?}",
+        D::NAME,
+        status.problems
+    );
+}
 
 /// R1 with a trap: the team's plugin panics on a marked Salesloft call.
 /// The trap costs that call alone (a failed row with the reason), never
@@ -1546,58 +1566,3 @@ async fn a_plugin_trap_costs_only_its_call_and_the_next_one_goes<D: Driver>() {
         D::NAME
     );
 }
-
-/// A request to Kendo that never left (refused before it was sent: Spin's
-/// allow-list; the host's connect error, `TransportError::Unsent`) spends
-/// no attempt of the call's budget, and the status names the problem.
-async fn a_send_that_never_left_spends_no_attempt_and_is_a_named_problem<D: Driver>() {
-    let mut d = D::start(Setup {
-        kendo_gate: true,
-        ..Setup::default()
-    })
-    .await;
-    d.allow_kendo(false);
-    deliver_aloware_call(&mut d, 52).await;
-    assert_eq!(
-        d.query("SELECT state, attempts FROM ledger WHERE source_id = '52'"),
-        vec![vec!["queued".to_string(), "0".into()]],
-        "{}",
-        D::NAME
-    );
-    let status = d.status().await;
-    assert!(
-        status.problems.iter().any(|p| p.starts_with("kendo")),
-        "{}: {:?}",
-        D::NAME,
-        status.problems
-    );
-}
-
-/// Divergent scenarios: run only with `--features divergent`.
-macro_rules! divergent {
-    ($($name:ident),* $(,)?) => {
-        const DIVERGENT: &[&str] = &[$(stringify!($name)),*];
-
-        #[cfg(feature = "divergent")]
-        mod divergent {
-            use super::*;
-            scenarios!(LISTED: $($name),*);
-            #[test]
-            fn listed() {
-                assert_eq!(LISTED, super::DIVERGENT);
-            }
-        }
-
-        // Named, so that without the feature they are not dead code.
-        #[cfg(not(feature = "divergent"))]
-        #[allow(dead_code)]
-        const _: () = {
-            $(let _ = $name::<kendo_bridge_conformance::host::HostDriver>;)*
-        };
-    };
-}
-
-divergent!(
-    a_plugin_trap_costs_only_its_call_and_the_next_one_goes,
-    a_send_that_never_left_spends_no_attempt_and_is_a_named_problem,
-);
