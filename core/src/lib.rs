@@ -21,6 +21,9 @@
 //!   [`ledger::Database`] interface each driver implements;
 //! - [`policy`]: every default and each named retry schedule, in one
 //!   place both drivers read their configuration into;
+//! - [`due`]: when the next thing is due (sends, stored deliveries,
+//!   transcript waits, write-backs), the one answer the host's timers and
+//!   Spin's ticks ask;
 //! - [`inbox`]: a stored webhook delivery handed to its source's workflow,
 //!   and what that makes of it (done, deferred, closed);
 //! - [`send`]: one send to Kendo, start to end;
@@ -30,6 +33,7 @@
 
 pub mod answer;
 pub mod decision;
+pub mod due;
 pub mod inbox;
 pub mod ledger;
 pub mod pacing;

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
+use kendo_bridge_core::due;
 use kendo_bridge_core::inbox::{self, PassLimits, Processed, Progress, Settings};
 use tokio::sync::{Notify, watch};
 
 use crate::ports::HostPorts;
 use crate::sources::{Context, Sources};
-use crate::store::{Millis, StoreError};
+use crate::store::StoreError;
 
 /// Deliveries taken at a time by a pass.
 const BATCH: u32 = 64;
@@ -32,36 +33,30 @@ pub async fn run_inbox(
         }
         // Aloware calls waiting for a transcript go with their recording
         // once their wait is over: the inbox's loop is where new waits
-        // start, so it is the one that knows when the next one ends.
-        let sweep_at = match &sources.aloware {
-            Some(al) => sweep_aloware(al).await,
-            None => None,
-        };
-        // Deferred deliveries, and those another instance claimed and may
-        // have left behind, are looked at again when they fall due.
-        let inbox_at = ctx.store.run(|s| s.inbox_next_due()).await?;
+        // start. A failed sweep is tried again in 5 s: a held call is
+        // never dropped for it.
+        let mut retry_sweep_at = None;
+        if let Some(al) = &sources.aloware
+            && let Err(e) = al.sweep().await
+        {
+            tracing::warn!(source = "aloware", error = %e, "the transcript-wait sweep failed; retrying");
+            retry_sweep_at = Some(ctx.clock.now_ms() + 5_000);
+        }
+        // Deferred deliveries, those another instance claimed and may have
+        // left behind, and the next transcript wait's end: the core's
+        // answer to what is due next.
+        let due = ctx
+            .store
+            .run(|s| Ok(due::next(s.database(), None)?))
+            .await?;
+        let wake_at = [due.inbox_loop(), retry_sweep_at]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             _ = wake.notified() => {}
             _ = shutdown.changed() => return Ok(()),
-            _ = ctx.clock.sleep_until(inbox_at.unwrap_or_default()), if inbox_at.is_some() => {}
-            _ = ctx.clock.sleep_until(sweep_at.unwrap_or_default()), if sweep_at.is_some() => {}
-        }
-    }
-}
-
-/// Sends the Aloware calls whose wait for a transcript is over, and
-/// returns when the next wait ends. A failure is logged and retried in
-/// 5 s: a held call is never dropped for it.
-async fn sweep_aloware(al: &crate::sources::aloware::Aloware) -> Option<Millis> {
-    if let Err(e) = al.sweep().await {
-        tracing::warn!(source = "aloware", error = %e, "the transcript-wait sweep failed; retrying");
-        return Some(al.now_ms() + 5_000);
-    }
-    match al.next_sweep_at().await {
-        Ok(next) => next,
-        Err(e) => {
-            tracing::warn!(source = "aloware", error = %e, "the transcript-wait sweep failed; retrying");
-            Some(al.now_ms() + 5_000)
+            _ = ctx.clock.sleep_until(wake_at.unwrap_or_default()), if wake_at.is_some() => {}
         }
     }
 }

@@ -42,6 +42,7 @@ mod write_back;
 
 use delivery::Db;
 use kendo_bridge_core::answer::{Action, Answer, RejectionKind};
+use kendo_bridge_core::due;
 use kendo_bridge_core::ledger::LedgerError;
 use kendo_bridge_core::ledger::inbox::{self as stored, InboxEntry, InboxInsert};
 use kendo_bridge_core::ledger::results;
@@ -286,6 +287,7 @@ fn status() -> Result<Response> {
         "problems": problems,
         "deliveries": deliveries,
         "writeBacks": write_backs,
+        "nextDue": next_due(&db)?,
     });
     Ok(json(200, body.to_string()))
 }
@@ -832,9 +834,16 @@ async fn tick(req: &Request) -> Result<Response> {
     // What is queued goes first: a plugin trap later in the tick (it takes
     // the instance down) must not hold up sends that are due.
     let first = send_due(&db, None).await?;
+    // The tick does what the core says is due.
+    let due = due::next(&db, Some(delivery::TEAM))?;
+    let now = now_ms() as i64;
     // Stored deliveries due: deferred ones, and those an instance that
     // stopped left; what they queue goes with the tick's paced sends.
-    let inbox = inbox::pass(&db).await?;
+    let inbox = if due::is_due(due.inbox, now) {
+        inbox::pass(&db).await?
+    } else {
+        kendo_bridge_core::inbox::Progress::default()
+    };
     // HubSpot's calls search, when asked for.
     let polled = if variable("hubspot_poll").is_some_and(|v| v == "true") {
         let polled = hubspot::poll(&db).await;
@@ -852,7 +861,11 @@ async fn tick(req: &Request) -> Result<Response> {
         serde_json::Value::Null
     };
     // Aloware calls whose wait for a transcript is over.
-    let transcript_waits_over = aloware::sweep(&db).await?;
+    let transcript_waits_over = if due::is_due(due.transcript_wait, now) {
+        aloware::sweep(&db).await?
+    } else {
+        0
+    };
     // Salesloft's calls list, when asked for.
     let salesloft_polled = if variable("salesloft_poll").is_some_and(|v| v == "true") {
         let polled = salesloft::poll(&db).await;
@@ -871,7 +884,10 @@ async fn tick(req: &Request) -> Result<Response> {
     };
     // HubSpot write-backs, when asked for (at most twenty a tick): before
     // the paced sends, which may take the rest of the tick.
-    let written_back = if write_back::enabled() {
+    // (Asked again: the sends and results before may have queued some.)
+    let written_back = if write_back::enabled()
+        && due::is_due(due::next(&db, None)?.write_back, now_ms() as i64)
+    {
         serde_json::to_value(write_back::pass(&db).await?)?
     } else {
         serde_json::Value::Null
@@ -892,6 +908,7 @@ async fn tick(req: &Request) -> Result<Response> {
             "recovered": recovered,
             "held": held,
             "paused": paused,
+            "nextDue": next_due(&db)?,
             "inbox": {
                 "processed": inbox.processed, "deferred": inbox.deferred,
                 "closed": inbox.closed + inbox.abandoned,
@@ -903,6 +920,19 @@ async fn tick(req: &Request) -> Result<Response> {
         })
         .to_string(),
     ))
+}
+
+/// When each kind of work is next due (the core's `due::next`), in epoch
+/// milliseconds: when a tick next has something to do besides polling.
+fn next_due(db: &Db) -> Result<serde_json::Value> {
+    let due = due::next(db, Some(delivery::TEAM))?;
+    Ok(serde_json::json!({
+        "earliest": due.earliest(),
+        "send": due.send,
+        "inbox": due.inbox,
+        "transcriptWait": due.transcript_wait,
+        "writeBack": due.write_back,
+    }))
 }
 
 /// How a source's poll did (the core's `poll::health`).

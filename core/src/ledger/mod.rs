@@ -258,4 +258,4 @@ pub fn record_call_id<D: Database + ?Sized>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

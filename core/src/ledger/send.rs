@@ -262,17 +262,18 @@ fn claim_row<D: Database + ?Sized>(
     Ok(())
 }
 
-/// When the next pending send of `team` falls due, if any is pending.
-pub fn next_due_at<D: Database + ?Sized>(
+/// When the next pending send of `team` (of any team: `None`) falls due,
+/// if any is pending.
+pub fn next_due_at<'a, D: Database + ?Sized>(
     db: &D,
-    team: &str,
+    team: impl Into<Option<&'a str>>,
 ) -> Result<Option<Millis>, LedgerError> {
     Ok(db
         .first(
             "SELECT MIN(o.not_before) FROM outbox o JOIN ledger l
                  ON l.source = o.source AND l.source_id = o.source_id AND l.team = o.team
-              WHERE o.team = ?1 AND l.state = 'queued'",
-            &[team.into()],
+              WHERE (?1 IS NULL OR o.team = ?1) AND l.state = 'queued'",
+            &[team.into().map_or(super::Value::Null, Into::into)],
         )?
         .map(|r| r.opt_int(0))
         .transpose()?

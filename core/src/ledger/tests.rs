@@ -15,6 +15,11 @@ const TEAM: &str = "t";
 const KEY: &str = "fp-1";
 const LEASE: Millis = 45_000;
 
+/// A migrated in-memory database, for the core's tests.
+pub(crate) fn memory() -> rusqlite::Connection {
+    db()
+}
+
 fn db() -> rusqlite::Connection {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     for sql in MIGRATIONS {

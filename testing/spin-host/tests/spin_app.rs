@@ -995,6 +995,36 @@ async fn a_failing_delivery_shows_in_status_from_its_first_failure() {
     );
 }
 
+/// A tick does what the core says is due: a delivery deferred for a
+/// person's fix is left alone, and the answer says when it is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_leaves_a_deferred_delivery_until_it_is_due_and_says_when() {
+    let (sims, call_id) = hubspot_with_a_call().await;
+    let app = hubspot_app(&sims, &[("hubspot_token", "pat-not-a-valid-token")]);
+    let answer = post_hubspot(&app, call_created_event(call_id)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let ticked = tick(&app, "").await;
+    assert_eq!(
+        ticked["inbox"],
+        serde_json::json!({ "processed": 0, "deferred": 0, "closed": 0 }),
+        "{ticked}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let inbox_due = ticked["nextDue"]["inbox"].as_i64();
+    assert!(
+        inbox_due.is_some_and(|at| at > now + 60_000),
+        "a refused token waits the longest back-off: {ticked}"
+    );
+    assert_eq!(
+        ticked["nextDue"]["earliest"].as_i64(),
+        inbox_due,
+        "{ticked}"
+    );
+}
+
 /// A Salesloft transcript read while its call waits for its call data
 /// record decides the call again, still waiting; when the wait ends the
 /// call goes, with its transcript and without a direction (its release
