@@ -176,18 +176,6 @@ impl Store {
 
     // ---- checkpoints -------------------------------------------------------
 
-    /// The stored cursor of a source (its JSON), if any.
-    pub fn checkpoint(&self, source: &str) -> Result<Option<String>> {
-        Ok(ledger::checkpoint::get(&self.conn, source)?)
-    }
-
-    /// See [`ledger::checkpoint::first_look_back`].
-    pub fn first_look_back(&mut self, checkpoint: &str, candidate: Millis) -> Result<Millis> {
-        Ok(ledger::checkpoint::first_look_back(
-            &self.conn, checkpoint, candidate,
-        )?)
-    }
-
     // ---- intake --------------------------------------------------------------
 
     /// Records decided records and, in the same transaction, moves `source`'s
@@ -201,24 +189,11 @@ impl Store {
         Ok(ledger::intake::intake(&self.conn, items, checkpoint, now)?)
     }
 
-    /// See [`ledger::intake::is_settled`].
-    pub fn is_settled(&self, source: &str, source_id: &str, version: &str) -> Result<bool> {
-        Ok(ledger::intake::is_settled(
-            &self.conn, source, source_id, version,
-        )?)
-    }
-
     // ---- delivery ----------------------------------------------------------
 
     /// Sends of `team` due at `now`, oldest first.
     pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
         Ok(ledger::send::due(&self.conn, team, now, limit)?)
-    }
-
-    /// Takes the oldest due send of a team if the key's pacing allows one
-    /// now ([`ledger::send::claim_send`]).
-    pub fn claim_send(&mut self, request: &ClaimRequest<'_>, now: Millis) -> Result<Claim> {
-        Ok(ledger::send::claim_send(&self.conn, request, now)?)
     }
 
     /// Pending sends of a team (the queue depth).
@@ -320,12 +295,6 @@ impl Store {
         )?)
     }
 
-    /// Keeps Kendo's 2xx on a send before its answer is read
-    /// ([`ledger::send::answered`]).
-    pub fn answered(&mut self, item: &OutboxItem, status: u16) -> Result<()> {
-        Ok(ledger::send::answered(&self.conn, item, status)?)
-    }
-
     // ---- paused keys ---------------------------------------------------------
 
     /// Why a team is paused, if it is.
@@ -353,38 +322,6 @@ impl Store {
             body,
             now,
         )?)
-    }
-
-    /// Takes stored deliveries due at `now` under a lease
-    /// ([`ledger::inbox::claim`]).
-    pub fn inbox_claim(
-        &mut self,
-        limit: u32,
-        lease_ms: Millis,
-        now: Millis,
-    ) -> Result<Vec<InboxEntry>> {
-        Ok(ledger::inbox::claim(&self.conn, limit, lease_ms, now)?)
-    }
-
-    /// A delivery that failed for a passing reason is tried again at
-    /// `not_before`; the others are not held up by it.
-    pub fn inbox_defer(&mut self, id: i64, not_before: Millis, error: &str) -> Result<()> {
-        Ok(ledger::inbox::defer(&self.conn, id, not_before, error)?)
-    }
-
-    /// Deliveries taken but not started, given back (the process stops).
-    pub fn inbox_release(&mut self, ids: &[i64]) -> Result<()> {
-        Ok(ledger::inbox::release(&self.conn, ids)?)
-    }
-
-    /// When the next deferred delivery falls due, if any waits.
-    pub fn inbox_next_due(&self) -> Result<Option<Millis>> {
-        Ok(ledger::inbox::next_due(&self.conn)?)
-    }
-
-    /// Marks a delivery processed, with the error that ended it if any.
-    pub fn inbox_done(&mut self, id: i64, error: Option<&str>, now: Millis) -> Result<()> {
-        Ok(ledger::inbox::done(&self.conn, id, error, now)?)
     }
 
     /// Deliveries stored but not processed yet.
@@ -415,51 +352,7 @@ impl Store {
 
     // ---- held source records (Aloware) ----------------------------------------
 
-    /// Keeps what a delivery brought with what is held for the call
-    /// ([`ledger::hold::hold`]).
-    pub fn hold(
-        &mut self,
-        source: &str,
-        source_id: &str,
-        body: Option<&str>,
-        transcript: Option<&str>,
-        now: Millis,
-    ) -> Result<HeldCall> {
-        Ok(ledger::hold::hold(
-            &self.conn, source, source_id, body, transcript, now,
-        )?)
-    }
-
-    /// What is held for a call.
-    pub fn held(&self, source: &str, source_id: &str) -> Result<Option<HeldCall>> {
-        Ok(ledger::hold::held(&self.conn, source, source_id)?)
-    }
-
     // ---- call data records (Salesloft) ------------------------------------------
-
-    /// Keeps a call's call data record (see [`ledger::records::put`]).
-    pub fn put_call_data_record(
-        &mut self,
-        source: &str,
-        call_id: &str,
-        record: &str,
-        updated_at: &str,
-        now: Millis,
-    ) -> Result<()> {
-        Ok(ledger::records::put(
-            &self.conn, source, call_id, record, updated_at, now,
-        )?)
-    }
-
-    /// A call's call data record, if one was read.
-    pub fn call_data_record(&self, source: &str, call_id: &str) -> Result<Option<String>> {
-        Ok(ledger::records::get(&self.conn, source, call_id)?)
-    }
-
-    /// Forgets call data records stored before `before`.
-    pub fn prune_call_data_records(&mut self, before: Millis) -> Result<usize> {
-        Ok(ledger::records::prune(&self.conn, before)?)
-    }
 
     /// When the next wait for a transcript of `source` ends, if any call
     /// still waits for one.
@@ -620,7 +513,9 @@ mod tests {
         assert_eq!(report.enqueued, 1);
         assert_eq!(report.skipped, 1);
         assert_eq!(
-            store.checkpoint("salesloft").unwrap().as_deref(),
+            ledger::checkpoint::get(store.database(), "salesloft")
+                .unwrap()
+                .as_deref(),
             Some("{\"page\":1}")
         );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
@@ -792,11 +687,10 @@ mod tests {
 
     #[test]
     fn held_calls_merge_a_body_and_a_later_transcript() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.hold("aloware", "7", Some("{}"), None, 1).unwrap();
-        let merged = store
-            .hold("aloware", "7", None, Some("Rep: hi"), 2)
-            .unwrap();
+        let store = Store::open_in_memory().unwrap();
+        ledger::hold::hold(store.database(), "aloware", "7", Some("{}"), None, 1).unwrap();
+        let merged =
+            ledger::hold::hold(store.database(), "aloware", "7", None, Some("Rep: hi"), 2).unwrap();
         assert_eq!(merged.body.as_deref(), Some("{}"));
         assert_eq!(merged.transcript.as_deref(), Some("Rep: hi"));
     }
@@ -813,7 +707,9 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(
-            store.checkpoint("salesloft").unwrap().as_deref(),
+            ledger::checkpoint::get(store.database(), "salesloft")
+                .unwrap()
+                .as_deref(),
             Some("c1")
         );
         assert_eq!(store.queue_depth("main").unwrap(), 1);
@@ -821,12 +717,24 @@ mod tests {
 
     #[test]
     fn the_first_look_back_is_anchored_at_the_first_ask_until_a_reset() {
-        let mut store = Store::open_in_memory().unwrap();
-        assert_eq!(store.first_look_back("salesloft", 1_000).unwrap(), 1_000);
-        assert_eq!(store.first_look_back("salesloft", 9_000).unwrap(), 1_000);
-        assert_eq!(store.first_look_back("hubspot", 5_000).unwrap(), 5_000);
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(
+            ledger::checkpoint::first_look_back(store.database(), "salesloft", 1_000).unwrap(),
+            1_000
+        );
+        assert_eq!(
+            ledger::checkpoint::first_look_back(store.database(), "salesloft", 9_000).unwrap(),
+            1_000
+        );
+        assert_eq!(
+            ledger::checkpoint::first_look_back(store.database(), "hubspot", 5_000).unwrap(),
+            5_000
+        );
         ledger::checkpoint::reset(store.database(), "salesloft").unwrap();
-        assert_eq!(store.first_look_back("salesloft", 9_000).unwrap(), 9_000);
+        assert_eq!(
+            ledger::checkpoint::first_look_back(store.database(), "salesloft", 9_000).unwrap(),
+            9_000
+        );
     }
 
     #[test]
@@ -864,18 +772,18 @@ mod tests {
     };
 
     fn claim(store: &mut Store, token: &str, now: Millis) -> Claim {
-        store
-            .claim_send(
-                &ClaimRequest {
-                    team: "main",
-                    key_fingerprint: "fp",
-                    pacing: PACING,
-                    lease_ms: 10_000,
-                    token,
-                },
-                now,
-            )
-            .unwrap()
+        ledger::send::claim_send(
+            store.database(),
+            &ClaimRequest {
+                team: "main",
+                key_fingerprint: "fp",
+                pacing: PACING,
+                lease_ms: 10_000,
+                token,
+            },
+            now,
+        )
+        .unwrap()
     }
 
     fn claimed(c: Claim) -> OutboxItem {
@@ -932,22 +840,22 @@ mod tests {
             .intake(&[send("1", "a"), send("2", "a")], None, 0)
             .unwrap();
         let paced = |store: &mut Store, token: &str, now: Millis| {
-            store
-                .claim_send(
-                    &ClaimRequest {
-                        team: "main",
-                        key_fingerprint: "fp",
-                        // 2 020 ms apart, and a send up to 600 ms late keeps its slot.
-                        pacing: SendPacing {
-                            margin: 0.01,
-                            ..PACING
-                        },
-                        lease_ms: 10_000,
-                        token,
+            ledger::send::claim_send(
+                store.database(),
+                &ClaimRequest {
+                    team: "main",
+                    key_fingerprint: "fp",
+                    // 2 020 ms apart, and a send up to 600 ms late keeps its slot.
+                    pacing: SendPacing {
+                        margin: 0.01,
+                        ..PACING
                     },
-                    now,
-                )
-                .unwrap()
+                    lease_ms: 10_000,
+                    token,
+                },
+                now,
+            )
+            .unwrap()
         };
         claimed(paced(&mut store, "a", 1_000));
         assert_eq!(paced(&mut store, "b", 1_500), Claim::Pace(3_020));
@@ -1046,12 +954,10 @@ mod tests {
         for id in ["d1", "d2"] {
             store.inbox_insert("aloware", id, None, b"{}", 0).unwrap();
         }
-        let first = store.inbox_claim(1, 60_000, 10).unwrap();
+        let first = ledger::inbox::claim(store.database(), 1, 60_000, 10).unwrap();
         assert_eq!(first[0].delivery_id, "d1");
-        store
-            .inbox_defer(first[0].id, 5_000, "source down")
-            .unwrap();
-        let next = store.inbox_claim(10, 60_000, 20).unwrap();
+        ledger::inbox::defer(store.database(), first[0].id, 5_000, "source down").unwrap();
+        let next = ledger::inbox::claim(store.database(), 10, 60_000, 20).unwrap();
         assert_eq!(
             next.iter()
                 .map(|e| e.delivery_id.as_str())
@@ -1059,9 +965,12 @@ mod tests {
             vec!["d2"],
             "the deferred one does not hold up the next"
         );
-        store.inbox_done(next[0].id, None, 30).unwrap();
-        assert_eq!(store.inbox_next_due().unwrap(), Some(5_000));
-        let again = store.inbox_claim(10, 60_000, 5_000).unwrap();
+        ledger::inbox::done(store.database(), next[0].id, None, 30).unwrap();
+        assert_eq!(
+            ledger::inbox::next_due(store.database()).unwrap(),
+            Some(5_000)
+        );
+        let again = ledger::inbox::claim(store.database(), 10, 60_000, 5_000).unwrap();
         assert_eq!(again[0].delivery_id, "d1");
         assert_eq!(again[0].attempts, 1);
     }
@@ -1070,10 +979,21 @@ mod tests {
     fn a_claimed_delivery_is_left_to_its_instance_until_the_lease_ends() {
         let mut store = Store::open_in_memory().unwrap();
         store.inbox_insert("aloware", "d1", None, b"{}", 0).unwrap();
-        assert_eq!(store.inbox_claim(10, 60_000, 10).unwrap().len(), 1);
-        assert!(store.inbox_claim(10, 60_000, 20).unwrap().is_empty());
         assert_eq!(
-            store.inbox_claim(10, 60_000, 60_011).unwrap().len(),
+            ledger::inbox::claim(store.database(), 10, 60_000, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            ledger::inbox::claim(store.database(), 10, 60_000, 20)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            ledger::inbox::claim(store.database(), 10, 60_000, 60_011)
+                .unwrap()
+                .len(),
             1,
             "taken over once the lease ended (its instance died)"
         );
@@ -1196,20 +1116,40 @@ mod tests {
 
     #[test]
     fn a_call_keeps_its_newest_call_data_record() {
-        let mut store = Store::open_in_memory().unwrap();
-        store
-            .put_call_data_record("salesloft", "1", "newer", "2026-04-22T15:31:00.000000Z", 10)
-            .unwrap();
-        store
-            .put_call_data_record("salesloft", "1", "older", "2026-04-22T15:30:00.000000Z", 20)
-            .unwrap();
+        let store = Store::open_in_memory().unwrap();
+        ledger::records::put(
+            store.database(),
+            "salesloft",
+            "1",
+            "newer",
+            "2026-04-22T15:31:00.000000Z",
+            10,
+        )
+        .unwrap();
+        ledger::records::put(
+            store.database(),
+            "salesloft",
+            "1",
+            "older",
+            "2026-04-22T15:30:00.000000Z",
+            20,
+        )
+        .unwrap();
         assert_eq!(
-            store.call_data_record("salesloft", "1").unwrap().as_deref(),
+            ledger::records::get(store.database(), "salesloft", "1")
+                .unwrap()
+                .as_deref(),
             Some("newer")
         );
-        assert_eq!(store.call_data_record("salesloft", "2").unwrap(), None);
-        assert_eq!(store.prune_call_data_records(11).unwrap(), 1);
-        assert_eq!(store.call_data_record("salesloft", "1").unwrap(), None);
+        assert_eq!(
+            ledger::records::get(store.database(), "salesloft", "2").unwrap(),
+            None
+        );
+        assert_eq!(ledger::records::prune(store.database(), 11).unwrap(), 1);
+        assert_eq!(
+            ledger::records::get(store.database(), "salesloft", "1").unwrap(),
+            None
+        );
     }
 
     #[test]
