@@ -8,6 +8,7 @@ pub mod clock;
 /// Plugging a mapper into the bridge component.
 pub use kendo_bridge_compose as compose;
 pub mod config;
+pub mod context;
 pub mod delivery;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod ports;
 pub mod server;
 pub mod snapshot;
+pub mod source_http;
 pub mod sources;
 pub mod store;
 pub mod timefmt;

@@ -1,24 +1,22 @@
 //! HubSpot write-back, driven: the workflow (which requests make the
 //! properties exist, the write, what each answer means) is the core's
-//! ([`kendo_bridge_core::sources::write_back`]), the rows the core ledger's.
-//! This writer runs in a task of its own, paced under HubSpot's limits, so
-//! a slow or failing HubSpot never holds up a Kendo send.
+//! ([`kendo_bridge_core::sources::write_back`]), the rows the core ledger's,
+//! its requests made by the source client
+//! ([`crate::source_http::write_back`]). This writer runs in a task of its
+//! own, paced under HubSpot's limits, so a slow or failing HubSpot never
+//! holds up a Kendo send.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use kendo_bridge_core::sources::write_back::{
-    self as workflow, CREATE_SCOPE, Failure, GROUP, PATCH_SCOPE, PROPERTIES, READ_SCOPE, Request,
-    SOURCE, WriteBackApi,
-};
+use kendo_bridge_core::sources::write_back::{self as workflow, SOURCE};
 use tokio::sync::watch;
 
 pub use kendo_bridge_core::sources::write_back::TOPIC;
 
-use super::{Context, RequestPacing, SourceApi, SourceError};
+use super::{Context, SourceApi, SourceError};
 use crate::pacing::Backoff;
-use crate::plugin::types::{Header, HttpRequest};
 use crate::ports::HostPorts;
 use crate::store::Millis;
 
@@ -46,27 +44,21 @@ impl HubspotWriteBack {
         else {
             return Ok(None);
         };
-        let api = SourceApi::configured(
-            SOURCE,
-            &cfg.api_url,
-            cfg.token.as_ref(),
-            "hubspot.token",
-            ctx,
-        )?
-        .ok_or_else(|| SourceError::Config {
+        let api = SourceApi::hubspot_writes(ctx, cfg)?.ok_or_else(|| SourceError::Config {
             source_name: SOURCE,
             message: "`hubspot.write_back = true` needs `hubspot.token` (a private app token with crm.objects.contacts.write)".into(),
-        })?
-        // Every write-back request is spaced; HubSpot's burst limit counts
-        // all of a token's requests together.
-        .paced(RequestPacing::new(cfg.write_back_per_second.max(1), 1_000, |_| true))
-        .with_attempts(1);
+        })?;
         Ok(Some(HubspotWriteBack {
             ctx: ctx.clone(),
             api,
             backoff: ctx.config.policy().retry.write_back,
             ensured: Arc::new(AtomicBool::new(false)),
         }))
+    }
+
+    /// The client write-backs are made with.
+    pub fn api(&self) -> &SourceApi {
+        &self.api
     }
 
     /// Writes every write-back due now, one at a time, paced, by the core's
@@ -141,114 +133,4 @@ impl HubspotWriteBack {
             }
         }
     }
-
-    /// `doctor`'s check: reads (never writes) the group and properties
-    /// the write-back uses. The write scopes cannot be checked without
-    /// writing, so the detail names them.
-    pub async fn doctor(&self) -> Vec<super::DoctorCheck> {
-        let mut missing = Vec::new();
-        let mut wrong = Vec::new();
-        let mut outcome = Ok(());
-        let group = HttpRequest {
-            method: "GET".into(),
-            path: format!("/crm/v3/properties/calls/groups/{GROUP}"),
-            headers: Vec::new(),
-            body: None,
-        };
-        match self.api.fetch(&group).await {
-            Ok(Some(_)) => {}
-            Ok(None) => missing.push(format!("group `{GROUP}`")),
-            Err(e) => outcome = Err(e),
-        }
-        for spec in &PROPERTIES {
-            if outcome.is_err() {
-                break;
-            }
-            let read = HttpRequest {
-                method: "GET".into(),
-                path: format!("/crm/v3/properties/calls/{}", spec.name),
-                headers: Vec::new(),
-                body: None,
-            };
-            match self.api.fetch(&read).await {
-                Ok(Some(body)) => wrong.extend(workflow::property_problem(spec, &body)),
-                Ok(None) => missing.push(format!("`{}`", spec.name)),
-                Err(e) => outcome = Err(e),
-            }
-        }
-        if outcome.is_ok() && !wrong.is_empty() {
-            outcome = Err(SourceError::WrongProperty(wrong.join("; ")));
-        }
-        let detail = outcome.map(|()| {
-            let writes = format!(
-                "writing needs `{PATCH_SCOPE}`, which cannot be checked without writing"
-            );
-            if missing.is_empty() {
-                format!("the Kendo properties exist; {writes}")
-            } else {
-                format!(
-                    "not yet in HubSpot: {}; the first write-back creates them (needs `{CREATE_SCOPE}`); {writes}",
-                    missing.join(", ")
-                )
-            }
-        });
-        vec![super::DoctorCheck::needed(
-            format!("hubspot write-back properties (read: scope {READ_SCOPE})"),
-            detail,
-        )]
-    }
-}
-
-/// The core's planned request as the source client makes it.
-fn http(request: Request) -> HttpRequest {
-    let header = |value: &str| Header {
-        name: "Content-Type".into(),
-        value: value.into(),
-    };
-    HttpRequest {
-        method: request.method.into(),
-        headers: request.content_type().map(header).into_iter().collect(),
-        path: request.path,
-        body: request.body,
-    }
-}
-
-impl WriteBackApi for HostPorts<'_> {
-    type Error = SourceError;
-
-    async fn write(&self, request: Request) -> Result<Option<String>, SourceError> {
-        match self.api(SOURCE) {
-            Some(api) => api.fetch(&http(request)).await,
-            None => Err(SourceError::NoCredentials(SOURCE)),
-        }
-    }
-
-    fn failure<T>(&self, error: &SourceError, f: impl FnOnce(Failure<'_>) -> T) -> T {
-        with_failure(error, f)
-    }
-
-    fn jitter(&self) -> f64 {
-        rand::random()
-    }
-}
-
-/// A source client's error as the core's workflow reads it.
-fn with_failure<T>(error: &SourceError, f: impl FnOnce(Failure<'_>) -> T) -> T {
-    let message = error.to_string();
-    let (status, method, path) = match error {
-        SourceError::Status {
-            status,
-            method,
-            path,
-            ..
-        } => (Some(*status), method.as_str(), path.as_str()),
-        _ => (None, "", ""),
-    };
-    f(Failure {
-        status,
-        passing: error.is_transient(),
-        method,
-        path,
-        message: &message,
-    })
 }

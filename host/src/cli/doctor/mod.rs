@@ -9,11 +9,15 @@ use serde::Serialize;
 use kendo_bridge::clock::Clock;
 use kendo_bridge::config::{BridgeConfig, HubspotSignature, SecretRef};
 use kendo_bridge::engine::Engine;
+use kendo_bridge::sources::SourceError;
 use kendo_bridge::sources::write_back::HubspotWriteBack;
-use kendo_bridge::sources::{DoctorCheck, SourceError};
 use kendo_bridge_core::ledger::connection;
 
 use super::{Failure, Globals, ops};
+
+mod hubspot;
+mod salesloft;
+mod write_back;
 
 const AFTER_HELP: &str = "\
 Prints one line per check, graded:
@@ -60,6 +64,37 @@ pub struct DoctorArgs {
     /// Print the checks as one JSON object instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+/// One of the live checks against a source: its name, whether the bridge
+/// works without it, and what it found (or why it failed).
+pub struct DoctorCheck {
+    pub name: String,
+    /// The bridge works without this part (HubSpot's dispositions fall back
+    /// to the default labels, transcripts to the recording): a failure is a
+    /// warning, not a failure of the bridge.
+    pub optional: bool,
+    pub outcome: Result<String, SourceError>,
+}
+
+impl DoctorCheck {
+    /// A part the bridge cannot work without.
+    pub fn needed(name: impl Into<String>, outcome: Result<String, SourceError>) -> DoctorCheck {
+        DoctorCheck {
+            name: name.into(),
+            optional: false,
+            outcome,
+        }
+    }
+
+    /// A part the bridge works without.
+    pub fn optional(name: impl Into<String>, outcome: Result<String, SourceError>) -> DoctorCheck {
+        DoctorCheck {
+            name: name.into(),
+            optional: true,
+            outcome,
+        }
+    }
 }
 
 /// How a check went.
@@ -131,17 +166,17 @@ pub fn run(globals: &Globals, args: DoctorArgs) -> Result<(), Failure> {
         let plugin = globals.plugin()?;
         let rt = ops::runtime()?;
         let live = rt.block_on(async {
-            let (ctx, sources) = Engine::probe(config.clone(), plugin, Clock::system())
+            let (ctx, _) = Engine::probe(config.clone(), plugin, Clock::system())
                 .map_err(|e| Failure::internal(e.into()))?;
             let mut found = Vec::new();
-            if let Some(sl) = &sources.salesloft {
-                found.extend(sl.doctor().await);
+            if let Some(cfg) = config.salesloft.as_ref().filter(|c| c.enabled) {
+                found.extend(salesloft::checks(&ctx, cfg).await);
             }
-            if let Some(hs) = &sources.hubspot {
-                found.extend(hs.doctor().await);
+            if let Some(cfg) = config.hubspot.as_ref().filter(|c| c.enabled) {
+                found.extend(hubspot::checks(&ctx, cfg).await);
             }
             match HubspotWriteBack::new(&ctx) {
-                Ok(Some(wb)) => found.extend(wb.doctor().await),
+                Ok(Some(wb)) => found.extend(write_back::checks(wb.api()).await),
                 Ok(None) => {}
                 Err(e) => found.push(DoctorCheck::needed("hubspot write-back", Err(e))),
             }
