@@ -1,7 +1,8 @@
-//! HubSpot on Spin: the routes and the API client. What a delivery and a
-//! poll do, in which order, and what each failure costs are the core's
-//! workflows (`kendo_bridge_core::sources::hubspot`: `receive_webhook`,
-//! `poll`) on the app's ports (`plugin_port.rs`); the signature scheme is
+//! HubSpot on Spin: the webhook route, and a tick's poll by the core's
+//! workflow (`kendo_bridge_core::sources::hubspot::poll`) on the app's ports
+//! (`plugin_port.rs`), which says what it reads, in which order, and what
+//! each failure costs. A stored delivery goes through the inbox's engine
+//! (`inbox.rs`); the API client is `source_http.rs`; the signature scheme is
 //! the one the headers announce (`kendo_bridge_core::webhooks`).
 //!
 //! A tick reads a few search pages (the core's `tick.hubspot_pages`), one
@@ -14,12 +15,10 @@ use kendo_bridge_core::ports::SearchOptions;
 use kendo_bridge_core::sources::hubspot;
 use kendo_bridge_core::sources::poll::CycleReport;
 use kendo_bridge_core::webhooks::{HubspotSignature, hubspot_signature};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::Request;
 
-use crate::Failed;
 use crate::delivery::Db;
 use crate::plugin::kendo::bridge::signatures::Scheme;
-use crate::plugin::kendo::bridge::types::HttpRequest;
 use crate::plugin_port::SpinPorts;
 use crate::{json, variable, verify};
 
@@ -86,69 +85,4 @@ pub async fn poll(db: &Db) -> Result<CycleReport> {
         crate::log::line("cursor-unreadable", &[("source", "hubspot"), ("why", why)]);
     }
     Ok(cycle)
-}
-
-/// Makes a request the plugin (or the core's write-back) planned against
-/// HubSpot's API: the body of a 2xx, `None` for a 404 (deleted), a
-/// [`Failed`] for anything else.
-pub(crate) async fn fetch(planned: &HttpRequest) -> Result<Option<String>, Failed> {
-    let token = variable("hubspot_token")
-        .ok_or_else(|| Failed::lasting("variable hubspot_token is not set".into()))?;
-    let base = crate::policy::hubspot_api_url();
-    let method = match planned.method.as_str() {
-        "GET" => Method::Get,
-        "POST" => Method::Post,
-        "PATCH" => Method::Patch,
-        other => {
-            return Err(Failed::lasting(format!(
-                "the plugin planned HTTP method {other}"
-            )));
-        }
-    };
-    let mut builder = Request::builder();
-    builder
-        .method(method)
-        .uri(format!("{}{}", base.trim_end_matches('/'), planned.path))
-        .header("authorization", format!("Bearer {token}"));
-    for h in &planned.headers {
-        builder.header(h.name.as_str(), h.value.as_str());
-    }
-    let request = builder
-        .body(planned.body.clone().unwrap_or_default())
-        .build();
-    let response: Response = spin_sdk::http::send(request).await.map_err(|e| Failed {
-        message: format!("HubSpot {} {}: {e}", planned.method, planned.path),
-        passing: true,
-        status: None,
-        method: planned.method.clone(),
-        path: planned.path.clone(),
-    })?;
-    match *response.status() {
-        200..=299 => Ok(Some(String::from_utf8_lossy(response.body()).into_owned())),
-        404 => Ok(None),
-        status => Err(Failed {
-            message: format!(
-                "HubSpot answered {status} to {} {}{}",
-                planned.method,
-                planned.path,
-                if matches!(status, 401 | 403) {
-                    " (check the hubspot_token variable and its scopes)".to_string()
-                } else {
-                    // HubSpot's error body says what was wrong (a deleted
-                    // property shows as PROPERTY_DOESNT_EXIST).
-                    let body = String::from_utf8_lossy(response.body());
-                    let body: String = body.chars().take(300).collect();
-                    if body.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {body}")
-                    }
-                }
-            ),
-            passing: kendo_bridge_core::sources::passing(status),
-            status: Some(status),
-            method: planned.method.clone(),
-            path: planned.path.clone(),
-        }),
-    }
 }

@@ -38,6 +38,7 @@ mod log;
 mod plugin_port;
 mod policy;
 mod salesloft;
+mod source_http;
 mod write_back;
 
 use delivery::Db;

@@ -536,12 +536,12 @@ impl SourceApi for SpinPorts<'_> {
     ) -> anyhow::Result<Option<String>> {
         match source {
             kendo_bridge_core::sources::hubspot::SOURCE => {
-                Ok(crate::hubspot::fetch(request).await?)
+                Ok(crate::source_http::hubspot(request).await?)
             }
             kendo_bridge_core::sources::salesloft::SOURCE => {
                 self.salesloft_requests
                     .set(self.salesloft_requests.get() + 1);
-                let (body, remaining) = crate::salesloft::fetch(request).await?;
+                let (body, remaining) = crate::source_http::salesloft(request).await?;
                 if remaining.is_some() {
                     self.team_remaining.set(remaining);
                 }

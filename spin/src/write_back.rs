@@ -19,7 +19,6 @@ use kendo_bridge_core::sources::write_back::{
 
 use crate::Failed;
 use crate::delivery::Db;
-use crate::hubspot::fetch;
 use crate::plugin::kendo::bridge::types::{Header, HttpRequest};
 use crate::plugin_port::SpinPorts;
 use crate::{jitter, variable};
@@ -61,7 +60,7 @@ impl WriteBackApi for SpinPorts<'_> {
     type Error = Failed;
 
     async fn write(&self, request: Request) -> Result<Option<String>, Failed> {
-        fetch(&http(request)).await
+        crate::source_http::hubspot(&http(request)).await
     }
 
     fn failure<T>(&self, error: &Failed, f: impl FnOnce(Failure<'_>) -> T) -> T {
@@ -74,7 +73,7 @@ impl WriteBackApi for SpinPorts<'_> {
 }
 
 /// The core's planned request as the plugin's request type, which
-/// [`fetch`] makes.
+/// [`crate::source_http::hubspot`] makes.
 fn http(request: Request) -> HttpRequest {
     let header = |value: &str| Header {
         name: "Content-Type".into(),
