@@ -42,6 +42,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 const RECENT: u32 = 25;
 const ERRORS: u32 = 10;
 const UNMATCHED: u32 = 10;
+/// How many stored deliveries in trouble the page lists.
+const TROUBLED: u32 = 25;
 /// The chart's width in pacing windows (60 minutes at Kendo's minute).
 const CHART_BUCKETS: u32 = 60;
 
@@ -75,22 +77,26 @@ pub fn router(ctx: &Context) -> Result<Router, BridgeConfigError> {
             buckets: CHART_BUCKETS,
             limit: cfg.kendo.requests_per_window,
         }),
+        troubled: TROUBLED,
     };
-    let state = PageState {
+    Ok(routes(PageState {
         store: ctx.store.clone(),
         clock: ctx.clock,
         wake: ctx.wake.clone(),
         token,
         options,
-    };
-    Ok(Router::new()
+    }))
+}
+
+fn routes(state: PageState) -> Router {
+    Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
         .route("/assets/page.js", get(script))
         .route("/assets/page.css", get(style))
         .route("/api/replay", post(replay))
         .route("/api/resume", post(resume))
-        .with_state(state))
+        .with_state(state)
 }
 
 async fn snapshot(state: &PageState) -> Result<Snapshot, Response> {
@@ -645,6 +651,37 @@ impl View {
         });
 
         sections.push(Section {
+            id: "troubled",
+            title: "Stored deliveries in trouble".into(),
+            summary: None,
+            note: Some(format!(
+                "Webhook deliveries stored but not processed yet: failing (tried again later), or whose processing stopped or hangs (a plugin trap, or a plugin that never returns; closed after {} such stops).",
+                kendo_bridge_core::ledger::inbox::MAX_ABANDONED
+            )),
+            empty: "none: every stored delivery was processed or waits its turn",
+            columns: vec!["delivery", "source", "received", "failed", "stopped", "problem"],
+            rows: snap
+                .troubled
+                .iter()
+                .map(|t| Row {
+                    cells: vec![
+                        keyed(t.id, format!("troubled/{}", t.id)).tone("bad"),
+                        cell(&t.source),
+                        cell(format!(
+                            "{} ({} ago)",
+                            timefmt::iso(t.received_at),
+                            age(now - t.received_at)
+                        )),
+                        cell(t.attempts),
+                        cell(t.stopped),
+                        cell(&t.problem),
+                    ],
+                    action: None,
+                })
+                .collect(),
+        });
+
+        sections.push(Section {
             id: "unscored",
             title: format!(
                 "Sent but not scored after {}",
@@ -1002,5 +1039,83 @@ mod tests {
     fn a_window_of_a_minute_is_called_a_minute() {
         assert_eq!(window_words(60_000), "minute");
         assert_eq!(window_words(2_000), "2 s");
+    }
+
+    /// The page's routes over a database holding one stored HubSpot
+    /// delivery that failed once, served on a local port: its URL, the
+    /// delivery's id and the server's task.
+    async fn serving_a_failing_delivery() -> (String, i64, tokio::task::JoinHandle<()>) {
+        use kendo_bridge_core::ledger::inbox;
+        let store = crate::store::Store::open_in_memory().expect("an in-memory database");
+        let db = store.database();
+        inbox::insert(db, "hubspot", "d1", None, b"[]", 1_000).expect("the delivery is stored");
+        let taken = inbox::claim(db, 10, 60_000, 1_000).expect("it is taken");
+        let id = taken[0].id;
+        inbox::defer(
+            db,
+            id,
+            9_000,
+            "hubspot answered 503 to GET /crm/v3/objects/calls/7",
+        )
+        .expect("it is deferred");
+        let state = PageState {
+            store: SharedStore::new(store),
+            clock: Clock::system(),
+            wake: Arc::new(Notify::new()),
+            token: None,
+            options: SnapshotOptions {
+                troubled: TROUBLED,
+                ..SnapshotOptions::default()
+            },
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, routes(state)).await;
+        });
+        (url, id, server)
+    }
+
+    async fn get(url: &str) -> String {
+        let response = reqwest::get(url).await.expect("the page answers");
+        assert_eq!(response.status(), 200, "{url}");
+        response.text().await.expect("a body")
+    }
+
+    #[tokio::test]
+    async fn a_stored_delivery_in_trouble_is_on_the_page() {
+        let (url, id, server) = serving_a_failing_delivery().await;
+        let html = get(&format!("{url}/")).await;
+        let shown = format!("data-k=\"troubled/{id}\"");
+        assert!(html.contains(&shown), "{html}");
+        assert!(html.contains("hubspot answered 503"), "{html}");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_stored_delivery_in_trouble_is_in_the_status_api() {
+        let (url, id, server) = serving_a_failing_delivery().await;
+        let api: serde_json::Value =
+            serde_json::from_str(&get(&format!("{url}/api/status")).await).expect("JSON");
+        let listed = &api["status"]["troubledDeliveries"];
+        assert_eq!(listed[0]["id"], id, "{api:#}");
+        assert_eq!(listed[0]["source"], "hubspot", "{api:#}");
+        assert_eq!(listed[0]["attempts"], 1, "{api:#}");
+        assert!(
+            listed[0]["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("hubspot answered 503")),
+            "{api:#}"
+        );
+        // The view `page.js` draws from the same answer has the row too.
+        let rows = api["view"]["sections"]
+            .as_array()
+            .and_then(|sections| sections.iter().find(|s| s["id"] == "troubled"))
+            .and_then(|section| section["rows"].as_array())
+            .map(Vec::len);
+        assert_eq!(rows, Some(1), "{api:#}");
+        server.abort();
     }
 }

@@ -94,6 +94,9 @@ pub fn to_json(snap: &Snapshot) -> Value {
             "source": w.source, "pending": w.pending, "done": w.done, "dead": w.dead,
             "lastError": w.last_error.as_ref().map(|e| e.0.clone()),
             "lastErrorAt": w.last_error.as_ref().map(|e| timefmt::iso(e.1))})).collect::<Vec<_>>(),
+        "troubledDeliveries": snap.troubled.iter().map(|t| json!({
+            "id": t.id, "source": t.source, "receivedAt": timefmt::iso(t.received_at),
+            "attempts": t.attempts, "stopped": t.stopped, "problem": t.problem})).collect::<Vec<_>>(),
         "lastErrors": snap.errors.iter().map(|r| json!({
             "source": r.key.source, "sourceId": r.key.source_id, "team": r.key.team,
             "state": r.state.as_str(), "code": r.reason_code, "reason": r.reason,

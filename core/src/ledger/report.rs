@@ -407,6 +407,9 @@ pub struct StatusOptions {
     pub teams: Vec<String>,
     /// Requests to Kendo per time bucket, per team; `None` for no chart.
     pub sends: Option<SendsChart>,
+    /// How many stored deliveries in trouble (failing, or whose processing
+    /// stops or hangs) to list; 0 for none.
+    pub troubled: u32,
 }
 
 /// The shape of the requests-per-window chart.
@@ -471,6 +474,9 @@ pub struct Status {
     /// Whether Aloware's calls wait for their transcript now; None when
     /// Aloware has sent nothing.
     pub aloware_transcripts: Option<TranscriptMode>,
+    /// Stored deliveries not processed yet that failed, or whose processing
+    /// stopped or hangs, oldest first ([`inbox::troubled`]).
+    pub troubled: Vec<inbox::Troubled>,
 }
 
 impl Status {
@@ -571,6 +577,11 @@ pub fn status<D: Database + ?Sized>(
             Some(aloware::transcript_mode(db, now)?)
         } else {
             None
+        },
+        troubled: if options.troubled > 0 {
+            inbox::troubled(db, options.troubled, now)?
+        } else {
+            Vec::new()
         },
     })
 }

@@ -25,11 +25,16 @@ from Kendo about calls this bridge never sent; write-backs to HubSpot calls
 (`hubspot.write_back`: pending, done, dead and the last error; a refused scope also
 shows under `hubspot write-back`, as does a Kendo property HubSpot has with another type);
 whether Aloware's calls wait for their transcript (only once Aloware has sent one in the
-last 7 days); and the latest errors.
+last 7 days); stored webhook deliveries in trouble (failing and tried again later, or whose
+processing stopped or hangs: a plugin trap), from their first failure; and the latest
+errors.
 
 Examples:
   kendo-bridge status --config bridge.toml
   kendo-bridge status --json --config bridge.toml | jq .teams";
+
+/// How many stored deliveries in trouble are listed.
+const TROUBLED: u32 = 50;
 
 /// Show checkpoints, queues, counts per team and the latest errors.
 #[derive(Debug, Args)]
@@ -57,6 +62,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         errors: args.errors,
         unscored_after_ms: args.unscored_after.as_millis() as i64,
         unmatched: 5,
+        troubled: TROUBLED,
         ..SnapshotOptions::default()
     };
     let snap = store
@@ -82,6 +88,7 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
         unscored,
         unmatched,
         write_backs,
+        troubled,
         ..
     } = &snap;
 
@@ -175,6 +182,18 @@ pub fn run(globals: &Globals, args: StatusArgs) -> Result<(), Failure> {
     }
     if !sources.is_empty() {
         println!("  {}", sources.join(", "));
+    }
+    if !troubled.is_empty() {
+        println!("\nStored deliveries in trouble");
+        for t in troubled {
+            println!(
+                "  delivery {} from {} (received {}): {}",
+                t.id,
+                t.source,
+                timefmt::iso(t.received_at),
+                t.problem
+            );
+        }
     }
     if !unscored.is_empty() || unmatched.0 > 0 {
         println!("\nKendo results");

@@ -157,3 +157,50 @@ fn pending_write_backs_and_their_last_error_are_shown() {
     );
     assert!(text.contains("hubspot answered 503 to PATCH"), "{text}");
 }
+
+/// A database with one HubSpot delivery stored and failed once (HubSpot
+/// answered 503 while it was processed): it waits to be tried again.
+fn database_with_a_failing_delivery(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    use kendo_bridge_core::ledger::inbox;
+    let path = dir.path().join("state.db");
+    let store = Store::open(&path).expect("the database opens");
+    let db = store.database();
+    inbox::insert(db, "hubspot", "d1", None, b"[]", 1_000).expect("the delivery is stored");
+    let taken = inbox::claim(db, 10, 60_000, 1_000).expect("it is taken");
+    inbox::defer(
+        db,
+        taken[0].id,
+        9_000,
+        "hubspot answered 503 to GET /crm/v3/objects/calls/7",
+    )
+    .expect("it is deferred");
+    path
+}
+
+#[test]
+fn a_stored_delivery_that_failed_is_listed_with_its_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_a_failing_delivery(&dir);
+    let status = status_json(&db, "1h");
+    let listed = &status["troubledDeliveries"];
+    assert_eq!(listed[0]["source"], "hubspot", "{status:#}");
+    assert_eq!(listed[0]["attempts"], 1, "{status:#}");
+    assert!(
+        listed[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("hubspot answered 503")),
+        "{status:#}"
+    );
+
+    let mut command = kendo_bridge();
+    command.args(["status", "--db"]).arg(&db);
+    let output = run(command, None);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("Stored deliveries in trouble"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("from hubspot"))
+        .unwrap_or_default();
+    assert!(line.contains("hubspot answered 503"), "{text}");
+}

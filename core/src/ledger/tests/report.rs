@@ -258,3 +258,30 @@ fn aloware_s_transcript_mode_is_reported_once_aloware_sent_anything() {
             .is_some()
     );
 }
+
+#[test]
+fn stored_deliveries_that_failed_are_listed_when_asked_for() {
+    use crate::ledger::inbox;
+    let db = db();
+    inbox::insert(&db, "hubspot", "d1", None, b"[]", 10).unwrap();
+    let taken = inbox::claim(&db, 10, inbox::LEASE_MS, 20).unwrap();
+    inbox::defer(&db, taken[0].id, 5_000, "hubspot answered 503").unwrap();
+    let quiet = report::status(&db, 30, &StatusOptions::default()).unwrap();
+    assert!(quiet.troubled.is_empty(), "none unless asked for");
+    let options = StatusOptions {
+        troubled: 10,
+        ..StatusOptions::default()
+    };
+    let status = report::status(&db, 30, &options).unwrap();
+    let listed: Vec<(&str, u32)> = status
+        .troubled
+        .iter()
+        .map(|t| (t.source.as_str(), t.attempts))
+        .collect();
+    assert_eq!(listed, vec![("hubspot", 1)]);
+    assert!(
+        status.troubled[0].problem.contains("hubspot answered 503"),
+        "{:?}",
+        status.troubled[0]
+    );
+}
