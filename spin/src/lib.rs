@@ -214,6 +214,7 @@ fn status() -> Result<Response> {
     // The core's one report (`ledger::report::status`), the one every status reads.
     let options = report::StatusOptions {
         teams: vec![delivery::TEAM.to_string()],
+        troubled: 50,
         ..report::StatusOptions::default()
     };
     let status = report::status(&db, now_ms() as i64, &options)?;
@@ -250,7 +251,7 @@ fn status() -> Result<Response> {
         .collect();
     // Stored deliveries failing, or stopping (a trap) or hanging whatever
     // processes them: shown from the first failure, each a problem too.
-    let troubled = stored::troubled(&db, 50, now_ms() as i64)?;
+    let troubled = status.troubled;
     let problems: Vec<serde_json::Value> = problems
         .into_iter()
         .chain(troubled.iter().map(|t| {
