@@ -114,8 +114,8 @@ pub fn open<D: Database + ?Sized>(
 /// commit), that halved the webhook intake's throughput and put its p99
 /// near a third of a second at 16 concurrent senders. A power loss takes the
 /// deliveries in flight with it either way (Aloware never sends one
-/// again): durability against it belongs to the disk and the platform (a
-/// replicated or remote database behind Spin keeps its own setting).
+/// again); a remote database behind Spin (libSQL) may refuse the setting and
+/// keeps its own durability.
 pub const SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 
 /// The number of migrations applied.
