@@ -12,7 +12,12 @@ pub fn line(event: &str, fields: &[(&str, &str)]) {
         object.insert((*name).to_string(), (*value).into());
     }
     // A log that cannot be written must not take the request down (as
-    // `eprintln!` would, panicking).
+    // `eprintln!` would, panicking). The line goes out in one write:
+    // stderr is unbuffered, so `writeln!` wrote each formatted piece
+    // separately (dozens of trips to the host a line), and the lines of
+    // concurrent instances were interleaved mid-line in Spin's log.
     use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{}", serde_json::Value::Object(object));
+    let mut line = serde_json::Value::Object(object).to_string();
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }

@@ -812,3 +812,4 @@ fn aloware_calls_wait_for_a_transcript_only_after_one_came_within_the_window() {
 
 mod operator;
 mod report;
+mod results;
