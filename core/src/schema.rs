@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_one_call_state.sql"),
     include_str!("../migrations/0013_transcripts_seen.sql"),
     include_str!("../migrations/0014_answered_sends.sql"),
+    include_str!("../migrations/0015_kendo_call_id_lookup.sql"),
 ];
 
 /// The statements of one migration, for APIs that run one statement per

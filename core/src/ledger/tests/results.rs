@@ -102,3 +102,26 @@ fn a_result_that_scores_no_call_the_ledger_holds_is_stored_once_without_on_score
     assert_eq!(record(&db, &unscored), (true, vec![]));
     assert_eq!(stored(&db), 4);
 }
+
+#[test]
+fn a_result_finds_its_call_by_an_index_not_by_reading_the_ledger() {
+    let db = db();
+    for (table, index) in [
+        ("ledger", "ledger_by_kendo_call_id"),
+        ("kendo_call_ids", "kendo_call_ids_by_kendo_call_id"),
+    ] {
+        let plan: Vec<String> = db
+            .run(
+                &format!("EXPLAIN QUERY PLAN SELECT source, source_id FROM {table} WHERE kendo_call_id = ?1"),
+                &["c-1".into()],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.text(3).unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{table}: {plan:?}"
+        );
+    }
+}
