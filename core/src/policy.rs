@@ -33,6 +33,11 @@ pub struct Policy {
     pub aloware: Aloware,
     pub retry: Retries,
     pub tick: Tick,
+    /// How a commit reaches the disk
+    /// ([`crate::ledger::connection::Sync`]): `Normal` survives any crash
+    /// of the process; `Full` a power loss too, at a cost (on Spin, about
+    /// half the webhook intake).
+    pub sync: crate::ledger::connection::Sync,
 }
 
 /// Kendo's Push API as the bridge uses it.
@@ -219,6 +224,7 @@ impl Policy {
             salesloft_transcript_requests: 20,
             write_backs: 20,
         },
+        sync: crate::ledger::connection::Sync::Normal,
         retry: Retries {
             kendo_send: Backoff {
                 base_ms: 2 * SECOND,

@@ -9,7 +9,9 @@
 //!    handled by the Spin app (composed with the plugin) in the test host.
 //!
 //!    And the same deliveries on a real `spin up` when a Spin CLI is found
-//!    (SPIN_BIN, target/spin-cli, or `spin` on PATH).
+//!    (SPIN_BIN, target/spin-cli, or `spin` on PATH), twice: with the
+//!    default `database_sync` (normal) and with `full` (every commit
+//!    waits for the disk).
 //! 3. With `--spin-drain`: N calls queued on two real `spin up` processes
 //!    sharing one database, drained by ticks on the README's schedule (one
 //!    each minute per process, `tick_seconds = 55`), in real time: about
@@ -101,13 +103,23 @@ fn main() -> anyhow::Result<()> {
             drain(args.n, 2).await?;
         }
         let host = webhooks(args.webhooks, args.clients).await?;
-        let real_spin = real_spin_webhooks(args.webhooks, args.clients).await?;
+        let real_spin = real_spin_webhooks(args.webhooks, args.clients, "normal").await?;
+        let real_spin_full = match real_spin {
+            Some(_) => real_spin_webhooks(args.webhooks, args.clients, "full").await?,
+            None => None,
+        };
         let spin = spin_webhooks(args.webhooks, args.clients).await?;
         println!();
         if let Some(real_spin) = real_spin {
             println!(
                 "webhooks stored per second, the Spin app on a real Spin over the host: {:.2}   (goal: at least 500/s, p99 at most 100 ms)",
                 real_spin / host
+            );
+        }
+        if let (Some(normal), Some(full)) = (real_spin, real_spin_full) {
+            println!(
+                "webhooks stored per second on a real Spin, database_sync=full over the default normal: {:.2}",
+                full / normal
             );
         }
         println!(
@@ -345,7 +357,12 @@ async fn webhooks(total: usize, clients: usize) -> anyhow::Result<f64> {
 /// committed (WAL, synchronous=NORMAL), the result recorded after the
 /// answer; the CPU counted once every result is recorded. None without a
 /// Spin CLI (said).
-async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Option<f64>> {
+/// `sync`: the app's `database_sync` (`normal`, the default, or `full`).
+async fn real_spin_webhooks(
+    total: usize,
+    clients: usize,
+    sync: &str,
+) -> anyhow::Result<Option<f64>> {
     use kendo_bridge_spin_host::real::{self, RealSpin};
     let cli = match real::cli() {
         Ok(cli) => cli,
@@ -364,6 +381,7 @@ async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Opti
         &[
             ("kendo_api_key", DEMO_KENDO_KEY),
             ("kendo_webhook_secret", KENDO_WEBHOOK_SECRET),
+            ("database_sync", sync),
         ],
     )
     .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -382,7 +400,10 @@ async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Opti
     }
     let processed = answered.elapsed();
     let cpu = cpu_seconds(spin.pid()).zip(cpu_before).map(|(a, b)| a - b);
-    println!("  the Spin app on a real `spin up` ({}):", cli.display());
+    println!(
+        "  the Spin app on a real `spin up` ({}), database_sync={sync}:",
+        cli.display()
+    );
     load.print(total);
     println!(
         "  {recorded} of {total} results recorded in the ledger {:.0} ms after the last answer",
@@ -397,8 +418,9 @@ async fn real_spin_webhooks(total: usize, clients: usize) -> anyhow::Result<Opti
     }
     println!(
         "  each 200 follows the signature check in the composed plugin and a committed SQLite \
-         transaction (WAL, synchronous=NORMAL, a connection per request as Spin opens one); the \
-         result is recorded after the answer"
+         transaction (WAL, synchronous={}, a connection per request as Spin opens one); the \
+         result is recorded after the answer",
+        sync.to_uppercase()
     );
     if load.stored < total {
         bail!(

@@ -55,6 +55,8 @@ impl Engine {
     /// reads every key and secret, and sets up the enabled sources.
     pub fn open(config: BridgeConfig, plugin: Plugin, clock: Clock) -> Result<Engine, EngineError> {
         let mut store = Store::open(&config.state)?;
+        kendo_bridge_core::ledger::connection::set_sync(store.database(), config.policy().sync)
+            .map_err(crate::store::StoreError::from)?;
         if config
             .hubspot
             .as_ref()

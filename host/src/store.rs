@@ -145,7 +145,12 @@ impl Store {
     }
 
     fn init(conn: Connection) -> Result<Store> {
-        let opened = connection::open(&conn, Busy::Sqlite, Settings::Required)?;
+        let opened = connection::open(
+            &conn,
+            Busy::Sqlite,
+            Settings::Required,
+            kendo_bridge_core::policy::Policy::DEFAULT.sync,
+        )?;
         if opened.newer_schema() {
             return Err(StoreError::NewerSchema {
                 found: opened.user_version,

@@ -134,7 +134,12 @@ impl Db {
         // With a rollback journal every instance's commit waited out the
         // others' in SQLite's busy back-off (sleeps of up to 100 ms at a
         // time), and webhooks were answered in seconds at the tail.
-        let opened = connection::open(&db, Busy::Driver, Settings::BestEffort)?;
+        let opened = connection::open(
+            &db,
+            Busy::Driver,
+            Settings::BestEffort,
+            crate::policy::sync(),
+        )?;
         if !opened.current() {
             connection::migrate(&db)?;
         }

@@ -290,6 +290,8 @@ fn status() -> Result<Response> {
         "deliveries": deliveries,
         "writeBacks": write_backs,
         "nextDue": next_due(&db)?,
+        // How this instance's commits reach the disk (`database_sync`).
+        "databaseSync": kendo_bridge_core::ledger::connection::sync_of(&db)?.map(|s| s.name()),
     });
     Ok(json(200, body.to_string()))
 }

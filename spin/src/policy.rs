@@ -63,6 +63,26 @@ pub(crate) fn tick_ms() -> Millis {
     scaled(variable("tick_seconds"), 1000).unwrap_or(DEFAULT.tick.duration_ms)
 }
 
+/// How a commit reaches the disk (`database_sync`: `normal` or `full`;
+/// anything else keeps the default, logged once a request).
+pub(crate) fn sync() -> kendo_bridge_core::ledger::connection::Sync {
+    use kendo_bridge_core::ledger::connection::Sync;
+    match variable("database_sync") {
+        None => DEFAULT.sync,
+        Some(value) => Sync::parse(&value).unwrap_or_else(|| {
+            crate::log::line(
+                "setting-ignored",
+                &[
+                    ("variable", "database_sync"),
+                    ("value", &value),
+                    ("expected", "normal or full"),
+                ],
+            );
+            DEFAULT.sync
+        }),
+    }
+}
+
 /// Kendo's base URL (`kendo_url`).
 pub(crate) fn kendo_url() -> String {
     variable("kendo_url").unwrap_or_else(|| DEFAULT.kendo.url.into())

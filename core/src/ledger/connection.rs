@@ -54,7 +54,8 @@ impl Opened {
 
 /// Sets a connection up: the lock wait, write-ahead logging (readers never
 /// wait for a writer, a commit appends to the log; the mode stays with the
-/// file, so it is set only when missing), and [`SYNCHRONOUS`]. Returns
+/// file, so it is set only when missing), and how commits reach the disk
+/// (`sync`, the core's `Policy::database` unless configured). Returns
 /// the journal mode and schema version it found, read in one statement:
 /// on Spin each statement is a trip through the host, and every request
 /// opens a connection. (`foreign_keys` is not set: the schema declares no
@@ -63,6 +64,7 @@ pub fn open<D: Database + ?Sized>(
     db: &D,
     busy: Busy,
     settings: Settings,
+    sync: Sync,
 ) -> Result<Opened, LedgerError> {
     let wait = match busy {
         Busy::Sqlite => LOCK_WAIT_MS,
@@ -97,26 +99,79 @@ pub fn open<D: Database + ?Sized>(
     {
         set("PRAGMA journal_mode = WAL")?;
     }
-    set(SYNCHRONOUS)?;
+    set(sync.pragma())?;
     Ok(opened)
 }
 
-/// How a commit reaches the disk: `NORMAL`, under write-ahead logging. A
-/// committed transaction is in the log, in the operating system's hands,
-/// before the commit returns, so it survives any crash of the process
-/// (the bridge, `spin up`, a trap, an OOM kill, a deploy): a webhook
-/// answered 2xx after its commit is never lost to one. The log is synced
-/// at each checkpoint, so the file is never corrupted; a power loss or a
-/// crash of the machine may roll back the commits made since the log was
-/// last synced. `FULL` would sync the log on every commit, while the one
-/// write lock of the database is held: on Spin, where each request opens
-/// its own connection (and so also syncs the directory on its first
-/// commit), that halved the webhook intake's throughput and put its p99
-/// near a third of a second at 16 concurrent senders. A power loss takes the
-/// deliveries in flight with it either way (Aloware never sends one
-/// again); a remote database behind Spin (libSQL) may refuse the setting and
-/// keeps its own durability.
-pub const SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
+/// How a commit reaches the disk under write-ahead logging (SQLite's
+/// `PRAGMA synchronous`). A remote database behind Spin (libSQL) may
+/// refuse the setting and keeps its own durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// `NORMAL` (the default): a committed transaction is in the log, in
+    /// the operating system's hands, before the commit returns, so it
+    /// survives any crash of the process (the bridge, `spin up`, a trap,
+    /// an OOM kill, a deploy): a webhook answered 2xx after its commit is
+    /// never lost to one. The log is synced at each checkpoint, so the
+    /// file is never corrupted; a power loss or a crash of the machine may
+    /// roll back the commits made since the log was last synced, answered
+    /// webhooks among them.
+    Normal,
+    /// `FULL`: the log is synced on every commit, so a commit survives a
+    /// power loss too. The sync happens while the database's one write
+    /// lock is held: on Spin, where each request opens its own connection
+    /// (and so also syncs the directory on its first commit), it halved
+    /// the webhook intake's throughput and put its p99 near a third of a
+    /// second at 16 concurrent senders. The host, which keeps one
+    /// connection, loses far less to it.
+    Full,
+}
+
+impl Sync {
+    /// Reads a configured value: `normal` or `full`.
+    pub fn parse(value: &str) -> Option<Sync> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "normal" => Some(Sync::Normal),
+            "full" => Some(Sync::Full),
+            _ => None,
+        }
+    }
+
+    /// The statement that sets it.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Sync::Normal => "PRAGMA synchronous = NORMAL",
+            Sync::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+
+    /// Its configured name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sync::Normal => "normal",
+            Sync::Full => "full",
+        }
+    }
+}
+
+/// How this connection's commits reach the disk now (`None`: neither
+/// setting, e.g. `OFF`, or a backend that does not say).
+pub fn sync_of<D: Database + ?Sized>(db: &D) -> Result<Option<Sync>, LedgerError> {
+    Ok(match db.first("PRAGMA synchronous", &[])? {
+        Some(row) => match row.int(0)? {
+            1 => Some(Sync::Normal),
+            2 => Some(Sync::Full),
+            _ => None,
+        },
+        None => None,
+    })
+}
+
+/// Sets how this connection's commits reach the disk (a setting read after
+/// the connection was opened).
+pub fn set_sync<D: Database + ?Sized>(db: &D, sync: Sync) -> Result<(), LedgerError> {
+    db.run(sync.pragma(), &[]).map(|_| ())
+}
 
 /// The number of migrations applied.
 pub fn user_version<D: Database + ?Sized>(db: &D) -> Result<i64, LedgerError> {
@@ -171,11 +226,11 @@ mod tests {
     #[test]
     fn a_new_database_is_migrated_to_this_build_s_schema_once() {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        let opened = open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        let opened = open(&db, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         assert_eq!(opened.user_version, 0);
         migrate(&db).unwrap();
         migrate(&db).unwrap();
-        let again = open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        let again = open(&db, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         assert!(again.current() && !again.newer_schema());
     }
 
@@ -188,7 +243,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            open(&db, Busy::Sqlite, Settings::Required)
+            open(&db, Busy::Sqlite, Settings::Required, Sync::Normal)
                 .unwrap()
                 .newer_schema()
         );
@@ -197,10 +252,10 @@ mod tests {
     #[test]
     fn a_driver_that_waits_out_locks_itself_turns_sqlite_s_wait_off() {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        open(&db, Busy::Driver, Settings::BestEffort).unwrap();
+        open(&db, Busy::Driver, Settings::BestEffort, Sync::Normal).unwrap();
         let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
         assert_eq!(wait.int(0).unwrap(), 0);
-        open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        open(&db, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         let wait = db.first("PRAGMA busy_timeout", &[]).unwrap().unwrap();
         assert_eq!(wait.int(0).unwrap(), LOCK_WAIT_MS as i64);
     }
@@ -210,9 +265,22 @@ mod tests {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         let before = db.first("PRAGMA synchronous", &[]).unwrap().unwrap();
         assert_eq!(before.int(0).unwrap(), 2, "SQLite's default is FULL");
-        open(&db, Busy::Driver, Settings::BestEffort).unwrap();
+        open(&db, Busy::Driver, Settings::BestEffort, Sync::Normal).unwrap();
         let after = db.first("PRAGMA synchronous", &[]).unwrap().unwrap();
         assert_eq!(after.int(0).unwrap(), 1, "NORMAL");
+        set_sync(&db, Sync::Full).unwrap();
+        assert_eq!(
+            sync_of(&db).unwrap(),
+            Some(Sync::Full),
+            "FULL when configured"
+        );
+    }
+
+    #[test]
+    fn a_configured_sync_is_read_whatever_its_case() {
+        assert_eq!(Sync::parse(" Full "), Some(Sync::Full));
+        assert_eq!(Sync::parse("normal"), Some(Sync::Normal));
+        assert_eq!(Sync::parse("off"), None);
     }
 
     #[test]
@@ -221,7 +289,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.db");
         let db = rusqlite::Connection::open(&path).unwrap();
-        open(&db, Busy::Sqlite, Settings::Required).unwrap();
+        open(&db, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         let reopened = rusqlite::Connection::open(&path).unwrap();
         let opened = open(&reopened, Busy::Sqlite, Settings::Required).unwrap();
         assert_eq!(opened.journal_mode.as_deref(), Some("wal"));

@@ -2,6 +2,7 @@
 //! operator commands read: Kendo teams and keys, each source, the webhook
 //! server, and (through [`super::Config`]) the rules and the rep directory.
 
+use kendo_bridge_core::ledger::connection::Sync;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,11 @@ pub struct BridgeConfig {
     /// The SQLite state database (ledger, outbox, checkpoints).
     #[serde(default = "default_state")]
     pub state: PathBuf,
+    /// How a commit reaches the disk: `normal` (the default: a commit
+    /// survives any crash of the process) or `full` (a power loss too; each
+    /// commit waits for the disk).
+    #[serde(default)]
+    pub state_sync: Option<String>,
     /// A team's own plugin component instead of the embedded one.
     #[serde(default)]
     pub plugin: Option<PathBuf>,
@@ -523,6 +529,13 @@ impl BridgeConfig {
     }
 
     fn check(&self) -> Result<(), BridgeConfigError> {
+        if let Some(sync) = &self.state_sync
+            && Sync::parse(sync).is_none()
+        {
+            return Err(BridgeConfigError::Invalid(format!(
+                "state_sync = \"{sync}\": use \"normal\" (a commit survives any crash of the process) or \"full\" (a power loss too; slower)"
+            )));
+        }
         if self.kendo.teams.is_empty() {
             return Err(BridgeConfigError::Invalid(
                 "[kendo] needs at least one [[kendo.teams]] entry with a name and an api_key"
@@ -616,6 +629,9 @@ impl BridgeConfig {
         policy.webhooks.max_body_bytes = self.server.max_body_bytes as u64;
         policy.webhooks.shutdown_grace_ms = millis(self.server.shutdown_grace);
         policy.webhooks.unscored_after_ms = millis(self.server.unscored_after);
+        if let Some(sync) = self.state_sync.as_deref().and_then(Sync::parse) {
+            policy.sync = sync;
+        }
         policy
     }
 
@@ -686,6 +702,17 @@ mod tests {
         assert_eq!(parse(&zero).kendo.ambiguous_resends, 0);
         let unset = EXAMPLE.replace("ambiguous_resends = 1", "");
         assert_eq!(parse(&unset).kendo.ambiguous_resends, 1);
+    }
+    #[test]
+    fn commits_wait_for_the_disk_only_when_state_sync_is_full() {
+        use kendo_bridge_core::ledger::connection::Sync;
+        assert_eq!(parse(EXAMPLE).policy().sync, Sync::Normal);
+        let full = format!("state_sync = \"full\"\n{EXAMPLE}");
+        assert_eq!(parse(&full).policy().sync, Sync::Full);
+        let wrong = format!("state_sync = \"fast\"\n{EXAMPLE}");
+        let error = BridgeConfig::parse(&wrong, Path::new("bridge.toml"), &BTreeMap::new())
+            .expect_err("an unknown value is refused");
+        assert!(error.to_string().contains("\"normal\""), "{error}");
     }
 }
 

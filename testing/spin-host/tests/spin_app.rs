@@ -1155,3 +1155,21 @@ async fn with_the_python_example_mapper_the_campaign_is_in_the_metadata() {
         accepted[0].body
     );
 }
+
+/// `database_sync` decides how the app's commits reach the disk, and
+/// `GET /status` says what the connection runs with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_wait_for_the_disk_only_when_database_sync_is_full() {
+    for (set, expected) in [("", "normal"), ("full", "full"), ("sometimes", "normal")] {
+        let (_sims, app) = started_with(&[("database_sync", set)]).await;
+        let status = app
+            .request("GET", "/status", &[], "")
+            .await
+            .expect("status");
+        let status: Value = serde_json::from_str(&status.body).expect("status is JSON");
+        assert_eq!(
+            status["databaseSync"], expected,
+            "database_sync = {set:?}: {status}"
+        );
+    }
+}
