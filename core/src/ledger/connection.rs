@@ -291,7 +291,7 @@ mod tests {
         let db = rusqlite::Connection::open(&path).unwrap();
         open(&db, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         let reopened = rusqlite::Connection::open(&path).unwrap();
-        let opened = open(&reopened, Busy::Sqlite, Settings::Required).unwrap();
+        let opened = open(&reopened, Busy::Sqlite, Settings::Required, Sync::Normal).unwrap();
         assert_eq!(opened.journal_mode.as_deref(), Some("wal"));
         drop((db, reopened));
         let _ = std::fs::remove_dir_all(&dir);
