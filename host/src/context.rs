@@ -36,7 +36,7 @@ impl Context {
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         self.store
-            .run(move |s| s.health_ok(source, topic, now))
+            .ledger(move |db| kendo_bridge_core::ledger::health::ok(db, source, topic, now))
             .await
     }
 
@@ -53,7 +53,9 @@ impl Context {
         let text = problem.to_string();
         let new = self
             .store
-            .run(move |s| s.health_problem(source, topic, &text, now))
+            .ledger(move |db| {
+                kendo_bridge_core::ledger::health::problem(db, source, topic, &text, now)
+            })
             .await?;
         if new {
             tracing::warn!(source, topic, problem, "source problem");
@@ -85,8 +87,9 @@ impl Context {
         let now = self.clock.now_ms();
         let report = self
             .store
-            .run(move |s| {
-                s.intake(
+            .ledger(move |db| {
+                kendo_bridge_core::ledger::intake::intake(
+                    db,
                     &items,
                     checkpoint.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                     now,

@@ -680,7 +680,7 @@ mod tests {
 
     /// A store with `n` calls queued for [`TEAM`], ids `1..=n`.
     fn queued(n: u32) -> SharedStore {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         let items: Vec<Intake> = (1..=n)
             .map(|i| Intake {
                 key: CallKey {
@@ -698,7 +698,7 @@ mod tests {
                 },
             })
             .collect();
-        store.intake(&items, None, T0).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &items, None, T0).unwrap();
         SharedStore::new(store)
     }
 
@@ -934,7 +934,11 @@ mod tests {
             "still paused: nothing is sent"
         );
         assert_eq!(kendo.times().len(), 1, "the second call was never tried");
-        let paused = store.run(|s| s.paused(TEAM)).await.unwrap().unwrap();
+        let paused = store
+            .ledger(|db| kendo_bridge_core::ledger::send::paused(db, TEAM))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(paused.key_fingerprint, worker.key.fingerprint());
         let first = row(&store, "1").await;
         assert_eq!(first.state, State::Queued, "the call keeps its place");
@@ -972,17 +976,27 @@ mod tests {
         new.drain(T0 + 3_600_000, |_| {}).await.unwrap();
 
         assert_eq!(row(&store, "1").await.state, State::Sent);
-        assert!(store.run(|s| s.paused(TEAM)).await.unwrap().is_none());
+        assert!(
+            store
+                .ledger(|db| kendo_bridge_core::ledger::send::paused(db, TEAM))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_running_worker_finds_a_call_replayed_by_another_process() {
         let clock = Clock::starting_at(T0);
         let store = queued(1);
-        let item = store.run(|s| s.due(TEAM, T0, 1)).await.unwrap().remove(0);
+        let item = store
+            .ledger(|db| kendo_bridge_core::ledger::send::due(db, TEAM, T0, 1))
+            .await
+            .unwrap()
+            .remove(0);
         store
             .run(move |s| {
-                s.begin_send(&item, T0)?;
+                kendo_bridge_core::ledger::send::begin_send(s.database(), &item, T0)?;
                 s.record(
                     &item,
                     &Action::Dead {
@@ -1168,7 +1182,15 @@ mod tests {
                 .count(),
             2
         );
-        assert_eq!(store.run_here(|s| s.queue_depth(TEAM)).unwrap(), 0);
+        assert_eq!(
+            store
+                .run_here(|s| Ok(kendo_bridge_core::ledger::send::queue_depth(
+                    s.database(),
+                    TEAM
+                )?))
+                .unwrap(),
+            0
+        );
         assert_eq!(flagged(&store).len(), 2);
     }
 

@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_scrape_shows_calls_by_team_and_state_and_the_counters() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         let item = Intake {
             key: CallKey {
                 source: "salesloft".into(),
@@ -269,20 +269,36 @@ mod tests {
                 warnings: None,
             },
         };
-        store.intake(&[item], None, 10).unwrap();
-        let due = store.due("emea", 10, 1).unwrap().remove(0);
-        store.begin_send(&due, 20).unwrap();
-        store.bump("emea", counter::KENDO_429, 2).unwrap();
-        store
-            .bump("salesloft", counter::SOURCE_REQUESTS_ERROR, 3)
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
+        let due = kendo_bridge_core::ledger::send::due(store.database(), "emea", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &due, 20).unwrap();
+        kendo_bridge_core::ledger::bump(store.database(), "emea", counter::KENDO_429, 2).unwrap();
+        kendo_bridge_core::ledger::bump(
+            store.database(),
+            "salesloft",
+            counter::SOURCE_REQUESTS_ERROR,
+            3,
+        )
+        .unwrap();
+        kendo_bridge_core::ledger::bump(
+            store.database(),
+            "salesloft",
+            counter::SOURCE_COST_POINTS,
+            7,
+        )
+        .unwrap();
+        kendo_bridge_core::ledger::bump(store.database(), "aloware", counter::BAD_SIGNATURE, 1)
             .unwrap();
-        store
-            .bump("salesloft", counter::SOURCE_COST_POINTS, 7)
-            .unwrap();
-        store.bump("aloware", counter::BAD_SIGNATURE, 1).unwrap();
-        store
-            .health_problem("salesloft", "poll", "401", 10)
-            .unwrap();
+        kendo_bridge_core::ledger::health::problem(
+            store.database(),
+            "salesloft",
+            "poll",
+            "401",
+            10,
+        )
+        .unwrap();
         let text = render(&store, 30, 60_000).unwrap();
         assert!(
             text.contains(r#"kendo_bridge_calls{team="emea",state="sending"} 1"#),
@@ -342,12 +358,16 @@ mod tests {
                 warnings: None,
             },
         };
-        store.intake(&[item], None, 10).unwrap();
-        let out = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&out, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
+        let out = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &out, 10).unwrap();
         store.mark_created(&out, Some("call_1"), 20).unwrap();
-        let wb = store.write_backs_due(20, 1).unwrap().remove(0);
-        store.write_back_retry(&wb, 30, "503", 21).unwrap();
+        let wb = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::write_back::retry(store.database(), &wb, 30, "503", 21).unwrap();
         let text = render(&store, 0, 60_000).unwrap();
         assert!(
             text.contains(r#"kendo_bridge_write_back_queue_depth{source="hubspot"} 1"#),

@@ -125,7 +125,12 @@ pub fn router(
 }
 
 async fn healthz(State(state): State<ServerState>) -> Response {
-    match state.ctx.store.run(|s| s.inbox_backlog()).await {
+    match state
+        .ctx
+        .store
+        .ledger(kendo_bridge_core::ledger::inbox::backlog)
+        .await
+    {
         Ok(backlog) => (
             StatusCode::OK,
             axum::Json(json!({"status": "ok", "inboxBacklog": backlog})),
@@ -257,7 +262,9 @@ async fn webhook(
                 let _ = state
                     .ctx
                     .store
-                    .run(move |s| s.bump(&scope, counter::BAD_SIGNATURE, 1))
+                    .ledger(move |db| {
+                        kendo_bridge_core::ledger::bump(db, &scope, counter::BAD_SIGNATURE, 1)
+                    })
                     .await;
                 tracing::warn!(%source, %reason, "webhook refused");
                 return error(StatusCode::UNAUTHORIZED, reason);
@@ -272,7 +279,16 @@ async fn webhook(
         state
             .ctx
             .store
-            .run(move |s| s.inbox_insert(&source, &delivery_id, event.as_deref(), &body, now))
+            .ledger(move |db| {
+                kendo_bridge_core::ledger::inbox::insert(
+                    db,
+                    &source,
+                    &delivery_id,
+                    event.as_deref(),
+                    &body,
+                    now,
+                )
+            })
             .await
     };
     match stored {

@@ -183,34 +183,7 @@ impl Store {
 
     // ---- intake --------------------------------------------------------------
 
-    /// Records decided records and, in the same transaction, moves `source`'s
-    /// checkpoint to `cursor` ([`ledger::intake::intake`]).
-    pub fn intake(
-        &mut self,
-        items: &[Intake],
-        checkpoint: Option<(&str, &str)>,
-        now: Millis,
-    ) -> Result<IntakeReport> {
-        Ok(ledger::intake::intake(&self.conn, items, checkpoint, now)?)
-    }
-
     // ---- delivery ----------------------------------------------------------
-
-    /// Sends of `team` due at `now`, oldest first.
-    pub fn due(&self, team: &str, now: Millis, limit: u32) -> Result<Vec<OutboxItem>> {
-        Ok(ledger::send::due(&self.conn, team, now, limit)?)
-    }
-
-    /// Pending sends of a team (the queue depth).
-    pub fn queue_depth(&self, team: &str) -> Result<u64> {
-        Ok(ledger::send::queue_depth(&self.conn, team)?)
-    }
-
-    /// Marks one given send as in flight, without pacing or a lease: for
-    /// single-process tools and tests ([`ledger::send::begin_send`]).
-    pub fn begin_send(&mut self, item: &OutboxItem, now: Millis) -> Result<()> {
-        Ok(ledger::send::begin_send(&self.conn, item, now)?)
-    }
 
     /// Carries out what Kendo's answer means for a send
     /// ([`ledger::record::record`]); a 201 also queues the call's
@@ -302,100 +275,19 @@ impl Store {
 
     // ---- paused keys ---------------------------------------------------------
 
-    /// Why a team is paused, if it is.
-    pub fn paused(&self, team: &str) -> Result<Option<Paused>> {
-        Ok(ledger::send::paused(&self.conn, team)?)
-    }
-
     // ---- webhook inbox -------------------------------------------------------
 
-    /// Stores a verified webhook delivery. Committed before this returns, so
-    /// the caller may answer 2xx.
-    pub fn inbox_insert(
-        &mut self,
-        source: &str,
-        delivery_id: &str,
-        event: Option<&str>,
-        body: &[u8],
-        now: Millis,
-    ) -> Result<InboxInsert> {
-        Ok(ledger::inbox::insert(
-            &self.conn,
-            source,
-            delivery_id,
-            event,
-            body,
-            now,
-        )?)
-    }
-
-    /// Deliveries stored but not processed yet.
-    pub fn inbox_backlog(&self) -> Result<u64> {
-        Ok(ledger::inbox::backlog(&self.conn)?)
-    }
-
     // ---- re-deciding ------------------------------------------------------------
-
-    /// See [`ledger::redecide::fingerprint`].
-    pub fn decision_fingerprint(&self) -> Result<Option<String>> {
-        Ok(ledger::redecide::fingerprint(&self.conn)?)
-    }
-
-    /// See [`ledger::redecide::set_fingerprint`].
-    pub fn set_decision_fingerprint(&mut self, fingerprint: &str, now: Millis) -> Result<()> {
-        Ok(ledger::redecide::set_fingerprint(
-            &self.conn,
-            fingerprint,
-            now,
-        )?)
-    }
-
-    /// See [`ledger::redecide::decided_for`].
-    pub fn decided_for(&self, state: State, codes: &[&str]) -> Result<Vec<(CallKey, String)>> {
-        Ok(ledger::redecide::decided_for(&self.conn, state, codes)?)
-    }
 
     // ---- held source records (Aloware) ----------------------------------------
 
     // ---- call data records (Salesloft) ------------------------------------------
 
-    /// When the next wait for a transcript of `source` ends, if any call
-    /// still waits for one.
-    pub fn next_transcript_due(&self, source: &str) -> Result<Option<Millis>> {
-        Ok(ledger::hold::next_transcript_due(&self.conn, source)?)
-    }
-
     // ---- Kendo results ---------------------------------------------------------
 
     // ---- counters ----------------------------------------------------------------
 
-    /// Adds to a counter.
-    pub fn bump(&mut self, scope: &str, name: &str, by: i64) -> Result<()> {
-        Ok(ledger::bump(&self.conn, scope, name, by)?)
-    }
-
     // ---- source health ---------------------------------------------------------------
-
-    /// Records that `topic` of `source` (`poll`, `transcripts`,
-    /// `dispositions`, ...) worked at `now`, clearing its problem.
-    pub fn health_ok(&mut self, source: &str, topic: &str, now: Millis) -> Result<()> {
-        Ok(ledger::health::ok(&self.conn, source, topic, now)?)
-    }
-
-    /// Records a problem with `topic` of `source`. Returns true when it is
-    /// new (the topic was healthy, or had another problem): the caller logs
-    /// a new problem once at `warn`, and repeats at `debug`.
-    pub fn health_problem(
-        &mut self,
-        source: &str,
-        topic: &str,
-        problem: &str,
-        now: Millis,
-    ) -> Result<bool> {
-        Ok(ledger::health::problem(
-            &self.conn, source, topic, problem, now,
-        )?)
-    }
 }
 
 mod write_back;
@@ -444,6 +336,16 @@ impl SharedStore {
     pub fn run_here<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
+    }
+
+    /// Runs one of the core's ledger functions on the store's connection,
+    /// off the async threads (see [`SharedStore::run`]).
+    pub async fn ledger<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> std::result::Result<R, LedgerError> + Send + 'static,
+    {
+        self.run(move |s| Ok(f(s.database())?)).await
     }
 }
 
@@ -507,14 +409,14 @@ mod tests {
 
     #[test]
     fn intake_enqueues_a_send_and_moves_the_checkpoint_in_one_step() {
-        let mut store = Store::open_in_memory().unwrap();
-        let report = store
-            .intake(
-                &[send("1", "a"), skip("2", "a")],
-                Some(("salesloft", "{\"page\":1}")),
-                10,
-            )
-            .unwrap();
+        let store = Store::open_in_memory().unwrap();
+        let report = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "a"), skip("2", "a")],
+            Some(("salesloft", "{\"page\":1}")),
+            10,
+        )
+        .unwrap();
         assert_eq!(report.enqueued, 1);
         assert_eq!(report.skipped, 1);
         assert_eq!(
@@ -523,16 +425,29 @@ mod tests {
                 .as_deref(),
             Some("{\"page\":1}")
         );
-        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            1
+        );
     }
 
     #[test]
     fn the_same_call_arriving_twice_is_queued_once() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let again = store.intake(&[send("1", "a")], None, 11).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
+            .unwrap();
+        let again = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "a")],
+            None,
+            11,
+        )
+        .unwrap();
         assert_eq!(again.duplicates, 1);
-        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            1
+        );
         assert_eq!(
             report::call(store.database(), "salesloft", "1").unwrap()[0].seen_count,
             2
@@ -542,13 +457,25 @@ mod tests {
     #[test]
     fn a_sent_call_is_never_queued_again_even_when_newer() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let item = store.due("main", 10, 10).unwrap().remove(0);
-        store.begin_send(&item, 11).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
+            .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 10)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
         store.mark_created(&item, Some("call_1"), 12).unwrap();
-        let again = store.intake(&[send("1", "b")], None, 13).unwrap();
+        let again = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "b")],
+            None,
+            13,
+        )
+        .unwrap();
         assert_eq!(again.duplicates, 1);
-        assert_eq!(store.queue_depth("main").unwrap(), 0);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            0
+        );
         let row = &report::call(store.database(), "salesloft", "1").unwrap()[0];
         assert_eq!(row.state, State::Sent);
         assert_eq!(row.kendo_call_id.as_deref(), Some("call_1"));
@@ -556,22 +483,39 @@ mod tests {
 
     #[test]
     fn a_newer_version_replaces_the_payload_of_a_queued_call() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let report = store.intake(&[send("1", "b")], None, 11).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
+            .unwrap();
+        let report = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "b")],
+            None,
+            11,
+        )
+        .unwrap();
         assert_eq!(report.updated, 1);
-        let due = store.due("main", 20, 10).unwrap();
+        let due = kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert!(due[0].payload.contains("\"v\":\"b\""));
     }
 
     #[test]
     fn an_older_version_does_not_overwrite_a_newer_one() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "b")], None, 10).unwrap();
-        let report = store.intake(&[skip("1", "a")], None, 11).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "b")], None, 10)
+            .unwrap();
+        let report = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[skip("1", "a")],
+            None,
+            11,
+        )
+        .unwrap();
         assert_eq!(report.duplicates, 1);
-        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            1
+        );
     }
 
     fn for_team(mut item: Intake, team: &str) -> Intake {
@@ -581,29 +525,48 @@ mod tests {
 
     #[test]
     fn a_call_skipped_for_one_team_and_later_sent_for_its_reps_team_keeps_one_row() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[wait("1", "a")], None, 10).unwrap();
-        let report = store
-            .intake(&[for_team(send("1", "b"), "west")], None, 11)
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10)
             .unwrap();
+        let report = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[for_team(send("1", "b"), "west")],
+            None,
+            11,
+        )
+        .unwrap();
         assert_eq!(report.enqueued, 1);
         let rows = report::call(store.database(), "salesloft", "1").unwrap();
         assert_eq!(rows.len(), 1, "one row, not one per team: {rows:?}");
         assert_eq!(rows[0].key.team, "west");
         assert_eq!(rows[0].state, State::Queued);
-        assert_eq!(store.queue_depth("main").unwrap(), 0);
-        assert_eq!(store.queue_depth("west").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            0
+        );
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "west").unwrap(),
+            1
+        );
     }
 
     #[test]
     fn a_queued_send_moves_with_its_row_when_the_team_changes() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        store
-            .intake(&[for_team(send("1", "b"), "west")], None, 11)
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
             .unwrap();
-        assert_eq!(store.queue_depth("main").unwrap(), 0);
-        let due = store.due("west", 20, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[for_team(send("1", "b"), "west")],
+            None,
+            11,
+        )
+        .unwrap();
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            0
+        );
+        let due = kendo_bridge_core::ledger::send::due(store.database(), "west", 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert!(due[0].payload.contains("\"v\":\"b\""), "{}", due[0].payload);
     }
@@ -611,15 +574,25 @@ mod tests {
     #[test]
     fn a_call_sent_for_one_team_is_not_queued_for_another() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let item = store.due("main", 10, 10).unwrap().remove(0);
-        store.begin_send(&item, 11).unwrap();
-        store.mark_created(&item, Some("call_1"), 12).unwrap();
-        let again = store
-            .intake(&[for_team(send("1", "b"), "west")], None, 13)
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
             .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 10)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
+        store.mark_created(&item, Some("call_1"), 12).unwrap();
+        let again = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[for_team(send("1", "b"), "west")],
+            None,
+            13,
+        )
+        .unwrap();
         assert_eq!(again.duplicates, 1);
-        assert_eq!(store.queue_depth("west").unwrap(), 0);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "west").unwrap(),
+            0
+        );
         let rows = report::call(store.database(), "salesloft", "1").unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state, State::Sent);
@@ -627,22 +600,41 @@ mod tests {
 
     #[test]
     fn a_waiting_call_is_queued_when_a_newer_version_is_ready() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[wait("1", "a")], None, 10).unwrap();
-        assert_eq!(store.queue_depth("main").unwrap(), 0);
-        let report = store.intake(&[send("1", "b")], None, 11).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10)
+            .unwrap();
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            0
+        );
+        let report = kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "b")],
+            None,
+            11,
+        )
+        .unwrap();
         assert_eq!(report.enqueued, 1);
-        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            1
+        );
     }
 
     #[test]
     fn sends_in_flight_at_a_crash_are_requeued_and_counted() {
         let mut store = Store::open_in_memory().unwrap();
-        store
-            .intake(&[send("1", "a"), send("2", "a")], None, 10)
-            .unwrap();
-        let item = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&item, 11).unwrap();
+        kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "a"), send("2", "a")],
+            None,
+            10,
+        )
+        .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
         // The process dies here; a new one recovers.
         let recovered = store.recover_in_flight(1, 20).unwrap();
         assert_eq!(recovered.resent, vec![item.key.clone()]);
@@ -651,34 +643,62 @@ mod tests {
             report::counter(store.database(), "main", counter::RESENT_AFTER_LOST_ANSWER).unwrap(),
             1
         );
-        assert_eq!(store.due("main", 20, 10).unwrap().len(), 2);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn a_retry_is_not_due_before_its_time() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let item = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&item, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
+            .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store.record(&item, &retry(5_000, "429"), "", 11).unwrap();
-        assert!(store.due("main", 4_999, 10).unwrap().is_empty());
+        assert!(
+            kendo_bridge_core::ledger::send::due(store.database(), "main", 4_999, 10)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             ledger::send::next_due_at(store.database(), "main").unwrap(),
             Some(5_000)
         );
-        assert_eq!(store.due("main", 5_000, 10).unwrap()[0].attempts, 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::due(store.database(), "main", 5_000, 10).unwrap()[0]
+                .attempts,
+            1
+        );
     }
 
     #[test]
     fn a_webhook_delivery_id_is_stored_once() {
-        let mut store = Store::open_in_memory().unwrap();
-        let first = store
-            .inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 1)
-            .unwrap();
+        let store = Store::open_in_memory().unwrap();
+        let first = kendo_bridge_core::ledger::inbox::insert(
+            store.database(),
+            "kendo",
+            "d1",
+            Some("call.uploaded"),
+            b"{}",
+            1,
+        )
+        .unwrap();
         assert!(matches!(first, InboxInsert::Stored(_)));
-        let second = store
-            .inbox_insert("kendo", "d1", Some("call.uploaded"), b"{}", 2)
-            .unwrap();
+        let second = kendo_bridge_core::ledger::inbox::insert(
+            store.database(),
+            "kendo",
+            "d1",
+            Some("call.uploaded"),
+            b"{}",
+            2,
+        )
+        .unwrap();
         assert_eq!(second, InboxInsert::Duplicate);
         assert_eq!(
             ledger::inbox::pending(store.database(), 10).unwrap().len(),
@@ -705,10 +725,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         {
-            let mut store = Store::open(&path).unwrap();
-            store
-                .intake(&[send("1", "a")], Some(("salesloft", "c1")), 10)
-                .unwrap();
+            let store = Store::open(&path).unwrap();
+            kendo_bridge_core::ledger::intake::intake(
+                store.database(),
+                &[send("1", "a")],
+                Some(("salesloft", "c1")),
+                10,
+            )
+            .unwrap();
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(
@@ -717,7 +741,10 @@ mod tests {
                 .as_deref(),
             Some("c1")
         );
-        assert_eq!(store.queue_depth("main").unwrap(), 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -744,29 +771,45 @@ mod tests {
 
     #[test]
     fn a_source_problem_keeps_its_first_time_until_it_clears() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         assert!(
-            store
-                .health_problem("salesloft", "transcripts", "403", 10)
-                .unwrap()
+            kendo_bridge_core::ledger::health::problem(
+                store.database(),
+                "salesloft",
+                "transcripts",
+                "403",
+                10
+            )
+            .unwrap()
         );
         assert!(
-            !store
-                .health_problem("salesloft", "transcripts", "403", 20)
-                .unwrap()
+            !kendo_bridge_core::ledger::health::problem(
+                store.database(),
+                "salesloft",
+                "transcripts",
+                "403",
+                20
+            )
+            .unwrap()
         );
         let h = &ledger::health::all(store.database()).unwrap()[0];
         assert_eq!((h.problem_since, h.problem_count), (Some(10), 2));
-        store.health_ok("salesloft", "transcripts", 30).unwrap();
+        kendo_bridge_core::ledger::health::ok(store.database(), "salesloft", "transcripts", 30)
+            .unwrap();
         let h = &ledger::health::all(store.database()).unwrap()[0];
         assert_eq!(
             (h.ok_at, h.problem.as_deref(), h.problem_count),
             (Some(30), None, 0)
         );
         assert!(
-            store
-                .health_problem("salesloft", "transcripts", "403", 40)
-                .unwrap()
+            kendo_bridge_core::ledger::health::problem(
+                store.database(),
+                "salesloft",
+                "transcripts",
+                "403",
+                40
+            )
+            .unwrap()
         );
     }
 
@@ -801,7 +844,8 @@ mod tests {
     #[test]
     fn a_claimed_send_is_not_claimed_again_while_its_lease_holds() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 0).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
+            .unwrap();
         let item = claimed(claim(&mut store, "a", 0));
         assert_eq!(item.claim.as_deref(), Some("a"));
         assert_eq!(claim(&mut store, "b", 5_000), Claim::Idle(None));
@@ -814,7 +858,8 @@ mod tests {
     #[test]
     fn a_claim_past_its_lease_is_recovered_and_its_late_answer_changes_nothing() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 0).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
+            .unwrap();
         let stale = claimed(claim(&mut store, "a", 0));
         let recovered = store.recover_in_flight(1, 10_001).unwrap();
         assert_eq!(recovered.resent, vec![key("1")]);
@@ -841,9 +886,13 @@ mod tests {
     #[test]
     fn claims_keep_the_even_spacing_of_the_key() {
         let mut store = Store::open_in_memory().unwrap();
-        store
-            .intake(&[send("1", "a"), send("2", "a")], None, 0)
-            .unwrap();
+        kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "a"), send("2", "a")],
+            None,
+            0,
+        )
+        .unwrap();
         let paced = |store: &mut Store, token: &str, now: Millis| {
             ledger::send::claim_send(
                 store.database(),
@@ -866,16 +915,21 @@ mod tests {
         assert_eq!(paced(&mut store, "b", 1_500), Claim::Pace(3_020));
         // A little late for its slot: the schedule does not slip.
         claimed(paced(&mut store, "b", 3_030));
-        store.intake(&[send("3", "a")], None, 3_040).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("3", "a")], None, 3_040)
+            .unwrap();
         assert_eq!(paced(&mut store, "c", 3_040), Claim::Pace(5_040));
     }
 
     #[test]
     fn a_429_holds_every_claim_of_the_key_until_retry_after() {
         let mut store = Store::open_in_memory().unwrap();
-        store
-            .intake(&[send("1", "a"), send("2", "a")], None, 0)
-            .unwrap();
+        kendo_bridge_core::ledger::intake::intake(
+            store.database(),
+            &[send("1", "a"), send("2", "a")],
+            None,
+            0,
+        )
+        .unwrap();
         let item = claimed(claim(&mut store, "a", 0));
         assert!(
             store
@@ -900,12 +954,17 @@ mod tests {
     #[test]
     fn a_paused_key_is_not_claimed_until_the_key_changes() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 0).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
+            .unwrap();
         ledger::send::pause(store.database(), "main", "401", "fp", 0).unwrap();
         assert_eq!(claim(&mut store, "a", 10), Claim::Paused("401".into()));
         ledger::send::pause(store.database(), "main", "401", "old-key", 0).unwrap();
         claimed(claim(&mut store, "a", 20));
-        assert!(store.paused("main").unwrap().is_none());
+        assert!(
+            kendo_bridge_core::ledger::send::paused(store.database(), "main")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -914,9 +973,9 @@ mod tests {
         let path = dir.path().join("state.db");
         let ids: Vec<String> = (0..40).map(|i| i.to_string()).collect();
         {
-            let mut store = Store::open(&path).unwrap();
+            let store = Store::open(&path).unwrap();
             let calls: Vec<Intake> = ids.iter().map(|id| send(id, "a")).collect();
-            store.intake(&calls, None, 0).unwrap();
+            kendo_bridge_core::ledger::intake::intake(store.database(), &calls, None, 0).unwrap();
         }
         // Four instances, each claiming at the same instants of a shared
         // virtual minute-and-a-half; none records an answer.
@@ -955,9 +1014,17 @@ mod tests {
 
     #[test]
     fn a_deferred_delivery_waits_for_its_own_attempt_while_the_others_go_on() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         for id in ["d1", "d2"] {
-            store.inbox_insert("aloware", id, None, b"{}", 0).unwrap();
+            kendo_bridge_core::ledger::inbox::insert(
+                store.database(),
+                "aloware",
+                id,
+                None,
+                b"{}",
+                0,
+            )
+            .unwrap();
         }
         let first = ledger::inbox::claim(store.database(), 1, 60_000, 10).unwrap();
         assert_eq!(first[0].delivery_id, "d1");
@@ -982,8 +1049,9 @@ mod tests {
 
     #[test]
     fn a_claimed_delivery_is_left_to_its_instance_until_the_lease_ends() {
-        let mut store = Store::open_in_memory().unwrap();
-        store.inbox_insert("aloware", "d1", None, b"{}", 0).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        kendo_bridge_core::ledger::inbox::insert(store.database(), "aloware", "d1", None, b"{}", 0)
+            .unwrap();
         assert_eq!(
             ledger::inbox::claim(store.database(), 10, 60_000, 10)
                 .unwrap()
@@ -1070,9 +1138,12 @@ mod tests {
 
     /// Call `id` parked as outcome-unknown after one lost answer, at 11.
     fn parked_call(store: &mut Store, id: &str) {
-        store.intake(&[send(id, "a")], None, 10).unwrap();
-        let item = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&item, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send(id, "a")], None, 10)
+            .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store
             .record(
                 &item,
@@ -1106,14 +1177,21 @@ mod tests {
     #[test]
     fn a_send_in_flight_at_a_crash_is_flagged_and_spends_a_lost_answer() {
         let mut store = Store::open_in_memory().unwrap();
-        store.intake(&[send("1", "a")], None, 10).unwrap();
-        let item = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&item, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
+            .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
         assert_eq!(
             store.recover_in_flight(1, 20).unwrap().resent,
             vec![key("1")]
         );
-        assert_eq!(store.due("main", 20, 10).unwrap()[0].ambiguous, 1);
+        assert_eq!(
+            kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10).unwrap()[0]
+                .ambiguous,
+            1
+        );
         let flagged = report::possible_duplicates(store.database(), 10).unwrap();
         assert_eq!(flagged.len(), 1);
         assert_eq!(flagged[0].state, State::Queued);
@@ -1159,13 +1237,14 @@ mod tests {
 
     #[test]
     fn calls_waiting_with_a_reason_are_listed_oldest_decision_first() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         let mut pending = wait("7", "v1");
         if let Outcome::Wait { code, .. } = &mut pending.outcome {
             *code = "call-data-record-pending".into();
         }
-        store.intake(&[wait("5", "v1")], None, 100).unwrap();
-        store.intake(&[pending], None, 200).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("5", "v1")], None, 100)
+            .unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[pending], None, 200).unwrap();
         let listed =
             ledger::intake::waiting(store.database(), "salesloft", "call-data-record-pending")
                 .unwrap();

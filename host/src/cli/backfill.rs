@@ -101,7 +101,7 @@ pub fn run(globals: &Globals, args: BackfillArgs) -> Result<(), Failure> {
             queued += engine
                 .ctx
                 .store
-                .run(move |s| s.queue_depth(&name))
+                .ledger(move |db| kendo_bridge_core::ledger::send::queue_depth(db, &name))
                 .await
                 .map_err(|e| Failure::internal(e.into()))?;
         }

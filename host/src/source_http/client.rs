@@ -179,7 +179,14 @@ impl SourceApi {
                         429 => {
                             let scope = self.name.to_string();
                             self.store
-                                .run(move |s| s.bump(&scope, counter::SOURCE_429, 1))
+                                .ledger(move |db| {
+                                    kendo_bridge_core::ledger::bump(
+                                        db,
+                                        &scope,
+                                        counter::SOURCE_429,
+                                        1,
+                                    )
+                                })
                                 .await?;
                             String::new()
                         }
@@ -260,9 +267,14 @@ impl SourceApi {
                 } else {
                     counter::SOURCE_REQUESTS_ERROR
                 };
-                s.bump(&scope, name, 1)?;
+                kendo_bridge_core::ledger::bump(s.database(), &scope, name, 1)?;
                 if let Some(cost) = cost.filter(|c| *c > 0) {
-                    s.bump(&scope, counter::SOURCE_COST_POINTS, cost)?;
+                    kendo_bridge_core::ledger::bump(
+                        s.database(),
+                        &scope,
+                        counter::SOURCE_COST_POINTS,
+                        cost,
+                    )?;
                 }
                 Ok(())
             })

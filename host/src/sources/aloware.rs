@@ -75,7 +75,7 @@ impl Aloware {
         Ok(self
             .ctx
             .store
-            .run(|s| s.next_transcript_due(SOURCE))
+            .ledger(|db| kendo_bridge_core::ledger::hold::next_transcript_due(db, SOURCE))
             .await?)
     }
 

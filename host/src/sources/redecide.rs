@@ -62,7 +62,10 @@ impl Sources {
         codes: &[&'static str],
     ) -> Result<Redecided, StoreError> {
         let codes = codes.to_vec();
-        let rows = ctx.store.run(move |s| s.decided_for(state, &codes)).await?;
+        let rows = ctx
+            .store
+            .ledger(move |db| kendo_bridge_core::ledger::redecide::decided_for(db, state, &codes))
+            .await?;
         let mut done = Redecided::default();
         for (key, old) in rows {
             done.considered += 1;
@@ -117,14 +120,17 @@ impl Sources {
         ctx: &Context,
     ) -> Result<Option<Redecided>, StoreError> {
         let now = fingerprint(ctx);
-        let stored = ctx.store.run(|s| s.decision_fingerprint()).await?;
+        let stored = ctx
+            .store
+            .ledger(kendo_bridge_core::ledger::redecide::fingerprint)
+            .await?;
         if stored.as_deref() == Some(now.as_str()) {
             return Ok(None);
         }
         let done = self.redecide(ctx, State::Skipped, &FIXABLE_SKIPS).await?;
         let at = ctx.clock.now_ms();
         ctx.store
-            .run(move |s| s.set_decision_fingerprint(&now, at))
+            .ledger(move |db| kendo_bridge_core::ledger::redecide::set_fingerprint(db, &now, at))
             .await?;
         if done.considered > 0 {
             tracing::info!(

@@ -102,7 +102,7 @@ impl HubspotWriteBack {
             let next = self
                 .ctx
                 .store
-                .run(|s| s.next_write_back_at())
+                .ledger(kendo_bridge_core::ledger::write_back::next_at)
                 .await
                 .ok()
                 .flatten()
@@ -126,7 +126,11 @@ impl HubspotWriteBack {
             total.retried += pass.retried;
             total.dead += pass.dead;
             total.held |= pass.held;
-            let next = self.ctx.store.run(|s| s.next_write_back_at()).await?;
+            let next = self
+                .ctx
+                .store
+                .ledger(kendo_bridge_core::ledger::write_back::next_at)
+                .await?;
             match next {
                 Some(at) if at <= horizon && !pass.held => self.ctx.clock.sleep_until(at).await,
                 _ => return Ok(total),

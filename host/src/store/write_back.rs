@@ -66,53 +66,6 @@ impl Store {
         )?)
     }
 
-    /// Pending write-backs due at `now`, oldest first.
-    pub fn write_backs_due(&self, now: Millis, limit: u32) -> Result<Vec<WriteBackItem>> {
-        Ok(ledger::due(&self.conn, now, limit)?)
-    }
-
-    /// Claims a due write-back for `lease_ms` ([`ledger::claim`]).
-    pub fn claim_write_back(
-        &mut self,
-        item: &WriteBackItem,
-        lease_ms: Millis,
-        now: Millis,
-    ) -> Result<bool> {
-        Ok(ledger::claim(&self.conn, item, lease_ms, now)?)
-    }
-
-    /// When the next pending write-back is due.
-    pub fn next_write_back_at(&self) -> Result<Option<Millis>> {
-        Ok(ledger::next_at(&self.conn)?)
-    }
-
-    /// The source has the values.
-    pub fn write_back_done(&mut self, item: &WriteBackItem, now: Millis) -> Result<()> {
-        Ok(ledger::done(&self.conn, item, now)?)
-    }
-
-    /// An attempt failed in a way worth trying again, not before
-    /// `not_before`.
-    pub fn write_back_retry(
-        &mut self,
-        item: &WriteBackItem,
-        not_before: Millis,
-        error: &str,
-        now: Millis,
-    ) -> Result<()> {
-        Ok(ledger::retry(&self.conn, item, not_before, error, now)?)
-    }
-
-    /// Gives a write-back up, with the reason.
-    pub fn write_back_dead(
-        &mut self,
-        item: &WriteBackItem,
-        error: &str,
-        now: Millis,
-    ) -> Result<()> {
-        Ok(ledger::dead(&self.conn, item, error, now)?)
-    }
-
     /// Holds every pending write-back of `source` until `until`
     /// ([`ledger::hold`]).
     pub fn hold_write_backs(
@@ -159,9 +112,12 @@ mod tests {
         if write_back {
             store.set_write_back_sources(&["hubspot"]);
         }
-        store.intake(&[hubspot_send(id)], None, 10).unwrap();
-        let item = store.due("main", 10, 1).unwrap().remove(0);
-        store.begin_send(&item, 10).unwrap();
+        kendo_bridge_core::ledger::intake::intake(store.database(), &[hubspot_send(id)], None, 10)
+            .unwrap();
+        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store
             .mark_created(&item, Some(&format!("call_{id}")), 20)
             .unwrap();
@@ -187,7 +143,7 @@ mod tests {
     #[test]
     fn kendos_201_queues_kendo_sent_with_the_call_id_in_the_same_transaction() {
         let store = sent(true, "7");
-        let due = store.write_backs_due(20, 10).unwrap();
+        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].source_id, "7");
         assert_eq!(due[0].kind, "sent");
@@ -208,13 +164,21 @@ mod tests {
         {
             let mut store = Store::open(&path).unwrap();
             store.set_write_back_sources(&["hubspot"]);
-            store.intake(&[hubspot_send("7")], None, 10).unwrap();
-            let item = store.due("main", 10, 1).unwrap().remove(0);
-            store.begin_send(&item, 10).unwrap();
+            kendo_bridge_core::ledger::intake::intake(
+                store.database(),
+                &[hubspot_send("7")],
+                None,
+                10,
+            )
+            .unwrap();
+            let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+                .unwrap()
+                .remove(0);
+            kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
             store.mark_created(&item, Some("call_7"), 20).unwrap();
         }
         let reopened = Store::open(&path).unwrap();
-        let due = reopened.write_backs_due(20, 10).unwrap();
+        let due = kendo_bridge_core::ledger::write_back::due(reopened.database(), 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].fields.call_id.as_deref(), Some("call_7"));
     }
@@ -223,14 +187,18 @@ mod tests {
     fn nothing_is_queued_when_write_back_is_off() {
         let mut store = sent(false, "7");
         score(&mut store, "e1", "call_7", false);
-        assert!(store.write_backs_due(i64::MAX, 10).unwrap().is_empty());
+        assert!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), i64::MAX, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn a_score_for_a_call_sent_from_the_source_queues_the_score_and_when_it_was_scored() {
         let mut store = sent(true, "7");
         assert!(score(&mut store, "e1", "call_7", false));
-        let due = store.write_backs_due(30, 10).unwrap();
+        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 30, 10).unwrap();
         let score_row = due.iter().find(|w| w.kind == "score").unwrap();
         assert_eq!(score_row.fields.ai_score, Some(82.0));
         assert_eq!(score_row.fields.scored_at, Some(25));
@@ -242,7 +210,7 @@ mod tests {
         score(&mut store, "e1", "call_7", true);
         score(&mut store, "e2", "call_other", false);
         let scores = |s: &Store| {
-            s.write_backs_due(i64::MAX, 10)
+            kendo_bridge_core::ledger::write_back::due(s.database(), i64::MAX, 10)
                 .unwrap()
                 .into_iter()
                 .filter(|w| w.kind == "score")
@@ -250,8 +218,10 @@ mod tests {
         };
         assert_eq!(scores(&store), 0);
         assert!(score(&mut store, "e3", "call_7", false));
-        let item = store.write_backs_due(i64::MAX, 10).unwrap().remove(1);
-        store.write_back_done(&item, 40).unwrap();
+        let item = kendo_bridge_core::ledger::write_back::due(store.database(), i64::MAX, 10)
+            .unwrap()
+            .remove(1);
+        kendo_bridge_core::ledger::write_back::done(store.database(), &item, 40).unwrap();
         assert!(!score(&mut store, "e3", "call_7", false), "seen before");
         assert_eq!(
             scores(&store),
@@ -262,17 +232,39 @@ mod tests {
 
     #[test]
     fn a_retried_write_back_waits_and_counts_its_attempts_and_a_dead_one_keeps_its_reason() {
-        let mut store = sent(true, "7");
-        let item = store.write_backs_due(20, 10).unwrap().remove(0);
-        store
-            .write_back_retry(&item, 100, "HubSpot answered 503", 21)
-            .unwrap();
-        assert!(store.write_backs_due(99, 10).unwrap().is_empty());
-        assert_eq!(store.next_write_back_at().unwrap(), Some(100));
-        assert_eq!(store.write_backs_due(100, 10).unwrap()[0].attempts, 1);
-        store
-            .write_back_dead(&item, "call 7 is gone (404)", 101)
-            .unwrap();
+        let store = sent(true, "7");
+        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+            .unwrap()
+            .remove(0);
+        kendo_bridge_core::ledger::write_back::retry(
+            store.database(),
+            &item,
+            100,
+            "HubSpot answered 503",
+            21,
+        )
+        .unwrap();
+        assert!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), 99, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            kendo_bridge_core::ledger::write_back::next_at(store.database(),).unwrap(),
+            Some(100)
+        );
+        assert_eq!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), 100, 10).unwrap()[0]
+                .attempts,
+            1
+        );
+        kendo_bridge_core::ledger::write_back::dead(
+            store.database(),
+            &item,
+            "call 7 is gone (404)",
+            101,
+        )
+        .unwrap();
         assert_eq!(
             report::counter(store.database(), "hubspot", write_back_counter::RETRIED).unwrap(),
             1
@@ -292,24 +284,44 @@ mod tests {
             Some(("call 7 is gone (404)".into(), 101))
         );
         assert_eq!(ledger::replay(store.database(), 200).unwrap(), 1);
-        assert_eq!(store.write_backs_due(200, 10).unwrap()[0].attempts, 0);
+        assert_eq!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), 200, 10).unwrap()[0]
+                .attempts,
+            0
+        );
     }
 
     #[test]
     fn a_claimed_write_back_is_due_to_no_one_else_until_its_lease_ends() {
-        let mut store = sent(true, "7");
-        let item = store.write_backs_due(20, 10).unwrap().remove(0);
-        assert!(store.claim_write_back(&item, 1_000, 20).unwrap());
-        assert!(!store.claim_write_back(&item, 1_000, 21).unwrap(), "taken");
-        assert!(store.write_backs_due(1_019, 10).unwrap().is_empty());
+        let store = sent(true, "7");
+        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+            .unwrap()
+            .remove(0);
+        assert!(
+            kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 20)
+                .unwrap()
+        );
+        assert!(
+            !kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 21)
+                .unwrap(),
+            "taken"
+        );
+        assert!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), 1_019, 10)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
-            store.write_backs_due(1_020, 10).unwrap().len(),
+            kendo_bridge_core::ledger::write_back::due(store.database(), 1_020, 10)
+                .unwrap()
+                .len(),
             1,
             "lease over"
         );
-        store.write_back_done(&item, 30).unwrap();
+        kendo_bridge_core::ledger::write_back::done(store.database(), &item, 30).unwrap();
         assert!(
-            !store.claim_write_back(&item, 1_000, 2_000).unwrap(),
+            !kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 2_000)
+                .unwrap(),
             "done"
         );
     }
@@ -317,12 +329,20 @@ mod tests {
     #[test]
     fn a_hold_ends_the_lease_of_the_write_back_that_found_the_problem() {
         let mut store = sent(true, "7");
-        let item = store.write_backs_due(20, 10).unwrap().remove(0);
-        assert!(store.claim_write_back(&item, 100_000, 20).unwrap());
+        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+            .unwrap()
+            .remove(0);
+        assert!(
+            kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 100_000, 20)
+                .unwrap()
+        );
         store
             .hold_write_backs("hubspot", Some(&item), 500, "missing scope", 21)
             .unwrap();
-        assert_eq!(store.next_write_back_at().unwrap(), Some(500));
+        assert_eq!(
+            kendo_bridge_core::ledger::write_back::next_at(store.database(),).unwrap(),
+            Some(500)
+        );
     }
 
     #[test]
@@ -335,8 +355,12 @@ mod tests {
                 .unwrap(),
             2
         );
-        assert!(store.write_backs_due(499, 10).unwrap().is_empty());
-        let due = store.write_backs_due(500, 10).unwrap();
+        assert!(
+            kendo_bridge_core::ledger::write_back::due(store.database(), 499, 10)
+                .unwrap()
+                .is_empty()
+        );
+        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 500, 10).unwrap();
         assert_eq!(due.len(), 2);
         assert!(due.iter().all(|w| w.attempts == 0));
         let counts = ledger::counts(store.database()).unwrap();

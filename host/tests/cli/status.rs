@@ -25,9 +25,12 @@ fn database(dir: &tempfile::TempDir, sent_at: i64) -> std::path::PathBuf {
             warnings: None,
         },
     };
-    store.intake(&[item], None, sent_at).expect("intake");
-    let due = store.due("emea", sent_at, 1).expect("due").remove(0);
-    store.begin_send(&due, sent_at).expect("begin");
+    kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, sent_at)
+        .expect("intake");
+    let due = kendo_bridge_core::ledger::send::due(store.database(), "emea", sent_at, 1)
+        .expect("due")
+        .remove(0);
+    kendo_bridge_core::ledger::send::begin_send(store.database(), &due, sent_at).expect("begin");
     store
         .mark_created(&due, Some("call_1"), sent_at)
         .expect("created");
@@ -117,16 +120,26 @@ fn database_with_a_write_back(dir: &tempfile::TempDir) -> std::path::PathBuf {
             warnings: None,
         },
     };
-    store.intake(&[item], None, 1_000).expect("intake");
-    let due = store.due("emea", 1_000, 1).expect("due").remove(0);
-    store.begin_send(&due, 1_000).expect("begin");
+    kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, 1_000)
+        .expect("intake");
+    let due = kendo_bridge_core::ledger::send::due(store.database(), "emea", 1_000, 1)
+        .expect("due")
+        .remove(0);
+    kendo_bridge_core::ledger::send::begin_send(store.database(), &due, 1_000).expect("begin");
     store
         .mark_created(&due, Some("call_1"), 1_000)
         .expect("created");
-    let wb = store.write_backs_due(1_000, 1).expect("due").remove(0);
-    store
-        .write_back_retry(&wb, 5_000, "hubspot answered 503 to PATCH", 1_100)
-        .expect("retry");
+    let wb = kendo_bridge_core::ledger::write_back::due(store.database(), 1_000, 1)
+        .expect("due")
+        .remove(0);
+    kendo_bridge_core::ledger::write_back::retry(
+        store.database(),
+        &wb,
+        5_000,
+        "hubspot answered 503 to PATCH",
+        1_100,
+    )
+    .expect("retry");
     path
 }
 

@@ -103,7 +103,7 @@ async fn the_only_call_in_kendo(bridge: &Running, id: &str) -> Value {
             .is_some_and(|r| r.state == State::Sent)
             && bridge
                 .store
-                .run_here(|s| s.inbox_backlog())
+                .run_here(|s| Ok(kendo_bridge_core::ledger::inbox::backlog(s.database())?))
                 .is_ok_and(|backlog| backlog == 0)
     })
     .await;
@@ -430,7 +430,16 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
         async move {
             let now = ctx.clock.now_ms();
             ctx.store
-                .run(move |s| s.inbox_insert("aloware", &body, None, body.as_bytes(), now))
+                .ledger(move |db| {
+                    kendo_bridge_core::ledger::inbox::insert(
+                        db,
+                        "aloware",
+                        &body,
+                        None,
+                        body.as_bytes(),
+                        now,
+                    )
+                })
                 .await
                 .expect("the delivery is stored");
             kendo_bridge::inbox::process_inbox(&ctx, &sources, || false)
@@ -470,7 +479,14 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
     let payload: Value = engine
         .ctx
         .store
-        .run_here(|s| s.due("sales", i64::MAX, 10))
+        .run_here(|s| {
+            Ok(kendo_bridge_core::ledger::send::due(
+                s.database(),
+                "sales",
+                i64::MAX,
+                10,
+            )?)
+        })
         .expect("the outbox reads")
         .first()
         .map(|item| serde_json::from_str(&item.payload).unwrap_or_default())
@@ -506,7 +522,16 @@ async fn sync_once_sends_a_call_whose_wait_for_its_transcript_ended_since_the_la
     engine
         .ctx
         .store
-        .run_here(|s| s.inbox_insert("aloware", "sha256:1", None, body.as_bytes(), now))
+        .run_here(|s| {
+            Ok(kendo_bridge_core::ledger::inbox::insert(
+                s.database(),
+                "aloware",
+                "sha256:1",
+                None,
+                body.as_bytes(),
+                now,
+            )?)
+        })
         .expect("the delivery is stored");
 
     // Kendo is unreachable here (port 9): only the ledger is looked at.

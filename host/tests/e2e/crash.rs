@@ -230,12 +230,18 @@ fn store_aloware_backlog(db: &Path, n: usize) {
             .join("../tests/fixtures/aloware/recording-saved.json"),
     )
     .expect("the fixture reads");
-    let mut store = kendo_bridge::store::Store::open(db).expect("the state database opens");
+    let store = kendo_bridge::store::Store::open(db).expect("the state database opens");
     for i in 0..n {
         let body = fixture.replace("cw_12345", &format!("cw_term_{i}"));
-        store
-            .inbox_insert("aloware", &format!("term-{i}"), None, body.as_bytes(), 0)
-            .expect("the delivery is stored");
+        kendo_bridge_core::ledger::inbox::insert(
+            store.database(),
+            "aloware",
+            &format!("term-{i}"),
+            None,
+            body.as_bytes(),
+            0,
+        )
+        .expect("the delivery is stored");
     }
 }
 

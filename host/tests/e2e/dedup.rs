@@ -108,7 +108,12 @@ async fn calls_both_polled_and_pushed_by_webhook_reach_kendo_once_and_the_ledger
     eventually("the outbox and the inbox are empty", || {
         bridge
             .store
-            .run_here(|s| Ok(s.queue_depth(TEAM)? == 0 && s.inbox_backlog()? == 0))
+            .run_here(|s| {
+                Ok(
+                    kendo_bridge_core::ledger::send::queue_depth(s.database(), TEAM)? == 0
+                        && kendo_bridge_core::ledger::inbox::backlog(s.database())? == 0,
+                )
+            })
             .expect("the store reads")
             && bridge.ledger().iter().all(|r| r.state != State::Sending)
     })

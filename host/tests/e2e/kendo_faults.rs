@@ -25,7 +25,12 @@ async fn delivered(bridge: &Running) {
     eventually("the outbox is empty", || {
         bridge
             .store
-            .run_here(|s| s.queue_depth(TEAM))
+            .run_here(|s| {
+                Ok(kendo_bridge_core::ledger::send::queue_depth(
+                    s.database(),
+                    TEAM,
+                )?)
+            })
             .expect("the store reads")
             == 0
     })

@@ -22,7 +22,7 @@ async fn a_key_kendo_refuses_pauses_its_team_until_the_key_is_restored_and_resum
     eventually("the team is paused", || {
         bridge
             .store
-            .run_here(|s| s.paused(TEAM))
+            .run_here(|s| Ok(kendo_bridge_core::ledger::send::paused(s.database(), TEAM)?))
             .expect("the store reads")
             .is_some()
     })

@@ -173,7 +173,12 @@ async fn a_six_megabyte_transcript_without_a_recording_fails_as_too_large_and_is
     );
     let queued = bridge
         .store
-        .run_here(|s| s.queue_depth(TEAM))
+        .run_here(|s| {
+            Ok(kendo_bridge_core::ledger::send::queue_depth(
+                s.database(),
+                TEAM,
+            )?)
+        })
         .expect("the store reads");
     assert_eq!(queued, 0, "nothing is left to send");
     assert_eq!(

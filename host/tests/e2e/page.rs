@@ -468,7 +468,7 @@ async fn a_paused_team_is_resumed_from_the_page_only_with_the_operator_token() {
     let paused = || {
         bridge
             .store
-            .run_here(|s| s.paused(TEAM))
+            .run_here(|s| Ok(kendo_bridge_core::ledger::send::paused(s.database(), TEAM)?))
             .expect("the store reads")
             .is_some()
     };
@@ -813,7 +813,7 @@ async fn in_a_real_browser_resume_asks_for_the_operator_token_and_lifts_the_paus
     let paused = || {
         bridge
             .store
-            .run_here(|s| s.paused(TEAM))
+            .run_here(|s| Ok(kendo_bridge_core::ledger::send::paused(s.database(), TEAM)?))
             .expect("the store reads")
             .is_some()
     };
