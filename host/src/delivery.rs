@@ -582,6 +582,7 @@ mod tests {
     //! The worker against a scripted Kendo, in virtual time: every sleep is
     //! tokio's paused clock jumping ahead, so the times a fake request
     //! carries are exactly the times the worker chose.
+    use kendo_bridge_core::ledger as core_ledger;
 
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -589,7 +590,7 @@ mod tests {
     use super::*;
     use crate::plugin::Plugin;
     use crate::store::{CallKey, Intake, Outcome as Decided, State, Store};
-    use kendo_bridge_core::ledger::{operator, report};
+    use core_ledger::{operator, report};
 
     const T0: Millis = 1_776_000_000_000;
     const TEAM: &str = "main";
@@ -698,7 +699,7 @@ mod tests {
                 },
             })
             .collect();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &items, None, T0).unwrap();
+        core_ledger::intake::intake(store.database(), &items, None, T0).unwrap();
         SharedStore::new(store)
     }
 
@@ -935,7 +936,7 @@ mod tests {
         );
         assert_eq!(kendo.times().len(), 1, "the second call was never tried");
         let paused = store
-            .ledger(|db| kendo_bridge_core::ledger::send::paused(db, TEAM))
+            .ledger(|db| core_ledger::send::paused(db, TEAM))
             .await
             .unwrap()
             .unwrap();
@@ -978,7 +979,7 @@ mod tests {
         assert_eq!(row(&store, "1").await.state, State::Sent);
         assert!(
             store
-                .ledger(|db| kendo_bridge_core::ledger::send::paused(db, TEAM))
+                .ledger(|db| core_ledger::send::paused(db, TEAM))
                 .await
                 .unwrap()
                 .is_none()
@@ -990,13 +991,13 @@ mod tests {
         let clock = Clock::starting_at(T0);
         let store = queued(1);
         let item = store
-            .ledger(|db| kendo_bridge_core::ledger::send::due(db, TEAM, T0, 1))
+            .ledger(|db| core_ledger::send::due(db, TEAM, T0, 1))
             .await
             .unwrap()
             .remove(0);
         store
             .run(move |s| {
-                kendo_bridge_core::ledger::send::begin_send(s.database(), &item, T0)?;
+                core_ledger::send::begin_send(s.database(), &item, T0)?;
                 s.record(
                     &item,
                     &Action::Dead {
@@ -1184,10 +1185,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .run_here(|s| Ok(kendo_bridge_core::ledger::send::queue_depth(
-                    s.database(),
-                    TEAM
-                )?))
+                .run_here(|s| Ok(core_ledger::send::queue_depth(s.database(), TEAM)?))
                 .unwrap(),
             0
         );

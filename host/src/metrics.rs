@@ -250,6 +250,7 @@ fn register_write_backs(
 mod tests {
     use super::*;
     use crate::store::{CallKey, Intake, Outcome};
+    use kendo_bridge_core::ledger as core_ledger;
 
     #[test]
     fn a_scrape_shows_calls_by_team_and_state_and_the_counters() {
@@ -269,36 +270,28 @@ mod tests {
                 warnings: None,
             },
         };
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
-        let due = kendo_bridge_core::ledger::send::due(store.database(), "emea", 10, 1)
+        core_ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
+        let due = core_ledger::send::due(store.database(), "emea", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &due, 20).unwrap();
-        kendo_bridge_core::ledger::bump(store.database(), "emea", counter::KENDO_429, 2).unwrap();
-        kendo_bridge_core::ledger::bump(
+        core_ledger::send::begin_send(store.database(), &due, 20).unwrap();
+        core_ledger::bump(store.database(), "emea", counter::KENDO_429, 2).unwrap();
+        core_ledger::bump(
             store.database(),
             "salesloft",
             counter::SOURCE_REQUESTS_ERROR,
             3,
         )
         .unwrap();
-        kendo_bridge_core::ledger::bump(
+        core_ledger::bump(
             store.database(),
             "salesloft",
             counter::SOURCE_COST_POINTS,
             7,
         )
         .unwrap();
-        kendo_bridge_core::ledger::bump(store.database(), "aloware", counter::BAD_SIGNATURE, 1)
-            .unwrap();
-        kendo_bridge_core::ledger::health::problem(
-            store.database(),
-            "salesloft",
-            "poll",
-            "401",
-            10,
-        )
-        .unwrap();
+        core_ledger::bump(store.database(), "aloware", counter::BAD_SIGNATURE, 1).unwrap();
+        core_ledger::health::problem(store.database(), "salesloft", "poll", "401", 10).unwrap();
         let text = render(&store, 30, 60_000).unwrap();
         assert!(
             text.contains(r#"kendo_bridge_calls{team="emea",state="sending"} 1"#),
@@ -358,16 +351,16 @@ mod tests {
                 warnings: None,
             },
         };
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
-        let out = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        core_ledger::intake::intake(store.database(), &[item], None, 10).unwrap();
+        let out = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &out, 10).unwrap();
+        core_ledger::send::begin_send(store.database(), &out, 10).unwrap();
         store.mark_created(&out, Some("call_1"), 20).unwrap();
-        let wb = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 1)
+        let wb = core_ledger::write_back::due(store.database(), 20, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::write_back::retry(store.database(), &wb, 30, "503", 21).unwrap();
+        core_ledger::write_back::retry(store.database(), &wb, 30, "503", 21).unwrap();
         let text = render(&store, 0, 60_000).unwrap();
         assert!(
             text.contains(r#"kendo_bridge_write_back_queue_depth{source="hubspot"} 1"#),

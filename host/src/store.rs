@@ -352,7 +352,8 @@ impl SharedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kendo_bridge_core::ledger::report;
+    use core_ledger::report;
+    use kendo_bridge_core::ledger as core_ledger;
 
     fn retry(retry_at: Millis, reason: &str) -> Action {
         Action::Retry {
@@ -410,7 +411,7 @@ mod tests {
     #[test]
     fn intake_enqueues_a_send_and_moves_the_checkpoint_in_one_step() {
         let store = Store::open_in_memory().unwrap();
-        let report = kendo_bridge_core::ledger::intake::intake(
+        let report = core_ledger::intake::intake(
             store.database(),
             &[send("1", "a"), skip("2", "a")],
             Some(("salesloft", "{\"page\":1}")),
@@ -426,7 +427,7 @@ mod tests {
             Some("{\"page\":1}")
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             1
         );
     }
@@ -434,18 +435,12 @@ mod tests {
     #[test]
     fn the_same_call_arriving_twice_is_queued_once() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let again = kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "a")],
-            None,
-            11,
-        )
-        .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let again =
+            core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 11).unwrap();
         assert_eq!(again.duplicates, 1);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             1
         );
         assert_eq!(
@@ -457,23 +452,17 @@ mod tests {
     #[test]
     fn a_sent_call_is_never_queued_again_even_when_newer() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 10)
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 10)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 11).unwrap();
         store.mark_created(&item, Some("call_1"), 12).unwrap();
-        let again = kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "b")],
-            None,
-            13,
-        )
-        .unwrap();
+        let again =
+            core_ledger::intake::intake(store.database(), &[send("1", "b")], None, 13).unwrap();
         assert_eq!(again.duplicates, 1);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             0
         );
         let row = &report::call(store.database(), "salesloft", "1").unwrap()[0];
@@ -484,17 +473,11 @@ mod tests {
     #[test]
     fn a_newer_version_replaces_the_payload_of_a_queued_call() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let report = kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "b")],
-            None,
-            11,
-        )
-        .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let report =
+            core_ledger::intake::intake(store.database(), &[send("1", "b")], None, 11).unwrap();
         assert_eq!(report.updated, 1);
-        let due = kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10).unwrap();
+        let due = core_ledger::send::due(store.database(), "main", 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert!(due[0].payload.contains("\"v\":\"b\""));
     }
@@ -502,18 +485,12 @@ mod tests {
     #[test]
     fn an_older_version_does_not_overwrite_a_newer_one() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "b")], None, 10)
-            .unwrap();
-        let report = kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[skip("1", "a")],
-            None,
-            11,
-        )
-        .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "b")], None, 10).unwrap();
+        let report =
+            core_ledger::intake::intake(store.database(), &[skip("1", "a")], None, 11).unwrap();
         assert_eq!(report.duplicates, 1);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             1
         );
     }
@@ -526,9 +503,8 @@ mod tests {
     #[test]
     fn a_call_skipped_for_one_team_and_later_sent_for_its_reps_team_keeps_one_row() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10)
-            .unwrap();
-        let report = kendo_bridge_core::ledger::intake::intake(
+        core_ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10).unwrap();
+        let report = core_ledger::intake::intake(
             store.database(),
             &[for_team(send("1", "b"), "west")],
             None,
@@ -541,11 +517,11 @@ mod tests {
         assert_eq!(rows[0].key.team, "west");
         assert_eq!(rows[0].state, State::Queued);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             0
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "west").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "west").unwrap(),
             1
         );
     }
@@ -553,9 +529,8 @@ mod tests {
     #[test]
     fn a_queued_send_moves_with_its_row_when_the_team_changes() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        kendo_bridge_core::ledger::intake::intake(
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        core_ledger::intake::intake(
             store.database(),
             &[for_team(send("1", "b"), "west")],
             None,
@@ -563,10 +538,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             0
         );
-        let due = kendo_bridge_core::ledger::send::due(store.database(), "west", 20, 10).unwrap();
+        let due = core_ledger::send::due(store.database(), "west", 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert!(due[0].payload.contains("\"v\":\"b\""), "{}", due[0].payload);
     }
@@ -574,14 +549,13 @@ mod tests {
     #[test]
     fn a_call_sent_for_one_team_is_not_queued_for_another() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 10)
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 10)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 11).unwrap();
         store.mark_created(&item, Some("call_1"), 12).unwrap();
-        let again = kendo_bridge_core::ledger::intake::intake(
+        let again = core_ledger::intake::intake(
             store.database(),
             &[for_team(send("1", "b"), "west")],
             None,
@@ -590,7 +564,7 @@ mod tests {
         .unwrap();
         assert_eq!(again.duplicates, 1);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "west").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "west").unwrap(),
             0
         );
         let rows = report::call(store.database(), "salesloft", "1").unwrap();
@@ -601,22 +575,16 @@ mod tests {
     #[test]
     fn a_waiting_call_is_queued_when_a_newer_version_is_ready() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10)
-            .unwrap();
+        core_ledger::intake::intake(store.database(), &[wait("1", "a")], None, 10).unwrap();
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             0
         );
-        let report = kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "b")],
-            None,
-            11,
-        )
-        .unwrap();
+        let report =
+            core_ledger::intake::intake(store.database(), &[send("1", "b")], None, 11).unwrap();
         assert_eq!(report.enqueued, 1);
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             1
         );
     }
@@ -624,17 +592,17 @@ mod tests {
     #[test]
     fn sends_in_flight_at_a_crash_are_requeued_and_counted() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(
+        core_ledger::intake::intake(
             store.database(),
             &[send("1", "a"), send("2", "a")],
             None,
             10,
         )
         .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        let item = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 11).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 11).unwrap();
         // The process dies here; a new one recovers.
         let recovered = store.recover_in_flight(1, 20).unwrap();
         assert_eq!(recovered.resent, vec![item.key.clone()]);
@@ -644,7 +612,7 @@ mod tests {
             1
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10)
+            core_ledger::send::due(store.database(), "main", 20, 10)
                 .unwrap()
                 .len(),
             2
@@ -654,15 +622,14 @@ mod tests {
     #[test]
     fn a_retry_is_not_due_before_its_time() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store.record(&item, &retry(5_000, "429"), "", 11).unwrap();
         assert!(
-            kendo_bridge_core::ledger::send::due(store.database(), "main", 4_999, 10)
+            core_ledger::send::due(store.database(), "main", 4_999, 10)
                 .unwrap()
                 .is_empty()
         );
@@ -671,8 +638,7 @@ mod tests {
             Some(5_000)
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::due(store.database(), "main", 5_000, 10).unwrap()[0]
-                .attempts,
+            core_ledger::send::due(store.database(), "main", 5_000, 10).unwrap()[0].attempts,
             1
         );
     }
@@ -680,7 +646,7 @@ mod tests {
     #[test]
     fn a_webhook_delivery_id_is_stored_once() {
         let store = Store::open_in_memory().unwrap();
-        let first = kendo_bridge_core::ledger::inbox::insert(
+        let first = core_ledger::inbox::insert(
             store.database(),
             "kendo",
             "d1",
@@ -690,7 +656,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(first, InboxInsert::Stored(_)));
-        let second = kendo_bridge_core::ledger::inbox::insert(
+        let second = core_ledger::inbox::insert(
             store.database(),
             "kendo",
             "d1",
@@ -726,7 +692,7 @@ mod tests {
         let path = dir.path().join("state.db");
         {
             let store = Store::open(&path).unwrap();
-            kendo_bridge_core::ledger::intake::intake(
+            core_ledger::intake::intake(
                 store.database(),
                 &[send("1", "a")],
                 Some(("salesloft", "c1")),
@@ -742,7 +708,7 @@ mod tests {
             Some("c1")
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::queue_depth(store.database(), "main").unwrap(),
+            core_ledger::send::queue_depth(store.database(), "main").unwrap(),
             1
         );
     }
@@ -773,43 +739,24 @@ mod tests {
     fn a_source_problem_keeps_its_first_time_until_it_clears() {
         let store = Store::open_in_memory().unwrap();
         assert!(
-            kendo_bridge_core::ledger::health::problem(
-                store.database(),
-                "salesloft",
-                "transcripts",
-                "403",
-                10
-            )
-            .unwrap()
+            core_ledger::health::problem(store.database(), "salesloft", "transcripts", "403", 10)
+                .unwrap()
         );
         assert!(
-            !kendo_bridge_core::ledger::health::problem(
-                store.database(),
-                "salesloft",
-                "transcripts",
-                "403",
-                20
-            )
-            .unwrap()
+            !core_ledger::health::problem(store.database(), "salesloft", "transcripts", "403", 20)
+                .unwrap()
         );
         let h = &ledger::health::all(store.database()).unwrap()[0];
         assert_eq!((h.problem_since, h.problem_count), (Some(10), 2));
-        kendo_bridge_core::ledger::health::ok(store.database(), "salesloft", "transcripts", 30)
-            .unwrap();
+        core_ledger::health::ok(store.database(), "salesloft", "transcripts", 30).unwrap();
         let h = &ledger::health::all(store.database()).unwrap()[0];
         assert_eq!(
             (h.ok_at, h.problem.as_deref(), h.problem_count),
             (Some(30), None, 0)
         );
         assert!(
-            kendo_bridge_core::ledger::health::problem(
-                store.database(),
-                "salesloft",
-                "transcripts",
-                "403",
-                40
-            )
-            .unwrap()
+            core_ledger::health::problem(store.database(), "salesloft", "transcripts", "403", 40)
+                .unwrap()
         );
     }
 
@@ -844,8 +791,7 @@ mod tests {
     #[test]
     fn a_claimed_send_is_not_claimed_again_while_its_lease_holds() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
-            .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 0).unwrap();
         let item = claimed(claim(&mut store, "a", 0));
         assert_eq!(item.claim.as_deref(), Some("a"));
         assert_eq!(claim(&mut store, "b", 5_000), Claim::Idle(None));
@@ -858,8 +804,7 @@ mod tests {
     #[test]
     fn a_claim_past_its_lease_is_recovered_and_its_late_answer_changes_nothing() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
-            .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 0).unwrap();
         let stale = claimed(claim(&mut store, "a", 0));
         let recovered = store.recover_in_flight(1, 10_001).unwrap();
         assert_eq!(recovered.resent, vec![key("1")]);
@@ -886,13 +831,8 @@ mod tests {
     #[test]
     fn claims_keep_the_even_spacing_of_the_key() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "a"), send("2", "a")],
-            None,
-            0,
-        )
-        .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a"), send("2", "a")], None, 0)
+            .unwrap();
         let paced = |store: &mut Store, token: &str, now: Millis| {
             ledger::send::claim_send(
                 store.database(),
@@ -915,21 +855,15 @@ mod tests {
         assert_eq!(paced(&mut store, "b", 1_500), Claim::Pace(3_020));
         // A little late for its slot: the schedule does not slip.
         claimed(paced(&mut store, "b", 3_030));
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("3", "a")], None, 3_040)
-            .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("3", "a")], None, 3_040).unwrap();
         assert_eq!(paced(&mut store, "c", 3_040), Claim::Pace(5_040));
     }
 
     #[test]
     fn a_429_holds_every_claim_of_the_key_until_retry_after() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(
-            store.database(),
-            &[send("1", "a"), send("2", "a")],
-            None,
-            0,
-        )
-        .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a"), send("2", "a")], None, 0)
+            .unwrap();
         let item = claimed(claim(&mut store, "a", 0));
         assert!(
             store
@@ -954,14 +888,13 @@ mod tests {
     #[test]
     fn a_paused_key_is_not_claimed_until_the_key_changes() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 0)
-            .unwrap();
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 0).unwrap();
         ledger::send::pause(store.database(), "main", "401", "fp", 0).unwrap();
         assert_eq!(claim(&mut store, "a", 10), Claim::Paused("401".into()));
         ledger::send::pause(store.database(), "main", "401", "old-key", 0).unwrap();
         claimed(claim(&mut store, "a", 20));
         assert!(
-            kendo_bridge_core::ledger::send::paused(store.database(), "main")
+            core_ledger::send::paused(store.database(), "main")
                 .unwrap()
                 .is_none()
         );
@@ -975,7 +908,7 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             let calls: Vec<Intake> = ids.iter().map(|id| send(id, "a")).collect();
-            kendo_bridge_core::ledger::intake::intake(store.database(), &calls, None, 0).unwrap();
+            core_ledger::intake::intake(store.database(), &calls, None, 0).unwrap();
         }
         // Four instances, each claiming at the same instants of a shared
         // virtual minute-and-a-half; none records an answer.
@@ -1016,15 +949,7 @@ mod tests {
     fn a_deferred_delivery_waits_for_its_own_attempt_while_the_others_go_on() {
         let store = Store::open_in_memory().unwrap();
         for id in ["d1", "d2"] {
-            kendo_bridge_core::ledger::inbox::insert(
-                store.database(),
-                "aloware",
-                id,
-                None,
-                b"{}",
-                0,
-            )
-            .unwrap();
+            core_ledger::inbox::insert(store.database(), "aloware", id, None, b"{}", 0).unwrap();
         }
         let first = ledger::inbox::claim(store.database(), 1, 60_000, 10).unwrap();
         assert_eq!(first[0].delivery_id, "d1");
@@ -1050,8 +975,7 @@ mod tests {
     #[test]
     fn a_claimed_delivery_is_left_to_its_instance_until_the_lease_ends() {
         let store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::inbox::insert(store.database(), "aloware", "d1", None, b"{}", 0)
-            .unwrap();
+        core_ledger::inbox::insert(store.database(), "aloware", "d1", None, b"{}", 0).unwrap();
         assert_eq!(
             ledger::inbox::claim(store.database(), 10, 60_000, 10)
                 .unwrap()
@@ -1138,12 +1062,11 @@ mod tests {
 
     /// Call `id` parked as outcome-unknown after one lost answer, at 11.
     fn parked_call(store: &mut Store, id: &str) {
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send(id, "a")], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        core_ledger::intake::intake(store.database(), &[send(id, "a")], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store
             .record(
                 &item,
@@ -1177,19 +1100,17 @@ mod tests {
     #[test]
     fn a_send_in_flight_at_a_crash_is_flagged_and_spends_a_lost_answer() {
         let mut store = Store::open_in_memory().unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[send("1", "a")], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        core_ledger::intake::intake(store.database(), &[send("1", "a")], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 10).unwrap();
         assert_eq!(
             store.recover_in_flight(1, 20).unwrap().resent,
             vec![key("1")]
         );
         assert_eq!(
-            kendo_bridge_core::ledger::send::due(store.database(), "main", 20, 10).unwrap()[0]
-                .ambiguous,
+            core_ledger::send::due(store.database(), "main", 20, 10).unwrap()[0].ambiguous,
             1
         );
         let flagged = report::possible_duplicates(store.database(), 10).unwrap();
@@ -1242,9 +1163,8 @@ mod tests {
         if let Outcome::Wait { code, .. } = &mut pending.outcome {
             *code = "call-data-record-pending".into();
         }
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[wait("5", "v1")], None, 100)
-            .unwrap();
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[pending], None, 200).unwrap();
+        core_ledger::intake::intake(store.database(), &[wait("5", "v1")], None, 100).unwrap();
+        core_ledger::intake::intake(store.database(), &[pending], None, 200).unwrap();
         let listed =
             ledger::intake::waiting(store.database(), "salesloft", "call-data-record-pending")
                 .unwrap();

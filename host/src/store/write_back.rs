@@ -86,7 +86,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::{Intake, Outcome};
-    use kendo_bridge_core::ledger::report;
+    use core_ledger::report;
+    use kendo_bridge_core::ledger as core_ledger;
 
     fn hubspot_send(id: &str) -> Intake {
         Intake {
@@ -112,12 +113,11 @@ mod tests {
         if write_back {
             store.set_write_back_sources(&["hubspot"]);
         }
-        kendo_bridge_core::ledger::intake::intake(store.database(), &[hubspot_send(id)], None, 10)
-            .unwrap();
-        let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+        core_ledger::intake::intake(store.database(), &[hubspot_send(id)], None, 10).unwrap();
+        let item = core_ledger::send::due(store.database(), "main", 10, 1)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
+        core_ledger::send::begin_send(store.database(), &item, 10).unwrap();
         store
             .mark_created(&item, Some(&format!("call_{id}")), 20)
             .unwrap();
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn kendos_201_queues_kendo_sent_with_the_call_id_in_the_same_transaction() {
         let store = sent(true, "7");
-        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10).unwrap();
+        let due = core_ledger::write_back::due(store.database(), 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].source_id, "7");
         assert_eq!(due[0].kind, "sent");
@@ -164,21 +164,15 @@ mod tests {
         {
             let mut store = Store::open(&path).unwrap();
             store.set_write_back_sources(&["hubspot"]);
-            kendo_bridge_core::ledger::intake::intake(
-                store.database(),
-                &[hubspot_send("7")],
-                None,
-                10,
-            )
-            .unwrap();
-            let item = kendo_bridge_core::ledger::send::due(store.database(), "main", 10, 1)
+            core_ledger::intake::intake(store.database(), &[hubspot_send("7")], None, 10).unwrap();
+            let item = core_ledger::send::due(store.database(), "main", 10, 1)
                 .unwrap()
                 .remove(0);
-            kendo_bridge_core::ledger::send::begin_send(store.database(), &item, 10).unwrap();
+            core_ledger::send::begin_send(store.database(), &item, 10).unwrap();
             store.mark_created(&item, Some("call_7"), 20).unwrap();
         }
         let reopened = Store::open(&path).unwrap();
-        let due = kendo_bridge_core::ledger::write_back::due(reopened.database(), 20, 10).unwrap();
+        let due = core_ledger::write_back::due(reopened.database(), 20, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].fields.call_id.as_deref(), Some("call_7"));
     }
@@ -188,7 +182,7 @@ mod tests {
         let mut store = sent(false, "7");
         score(&mut store, "e1", "call_7", false);
         assert!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), i64::MAX, 10)
+            core_ledger::write_back::due(store.database(), i64::MAX, 10)
                 .unwrap()
                 .is_empty()
         );
@@ -198,7 +192,7 @@ mod tests {
     fn a_score_for_a_call_sent_from_the_source_queues_the_score_and_when_it_was_scored() {
         let mut store = sent(true, "7");
         assert!(score(&mut store, "e1", "call_7", false));
-        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 30, 10).unwrap();
+        let due = core_ledger::write_back::due(store.database(), 30, 10).unwrap();
         let score_row = due.iter().find(|w| w.kind == "score").unwrap();
         assert_eq!(score_row.fields.ai_score, Some(82.0));
         assert_eq!(score_row.fields.scored_at, Some(25));
@@ -210,7 +204,7 @@ mod tests {
         score(&mut store, "e1", "call_7", true);
         score(&mut store, "e2", "call_other", false);
         let scores = |s: &Store| {
-            kendo_bridge_core::ledger::write_back::due(s.database(), i64::MAX, 10)
+            core_ledger::write_back::due(s.database(), i64::MAX, 10)
                 .unwrap()
                 .into_iter()
                 .filter(|w| w.kind == "score")
@@ -218,10 +212,10 @@ mod tests {
         };
         assert_eq!(scores(&store), 0);
         assert!(score(&mut store, "e3", "call_7", false));
-        let item = kendo_bridge_core::ledger::write_back::due(store.database(), i64::MAX, 10)
+        let item = core_ledger::write_back::due(store.database(), i64::MAX, 10)
             .unwrap()
             .remove(1);
-        kendo_bridge_core::ledger::write_back::done(store.database(), &item, 40).unwrap();
+        core_ledger::write_back::done(store.database(), &item, 40).unwrap();
         assert!(!score(&mut store, "e3", "call_7", false), "seen before");
         assert_eq!(
             scores(&store),
@@ -233,38 +227,26 @@ mod tests {
     #[test]
     fn a_retried_write_back_waits_and_counts_its_attempts_and_a_dead_one_keeps_its_reason() {
         let store = sent(true, "7");
-        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+        let item = core_ledger::write_back::due(store.database(), 20, 10)
             .unwrap()
             .remove(0);
-        kendo_bridge_core::ledger::write_back::retry(
-            store.database(),
-            &item,
-            100,
-            "HubSpot answered 503",
-            21,
-        )
-        .unwrap();
+        core_ledger::write_back::retry(store.database(), &item, 100, "HubSpot answered 503", 21)
+            .unwrap();
         assert!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 99, 10)
+            core_ledger::write_back::due(store.database(), 99, 10)
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            kendo_bridge_core::ledger::write_back::next_at(store.database(),).unwrap(),
+            core_ledger::write_back::next_at(store.database(),).unwrap(),
             Some(100)
         );
         assert_eq!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 100, 10).unwrap()[0]
-                .attempts,
+            core_ledger::write_back::due(store.database(), 100, 10).unwrap()[0].attempts,
             1
         );
-        kendo_bridge_core::ledger::write_back::dead(
-            store.database(),
-            &item,
-            "call 7 is gone (404)",
-            101,
-        )
-        .unwrap();
+        core_ledger::write_back::dead(store.database(), &item, "call 7 is gone (404)", 101)
+            .unwrap();
         assert_eq!(
             report::counter(store.database(), "hubspot", write_back_counter::RETRIED).unwrap(),
             1
@@ -285,8 +267,7 @@ mod tests {
         );
         assert_eq!(ledger::replay(store.database(), 200).unwrap(), 1);
         assert_eq!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 200, 10).unwrap()[0]
-                .attempts,
+            core_ledger::write_back::due(store.database(), 200, 10).unwrap()[0].attempts,
             0
         );
     }
@@ -294,34 +275,29 @@ mod tests {
     #[test]
     fn a_claimed_write_back_is_due_to_no_one_else_until_its_lease_ends() {
         let store = sent(true, "7");
-        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+        let item = core_ledger::write_back::due(store.database(), 20, 10)
             .unwrap()
             .remove(0);
+        assert!(core_ledger::write_back::claim(store.database(), &item, 1_000, 20).unwrap());
         assert!(
-            kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 20)
-                .unwrap()
-        );
-        assert!(
-            !kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 21)
-                .unwrap(),
+            !core_ledger::write_back::claim(store.database(), &item, 1_000, 21).unwrap(),
             "taken"
         );
         assert!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 1_019, 10)
+            core_ledger::write_back::due(store.database(), 1_019, 10)
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 1_020, 10)
+            core_ledger::write_back::due(store.database(), 1_020, 10)
                 .unwrap()
                 .len(),
             1,
             "lease over"
         );
-        kendo_bridge_core::ledger::write_back::done(store.database(), &item, 30).unwrap();
+        core_ledger::write_back::done(store.database(), &item, 30).unwrap();
         assert!(
-            !kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 1_000, 2_000)
-                .unwrap(),
+            !core_ledger::write_back::claim(store.database(), &item, 1_000, 2_000).unwrap(),
             "done"
         );
     }
@@ -329,18 +305,15 @@ mod tests {
     #[test]
     fn a_hold_ends_the_lease_of_the_write_back_that_found_the_problem() {
         let mut store = sent(true, "7");
-        let item = kendo_bridge_core::ledger::write_back::due(store.database(), 20, 10)
+        let item = core_ledger::write_back::due(store.database(), 20, 10)
             .unwrap()
             .remove(0);
-        assert!(
-            kendo_bridge_core::ledger::write_back::claim(store.database(), &item, 100_000, 20)
-                .unwrap()
-        );
+        assert!(core_ledger::write_back::claim(store.database(), &item, 100_000, 20).unwrap());
         store
             .hold_write_backs("hubspot", Some(&item), 500, "missing scope", 21)
             .unwrap();
         assert_eq!(
-            kendo_bridge_core::ledger::write_back::next_at(store.database(),).unwrap(),
+            core_ledger::write_back::next_at(store.database(),).unwrap(),
             Some(500)
         );
     }
@@ -356,11 +329,11 @@ mod tests {
             2
         );
         assert!(
-            kendo_bridge_core::ledger::write_back::due(store.database(), 499, 10)
+            core_ledger::write_back::due(store.database(), 499, 10)
                 .unwrap()
                 .is_empty()
         );
-        let due = kendo_bridge_core::ledger::write_back::due(store.database(), 500, 10).unwrap();
+        let due = core_ledger::write_back::due(store.database(), 500, 10).unwrap();
         assert_eq!(due.len(), 2);
         assert!(due.iter().all(|w| w.attempts == 0));
         let counts = ledger::counts(store.database()).unwrap();
