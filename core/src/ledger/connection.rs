@@ -122,8 +122,8 @@ pub enum Sync {
     /// lock is held: on Spin, where each request opens its own connection
     /// (and so also syncs the directory on its first commit), it halved
     /// the webhook intake's throughput and put its p99 near a third of a
-    /// second at 16 concurrent senders. The host, which keeps one
-    /// connection, loses far less to it.
+    /// second at 16 concurrent senders. The host halves too, but from
+    /// thousands a second (the README's benchmark).
     Full,
 }
 
