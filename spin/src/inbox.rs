@@ -14,15 +14,21 @@ use crate::delivery::Db;
 use crate::plugin_port::SpinPorts;
 use crate::{log, variable};
 
-/// What the engine needs from the app's variables: every source is on
-/// (a source's webhooks arrive only when its secret is set).
-fn settings() -> Settings {
+/// What the engine needs from the app's variables for deliveries of
+/// `source` (of every source: `None`). Every source is on (its webhooks
+/// arrive only when its secret is set); each variable is a trip to the
+/// host, so a webhook's processing reads only its own source's.
+fn settings(source: Option<&str>) -> Settings {
+    use kendo_bridge_core::inbox::KENDO;
+    use kendo_bridge_core::sources::{aloware, hubspot, salesloft};
+    let wanted = |name: &str| source.is_none_or(|s| s == name);
     Settings {
-        hubspot: Some(variable("hubspot_transcripts").is_some_and(|v| v == "true")),
-        salesloft: Some(crate::salesloft::settings()),
-        aloware: Some(crate::policy::aloware_transcript_wait_ms()),
-        write_backs: if crate::write_back::enabled() {
-            vec![kendo_bridge_core::sources::hubspot::SOURCE.to_string()]
+        hubspot: wanted(hubspot::SOURCE)
+            .then(|| variable("hubspot_transcripts").is_some_and(|v| v == "true")),
+        salesloft: wanted(salesloft::SOURCE).then(crate::salesloft::settings),
+        aloware: wanted(aloware::SOURCE).then(crate::policy::aloware_transcript_wait_ms),
+        write_backs: if wanted(KENDO) && crate::write_back::enabled() {
+            vec![hubspot::SOURCE.to_string()]
         } else {
             Vec::new()
         },
@@ -33,7 +39,7 @@ fn settings() -> Settings {
 /// sends what is due.
 pub(crate) async fn process(db: &Db, entry: &InboxEntry) -> Result<()> {
     let ports = SpinPorts::new(db)?;
-    let processed = inbox::process(&ports, &settings(), entry).await?;
+    let processed = inbox::process(&ports, &settings(Some(&entry.source)), entry).await?;
     logged(entry, &processed);
     if processed.queued() {
         crate::deliver(db).await?;
@@ -48,7 +54,7 @@ pub(crate) async fn pass(db: &Db) -> Result<Progress> {
         batch: Policy::DEFAULT.tick.inbox_batch,
         batches: Some(1),
     };
-    Ok(inbox::pass(&ports, &settings(), limits, || false, logged).await?)
+    Ok(inbox::pass(&ports, &settings(None), limits, || false, logged).await?)
 }
 
 fn logged(entry: &InboxEntry, processed: &Processed) {

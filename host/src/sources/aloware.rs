@@ -65,20 +65,6 @@ impl Aloware {
         Ok(report)
     }
 
-    /// The bridge's clock, now.
-    pub fn now_ms(&self) -> Millis {
-        self.ctx.clock.now_ms()
-    }
-
-    /// When the sweep next has something to do.
-    pub async fn next_sweep_at(&self) -> Result<Option<Millis>, SourceError> {
-        Ok(self
-            .ctx
-            .store
-            .ledger(|db| kendo_bridge_core::ledger::hold::next_transcript_due(db, SOURCE))
-            .await?)
-    }
-
     /// Decides a call again from what is held for it (see
     /// [`super::redecide`]). `None` when nothing is held.
     pub async fn redecide(

@@ -447,25 +447,31 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
                 .expect("the inbox is processed")
         }
     };
+    // When the inbox's loop next wakes for a transcript wait: the core's
+    // answer to what is due next.
+    let next_sweep_at = || {
+        let store = engine.ctx.store.clone();
+        async move {
+            store
+                .ledger(|db| kendo_bridge_core::due::next(db, None))
+                .await
+                .ok()
+                .and_then(|due| due.transcript_wait)
+        }
+    };
     let processed = deliver(fixture("recording-saved.json")).await;
     assert_eq!(processed.processed, 1, "{processed:?}");
     assert_eq!(row().state, State::Waiting);
     assert_eq!(row().reason_code.as_deref(), Some("transcript-pending"));
     let started = engine.ctx.clock.now_ms();
-    assert_eq!(
-        al.next_sweep_at().await.ok().flatten(),
-        Some(started + 120_000)
-    );
+    assert_eq!(next_sweep_at().await, Some(started + 120_000));
 
     // A repeat (Call-Disposed, without the recording URL) neither sends the
     // call nor extends the wait.
     tokio::time::advance(Duration::from_secs(30)).await;
     deliver(fixture("call-disposed.json")).await;
     assert_eq!(row().state, State::Waiting);
-    assert_eq!(
-        al.next_sweep_at().await.ok().flatten(),
-        Some(started + 120_000)
-    );
+    assert_eq!(next_sweep_at().await, Some(started + 120_000));
 
     tokio::time::advance(Duration::from_millis(89_999)).await;
     al.sweep().await.expect("the sweep runs");
@@ -475,7 +481,7 @@ async fn a_call_waiting_for_its_transcript_is_released_by_the_sweep_when_its_wai
     let report = al.sweep().await.expect("the sweep runs");
     assert_eq!(report.enqueued, 1);
     assert_eq!(row().state, State::Queued);
-    assert_eq!(al.next_sweep_at().await.ok().flatten(), None);
+    assert_eq!(next_sweep_at().await, None);
     let payload: Value = engine
         .ctx
         .store
